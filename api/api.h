@@ -1,0 +1,160 @@
+/* api.h: what every resource file shares: ids, declared field specs, audit,
+ * idempotency, transaction outcomes, pagination and tenant scope. */
+#ifndef WATTLE_API_H
+#define WATTLE_API_H
+
+#include "server/db.h"
+#include "server/http.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12. */
+#define ID_SITE "site"
+#define ID_TENANT "ten"
+#define ID_POLICY "pol"
+#define ID_TARIFF "trf"
+#define ID_METER "mtr"
+#define ID_KEY "key"
+#define ID_LEDGER "le"
+
+/* Parse "<prefix>_<n>" -> n > 0, or 0 when it is not such an id. */
+int64_t api_id_parse(const char *prefix, const char *s);
+/* New json string "<prefix>_<n>". */
+json_t *api_id_json(const char *prefix, int64_t n);
+/* The id of column col of row as a json string, or json null when the column is NULL. */
+json_t *api_id_col(const char *prefix, const PGresult *r, int row, int col);
+/* A timestamp column given as unix microseconds -> RFC 3339 string, or null. */
+json_t *api_time_col(const PGresult *r, int row, int col);
+/* An int64 column -> json integer, or null. */
+json_t *api_int_col(const PGresult *r, int row, int col);
+/* A text column -> json string, or null. */
+json_t *api_str_col(const PGresult *r, int row, int col);
+
+/* Field kinds for declared body specs. */
+enum field_kind {
+	FK_TEXT,     /* printable single-line UTF-8, 1..max bytes */
+	FK_INT,      /* JSON integer in [min, max] (reals and strings refused) */
+	FK_BOOL,
+	FK_ENUM,     /* one of choices */
+	FK_ID,       /* "<prefix>_<n>" */
+	FK_PHONE,    /* E.164 */
+	FK_TZ,       /* IANA zone */
+	FK_CURRENCY, /* ISO 4217 */
+	FK_AREA,     /* decimal string, up to 2 fraction digits */
+	FK_TIME,     /* RFC 3339 with offset */
+	FK_URL,
+	FK_ARRAY,    /* type only; the handler checks the items */
+	FK_OBJECT,   /* type only */
+};
+
+#define F_REQ 1u  /* required (on create) */
+#define F_NULL 2u /* null accepted */
+
+struct field {
+	const char *name;
+	enum field_kind kind;
+	unsigned flags;
+	int64_t min, max;            /* FK_INT; FK_TEXT uses max as the byte limit */
+	const char *const *choices;  /* FK_ENUM, NULL-terminated */
+	const char *prefix;          /* FK_ID */
+};
+
+/* Check rq->json against spec: unknown fields, missing required ones (unless patch),
+ * and every present value. On failure reply 400 naming the field and return -1. */
+int api_fields(struct req *rq, const struct field *spec, bool patch);
+
+/* Accessors for a validated body (NULL / 0 when absent or null). */
+const char *api_body_str(struct req *rq, const char *name);
+int64_t api_body_int(struct req *rq, const char *name);
+int64_t api_body_id(struct req *rq, const char *prefix, const char *name);
+bool api_body_has(struct req *rq, const char *name);
+bool api_body_isnull(struct req *rq, const char *name);
+
+/* Reply 400 for field `name` with a message; returns -1 for convenient `return`. */
+int api_field_error(struct req *rq, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Map a db_run_tx outcome to a reply. Returns 0 when it committed (DB_OK), else 1 with
+ * the error reply set (DB_ABORT keeps the reply the callback set). */
+int api_tx_failed(struct req *rq, enum db_status st);
+
+/* Inside a transaction: write the audit row for this request (who, what, when, request
+ * id, action, target). */
+enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *target);
+
+/* Inside a transaction, first thing: claim this request's Idempotency-Key (if any).
+ * Returns DB_OK to go on (fresh key, or none), DB_ABORT when the key was used before
+ * (the stored reply, or 409 for another body, is set), or a db failure. */
+enum db_status api_idem_begin(PGconn *c, struct req *rq);
+
+/* Inside the same transaction, last thing: store rq's reply under its key (no-op
+ * without a key). */
+enum db_status api_idem_finish(PGconn *c, struct req *rq);
+
+/* ?limit= and ?after=: limit 1..1000 (default 50), after an id of prefix (0 = start).
+ * On a bad value reply 400 and return -1. */
+int api_page(struct req *rq, const char *prefix, int64_t *limit, int64_t *after);
+
+/* Build {"items": items, "next_after": ...}: when items holds more than limit entries,
+ * the extra one is dropped and next_after is the id of the last kept. Steals items. */
+json_t *api_page_reply(json_t *items, int64_t limit);
+
+/* Optional ?name=<prefix>_<n> filter: *out = n, or 0 when absent. On a malformed value
+ * reply 400 and return -1. */
+int api_query_id(struct req *rq, const char *name, const char *prefix, int64_t *out);
+
+/* A tenant key may only see its own tenant: reply 403 and return -1 otherwise. */
+int api_tenant_scope(struct req *rq, int64_t tenant_id);
+
+/* Run one read-only statement outside a transaction. Returns the result (caller
+ * PQclear()s it), or NULL with the error reply set. */
+PGresult *api_read(struct req *rq, const char *stmt, int n, const char *const *params);
+
+/* Path argument i as an id of prefix; replies 404 naming `what` and returns 0 if not. */
+int64_t api_arg_id(struct req *rq, int i, const char *prefix, const char *what);
+
+typedef json_t *(*api_row_fn)(const PGresult *r, int row);
+
+/* A paginated list: stmt takes $1 = after id, $2 = limit + 1, then the n extra params.
+ * Replies 200 {"items","next_after"} or an error. */
+void api_list(struct req *rq, const char *prefix, const char *stmt, api_row_fn row, int n,
+	      const char *const *extra);
+
+/* Format helpers for statement parameters. */
+#define I64_BUF 24
+const char *api_i64(char *buf, int64_t v);
+
+/* Handlers, one file per resource. */
+void api_health(struct req *rq);
+void api_ready(struct req *rq);
+void api_metrics(struct req *rq);
+void api_sites_create(struct req *rq);
+void api_sites_list(struct req *rq);
+void api_sites_get(struct req *rq);
+void api_tenants_create(struct req *rq);
+void api_tenants_list(struct req *rq);
+void api_tenants_get(struct req *rq);
+void api_tenants_patch(struct req *rq);
+void api_account_get(struct req *rq);
+void api_ledger_list(struct req *rq);
+void api_topups_create(struct req *rq);
+void api_adjustments_create(struct req *rq);
+void api_policies_create(struct req *rq);
+void api_policies_list(struct req *rq);
+void api_tariffs_create(struct req *rq);
+void api_tariffs_list(struct req *rq);
+void api_tariffs_get(struct req *rq);
+void api_meters_create(struct req *rq);
+void api_meters_list(struct req *rq);
+void api_meters_get(struct req *rq);
+void api_meters_patch(struct req *rq);
+void api_keys_create(struct req *rq);
+void api_keys_delete(struct req *rq);
+
+/* Register every resource's statements with the db layer (before serving). */
+void api_register_statements(void);
+
+#endif

@@ -1,0 +1,41 @@
+/* health.c: /healthz (process up), /readyz (database reachable and migrated), /metrics. */
+#include "api/api.h"
+#include "server/metrics.h"
+#include "server/migrate.h"
+
+#include <stdlib.h>
+
+static const struct db_stmt health_stmts[] = {
+	{"ready_version", /* api_ready */
+	 "SELECT coalesce(max(version), 0) FROM schema_migrations"},
+	{0, 0},
+};
+
+void api_register_statements_health(void);
+void api_register_statements_health(void) { db_register(health_stmts); }
+
+void api_health(struct req *rq) { api_reply(rq, 200, json_pack("{s:s}", "status", "ok")); }
+
+void api_ready(struct req *rq)
+{
+	PGresult *r = api_read(rq, "ready_version", 0, NULL);
+	if (!r)
+		return;
+	int64_t have = db_int64(r, 0, 0), want = srv_migrations_latest();
+	PQclear(r);
+	if (have < want)
+		api_error(rq, E_DB_UNAVAILABLE, json_pack("{s:I, s:I}", "schema_version", (json_int_t)have,
+							  "expected", (json_int_t)want),
+			  "the database is not migrated");
+	else
+		api_reply(rq, 200, json_pack("{s:s, s:I}", "status", "ready", "schema_version",
+					     (json_int_t)have));
+}
+
+void api_metrics(struct req *rq)
+{
+	size_t len;
+	char *text = srv_metrics_render(&len);
+	api_reply_raw(rq, 200, "text/plain; version=0.0.4", text, len);
+	free(text);
+}

@@ -1,0 +1,80 @@
+/* routes.c: the one route table. api/openapi.yaml describes exactly these routes
+ * (tests/test_openapi.c checks it). */
+#include "api/api.h"
+#include "billing/ledger.h"
+#include "server/auth.h"
+
+#define ADMIN ROLE_ADMIN
+#define FIN ROLE_FINANCE
+#define OPS ROLE_OPERATOR
+#define TEN ROLE_TENANT
+
+const struct route api_routes[] = {
+	{"GET", "/healthz", api_health, 0, 0, "/healthz"},
+	{"GET", "/readyz", api_ready, 0, 0, "/readyz"},
+	{"GET", "/metrics", api_metrics, 0, 0, "/metrics"},
+	{"POST", "/v1/sites", api_sites_create, ADMIN, ROUTE_BODY, "/v1/sites"},
+	{"GET", "/v1/sites", api_sites_list, ADMIN | FIN | OPS, 0, "/v1/sites"},
+	{"GET", "/v1/sites/{id}", api_sites_get, ADMIN | FIN | OPS, 0, "/v1/sites/{id}"},
+	{"POST", "/v1/tenants", api_tenants_create, ADMIN | FIN, ROUTE_BODY, "/v1/tenants"},
+	{"GET", "/v1/tenants", api_tenants_list, ADMIN | FIN, 0, "/v1/tenants"},
+	{"GET", "/v1/tenants/{id}", api_tenants_get, ADMIN | FIN, 0, "/v1/tenants/{id}"},
+	{"PATCH", "/v1/tenants/{id}", api_tenants_patch, ADMIN | FIN, ROUTE_BODY, "/v1/tenants/{id}"},
+	{"GET", "/v1/tenants/{id}/account", api_account_get, FIN | OPS | TEN, 0,
+	 "/v1/tenants/{id}/account"},
+	{"GET", "/v1/tenants/{id}/ledger", api_ledger_list, FIN | TEN, 0, "/v1/tenants/{id}/ledger"},
+	{"POST", "/v1/tenants/{id}/topups", api_topups_create, FIN, ROUTE_BODY,
+	 "/v1/tenants/{id}/topups"},
+	{"POST", "/v1/tenants/{id}/adjustments", api_adjustments_create, FIN, ROUTE_BODY,
+	 "/v1/tenants/{id}/adjustments"},
+	{"POST", "/v1/credit-policies", api_policies_create, ADMIN | FIN, ROUTE_BODY,
+	 "/v1/credit-policies"},
+	{"GET", "/v1/credit-policies", api_policies_list, ADMIN | FIN, 0, "/v1/credit-policies"},
+	{"POST", "/v1/tariffs", api_tariffs_create, ADMIN | FIN, ROUTE_BODY, "/v1/tariffs"},
+	{"GET", "/v1/tariffs", api_tariffs_list, ADMIN | FIN, 0, "/v1/tariffs"},
+	{"GET", "/v1/tariffs/{id}", api_tariffs_get, ADMIN | FIN, 0, "/v1/tariffs/{id}"},
+	{"POST", "/v1/meters", api_meters_create, ADMIN | OPS, ROUTE_BODY, "/v1/meters"},
+	{"GET", "/v1/meters", api_meters_list, ADMIN | OPS, 0, "/v1/meters"},
+	{"GET", "/v1/meters/{id}", api_meters_get, ADMIN | OPS, 0, "/v1/meters/{id}"},
+	{"PATCH", "/v1/meters/{id}", api_meters_patch, ADMIN | OPS, ROUTE_BODY, "/v1/meters/{id}"},
+	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
+	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
+	{0},
+};
+
+int api_route_count(void)
+{
+	static int n = -1;
+	if (n < 0) {
+		int k = 0;
+		while (api_routes[k].method)
+			k++;
+		n = k;
+	}
+	return n;
+}
+
+void api_register_statements_common(void);
+void api_register_statements_sites(void);
+void api_register_statements_tenants(void);
+void api_register_statements_accounts(void);
+void api_register_statements_policies(void);
+void api_register_statements_tariffs(void);
+void api_register_statements_meters(void);
+void api_register_statements_keys(void);
+void api_register_statements_health(void);
+
+void api_register_statements(void)
+{
+	srv_auth_register();
+	bill_register_statements();
+	api_register_statements_common();
+	api_register_statements_sites();
+	api_register_statements_tenants();
+	api_register_statements_accounts();
+	api_register_statements_policies();
+	api_register_statements_tariffs();
+	api_register_statements_meters();
+	api_register_statements_keys();
+	api_register_statements_health();
+}

@@ -1,0 +1,198 @@
+/* tenants.c: /v1/tenants. Creating a tenant opens its prepaid account in the same
+ * transaction, in the site's currency. */
+#include "api/api.h"
+#include "billing/money.h"
+#include "server/clock.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TENANT_COLS                                                                        \
+	"t.id, t.site_id, t.name, t.category, t.area_centi_m2, t.credit_rating, t.phone,"   \
+	" t.status, " SQL_US("t.created_at") ", " SQL_US("t.updated_at")
+
+static const struct db_stmt tenant_stmts[] = {
+	{"tenant_insert", /* api_tenants_create: the tenant and its account, or no row */
+	 "WITH t AS (INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating,"
+	 " phone, status, created_at, updated_at)"
+	 " SELECT s.id, $2, $3, $4, $5, $6, coalesce($7, 'active'), " SQL_TS("$8") ", " SQL_TS("$8")
+	 " FROM sites s WHERE s.id = $1 RETURNING *),"
+	 " a AS (INSERT INTO accounts (tenant_id, currency, created_at, updated_at)"
+	 " SELECT t.id, s.currency, t.created_at, t.created_at FROM t JOIN sites s ON s.id = t.site_id)"
+	 " SELECT " TENANT_COLS " FROM t"},
+	{"tenant_list", /* api_tenants_list */
+	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id > $1"
+	 " AND ($3::bigint IS NULL OR t.site_id = $3) ORDER BY t.id LIMIT $2"},
+	{"tenant_get", /* api_tenants_get */
+	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id = $1"},
+	{"tenant_update", /* api_tenants_patch: NULL leaves a column; $7 says whether phone is set */
+	 "UPDATE tenants t SET name = coalesce($2, name), category = coalesce($3, category),"
+	 " area_centi_m2 = coalesce($4::bigint, area_centi_m2),"
+	 " credit_rating = coalesce($5, credit_rating),"
+	 " phone = CASE WHEN $7::boolean THEN $6 ELSE phone END,"
+	 " status = coalesce($8, status), updated_at = " SQL_TS("$9")
+	 " WHERE t.id = $1 RETURNING " TENANT_COLS},
+	{0, 0},
+};
+
+void api_register_statements_tenants(void);
+void api_register_statements_tenants(void) { db_register(tenant_stmts); }
+
+static json_t *tenant_json(const PGresult *r, int i)
+{
+	char area[32];
+	bill_format_decimal(db_int64(r, i, 4), 2, area, sizeof area);
+	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o}", "id",
+			 api_id_col(ID_TENANT, r, i, 0), "site_id", api_id_col(ID_SITE, r, i, 1),
+			 "name", PQgetvalue(r, i, 2), "category", PQgetvalue(r, i, 3), "area_m2",
+			 area, "credit_rating", PQgetvalue(r, i, 5), "phone", api_str_col(r, i, 6),
+			 "status", PQgetvalue(r, i, 7), "created_at", api_time_col(r, i, 8),
+			 "updated_at", api_time_col(r, i, 9));
+}
+
+static const char *const ratings[] = {"A", "B", "C", "D", NULL};
+static const char *const statuses[] = {"active", "suspended", "closed", NULL};
+
+static const struct field tenant_spec[] = {
+	{"site_id", FK_ID, F_REQ, 0, 0, 0, ID_SITE},
+	{"name", FK_TEXT, F_REQ, 0, 200, 0, 0},
+	{"category", FK_TEXT, F_REQ, 0, 64, 0, 0},
+	{"area_m2", FK_AREA, F_REQ, 0, 0, 0, 0},
+	{"credit_rating", FK_ENUM, F_REQ, 0, 0, ratings, 0},
+	{"phone", FK_PHONE, F_NULL, 0, 0, 0, 0},
+	{"status", FK_ENUM, 0, 0, 0, statuses, 0},
+	{0},
+};
+
+struct tenant_tx {
+	struct req *rq;
+	int64_t id;
+	json_t *out;
+};
+
+/* Area as integer hundredths for the statement, or NULL when absent. */
+static const char *area_param(struct req *rq, char *buf)
+{
+	int64_t a;
+	const char *s = api_body_str(rq, "area_m2");
+	if (!s || bill_parse_decimal(s, 2, INT64_C(1000000000000), &a))
+		return NULL;
+	return api_i64(buf, a);
+}
+
+static enum db_status tenant_create_tx(PGconn *c, void *arg)
+{
+	struct tenant_tx *t = arg;
+	struct req *rq = t->rq;
+	char site[I64_BUF], area[I64_BUF], now[I64_BUF];
+	const char *p[8] = {api_i64(site, api_body_id(rq, ID_SITE, "site_id")),
+			    api_body_str(rq, "name"),
+			    api_body_str(rq, "category"),
+			    area_param(rq, area),
+			    api_body_str(rq, "credit_rating"),
+			    api_body_str(rq, "phone"),
+			    api_body_str(rq, "status"),
+			    api_i64(now, srv_clock_now_us())};
+	PGresult *r;
+	enum db_status st = db_exec(c, "tenant_insert", 8, p, &r);
+	if (st == DB_OK && PQntuples(r) == 0) {
+		api_field_error(rq, "site_id", "no such site");
+		st = DB_ABORT;
+	} else if (st == DB_OK) {
+		json_decref(t->out);
+		t->out = tenant_json(r, 0);
+	}
+	PQclear(r);
+	if (st != DB_OK)
+		return st;
+	return api_audit(c, rq, "tenant.create",
+			 json_pack("{s:O}", "id", json_object_get(t->out, "id")));
+}
+
+void api_tenants_create(struct req *rq)
+{
+	if (api_fields(rq, tenant_spec, false))
+		return;
+	struct tenant_tx t = {rq, 0, NULL};
+	if (api_tx_failed(rq, db_run_tx(tenant_create_tx, &t))) {
+		json_decref(t.out);
+		return;
+	}
+	api_reply(rq, 201, t.out);
+}
+
+void api_tenants_list(struct req *rq)
+{
+	char site[I64_BUF];
+	int64_t sid;
+	if (api_query_id(rq, "site_id", ID_SITE, &sid))
+		return;
+	const char *extra[1] = {sid ? api_i64(site, sid) : NULL};
+	api_list(rq, ID_TENANT, "tenant_list", tenant_json, 1, extra);
+}
+
+void api_tenants_get(struct req *rq)
+{
+	char ids[I64_BUF];
+	int64_t id = api_arg_id(rq, 0, ID_TENANT, "tenant");
+	if (!id || api_tenant_scope(rq, id))
+		return;
+	const char *p[1] = {api_i64(ids, id)};
+	PGresult *r = api_read(rq, "tenant_get", 1, p);
+	if (!r)
+		return;
+	if (PQntuples(r) == 1)
+		api_reply(rq, 200, tenant_json(r, 0));
+	else
+		api_error(rq, E_NOT_FOUND, NULL, "no tenant %s", rq->args[0]);
+	PQclear(r);
+}
+
+static enum db_status tenant_patch_tx(PGconn *c, void *arg)
+{
+	struct tenant_tx *t = arg;
+	struct req *rq = t->rq;
+	char ids[I64_BUF], area[I64_BUF], now[I64_BUF];
+	const char *p[9] = {api_i64(ids, t->id),
+			    api_body_str(rq, "name"),
+			    api_body_str(rq, "category"),
+			    area_param(rq, area),
+			    api_body_str(rq, "credit_rating"),
+			    api_body_str(rq, "phone"),
+			    api_body_has(rq, "phone") ? "true" : "false",
+			    api_body_str(rq, "status"),
+			    api_i64(now, srv_clock_now_us())};
+	PGresult *r;
+	enum db_status st = db_exec(c, "tenant_update", 9, p, &r);
+	if (st == DB_OK && PQntuples(r) == 0) {
+		api_error(rq, E_NOT_FOUND, NULL, "no tenant %s", rq->args[0]);
+		st = DB_ABORT;
+	} else if (st == DB_OK) {
+		json_decref(t->out);
+		t->out = tenant_json(r, 0);
+	}
+	PQclear(r);
+	if (st != DB_OK)
+		return st;
+	return api_audit(c, rq, "tenant.update",
+			 json_pack("{s:O, s:O}", "id", json_object_get(t->out, "id"), "changes",
+				   rq->json));
+}
+
+void api_tenants_patch(struct req *rq)
+{
+	struct tenant_tx t = {rq, api_arg_id(rq, 0, ID_TENANT, "tenant"), NULL};
+	if (!t.id)
+		return;
+	if (api_body_has(rq, "site_id")) {
+		api_field_error(rq, "site_id", "a tenant cannot move to another site");
+		return;
+	}
+	if (api_fields(rq, tenant_spec, true))
+		return;
+	if (api_tx_failed(rq, db_run_tx(tenant_patch_tx, &t))) {
+		json_decref(t.out);
+		return;
+	}
+	api_reply(rq, 200, t.out);
+}

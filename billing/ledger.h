@@ -1,0 +1,35 @@
+/* ledger.h: posting to the append-only ledger. Every balance change goes through here,
+ * inside the caller's transaction, so the cached balance always equals the sum of entries. */
+#ifndef WATTLE_LEDGER_H
+#define WATTLE_LEDGER_H
+
+#include "server/db.h"
+
+#include <stdint.h>
+
+struct bill_entry {
+	int64_t id;
+	int64_t account_id;
+	int64_t at_us;
+	int64_t amount_minor;
+	int64_t balance_before_minor;
+	int64_t balance_after_minor;
+};
+
+enum bill_post_result {
+	POST_OK,
+	POST_NO_ACCOUNT, /* the tenant has no account */
+	POST_OVERFLOW,   /* the balance would leave int64 */
+};
+
+/* Lock the tenant's account (FOR UPDATE), check the new balance for overflow, update it
+ * and append one entry of `kind` (a ledger_entries.kind) with `ref_json` (a JSON object
+ * text) at now_us. *out is filled on POST_OK. Returns the db status; *res says whether
+ * the posting was made when the status is DB_OK. */
+enum db_status bill_post(PGconn *c, int64_t tenant_id, const char *kind, int64_t amount_minor,
+			 const char *ref_json, const char *request_id, int64_t now_us,
+			 struct bill_entry *out, enum bill_post_result *res);
+
+void bill_register_statements(void);
+
+#endif

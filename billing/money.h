@@ -1,0 +1,24 @@
+/* money.h: exact integer arithmetic and decimal parsing for money and quantities.
+ * No floating point: amounts are int64 minor units, rates int64 micro-units per kWh. */
+#ifndef WATTLE_MONEY_H
+#define WATTLE_MONEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* *out = a + b. Return 0 on success; on overflow leave *out unchanged and return 1. */
+int bill_add(int64_t a, int64_t b, int64_t *out);
+
+/* *out = a * b. Return 0 on success; on overflow leave *out unchanged and return 1. */
+int bill_mul(int64_t a, int64_t b, int64_t *out);
+
+/* Parse a non-negative decimal string with at most `scale` fraction digits ("86.50",
+ * "12", "0.5") into an integer in units of 10^-scale ("86.50", 2 -> 8650).
+ * No sign, exponent, spaces or leading '.'. Return 0, or -1 when malformed or > max. */
+int bill_parse_decimal(const char *s, int scale, int64_t max, int64_t *out);
+
+/* Format v (units of 10^-scale, v >= 0) as a decimal string with exactly `scale`
+ * fraction digits (8650, 2 -> "86.50"). Returns buf. */
+char *bill_format_decimal(int64_t v, int scale, char *buf, size_t n);
+
+#endif

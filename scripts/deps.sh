@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what wattle needs to build, test and run on Debian 12, and nothing when it is all there.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git ca-certificates tzdata
+      libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+      check libsubunit-dev postgresql-15 postgresql-client-15 wrk curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

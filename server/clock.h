@@ -1,0 +1,27 @@
+/* clock.h: the one source of "now" for every decision wattle makes.
+ *
+ * WATTLE_CLOCK_SPEED=N runs the clock N times faster than real time (tests, demo);
+ * WATTLE_CLOCK_START=<unix seconds> starts it at a given instant. Default: real time. */
+#ifndef WATTLE_CLOCK_H
+#define WATTLE_CLOCK_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* Configure from the environment; call once at startup. Returns 0, or -1 on a bad value. */
+int srv_clock_init_from_env(void);
+
+/* Set speed and start explicitly (speed >= 1; start_us 0 = now). */
+void srv_clock_set(int64_t speed, int64_t start_us);
+
+/* Microseconds since the Unix epoch, on wattle's clock. */
+int64_t srv_clock_now_us(void);
+
+/* Real monotonic microseconds, for durations (never scaled). */
+int64_t srv_mono_us(void);
+
+/* Format unix microseconds as RFC 3339 UTC with microseconds ("2026-10-01T08:00:00.000000Z").
+ * buf must hold 32 bytes. Returns buf. */
+char *srv_time_format(int64_t us, char *buf, size_t n);
+
+#endif

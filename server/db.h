@@ -1,0 +1,83 @@
+/* db.h: PostgreSQL access. One connection per thread, statements prepared once per
+ * connection, SQLSTATE mapped in one place, and db_run_tx for every transaction. */
+#ifndef WATTLE_DB_H
+#define WATTLE_DB_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+/* How a statement or transaction ended, decided only by db_classify(). */
+enum db_status {
+	DB_OK = 0,    /* ran; rows (maybe none) in the result */
+	DB_RETRY,     /* serialization failure or deadlock: run the transaction again */
+	DB_UNIQUE,    /* unique violation (23505): the caller decides what it means */
+	DB_REFUSED,   /* a constraint or data error the caller caused (23xxx, 22xxx) */
+	DB_GONE,      /* connection lost or server shutting down: 503 */
+	DB_HARD,      /* anything else: logged, 500 */
+	DB_ABORT,     /* returned by a tx callback: roll back, the reply is already set */
+};
+
+/* A prepared statement: the name it is executed by and its SQL. Arrays end with {0}. */
+struct db_stmt {
+	const char *name;
+	const char *sql;
+};
+
+/* Register a statement array (static storage) to be prepared on every connection.
+ * Call before db_conn() is first used; not thread-safe. */
+void db_register(const struct db_stmt *stmts);
+
+/* Set the connection string (libpq URL or key=value); borrowed, must outlive use. */
+void db_set_conninfo(const char *conninfo);
+
+/* This thread's connection, connecting (and preparing) when needed.
+ * Borrowed: valid on this thread until db_thread_close(). NULL when the database is
+ * unreachable (logged, rate-limited). */
+PGconn *db_conn(void);
+
+/* Close this thread's connection (worker exit). Safe when there is none. */
+void db_thread_close(void);
+
+/* Close every connection any thread opened (at shutdown, after the threads stopped). */
+void db_close_all(void);
+
+/* Drop this thread's connection so the next db_conn() reconnects. */
+void db_conn_reset(void);
+
+/* Map a result (NULL = connection failure) to a status; logs hard errors with the
+ * statement name. Never exposes diagnostics to clients. */
+enum db_status db_classify(PGconn *c, const PGresult *r, const char *what);
+
+/* Execute a prepared statement with text parameters (NULL = SQL NULL).
+ * *res gets the result (caller PQclear()s it; set even on error, may be NULL).
+ * Returns the classified status. */
+enum db_status db_exec(PGconn *c, const char *stmt, int n, const char *const *params,
+		       PGresult **res);
+
+/* A transaction body. Runs inside BEGIN..COMMIT; must not do network I/O or other
+ * side effects outside the database, since it may run more than once.
+ * Return DB_OK to commit, DB_ABORT to roll back (reply already prepared), or the
+ * failing status of a statement (DB_RETRY retries; others roll back). */
+typedef enum db_status (*db_tx_fn)(PGconn *c, void *arg);
+
+/* Run fn in a READ COMMITTED transaction on this thread's connection, retrying
+ * serialization failures and deadlocks up to 8 times and reconnecting once when the
+ * connection was lost. Returns DB_OK (committed), DB_ABORT, DB_GONE (503), or DB_HARD,
+ * DB_UNIQUE, DB_REFUSED as the callback returned them (rolled back). */
+enum db_status db_run_tx(db_tx_fn fn, void *arg);
+
+/* SQL fragments: a bigint parameter of unix microseconds as timestamptz, and back. */
+#define SQL_TS(param) "('epoch'::timestamptz + (" param ")::bigint * interval '1 microsecond')"
+#define SQL_US(col) "(extract(epoch from " col ") * 1000000)::bigint"
+
+/* Counters for /metrics. */
+struct db_stats {
+	uint64_t tx_commits, tx_retries, tx_gone, connects, connect_failures;
+};
+void db_stats_get(struct db_stats *out);
+
+/* Helpers for reading results. */
+int64_t db_int64(const PGresult *r, int row, int col);
+int db_isnull(const PGresult *r, int row, int col);
+
+#endif

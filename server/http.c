@@ -1,0 +1,416 @@
+/* http.c: libmicrohttpd engine: body capture, routing, auth, replies, request log. */
+#include "server/http.h"
+#include "server/auth.h"
+#include "server/clock.h"
+#include "server/log.h"
+#include "server/metrics.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static const struct {
+	unsigned status;
+	const char *code;
+	const char *message;
+} errors[E__COUNT] = {
+	[E_MALFORMED_JSON] = {400, "malformed_json", "the body is not valid JSON"},
+	[E_INVALID_FIELD] = {400, "invalid_field", "a field has an invalid value"},
+	[E_MISSING_FIELD] = {400, "missing_field", "a required field is missing"},
+	[E_UNKNOWN_FIELD] = {400, "unknown_field", "the body has a field this endpoint does not take"},
+	[E_INVALID_PARAMETER] = {400, "invalid_parameter", "a query parameter is invalid"},
+	[E_UNAUTHORIZED] = {401, "unauthorized", "a valid API key is required"},
+	[E_FORBIDDEN] = {403, "forbidden", "this key may not do that"},
+	[E_NOT_FOUND] = {404, "not_found", "no such resource"},
+	[E_METHOD_NOT_ALLOWED] = {405, "method_not_allowed", "method not allowed on this path"},
+	[E_CONFLICT] = {409, "conflict", "the request conflicts with the resource's state"},
+	[E_ALREADY_EXISTS] = {409, "already_exists", "a resource with that identity exists"},
+	[E_IDEMPOTENCY_KEY_REUSED] = {409, "idempotency_key_reused",
+				      "this Idempotency-Key was used with another request"},
+	[E_BODY_TOO_LARGE] = {413, "body_too_large", "the body is larger than allowed"},
+	[E_UNSUPPORTED_MEDIA_TYPE] = {415, "unsupported_media_type",
+				      "the body must be application/json"},
+	[E_REFUSED] = {422, "refused", "refused by a rule"},
+	[E_CURRENCY_MISMATCH] = {422, "currency_mismatch", "currencies differ"},
+	[E_BALANCE_OVERFLOW] = {422, "balance_overflow", "the balance would overflow"},
+	[E_DB_UNAVAILABLE] = {503, "database_unavailable", "the database is unavailable; retry"},
+	[E_DB_CONFLICT] = {503, "database_busy", "the database stayed busy; retry"},
+	[E_INTERNAL] = {500, "internal_error", "internal error"},
+};
+
+unsigned api_err_status(enum api_err e) { return errors[e].status; }
+const char *api_err_code(enum api_err e) { return errors[e].code; }
+
+static size_t body_max = 1 << 20;
+
+void api_reply(struct req *rq, unsigned status, json_t *body)
+{
+	json_decref(rq->reply);
+	free(rq->raw);
+	rq->raw = NULL;
+	rq->status = status;
+	rq->reply = body;
+}
+
+void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const char *buf,
+		   size_t len)
+{
+	json_decref(rq->reply);
+	rq->reply = NULL;
+	free(rq->raw);
+	rq->raw = malloc(len + 1);
+	if (!rq->raw)
+		abort();
+	memcpy(rq->raw, buf, len);
+	rq->raw_len = len;
+	rq->status = status;
+	rq->content_type = ctype;
+}
+
+void api_error(struct req *rq, enum api_err e, json_t *details, const char *fmt, ...)
+{
+	char msg[512];
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof msg, fmt, ap);
+		va_end(ap);
+	} else {
+		snprintf(msg, sizeof msg, "%s", errors[e].message);
+	}
+	json_t *err = json_pack("{s:s, s:s}", "code", errors[e].code, "message", msg);
+	json_object_set_new(err, "details", details ? details : json_object());
+	api_reply(rq, errors[e].status, json_pack("{s:o}", "error", err));
+}
+
+const char *api_header(struct req *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *api_query(struct req *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* Request ids: echo a sane client id, else 16 hex digits from a per-thread generator. */
+static void set_request_id(struct req *rq)
+{
+	const char *in = api_header(rq, "X-Request-Id");
+	if (in) {
+		size_t n = strlen(in);
+		int ok = n > 0 && n <= REQ_ID_MAX;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (in[i] >= 'a' && in[i] <= 'z') || (in[i] >= 'A' && in[i] <= 'Z') ||
+			     (in[i] >= '0' && in[i] <= '9') || strchr("-_.:", in[i]);
+		if (ok) {
+			memcpy(rq->request_id, in, n + 1);
+			return;
+		}
+	}
+	static _Thread_local uint64_t state;
+	if (!state && getrandom(&state, sizeof state, 0) != sizeof state)
+		state = (uint64_t)srv_clock_now_us();
+	state |= 1;
+	state ^= state << 13; /* xorshift64 */
+	state ^= state >> 7;
+	state ^= state << 17;
+	snprintf(rq->request_id, sizeof rq->request_id, "%016llx", (unsigned long long)state);
+}
+
+/* Match path against a pattern; fills rq->args. Returns 1 on a match. */
+static int match(struct req *rq, const char *pattern, const char *path)
+{
+	const char *p = pattern, *u = path;
+	size_t used = 0;
+	int nargs = 0;
+	while (*p && *u) {
+		if (*p == '{') {
+			const char *end = strchr(u, '/');
+			size_t n = end ? (size_t)(end - u) : strlen(u);
+			if (n == 0 || nargs == REQ_MAX_ARGS || used + n + 1 > sizeof rq->argbuf)
+				return 0;
+			memcpy(rq->argbuf + used, u, n);
+			rq->argbuf[used + n] = 0;
+			rq->args[nargs++] = rq->argbuf + used;
+			used += n + 1;
+			u += n;
+			p = strchr(p, '}') + 1;
+		} else if (*p++ != *u++) {
+			return 0;
+		}
+	}
+	if (*p || *u)
+		return 0;
+	rq->nargs = nargs;
+	return 1;
+}
+
+static void route(struct req *rq)
+{
+	static _Thread_local char allow[128];
+	allow[0] = 0;
+	for (int i = 0; api_routes[i].method; i++) {
+		if (!match(rq, api_routes[i].pattern, rq->path))
+			continue;
+		if (!strcmp(api_routes[i].method, rq->method)) {
+			rq->route = &api_routes[i];
+			rq->route_index = i;
+			return;
+		}
+		size_t n = strlen(allow);
+		snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", api_routes[i].method);
+	}
+	if (allow[0]) {
+		rq->allow = allow;
+		api_error(rq, E_METHOD_NOT_ALLOWED, json_pack("{s:s}", "allow", allow), NULL);
+	} else {
+		api_error(rq, E_NOT_FOUND, NULL, "no route for %s", rq->path);
+	}
+}
+
+/* 1 when authorised (rq->who set), else 0 with the reply set. */
+static int authenticate(struct req *rq)
+{
+	const char *h = api_header(rq, "Authorization");
+	if (!h || strncmp(h, "Bearer ", 7)) {
+		api_error(rq, E_UNAUTHORIZED, NULL, "missing Authorization: Bearer <api key>");
+		return 0;
+	}
+	int found = srv_auth_lookup(h + 7, &rq->who);
+	if (found < 0) {
+		api_error(rq, E_DB_UNAVAILABLE, NULL, NULL);
+		return 0;
+	}
+	if (!found) {
+		api_error(rq, E_UNAUTHORIZED, NULL, "unknown or revoked API key");
+		return 0;
+	}
+	if (!(rq->route->roles & rq->who.role)) {
+		api_error(rq, E_FORBIDDEN, NULL, "role %s may not use this endpoint",
+			  srv_role_name(rq->who.role));
+		return 0;
+	}
+	return 1;
+}
+
+static int parse_body(struct req *rq)
+{
+	if (rq->too_large) {
+		api_error(rq, E_BODY_TOO_LARGE, json_pack("{s:I}", "max_bytes", (json_int_t)body_max),
+			  NULL);
+		return 0;
+	}
+	const char *ct = api_header(rq, "Content-Type");
+	size_t n = strlen("application/json");
+	if (!ct || strncasecmp(ct, "application/json", n) || (ct[n] && ct[n] != ';' && ct[n] != ' ')) {
+		api_error(rq, E_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
+		return 0;
+	}
+	json_error_t jerr;
+	rq->json = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!rq->json) {
+		api_error(rq, E_MALFORMED_JSON,
+			  json_pack("{s:i, s:i}", "line", jerr.line, "column", jerr.column), "%s",
+			  jerr.text);
+		return 0;
+	}
+	if (!json_is_object(rq->json)) {
+		api_error(rq, E_MALFORMED_JSON, NULL, "the body must be a JSON object");
+		return 0;
+	}
+	return 1;
+}
+
+static void dispatch(struct req *rq)
+{
+	route(rq);
+	if (!rq->route)
+		return;
+	if (rq->route->roles && !authenticate(rq))
+		return;
+	if ((rq->route->flags & ROUTE_BODY) && !parse_body(rq))
+		return;
+	rq->route->fn(rq);
+	if (!rq->status)
+		api_error(rq, E_INTERNAL, NULL, "handler set no reply");
+}
+
+static enum MHD_Result send_reply(struct req *rq)
+{
+	struct MHD_Response *resp;
+	if (rq->reply) {
+		char *s = json_dumps(rq->reply, JSON_COMPACT);
+		if (!s)
+			abort();
+		resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+	} else if (rq->raw) {
+		resp = MHD_create_response_from_buffer(rq->raw_len, rq->raw, MHD_RESPMEM_MUST_FREE);
+		rq->raw = NULL;
+		MHD_add_response_header(resp, "Content-Type", rq->content_type);
+	} else {
+		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	}
+	MHD_add_response_header(resp, "X-Request-Id", rq->request_id);
+	if (rq->allow)
+		MHD_add_response_header(resp, "Allow", rq->allow);
+	enum MHD_Result ret = MHD_queue_response(rq->conn, rq->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **req_cls)
+{
+	(void)cls;
+	(void)version;
+	struct req *rq = *req_cls;
+	if (!rq) {
+		rq = calloc(1, sizeof *rq);
+		if (!rq)
+			abort();
+		rq->conn = conn;
+		rq->method = method;
+		rq->path = url;
+		rq->route_index = -1;
+		rq->t0_us = srv_mono_us();
+		*req_cls = rq;
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		if (cl && strtoull(cl, NULL, 10) > body_max) {
+			/* Refuse at once rather than read a body we will throw away; MHD closes
+			 * the connection after this reply. */
+			rq->too_large = true;
+			set_request_id(rq);
+			api_error(rq, E_BODY_TOO_LARGE,
+				  json_pack("{s:I}", "max_bytes", (json_int_t)body_max), NULL);
+			return send_reply(rq);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!rq->too_large) {
+			size_t need = rq->body_len + *upload_size;
+			if (need > body_max) {
+				rq->too_large = true;
+				free(rq->body);
+				rq->body = NULL;
+				rq->body_len = 0;
+			} else {
+				if (need + 1 > rq->body_cap) {
+					size_t cap = rq->body_cap ? rq->body_cap : 4096;
+					while (cap < need + 1)
+						cap *= 2;
+					rq->body = realloc(rq->body, cap);
+					if (!rq->body)
+						abort();
+					rq->body_cap = cap;
+				}
+				memcpy(rq->body + rq->body_len, upload_data, *upload_size);
+				rq->body_len = need;
+				rq->body[need] = 0;
+			}
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->status) /* already answered (413 on Content-Length) */
+		return MHD_YES;
+	set_request_id(rq);
+	dispatch(rq);
+	return send_reply(rq);
+}
+
+static void log_request(struct req *rq, int64_t dur_us)
+{
+	if (!srv_log_enabled(LOG_INFO))
+		return;
+	char when[40];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	srv_time_format((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, when, sizeof when);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:s}", "ts", when, "level",
+			      "info", "msg", "request", "method", rq->method, "path", rq->path,
+			      "status", (int)rq->status, "duration_ms", (double)dur_us / 1000.0,
+			      "request_id", rq->request_id);
+	if (o && rq->who.key_id)
+		json_object_set_new(o, "key_id", json_integer(rq->who.key_id));
+	char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (line)
+		srv_log_raw(line);
+	free(line);
+	json_decref(o);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct req *rq = *req_cls;
+	if (!rq)
+		return;
+	if (rq->status) {
+		int64_t dur = srv_mono_us() - rq->t0_us;
+		srv_metrics_observe(rq->route_index < 0 ? api_route_count() : rq->route_index,
+				    rq->status, dur);
+		log_request(rq, dur);
+	}
+	json_decref(rq->json);
+	json_decref(rq->reply);
+	free(rq->raw);
+	free(rq->body);
+	free(rq);
+	*req_cls = NULL;
+}
+
+static void on_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+	(void)cls;
+	srv_log(LOG_ERROR, "libmicrohttpd panic at %s:%u: %s", file, line, reason ? reason : "");
+	abort();
+}
+
+struct MHD_Daemon *srv_http_start(const struct http_opts *o)
+{
+	body_max = o->body_max;
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(o->port);
+	if (inet_pton(AF_INET, o->host, &sa.sin_addr) != 1) {
+		srv_log(LOG_ERROR, "http: listen address %s is not an IPv4 address", o->host);
+		return NULL;
+	}
+	MHD_set_panic_func(on_panic, NULL);
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG, o->port, NULL,
+		NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_THREAD_POOL_SIZE, o->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+	if (!d)
+		srv_log(LOG_ERROR, "http: cannot listen on %s:%u", o->host, (unsigned)o->port);
+	return d;
+}
+
+uint16_t srv_http_port(struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	return i ? i->port : 0;
+}
+
+void srv_http_stop(struct MHD_Daemon *d)
+{
+	if (d)
+		MHD_stop_daemon(d);
+}

@@ -1,0 +1,160 @@
+/* main.c: the wattle command line: migrate, serve, keys create, routes. */
+#include "api/api.h"
+#include "server/auth.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/db.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/migrate.h"
+
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: wattle <command>\n"
+		   "  migrate                      apply db/migrations to WATTLE_DATABASE_URL\n"
+		   "  serve [--no-migrate]         HTTP API on WATTLE_LISTEN (default 127.0.0.1:8080)\n"
+		   "  keys create --role ROLE --name NAME [--tenant ID]\n"
+		   "                               print a new API key alone on one line\n"
+		   "  routes                       print the route table (METHOD PATH)\n"
+		   "environment: WATTLE_DATABASE_URL, WATTLE_LISTEN, WATTLE_THREADS, WATTLE_BODY_MAX,\n"
+		   "  WATTLE_LOG_LEVEL, WATTLE_CLOCK_SPEED, WATTLE_CLOCK_START\n");
+}
+
+static int cmd_migrate(const struct config *cfg)
+{
+	int n = srv_migrate(cfg->database_url);
+	if (n < 0)
+		return 1;
+	srv_log(LOG_INFO, "migrate: %d applied, schema at version %d", n, srv_migrations_latest());
+	return 0;
+}
+
+static int cmd_serve(const struct config *cfg, int argc, char **argv)
+{
+	int migrate = 1;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-migrate")) {
+			migrate = 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (migrate && srv_migrate(cfg->database_url) < 0)
+		return 1;
+
+	/* Signals are taken synchronously by this thread; every other thread inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	api_register_statements();
+	db_set_conninfo(cfg->database_url);
+	api_route_count();
+	struct http_opts o = {cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max};
+	struct MHD_Daemon *d = srv_http_start(&o);
+	if (!d)
+		return 1;
+	srv_log(LOG_INFO, "serve: listening on %s:%u with %u threads", cfg->listen_host,
+		(unsigned)srv_http_port(d), cfg->threads);
+	int sig;
+	sigwait(&set, &sig);
+	srv_log(LOG_INFO, "serve: %s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	srv_http_stop(d);
+	db_close_all();
+	srv_log(LOG_INFO, "serve: stopped");
+	return 0;
+}
+
+/* The CLI's changes are audited like the API's, as role "cli". */
+static int cmd_keys(const struct config *cfg, int argc, char **argv)
+{
+	const char *role = NULL, *name = NULL, *tenant = NULL;
+	if (argc < 1 || strcmp(argv[0], "create")) {
+		usage(stderr);
+		return 2;
+	}
+	for (int i = 1; i + 1 < argc + 1; i++) {
+		const char **dst = !strcmp(argv[i], "--role")     ? &role
+				   : !strcmp(argv[i], "--name")   ? &name
+				   : !strcmp(argv[i], "--tenant") ? &tenant
+								  : NULL;
+		if (!dst || i + 1 >= argc) {
+			usage(stderr);
+			return 2;
+		}
+		*dst = argv[++i];
+	}
+	unsigned r = srv_role_parse(role);
+	int64_t tid = tenant ? api_id_parse(ID_TENANT, tenant) : 0;
+	if (!r || !name || !*name || (tenant && !tid) || ((r == ROLE_TENANT) != (tid != 0))) {
+		fprintf(stderr, "wattle: keys create needs --role admin|finance|operator|gateway|tenant,"
+				" --name, and --tenant ten_N exactly for a tenant key\n");
+		return 2;
+	}
+	api_register_statements();
+	db_set_conninfo(cfg->database_url);
+	PGconn *c = db_conn();
+	if (!c)
+		return 1;
+	char key[KEY_LEN + 1];
+	int64_t id = 0;
+	PGresult *res = PQexec(c, "BEGIN");
+	PQclear(res);
+	enum db_status st = srv_key_insert(c, name, r, tid, key, &id);
+	if (st == DB_OK) {
+		struct req rq = {0};
+		rq.method = "CLI";
+		rq.path = "wattle keys create";
+		snprintf(rq.request_id, sizeof rq.request_id, "cli-%d", (int)getpid());
+		st = api_audit(c, &rq, "api_key.create",
+			       json_pack("{s:o, s:s}", "id", api_id_json(ID_KEY, id), "role", role));
+	}
+	res = PQexec(c, st == DB_OK ? "COMMIT" : "ROLLBACK");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		st = DB_HARD;
+	PQclear(res);
+	db_close_all();
+	if (st != DB_OK) {
+		fprintf(stderr, "wattle: could not create the key (is the database migrated?)\n");
+		return 1;
+	}
+	printf("%s\n", key);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	struct config cfg;
+	if (srv_config_load(&cfg) || srv_clock_init_from_env()) {
+		fprintf(stderr, "wattle: bad configuration (see wattle --help)\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "routes")) {
+		for (int i = 0; api_routes[i].method; i++)
+			printf("%s %s\n", api_routes[i].method, api_routes[i].pattern);
+		return 0;
+	}
+	if (!strcmp(argv[1], "migrate"))
+		return cmd_migrate(&cfg);
+	if (!strcmp(argv[1], "serve"))
+		return cmd_serve(&cfg, argc - 2, argv + 2);
+	if (!strcmp(argv[1], "keys"))
+		return cmd_keys(&cfg, argc - 2, argv + 2);
+	usage(stderr);
+	return 2;
+}
