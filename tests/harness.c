@@ -1,0 +1,269 @@
+/* harness.c: real PostgreSQL databases, the real wattle binary, real HTTP. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *pg_base(void)
+{
+	const char *b = getenv("WATTLE_TEST_PG");
+	ck_assert_msg(b && *b, "WATTLE_TEST_PG is not set: run the suites through tests/run.sh");
+	return b;
+}
+
+PGresult *th_sql(const char *conninfo, const char *sql)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", conninfo, PQerrorMessage(c));
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	ck_assert_msg(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s: %s", sql,
+		      PQresultErrorMessage(r));
+	PQfinish(c);
+	return r;
+}
+
+long long th_sql_int(const char *conninfo, const char *sql)
+{
+	PGresult *r = th_sql(conninfo, sql);
+	ck_assert_msg(PQntuples(r) >= 1, "%s: no rows", sql);
+	long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return v;
+}
+
+char *th_fresh_db(void)
+{
+	static unsigned counter;
+	char name[64], base[600], sql[200];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(name, sizeof name, "t_%d_%u_%ld", (int)getpid(), counter++, ts.tv_nsec);
+	snprintf(base, sizeof base, "%s dbname=postgres", pg_base());
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE wattle_template", name);
+	/* CREATE DATABASE ... TEMPLATE fails if another session is copying the template at the
+	 * same moment; suites run in parallel, so try again a few times. */
+	for (int i = 0;; i++) {
+		PGconn *c = PQconnectdb(base);
+		ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+		PGresult *r = PQexec(c, sql);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok && i == 50)
+			ck_abort_msg("%s: %s", sql, PQresultErrorMessage(r));
+		PQclear(r);
+		PQfinish(c);
+		if (ok)
+			break;
+		usleep(100000);
+	}
+	char *out = malloc(700);
+	snprintf(out, 700, "%s dbname=%s", pg_base(), name);
+	return out;
+}
+
+void th_assert_ledger_invariant(const char *conninfo)
+{
+	long long bad = th_sql_int(conninfo,
+				   "SELECT count(*) FROM accounts a WHERE a.balance_minor <>"
+				   " (SELECT coalesce(sum(amount_minor), 0) FROM ledger_entries e"
+				   "  WHERE e.account_id = a.id)");
+	ck_assert_msg(bad == 0, "%lld accounts whose balance is not the sum of their entries", bad);
+	long long chain = th_sql_int(conninfo,
+				     "SELECT count(*) FROM (SELECT balance_after_minor, sum(amount_minor)"
+				     " OVER (PARTITION BY account_id ORDER BY id) AS running"
+				     " FROM ledger_entries) x WHERE balance_after_minor <> running");
+	ck_assert_msg(chain == 0, "%lld entries whose balance_after is not the running sum", chain);
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {0};
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	socklen_t n = sizeof a;
+	getsockname(fd, (struct sockaddr *)&a, &n);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* Run `wattle keys create` and read the key from its stdout. */
+static void cli_admin_key(struct th_server *s)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof cmd, "WATTLE_DATABASE_URL='%s' %s keys create --role admin --name harness",
+		 s->conninfo, WATTLE_BIN);
+	FILE *p = popen(cmd, "r");
+	ck_assert(p);
+	ck_assert(fgets(s->admin_key, sizeof s->admin_key, p));
+	ck_assert_int_eq(pclose(p), 0);
+	s->admin_key[strcspn(s->admin_key, "\n")] = 0;
+	ck_assert_int_eq((int)strlen(s->admin_key), 51);
+}
+
+void th_server_start(struct th_server *s, const char *conninfo, const char *const *env)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->conninfo, sizeof s->conninfo, "%s", conninfo);
+	cli_admin_key(s);
+	s->port = free_port();
+	snprintf(s->log_path, sizeof s->log_path, "/tmp/wattle-test-%d-%d.log", (int)getpid(), s->port);
+	s->pid = fork();
+	ck_assert(s->pid >= 0);
+	if (s->pid == 0) {
+		char listen[64];
+		snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
+		setenv("WATTLE_LISTEN", listen, 1);
+		setenv("WATTLE_DATABASE_URL", conninfo, 1);
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		FILE *log = freopen(s->log_path, "w", stderr);
+		(void)log;
+		execl(WATTLE_BIN, WATTLE_BIN, "serve", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) {
+		struct th_resp r = th_req(s, "GET", "/healthz", NULL, NULL, NULL);
+		long st = r.status;
+		th_resp_free(&r);
+		if (st == 200)
+			return;
+		int status;
+		ck_assert_msg(waitpid(s->pid, &status, WNOHANG) == 0, "wattle exited at start; see %s",
+			      s->log_path);
+		usleep(25000);
+	}
+	ck_abort_msg("wattle did not answer /healthz; see %s", s->log_path);
+}
+
+int th_server_stop(struct th_server *s)
+{
+	if (s->pid <= 0)
+		return -1;
+	kill(s->pid, SIGTERM);
+	int status = 0;
+	waitpid(s->pid, &status, 0);
+	s->pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		unlink(s->log_path);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct sink {
+	char *p;
+	size_t n;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct sink *b = ud;
+	size_t add = size * nmemb;
+	b->p = realloc(b->p, b->n + add + 1);
+	memcpy(b->p + b->n, ptr, add);
+	b->n += add;
+	b->p[b->n] = 0;
+	return add;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct th_resp *r = ud;
+	size_t n = size * nmemb;
+	if (n > 14 && !strncasecmp(ptr, "X-Request-Id: ", 14))
+		snprintf(r->request_id, sizeof r->request_id, "%.*s", (int)(n - 16), ptr + 14);
+	if (n > 14 && !strncasecmp(ptr, "Content-Type: ", 14))
+		snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(n - 16), ptr + 14);
+	return n;
+}
+
+struct th_resp th_req(struct th_server *s, const char *method, const char *path, const char *key,
+		      const char *body, const char *const *headers)
+{
+	struct th_resp r = {0};
+	struct sink b = {NULL, 0};
+	CURL *c = curl_easy_init();
+	char url[1024], auth[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
+	struct curl_slist *h = NULL;
+	int has_ct = 0;
+	for (int i = 0; headers && headers[i]; i++) {
+		h = curl_slist_append(h, headers[i]);
+		has_ct |= !strncasecmp(headers[i], "Content-Type:", 13);
+	}
+	if (body && !has_ct)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	if (key) {
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+		h = curl_slist_append(h, auth);
+	}
+	h = curl_slist_append(h, "Expect:");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	r.body = b.p ? b.p : strdup("");
+	r.json = json_loads(r.body, 0, NULL);
+	return r;
+}
+
+void th_resp_free(struct th_resp *r)
+{
+	free(r->body);
+	json_decref(r->json);
+	r->body = NULL;
+	r->json = NULL;
+}
+
+json_t *th_ok(struct th_server *s, const char *method, const char *path, const char *key,
+	      const char *body, long want_status)
+{
+	struct th_resp r = th_req(s, method, path, key, body, NULL);
+	ck_assert_msg(r.status == want_status, "%s %s: want %ld, got %ld: %s", method, path,
+		      want_status, r.status, r.body);
+	json_t *j = json_incref(r.json);
+	th_resp_free(&r);
+	return j;
+}
+
+char *th_key(struct th_server *s, const char *role, const char *tenant_id)
+{
+	char body[256];
+	if (tenant_id)
+		snprintf(body, sizeof body, "{\"name\":\"t\",\"role\":\"%s\",\"tenant_id\":\"%s\"}", role,
+			 tenant_id);
+	else
+		snprintf(body, sizeof body, "{\"name\":\"t\",\"role\":\"%s\"}", role);
+	json_t *j = th_ok(s, "POST", "/v1/api-keys", s->admin_key, body, 201);
+	char *k = strdup(json_string_value(json_object_get(j, "key")));
+	json_decref(j);
+	return k;
+}
+
+const char *th_err(const struct th_resp *r)
+{
+	const char *c = json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
+	return c ? c : "";
+}

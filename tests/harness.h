@@ -1,0 +1,65 @@
+/* harness.h: what the integration and end-to-end suites share. tests/run.sh starts a
+ * private PostgreSQL and exports WATTLE_TEST_PG (its conninfo without dbname) after
+ * migrating the database wattle_template; each test gets a fresh copy of it. */
+#ifndef WATTLE_HARNESS_H
+#define WATTLE_HARNESS_H
+
+#include <check.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <sys/types.h>
+
+/* A fresh database cloned from wattle_template. New conninfo: caller frees. */
+char *th_fresh_db(void);
+
+/* Run SQL on conninfo (fails the test on error). New result: caller PQclear()s. */
+PGresult *th_sql(const char *conninfo, const char *sql);
+/* The first column of the first row as an integer. */
+long long th_sql_int(const char *conninfo, const char *sql);
+
+/* Every account's balance equals the sum of its entries, and each entry's
+ * balance_after is the running sum in id order. Fails the test otherwise. */
+void th_assert_ledger_invariant(const char *conninfo);
+
+struct th_server {
+	pid_t pid;
+	int port;
+	char conninfo[512];
+	char admin_key[64];
+	char log_path[256];
+};
+
+/* Start the real wattle binary on a free port against conninfo, with extra environment
+ * ("K=V", NULL-terminated, may be NULL); create an admin key with the CLI first.
+ * Waits for /healthz. */
+void th_server_start(struct th_server *s, const char *conninfo, const char *const *env);
+
+/* SIGTERM and wait; returns the exit status (0 = clean stop). */
+int th_server_stop(struct th_server *s);
+
+struct th_resp {
+	long status;
+	char *body;
+	json_t *json; /* parsed body or NULL */
+	char request_id[128];
+	char content_type[128];
+};
+
+/* One request. key may be NULL; body may be NULL; headers "Name: value", NULL-terminated,
+ * may be NULL (Content-Type: application/json is added when there is a body and no
+ * Content-Type among them). */
+struct th_resp th_req(struct th_server *s, const char *method, const char *path, const char *key,
+		      const char *body, const char *const *headers);
+void th_resp_free(struct th_resp *r);
+
+/* Shorthands that assert the status and return the parsed body (caller decrefs). */
+json_t *th_ok(struct th_server *s, const char *method, const char *path, const char *key,
+	      const char *body, long want_status);
+
+/* Create an API key through the API with the admin key. New string: caller frees. */
+char *th_key(struct th_server *s, const char *role, const char *tenant_id);
+
+/* The error code of an error reply ("" when none). Borrowed from r. */
+const char *th_err(const struct th_resp *r);
+
+#endif

@@ -1,0 +1,253 @@
+/* test_db.c: the SQL layer against a real PostgreSQL: migrations, postings, transactions. */
+#include "harness.h"
+
+#include "api/api.h"
+#include "billing/ledger.h"
+#include "server/db.h"
+#include "server/migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *db;
+
+static void setup(void)
+{
+	db = th_fresh_db();
+	api_register_statements();
+	db_set_conninfo(db);
+}
+
+static void teardown(void)
+{
+	th_assert_ledger_invariant(db);
+	db_close_all();
+	free(db);
+}
+
+/* A site with one tenant and its account; returns the tenant id. */
+static int64_t seed_tenant(void)
+{
+	PQclear(th_sql(db, "INSERT INTO sites (name, timezone, currency, created_at)"
+			   " VALUES ('S', 'Asia/Shanghai', 'CNY', now())"));
+	PQclear(th_sql(db, "INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating,"
+			   " created_at, updated_at) SELECT max(id), 'T', 'retail', 100, 'A', now(), now() FROM sites"));
+	PQclear(th_sql(db, "INSERT INTO accounts (tenant_id, currency, created_at, updated_at)"
+			   " SELECT max(id), 'CNY', now(), now() FROM tenants"));
+	return th_sql_int(db, "SELECT max(id) FROM tenants");
+}
+
+START_TEST(migrate_is_idempotent)
+{
+	/* The template is migrated already: nothing more to apply. */
+	ck_assert_int_eq(srv_migrate(db), 0);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM schema_migrations"),
+			 srv_migrations_latest());
+}
+END_TEST
+
+START_TEST(migrate_concurrently_applies_once)
+{
+	/* An empty database, and four processes migrating it at the same moment. */
+	char name[64], sql[128], base[600], *target;
+	snprintf(name, sizeof name, "empty_%d", (int)getpid());
+	snprintf(base, sizeof base, "%s dbname=postgres", getenv("WATTLE_TEST_PG"));
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+	PQclear(th_sql(base, sql));
+	target = malloc(700);
+	snprintf(target, 700, "%s dbname=%s", getenv("WATTLE_TEST_PG"), name);
+	pid_t kids[4];
+	for (int i = 0; i < 4; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0)
+			_exit(srv_migrate(target) < 0 ? 1 : 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		int st;
+		waitpid(kids[i], &st, 0);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "migrator %d failed", i);
+	}
+	ck_assert_int_eq(th_sql_int(target, "SELECT count(*) FROM schema_migrations"),
+			 srv_migrations_latest());
+	ck_assert_int_eq(th_sql_int(target, "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger_entries'"), 1);
+	free(target);
+}
+END_TEST
+
+struct post_arg {
+	int64_t tenant, amount;
+	struct bill_entry e;
+	enum bill_post_result res;
+};
+
+static enum db_status post_cb(PGconn *c, void *arg)
+{
+	struct post_arg *a = arg;
+	return bill_post(c, a->tenant, "adjustment", a->amount, "{\"reason\":\"test\"}", "req-1",
+			 INT64_C(1759276800000000), &a->e, &a->res);
+}
+
+START_TEST(ledger_posts_and_balances)
+{
+	int64_t t = seed_tenant();
+	int64_t amounts[] = {10000, -2500, -7501, 1};
+	int64_t bal = 0;
+	for (size_t i = 0; i < 4; i++) {
+		struct post_arg a = {t, amounts[i], {0}, POST_OK};
+		ck_assert_int_eq(db_run_tx(post_cb, &a), DB_OK);
+		ck_assert_int_eq(a.res, POST_OK);
+		ck_assert_int_eq(a.e.balance_before_minor, bal);
+		bal += amounts[i];
+		ck_assert_int_eq(a.e.balance_after_minor, bal);
+	}
+	ck_assert_int_eq(th_sql_int(db, "SELECT balance_minor FROM accounts"), 0);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM ledger_entries"), 4);
+	struct post_arg none = {t + 1000, 5, {0}, POST_OK};
+	ck_assert_int_eq(db_run_tx(post_cb, &none), DB_OK);
+	ck_assert_int_eq(none.res, POST_NO_ACCOUNT);
+}
+END_TEST
+
+START_TEST(ledger_refuses_overflow)
+{
+	int64_t t = seed_tenant();
+	struct post_arg a = {t, INT64_MAX, {0}, POST_OK};
+	ck_assert_int_eq(db_run_tx(post_cb, &a), DB_OK);
+	ck_assert_int_eq(a.res, POST_OK);
+	struct post_arg b = {t, 1, {0}, POST_OK};
+	ck_assert_int_eq(db_run_tx(post_cb, &b), DB_OK);
+	ck_assert_int_eq(b.res, POST_OVERFLOW);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM ledger_entries"), 1);
+	ck_assert_int_eq(th_sql_int(db, "SELECT (balance_minor = 9223372036854775807)::int FROM accounts"), 1);
+}
+END_TEST
+
+START_TEST(ledger_is_append_only)
+{
+	int64_t t = seed_tenant();
+	struct post_arg a = {t, 500, {0}, POST_OK};
+	ck_assert_int_eq(db_run_tx(post_cb, &a), DB_OK);
+	PGconn *c = PQconnectdb(db);
+	PGresult *r = PQexec(c, "UPDATE ledger_entries SET amount_minor = 1");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+	PQclear(r);
+	r = PQexec(c, "DELETE FROM ledger_entries");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+	PQclear(r);
+	PQfinish(c);
+	ck_assert_int_eq(th_sql_int(db, "SELECT amount_minor FROM ledger_entries"), 500);
+}
+END_TEST
+
+static int attempts;
+
+static enum db_status conflict_once_cb(PGconn *c, void *arg)
+{
+	(void)arg;
+	attempts++;
+	PGresult *r = PQexec(c, attempts == 1
+					? "DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '40001'; END $$"
+					: "INSERT INTO sites (name, timezone, currency, created_at)"
+					  " VALUES ('retried', 'UTC', 'USD', now())");
+	enum db_status st = db_classify(c, r, "test");
+	PQclear(r);
+	return st;
+}
+
+START_TEST(tx_retries_serialization_failure)
+{
+	attempts = 0;
+	ck_assert_int_eq(db_run_tx(conflict_once_cb, NULL), DB_OK);
+	ck_assert_int_eq(attempts, 2);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM sites WHERE name = 'retried'"), 1);
+}
+END_TEST
+
+static enum db_status deadlock_always_cb(PGconn *c, void *arg)
+{
+	(void)arg;
+	attempts++;
+	PGresult *r = PQexec(c, "DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '40P01'; END $$");
+	enum db_status st = db_classify(c, r, "test");
+	PQclear(r);
+	return st;
+}
+
+START_TEST(tx_retries_are_bounded)
+{
+	attempts = 0;
+	ck_assert_int_eq(db_run_tx(deadlock_always_cb, NULL), DB_RETRY);
+	ck_assert_int_eq(attempts, 8);
+}
+END_TEST
+
+static enum db_status abort_cb(PGconn *c, void *arg)
+{
+	(void)arg;
+	PQclear(PQexec(c, "INSERT INTO sites (name, timezone, currency, created_at)"
+			  " VALUES ('rolled back', 'UTC', 'USD', now())"));
+	return DB_ABORT;
+}
+
+START_TEST(tx_abort_rolls_back)
+{
+	ck_assert_int_eq(db_run_tx(abort_cb, NULL), DB_ABORT);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM sites"), 0);
+}
+END_TEST
+
+START_TEST(tx_database_gone_is_503_then_recovers)
+{
+	attempts = 0;
+	ck_assert_int_eq(db_run_tx(conflict_once_cb, NULL), DB_OK); /* connected */
+	/* Cut every connection and refuse new ones, as a database restart would. */
+	char base[600], sql[300];
+	snprintf(base, sizeof base, "%s dbname=postgres", getenv("WATTLE_TEST_PG"));
+	const char *name = strstr(db, "dbname=") + 7;
+	snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", name);
+	PQclear(th_sql(base, sql));
+	snprintf(sql, sizeof sql,
+		 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'", name);
+	PQclear(th_sql(base, sql));
+	ck_assert_int_eq(db_run_tx(abort_cb, NULL), DB_GONE);
+	snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", name);
+	PQclear(th_sql(base, sql));
+	attempts = 1; /* skip the forced conflict */
+	ck_assert_int_eq(db_run_tx(conflict_once_cb, NULL), DB_OK);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("db");
+	TCase *core = tcase_create("core");
+	tcase_add_checked_fixture(core, setup, teardown);
+	tcase_set_timeout(core, 60);
+	tcase_add_test(core, migrate_is_idempotent);
+	tcase_add_test(core, migrate_concurrently_applies_once);
+	tcase_add_test(core, ledger_posts_and_balances);
+	tcase_add_test(core, ledger_is_append_only);
+	tcase_add_test(core, tx_retries_serialization_failure);
+	tcase_add_test(core, tx_abort_rolls_back);
+	suite_add_tcase(s, core);
+	TCase *limits = tcase_create("limits");
+	tcase_add_checked_fixture(limits, setup, teardown);
+	tcase_set_timeout(limits, 60);
+	tcase_add_test(limits, ledger_refuses_overflow);
+	tcase_add_test(limits, tx_retries_are_bounded);
+	tcase_add_test(limits, tx_database_gone_is_503_then_recovers);
+	suite_add_tcase(s, limits);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
