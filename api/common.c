@@ -272,8 +272,7 @@ static void body_hash(struct req *rq, char *hex)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	SHA256((const unsigned char *)(rq->body ? rq->body : ""), rq->body_len, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	srv_hex(md, sizeof md, hex);
 }
 
 enum db_status api_idem_begin(PGconn *c, struct req *rq)

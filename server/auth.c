@@ -40,14 +40,23 @@ const char *srv_role_name(unsigned role)
 	return "none";
 }
 
+void srv_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
 int srv_key_generate(char *out)
 {
 	unsigned char raw[24];
 	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
 		return -1;
 	memcpy(out, "wk_", 3);
-	for (size_t i = 0; i < sizeof raw; i++)
-		snprintf(out + 3 + 2 * i, 3, "%02x", raw[i]);
+	srv_hex(raw, sizeof raw, out + 3);
 	return 0;
 }
 
@@ -55,8 +64,7 @@ void srv_key_hash(const char *key, char *out)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	SHA256((const unsigned char *)key, strlen(key), md);
-	for (size_t i = 0; i < sizeof md; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	srv_hex(md, sizeof md, out);
 }
 
 /* The cache: direct-mapped by hash, entries expire after TTL. */

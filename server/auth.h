@@ -17,6 +17,9 @@ int srv_key_generate(char *out);
  * random and long, so a fast hash is right; no salt or KDF is needed. */
 void srv_key_hash(const char *key, char *out);
 
+/* Lowercase hex of n bytes into out[2n+1]. */
+void srv_hex(const unsigned char *in, size_t n, char *out);
+
 /* Role names <-> bits. srv_role_parse returns 0 for an unknown name. */
 unsigned srv_role_parse(const char *name);
 const char *srv_role_name(unsigned role);

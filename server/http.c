@@ -329,25 +329,47 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return send_reply(rq);
 }
 
+/* Append s to b as the inside of a JSON string (quotes, backslashes, controls escaped). */
+static size_t json_escape(char *b, size_t at, size_t cap, const char *s)
+{
+	for (; *s && at + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			b[at++] = '\\';
+			b[at++] = (char)c;
+		} else if (c < 0x20) {
+			at += (size_t)snprintf(b + at, cap - at, "\\u%04x", c);
+		} else {
+			b[at++] = (char)c;
+		}
+	}
+	return at;
+}
+
+/* One line per request, built by hand: it runs on every request, so no JSON library,
+ * no floating point. */
 static void log_request(struct req *rq, int64_t dur_us)
 {
 	if (!srv_log_enabled(LOG_INFO))
 		return;
-	char when[40];
+	char line[1024], when[40];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srv_time_format((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, when, sizeof when);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:s}", "ts", when, "level",
-			      "info", "msg", "request", "method", rq->method, "path", rq->path,
-			      "status", (int)rq->status, "duration_ms", (double)dur_us / 1000.0,
-			      "request_id", rq->request_id);
-	if (o && rq->who.key_id)
-		json_object_set_new(o, "key_id", json_integer(rq->who.key_id));
-	char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	if (line)
-		srv_log_raw(line);
-	free(line);
-	json_decref(o);
+	size_t n = (size_t)snprintf(line, sizeof line,
+				    "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"", when);
+	n = json_escape(line, n, sizeof line - 200, rq->method);
+	n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
+	n = json_escape(line, n, sizeof line - 200, rq->path);
+	n += (size_t)snprintf(line + n, sizeof line - n,
+			      "\",\"status\":%u,\"duration_ms\":%lld.%03lld,\"request_id\":\"%s\"",
+			      rq->status, (long long)(dur_us / 1000), (long long)(dur_us % 1000),
+			      rq->request_id);
+	if (rq->who.key_id)
+		n += (size_t)snprintf(line + n, sizeof line - n, ",\"key_id\":%lld",
+				      (long long)rq->who.key_id);
+	snprintf(line + n, sizeof line - n, "}");
+	srv_log_raw(line);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -397,7 +419,10 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 		NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, o->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+		(unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+		/* Headers live in this per-connection pool (bodies are copied out); MHD clears
+		 * it between requests, so a smaller pool is less work per request. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
 	if (!d)
 		srv_log(LOG_ERROR, "http: cannot listen on %s:%u", o->host, (unsigned)o->port);
 	return d;
