@@ -1,6 +1,7 @@
 # make run: install what is missing, build, start a private PostgreSQL under ./var and serve.
 # make test: install what is missing, build (plain and ASan+UBSan), run every suite.
 JOBS := $(shell nproc)
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps build build-asan test run bench clean
 

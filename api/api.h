@@ -33,6 +33,8 @@ json_t *api_int_col(const PGresult *r, int row, int col);
 /* A text column -> json string, or null. */
 json_t *api_str_col(const PGresult *r, int row, int col);
 
+typedef json_t *(*api_row_fn)(const PGresult *r, int row);
+
 /* Field kinds for declared body specs. */
 enum field_kind {
 	FK_TEXT,     /* printable single-line UTF-8, 1..max bytes */
@@ -81,6 +83,13 @@ int api_field_error(struct req *rq, const char *name, const char *fmt, ...)
  * the error reply set (DB_ABORT keeps the reply the callback set). */
 int api_tx_failed(struct req *rq, enum db_status st);
 
+/* Inside a transaction: run stmt, which returns at most one row, and put row(r, 0) in
+ * *out (replacing what an earlier try left). No row: reply 400 naming none_field, or 404
+ * naming the path argument when none_field is NULL, and return DB_ABORT. */
+enum db_status api_tx_row(PGconn *c, struct req *rq, const char *stmt, int n,
+			  const char *const *params, api_row_fn row, json_t **out,
+			  const char *none_field, const char *none_msg);
+
 /* Inside a transaction: write the audit row for this request (who, what, when, request
  * id, action, target). */
 enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *target);
@@ -115,8 +124,6 @@ PGresult *api_read(struct req *rq, const char *stmt, int n, const char *const *p
 
 /* Path argument i as an id of prefix; replies 404 naming `what` and returns 0 if not. */
 int64_t api_arg_id(struct req *rq, int i, const char *prefix, const char *what);
-
-typedef json_t *(*api_row_fn)(const PGresult *r, int row);
 
 /* A paginated list: stmt takes $1 = after id, $2 = limit + 1, then the n extra params.
  * Replies 200 {"items","next_after"} or an error. */

@@ -240,6 +240,26 @@ int api_tx_failed(struct req *rq, enum db_status st)
 	}
 }
 
+enum db_status api_tx_row(PGconn *c, struct req *rq, const char *stmt, int n,
+			  const char *const *params, api_row_fn row, json_t **out,
+			  const char *none_field, const char *none_msg)
+{
+	PGresult *r;
+	enum db_status st = db_exec(c, stmt, n, params, &r);
+	if (st == DB_OK && PQntuples(r) == 0) {
+		if (none_field)
+			api_field_error(rq, none_field, "%s", none_msg);
+		else
+			api_error(rq, E_NOT_FOUND, NULL, "%s %s", none_msg, rq->args[0]);
+		st = DB_ABORT;
+	} else if (st == DB_OK) {
+		json_decref(*out);
+		*out = row(r, 0);
+	}
+	PQclear(r);
+	return st;
+}
+
 enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *target)
 {
 	char now[I64_BUF], kid[I64_BUF];

@@ -93,16 +93,7 @@ static enum db_status tenant_create_tx(PGconn *c, void *arg)
 			    api_body_str(rq, "phone"),
 			    api_body_str(rq, "status"),
 			    api_i64(now, srv_clock_now_us())};
-	PGresult *r;
-	enum db_status st = db_exec(c, "tenant_insert", 8, p, &r);
-	if (st == DB_OK && PQntuples(r) == 0) {
-		api_field_error(rq, "site_id", "no such site");
-		st = DB_ABORT;
-	} else if (st == DB_OK) {
-		json_decref(t->out);
-		t->out = tenant_json(r, 0);
-	}
-	PQclear(r);
+	enum db_status st = api_tx_row(c, rq, "tenant_insert", 8, p, tenant_json, &t->out, "site_id", "no such site");
 	if (st != DB_OK)
 		return st;
 	return api_audit(c, rq, "tenant.create",
@@ -162,16 +153,7 @@ static enum db_status tenant_patch_tx(PGconn *c, void *arg)
 			    api_body_has(rq, "phone") ? "true" : "false",
 			    api_body_str(rq, "status"),
 			    api_i64(now, srv_clock_now_us())};
-	PGresult *r;
-	enum db_status st = db_exec(c, "tenant_update", 9, p, &r);
-	if (st == DB_OK && PQntuples(r) == 0) {
-		api_error(rq, E_NOT_FOUND, NULL, "no tenant %s", rq->args[0]);
-		st = DB_ABORT;
-	} else if (st == DB_OK) {
-		json_decref(t->out);
-		t->out = tenant_json(r, 0);
-	}
-	PQclear(r);
+	enum db_status st = api_tx_row(c, rq, "tenant_update", 9, p, tenant_json, &t->out, NULL, "no tenant");
 	if (st != DB_OK)
 		return st;
 	return api_audit(c, rq, "tenant.update",

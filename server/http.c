@@ -243,8 +243,57 @@ static void dispatch(struct req *rq)
 		api_error(rq, E_INTERNAL, NULL, "handler set no reply");
 }
 
+/* Append s to b as the inside of a JSON string (quotes, backslashes, controls escaped). */
+static size_t json_escape(char *b, size_t at, size_t cap, const char *s)
+{
+	for (; *s && at + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			b[at++] = '\\';
+			b[at++] = (char)c;
+		} else if (c < 0x20) {
+			at += (size_t)snprintf(b + at, cap - at, "\\u%04x", c);
+		} else {
+			b[at++] = (char)c;
+		}
+	}
+	return at;
+}
+
+/* One line per request, built by hand: it runs on every request, so no JSON library,
+ * no floating point. */
+static void log_request(struct req *rq, int64_t dur_us)
+{
+	if (!srv_log_enabled(LOG_INFO))
+		return;
+	char line[1024], when[40];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	srv_time_format((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, when, sizeof when);
+	size_t n = (size_t)snprintf(line, sizeof line,
+				    "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"", when);
+	n = json_escape(line, n, sizeof line - 200, rq->method);
+	n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
+	n = json_escape(line, n, sizeof line - 200, rq->path);
+	n += (size_t)snprintf(line + n, sizeof line - n,
+			      "\",\"status\":%u,\"duration_ms\":%lld.%03lld,\"request_id\":\"%s\"",
+			      rq->status, (long long)(dur_us / 1000), (long long)(dur_us % 1000),
+			      rq->request_id);
+	if (rq->who.key_id)
+		n += (size_t)snprintf(line + n, sizeof line - n, ",\"key_id\":%lld",
+				      (long long)rq->who.key_id);
+	snprintf(line + n, sizeof line - n, "}");
+	srv_log_raw(line);
+}
+
+/* Queue the reply. Metrics and the log line are written first, so a client that has its
+ * reply sees this request counted. */
 static enum MHD_Result send_reply(struct req *rq)
 {
+	int64_t dur = srv_mono_us() - rq->t0_us;
+	srv_metrics_observe(rq->route_index < 0 ? api_route_count() : rq->route_index, rq->status,
+			    dur);
+	log_request(rq, dur);
 	struct MHD_Response *resp;
 	if (rq->reply) {
 		char *s = json_dumps(rq->reply, JSON_COMPACT);
@@ -329,49 +378,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return send_reply(rq);
 }
 
-/* Append s to b as the inside of a JSON string (quotes, backslashes, controls escaped). */
-static size_t json_escape(char *b, size_t at, size_t cap, const char *s)
-{
-	for (; *s && at + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			b[at++] = '\\';
-			b[at++] = (char)c;
-		} else if (c < 0x20) {
-			at += (size_t)snprintf(b + at, cap - at, "\\u%04x", c);
-		} else {
-			b[at++] = (char)c;
-		}
-	}
-	return at;
-}
-
-/* One line per request, built by hand: it runs on every request, so no JSON library,
- * no floating point. */
-static void log_request(struct req *rq, int64_t dur_us)
-{
-	if (!srv_log_enabled(LOG_INFO))
-		return;
-	char line[1024], when[40];
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	srv_time_format((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, when, sizeof when);
-	size_t n = (size_t)snprintf(line, sizeof line,
-				    "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"", when);
-	n = json_escape(line, n, sizeof line - 200, rq->method);
-	n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
-	n = json_escape(line, n, sizeof line - 200, rq->path);
-	n += (size_t)snprintf(line + n, sizeof line - n,
-			      "\",\"status\":%u,\"duration_ms\":%lld.%03lld,\"request_id\":\"%s\"",
-			      rq->status, (long long)(dur_us / 1000), (long long)(dur_us % 1000),
-			      rq->request_id);
-	if (rq->who.key_id)
-		n += (size_t)snprintf(line + n, sizeof line - n, ",\"key_id\":%lld",
-				      (long long)rq->who.key_id);
-	snprintf(line + n, sizeof line - n, "}");
-	srv_log_raw(line);
-}
-
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -381,12 +387,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *rq = *req_cls;
 	if (!rq)
 		return;
-	if (rq->status) {
-		int64_t dur = srv_mono_us() - rq->t0_us;
-		srv_metrics_observe(rq->route_index < 0 ? api_route_count() : rq->route_index,
-				    rq->status, dur);
-		log_request(rq, dur);
-	}
 	json_decref(rq->json);
 	json_decref(rq->reply);
 	free(rq->raw);

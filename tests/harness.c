@@ -267,3 +267,12 @@ const char *th_err(const struct th_resp *r)
 	const char *c = json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
 	return c ? c : "";
 }
+
+int th_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

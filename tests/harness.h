@@ -62,4 +62,7 @@ char *th_key(struct th_server *s, const char *role, const char *tenant_id);
 /* The error code of an error reply ("" when none). Borrowed from r. */
 const char *th_err(const struct th_resp *r);
 
+/* Run a suite (fork mode), print Check's summary; returns the process exit status. */
+int th_run(Suite *s);
+
 #endif
