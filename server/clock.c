@@ -1,5 +1,6 @@
 /* clock.c: wattle's clock; real time by default, scaled for tests and the demo. */
 #include "server/clock.h"
+#include "billing/price.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,21 +51,6 @@ int64_t srv_clock_now_us(void)
 	return origin_us + (real_now_us() - origin_real_us) * speed;
 }
 
-/* Civil date from days since 1970-01-01 (the civil-from-days algorithm published by
- * Howard Hinnant). UTC needs no time-zone database, and gmtime_r takes glibc's tz lock. */
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 char *srv_time_format(int64_t us, char *buf, size_t n)
 {
 	int64_t secs = us / 1000000, frac = us % 1000000;
@@ -78,7 +64,7 @@ char *srv_time_format(int64_t us, char *buf, size_t n)
 		days -= 1;
 	}
 	int y, m, d;
-	civil_from_days(days, &y, &m, &d);
+	bill_civil_from_days(days, &y, &m, &d); /* UTC: no tz database, no glibc tz lock */
 	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(sod / 3600),
 		 (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
 	return buf;

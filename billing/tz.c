@@ -1,0 +1,96 @@
+/* tz.c: UTC offsets and their transitions, from ICU (no table of our own). */
+#include "billing/tz.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unicode/ucal.h>
+#include <unicode/ustring.h>
+
+/* One calendar per zone per thread: ucal_open is costly, ucal_* on one calendar is not
+ * thread-safe, and a process serves a handful of zones. */
+#define CACHE 8
+static _Thread_local struct {
+	char zone[64];
+	UCalendar *cal;
+} cache[CACHE];
+static _Thread_local unsigned next_victim;
+
+static UCalendar *calendar(const char *zone)
+{
+	for (int i = 0; i < CACHE; i++)
+		if (cache[i].cal && !strcmp(cache[i].zone, zone))
+			return cache[i].cal;
+	if (strlen(zone) >= sizeof cache[0].zone)
+		return NULL;
+	UChar id[64];
+	u_uastrcpy(id, zone);
+	UErrorCode st = U_ZERO_ERROR;
+	UCalendar *cal = ucal_open(id, -1, "en_US_POSIX", UCAL_GREGORIAN, &st);
+	if (U_FAILURE(st))
+		return NULL;
+	/* ICU falls back to "Etc/Unknown" (GMT) for a zone it does not know. */
+	UChar got[64];
+	int32_t n = ucal_getTimeZoneID(cal, got, 64, &st);
+	char back[64];
+	u_austrncpy(back, got, sizeof back - 1);
+	back[n < 63 ? n : 63] = 0;
+	if (U_FAILURE(st) || !strcmp(back, "Etc/Unknown")) {
+		ucal_close(cal);
+		return NULL;
+	}
+	unsigned v = next_victim++ % CACHE;
+	if (cache[v].cal)
+		ucal_close(cache[v].cal);
+	strcpy(cache[v].zone, zone);
+	cache[v].cal = cal;
+	return cal;
+}
+
+static int offset_at(UCalendar *cal, int64_t t_us, int32_t *off)
+{
+	UErrorCode st = U_ZERO_ERROR;
+	ucal_setMillis(cal, (UDate)(t_us / 1000), &st);
+	int32_t ms = ucal_get(cal, UCAL_ZONE_OFFSET, &st) + ucal_get(cal, UCAL_DST_OFFSET, &st);
+	if (U_FAILURE(st))
+		return -1;
+	*off = ms / 1000;
+	return 0;
+}
+
+int bill_tz_offset(const char *zone, int64_t t_us, int32_t *offset_s)
+{
+	UCalendar *cal = calendar(zone);
+	return cal ? offset_at(cal, t_us, offset_s) : -1;
+}
+
+int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill_tzseg *out,
+		     int max)
+{
+	UCalendar *cal = calendar(zone);
+	if (!cal || max < 1 || offset_at(cal, t0_us, &out[0].offset_s))
+		return -1;
+	out[0].from_us = t0_us;
+	int n = 1;
+	int64_t t = t0_us;
+	for (;;) {
+		UErrorCode st = U_ZERO_ERROR;
+		ucal_setMillis(cal, (UDate)(t / 1000), &st);
+		UDate next;
+		if (!ucal_getTimeZoneTransitionDate(cal, UCAL_TZ_TRANSITION_NEXT, &next, &st) ||
+		    U_FAILURE(st))
+			break;
+		int64_t next_us = (int64_t)next * 1000;
+		if (next_us >= t1_us)
+			break;
+		if (n == max)
+			return -1;
+		out[n].from_us = next_us;
+		if (offset_at(cal, next_us, &out[n].offset_s))
+			return -1;
+		/* A transition that changes only the name (not the offset) is not a segment. */
+		if (out[n].offset_s != out[n - 1].offset_s)
+			n++;
+		t = next_us;
+	}
+	return n;
+}
