@@ -7,17 +7,23 @@
 
 #define METER_COLS                                                                           \
 	"id, serial, site_id, tenant_id, purpose, tariff_id, multiplier, max_power_w,"        \
-	" protected, gateway, status, " SQL_US("created_at") ", " SQL_US("updated_at")
+	" protected, gateway, status, " SQL_US("created_at") ", " SQL_US("updated_at") ","     \
+	" register_max_wh, start_register_wh"
 
 static const struct db_stmt meter_stmts[] = {
 	{"meter_refs", /* meter_check_refs: sites of the referenced site, tenant and tariff */
 	 "SELECT (SELECT id FROM sites WHERE id = $1), (SELECT site_id FROM tenants WHERE id = $2),"
 	 " (SELECT site_id FROM tariffs WHERE id = $3)"},
-	{"meter_insert", /* api_meters_create */
-	 "INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, multiplier,"
-	 " max_power_w, protected, gateway, created_at, updated_at)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " SQL_TS("$10") ", " SQL_TS("$10") ")"
-	 " RETURNING " METER_COLS},
+	{"meter_insert", /* api_meters_create: the meter and its billing state; a starting
+			    register is the baseline of a replacement meter */
+	 "WITH m AS (INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, multiplier,"
+	 " max_power_w, protected, gateway, register_max_wh, start_register_wh, created_at, updated_at)"
+	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, " SQL_TS("$10") ", " SQL_TS("$10") ")"
+	 " RETURNING *),"
+	 " s AS (INSERT INTO meter_state (meter_id, last_ts, last_register_wh)"
+	 " SELECT id, CASE WHEN start_register_wh IS NULL THEN NULL ELSE created_at END,"
+	 " start_register_wh FROM m)"
+	 " SELECT " METER_COLS " FROM m"},
 	{"meter_list", /* api_meters_list */
 	 "SELECT " METER_COLS " FROM meters WHERE id > $1 AND ($3::bigint IS NULL OR site_id = $3)"
 	 " AND ($4::bigint IS NULL OR tenant_id = $4) ORDER BY id LIMIT $2"},
@@ -34,7 +40,8 @@ static const struct db_stmt meter_stmts[] = {
 	 " max_power_w = CASE WHEN $9::boolean THEN $8::bigint ELSE max_power_w END,"
 	 " protected = coalesce($10::boolean, protected),"
 	 " gateway = CASE WHEN $12::boolean THEN $11 ELSE gateway END,"
-	 " status = coalesce($13, status), updated_at = " SQL_TS("$14")
+	 " status = coalesce($13, status), updated_at = " SQL_TS("$14") ","
+	 " register_max_wh = CASE WHEN $16::boolean THEN $15::bigint ELSE register_max_wh END"
 	 " WHERE id = $1 RETURNING " METER_COLS},
 	{0, 0},
 };
@@ -44,14 +51,16 @@ void api_register_statements_meters(void) { db_register(meter_stmts); }
 
 static json_t *meter_json(const PGresult *r, int i)
 {
-	return json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:b, s:o, s:s, s:o, s:o}", "id",
+	return json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
 			 api_id_col(ID_METER, r, i, 0), "serial", PQgetvalue(r, i, 1), "site_id",
 			 api_id_col(ID_SITE, r, i, 2), "tenant_id", api_id_col(ID_TENANT, r, i, 3),
 			 "purpose", PQgetvalue(r, i, 4), "tariff_id", api_id_col(ID_TARIFF, r, i, 5),
 			 "multiplier", api_int_col(r, i, 6), "max_power_w", api_int_col(r, i, 7),
 			 "protected", !strcmp(PQgetvalue(r, i, 8), "t"), "gateway",
 			 api_str_col(r, i, 9), "status", PQgetvalue(r, i, 10), "created_at",
-			 api_time_col(r, i, 11), "updated_at", api_time_col(r, i, 12));
+			 api_time_col(r, i, 11), "updated_at", api_time_col(r, i, 12),
+			 "register_max_wh", api_int_col(r, i, 13), "start_register_wh",
+			 api_int_col(r, i, 14));
 }
 
 static const char *const purposes[] = {"tenant", "hvac", "lighting", "elevator", "other", NULL};
@@ -68,6 +77,8 @@ static const struct field meter_spec[] = {
 	{"protected", FK_BOOL, 0, 0, 0, 0, 0},
 	{"gateway", FK_URL, F_NULL, 0, 0, 0, 0},
 	{"status", FK_ENUM, 0, 0, 0, statuses, 0},
+	{"register_max_wh", FK_INT, F_NULL, 1, INT64_C(1000000000000000), 0, 0},
+	{"start_register_wh", FK_INT, 0, 0, INT64_C(1000000000000000), 0, 0},
 	{0},
 };
 
@@ -114,9 +125,10 @@ static enum db_status meter_create_tx(PGconn *c, void *arg)
 	if (st != DB_OK)
 		return st;
 	char site[I64_BUF], ten[I64_BUF], trf[I64_BUF], mul[I64_BUF], mp[I64_BUF], now[I64_BUF];
+	char rmax[I64_BUF], start[I64_BUF];
 	const char *purpose = api_body_str(rq, "purpose");
 	json_t *prot = json_object_get(rq->json, "protected");
-	const char *p[10] = {api_body_str(rq, "serial"),
+	const char *p[12] = {api_body_str(rq, "serial"),
 			     api_i64(site, t->site),
 			     tenant ? api_i64(ten, tenant) : NULL,
 			     purpose ? purpose : tenant ? "tenant" : "other",
@@ -125,9 +137,11 @@ static enum db_status meter_create_tx(PGconn *c, void *arg)
 			     api_body_int(rq, "max_power_w") ? api_i64(mp, api_body_int(rq, "max_power_w")) : NULL,
 			     json_is_true(prot) ? "true" : "false",
 			     api_body_str(rq, "gateway"),
-			     api_i64(now, srv_clock_now_us())};
+			     api_i64(now, srv_clock_now_us()),
+			     api_body_int(rq, "register_max_wh") ? api_i64(rmax, api_body_int(rq, "register_max_wh")) : NULL,
+			     api_body_has(rq, "start_register_wh") ? api_i64(start, api_body_int(rq, "start_register_wh")) : NULL};
 	PGresult *r;
-	st = db_exec(c, "meter_insert", 10, p, &r);
+	st = db_exec(c, "meter_insert", 12, p, &r);
 	if (st == DB_UNIQUE) {
 		api_error(rq, E_ALREADY_EXISTS, json_pack("{s:s}", "field", "serial"),
 			  "a meter with serial %s exists", p[0]);
@@ -212,9 +226,9 @@ static enum db_status meter_patch_tx(PGconn *c, void *arg)
 	st = meter_check_refs(c, rq, site, tenant, tariff);
 	if (st != DB_OK)
 		return st;
-	char ten[I64_BUF], trf[I64_BUF], mul[I64_BUF], mp[I64_BUF], now[I64_BUF];
+	char ten[I64_BUF], trf[I64_BUF], mul[I64_BUF], mp[I64_BUF], now[I64_BUF], rmax[I64_BUF];
 	json_t *prot = json_object_get(rq->json, "protected");
-	const char *p[14] = {ids,
+	const char *p[16] = {ids,
 			     tenant ? api_i64(ten, tenant) : NULL,
 			     setflag(rq, "tenant_id"),
 			     api_body_str(rq, "purpose"),
@@ -227,8 +241,10 @@ static enum db_status meter_patch_tx(PGconn *c, void *arg)
 			     api_body_str(rq, "gateway"),
 			     setflag(rq, "gateway"),
 			     api_body_str(rq, "status"),
-			     api_i64(now, srv_clock_now_us())};
-	st = db_exec(c, "meter_update", 14, p, &r);
+			     api_i64(now, srv_clock_now_us()),
+			     api_body_int(rq, "register_max_wh") ? api_i64(rmax, api_body_int(rq, "register_max_wh")) : NULL,
+			     setflag(rq, "register_max_wh")};
+	st = db_exec(c, "meter_update", 16, p, &r);
 	if (st == DB_OK) {
 		json_decref(t->out);
 		t->out = meter_json(r, 0);
@@ -245,11 +261,12 @@ void api_meters_patch(struct req *rq)
 	struct meter_tx t = {rq, api_arg_id(rq, 0, ID_METER, "meter"), 0, NULL};
 	if (!t.id)
 		return;
-	if (api_body_has(rq, "serial") || api_body_has(rq, "site_id")) {
-		api_field_error(rq, api_body_has(rq, "serial") ? "serial" : "site_id",
-				"cannot change; retire the meter and register a new one");
-		return;
-	}
+	static const char *const fixed[] = {"serial", "site_id", "start_register_wh", NULL};
+	for (const char *const *f = fixed; *f; f++)
+		if (api_body_has(rq, *f)) {
+			api_field_error(rq, *f, "cannot change; retire the meter and register a new one");
+			return;
+		}
 	if (api_fields(rq, meter_spec, true))
 		return;
 	if (api_tx_failed(rq, db_run_tx(meter_patch_tx, &t))) {

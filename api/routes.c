@@ -8,6 +8,7 @@
 #define FIN ROLE_FINANCE
 #define OPS ROLE_OPERATOR
 #define TEN ROLE_TENANT
+#define GW ROLE_GATEWAY
 
 const struct route api_routes[] = {
 	{"GET", "/healthz", api_health, 0, 0, "/healthz"},
@@ -37,6 +38,13 @@ const struct route api_routes[] = {
 	{"GET", "/v1/meters", api_meters_list, ADMIN | OPS, 0, "/v1/meters"},
 	{"GET", "/v1/meters/{id}", api_meters_get, ADMIN | OPS, 0, "/v1/meters/{id}"},
 	{"PATCH", "/v1/meters/{id}", api_meters_patch, ADMIN | OPS, ROUTE_BODY, "/v1/meters/{id}"},
+	{"POST", "/v1/tariffs/{id}/versions", api_tariff_versions_create, ADMIN | FIN, ROUTE_BODY,
+	 "/v1/tariffs/{id}/versions"},
+	{"POST", "/v1/readings", api_readings_create, GW, ROUTE_BODY | ROUTE_BIG_BODY, "/v1/readings"},
+	{"GET", "/v1/meters/{id}/readings", api_meter_readings, FIN | OPS | TEN, 0,
+	 "/v1/meters/{id}/readings"},
+	{"GET", "/v1/tenants/{id}/consumption", api_consumption, FIN | OPS | TEN, 0,
+	 "/v1/tenants/{id}/consumption"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
 	{0},
@@ -63,6 +71,7 @@ void api_register_statements_tariffs(void);
 void api_register_statements_meters(void);
 void api_register_statements_keys(void);
 void api_register_statements_health(void);
+void api_register_statements_readings(void);
 
 void api_register_statements(void)
 {
@@ -77,4 +86,5 @@ void api_register_statements(void)
 	api_register_statements_meters();
 	api_register_statements_keys();
 	api_register_statements_health();
+	api_register_statements_readings();
 }

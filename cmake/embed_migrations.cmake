@@ -2,6 +2,7 @@
 set(body "/* generated from db/migrations by cmake/embed_migrations.cmake */\n#include \"server/migrate.h\"\n")
 set(entries "")
 set(i 0)
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)
   string(REGEX MATCH "^[0-9]+" ver ${name})

@@ -204,7 +204,7 @@ static int authenticate(struct req *rq)
 static int parse_body(struct req *rq)
 {
 	if (rq->too_large) {
-		api_error(rq, E_BODY_TOO_LARGE, json_pack("{s:I}", "max_bytes", (json_int_t)body_max),
+		api_error(rq, E_BODY_TOO_LARGE, json_pack("{s:I}", "max_bytes", (json_int_t)rq->body_limit),
 			  NULL);
 		return 0;
 	}
@@ -231,8 +231,7 @@ static int parse_body(struct req *rq)
 
 static void dispatch(struct req *rq)
 {
-	route(rq);
-	if (!rq->route)
+	if (!rq->route) /* routed at the first callback; the reply is set */
 		return;
 	if (rq->route->roles && !authenticate(rq))
 		return;
@@ -333,14 +332,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->route_index = -1;
 		rq->t0_us = srv_mono_us();
 		*req_cls = rq;
+		route(rq);
+		rq->body_limit = rq->route && (rq->route->flags & ROUTE_BIG_BODY) ? 8 * body_max : body_max;
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > body_max) {
+		if (cl && strtoull(cl, NULL, 10) > rq->body_limit) {
 			/* Refuse at once rather than read a body we will throw away; MHD closes
 			 * the connection after this reply. */
-			rq->too_large = true;
+			rq->too_large = rq->answered = true;
 			set_request_id(rq);
 			api_error(rq, E_BODY_TOO_LARGE,
-				  json_pack("{s:I}", "max_bytes", (json_int_t)body_max), NULL);
+				  json_pack("{s:I}", "max_bytes", (json_int_t)rq->body_limit), NULL);
 			return send_reply(rq);
 		}
 		return MHD_YES;
@@ -348,7 +349,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_size) {
 		if (!rq->too_large) {
 			size_t need = rq->body_len + *upload_size;
-			if (need > body_max) {
+			if (need > rq->body_limit) {
 				rq->too_large = true;
 				free(rq->body);
 				rq->body = NULL;
@@ -371,7 +372,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (rq->status) /* already answered (413 on Content-Length) */
+	if (rq->answered) /* 413 on Content-Length, at the first callback */
 		return MHD_YES;
 	set_request_id(rq);
 	dispatch(rq);

@@ -60,8 +60,9 @@ struct req {
 	const char *method; /* borrowed from MHD for the request's life */
 	const char *path;
 	char *body; /* accumulated upload, NUL-terminated */
-	size_t body_len, body_cap;
+	size_t body_len, body_cap, body_limit;
 	bool too_large;
+	bool answered; /* the reply was queued early */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */
 	char argbuf[256];
@@ -81,7 +82,8 @@ struct req {
 
 typedef void (*route_fn)(struct req *rq);
 
-#define ROUTE_BODY 1u /* takes a JSON object body */
+#define ROUTE_BODY 1u     /* takes a JSON object body */
+#define ROUTE_BIG_BODY 2u /* up to 8x the body limit (reading batches) */
 
 struct route {
 	const char *method;

@@ -1,5 +1,7 @@
 /* metrics.c: lock-free request counters and latency histograms by route and status. */
 #include "server/metrics.h"
+#include "billing/ingest.h"
+#include "server/buf.h"
 #include "server/db.h"
 #include "server/http.h"
 
@@ -49,40 +51,11 @@ void srv_metrics_observe(int route_index, unsigned status, int64_t dur_us)
 	atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
 }
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bprintf(struct buf *b, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		b->cap = b->cap * 2 + (size_t)n;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-}
-
 char *srv_metrics_render(size_t *len)
 {
-	struct buf b = {malloc(16384), 0, 16384};
-	if (!b.p)
-		abort();
-	b.p[0] = 0;
+	struct srv_buf b = {0};
 	int nroutes = api_route_count();
-	bprintf(&b, "# HELP wattle_http_requests_total HTTP requests by route and status.\n"
+	srv_buf_printf(&b, "# HELP wattle_http_requests_total HTTP requests by route and status.\n"
 		    "# TYPE wattle_http_requests_total counter\n");
 	for (int r = 0; r <= nroutes && r <= MAX_ROUTES; r++) {
 		const char *name = r < nroutes ? api_routes[r].name : "unmatched";
@@ -90,14 +63,14 @@ char *srv_metrics_render(size_t *len)
 		for (unsigned s = 0; s <= NSTATUS; s++) {
 			uint64_t n = atomic_load(&table[r][s].count);
 			if (n)
-				bprintf(&b,
+				srv_buf_printf(&b,
 					"wattle_http_requests_total{method=\"%s\",route=\"%s\","
 					"status=\"%s%u\"} %llu\n",
 					method, name, s == NOTHER ? "other" : "",
 					s == NOTHER ? 0 : statuses[s], (unsigned long long)n);
 		}
 	}
-	bprintf(&b, "# HELP wattle_http_request_duration_seconds Request latency by route and status.\n"
+	srv_buf_printf(&b, "# HELP wattle_http_request_duration_seconds Request latency by route and status.\n"
 		    "# TYPE wattle_http_request_duration_seconds histogram\n");
 	for (int r = 0; r <= nroutes && r <= MAX_ROUTES; r++) {
 		const char *name = r < nroutes ? api_routes[r].name : "unmatched";
@@ -118,21 +91,21 @@ char *srv_metrics_render(size_t *len)
 			for (unsigned k = 0; k <= NBOUNDS; k++) {
 				cum += atomic_load(&x->buckets[k]);
 				if (k < NBOUNDS)
-					bprintf(&b, "wattle_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+					srv_buf_printf(&b, "wattle_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
 						lbl, (double)bounds_us[k] / 1e6, (unsigned long long)cum);
 				else
-					bprintf(&b, "wattle_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
+					srv_buf_printf(&b, "wattle_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
 						lbl, (unsigned long long)cum);
 			}
-			bprintf(&b, "wattle_http_request_duration_seconds_sum{%s} %.6f\n", lbl,
+			srv_buf_printf(&b, "wattle_http_request_duration_seconds_sum{%s} %.6f\n", lbl,
 				(double)atomic_load(&x->sum_us) / 1e6);
-			bprintf(&b, "wattle_http_request_duration_seconds_count{%s} %llu\n", lbl,
+			srv_buf_printf(&b, "wattle_http_request_duration_seconds_count{%s} %llu\n", lbl,
 				(unsigned long long)n);
 		}
 	}
 	struct db_stats ds;
 	db_stats_get(&ds);
-	bprintf(&b,
+	srv_buf_printf(&b,
 		"# TYPE wattle_db_tx_commits_total counter\nwattle_db_tx_commits_total %llu\n"
 		"# TYPE wattle_db_tx_retries_total counter\nwattle_db_tx_retries_total %llu\n"
 		"# TYPE wattle_db_unavailable_total counter\nwattle_db_unavailable_total %llu\n"
@@ -141,6 +114,22 @@ char *srv_metrics_render(size_t *len)
 		(unsigned long long)ds.tx_commits, (unsigned long long)ds.tx_retries,
 		(unsigned long long)ds.tx_gone, (unsigned long long)ds.connects,
 		(unsigned long long)ds.connect_failures);
+	struct bill_ingest_stats is;
+	bill_ingest_stats_get(&is);
+	srv_buf_printf(&b,
+		"# TYPE wattle_ingest_batches_total counter\nwattle_ingest_batches_total %llu\n"
+		"# HELP wattle_ingest_readings_total Readings by outcome.\n"
+		"# TYPE wattle_ingest_readings_total counter\n"
+		"wattle_ingest_readings_total{outcome=\"billed\"} %llu\n"
+		"wattle_ingest_readings_total{outcome=\"baseline\"} %llu\n"
+		"wattle_ingest_readings_total{outcome=\"late\"} %llu\n"
+		"wattle_ingest_readings_total{outcome=\"duplicate\"} %llu\n"
+		"wattle_ingest_readings_total{outcome=\"rejected\"} %llu\n"
+		"# TYPE wattle_ingest_charged_minor_total counter\nwattle_ingest_charged_minor_total %llu\n",
+		(unsigned long long)is.batches, (unsigned long long)is.billed,
+		(unsigned long long)is.baselines, (unsigned long long)is.late,
+		(unsigned long long)is.duplicates, (unsigned long long)is.rejected,
+		(unsigned long long)is.charged_minor);
 	*len = b.len;
 	return b.p;
 }

@@ -1,0 +1,294 @@
+/* readings.c: meter gateways post batches; finance, operators and tenants read them back
+ * and read consumption from the daily rollups. */
+#include "api/api.h"
+#include "api/valid.h"
+#include "billing/ingest.h"
+#include "server/clock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BATCH 5000
+#define FUTURE_SKEW_US INT64_C(600000000) /* a meter clock 10 min fast is tolerated */
+
+static const struct db_stmt reading_stmts[] = {
+	{"readings_meter", /* api_meter_readings: id or serial, with its tenant for scope */
+	 "SELECT id, coalesce(tenant_id, 0) FROM meters"
+	 " WHERE ($1::bigint IS NOT NULL AND id = $1) OR serial = $2"},
+	{"readings_list", /* api_meter_readings */
+	 "SELECT " SQL_US("ts") ", energy_wh, power_w, voltage_v, current_a, pf, frequency_hz,"
+	 " thd_v_pct, thd_i_pct, relay, billed FROM readings"
+	 " WHERE meter_id = $1 AND ts >= " SQL_TS("$2") " AND ts < " SQL_TS("$3")
+	 " AND ts > " SQL_TS("$4") " ORDER BY ts LIMIT $5"},
+	{"consumption", /* api_consumption: from the rollups, never raw readings */
+	 "SELECT CASE WHEN $4 = 'month' THEN to_char(d.day, 'YYYY-MM') ELSE to_char(d.day, 'YYYY-MM-DD') END,"
+	 " d.band, sum(d.wh)::bigint, sum(d.cost_nano)::bigint"
+	 " FROM meter_daily d JOIN meters m ON m.id = d.meter_id"
+	 " WHERE m.tenant_id = $1 AND d.day >= $2::date AND d.day < $3::date GROUP BY 1, 2 ORDER BY 1, 2"},
+	{0, 0},
+};
+
+void api_register_statements_readings(void);
+void api_register_statements_readings(void)
+{
+	db_register(reading_stmts);
+	bill_ingest_register();
+}
+
+/* Check one reading; on a fault fill its code and message and mark it invalid. */
+static void check_reading(json_t *o, struct bill_reading *r, int64_t now_us)
+{
+	static const char *const base[] = {"meter", "ts", "energy_wh"};
+	const char *key;
+	json_t *v;
+	r->invalid = true;
+	r->outcome = RD_REJECTED;
+	r->code = "invalid_reading";
+	if (!json_is_object(o)) {
+		snprintf(r->message, sizeof r->message, "a reading must be an object");
+		return;
+	}
+	json_object_foreach(o, key, v) {
+		int known = 0;
+		for (int i = 0; i < 3; i++)
+			known |= !strcmp(key, base[i]);
+		for (int i = 0; i < RD_OPT_N; i++)
+			known |= !strcmp(key, bill_reading_opt_names[i]);
+		if (!known) {
+			snprintf(r->message, sizeof r->message, "unknown field %.64s", key);
+			return;
+		}
+	}
+	const char *meter = json_string_value(json_object_get(o, "meter"));
+	const char *ts = json_string_value(json_object_get(o, "ts"));
+	json_t *e = json_object_get(o, "energy_wh");
+	if (!meter || !api_valid_text(meter, 64)) {
+		snprintf(r->message, sizeof r->message, "meter must be a meter id or serial");
+		return;
+	}
+	snprintf(r->meter, sizeof r->meter, "%s", meter);
+	if (!ts || api_parse_time(ts, &r->ts_us)) {
+		snprintf(r->message, sizeof r->message, "ts must be an RFC 3339 time with offset");
+		return;
+	}
+	if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+	    json_integer_value(e) > INT64_C(1000000000000000)) {
+		snprintf(r->message, sizeof r->message, "energy_wh must be an integer from 0 to 10^15");
+		return;
+	}
+	r->energy_wh = json_integer_value(e);
+	for (int i = 0; i < RD_OPT_N; i++) {
+		const char *name = bill_reading_opt_names[i];
+		v = json_object_get(o, name);
+		r->opt[i][0] = 0;
+		if (!v || json_is_null(v))
+			continue;
+		if (i == RD_OPT_N - 1) { /* relay */
+			const char *s = json_string_value(v);
+			if (!s || (strcmp(s, "on") && strcmp(s, "off"))) {
+				snprintf(r->message, sizeof r->message, "relay must be \"on\" or \"off\"");
+				return;
+			}
+			snprintf(r->opt[i], sizeof r->opt[i], "%s", s);
+			continue;
+		}
+		if (i == 0) { /* power_w: integer watts, negative when exporting */
+			if (!json_is_integer(v) || llabs(json_integer_value(v)) > 1000000000) {
+				snprintf(r->message, sizeof r->message, "power_w must be an integer number of watts");
+				return;
+			}
+			snprintf(r->opt[i], sizeof r->opt[i], "%lld", (long long)json_integer_value(v));
+			continue;
+		}
+		/* Instantaneous measurements, not money: JSON numbers are fine. */
+		double x = json_number_value(v);
+		int ok = json_is_number(v) && (i == 3 ? (x >= -1 && x <= 1) : (x >= 0 && x < 1e6));
+		if (!ok) {
+			snprintf(r->message, sizeof r->message, "%s is out of range", name);
+			return;
+		}
+		snprintf(r->opt[i], sizeof r->opt[i], "%.9g", x);
+	}
+	if (r->ts_us > now_us + FUTURE_SKEW_US) {
+		r->code = "ts_in_future";
+		snprintf(r->message, sizeof r->message, "ts is more than 10 minutes ahead of the server");
+		return;
+	}
+	r->invalid = false;
+	r->outcome = RD_PENDING;
+	r->code = NULL;
+}
+
+struct ingest_tx {
+	struct req *rq;
+	struct bill_reading *rd;
+	int n;
+	struct bill_batch out;
+};
+
+static enum db_status ingest_tx(PGconn *c, void *arg)
+{
+	struct ingest_tx *t = arg;
+	return bill_ingest(c, t->rd, t->n, srv_clock_now_us(), t->rq->request_id, &t->out);
+}
+
+void api_readings_create(struct req *rq)
+{
+	static const struct field spec[] = {{"readings", FK_ARRAY, F_REQ, 0, 0, 0, 0}, {0}};
+	if (api_fields(rq, spec, false))
+		return;
+	json_t *arr = json_object_get(rq->json, "readings");
+	size_t n = json_array_size(arr);
+	if (n > MAX_BATCH) {
+		api_field_error(rq, "readings", "at most %d readings per batch", MAX_BATCH);
+		return;
+	}
+	struct ingest_tx t = {rq, calloc(n + 1, sizeof(struct bill_reading)), (int)n, {0}};
+	if (!t.rd)
+		abort();
+	int64_t now = srv_clock_now_us();
+	for (size_t i = 0; i < n; i++) {
+		t.rd[i].index = (int)i;
+		check_reading(json_array_get(arr, i), &t.rd[i], now);
+	}
+	if (api_tx_failed(rq, db_run_tx(ingest_tx, &t))) {
+		free(t.rd);
+		return;
+	}
+	bill_ingest_committed(&t.out);
+	json_t *rejected = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (t.rd[i].outcome == RD_REJECTED)
+			json_array_append_new(rejected, json_pack("{s:i, s:s, s:s}", "index", t.rd[i].index,
+								  "code", t.rd[i].code, "message",
+								  t.rd[i].message));
+	api_reply(rq, 200, json_pack("{s:i, s:i, s:o}", "accepted", t.out.accepted, "duplicates",
+				     t.out.duplicates, "rejected", rejected));
+	free(t.rd);
+}
+
+/* ?name= as an RFC 3339 time, or def when absent. Replies 400 and returns -1 if bad. */
+static int query_time(struct req *rq, const char *name, int64_t def, int64_t *out)
+{
+	const char *s = api_query(rq, name);
+	*out = def;
+	if (s && api_parse_time(s, out)) {
+		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", name),
+			  "%s must be an RFC 3339 time with offset", name);
+		return -1;
+	}
+	return 0;
+}
+
+void api_meter_readings(struct req *rq)
+{
+	char ids[I64_BUF];
+	int64_t id = api_id_parse(ID_METER, rq->args[0]);
+	const char *p1[2] = {id ? api_i64(ids, id) : NULL, rq->args[0]};
+	PGresult *r = api_read(rq, "readings_meter", 2, p1);
+	if (!r)
+		return;
+	if (PQntuples(r) < 1) {
+		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", rq->args[0]);
+		PQclear(r);
+		return;
+	}
+	int64_t meter = db_int64(r, 0, 0), tenant = db_int64(r, 0, 1);
+	PQclear(r);
+	if (rq->who.role == ROLE_TENANT && tenant != rq->who.tenant_id) {
+		api_error(rq, E_FORBIDDEN, NULL, "a tenant key may only read its own meters");
+		return;
+	}
+	int64_t from, to, after, limit, dummy;
+	if (query_time(rq, "from", 0, &from) || query_time(rq, "to", INT64_C(253402300799000000), &to) ||
+	    query_time(rq, "after", -1, &after) || api_page(rq, ID_METER, &limit, &dummy))
+		return;
+	char m[I64_BUF], f[I64_BUF], t[I64_BUF], a[I64_BUF], l[I64_BUF];
+	const char *p[5] = {api_i64(m, meter), api_i64(f, from), api_i64(t, to), api_i64(a, after),
+			    api_i64(l, limit + 1)};
+	if (!(r = api_read(rq, "readings_list", 5, p)))
+		return;
+	static const char *const names[] = {"power_w", "voltage_v", "current_a", "pf", "frequency_hz",
+					    "thd_v_pct", "thd_i_pct"};
+	json_t *items = json_array();
+	for (int i = 0; i < PQntuples(r) && i < limit; i++) {
+		json_t *o = json_pack("{s:o, s:o, s:b}", "ts", api_time_col(r, i, 0), "energy_wh",
+				      api_int_col(r, i, 1), "billed", !strcmp(PQgetvalue(r, i, 10), "t"));
+		json_object_set_new(o, names[0], api_int_col(r, i, 2));
+		for (int k = 1; k < 7; k++)
+			json_object_set_new(o, names[k], PQgetisnull(r, i, 2 + k) ? json_null()
+						: json_real(strtod(PQgetvalue(r, i, 2 + k), NULL)));
+		json_object_set_new(o, "relay", api_str_col(r, i, 9));
+		json_array_append_new(items, o);
+	}
+	json_t *next = PQntuples(r) > limit ? json_incref(json_object_get(json_array_get(items, (size_t)limit - 1), "ts"))
+					    : json_null();
+	PQclear(r);
+	api_reply(rq, 200, json_pack("{s:o, s:o}", "items", items, "next_after", next));
+}
+
+/* ?name=YYYY-MM-DD. Replies 400 and returns NULL if absent or bad. */
+static const char *query_date(struct req *rq, const char *name)
+{
+	const char *s = api_query(rq, name);
+	int64_t t;
+	char full[40];
+	if (s && strlen(s) == 10) {
+		snprintf(full, sizeof full, "%sT00:00:00Z", s);
+		if (api_parse_time(full, &t) == 0)
+			return s;
+	}
+	api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", name),
+		  "%s must be a site-local date YYYY-MM-DD", name);
+	return NULL;
+}
+
+void api_consumption(struct req *rq)
+{
+	char ids[I64_BUF];
+	int64_t id = api_arg_id(rq, 0, ID_TENANT, "tenant");
+	if (!id || api_tenant_scope(rq, id))
+		return;
+	const char *from = query_date(rq, "from");
+	const char *to = from ? query_date(rq, "to") : NULL;
+	if (!to)
+		return;
+	const char *g = api_query(rq, "granularity");
+	if (!g)
+		g = "day";
+	if (strcmp(g, "day") && strcmp(g, "month")) {
+		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "granularity"),
+			  "granularity must be day or month");
+		return;
+	}
+	const char *p[4] = {api_i64(ids, id), from, to, g};
+	PGresult *r = api_read(rq, "consumption", 4, p);
+	if (!r)
+		return;
+	json_t *items = json_array(), *cur = NULL;
+	int64_t total_wh = 0, total_cost = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *period = PQgetvalue(r, i, 0);
+		if (!cur || strcmp(json_string_value(json_object_get(cur, "period")), period)) {
+			cur = json_pack("{s:s, s:I, s:I, s:[]}", "period", period, "energy_wh", (json_int_t)0,
+					"cost_nano", (json_int_t)0, "bands");
+			json_array_append_new(items, cur);
+		}
+		int64_t wh = db_int64(r, i, 2), cost = db_int64(r, i, 3);
+		json_array_append_new(json_object_get(cur, "bands"),
+				      json_pack("{s:s, s:I, s:I}", "band", PQgetvalue(r, i, 1), "energy_wh",
+						(json_int_t)wh, "cost_nano", (json_int_t)cost));
+		json_object_set_new(cur, "energy_wh",
+				    json_integer(json_integer_value(json_object_get(cur, "energy_wh")) + wh));
+		json_object_set_new(cur, "cost_nano",
+				    json_integer(json_integer_value(json_object_get(cur, "cost_nano")) + cost));
+		total_wh += wh;
+		total_cost += cost;
+	}
+	PQclear(r);
+	api_reply(rq, 200,
+		  json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I}", "tenant_id", api_id_json(ID_TENANT, id),
+			    "from", from, "to", to, "granularity", g, "items", items, "energy_wh",
+			    (json_int_t)total_wh, "cost_nano", (json_int_t)total_cost));
+}

@@ -1,0 +1,744 @@
+/* ingest.c: a batch of readings -> readings rows, meter state, daily rollups, ledger
+ * entries, meter events; all in the caller's transaction, in a handful of bulk statements. */
+#include "billing/ingest.h"
+#include "api/valid.h"
+#include "billing/money.h"
+#include "billing/price.h"
+#include "billing/tz.h"
+#include "server/buf.h"
+#include "server/clock.h"
+#include "server/log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const bill_reading_opt_names[RD_OPT_N] = {
+	"power_w", "voltage_v", "current_a", "pf", "frequency_hz", "thd_v_pct", "thd_i_pct", "relay"};
+
+#define ARR_TS "('epoch'::timestamptz + t * interval '1 microsecond')"
+
+static const struct db_stmt ingest_stmts[] = {
+	{"ingest_meters", /* bill_ingest: resolve and lock, in meter id order */
+	 "SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0), coalesce(m.tariff_id, 0),"
+	 " m.multiplier, coalesce(m.max_power_w, 0), coalesce(m.register_max_wh, 0), s.timezone,"
+	 " s.currency, " SQL_US("st.last_ts") ", st.last_register_wh, st.carry_nano, st.month_key,"
+	 " st.month_wh FROM meter_state st JOIN meters m ON m.id = st.meter_id"
+	 " JOIN sites s ON s.id = m.site_id"
+	 " WHERE m.id = ANY($1::bigint[]) OR m.serial = ANY($2::text[]) ORDER BY m.id FOR UPDATE OF st"},
+	{"ingest_tariffs", /* load_tariffs */
+	 "SELECT tariff_id, " SQL_US("effective_from") ", kind, spec::text FROM tariff_versions"
+	 " WHERE tariff_id = ANY($1::bigint[]) ORDER BY tariff_id, effective_from"},
+	{"ingest_readings", /* bill_ingest: new readings; a conflict here is a bug, not a duplicate */
+	 "INSERT INTO readings (meter_id, ts, energy_wh, power_w, voltage_v, current_a, pf,"
+	 " frequency_hz, thd_v_pct, thd_i_pct, relay, billed, received_at)"
+	 " SELECT m, " ARR_TS ", e, p, v, a, f, hz, tv, ti, r, b, " SQL_TS("$13")
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::real[], $6::real[],"
+	 " $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::boolean[])"
+	 " AS x(m, t, e, p, v, a, f, hz, tv, ti, r, b)"},
+	{"ingest_late", /* bill_ingest: late readings; a conflict is a duplicate */
+	 "INSERT INTO readings (meter_id, ts, energy_wh, power_w, voltage_v, current_a, pf,"
+	 " frequency_hz, thd_v_pct, thd_i_pct, relay, billed, received_at)"
+	 " SELECT m, " ARR_TS ", e, p, v, a, f, hz, tv, ti, r, b, " SQL_TS("$13")
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::real[], $6::real[],"
+	 " $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::boolean[])"
+	 " AS x(m, t, e, p, v, a, f, hz, tv, ti, r, b) ON CONFLICT DO NOTHING RETURNING 1"},
+	{"ingest_state", /* bill_ingest */
+	 "UPDATE meter_state st SET last_ts = " ARR_TS ", last_register_wh = x.r, carry_nano = x.c,"
+	 " month_key = x.mk, month_wh = x.mw, billed_wh = st.billed_wh + x.bw,"
+	 " cost_nano_total = st.cost_nano_total + x.cn, charged_minor = st.charged_minor + x.cm,"
+	 " last_seen_at = greatest(st.last_seen_at, " SQL_TS("$10") ")"
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::integer[],"
+	 " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[]) AS x(id, t, r, c, mk, mw, bw, cn, cm)"
+	 " WHERE st.meter_id = x.id"},
+	{"ingest_daily", /* bill_ingest: rows are unique per (meter, day, band) */
+	 "INSERT INTO meter_daily (meter_id, day, band, wh, cost_nano)"
+	 " SELECT m, 'epoch'::date + d, b, w, c"
+	 " FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[]) AS x(m, d, b, w, c)"
+	 " ON CONFLICT (meter_id, day, band) DO UPDATE SET wh = meter_daily.wh + EXCLUDED.wh,"
+	 " cost_nano = meter_daily.cost_nano + EXCLUDED.cost_nano"},
+	{"ingest_accounts", /* post_charges: lock in account id order */
+	 "SELECT id, tenant_id, balance_minor FROM accounts WHERE tenant_id = ANY($1::bigint[])"
+	 " ORDER BY id FOR UPDATE"},
+	{"ingest_ledger", /* post_charges: ids follow the order balances were chained in */
+	 "INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor, ref, request_id)"
+	 " SELECT a, " SQL_TS("$5") ", 'energy_charge', amt, bal, ref::jsonb, $6"
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY"
+	 " AS x(a, amt, bal, ref, o) ORDER BY o"},
+	{"ingest_balances", /* post_charges */
+	 "UPDATE accounts a SET balance_minor = x.b, updated_at = " SQL_TS("$3")
+	 " FROM unnest($1::bigint[], $2::bigint[]) AS x(id, b) WHERE a.id = x.id"},
+	{"ingest_events", /* bill_ingest */
+	 "INSERT INTO meter_events (meter_id, at, kind, detail)"
+	 " SELECT m, " SQL_TS("$4") ", k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(m, k, d)"},
+	{0, 0},
+};
+
+void bill_ingest_register(void) { db_register(ingest_stmts); }
+
+static _Atomic uint64_t st_batches, st_billed, st_baselines, st_late, st_dups, st_rejected,
+	st_charged;
+
+void bill_ingest_committed(const struct bill_batch *b)
+{
+	atomic_fetch_add(&st_batches, 1);
+	atomic_fetch_add(&st_billed, (uint64_t)b->billed);
+	atomic_fetch_add(&st_baselines, (uint64_t)b->baselines);
+	atomic_fetch_add(&st_late, (uint64_t)b->late);
+	atomic_fetch_add(&st_dups, (uint64_t)b->duplicates);
+	atomic_fetch_add(&st_rejected, (uint64_t)b->rejected);
+	atomic_fetch_add(&st_charged, (uint64_t)b->charged_minor);
+}
+
+void bill_ingest_stats_get(struct bill_ingest_stats *s)
+{
+	s->batches = atomic_load(&st_batches);
+	s->billed = atomic_load(&st_billed);
+	s->baselines = atomic_load(&st_baselines);
+	s->late = atomic_load(&st_late);
+	s->duplicates = atomic_load(&st_dups);
+	s->rejected = atomic_load(&st_rejected);
+	s->charged_minor = atomic_load(&st_charged);
+}
+
+struct meter {
+	int64_t id, tenant_id, tariff_id, multiplier, max_power_w, register_max;
+	char serial[72], zone[64];
+	bool retired;
+	int64_t unit; /* nano-units per minor unit */
+	bool has_last;
+	int64_t last_ts, last_reg, carry;
+	struct bill_month month;
+	const struct bill_tariff *tariff;
+	/* this batch */
+	bool touched;
+	int nbilled;
+	int64_t first_ts, batch_wh, minor;
+	__int128 batch_cost;
+	struct bill_line *lines; /* by (day, band), for meter_daily and the ledger ref */
+	int nlines, caplines;
+};
+
+struct tariff_slot {
+	int64_t id;
+	struct bill_tariff t;
+};
+
+struct ctx {
+	struct meter *m;
+	int nm;
+	struct tariff_slot *tariffs;
+	int nt;
+};
+
+static void ctx_free(struct ctx *x)
+{
+	for (int i = 0; i < x->nm; i++)
+		free(x->m[i].lines);
+	for (int i = 0; i < x->nt; i++)
+		free(x->tariffs[i].t.v);
+	free(x->m);
+	free(x->tariffs);
+	memset(x, 0, sizeof *x);
+}
+
+static void reject(struct bill_reading *r, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void reject(struct bill_reading *r, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof r->message, fmt, ap);
+	va_end(ap);
+	r->outcome = RD_REJECTED;
+	r->code = code;
+}
+
+static int64_t meter_ref_id(const char *ref)
+{
+	if (strncmp(ref, "mtr_", 4))
+		return 0;
+	int64_t v = 0;
+	for (const char *p = ref + 4; *p; p++) {
+		if (*p < '0' || *p > '9' || bill_mul(v, 10, &v) || bill_add(v, *p - '0', &v))
+			return 0;
+	}
+	return v;
+}
+
+static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, struct ctx *x)
+{
+	struct srv_buf ids = {0}, serials = {0};
+	srv_buf_putc(&ids, '{');
+	srv_buf_putc(&serials, '{');
+	for (int i = 0; i < n; i++) {
+		if (rd[i].invalid)
+			continue;
+		int64_t id = meter_ref_id(rd[i].meter);
+		if (id)
+			srv_buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)id);
+		else {
+			if (serials.len > 1)
+				srv_buf_putc(&serials, ',');
+			srv_buf_pg_quoted(&serials, rd[i].meter);
+		}
+	}
+	srv_buf_putc(&ids, '}');
+	srv_buf_putc(&serials, '}');
+	const char *p[2] = {ids.p, serials.p};
+	PGresult *r;
+	enum db_status st = db_exec(c, "ingest_meters", 2, p, &r);
+	srv_buf_free(&ids);
+	srv_buf_free(&serials);
+	if (st != DB_OK) {
+		PQclear(r);
+		return st;
+	}
+	x->nm = PQntuples(r);
+	x->m = calloc((size_t)x->nm + 1, sizeof *x->m);
+	if (!x->m)
+		abort();
+	for (int i = 0; i < x->nm; i++) {
+		struct meter *m = &x->m[i];
+		m->id = db_int64(r, i, 0);
+		snprintf(m->serial, sizeof m->serial, "%s", PQgetvalue(r, i, 1));
+		m->retired = strcmp(PQgetvalue(r, i, 2), "active") != 0;
+		m->tenant_id = db_int64(r, i, 3);
+		m->tariff_id = db_int64(r, i, 4);
+		m->multiplier = db_int64(r, i, 5);
+		m->max_power_w = db_int64(r, i, 6);
+		m->register_max = db_int64(r, i, 7);
+		snprintf(m->zone, sizeof m->zone, "%s", PQgetvalue(r, i, 8));
+		int digits = 2;
+		api_valid_currency(PQgetvalue(r, i, 9), &digits);
+		m->unit = bill_nano_per_minor(digits);
+		m->has_last = !PQgetisnull(r, i, 10);
+		m->last_ts = m->has_last ? db_int64(r, i, 10) : 0;
+		m->last_reg = m->has_last ? db_int64(r, i, 11) : 0;
+		m->carry = db_int64(r, i, 12);
+		m->month.month = (int32_t)db_int64(r, i, 13);
+		m->month.wh = db_int64(r, i, 14);
+	}
+	PQclear(r);
+	return DB_OK;
+}
+
+static enum db_status load_tariffs(PGconn *c, struct ctx *x)
+{
+	struct srv_buf ids = {0};
+	srv_buf_putc(&ids, '{');
+	for (int i = 0; i < x->nm; i++)
+		if (x->m[i].tariff_id)
+			srv_buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)x->m[i].tariff_id);
+	srv_buf_putc(&ids, '}');
+	const char *p[1] = {ids.p};
+	PGresult *r;
+	enum db_status st = db_exec(c, "ingest_tariffs", 1, p, &r);
+	srv_buf_free(&ids);
+	if (st != DB_OK) {
+		PQclear(r);
+		return st;
+	}
+	int rows = PQntuples(r);
+	x->tariffs = calloc((size_t)rows + 1, sizeof *x->tariffs);
+	if (!x->tariffs)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		int64_t tid = db_int64(r, i, 0);
+		if (x->nt == 0 || x->tariffs[x->nt - 1].id != tid) {
+			x->tariffs[x->nt].id = tid;
+			x->tariffs[x->nt].t.v = calloc((size_t)rows, sizeof(struct bill_version));
+			if (!x->tariffs[x->nt].t.v)
+				abort();
+			x->nt++;
+		}
+		struct bill_tariff *t = &x->tariffs[x->nt - 1].t;
+		json_t *spec = json_loads(PQgetvalue(r, i, 3), 0, NULL);
+		if (spec && bill_version_parse(PQgetvalue(r, i, 2), spec, db_int64(r, i, 1), &t->v[t->n]) == 0)
+			t->n++;
+		else
+			srv_log(LOG_ERROR, "ingest: tariff trf_%lld has a version that does not parse",
+				(long long)tid);
+		json_decref(spec);
+	}
+	PQclear(r);
+	for (int i = 0; i < x->nm; i++)
+		for (int k = 0; k < x->nt; k++)
+			if (x->tariffs[k].id == x->m[i].tariff_id)
+				x->m[i].tariff = &x->tariffs[k].t;
+	return DB_OK;
+}
+
+static struct meter *find_meter(struct ctx *x, const char *ref)
+{
+	int64_t id = meter_ref_id(ref);
+	for (int i = 0; i < x->nm; i++)
+		if (id ? x->m[i].id == id : !strcmp(x->m[i].serial, ref))
+			return &x->m[i];
+	return NULL;
+}
+
+static void add_lines(struct meter *m, const struct bill_line *l, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int k = 0;
+		while (k < m->nlines && (m->lines[k].day != l[i].day || strcmp(m->lines[k].band, l[i].band)))
+			k++;
+		if (k == m->nlines) {
+			if (m->nlines == m->caplines) {
+				m->caplines = m->caplines ? m->caplines * 2 : 8;
+				m->lines = realloc(m->lines, (size_t)m->caplines * sizeof *m->lines);
+				if (!m->lines)
+					abort();
+			}
+			m->lines[m->nlines] = l[i];
+			m->lines[m->nlines].wh = 0;
+			m->lines[m->nlines].cost_nano = 0;
+			m->nlines++;
+		}
+		m->lines[k].wh += l[i].wh;
+		m->lines[k].cost_nano += l[i].cost_nano;
+	}
+}
+
+/* Decide one reading that is newer than the meter's baseline: bill it or refuse it. */
+static void bill_one(struct meter *m, struct bill_reading *r, struct bill_line *scratch,
+		     struct srv_buf *events)
+{
+	int64_t dreg = r->energy_wh - m->last_reg;
+	if (dreg < 0 && m->register_max && r->energy_wh < m->register_max && m->last_reg < m->register_max)
+		dreg = m->register_max - m->last_reg + r->energy_wh; /* the register wrapped */
+	int64_t dt = r->ts_us - m->last_ts, wh;
+	if (dreg < 0) {
+		reject(r, "energy_regressed", "energy_wh %lld is below the last billed %lld",
+		       (long long)r->energy_wh, (long long)m->last_reg);
+		srv_buf_printf(events, "%lld\t%s\t{\"index\":%d,\"energy_wh\":%lld,\"last_wh\":%lld,\"ts_us\":%lld}\n",
+			       (long long)m->id, "energy_regressed", r->index, (long long)r->energy_wh,
+			       (long long)m->last_reg, (long long)r->ts_us);
+		return;
+	}
+	if (bill_mul(dreg, m->multiplier, &wh)) {
+		reject(r, "implausible_delta", "the energy step overflows");
+		return;
+	}
+	/* At most max_power_w for dt, plus one Wh of register resolution. */
+	if (m->max_power_w &&
+	    (__int128)wh * 3600000000 > (__int128)m->max_power_w * dt + 3600000000) {
+		reject(r, "implausible_delta", "%lld Wh in %lld s is more than %lld W can draw",
+		       (long long)wh, (long long)(dt / 1000000), (long long)m->max_power_w);
+		srv_buf_printf(events, "%lld\t%s\t{\"index\":%d,\"wh\":%lld,\"seconds\":%lld,\"max_power_w\":%lld}\n",
+			       (long long)m->id, "implausible_delta", r->index, (long long)wh,
+			       (long long)(dt / 1000000), (long long)m->max_power_w);
+		return;
+	}
+	if (!m->tariff) {
+		reject(r, "no_tariff", "meter %s has no tariff; assign one and send the reading again",
+		       m->serial);
+		return;
+	}
+	struct bill_tzseg segs[BILL_TZ_MAX_SEGS];
+	int ns = bill_tz_segments(m->zone, m->last_ts, r->ts_us, segs, BILL_TZ_MAX_SEGS);
+	int nl = 0;
+	int64_t cost = 0;
+	struct bill_month month = m->month;
+	enum bill_price_result pr = ns < 1 ? PRICE_TOO_LONG
+					   : bill_price(m->tariff, segs, ns, m->last_ts, r->ts_us, wh,
+							&month, scratch, BILL_MAX_LINES, &nl, &cost);
+	switch (pr) {
+	case PRICE_OK:
+		break;
+	case PRICE_NO_TARIFF:
+		reject(r, "no_tariff", "no version of the meter's tariff is in force for the whole interval");
+		return;
+	case PRICE_TOO_LONG:
+		reject(r, "interval_too_long", "the interval since the last billed reading is too long to price");
+		return;
+	default:
+		reject(r, "implausible_delta", "the cost of this interval overflows");
+		return;
+	}
+	add_lines(m, scratch, nl);
+	m->month = month;
+	m->batch_cost += cost;
+	m->batch_wh += wh;
+	if (m->nbilled++ == 0)
+		m->first_ts = m->last_ts;
+	m->last_ts = r->ts_us;
+	m->last_reg = r->energy_wh;
+	r->outcome = RD_BILLED;
+}
+
+static int by_meter_ts(const void *a, const void *b)
+{
+	const struct bill_reading *x = *(const struct bill_reading *const *)a;
+	const struct bill_reading *y = *(const struct bill_reading *const *)b;
+	if (x->meter_id != y->meter_id)
+		return x->meter_id < y->meter_id ? -1 : 1;
+	if (x->ts_us != y->ts_us)
+		return x->ts_us < y->ts_us ? -1 : 1;
+	return x->index - y->index;
+}
+
+/* Column arrays for the readings inserts. */
+struct cols {
+	struct srv_buf a[12];
+	int n;
+};
+
+static void cols_add(struct cols *k, const struct bill_reading *r, bool billed)
+{
+	const char *sep = k->n++ ? "," : "{";
+	srv_buf_printf(&k->a[0], "%s%lld", sep, (long long)r->meter_id);
+	srv_buf_printf(&k->a[1], "%s%lld", sep, (long long)r->ts_us);
+	srv_buf_printf(&k->a[2], "%s%lld", sep, (long long)r->energy_wh);
+	for (int i = 0; i < RD_OPT_N; i++)
+		srv_buf_printf(&k->a[3 + i], "%s%s", sep, r->opt[i][0] ? r->opt[i] : "NULL");
+	srv_buf_printf(&k->a[11], "%s%s", sep, billed ? "t" : "f");
+}
+
+static enum db_status cols_insert(PGconn *c, struct cols *k, const char *stmt, const char *now,
+				  int *inserted)
+{
+	*inserted = 0;
+	if (!k->n)
+		return DB_OK;
+	const char *p[13];
+	for (int i = 0; i < 12; i++) {
+		srv_buf_putc(&k->a[i], '}');
+		p[i] = k->a[i].p;
+	}
+	p[12] = now;
+	PGresult *r;
+	enum db_status st = db_exec(c, stmt, 13, p, &r);
+	if (st == DB_OK)
+		*inserted = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : atoi(PQcmdTuples(r));
+	PQclear(r);
+	return st;
+}
+
+static void cols_free(struct cols *k)
+{
+	for (int i = 0; i < 12; i++)
+		srv_buf_free(&k->a[i]);
+}
+
+/* Post one energy_charge per meter with whole minor units to charge, accounts locked in
+ * id order, balances chained in that order. */
+static enum db_status post_charges(PGconn *c, struct ctx *x, const char *now, const char *request_id,
+				   struct bill_batch *out)
+{
+	struct srv_buf tenants = {0};
+	srv_buf_putc(&tenants, '{');
+	for (int i = 0; i < x->nm; i++)
+		if (x->m[i].minor > 0 && x->m[i].tenant_id)
+			srv_buf_printf(&tenants, "%s%lld", tenants.len > 1 ? "," : "", (long long)x->m[i].tenant_id);
+	srv_buf_putc(&tenants, '}');
+	if (tenants.len == 2) {
+		srv_buf_free(&tenants);
+		return DB_OK;
+	}
+	const char *p1[1] = {tenants.p};
+	PGresult *r;
+	enum db_status st = db_exec(c, "ingest_accounts", 1, p1, &r);
+	srv_buf_free(&tenants);
+	if (st != DB_OK) {
+		PQclear(r);
+		return st;
+	}
+	struct srv_buf acc = {0}, amt = {0}, bal = {0}, refs = {0}, ids = {0}, bals = {0};
+	int entries = 0;
+	for (int a = 0; a < PQntuples(r) && st == DB_OK; a++) {
+		int64_t account = db_int64(r, a, 0), tenant = db_int64(r, a, 1);
+		int64_t balance = db_int64(r, a, 2);
+		for (int i = 0; i < x->nm; i++) {
+			struct meter *m = &x->m[i];
+			if (m->tenant_id != tenant || m->minor <= 0)
+				continue;
+			if (bill_add(balance, -m->minor, &balance)) {
+				srv_log(LOG_ERROR, "ingest: account %lld balance would overflow", (long long)account);
+				st = DB_HARD;
+				break;
+			}
+			const char *sep = entries++ ? "," : "{";
+			srv_buf_printf(&acc, "%s%lld", sep, (long long)account);
+			srv_buf_printf(&amt, "%s%lld", sep, (long long)-m->minor);
+			srv_buf_printf(&bal, "%s%lld", sep, (long long)balance);
+			char from[40], to[40], mid[32];
+			snprintf(mid, sizeof mid, "mtr_%lld", (long long)m->id);
+			json_t *by = json_object();
+			for (int k = 0; k < m->nlines; k++) {
+				json_t *cur = json_object_get(by, m->lines[k].band);
+				json_object_set_new(by, m->lines[k].band,
+						    json_integer(json_integer_value(cur) + m->lines[k].wh));
+			}
+			json_t *ref = json_pack("{s:s, s:s, s:{s:s, s:s, s:i}, s:I, s:o}", "meter_id", mid,
+						"serial", m->serial, "readings", "from",
+						srv_time_format(m->first_ts, from, sizeof from), "to",
+						srv_time_format(m->last_ts, to, sizeof to), "count", m->nbilled,
+						"wh", (json_int_t)m->batch_wh, "wh_by_band", by);
+			char *txt = json_dumps(ref, JSON_COMPACT);
+			srv_buf_putc(&refs, *sep);
+			srv_buf_pg_quoted(&refs, txt);
+			free(txt);
+			json_decref(ref);
+			out->charged_minor += m->minor;
+		}
+		srv_buf_printf(&ids, "%s%lld", a ? "," : "{", (long long)account);
+		srv_buf_printf(&bals, "%s%lld", a ? "," : "{", (long long)balance);
+	}
+	PQclear(r);
+	if (st == DB_OK && entries) {
+		srv_buf_putc(&acc, '}');
+		srv_buf_putc(&amt, '}');
+		srv_buf_putc(&bal, '}');
+		srv_buf_putc(&refs, '}');
+		srv_buf_putc(&ids, '}');
+		srv_buf_putc(&bals, '}');
+		const char *p2[6] = {acc.p, amt.p, bal.p, refs.p, now, request_id};
+		st = db_exec(c, "ingest_ledger", 6, p2, &r);
+		PQclear(r);
+		if (st == DB_OK) {
+			const char *p3[3] = {ids.p, bals.p, now};
+			st = db_exec(c, "ingest_balances", 3, p3, &r);
+			PQclear(r);
+		}
+	}
+	srv_buf_free(&acc);
+	srv_buf_free(&amt);
+	srv_buf_free(&bal);
+	srv_buf_free(&refs);
+	srv_buf_free(&ids);
+	srv_buf_free(&bals);
+	return st;
+}
+
+static enum db_status write_state(PGconn *c, struct ctx *x, const char *now)
+{
+	struct srv_buf a[9] = {{0}};
+	int n = 0;
+	for (int i = 0; i < x->nm; i++) {
+		struct meter *m = &x->m[i];
+		if (!m->touched)
+			continue;
+		const char *sep = n++ ? "," : "{";
+		int64_t cost = (int64_t)m->batch_cost;
+		m->minor = bill_carry(&m->carry, cost, m->unit);
+		srv_buf_printf(&a[0], "%s%lld", sep, (long long)m->id);
+		if (m->has_last)
+			srv_buf_printf(&a[1], "%s%lld", sep, (long long)m->last_ts);
+		else
+			srv_buf_printf(&a[1], "%sNULL", sep);
+		if (m->has_last)
+			srv_buf_printf(&a[2], "%s%lld", sep, (long long)m->last_reg);
+		else
+			srv_buf_printf(&a[2], "%sNULL", sep);
+		srv_buf_printf(&a[3], "%s%lld", sep, (long long)m->carry);
+		srv_buf_printf(&a[4], "%s%d", sep, m->month.month);
+		srv_buf_printf(&a[5], "%s%lld", sep, (long long)m->month.wh);
+		srv_buf_printf(&a[6], "%s%lld", sep, (long long)m->batch_wh);
+		srv_buf_printf(&a[7], "%s%lld", sep, (long long)cost);
+		srv_buf_printf(&a[8], "%s%lld", sep, (long long)m->minor);
+	}
+	enum db_status st = DB_OK;
+	if (n) {
+		const char *p[10];
+		for (int i = 0; i < 9; i++) {
+			srv_buf_putc(&a[i], '}');
+			p[i] = a[i].p;
+		}
+		p[9] = now;
+		PGresult *r;
+		st = db_exec(c, "ingest_state", 10, p, &r);
+		PQclear(r);
+	}
+	for (int i = 0; i < 9; i++)
+		srv_buf_free(&a[i]);
+	return st;
+}
+
+static enum db_status write_daily(PGconn *c, struct ctx *x)
+{
+	struct srv_buf a[5] = {{0}};
+	int n = 0;
+	for (int i = 0; i < x->nm; i++)
+		for (int k = 0; k < x->m[i].nlines; k++) {
+			const struct bill_line *l = &x->m[i].lines[k];
+			const char *sep = n++ ? "," : "{";
+			srv_buf_printf(&a[0], "%s%lld", sep, (long long)x->m[i].id);
+			srv_buf_printf(&a[1], "%s%d", sep, l->day);
+			srv_buf_printf(&a[2], "%s", sep);
+			srv_buf_pg_quoted(&a[2], l->band);
+			srv_buf_printf(&a[3], "%s%lld", sep, (long long)l->wh);
+			srv_buf_printf(&a[4], "%s%lld", sep, (long long)l->cost_nano);
+		}
+	enum db_status st = DB_OK;
+	if (n) {
+		const char *p[5];
+		for (int i = 0; i < 5; i++) {
+			srv_buf_putc(&a[i], '}');
+			p[i] = a[i].p;
+		}
+		PGresult *r;
+		st = db_exec(c, "ingest_daily", 5, p, &r);
+		PQclear(r);
+	}
+	for (int i = 0; i < 5; i++)
+		srv_buf_free(&a[i]);
+	return st;
+}
+
+static enum db_status write_events(PGconn *c, struct srv_buf *ev, const char *now)
+{
+	if (!ev->len)
+		return DB_OK;
+	struct srv_buf m = {0}, k = {0}, d = {0};
+	char *save = NULL;
+	int n = 0;
+	for (char *line = strtok_r(ev->p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+		if (!t2)
+			continue;
+		*t1 = *t2 = 0;
+		const char *sep = n++ ? "," : "{";
+		srv_buf_printf(&m, "%s%s", sep, line);
+		srv_buf_printf(&k, "%s%s", sep, t1 + 1);
+		srv_buf_printf(&d, "%s", sep);
+		srv_buf_pg_quoted(&d, t2 + 1);
+	}
+	srv_buf_putc(&m, '}');
+	srv_buf_putc(&k, '}');
+	srv_buf_putc(&d, '}');
+	const char *p[4] = {m.p, k.p, d.p, now};
+	PGresult *r;
+	enum db_status st = db_exec(c, "ingest_events", 4, p, &r);
+	PQclear(r);
+	srv_buf_free(&m);
+	srv_buf_free(&k);
+	srv_buf_free(&d);
+	return st;
+}
+
+enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t now_us,
+			   const char *request_id, struct bill_batch *out)
+{
+	memset(out, 0, sizeof *out);
+	for (int i = 0; i < n; i++)
+		if (!rd[i].invalid) {
+			rd[i].outcome = RD_PENDING;
+			rd[i].meter_id = 0;
+		}
+	struct ctx x = {0};
+	struct srv_buf events = {0};
+	struct cols fresh = {0}, late = {0};
+	struct bill_reading **order = calloc((size_t)n + 1, sizeof *order);
+	struct bill_line *scratch = malloc(BILL_MAX_LINES * sizeof *scratch);
+	if (!order || !scratch)
+		abort();
+	char now[24];
+	snprintf(now, sizeof now, "%lld", (long long)now_us);
+
+	enum db_status st = load_meters(c, rd, n, &x);
+	if (st == DB_OK)
+		st = load_tariffs(c, &x);
+	if (st != DB_OK)
+		goto out;
+
+	int no = 0;
+	for (int i = 0; i < n; i++) {
+		if (rd[i].invalid)
+			continue;
+		struct meter *m = find_meter(&x, rd[i].meter);
+		if (!m)
+			reject(&rd[i], "unknown_meter", "no meter %s", rd[i].meter);
+		else if (m->retired)
+			reject(&rd[i], "meter_retired", "meter %s is retired", m->serial);
+		else if (m->register_max && rd[i].energy_wh >= m->register_max)
+			reject(&rd[i], "invalid_reading", "energy_wh is beyond the register's maximum %lld",
+			       (long long)m->register_max);
+		else {
+			rd[i].meter_id = m->id;
+			order[no++] = &rd[i];
+		}
+	}
+	qsort(order, (size_t)no, sizeof *order, by_meter_ts);
+	struct meter *m = NULL;
+	for (int i = 0; i < no; i++) {
+		struct bill_reading *r = order[i];
+		if (!m || m->id != r->meter_id)
+			m = find_meter(&x, r->meter);
+		m->touched = true;
+		if (i > 0 && order[i - 1]->meter_id == r->meter_id && order[i - 1]->ts_us == r->ts_us) {
+			r->outcome = RD_DUPLICATE; /* twice in this batch */
+		} else if (!m->has_last) {
+			m->has_last = true;
+			m->last_ts = r->ts_us;
+			m->last_reg = r->energy_wh;
+			r->outcome = RD_BASELINE;
+		} else if (r->ts_us <= m->last_ts) {
+			r->outcome = RD_LATE;
+		} else {
+			bill_one(m, r, scratch, &events);
+		}
+		if (r->outcome == RD_BILLED || r->outcome == RD_BASELINE)
+			cols_add(&fresh, r, r->outcome == RD_BILLED);
+		else if (r->outcome == RD_LATE)
+			cols_add(&late, r, false);
+	}
+
+	int inserted;
+	st = cols_insert(c, &fresh, "ingest_readings", now, &inserted);
+	if (st == DB_UNIQUE) {
+		/* A reading newer than the baseline is already stored: the state is inconsistent;
+		 * billing it again would charge twice. Refuse the batch loudly. */
+		srv_log(LOG_ERROR, "ingest: a reading newer than its meter's baseline is already stored");
+		st = DB_HARD;
+	}
+	if (st == DB_OK)
+		st = cols_insert(c, &late, "ingest_late", now, &inserted);
+	if (st != DB_OK)
+		goto out;
+	/* A late reading that conflicted was stored before: a duplicate. The counts say so;
+	 * which one it was does not matter to the gateway. */
+	int late_dups = late.n - inserted;
+	if ((st = write_state(c, &x, now)) != DB_OK || (st = write_daily(c, &x)) != DB_OK ||
+	    (st = post_charges(c, &x, now, request_id, out)) != DB_OK ||
+	    (st = write_events(c, &events, now)) != DB_OK)
+		goto out;
+
+	for (int i = 0; i < n; i++) {
+		switch (rd[i].outcome) {
+		case RD_BILLED:
+			out->billed++;
+			out->accepted++;
+			break;
+		case RD_BASELINE:
+			out->baselines++;
+			out->accepted++;
+			break;
+		case RD_LATE:
+			out->late++;
+			out->accepted++;
+			break;
+		case RD_DUPLICATE:
+			out->duplicates++;
+			break;
+		default:
+			if (rd[i].outcome != RD_REJECTED)
+				reject(&rd[i], "internal", "not decided");
+			out->rejected++;
+		}
+	}
+	out->accepted -= late_dups;
+	out->late -= late_dups;
+	out->duplicates += late_dups;
+out:
+	free(order);
+	free(scratch);
+	srv_buf_free(&events);
+	cols_free(&fresh);
+	cols_free(&late);
+	ctx_free(&x);
+	return st;
+}

@@ -1,0 +1,66 @@
+/* buf.c: appending formatted text without size arithmetic at every call site. */
+#include "server/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void grow(struct srv_buf *b, size_t need)
+{
+	if (b->len + need + 1 <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < b->len + need + 1)
+		cap *= 2;
+	b->p = realloc(b->p, cap);
+	if (!b->p)
+		abort();
+	b->cap = cap;
+}
+
+void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void srv_buf_putc(struct srv_buf *b, char c)
+{
+	grow(b, 1);
+	b->p[b->len++] = c;
+	b->p[b->len] = 0;
+}
+
+void srv_buf_pg_quoted(struct srv_buf *b, const char *s)
+{
+	srv_buf_putc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			srv_buf_putc(b, '\\');
+		srv_buf_putc(b, *s);
+	}
+	srv_buf_putc(b, '"');
+}
+
+void srv_buf_clear(struct srv_buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = 0;
+}
+
+void srv_buf_free(struct srv_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
