@@ -29,8 +29,9 @@ static const struct db_stmt meter_stmts[] = {
 	 " AND ($4::bigint IS NULL OR tenant_id = $4) ORDER BY id LIMIT $2"},
 	{"meter_get", /* api_meters_get: by id or serial */
 	 "SELECT " METER_COLS " FROM meters WHERE ($1::bigint IS NOT NULL AND id = $1) OR serial = $2"},
-	{"meter_lock", /* api_meters_patch */
-	 "SELECT site_id, tenant_id, tariff_id FROM meters WHERE id = $1 FOR UPDATE"},
+	{"meter_lock", /* api_meters_patch: by id or serial */
+	 "SELECT site_id, id FROM meters WHERE ($1::bigint IS NOT NULL AND id = $1) OR serial = $2"
+	 " FOR UPDATE"},
 	{"meter_update", /* api_meters_patch: $n NULL leaves a column; *_set say whether a
 			    nullable column is being set */
 	 "UPDATE meters SET tenant_id = CASE WHEN $3::boolean THEN $2::bigint ELSE tenant_id END,"
@@ -208,9 +209,10 @@ static enum db_status meter_patch_tx(PGconn *c, void *arg)
 	struct meter_tx *t = arg;
 	struct req *rq = t->rq;
 	char ids[I64_BUF];
-	const char *p1[1] = {api_i64(ids, t->id)};
+	int64_t id = api_id_parse(ID_METER, rq->args[0]);
+	const char *p1[2] = {id ? api_i64(ids, id) : NULL, rq->args[0]};
 	PGresult *r;
-	enum db_status st = db_exec(c, "meter_lock", 1, p1, &r);
+	enum db_status st = db_exec(c, "meter_lock", 2, p1, &r);
 	if (st == DB_OK && PQntuples(r) == 0) {
 		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", rq->args[0]);
 		st = DB_ABORT;
@@ -220,6 +222,7 @@ static enum db_status meter_patch_tx(PGconn *c, void *arg)
 		return st;
 	}
 	int64_t site = db_int64(r, 0, 0);
+	api_i64(ids, db_int64(r, 0, 1));
 	PQclear(r);
 	int64_t tenant = api_body_id(rq, ID_TENANT, "tenant_id");
 	int64_t tariff = api_body_id(rq, ID_TARIFF, "tariff_id");
@@ -258,9 +261,7 @@ static enum db_status meter_patch_tx(PGconn *c, void *arg)
 
 void api_meters_patch(struct req *rq)
 {
-	struct meter_tx t = {rq, api_arg_id(rq, 0, ID_METER, "meter"), 0, NULL};
-	if (!t.id)
-		return;
+	struct meter_tx t = {rq, 0, 0, NULL};
 	static const char *const fixed[] = {"serial", "site_id", "start_register_wh", NULL};
 	for (const char *const *f = fixed; *f; f++)
 		if (api_body_has(rq, *f)) {

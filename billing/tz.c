@@ -1,6 +1,7 @@
 /* tz.c: UTC offsets and their transitions, from ICU (no table of our own). */
 #include "billing/tz.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/ucal.h>
@@ -14,6 +15,38 @@ static _Thread_local struct {
 	UCalendar *cal;
 } cache[CACHE];
 static _Thread_local unsigned next_victim;
+
+/* Every calendar any thread opened, so shutdown can close those of threads it does not
+ * own (libmicrohttpd's pool threads). */
+#define ALL_MAX 256
+static UCalendar *all[ALL_MAX];
+static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void track(UCalendar *old, UCalendar *add)
+{
+	pthread_mutex_lock(&all_mu);
+	for (int i = 0; i < ALL_MAX; i++) {
+		if (old && all[i] == old)
+			all[i] = NULL;
+		else if (add && !all[i]) {
+			all[i] = add;
+			add = NULL;
+		}
+	}
+	pthread_mutex_unlock(&all_mu);
+}
+
+void bill_tz_close_all(void)
+{
+	pthread_mutex_lock(&all_mu);
+	for (int i = 0; i < ALL_MAX; i++)
+		if (all[i]) {
+			ucal_close(all[i]);
+			all[i] = NULL;
+		}
+	pthread_mutex_unlock(&all_mu);
+	memset(cache, 0, sizeof cache);
+}
 
 static UCalendar *calendar(const char *zone)
 {
@@ -39,8 +72,11 @@ static UCalendar *calendar(const char *zone)
 		return NULL;
 	}
 	unsigned v = next_victim++ % CACHE;
-	if (cache[v].cal)
+	if (cache[v].cal) {
+		track(cache[v].cal, NULL);
 		ucal_close(cache[v].cal);
+	}
+	track(NULL, cal);
 	strcpy(cache[v].zone, zone);
 	cache[v].cal = cal;
 	return cal;

@@ -23,4 +23,7 @@ int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill
 /* The offset in force at t_us. Returns 0, or -1 for an unknown zone. */
 int bill_tz_offset(const char *zone, int64_t t_us, int32_t *offset_s);
 
+/* Close every calendar any thread opened (at shutdown, after the threads stopped). */
+void bill_tz_close_all(void);
+
 #endif

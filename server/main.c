@@ -1,5 +1,6 @@
 /* main.c: the wattle command line: migrate, serve, keys create, routes. */
 #include "api/api.h"
+#include "billing/tz.h"
 #include "server/auth.h"
 #include "server/clock.h"
 #include "server/config.h"
@@ -72,6 +73,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	srv_log(LOG_INFO, "serve: %s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	srv_http_stop(d);
 	db_close_all();
+	bill_tz_close_all();
 	srv_log(LOG_INFO, "serve: stopped");
 	return 0;
 }

@@ -84,6 +84,21 @@ void th_assert_ledger_invariant(const char *conninfo)
 	ck_assert_msg(chain == 0, "%lld entries whose balance_after is not the running sum", chain);
 }
 
+void th_assert_meter_invariant(const char *conninfo)
+{
+	/* CNY-style two-digit currencies in the tests: one minor unit is 10^7 nano-units. */
+	long long bad = th_sql_int(conninfo,
+				   "SELECT count(*) FROM meter_state st WHERE st.charged_minor <>"
+				   " floor(st.cost_nano_total / 10000000)");
+	ck_assert_msg(bad == 0, "%lld meters whose charges are not their exact cost rounded down", bad);
+	long long posted = th_sql_int(conninfo,
+				      "SELECT count(*) FROM meter_state st JOIN meters m ON m.id = st.meter_id"
+				      " WHERE m.tenant_id IS NOT NULL AND st.charged_minor <> (SELECT"
+				      " coalesce(-sum(amount_minor), 0) FROM ledger_entries e WHERE"
+				      " e.kind = 'energy_charge' AND e.ref->>'meter_id' = 'mtr_' || m.id)");
+	ck_assert_msg(posted == 0, "%lld meters whose ledger charges differ from their state", posted);
+}
+
 static int free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);

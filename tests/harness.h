@@ -21,6 +21,10 @@ long long th_sql_int(const char *conninfo, const char *sql);
  * balance_after is the running sum in id order. Fails the test otherwise. */
 void th_assert_ledger_invariant(const char *conninfo);
 
+/* Every meter's charged_minor is floor(exact lifetime cost / minor unit), and the
+ * energy_charge entries naming the meter add up to it. Fails the test otherwise. */
+void th_assert_meter_invariant(const char *conninfo);
+
 struct th_server {
 	pid_t pid;
 	int port;

@@ -1,0 +1,365 @@
+/* test_readings.c: readings in, money out, through the real binary: exactly once, to the fen. */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *db;
+static struct th_server srv;
+static char *fin, *gw, *ops;
+
+static void setup(void)
+{
+	db = th_fresh_db();
+	th_server_start(&srv, db, NULL);
+	fin = th_key(&srv, "finance", NULL);
+	gw = th_key(&srv, "gateway", NULL);
+	ops = th_key(&srv, "operator", NULL);
+}
+
+static void teardown(void)
+{
+	ck_assert_int_eq(th_server_stop(&srv), 0);
+	th_assert_ledger_invariant(db);
+	th_assert_meter_invariant(db);
+	free(fin);
+	free(gw);
+	free(ops);
+	free(db);
+}
+
+/* Site, tenant, tariff; returns nothing, ids are site_1, ten_1, trf_1. */
+static void seed(const char *zone, const char *tariff_rules)
+{
+	char body[1024];
+	snprintf(body, sizeof body, "{\"name\":\"Mall\",\"timezone\":\"%s\",\"currency\":\"CNY\"}", zone);
+	json_decref(th_ok(&srv, "POST", "/v1/sites", srv.admin_key, body, 201));
+	json_decref(th_ok(&srv, "POST", "/v1/tenants", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Noodle Bar\",\"category\":\"catering\","
+			  "\"area_m2\":\"80\",\"credit_rating\":\"A\"}", 201));
+	snprintf(body, sizeof body,
+		 "{\"site_id\":\"site_1\",\"name\":\"T\",\"currency\":\"CNY\","
+		 "\"effective_from\":\"2026-01-01T00:00:00+08:00\",%s}", tariff_rules);
+	json_decref(th_ok(&srv, "POST", "/v1/tariffs", fin, body, 201));
+}
+
+static void meter(const char *serial, const char *extra)
+{
+	char body[512];
+	snprintf(body, sizeof body,
+		 "{\"serial\":\"%s\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\"%s%s}",
+		 serial, extra ? "," : "", extra ? extra : "");
+	json_decref(th_ok(&srv, "POST", "/v1/meters", ops, body, 201));
+}
+
+static json_t *post(const char *body)
+{
+	return th_ok(&srv, "POST", "/v1/readings", gw, body, 200);
+}
+
+static long long balance(void)
+{
+	json_t *a = th_ok(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, 200);
+	long long b = json_integer_value(json_object_get(a, "balance_minor"));
+	json_decref(a);
+	return b;
+}
+
+static int count(json_t *r, const char *k) { return (int)json_integer_value(json_object_get(r, k)); }
+
+static const char *rejected_code(json_t *r, int index)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(r, "rejected"), i, x)
+		if (json_integer_value(json_object_get(x, "index")) == index)
+			return json_string_value(json_object_get(x, "code"));
+	return "";
+}
+
+static const char *FLAT = "\"kind\":\"flat\",\"rate_micros_per_kwh\":1234567";
+
+START_TEST(bills_once_and_duplicates_do_nothing)
+{
+	seed("Asia/Shanghai", FLAT);
+	meter("M-1", NULL);
+	json_t *r = post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:00:00+08:00\",\"energy_wh\":1000}]}");
+	ck_assert_int_eq(count(r, "accepted"), 1); /* the baseline */
+	json_decref(r);
+	ck_assert_int_eq(balance(), 0);
+	/* 96 quarter hours of 250 Wh: 24 kWh x 1.234567 = 29.629608 CNY -> 2962 fen */
+	struct { char *p; } b = {malloc(65536)};
+	strcpy(b.p, "{\"readings\":[");
+	for (int i = 1; i <= 96; i++) {
+		char one[160];
+		snprintf(one, sizeof one, "%s{\"meter\":\"mtr_1\",\"ts\":\"2026-11-01T%02d:%02d:00+08:00\",\"energy_wh\":%d,\"power_w\":1000,\"voltage_v\":229.5,\"pf\":0.98,\"relay\":\"on\"}",
+			 i > 1 ? "," : "", (i * 15) / 60 % 24, (i * 15) % 60, 1000 + 250 * i);
+		if (i == 96) /* 24:00 is the next day */
+			snprintf(one, sizeof one, ",{\"meter\":\"mtr_1\",\"ts\":\"2026-11-02T00:00:00+08:00\",\"energy_wh\":%d}", 1000 + 250 * i);
+		strcat(b.p, one);
+	}
+	strcat(b.p, "]}");
+	r = post(b.p);
+	ck_assert_int_eq(count(r, "accepted"), 96);
+	ck_assert_int_eq(count(r, "duplicates"), 0);
+	ck_assert_int_eq((int)json_array_size(json_object_get(r, "rejected")), 0);
+	json_decref(r);
+	ck_assert_int_eq(balance(), -2962);
+	r = post(b.p); /* the gateway retries the whole batch */
+	ck_assert_int_eq(count(r, "accepted"), 0);
+	ck_assert_int_eq(count(r, "duplicates"), 96);
+	json_decref(r);
+	ck_assert_int_eq(balance(), -2962);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge'"), 1);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings"), 97);
+	/* the ledger entry names the readings and the energy by band */
+	json_t *l = th_ok(&srv, "GET", "/v1/tenants/ten_1/ledger", fin, NULL, 200);
+	json_t *ref = json_object_get(json_array_get(json_object_get(l, "items"), 0), "ref");
+	ck_assert_str_eq(json_string_value(json_object_get(ref, "meter_id")), "mtr_1");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(ref, "readings"), "count")), 96);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(ref, "wh_by_band"), "flat")), 24000);
+	json_decref(l);
+	/* consumption from the rollups: one local day */
+	json_t *c = th_ok(&srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-11-01&to=2026-11-03", fin, NULL, 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(c, "energy_wh")), 24000);
+	ck_assert_int_eq((int)json_array_size(json_object_get(c, "items")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(c, "items"), 0), "period")), "2026-11-01");
+	ck_assert_int_eq(json_integer_value(json_object_get(c, "cost_nano")), INT64_C(24000) * 1234567);
+	json_decref(c);
+	/* readings read back, paginated */
+	json_t *rd = th_ok(&srv, "GET", "/v1/meters/M-1/readings?limit=10&from=2026-11-01T00:00:00%2B08:00", ops, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(json_object_get(rd, "items")), 10);
+	ck_assert(json_is_string(json_object_get(rd, "next_after")));
+	ck_assert(json_is_false(json_object_get(json_array_get(json_object_get(rd, "items"), 0), "billed")));
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(rd, "items"), 1), "power_w")), 1000);
+	json_decref(rd);
+	free(b.p);
+	struct th_resp m = th_req(&srv, "GET", "/metrics", NULL, NULL, NULL);
+	ck_assert(strstr(m.body, "wattle_ingest_readings_total{outcome=\"billed\"} 96"));
+	ck_assert(strstr(m.body, "wattle_ingest_readings_total{outcome=\"duplicate\"} 96"));
+	th_resp_free(&m);
+}
+END_TEST
+
+START_TEST(rules_per_reading)
+{
+	seed("Asia/Shanghai", FLAT);
+	meter("M-1", "\"max_power_w\":10000");
+	meter("M-2", "\"register_max_wh\":100000,\"multiplier\":40");
+	meter("M-3", NULL);
+	json_decref(th_ok(&srv, "PATCH", "/v1/meters/mtr_3", ops, "{\"status\":\"retired\"}", 200));
+	json_t *r = post("{\"readings\":["
+			 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":5000},"
+			 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":99990}]}");
+	ck_assert_int_eq(count(r, "accepted"), 2);
+	json_decref(r);
+	r = post("{\"readings\":["
+		 /* 0: fine, 1 kWh in 15 min at 10 kW max is allowed (2.5 kWh would be the limit) */
+		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":6000},"
+		 /* 1: the same again in this batch */
+		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":6000},"
+		 /* 2: regressed */
+		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:30:00Z\",\"energy_wh\":5999},"
+		 /* 3: implausible: 10 kWh in 15 min at 10 kW */
+		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:45:00Z\",\"energy_wh\":16000},"
+		 /* 4: late: before the baseline, stored not billed */
+		 "{\"meter\":\"M-1\",\"ts\":\"2026-10-31T23:45:00Z\",\"energy_wh\":4900},"
+		 /* 5: unknown, 6: retired, 7: bad field, 8: float energy, 9: future */
+		 "{\"meter\":\"NOPE\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":1},"
+		 "{\"meter\":\"M-3\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":1},"
+		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:20:00Z\",\"energy_wh\":6001,\"colour\":1},"
+		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:20:00Z\",\"energy_wh\":6001.5},"
+		 "{\"meter\":\"M-1\",\"ts\":\"2099-01-01T00:00:00Z\",\"energy_wh\":7000},"
+		 /* 10: wrap at 100000 with multiplier 40: 20 register Wh -> 800 Wh */
+		 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":10}]}");
+	ck_assert_int_eq(count(r, "accepted"), 3); /* 0, 4, 10 */
+	ck_assert_int_eq(count(r, "duplicates"), 1);
+	ck_assert_str_eq(rejected_code(r, 2), "energy_regressed");
+	ck_assert_str_eq(rejected_code(r, 3), "implausible_delta");
+	ck_assert_str_eq(rejected_code(r, 5), "unknown_meter");
+	ck_assert_str_eq(rejected_code(r, 6), "meter_retired");
+	ck_assert_str_eq(rejected_code(r, 7), "invalid_reading");
+	ck_assert_str_eq(rejected_code(r, 8), "invalid_reading");
+	ck_assert_str_eq(rejected_code(r, 9), "ts_in_future");
+	json_decref(r);
+	ck_assert_int_eq(th_sql_int(db, "SELECT billed_wh FROM meter_state WHERE meter_id = 1"), 1000);
+	ck_assert_int_eq(th_sql_int(db, "SELECT billed_wh FROM meter_state WHERE meter_id = 2"), 800);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings WHERE meter_id = 1 AND NOT billed"), 2);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM meter_events WHERE kind IN ('energy_regressed', 'implausible_delta')"), 2);
+	/* each meter keeps its own carry: 1000 Wh -> 123.4567 fen -> 123; 800 Wh -> 98.76536 -> 98 */
+	ck_assert_int_eq(balance(), -221);
+	/* the late reading again: a duplicate now */
+	r = post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-10-31T23:45:00Z\",\"energy_wh\":4900}]}");
+	ck_assert_int_eq(count(r, "duplicates"), 1);
+	json_decref(r);
+	struct th_resp bad = th_req(&srv, "POST", "/v1/readings", gw, "{\"readings\":{}}", NULL);
+	ck_assert_int_eq(bad.status, 400);
+	th_resp_free(&bad);
+	bad = th_req(&srv, "POST", "/v1/readings", fin, "{\"readings\":[]}", NULL);
+	ck_assert_int_eq(bad.status, 403);
+	th_resp_free(&bad);
+}
+END_TEST
+
+START_TEST(tou_bands_and_tariff_version)
+{
+	seed("Asia/Shanghai",
+	     "\"kind\":\"tou\",\"bands\":[{\"name\":\"peak\",\"rate_micros_per_kwh\":1200000},"
+	     "{\"name\":\"valley\",\"rate_micros_per_kwh\":400000}],\"schedule\":["
+	     "{\"from\":\"00:00\",\"to\":\"08:00\",\"band\":\"valley\"},{\"from\":\"08:00\",\"to\":\"22:00\",\"band\":\"peak\"},"
+	     "{\"from\":\"22:00\",\"to\":\"24:00\",\"band\":\"valley\"}]");
+	meter("M-1", NULL);
+	json_decref(post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T07:00:00+08:00\",\"energy_wh\":0}]}"));
+	/* 07:00-09:00, 2000 Wh: 1000 valley, 1000 peak = 0.4 + 1.2 CNY = 160 fen */
+	json_decref(post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T09:00:00+08:00\",\"energy_wh\":2000}]}"));
+	ck_assert_int_eq(balance(), -160);
+	/* from 10:00 a flat 2 CNY/kWh; 09:00-11:00, 2000 Wh: 1000 at peak 1.2, 1000 at 2.0 = 320 fen */
+	json_decref(th_ok(&srv, "POST", "/v1/tariffs/trf_1/versions", fin,
+			  "{\"effective_from\":\"2026-11-01T10:00:00+08:00\",\"kind\":\"flat\",\"rate_micros_per_kwh\":2000000}", 201));
+	struct th_resp dup = th_req(&srv, "POST", "/v1/tariffs/trf_1/versions", fin,
+				    "{\"effective_from\":\"2026-11-01T10:00:00+08:00\",\"kind\":\"flat\",\"rate_micros_per_kwh\":1}", NULL);
+	ck_assert_int_eq(dup.status, 409);
+	th_resp_free(&dup);
+	json_decref(post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T11:00:00+08:00\",\"energy_wh\":4000}]}"));
+	ck_assert_int_eq(balance(), -480);
+	json_t *c = th_ok(&srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-11-01&to=2026-12-01&granularity=month", fin, NULL, 200);
+	json_t *bands = json_object_get(json_array_get(json_object_get(c, "items"), 0), "bands");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(c, "items"), 0), "period")), "2026-11");
+	ck_assert_int_eq((int)json_array_size(bands), 3); /* flat, peak, valley */
+	json_decref(c);
+	json_t *t = th_ok(&srv, "GET", "/v1/tariffs/trf_1", fin, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(json_object_get(t, "versions")), 2);
+	json_decref(t);
+}
+END_TEST
+
+START_TEST(meter_replacement_keeps_balance_and_history)
+{
+	seed("Asia/Shanghai", FLAT);
+	meter("OLD-1", NULL);
+	json_decref(post("{\"readings\":[{\"meter\":\"OLD-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":50000},"
+			 "{\"meter\":\"OLD-1\",\"ts\":\"2026-11-01T01:00:00Z\",\"energy_wh\":60000}]}"));
+	ck_assert_int_eq(balance(), -1234); /* 10 kWh */
+	json_decref(th_ok(&srv, "PATCH", "/v1/meters/OLD-1", ops, "{\"status\":\"retired\"}", 200));
+	meter("NEW-1", "\"start_register_wh\":0");
+	/* the new meter bills from its starting register */
+	json_t *r = post("{\"readings\":[{\"meter\":\"NEW-1\",\"ts\":\"2099-01-01T00:00:00Z\",\"energy_wh\":1},"
+			 "{\"meter\":\"OLD-1\",\"ts\":\"2026-11-01T02:00:00Z\",\"energy_wh\":61000}]}");
+	ck_assert_str_eq(rejected_code(r, 1), "meter_retired");
+	json_decref(r);
+	json_t *m = th_ok(&srv, "GET", "/v1/meters/NEW-1", ops, NULL, 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "start_register_wh")), 0);
+	json_decref(m);
+	/* registered just now (the real clock): a reading 1 h later bills 1 kWh */
+	char body[256];
+	long long now = th_sql_int(db, "SELECT extract(epoch from created_at)::bigint FROM meters WHERE serial = 'NEW-1'");
+	(void)now;
+	PGresult *pr = th_sql(db, "SELECT to_char((created_at + interval '1 minute') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM meters WHERE serial = 'NEW-1'");
+	snprintf(body, sizeof body, "{\"readings\":[{\"meter\":\"NEW-1\",\"ts\":\"%s\",\"energy_wh\":10}]}", PQgetvalue(pr, 0, 0));
+	PQclear(pr);
+	r = post(body);
+	ck_assert_int_eq(count(r, "accepted"), 1);
+	json_decref(r);
+	ck_assert_int_eq(th_sql_int(db, "SELECT billed_wh FROM meter_state st JOIN meters m ON m.id = st.meter_id WHERE serial = 'NEW-1'"), 10);
+	json_t *c = th_ok(&srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-01-01&to=2027-01-01&granularity=month", fin, NULL, 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(c, "energy_wh")), 10010);
+	json_decref(c);
+}
+END_TEST
+
+START_TEST(no_drift_over_100000_readings)
+{
+	seed("Asia/Shanghai", FLAT);
+	meter("M-1", NULL);
+	/* 1 Wh a second from 2026-11-01T00:00:00Z: a baseline and 100,000 readings */
+	char *body = malloc(5001 * 90 + 64);
+	int64_t t0 = 1793491200; /* 2026-11-01T00:00:00Z */
+	for (int batch = 0; batch <= 20; batch++) {
+		size_t n = (size_t)sprintf(body, "{\"readings\":[");
+		int from = batch == 0 ? 0 : (batch - 1) * 5000 + 1, to = batch == 0 ? 0 : batch * 5000;
+		for (int i = from; i <= to; i++) {
+			time_t s = (time_t)(t0 + i);
+			struct tm tm;
+			gmtime_r(&s, &tm);
+			n += (size_t)sprintf(body + n, "%s{\"meter\":\"M-1\",\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02dZ\",\"energy_wh\":%d}",
+					     i > from ? "," : "", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+					     tm.tm_min, tm.tm_sec, i);
+		}
+		strcpy(body + n, "]}");
+		json_t *r = post(body);
+		ck_assert_int_eq(count(r, "accepted"), to - from + 1);
+		json_decref(r);
+	}
+	free(body);
+	/* floor(100 kWh x 1.234567 CNY) = 123.45 CNY, never a fen more */
+	ck_assert_int_eq(balance(), -12345);
+	ck_assert_int_eq(th_sql_int(db, "SELECT billed_wh FROM meter_state"), 100000);
+	ck_assert_int_eq(th_sql_int(db, "SELECT carry_nano FROM meter_state"), 6700000);
+}
+END_TEST
+
+struct race {
+	const char *body;
+	int accepted, duplicates;
+};
+
+static void *race_post(void *arg)
+{
+	struct race *r = arg;
+	struct th_resp x = th_req(&srv, "POST", "/v1/readings", gw, r->body, NULL);
+	r->accepted = count(x.json, "accepted");
+	r->duplicates = count(x.json, "duplicates");
+	th_resp_free(&x);
+	return NULL;
+}
+
+START_TEST(concurrent_same_batch_bills_once)
+{
+	seed("Asia/Shanghai", FLAT);
+	meter("M-1", NULL);
+	meter("M-2", NULL);
+	json_decref(post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0},"
+			 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0}]}"));
+	const char *b = "{\"readings\":[{\"meter\":\"M-2\",\"ts\":\"2026-11-01T01:00:00Z\",\"energy_wh\":10000},"
+			"{\"meter\":\"M-1\",\"ts\":\"2026-11-01T01:00:00Z\",\"energy_wh\":10000}]}";
+	pthread_t th[8];
+	struct race rs[8];
+	for (int i = 0; i < 8; i++) {
+		rs[i].body = b;
+		pthread_create(&th[i], NULL, race_post, &rs[i]);
+	}
+	int acc = 0, dups = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		acc += rs[i].accepted;
+		dups += rs[i].duplicates;
+	}
+	ck_assert_int_eq(acc, 2);
+	ck_assert_int_eq(dups, 14);
+	ck_assert_int_eq(balance(), -2 * 1234); /* 10 kWh each */
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("readings");
+	TCase *core = tcase_create("core");
+	tcase_add_checked_fixture(core, setup, teardown);
+	tcase_set_timeout(core, 120);
+	tcase_add_test(core, bills_once_and_duplicates_do_nothing);
+	tcase_add_test(core, rules_per_reading);
+	tcase_add_test(core, tou_bands_and_tariff_version);
+	tcase_add_test(core, meter_replacement_keeps_balance_and_history);
+	suite_add_tcase(s, core);
+	TCase *lim = tcase_create("limits");
+	tcase_add_checked_fixture(lim, setup, teardown);
+	tcase_set_timeout(lim, 300);
+	tcase_add_test(lim, no_drift_over_100000_readings);
+	tcase_add_test(lim, concurrent_same_batch_bills_once);
+	suite_add_tcase(s, lim);
+	return s;
+}
+
+int main(void) { return th_run(suite()); }
