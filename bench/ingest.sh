@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# ingest.sh: billed readings per second, batched (500 a batch, 1,000 meters, 8 clients) and
+# single (one reading a request, 64 clients), beside pgbench -M prepared -c 8 -T 20
+# (tpcb-like) on the same durable PostgreSQL (synchronous_commit on). Prints figures.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dur=${BENCH_SECONDS:-20}
+meters=1000
+tmp=$(mktemp -d /tmp/wattle-bench.XXXXXX)
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$root/scripts/pg.sh" stop "$tmp/pg" || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+pg=$("$root/scripts/pg.sh" start "$tmp/pg")
+psql "$pg dbname=postgres" -qc "CREATE DATABASE pgbench" -c "CREATE DATABASE wattle"
+echo "synchronous_commit: $(psql "$pg dbname=postgres" -tAc 'SHOW synchronous_commit'), fsync: $(psql "$pg dbname=postgres" -tAc 'SHOW fsync')"
+
+echo "== pgbench -M prepared -c 8 -j 2 -T $dur (tpcb-like, scale 10)"
+pgbench -q -i -s 10 "$pg dbname=pgbench" >/dev/null 2>&1
+psql "$pg dbname=pgbench" -qc "VACUUM ANALYZE" -c "CHECKPOINT"
+pgbench -M prepared -c 8 -j 2 -T 2 "$pg dbname=pgbench" >/dev/null 2>&1
+pg_tps=$(pgbench -M prepared -c 8 -j 2 -T "$dur" "$pg dbname=pgbench" 2>/dev/null | awk '/^tps = /{print int($3)}')
+
+export WATTLE_DATABASE_URL="$pg dbname=wattle"
+WATTLE_LOG_LEVEL=warn "$root/build/wattle" migrate
+psql "$WATTLE_DATABASE_URL" -q <<SQL
+INSERT INTO sites (name, timezone, currency, created_at) VALUES ('Bench Mall', 'Asia/Shanghai', 'CNY', now());
+INSERT INTO tariffs (site_id, name, currency, kind, spec, effective_from, created_at) VALUES (1, 'TOU', 'CNY', 'tou',
+  '{"bands":[{"name":"peak","rate_micros_per_kwh":1200000},{"name":"valley","rate_micros_per_kwh":400000}],
+    "schedule":[{"from":"00:00","to":"08:00","band":"valley"},{"from":"08:00","to":"22:00","band":"peak"},{"from":"22:00","to":"24:00","band":"valley"}]}',
+  '2020-01-01', now());
+INSERT INTO tariff_versions (tariff_id, effective_from, kind, spec, created_at) SELECT id, effective_from, kind, spec, created_at FROM tariffs;
+INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating, created_at, updated_at)
+  SELECT 1, 'Shop ' || g, 'retail', 5000, 'A', now(), now() FROM generate_series(1, $meters) g;
+INSERT INTO accounts (tenant_id, currency, balance_minor, created_at, updated_at) SELECT id, 'CNY', 0, now(), now() FROM tenants;
+INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor, ref) SELECT id, now(), 'topup', 100000000, 100000000, '{}' FROM accounts;
+UPDATE accounts SET balance_minor = 100000000;
+INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, created_at, updated_at)
+  SELECT 'M-' || g, 1, g, 'tenant', 1, now(), now() FROM generate_series(1, $meters) g;
+INSERT INTO meter_state (meter_id) SELECT id FROM meters;
+SQL
+psql "$WATTLE_DATABASE_URL" -qc 'VACUUM ANALYZE' -c 'CHECKPOINT'
+key=$("$root/build/wattle" keys create --role gateway --name bench)
+WATTLE_LOG_LEVEL=warn WATTLE_LISTEN=127.0.0.1:18094 "$root/build/wattle" serve --no-migrate 2>"$tmp/wattle.log" & pids+=($!)
+srv=${pids[-1]}
+for _ in $(seq 50); do curl -fs http://127.0.0.1:18094/healthz >/dev/null && break; sleep 0.1; done
+start=$(( $(date +%s) - 40 * 86400 ))
+load="$root/build/bench-ingest-load http://127.0.0.1:18094 $key $meters"
+$load 8 500 1 "$start" >/dev/null   # baselines and warm-up
+
+echo "== batched: 500 readings a request, $meters meters, 8 clients, ${dur}s"
+read -r _ b_rps _ b_req _ b_p50 _ b_p99 _ b_fail _ _ < <($load 8 500 "$dur" $((start + 86400)))
+b_rss=$(awk '/VmRSS/{print int($2/1024)}' /proc/$srv/status)
+echo "== single: 1 reading a request, 64 clients, ${dur}s"
+read -r _ s_rps _ _ _ s_p50 _ s_p99 _ s_fail _ _ < <($load 64 1 "$dur" $((start + 20 * 86400)))
+s_rss=$(awk '/VmRSS/{print int($2/1024)}' /proc/$srv/status)
+peak=$(awk '/VmHWM/{print int($2/1024)}' /proc/$srv/status)
+billed=$(psql "$WATTLE_DATABASE_URL" -tAc "SELECT count(*) FILTER (WHERE billed_wh > 0) || ' meters billed, ' || (SELECT count(*) FROM readings WHERE billed) || ' billed readings' FROM meter_state")
+bad=$(psql "$WATTLE_DATABASE_URL" -tAc "SELECT count(*) FROM accounts a WHERE balance_minor <> (SELECT sum(amount_minor) FROM ledger_entries e WHERE e.account_id = a.id)")
+
+echo
+printf "%-52s %12s %9s %9s\n" "what" "per second" "p50 ms" "p99 ms"
+printf "%-52s %12s %9s %9s\n" "pgbench tpcb-like -M prepared -c8 -j2 (tps)" "$pg_tps" "" ""
+printf "%-52s %12s %9s %9s\n" "wattle batched readings (8 clients x 500)" "$b_rps" "$b_p50" "$b_p99"
+printf "%-52s %12s %9s %9s\n" "wattle single-reading posts (64 clients)" "$s_rps" "$s_p50" "$s_p99"
+echo
+awk -v b="$b_rps" -v s="$s_rps" -v p="$pg_tps" 'BEGIN {
+  printf "batched / pgbench: %.1fx (goal >= 10x)\nsingle / pgbench:  %.2fx (goal >= 1x)\n", b/p, s/p }'
+echo "server RSS: ${b_rss} MB after batched, ${s_rss} MB after single, peak ${peak} MB (goal < 64 MB)"
+echo "failed requests: batched $b_fail, single $s_fail; $billed; accounts off their ledger: $bad"
