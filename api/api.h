@@ -165,6 +165,11 @@ void api_meters_patch(struct req *rq);
 void api_keys_create(struct req *rq);
 void api_keys_delete(struct req *rq);
 
+/* Start and stop the group-commit workers of POST /v1/readings. Stopping finishes what
+ * is queued; requests after that get 503. */
+void api_readings_start(unsigned workers);
+void api_readings_stop(void);
+
 /* Register every resource's statements with the db layer (before serving). */
 void api_register_statements(void);
 

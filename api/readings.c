@@ -5,6 +5,8 @@
 #include "billing/ingest.h"
 #include "server/clock.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,8 +122,30 @@ static void check_reading(json_t *o, struct bill_reading *r, int64_t now_us)
 	r->code = NULL;
 }
 
-struct ingest_tx {
+/* Group commit. Handlers validate and queue their batch; workers take everything queued
+ * (up to MAX_COMBINED readings, at least one request) and bill it in one transaction, so
+ * many small requests share one durable commit. Each request then gets its own counts. */
+#define MAX_COMBINED 5000
+#define MAX_WORKERS 16
+
+struct job {
 	struct req *rq;
+	struct bill_reading *rd;
+	int n;
+	struct job *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *head, *tail;
+	bool running, stopping;
+	pthread_t th[MAX_WORKERS];
+	unsigned nth;
+} q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, false, false, {0}, 0};
+
+struct ingest_tx {
+	const char *request_id;
 	struct bill_reading *rd;
 	int n;
 	struct bill_batch out;
@@ -130,7 +154,112 @@ struct ingest_tx {
 static enum db_status ingest_tx(PGconn *c, void *arg)
 {
 	struct ingest_tx *t = arg;
-	return bill_ingest(c, t->rd, t->n, srv_clock_now_us(), t->rq->request_id, &t->out);
+	return bill_ingest(c, t->rd, t->n, srv_clock_now_us(), t->request_id, &t->out);
+}
+
+/* Set the reply of one request from its readings' outcomes. */
+static void reply_counts(struct req *rq, const struct bill_reading *rd, int n)
+{
+	int accepted = 0, duplicates = 0;
+	json_t *rejected = json_array();
+	for (int i = 0; i < n; i++) {
+		switch (rd[i].outcome) {
+		case RD_BILLED:
+		case RD_BASELINE:
+		case RD_LATE:
+			accepted++;
+			break;
+		case RD_DUPLICATE:
+			duplicates++;
+			break;
+		default:
+			json_array_append_new(rejected, json_pack("{s:i, s:s, s:s}", "index", rd[i].index,
+								  "code", rd[i].code ? rd[i].code : "internal",
+								  "message", rd[i].message));
+		}
+	}
+	api_reply(rq, 200, json_pack("{s:i, s:i, s:o}", "accepted", accepted, "duplicates",
+				     duplicates, "rejected", rejected));
+}
+
+/* Bill the jobs in one transaction and answer each. */
+static void run_jobs(struct job *jobs)
+{
+	int total = 0;
+	for (struct job *j = jobs; j; j = j->next)
+		total += j->n;
+	struct ingest_tx t = {jobs->rq->request_id, malloc(((size_t)total + 1) * sizeof *t.rd), total, {0}};
+	if (!t.rd)
+		abort();
+	int at = 0;
+	for (struct job *j = jobs; j; j = j->next) {
+		memcpy(t.rd + at, j->rd, (size_t)j->n * sizeof *t.rd);
+		at += j->n;
+	}
+	enum db_status st = db_run_tx(ingest_tx, &t);
+	if (st == DB_OK)
+		bill_ingest_committed(&t.out);
+	at = 0;
+	for (struct job *j = jobs, *next; j; j = next) {
+		next = j->next;
+		if (!api_tx_failed(j->rq, st))
+			reply_counts(j->rq, t.rd + at, j->n);
+		at += j->n;
+		free(j->rd);
+		api_complete(j->rq); /* j->rq is the server's again */
+		free(j);
+	}
+	free(t.rd);
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&q.mu);
+		while (!q.head && !q.stopping)
+			pthread_cond_wait(&q.cv, &q.mu);
+		if (!q.head) { /* stopping, and nothing left */
+			pthread_mutex_unlock(&q.mu);
+			break;
+		}
+		struct job *jobs = q.head, *last = q.head;
+		int total = last->n;
+		while (last->next && total + last->next->n <= MAX_COMBINED) {
+			last = last->next;
+			total += last->n;
+		}
+		q.head = last->next;
+		if (!q.head)
+			q.tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&q.mu);
+		run_jobs(jobs);
+	}
+	db_thread_close();
+	return NULL;
+}
+
+void api_readings_start(unsigned workers)
+{
+	q.stopping = false;
+	q.nth = workers < 1 ? 1 : workers > MAX_WORKERS ? MAX_WORKERS : workers;
+	for (unsigned i = 0; i < q.nth; i++)
+		if (pthread_create(&q.th[i], NULL, worker, NULL))
+			abort();
+	q.running = true;
+}
+
+void api_readings_stop(void)
+{
+	pthread_mutex_lock(&q.mu);
+	q.stopping = true;
+	pthread_cond_broadcast(&q.cv);
+	pthread_mutex_unlock(&q.mu);
+	for (unsigned i = 0; i < q.nth; i++) /* they finish what is queued first */
+		pthread_join(q.th[i], NULL);
+	q.nth = 0;
+	q.running = false;
 }
 
 void api_readings_create(struct req *rq)
@@ -144,28 +273,33 @@ void api_readings_create(struct req *rq)
 		api_field_error(rq, "readings", "at most %d readings per batch", MAX_BATCH);
 		return;
 	}
-	struct ingest_tx t = {rq, calloc(n + 1, sizeof(struct bill_reading)), (int)n, {0}};
-	if (!t.rd)
+	struct job *j = calloc(1, sizeof *j);
+	if (!j || !(j->rd = calloc(n + 1, sizeof *j->rd)))
 		abort();
+	j->rq = rq;
+	j->n = (int)n;
 	int64_t now = srv_clock_now_us();
 	for (size_t i = 0; i < n; i++) {
-		t.rd[i].index = (int)i;
-		check_reading(json_array_get(arr, i), &t.rd[i], now);
+		j->rd[i].index = (int)i;
+		check_reading(json_array_get(arr, i), &j->rd[i], now);
 	}
-	if (api_tx_failed(rq, db_run_tx(ingest_tx, &t))) {
-		free(t.rd);
-		return;
+	pthread_mutex_lock(&q.mu);
+	bool open = q.running && !q.stopping;
+	if (open) {
+		api_defer(rq);
+		if (q.tail)
+			q.tail->next = j;
+		else
+			q.head = j;
+		q.tail = j;
+		pthread_cond_signal(&q.cv);
 	}
-	bill_ingest_committed(&t.out);
-	json_t *rejected = json_array();
-	for (size_t i = 0; i < n; i++)
-		if (t.rd[i].outcome == RD_REJECTED)
-			json_array_append_new(rejected, json_pack("{s:i, s:s, s:s}", "index", t.rd[i].index,
-								  "code", t.rd[i].code, "message",
-								  t.rd[i].message));
-	api_reply(rq, 200, json_pack("{s:i, s:i, s:o}", "accepted", t.out.accepted, "duplicates",
-				     t.out.duplicates, "rejected", rejected));
-	free(t.rd);
+	pthread_mutex_unlock(&q.mu);
+	if (!open) {
+		api_error(rq, E_SHUTTING_DOWN, NULL, NULL);
+		free(j->rd);
+		free(j);
+	}
 }
 
 /* ?name= as an RFC 3339 time, or def when absent. Replies 400 and returns -1 if bad. */

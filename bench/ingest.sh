@@ -54,6 +54,7 @@ load="$root/build/bench-ingest-load http://127.0.0.1:18094 $key $meters"
 $load 8 500 1 "$start" >/dev/null   # baselines and warm-up
 
 echo "== batched: 500 readings a request, $meters meters, 8 clients, ${dur}s"
+if [ -n "${BENCH_PROFILE:-}" ]; then (sleep 2; top -b -n 1 -d 1 | head -14 > /tmp/top.txt; perf record -F 999 -g -p $srv -o /tmp/perf.data -- sleep 3 >/dev/null 2>&1) & fi
 read -r _ b_rps _ b_req _ b_p50 _ b_p99 _ b_fail _ _ < <($load 8 500 "$dur" $((start + 86400)))
 b_rss=$(awk '/VmRSS/{print int($2/1024)}' /proc/$srv/status)
 echo "== single: 1 reading a request, 64 clients, ${dur}s"

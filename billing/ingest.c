@@ -44,7 +44,8 @@ static const struct db_stmt ingest_stmts[] = {
 	 " SELECT m, " ARR_TS ", e, p, v, a, f, hz, tv, ti, r, b, " SQL_TS("$13")
 	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::real[], $6::real[],"
 	 " $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::boolean[])"
-	 " AS x(m, t, e, p, v, a, f, hz, tv, ti, r, b) ON CONFLICT DO NOTHING RETURNING 1"},
+	 " AS x(m, t, e, p, v, a, f, hz, tv, ti, r, b) ON CONFLICT DO NOTHING"
+	 " RETURNING meter_id, " SQL_US("ts")},
 	{"ingest_state", /* bill_ingest */
 	 "UPDATE meter_state st SET last_ts = " ARR_TS ", last_register_wh = x.r, carry_nano = x.c,"
 	 " month_key = x.mk, month_wh = x.mw, billed_wh = st.billed_wh + x.bw,"
@@ -127,7 +128,8 @@ struct tariff_slot {
 };
 
 struct ctx {
-	struct meter *m;
+	struct meter *m; /* in id order */
+	struct meter **by_serial;
 	int nm;
 	struct tariff_slot *tariffs;
 	int nt;
@@ -140,6 +142,7 @@ static void ctx_free(struct ctx *x)
 	for (int i = 0; i < x->nt; i++)
 		free(x->tariffs[i].t.v);
 	free(x->m);
+	free(x->by_serial);
 	free(x->tariffs);
 	memset(x, 0, sizeof *x);
 }
@@ -168,6 +171,11 @@ static int64_t meter_ref_id(const char *ref)
 	return v;
 }
 
+static int cmp_serial(const void *a, const void *b)
+{
+	return strcmp((*(struct meter *const *)a)->serial, (*(struct meter *const *)b)->serial);
+}
+
 static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, struct ctx *x)
 {
 	struct srv_buf ids = {0}, serials = {0};
@@ -177,9 +185,11 @@ static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, str
 		if (rd[i].invalid)
 			continue;
 		int64_t id = meter_ref_id(rd[i].meter);
-		if (id)
-			srv_buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)id);
-		else {
+		if (id) {
+			if (ids.len > 1)
+				srv_buf_putc(&ids, ',');
+			srv_buf_i64(&ids, id);
+		} else {
 			if (serials.len > 1)
 				srv_buf_putc(&serials, ',');
 			srv_buf_pg_quoted(&serials, rd[i].meter);
@@ -222,6 +232,12 @@ static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, str
 		m->month.wh = db_int64(r, i, 14);
 	}
 	PQclear(r);
+	x->by_serial = malloc(((size_t)x->nm + 1) * sizeof *x->by_serial);
+	if (!x->by_serial)
+		abort();
+	for (int i = 0; i < x->nm; i++)
+		x->by_serial[i] = &x->m[i];
+	qsort(x->by_serial, (size_t)x->nm, sizeof *x->by_serial, cmp_serial);
 	return DB_OK;
 }
 
@@ -271,13 +287,27 @@ static enum db_status load_tariffs(PGconn *c, struct ctx *x)
 	return DB_OK;
 }
 
+/* Meters are loaded in id order: ids by binary search, serials through x->by_serial. */
 static struct meter *find_meter(struct ctx *x, const char *ref)
 {
 	int64_t id = meter_ref_id(ref);
-	for (int i = 0; i < x->nm; i++)
-		if (id ? x->m[i].id == id : !strcmp(x->m[i].serial, ref))
-			return &x->m[i];
-	return NULL;
+	if (id) {
+		int lo = 0, hi = x->nm;
+		while (lo < hi) {
+			int mid = (lo + hi) / 2;
+			if (x->m[mid].id == id)
+				return &x->m[mid];
+			if (x->m[mid].id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return NULL;
+	}
+	struct meter key, *kp = &key, **hit;
+	snprintf(key.serial, sizeof key.serial, "%s", ref);
+	hit = bsearch(&kp, x->by_serial, (size_t)x->nm, sizeof *x->by_serial, cmp_serial);
+	return hit ? *hit : NULL;
 }
 
 static void add_lines(struct meter *m, const struct bill_line *l, int n)
@@ -389,19 +419,22 @@ struct cols {
 
 static void cols_add(struct cols *k, const struct bill_reading *r, bool billed)
 {
-	const char *sep = k->n++ ? "," : "{";
-	srv_buf_printf(&k->a[0], "%s%lld", sep, (long long)r->meter_id);
-	srv_buf_printf(&k->a[1], "%s%lld", sep, (long long)r->ts_us);
-	srv_buf_printf(&k->a[2], "%s%lld", sep, (long long)r->energy_wh);
+	k->n++;
+	for (int i = 0; i < 12; i++)
+		srv_buf_elem(&k->a[i]);
+	srv_buf_i64(&k->a[0], r->meter_id);
+	srv_buf_i64(&k->a[1], r->ts_us);
+	srv_buf_i64(&k->a[2], r->energy_wh);
 	for (int i = 0; i < RD_OPT_N; i++)
-		srv_buf_printf(&k->a[3 + i], "%s%s", sep, r->opt[i][0] ? r->opt[i] : "NULL");
-	srv_buf_printf(&k->a[11], "%s%s", sep, billed ? "t" : "f");
+		srv_buf_puts(&k->a[3 + i], r->opt[i][0] ? r->opt[i] : "NULL");
+	srv_buf_putc(&k->a[11], billed ? 't' : 'f');
 }
 
+/* Insert the rows of k. With RETURNING, *res keeps the result (caller PQclear()s). */
 static enum db_status cols_insert(PGconn *c, struct cols *k, const char *stmt, const char *now,
-				  int *inserted)
+				  PGresult **res)
 {
-	*inserted = 0;
+	*res = NULL;
 	if (!k->n)
 		return DB_OK;
 	const char *p[13];
@@ -410,12 +443,37 @@ static enum db_status cols_insert(PGconn *c, struct cols *k, const char *stmt, c
 		p[i] = k->a[i].p;
 	}
 	p[12] = now;
-	PGresult *r;
-	enum db_status st = db_exec(c, stmt, 13, p, &r);
-	if (st == DB_OK)
-		*inserted = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : atoi(PQcmdTuples(r));
-	PQclear(r);
-	return st;
+	return db_exec(c, stmt, 13, p, res);
+}
+
+struct key {
+	int64_t meter, ts;
+};
+
+static int by_key(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+	if (x->meter != y->meter)
+		return x->meter < y->meter ? -1 : 1;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+/* Late readings that the insert skipped were stored before: mark them duplicates. */
+static void mark_late_duplicates(struct bill_reading *rd, int n, PGresult *inserted)
+{
+	int k = inserted ? PQntuples(inserted) : 0;
+	struct key *keys = malloc(((size_t)k + 1) * sizeof *keys);
+	if (!keys)
+		abort();
+	for (int i = 0; i < k; i++)
+		keys[i] = (struct key){db_int64(inserted, i, 0), db_int64(inserted, i, 1)};
+	qsort(keys, (size_t)k, sizeof *keys, by_key);
+	for (int i = 0; i < n; i++) {
+		struct key want = {rd[i].meter_id, rd[i].ts_us};
+		if (rd[i].outcome == RD_LATE && !bsearch(&want, keys, (size_t)k, sizeof *keys, by_key))
+			rd[i].outcome = RD_DUPLICATE;
+	}
+	free(keys);
 }
 
 static void cols_free(struct cols *k)
@@ -687,21 +745,23 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 			cols_add(&late, r, false);
 	}
 
-	int inserted;
-	st = cols_insert(c, &fresh, "ingest_readings", now, &inserted);
+	PGresult *res;
+	st = cols_insert(c, &fresh, "ingest_readings", now, &res);
+	PQclear(res);
 	if (st == DB_UNIQUE) {
 		/* A reading newer than the baseline is already stored: the state is inconsistent;
 		 * billing it again would charge twice. Refuse the batch loudly. */
 		srv_log(LOG_ERROR, "ingest: a reading newer than its meter's baseline is already stored");
 		st = DB_HARD;
 	}
-	if (st == DB_OK)
-		st = cols_insert(c, &late, "ingest_late", now, &inserted);
+	if (st == DB_OK) {
+		st = cols_insert(c, &late, "ingest_late", now, &res);
+		if (st == DB_OK)
+			mark_late_duplicates(rd, n, res);
+		PQclear(res);
+	}
 	if (st != DB_OK)
 		goto out;
-	/* A late reading that conflicted was stored before: a duplicate. The counts say so;
-	 * which one it was does not matter to the gateway. */
-	int late_dups = late.n - inserted;
 	if ((st = write_state(c, &x, now)) != DB_OK || (st = write_daily(c, &x)) != DB_OK ||
 	    (st = post_charges(c, &x, now, request_id, out)) != DB_OK ||
 	    (st = write_events(c, &events, now)) != DB_OK)
@@ -730,9 +790,6 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 			out->rejected++;
 		}
 	}
-	out->accepted -= late_dups;
-	out->late -= late_dups;
-	out->duplicates += late_dups;
 out:
 	free(order);
 	free(scratch);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void grow(struct srv_buf *b, size_t need)
 {
@@ -20,17 +21,49 @@ static void grow(struct srv_buf *b, size_t need)
 
 void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
 {
+	grow(b, 64); /* most appends fit: format once */
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	grow(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= b->cap - b->len) {
+		grow(b, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
+}
+
+void srv_buf_puts(struct srv_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	grow(b, n);
+	memcpy(b->p + b->len, s, n + 1);
+	b->len += n;
+}
+
+void srv_buf_i64(struct srv_buf *b, int64_t v)
+{
+	char tmp[24];
+	int i = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do
+		tmp[i++] = (char)('0' + u % 10);
+	while ((u /= 10));
+	grow(b, (size_t)i + 1);
+	if (v < 0)
+		b->p[b->len++] = '-';
+	while (i)
+		b->p[b->len++] = tmp[--i];
+	b->p[b->len] = 0;
+}
+
+void srv_buf_elem(struct srv_buf *b)
+{
+	srv_buf_putc(b, b->len ? ',' : '{');
 }
 
 void srv_buf_putc(struct srv_buf *b, char c)

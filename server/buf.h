@@ -3,6 +3,7 @@
 #define WATTLE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct srv_buf {
 	char *p; /* NUL-terminated; owned */
@@ -11,6 +12,11 @@ struct srv_buf {
 
 void srv_buf_printf(struct srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void srv_buf_putc(struct srv_buf *b, char c);
+void srv_buf_puts(struct srv_buf *b, const char *s);
+/* Append v in decimal (no printf: this is the ingest hot path). */
+void srv_buf_i64(struct srv_buf *b, int64_t v);
+/* Start the next element of a PostgreSQL array literal: '{' first, then ','. */
+void srv_buf_elem(struct srv_buf *b);
 /* Append s as a PostgreSQL array element: double-quoted, with " and \ escaped. */
 void srv_buf_pg_quoted(struct srv_buf *b, const char *s);
 /* Reset to empty, keeping the memory. */

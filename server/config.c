@@ -31,6 +31,7 @@ int srv_config_load(struct config *c)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	c->threads = n > 0 ? (unsigned)n : 2;
 	c->body_max = 1 << 20;
+	c->ingest_workers = 2;
 
 	const char *l = getenv("WATTLE_LISTEN");
 	if (l && *l) {
@@ -55,6 +56,12 @@ int srv_config_load(struct config *c)
 		if (parse_uint("WATTLE_BODY_MAX", b, 1ull << 30, &v) || v < 1024)
 			return -1;
 		c->body_max = (size_t)v;
+	}
+	const char *iw = getenv("WATTLE_INGEST_WORKERS");
+	if (iw && *iw) {
+		if (parse_uint("WATTLE_INGEST_WORKERS", iw, 16, &v) || v == 0)
+			return -1;
+		c->ingest_workers = (unsigned)v;
 	}
 	const char *lv = getenv("WATTLE_LOG_LEVEL");
 	if (lv && *lv) {

@@ -11,6 +11,7 @@ struct config {
 	uint16_t listen_port;     /* WATTLE_LISTEN port part, default 8080 */
 	unsigned threads;         /* WATTLE_THREADS, default: number of cores */
 	size_t body_max;          /* WATTLE_BODY_MAX bytes, default 1 MiB */
+	unsigned ingest_workers;  /* WATTLE_INGEST_WORKERS, group-commit workers, default 2 */
 };
 
 /* Fill from the environment. Returns 0, or -1 with a message on stderr. */

@@ -42,6 +42,7 @@ static const struct {
 	[E_BALANCE_OVERFLOW] = {422, "balance_overflow", "the balance would overflow"},
 	[E_DB_UNAVAILABLE] = {503, "database_unavailable", "the database is unavailable; retry"},
 	[E_DB_CONFLICT] = {503, "database_busy", "the database stayed busy; retry"},
+	[E_SHUTTING_DOWN] = {503, "shutting_down", "the server is stopping; retry"},
 	[E_INTERNAL] = {500, "internal_error", "internal error"},
 };
 
@@ -88,6 +89,19 @@ void api_error(struct req *rq, enum api_err e, json_t *details, const char *fmt,
 	json_t *err = json_pack("{s:s, s:s}", "code", errors[e].code, "message", msg);
 	json_object_set_new(err, "details", details ? details : json_object());
 	api_reply(rq, errors[e].status, json_pack("{s:o}", "error", err));
+}
+
+void api_defer(struct req *rq)
+{
+	rq->deferred = true;
+	MHD_suspend_connection(rq->conn);
+}
+
+void api_complete(struct req *rq)
+{
+	if (!rq->status)
+		api_error(rq, E_INTERNAL, NULL, "deferred request completed without a reply");
+	MHD_resume_connection(rq->conn);
 }
 
 const char *api_header(struct req *rq, const char *name)
@@ -374,8 +388,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (rq->answered) /* 413 on Content-Length, at the first callback */
 		return MHD_YES;
+	if (rq->deferred) /* resumed by api_complete(): the reply is set */
+		return send_reply(rq);
 	set_request_id(rq);
 	dispatch(rq);
+	if (rq->deferred)
+		return MHD_YES;
 	return send_reply(rq);
 }
 
@@ -416,7 +434,8 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 	}
 	MHD_set_panic_func(on_panic, NULL);
 	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG, o->port, NULL,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+			MHD_ALLOW_SUSPEND_RESUME, o->port, NULL,
 		NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, o->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,

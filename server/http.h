@@ -37,6 +37,7 @@ enum api_err {
 	E_BALANCE_OVERFLOW,
 	E_DB_UNAVAILABLE,
 	E_DB_CONFLICT,
+	E_SHUTTING_DOWN,
 	E_INTERNAL,
 	E__COUNT
 };
@@ -63,6 +64,7 @@ struct req {
 	size_t body_len, body_cap, body_limit;
 	bool too_large;
 	bool answered; /* the reply was queued early */
+	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */
 	char argbuf[256];
@@ -123,6 +125,14 @@ void api_reply(struct req *rq, unsigned status, json_t *body);
 /* Set a raw reply (buf is copied). */
 void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const char *buf,
 		   size_t len);
+
+/* Suspend the request: the handler returns without a reply, and another thread sets the
+ * reply later and calls api_complete(). Only from a handler. */
+void api_defer(struct req *rq);
+
+/* From any thread, once the reply of a deferred request is set: resume it. The caller
+ * must not touch rq afterwards. */
+void api_complete(struct req *rq);
 
 /* A request header or query argument, borrowed for the request's life; NULL if absent. */
 const char *api_header(struct req *rq, const char *name);

@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		   "                               print a new API key alone on one line\n"
 		   "  routes                       print the route table (METHOD PATH)\n"
 		   "environment: WATTLE_DATABASE_URL, WATTLE_LISTEN, WATTLE_THREADS, WATTLE_BODY_MAX,\n"
-		   "  WATTLE_LOG_LEVEL, WATTLE_CLOCK_SPEED, WATTLE_CLOCK_START\n");
+		   "  WATTLE_INGEST_WORKERS, WATTLE_LOG_LEVEL, WATTLE_CLOCK_SPEED, WATTLE_CLOCK_START\n");
 }
 
 static int cmd_migrate(const struct config *cfg)
@@ -63,14 +63,18 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	db_set_conninfo(cfg->database_url);
 	api_route_count();
 	struct http_opts o = {cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max};
+	api_readings_start(cfg->ingest_workers);
 	struct MHD_Daemon *d = srv_http_start(&o);
-	if (!d)
+	if (!d) {
+		api_readings_stop();
 		return 1;
+	}
 	srv_log(LOG_INFO, "serve: listening on %s:%u with %u threads", cfg->listen_host,
 		(unsigned)srv_http_port(d), cfg->threads);
 	int sig;
 	sigwait(&set, &sig);
 	srv_log(LOG_INFO, "serve: %s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	api_readings_stop(); /* queued readings are billed and answered before the server stops */
 	srv_http_stop(d);
 	db_close_all();
 	bill_tz_close_all();
