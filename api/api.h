@@ -169,6 +169,9 @@ void api_keys_delete(struct req *rq);
  * is queued; requests after that get 503. */
 void api_readings_start(unsigned workers);
 void api_readings_stop(void);
+/* The same for the batched account reads. */
+void api_accounts_start(unsigned workers);
+void api_accounts_stop(void);
 
 /* Register every resource's statements with the db layer (before serving). */
 void api_register_statements(void);

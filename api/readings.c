@@ -4,6 +4,7 @@
 #include "api/valid.h"
 #include "billing/ingest.h"
 #include "server/clock.h"
+#include "server/queue.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -126,23 +127,15 @@ static void check_reading(json_t *o, struct bill_reading *r, int64_t now_us)
  * (up to MAX_COMBINED readings, at least one request) and bill it in one transaction, so
  * many small requests share one durable commit. Each request then gets its own counts. */
 #define MAX_COMBINED 5000
-#define MAX_WORKERS 16
 
 struct job {
+	struct srv_job q; /* first: the queue links jobs through it */
 	struct req *rq;
 	struct bill_reading *rd;
 	int n;
-	struct job *next;
 };
 
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct job *head, *tail;
-	bool running, stopping;
-	pthread_t th[MAX_WORKERS];
-	unsigned nth;
-} q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, false, false, {0}, 0};
+static struct srv_queue q = SRV_QUEUE_INIT;
 
 struct ingest_tx {
 	const char *request_id;
@@ -182,17 +175,18 @@ static void reply_counts(struct req *rq, const struct bill_reading *rd, int n)
 				     duplicates, "rejected", rejected));
 }
 
-/* Bill the jobs in one transaction and answer each. */
-static void run_jobs(struct job *jobs)
+/* Bill a batch of requests in one transaction and answer each. */
+static void run_jobs(struct srv_job *batch)
 {
+	struct job *jobs = (struct job *)batch;
 	int total = 0;
-	for (struct job *j = jobs; j; j = j->next)
+	for (struct job *j = jobs; j; j = (struct job *)j->q.next)
 		total += j->n;
 	struct ingest_tx t = {jobs->rq->request_id, malloc(((size_t)total + 1) * sizeof *t.rd), total, {0}};
 	if (!t.rd)
 		abort();
 	int at = 0;
-	for (struct job *j = jobs; j; j = j->next) {
+	for (struct job *j = jobs; j; j = (struct job *)j->q.next) {
 		memcpy(t.rd + at, j->rd, (size_t)j->n * sizeof *t.rd);
 		at += j->n;
 	}
@@ -201,7 +195,7 @@ static void run_jobs(struct job *jobs)
 		bill_ingest_committed(&t.out);
 	at = 0;
 	for (struct job *j = jobs, *next; j; j = next) {
-		next = j->next;
+		next = (struct job *)j->q.next;
 		if (!api_tx_failed(j->rq, st))
 			reply_counts(j->rq, t.rd + at, j->n);
 		at += j->n;
@@ -212,55 +206,9 @@ static void run_jobs(struct job *jobs)
 	free(t.rd);
 }
 
-static void *worker(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		pthread_mutex_lock(&q.mu);
-		while (!q.head && !q.stopping)
-			pthread_cond_wait(&q.cv, &q.mu);
-		if (!q.head) { /* stopping, and nothing left */
-			pthread_mutex_unlock(&q.mu);
-			break;
-		}
-		struct job *jobs = q.head, *last = q.head;
-		int total = last->n;
-		while (last->next && total + last->next->n <= MAX_COMBINED) {
-			last = last->next;
-			total += last->n;
-		}
-		q.head = last->next;
-		if (!q.head)
-			q.tail = NULL;
-		last->next = NULL;
-		pthread_mutex_unlock(&q.mu);
-		run_jobs(jobs);
-	}
-	db_thread_close();
-	return NULL;
-}
+void api_readings_start(unsigned workers) { srv_queue_start(&q, workers, MAX_COMBINED, run_jobs); }
 
-void api_readings_start(unsigned workers)
-{
-	q.stopping = false;
-	q.nth = workers < 1 ? 1 : workers > MAX_WORKERS ? MAX_WORKERS : workers;
-	for (unsigned i = 0; i < q.nth; i++)
-		if (pthread_create(&q.th[i], NULL, worker, NULL))
-			abort();
-	q.running = true;
-}
-
-void api_readings_stop(void)
-{
-	pthread_mutex_lock(&q.mu);
-	q.stopping = true;
-	pthread_cond_broadcast(&q.cv);
-	pthread_mutex_unlock(&q.mu);
-	for (unsigned i = 0; i < q.nth; i++) /* they finish what is queued first */
-		pthread_join(q.th[i], NULL);
-	q.nth = 0;
-	q.running = false;
-}
+void api_readings_stop(void) { srv_queue_stop(&q); }
 
 void api_readings_create(struct req *rq)
 {
@@ -278,24 +226,13 @@ void api_readings_create(struct req *rq)
 		abort();
 	j->rq = rq;
 	j->n = (int)n;
+	j->q.weight = (int)n;
 	int64_t now = srv_clock_now_us();
 	for (size_t i = 0; i < n; i++) {
 		j->rd[i].index = (int)i;
 		check_reading(json_array_get(arr, i), &j->rd[i], now);
 	}
-	pthread_mutex_lock(&q.mu);
-	bool open = q.running && !q.stopping;
-	if (open) {
-		api_defer(rq);
-		if (q.tail)
-			q.tail->next = j;
-		else
-			q.head = j;
-		q.tail = j;
-		pthread_cond_signal(&q.cv);
-	}
-	pthread_mutex_unlock(&q.mu);
-	if (!open) {
+	if (!srv_queue_push(&q, &j->q, api_defer_hook, rq)) {
 		api_error(rq, E_SHUTTING_DOWN, NULL, NULL);
 		free(j->rd);
 		free(j);

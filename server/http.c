@@ -97,6 +97,8 @@ void api_defer(struct req *rq)
 	MHD_suspend_connection(rq->conn);
 }
 
+void api_defer_hook(void *rq) { api_defer(rq); }
+
 void api_complete(struct req *rq)
 {
 	if (!rq->status)

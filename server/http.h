@@ -129,6 +129,8 @@ void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const cha
 /* Suspend the request: the handler returns without a reply, and another thread sets the
  * reply later and calls api_complete(). Only from a handler. */
 void api_defer(struct req *rq);
+/* The same, with the signature of srv_queue_push's accepted hook. */
+void api_defer_hook(void *rq);
 
 /* From any thread, once the reply of a deferred request is set: resume it. The caller
  * must not touch rq afterwards. */

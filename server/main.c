@@ -64,9 +64,11 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	api_route_count();
 	struct http_opts o = {cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max};
 	api_readings_start(cfg->ingest_workers);
+	api_accounts_start(cfg->threads);
 	struct MHD_Daemon *d = srv_http_start(&o);
 	if (!d) {
 		api_readings_stop();
+		api_accounts_stop();
 		return 1;
 	}
 	srv_log(LOG_INFO, "serve: listening on %s:%u with %u threads", cfg->listen_host,
@@ -74,7 +76,8 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	int sig;
 	sigwait(&set, &sig);
 	srv_log(LOG_INFO, "serve: %s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	api_readings_stop(); /* queued readings are billed and answered before the server stops */
+	api_readings_stop(); /* queued work is done and answered before the server stops */
+	api_accounts_stop();
 	srv_http_stop(d);
 	db_close_all();
 	bill_tz_close_all();
