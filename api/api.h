@@ -130,6 +130,11 @@ int64_t api_arg_id(struct req *rq, int i, const char *prefix, const char *what);
 void api_list(struct req *rq, const char *prefix, const char *stmt, api_row_fn row, int n,
 	      const char *const *extra);
 
+/* Parameters $1, $2 of a statement that finds a meter "by id or serial" from path
+ * argument 0: p[0] the id (NULL when it is not "mtr_<n>", written into idbuf), p[1] as
+ * given. */
+void api_meter_ref(struct req *rq, char *idbuf, const char *p[2]);
+
 /* Format helpers for statement parameters. */
 #define I64_BUF 24
 const char *api_i64(char *buf, int64_t v);

@@ -441,6 +441,13 @@ int api_query_id(struct req *rq, const char *name, const char *prefix, int64_t *
 	return 0;
 }
 
+void api_meter_ref(struct req *rq, char *idbuf, const char *p[2])
+{
+	int64_t id = api_id_parse(ID_METER, rq->args[0]);
+	p[0] = id ? api_i64(idbuf, id) : NULL;
+	p[1] = rq->args[0];
+}
+
 int api_tenant_scope(struct req *rq, int64_t tenant_id)
 {
 	if (rq->who.role == ROLE_TENANT && rq->who.tenant_id != tenant_id) {

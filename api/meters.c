@@ -85,7 +85,7 @@ static const struct field meter_spec[] = {
 
 struct meter_tx {
 	struct req *rq;
-	int64_t id, site;
+	int64_t site;
 	json_t *out;
 };
 
@@ -166,7 +166,7 @@ void api_meters_create(struct req *rq)
 		api_field_error(rq, "status", "a new meter is active");
 		return;
 	}
-	struct meter_tx t = {rq, 0, api_body_id(rq, ID_SITE, "site_id"), NULL};
+	struct meter_tx t = {rq, api_body_id(rq, ID_SITE, "site_id"), NULL};
 	if (api_tx_failed(rq, db_run_tx(meter_create_tx, &t))) {
 		json_decref(t.out);
 		return;
@@ -187,8 +187,8 @@ void api_meters_list(struct req *rq)
 void api_meters_get(struct req *rq)
 {
 	char ids[I64_BUF];
-	int64_t id = api_id_parse(ID_METER, rq->args[0]);
-	const char *p[2] = {id ? api_i64(ids, id) : NULL, rq->args[0]};
+	const char *p[2];
+	api_meter_ref(rq, ids, p);
 	PGresult *r = api_read(rq, "meter_get", 2, p);
 	if (!r)
 		return;
@@ -209,8 +209,8 @@ static enum db_status meter_patch_tx(PGconn *c, void *arg)
 	struct meter_tx *t = arg;
 	struct req *rq = t->rq;
 	char ids[I64_BUF];
-	int64_t id = api_id_parse(ID_METER, rq->args[0]);
-	const char *p1[2] = {id ? api_i64(ids, id) : NULL, rq->args[0]};
+	const char *p1[2];
+	api_meter_ref(rq, ids, p1);
 	PGresult *r;
 	enum db_status st = db_exec(c, "meter_lock", 2, p1, &r);
 	if (st == DB_OK && PQntuples(r) == 0) {
@@ -261,7 +261,7 @@ static enum db_status meter_patch_tx(PGconn *c, void *arg)
 
 void api_meters_patch(struct req *rq)
 {
-	struct meter_tx t = {rq, 0, 0, NULL};
+	struct meter_tx t = {rq, 0, NULL};
 	static const char *const fixed[] = {"serial", "site_id", "start_register_wh", NULL};
 	for (const char *const *f = fixed; *f; f++)
 		if (api_body_has(rq, *f)) {

@@ -255,8 +255,8 @@ static int query_time(struct req *rq, const char *name, int64_t def, int64_t *ou
 void api_meter_readings(struct req *rq)
 {
 	char ids[I64_BUF];
-	int64_t id = api_id_parse(ID_METER, rq->args[0]);
-	const char *p1[2] = {id ? api_i64(ids, id) : NULL, rq->args[0]};
+	const char *p1[2];
+	api_meter_ref(rq, ids, p1);
 	PGresult *r = api_read(rq, "readings_meter", 2, p1);
 	if (!r)
 		return;

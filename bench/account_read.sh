@@ -4,26 +4,11 @@
 # on the same PostgreSQL, and a bare libmicrohttpd server replying a fixed JSON body.
 # Prints requests/s, p50 and p99 for each and the ratios. Not a test: it only measures.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-dur=${BENCH_SECONDS:-20}
 tenants=${TENANTS:-1000}
-tmp=$(mktemp -d /tmp/wattle-bench.XXXXXX)
-chmod 755 "$tmp"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$root/scripts/pg.sh" stop "$tmp/pg" || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-pg=$("$root/scripts/pg.sh" start "$tmp/pg")   # durable settings (fsync on)
-psql "$pg dbname=postgres" -qc "CREATE DATABASE pgbench" -c "CREATE DATABASE wattle"
+source "$(dirname "$0")/lib.sh"
 
 echo "== pgbench -S -M prepared -c 8 -j 2 -T $dur (scale 10)"
-pgbench -q -i -s 10 "$pg dbname=pgbench" >/dev/null 2>&1
-psql "$pg dbname=pgbench" -qc "VACUUM ANALYZE" -c "CHECKPOINT"
-pgbench -S -M prepared -c 8 -j 2 -T 2 "$pg dbname=pgbench" >/dev/null 2>&1   # warm-up
+pgbench_init -S -M prepared -c 8 -j 2
 (cd "$tmp" && pgbench -S -M prepared -c 8 -j 2 -T "$dur" -l --log-prefix=pgb "$pg dbname=pgbench" >"$tmp/pgbench.out" 2>&1)
 pg_tps=$(awk '/^tps = /{print int($3)}' "$tmp/pgbench.out" | tail -1)
 read -r pg_p50 pg_p99 < <(cat "$tmp"/pgb.* | awk '{print $3}' | sort -n |
@@ -53,8 +38,6 @@ wrk -t2 -c64 -d2s http://127.0.0.1:18091/ >/dev/null  # warm-up
 read -r bare_rps bare_p50 bare_p99 < <(wrk_run http://127.0.0.1:18091/)
 
 echo "== wattle GET /v1/tenants/{id}/account, $tenants tenants (wrk -t2 -c64 ${dur}s)"
-export WATTLE_DATABASE_URL="$pg dbname=wattle"
-WATTLE_LOG_LEVEL=warn "$root/build/wattle" migrate
 psql "$WATTLE_DATABASE_URL" -q <<SQL
 INSERT INTO sites (name, timezone, currency, created_at) VALUES ('Bench Mall', 'Asia/Shanghai', 'CNY', now());
 INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating, created_at, updated_at)
@@ -68,8 +51,7 @@ INSERT INTO credit_policies (site_id, rating, warn_levels_minor, overdraft_minor
 SQL
 psql "$WATTLE_DATABASE_URL" -qc 'VACUUM ANALYZE' -c 'CHECKPOINT'
 key=$("$root/build/wattle" keys create --role finance --name bench)
-WATTLE_LISTEN=127.0.0.1:18092 "$root/build/wattle" serve --no-migrate 2>"$tmp/wattle.log" & pids+=($!)
-for _ in $(seq 50); do curl -fs http://127.0.0.1:18092/healthz >/dev/null && break; sleep 0.1; done
+WATTLE_BENCH_LOG=info wattle_serve 18092   # with the request log, as an operator runs it
 curl -fs -H "Authorization: Bearer $key" http://127.0.0.1:18092/v1/tenants/ten_1/account >/dev/null
 WATTLE_KEY=$key TENANTS=$tenants wrk -t2 -c64 -d2s -s "$root/bench/account_read.lua" http://127.0.0.1:18092 >/dev/null  # warm-up
 read -r w_rps w_p50 w_p99 < <(WATTLE_KEY=$key TENANTS=$tenants wrk_run http://127.0.0.1:18092 "$root/bench/account_read.lua")

@@ -3,31 +3,14 @@
 # single (one reading a request, 64 clients), beside pgbench -M prepared -c 8 -T 20
 # (tpcb-like) on the same durable PostgreSQL (synchronous_commit on). Prints figures.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-dur=${BENCH_SECONDS:-20}
 meters=1000
-tmp=$(mktemp -d /tmp/wattle-bench.XXXXXX)
-chmod 755 "$tmp"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$root/scripts/pg.sh" stop "$tmp/pg" || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-pg=$("$root/scripts/pg.sh" start "$tmp/pg")
-psql "$pg dbname=postgres" -qc "CREATE DATABASE pgbench" -c "CREATE DATABASE wattle"
+source "$(dirname "$0")/lib.sh"
 echo "synchronous_commit: $(psql "$pg dbname=postgres" -tAc 'SHOW synchronous_commit'), fsync: $(psql "$pg dbname=postgres" -tAc 'SHOW fsync')"
 
 echo "== pgbench -M prepared -c 8 -j 2 -T $dur (tpcb-like, scale 10)"
-pgbench -q -i -s 10 "$pg dbname=pgbench" >/dev/null 2>&1
-psql "$pg dbname=pgbench" -qc "VACUUM ANALYZE" -c "CHECKPOINT"
-pgbench -M prepared -c 8 -j 2 -T 2 "$pg dbname=pgbench" >/dev/null 2>&1
+pgbench_init -M prepared -c 8 -j 2
 pg_tps=$(pgbench -M prepared -c 8 -j 2 -T "$dur" "$pg dbname=pgbench" 2>/dev/null | awk '/^tps = /{print int($3)}')
 
-export WATTLE_DATABASE_URL="$pg dbname=wattle"
-WATTLE_LOG_LEVEL=warn "$root/build/wattle" migrate
 psql "$WATTLE_DATABASE_URL" -q <<SQL
 INSERT INTO sites (name, timezone, currency, created_at) VALUES ('Bench Mall', 'Asia/Shanghai', 'CNY', now());
 INSERT INTO tariffs (site_id, name, currency, kind, spec, effective_from, created_at) VALUES (1, 'TOU', 'CNY', 'tou',
@@ -46,9 +29,8 @@ INSERT INTO meter_state (meter_id) SELECT id FROM meters;
 SQL
 psql "$WATTLE_DATABASE_URL" -qc 'VACUUM ANALYZE' -c 'CHECKPOINT'
 key=$("$root/build/wattle" keys create --role gateway --name bench)
-WATTLE_LOG_LEVEL=warn WATTLE_LISTEN=127.0.0.1:18094 "$root/build/wattle" serve --no-migrate 2>"$tmp/wattle.log" & pids+=($!)
+wattle_serve 18094
 srv=${pids[-1]}
-for _ in $(seq 50); do curl -fs http://127.0.0.1:18094/healthz >/dev/null && break; sleep 0.1; done
 start=$(( $(date +%s) - 40 * 86400 ))
 load="$root/build/bench-ingest-load http://127.0.0.1:18094 $key $meters"
 $load 8 500 1 "$start" >/dev/null   # baselines and warm-up

@@ -1,0 +1,34 @@
+# lib.sh: sourced by the benchmarks. A durable private PostgreSQL in a temporary folder,
+# databases pgbench and wattle, and cleanup of it and of every pid in $pids on exit.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dur=${BENCH_SECONDS:-20}
+tmp=$(mktemp -d /tmp/wattle-bench.XXXXXX)
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$root/scripts/pg.sh" stop "$tmp/pg" || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+pg=$("$root/scripts/pg.sh" start "$tmp/pg")   # durable settings (fsync, synchronous_commit on)
+psql "$pg dbname=postgres" -qc "CREATE DATABASE pgbench" -c "CREATE DATABASE wattle"
+export WATTLE_DATABASE_URL="$pg dbname=wattle"
+WATTLE_LOG_LEVEL=warn "$root/build/wattle" migrate
+
+# pgbench_init: scale 10, vacuumed, checkpointed and warmed up.
+pgbench_init() {
+  pgbench -q -i -s 10 "$pg dbname=pgbench" >/dev/null 2>&1
+  psql "$pg dbname=pgbench" -qc "VACUUM ANALYZE" -c "CHECKPOINT"
+  pgbench "$@" -T 2 "$pg dbname=pgbench" >/dev/null 2>&1
+}
+
+# wattle_serve PORT: start the server (no request log) and wait until it answers.
+wattle_serve() {
+  WATTLE_LOG_LEVEL=${WATTLE_BENCH_LOG:-warn} WATTLE_LISTEN=127.0.0.1:$1 "$root/build/wattle" serve --no-migrate 2>"$tmp/wattle.log" &
+  pids+=($!)
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null && return; sleep 0.1; done
+  echo "wattle did not start; see $tmp/wattle.log" >&2
+  return 1
+}
