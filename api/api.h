@@ -115,6 +115,11 @@ json_t *api_page_reply(json_t *items, int64_t limit);
  * reply 400 and return -1. */
 int api_query_id(struct req *rq, const char *name, const char *prefix, int64_t *out);
 
+/* Inside a transaction: run the prepaid state machine for the accounts of one tenant
+ * (tenant_id) or of one site and rating (site_id, rating), with no balance change. */
+enum db_status api_refresh_accounts(PGconn *c, int64_t tenant_id, int64_t site_id,
+				    const char *rating);
+
 /* A tenant key may only see its own tenant: reply 403 and return -1 otherwise. */
 int api_tenant_scope(struct req *rq, int64_t tenant_id);
 
@@ -163,6 +168,8 @@ void api_tariff_versions_create(struct req *rq);
 void api_readings_create(struct req *rq);
 void api_meter_readings(struct req *rq);
 void api_consumption(struct req *rq);
+void api_commands_list(struct req *rq);
+void api_notifications_list(struct req *rq);
 void api_meters_create(struct req *rq);
 void api_meters_list(struct req *rq);
 void api_meters_get(struct req *rq);

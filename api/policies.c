@@ -73,6 +73,9 @@ static enum db_status policy_tx(PGconn *c, void *arg)
 		t->created = !strcmp(PQgetvalue(r, 0, 9), "t");
 	}
 	PQclear(r);
+	if (st == DB_OK) /* the policy changed: every account under it is re-evaluated */
+		st = api_refresh_accounts(c, 0, api_body_id(t->rq, ID_SITE, "site_id"),
+					  api_body_str(t->rq, "rating"));
 	if (st != DB_OK)
 		return st;
 	return api_audit(c, t->rq, t->created ? "credit_policy.create" : "credit_policy.replace",

@@ -1,6 +1,7 @@
 /* routes.c: the one route table. api/openapi.yaml describes exactly these routes
  * (tests/test_openapi.c checks it). */
 #include "api/api.h"
+#include "billing/account.h"
 #include "billing/ledger.h"
 #include "server/auth.h"
 
@@ -45,6 +46,8 @@ const struct route api_routes[] = {
 	 "/v1/meters/{id}/readings"},
 	{"GET", "/v1/tenants/{id}/consumption", api_consumption, FIN | OPS | TEN, 0,
 	 "/v1/tenants/{id}/consumption"},
+	{"GET", "/v1/commands", api_commands_list, OPS | GW, 0, "/v1/commands"},
+	{"GET", "/v1/notifications", api_notifications_list, OPS | FIN, 0, "/v1/notifications"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
 	{0},
@@ -72,11 +75,13 @@ void api_register_statements_meters(void);
 void api_register_statements_keys(void);
 void api_register_statements_health(void);
 void api_register_statements_readings(void);
+void api_register_statements_commands(void);
 
 void api_register_statements(void)
 {
 	srv_auth_register();
 	bill_register_statements();
+	bill_account_register();
 	api_register_statements_common();
 	api_register_statements_sites();
 	api_register_statements_tenants();
@@ -87,4 +92,5 @@ void api_register_statements(void)
 	api_register_statements_keys();
 	api_register_statements_health();
 	api_register_statements_readings();
+	api_register_statements_commands();
 }

@@ -96,6 +96,10 @@ static enum db_status tenant_create_tx(PGconn *c, void *arg)
 	enum db_status st = api_tx_row(c, rq, "tenant_insert", 8, p, tenant_json, &t->out, "site_id", "no such site");
 	if (st != DB_OK)
 		return st;
+	/* A new account at or below its cut threshold enters grace like any other. */
+	st = api_refresh_accounts(c, api_id_parse(ID_TENANT, json_string_value(json_object_get(t->out, "id"))), 0, NULL);
+	if (st != DB_OK)
+		return st;
 	return api_audit(c, rq, "tenant.create",
 			 json_pack("{s:O}", "id", json_object_get(t->out, "id")));
 }
@@ -154,6 +158,8 @@ static enum db_status tenant_patch_tx(PGconn *c, void *arg)
 			    api_body_str(rq, "status"),
 			    api_i64(now, srv_clock_now_us())};
 	enum db_status st = api_tx_row(c, rq, "tenant_update", 9, p, tenant_json, &t->out, NULL, "no tenant");
+	if (st == DB_OK && api_body_has(rq, "credit_rating")) /* another policy applies */
+		st = api_refresh_accounts(c, t->id, 0, NULL);
 	if (st != DB_OK)
 		return st;
 	return api_audit(c, rq, "tenant.update",

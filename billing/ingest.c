@@ -2,6 +2,7 @@
  * entries, meter events; all in the caller's transaction, in a handful of bulk statements. */
 #include "billing/ingest.h"
 #include "api/valid.h"
+#include "billing/account.h"
 #include "billing/money.h"
 #include "billing/price.h"
 #include "billing/tz.h"
@@ -60,17 +61,19 @@ static const struct db_stmt ingest_stmts[] = {
 	 " FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[]) AS x(m, d, b, w, c)"
 	 " ON CONFLICT (meter_id, day, band) DO UPDATE SET wh = meter_daily.wh + EXCLUDED.wh,"
 	 " cost_nano = meter_daily.cost_nano + EXCLUDED.cost_nano"},
-	{"ingest_accounts", /* post_charges: lock in account id order */
-	 "SELECT id, tenant_id, balance_minor FROM accounts WHERE tenant_id = ANY($1::bigint[])"
-	 " ORDER BY id FOR UPDATE"},
+	{"ingest_accounts", /* post_charges: lock in account id order, with their policies */
+	 BILL_ACCT_SELECT("$2") " WHERE a.tenant_id = ANY($1::bigint[]) ORDER BY a.id FOR UPDATE OF a"},
 	{"ingest_ledger", /* post_charges: ids follow the order balances were chained in */
 	 "INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor, ref, request_id)"
 	 " SELECT a, " SQL_TS("$5") ", 'energy_charge', amt, bal, ref::jsonb, $6"
 	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY"
 	 " AS x(a, amt, bal, ref, o) ORDER BY o"},
-	{"ingest_balances", /* post_charges */
-	 "UPDATE accounts a SET balance_minor = x.b, updated_at = " SQL_TS("$3")
-	 " FROM unnest($1::bigint[], $2::bigint[]) AS x(id, b) WHERE a.id = x.id"},
+	{"ingest_balances", /* post_charges: balance and prepaid state */
+	 "UPDATE accounts a SET balance_minor = x.b, state = x.s, warned_mask = x.w,"
+	 " grace_until = CASE WHEN x.g = 0 THEN NULL ELSE 'epoch'::timestamptz + x.g * interval '1 microsecond' END,"
+	 " updated_at = " SQL_TS("$6")
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[], $5::bigint[]) AS x(id, b, s, w, g)"
+	 " WHERE a.id = x.id"},
 	{"ingest_events", /* bill_ingest */
 	 "INSERT INTO meter_events (meter_id, at, kind, detail)"
 	 " SELECT m, " SQL_TS("$4") ", k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(m, k, d)"},
@@ -497,19 +500,27 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, const char *now, co
 		srv_buf_free(&tenants);
 		return DB_OK;
 	}
-	const char *p1[1] = {tenants.p};
+	char hol[16], now_s[24];
+	int64_t now_us = strtoll(now, NULL, 10);
+	bill_acct_holiday_from(now_us, hol, sizeof hol);
+	snprintf(now_s, sizeof now_s, "%s", now);
+	const char *p1[2] = {tenants.p, hol};
 	PGresult *r;
-	enum db_status st = db_exec(c, "ingest_accounts", 1, p1, &r);
+	enum db_status st = db_exec(c, "ingest_accounts", 2, p1, &r);
 	srv_buf_free(&tenants);
 	if (st != DB_OK) {
 		PQclear(r);
 		return st;
 	}
 	struct srv_buf acc = {0}, amt = {0}, bal = {0}, refs = {0}, ids = {0}, bals = {0};
+	struct srv_buf states = {0}, warned = {0}, grace = {0};
+	struct bill_outbox o = {0};
 	int entries = 0;
 	for (int a = 0; a < PQntuples(r) && st == DB_OK; a++) {
-		int64_t account = db_int64(r, a, 0), tenant = db_int64(r, a, 1);
-		int64_t balance = db_int64(r, a, 2);
+		struct bill_acct ac;
+		bill_acct_parse(r, a, &ac);
+		int64_t account = ac.id, tenant = ac.tenant_id;
+		int64_t balance = ac.st.balance_minor;
 		for (int i = 0; i < x->nm; i++) {
 			struct meter *m = &x->m[i];
 			if (m->tenant_id != tenant || m->minor <= 0)
@@ -543,8 +554,18 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, const char *now, co
 			json_decref(ref);
 			out->charged_minor += m->minor;
 		}
-		srv_buf_printf(&ids, "%s%lld", a ? "," : "{", (long long)account);
-		srv_buf_printf(&bals, "%s%lld", a ? "," : "{", (long long)balance);
+		/* The state machine, once per account per batch, on its new balance. */
+		bill_acct_transition(&ac, balance, now_us, &o);
+		srv_buf_elem(&ids);
+		srv_buf_i64(&ids, account);
+		srv_buf_elem(&bals);
+		srv_buf_i64(&bals, balance);
+		srv_buf_elem(&states);
+		srv_buf_puts(&states, bill_state_name(ac.st.state));
+		srv_buf_elem(&warned);
+		srv_buf_i64(&warned, ac.st.warned);
+		srv_buf_elem(&grace);
+		srv_buf_i64(&grace, ac.st.grace_until_us);
 	}
 	PQclear(r);
 	if (st == DB_OK && entries) {
@@ -554,15 +575,24 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, const char *now, co
 		srv_buf_putc(&refs, '}');
 		srv_buf_putc(&ids, '}');
 		srv_buf_putc(&bals, '}');
-		const char *p2[6] = {acc.p, amt.p, bal.p, refs.p, now, request_id};
+		srv_buf_putc(&states, '}');
+		srv_buf_putc(&warned, '}');
+		srv_buf_putc(&grace, '}');
+		const char *p2[6] = {acc.p, amt.p, bal.p, refs.p, now_s, request_id};
 		st = db_exec(c, "ingest_ledger", 6, p2, &r);
 		PQclear(r);
 		if (st == DB_OK) {
-			const char *p3[3] = {ids.p, bals.p, now};
-			st = db_exec(c, "ingest_balances", 3, p3, &r);
+			const char *p3[6] = {ids.p, bals.p, states.p, warned.p, grace.p, now_s};
+			st = db_exec(c, "ingest_balances", 6, p3, &r);
 			PQclear(r);
 		}
 	}
+	if (st == DB_OK)
+		st = bill_outbox_flush(c, &o, now_us);
+	bill_outbox_free(&o);
+	srv_buf_free(&states);
+	srv_buf_free(&warned);
+	srv_buf_free(&grace);
 	srv_buf_free(&acc);
 	srv_buf_free(&amt);
 	srv_buf_free(&bal);

@@ -8,6 +8,7 @@
 #include "server/http.h"
 #include "server/log.h"
 #include "server/migrate.h"
+#include "server/workers.h"
 
 #include <microhttpd.h>
 #include <signal.h>
@@ -65,10 +66,12 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	struct http_opts o = {cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max};
 	api_readings_start(cfg->ingest_workers);
 	api_accounts_start(cfg->threads);
+	srv_workers_start();
 	struct MHD_Daemon *d = srv_http_start(&o);
 	if (!d) {
 		api_readings_stop();
 		api_accounts_stop();
+		srv_workers_stop();
 		return 1;
 	}
 	srv_log(LOG_INFO, "serve: listening on %s:%u with %u threads", cfg->listen_host,
@@ -78,6 +81,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	srv_log(LOG_INFO, "serve: %s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	api_readings_stop(); /* queued work is done and answered before the server stops */
 	api_accounts_stop();
+	srv_workers_stop();
 	srv_http_stop(d);
 	db_close_all();
 	bill_tz_close_all();

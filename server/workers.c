@@ -1,0 +1,60 @@
+/* workers.c: the grace-expiry loop, ticking every 100 ms of real time. */
+#include "server/workers.h"
+#include "billing/account.h"
+#include "server/clock.h"
+#include "server/db.h"
+#include "server/log.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define TICK_MS 100
+
+static pthread_t grace_thread;
+static atomic_bool stopping;
+static bool started;
+
+struct tick {
+	int64_t now;
+	int handled;
+};
+
+static enum db_status grace_tx(PGconn *c, void *arg)
+{
+	struct tick *t = arg;
+	return bill_grace_tick(c, t->now, &t->handled);
+}
+
+static void *grace_loop(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stopping)) {
+		struct tick t = {srv_clock_now_us(), 0};
+		enum db_status st = db_run_tx(grace_tx, &t);
+		if (st != DB_OK && st != DB_GONE)
+			srv_log(LOG_ERROR, "grace: tick failed (%d); retrying", (int)st);
+		else if (t.handled)
+			srv_log(LOG_INFO, "grace: %d accounts due handled", t.handled);
+		if (t.handled == 200) /* more may be due: go again at once */
+			continue;
+		struct timespec ts = {0, TICK_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	db_thread_close();
+	return NULL;
+}
+
+void srv_workers_start(void)
+{
+	atomic_store(&stopping, false);
+	started = pthread_create(&grace_thread, NULL, grace_loop, NULL) == 0;
+}
+
+void srv_workers_stop(void)
+{
+	atomic_store(&stopping, true);
+	if (started)
+		pthread_join(grace_thread, NULL);
+	started = false;
+}
