@@ -170,6 +170,8 @@ void api_meter_readings(struct req *rq);
 void api_consumption(struct req *rq);
 void api_commands_list(struct req *rq);
 void api_notifications_list(struct req *rq);
+void api_command_ack(struct req *rq);
+void api_meter_command(struct req *rq);
 void api_meters_create(struct req *rq);
 void api_meters_list(struct req *rq);
 void api_meters_get(struct req *rq);

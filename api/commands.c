@@ -1,5 +1,6 @@
 /* commands.c: the outboxes as operators see them: meter commands and notifications. */
 #include "api/api.h"
+#include "server/clock.h"
 
 #include <string.h>
 
@@ -16,6 +17,29 @@ static const struct db_stmt command_stmts[] = {
 	 "SELECT id, tenant_id, kind, channel, recipient, body, state, attempts, "
 	 SQL_US("created_at") ", " SQL_US("sent_at") ", last_error FROM notifications"
 	 " WHERE id > $1 AND ($3::text IS NULL OR state = $3) ORDER BY id LIMIT $2"},
+	{"command_ack", /* api_command_ack: the first answer counts; supply follows the relay */
+	 "WITH c AS (UPDATE commands SET state = CASE WHEN $2 = 'executed' THEN 'acked' ELSE 'failed' END,"
+	 "  result = $2, relay = $3, detail = $4, acked_at = " SQL_TS("$5")
+	 "  WHERE id = $1 AND state IN ('pending', 'sent', 'superseded') AND result IS NULL"
+	 "  RETURNING account_id, relay, state),"
+	 " a AS (UPDATE accounts SET supply = c.relay FROM c"
+	 "  WHERE accounts.id = c.account_id AND c.relay IS NOT NULL AND $2 = 'executed')"
+	 " SELECT state FROM c"},
+	{"command_get", /* api_command_ack: after a repeated ack */
+	 "SELECT c.id, c.meter_id, m.serial, c.action, c.reason, c.state, c.attempts, "
+	 SQL_US("c.created_at") ", " SQL_US("c.acked_at") ", c.origin, c.result, c.relay"
+	 " FROM commands c JOIN meters m ON m.id = c.meter_id WHERE c.id = $1"},
+	{"command_manual", /* api_meter_command: supersede the opposite, queue, supply */
+	 "WITH m AS (SELECT m.id, a.id AS account FROM meters m LEFT JOIN accounts a ON a.tenant_id = m.tenant_id"
+	 "  WHERE m.id = $1 AND m.status = 'active'),"
+	 " sup AS (UPDATE commands c SET state = 'superseded' FROM m WHERE c.meter_id = m.id"
+	 "  AND c.state = 'pending' AND c.action <> $2),"
+	 " ins AS (INSERT INTO commands (meter_id, account_id, action, reason, origin, created_at,"
+	 "  next_attempt_at, api_key_id) SELECT m.id, m.account, $2, $3, 'operator', " SQL_TS("$4") ", "
+	 SQL_TS("$4") ", $5 FROM m RETURNING id, account_id),"
+	 " s AS (UPDATE accounts SET supply = CASE $2 WHEN 'cut_off' THEN 'pending_off' ELSE 'pending_on' END"
+	 "  FROM ins WHERE accounts.id = ins.account_id)"
+	 " SELECT id FROM ins"},
 	{0, 0},
 };
 
@@ -76,4 +100,123 @@ void api_notifications_list(struct req *rq)
 		return;
 	const char *extra[1] = {state};
 	api_list(rq, ID_NOTE, "note_list", note_json, 1, extra);
+}
+
+struct ack_tx {
+	struct req *rq;
+	int64_t id;
+	json_t *out;
+};
+
+static enum db_status ack_tx(PGconn *c, void *arg)
+{
+	struct ack_tx *t = arg;
+	struct req *rq = t->rq;
+	char id[I64_BUF], now[I64_BUF];
+	const char *p[5] = {api_i64(id, t->id), api_body_str(rq, "result"), api_body_str(rq, "relay"),
+			    api_body_str(rq, "detail"), api_i64(now, srv_clock_now_us())};
+	PGresult *r;
+	enum db_status st = db_exec(c, "command_ack", 5, p, &r);
+	int acked = st == DB_OK && PQntuples(r) == 1;
+	PQclear(r);
+	if (st != DB_OK)
+		return st;
+	st = api_tx_row(c, rq, "command_get", 1, p, command_json, &t->out, NULL, "no command");
+	if (st != DB_OK)
+		return st;
+	if (!acked) { /* acked before: the same answer again is fine, another is a conflict */
+		const char *was = json_string_value(json_object_get(t->out, "result"));
+		if (!was || strcmp(was, p[1])) {
+			api_error(rq, E_CONFLICT, json_pack("{s:O}", "result", json_object_get(t->out, "result")),
+				  "the command was already answered differently");
+			return DB_ABORT;
+		}
+		return DB_OK;
+	}
+	return api_audit(c, rq, "command.ack", json_pack("{s:O, s:s}", "id", json_object_get(t->out, "id"),
+							 "result", p[1]));
+}
+
+void api_command_ack(struct req *rq)
+{
+	static const char *const results[] = {"executed", "failed", NULL};
+	static const char *const relays[] = {"on", "off", NULL};
+	static const struct field spec[] = {
+		{"result", FK_ENUM, F_REQ, 0, 0, results, 0},
+		{"relay", FK_ENUM, 0, 0, 0, relays, 0},
+		{"detail", FK_TEXT, 0, 0, 500, 0, 0},
+		{0},
+	};
+	struct ack_tx t = {rq, api_arg_id(rq, 0, ID_COMMAND, "command"), NULL};
+	if (!t.id || api_fields(rq, spec, false))
+		return;
+	if (!strcmp(api_body_str(rq, "result"), "executed") && !api_body_has(rq, "relay")) {
+		api_field_error(rq, "relay", "an executed command reports the relay");
+		return;
+	}
+	if (api_tx_failed(rq, db_run_tx(ack_tx, &t))) {
+		json_decref(t.out);
+		return;
+	}
+	api_reply(rq, 200, t.out);
+}
+
+struct manual_tx {
+	struct req *rq;
+	int64_t meter;
+};
+
+static enum db_status manual_tx(PGconn *c, void *arg)
+{
+	struct manual_tx *t = arg;
+	struct req *rq = t->rq;
+	enum db_status st = api_idem_begin(c, rq);
+	if (st != DB_OK)
+		return st;
+	char m[I64_BUF], now[I64_BUF], key[I64_BUF];
+	const char *p[5] = {api_i64(m, t->meter), api_body_str(rq, "action"), api_body_str(rq, "reason"),
+			    api_i64(now, srv_clock_now_us()), api_i64(key, rq->who.key_id)};
+	PGresult *r;
+	st = db_exec(c, "command_manual", 5, p, &r);
+	int64_t id = st == DB_OK && PQntuples(r) == 1 ? db_int64(r, 0, 0) : 0;
+	PQclear(r);
+	if (st != DB_OK)
+		return st;
+	if (!id) {
+		api_error(rq, E_CONFLICT, NULL, "meter %s is retired", rq->args[0]);
+		return DB_ABORT;
+	}
+	json_t *out = NULL;
+	const char *q[1] = {api_i64(m, id)};
+	if ((st = api_tx_row(c, rq, "command_get", 1, q, command_json, &out, NULL, "no command")) != DB_OK)
+		return st;
+	api_reply(rq, 202, out);
+	st = api_audit(c, rq, "command.manual", json_pack("{s:O, s:s, s:s}", "id", json_object_get(out, "id"),
+							  "action", p[1], "reason", p[2]));
+	return st != DB_OK ? st : api_idem_finish(c, rq);
+}
+
+void api_meter_command(struct req *rq)
+{
+	static const char *const actions[] = {"cut_off", "restore", NULL};
+	static const struct field spec[] = {
+		{"action", FK_ENUM, F_REQ, 0, 0, actions, 0},
+		{"reason", FK_TEXT, F_REQ, 0, 500, 0, 0},
+		{0},
+	};
+	if (api_fields(rq, spec, false))
+		return;
+	char ids[I64_BUF];
+	const char *p[2];
+	api_meter_ref(rq, ids, p);
+	PGresult *r = api_read(rq, "meter_get", 2, p);
+	if (!r)
+		return;
+	struct manual_tx t = {rq, PQntuples(r) ? db_int64(r, 0, 0) : 0};
+	PQclear(r);
+	if (!t.meter) {
+		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", rq->args[0]);
+		return;
+	}
+	api_tx_failed(rq, db_run_tx(manual_tx, &t));
 }

@@ -4,6 +4,7 @@
 #include "billing/account.h"
 #include "billing/ledger.h"
 #include "server/auth.h"
+#include "server/dispatch.h"
 
 #define ADMIN ROLE_ADMIN
 #define FIN ROLE_FINANCE
@@ -47,6 +48,8 @@ const struct route api_routes[] = {
 	{"GET", "/v1/tenants/{id}/consumption", api_consumption, FIN | OPS | TEN, 0,
 	 "/v1/tenants/{id}/consumption"},
 	{"GET", "/v1/commands", api_commands_list, OPS | GW, 0, "/v1/commands"},
+	{"POST", "/v1/commands/{id}/ack", api_command_ack, GW, ROUTE_BODY, "/v1/commands/{id}/ack"},
+	{"POST", "/v1/meters/{id}/commands", api_meter_command, OPS, ROUTE_BODY, "/v1/meters/{id}/commands"},
 	{"GET", "/v1/notifications", api_notifications_list, OPS | FIN, 0, "/v1/notifications"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
@@ -82,6 +85,7 @@ void api_register_statements(void)
 	srv_auth_register();
 	bill_register_statements();
 	bill_account_register();
+	srv_dispatch_register();
 	api_register_statements_common();
 	api_register_statements_sites();
 	api_register_statements_tenants();

@@ -76,3 +76,5 @@ int64_t srv_mono_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+int64_t srv_clock_speed(void) { return speed; }

@@ -17,6 +17,9 @@ void srv_clock_set(int64_t speed, int64_t start_us);
 /* Microseconds since the Unix epoch, on wattle's clock. */
 int64_t srv_clock_now_us(void);
 
+/* How many times faster than real time wattle's clock runs (1 in production). */
+int64_t srv_clock_speed(void);
+
 /* Real monotonic microseconds, for durations (never scaled). */
 int64_t srv_mono_us(void);
 

@@ -5,11 +5,13 @@
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/db.h"
+#include "server/dispatch.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/migrate.h"
 #include "server/workers.h"
 
+#include <curl/curl.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +61,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	api_register_statements();
 	db_set_conninfo(cfg->database_url);
@@ -67,11 +70,13 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	api_readings_start(cfg->ingest_workers);
 	api_accounts_start(cfg->threads);
 	srv_workers_start();
+	srv_dispatch_start();
 	struct MHD_Daemon *d = srv_http_start(&o);
 	if (!d) {
 		api_readings_stop();
 		api_accounts_stop();
 		srv_workers_stop();
+		srv_dispatch_stop();
 		return 1;
 	}
 	srv_log(LOG_INFO, "serve: listening on %s:%u with %u threads", cfg->listen_host,
@@ -82,6 +87,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	api_readings_stop(); /* queued work is done and answered before the server stops */
 	api_accounts_stop();
 	srv_workers_stop();
+	srv_dispatch_stop();
 	srv_http_stop(d);
 	db_close_all();
 	bill_tz_close_all();

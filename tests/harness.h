@@ -7,6 +7,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 /* A fresh database cloned from wattle_template. New conninfo: caller frees. */
@@ -65,6 +66,29 @@ char *th_key(struct th_server *s, const char *role, const char *tenant_id);
 
 /* The error code of an error reply ("" when none). Borrowed from r. */
 const char *th_err(const struct th_resp *r);
+
+/* A fake outside peer (gateway, SMS provider, webhook receiver) on 127.0.0.1: it records
+ * every POST and answers 200, or 500 while fail_next > 0 (then decrements it). */
+#define TH_PEER_MAX 256
+struct th_peer_req {
+	char path[128], auth[256], sig[256], ctype[128];
+	char *body;
+};
+struct th_peer {
+	int port;
+	void *daemon;
+	int fail_next;
+	int n;
+	struct th_peer_req reqs[TH_PEER_MAX];
+	pthread_mutex_t mu;
+};
+/* Start on port (0: a free one). */
+void th_peer_start(struct th_peer *p, int port);
+void th_peer_stop(struct th_peer *p);
+/* A free port nobody listens on (for "connection refused"). */
+int th_free_port(void);
+/* Requests received so far whose body contains needle (NULL: all). */
+int th_peer_count(struct th_peer *p, const char *needle);
 
 /* Run a suite (fork mode), print Check's summary; returns the process exit status. */
 int th_run(Suite *s);

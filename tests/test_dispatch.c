@@ -1,0 +1,187 @@
+/* test_dispatch.c: outboxes delivered for real to fake peers: signed, retried, acked,
+ * dead-lettered. The clock runs 600x so backoff takes milliseconds. */
+#include "harness.h"
+#include "server/dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *db;
+static struct th_server srv;
+static char *fin, *gw, *ops;
+static struct th_peer gateway, sms, hook;
+static char env_sms[200], env_hook[200], gw_url[100];
+
+static void setup(void)
+{
+	memset(&gateway, 0, sizeof gateway);
+	memset(&sms, 0, sizeof sms);
+	memset(&hook, 0, sizeof hook);
+	gateway.port = 0;
+	th_peer_start(&sms, 0);
+	th_peer_start(&hook, 0);
+	gateway.port = th_free_port(); /* not listening yet: connection refused */
+	pthread_mutex_init(&gateway.mu, NULL);
+	snprintf(gw_url, sizeof gw_url, "http://127.0.0.1:%d", gateway.port);
+	snprintf(env_sms, sizeof env_sms, "WATTLE_SMS_URL=http://127.0.0.1:%d/2010-04-01/Accounts/AC1/Messages.json", sms.port);
+	snprintf(env_hook, sizeof env_hook, "WATTLE_NOTIFY_WEBHOOK_URL=http://127.0.0.1:%d/events", hook.port);
+	static const char *env[] = {"WATTLE_CLOCK_SPEED=600", "WATTLE_GATEWAY_SECRET=gw-secret",
+				    "WATTLE_NOTIFY_WEBHOOK_SECRET=hook-secret", "WATTLE_SMS_USER=AC1",
+				    "WATTLE_SMS_TOKEN=tok", "WATTLE_SMS_FROM=+15550001111", env_sms, env_hook, NULL};
+	db = th_fresh_db();
+	th_server_start(&srv, db, env);
+	fin = th_key(&srv, "finance", NULL);
+	gw = th_key(&srv, "gateway", NULL);
+	ops = th_key(&srv, "operator", NULL);
+	json_decref(th_ok(&srv, "POST", "/v1/sites", srv.admin_key,
+			  "{\"name\":\"Mall\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
+	json_decref(th_ok(&srv, "POST", "/v1/tenants", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Noodle Bar\",\"category\":\"catering\","
+			  "\"area_m2\":\"80\",\"credit_rating\":\"B\",\"phone\":\"+8613800138000\"}", 201));
+	char body[300];
+	snprintf(body, sizeof body, "{\"serial\":\"M-1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"gateway\":\"%s\"}", gw_url);
+	json_decref(th_ok(&srv, "POST", "/v1/meters", ops, body, 201));
+}
+
+static void teardown(void)
+{
+	ck_assert_int_eq(th_server_stop(&srv), 0);
+	th_peer_stop(&gateway);
+	th_peer_stop(&sms);
+	th_peer_stop(&hook);
+	th_assert_ledger_invariant(db);
+	free(fin);
+	free(gw);
+	free(ops);
+	free(db);
+}
+
+static long long q(const char *sql) { return th_sql_int(db, sql); }
+
+static int wait_for(const char *sql, long long want)
+{
+	for (int i = 0; i < 100; i++) {
+		if (q(sql) == want)
+			return 1;
+		usleep(50000);
+	}
+	return 0;
+}
+
+/* The signature header verifies against the body with secret. */
+static void check_sig(const struct th_peer_req *r, const char *secret)
+{
+	long long t = atoll(r->sig + 2);
+	char want[200];
+	srv_sign(secret, t, r->body, want, sizeof want);
+	ck_assert_str_eq(r->sig, want);
+}
+
+START_TEST(command_delivered_once_after_gateway_comes_back)
+{
+	json_t *c = th_ok(&srv, "POST", "/v1/meters/M-1/commands", ops,
+			  "{\"action\":\"cut_off\",\"reason\":\"illegal heater\"}", 202);
+	ck_assert_str_eq(json_string_value(json_object_get(c, "state")), "pending");
+	json_decref(c);
+	/* connection refused a few times, recorded as attempts */
+	ck_assert(wait_for("SELECT (count(*) >= 2)::int FROM delivery_attempts WHERE outbox = 'commands' AND http_status IS NULL", 1));
+	gateway.fail_next = 2; /* then up, answering 500 twice */
+	th_peer_start(&gateway, gateway.port);
+	ck_assert(wait_for("SELECT count(*) FROM commands WHERE state = 'sent'", 1));
+	ck_assert_int_eq(th_peer_count(&gateway, NULL), 1); /* delivered once */
+	ck_assert_int_ge(q("SELECT count(*) FROM delivery_attempts WHERE http_status = 500"), 2);
+	struct th_peer_req *r = &gateway.reqs[0];
+	ck_assert_str_eq(r->path, "/commands");
+	check_sig(r, "gw-secret");
+	json_t *b = json_loads(r->body, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(b, "command_id")), "cmd_1");
+	ck_assert_str_eq(json_string_value(json_object_get(b, "meter_serial")), "M-1");
+	ck_assert_str_eq(json_string_value(json_object_get(b, "action")), "cut_off");
+	ck_assert_str_eq(json_string_value(json_object_get(b, "reason")), "illegal heater");
+	ck_assert(json_is_string(json_object_get(b, "issued_at")));
+	json_decref(b);
+	/* the gateway acks; the account's supply follows */
+	json_t *a = th_ok(&srv, "POST", "/v1/commands/cmd_1/ack", gw, "{\"result\":\"executed\",\"relay\":\"off\"}", 200);
+	ck_assert_str_eq(json_string_value(json_object_get(a, "state")), "acked");
+	json_decref(a);
+	json_decref(th_ok(&srv, "POST", "/v1/commands/cmd_1/ack", gw, "{\"result\":\"executed\",\"relay\":\"off\"}", 200));
+	struct th_resp x = th_req(&srv, "POST", "/v1/commands/cmd_1/ack", gw, "{\"result\":\"failed\"}", NULL);
+	ck_assert_int_eq(x.status, 409);
+	th_resp_free(&x);
+	x = th_req(&srv, "POST", "/v1/commands/cmd_1/ack", gw, "{\"result\":\"executed\"}", NULL);
+	ck_assert_int_eq(x.status, 400); /* executed without the relay */
+	th_resp_free(&x);
+	json_t *acct = th_ok(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, 200);
+	ck_assert_str_eq(json_string_value(json_object_get(acct, "supply")), "off");
+	json_decref(acct);
+	ck_assert_int_eq(q("SELECT count(*) FROM audit_log WHERE action IN ('command.manual', 'command.ack')"), 2);
+}
+END_TEST
+
+START_TEST(restore_supersedes_pending_cut)
+{
+	json_decref(th_ok(&srv, "POST", "/v1/meters/M-1/commands", ops, "{\"action\":\"cut_off\",\"reason\":\"test\"}", 202));
+	json_decref(th_ok(&srv, "POST", "/v1/meters/M-1/commands", ops, "{\"action\":\"restore\",\"reason\":\"test over\"}", 202));
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE action = 'cut_off' AND state = 'superseded'"), 1);
+	th_peer_start(&gateway, gateway.port);
+	ck_assert(wait_for("SELECT count(*) FROM commands WHERE action = 'restore' AND state = 'sent'", 1));
+	usleep(200000);
+	ck_assert_int_eq(th_peer_count(&gateway, "cut_off"), 0); /* the cut never went out */
+	ck_assert_int_eq(th_peer_count(&gateway, "restore"), 1);
+}
+END_TEST
+
+START_TEST(sms_and_webhook_delivered)
+{
+	json_decref(th_ok(&srv, "POST", "/v1/tenants/ten_1/topups", fin, "{\"amount_minor\":5000,\"channel\":\"cash\"}", 201));
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE state = 'sent'", 2));
+	ck_assert_int_eq(th_peer_count(&sms, NULL), 1);
+	ck_assert_int_eq(th_peer_count(&hook, NULL), 1);
+	struct th_peer_req *s = &sms.reqs[0];
+	ck_assert_str_eq(s->path, "/2010-04-01/Accounts/AC1/Messages.json");
+	ck_assert_str_eq(s->ctype, "application/x-www-form-urlencoded");
+	ck_assert_str_eq(s->auth, "Basic QUMxOnRvaw=="); /* AC1:tok */
+	ck_assert(strstr(s->body, "To=%2B8613800138000"));
+	ck_assert(strstr(s->body, "From=%2B15550001111"));
+	ck_assert(strstr(s->body, "Body=Noodle%20Bar%3A%20top-up%20of%2050.00%20CNY"));
+	struct th_peer_req *h = &hook.reqs[0];
+	check_sig(h, "hook-secret");
+	json_t *e = json_loads(h->body, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "event")), "topup_received");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "tenant_id")), "ten_1");
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "amount_minor")), 5000);
+	json_decref(e);
+}
+END_TEST
+
+START_TEST(dead_letter_after_attempts)
+{
+	sms.fail_next = 1000;
+	json_decref(th_ok(&srv, "POST", "/v1/tenants/ten_1/topups", fin, "{\"amount_minor\":100,\"channel\":\"cash\"}", 201));
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE channel = 'sms' AND state = 'dead'", 1));
+	ck_assert_int_eq(q("SELECT attempts FROM notifications WHERE channel = 'sms'"), 8);
+	ck_assert_int_eq(q("SELECT count(*) FROM delivery_attempts WHERE outbox = 'notifications' AND http_status = 500"), 8);
+	json_t *d = th_ok(&srv, "GET", "/v1/notifications?state=dead", ops, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(json_object_get(d, "items")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(d, "items"), 0), "last_error")), "HTTP 500");
+	json_decref(d);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("dispatch");
+	TCase *core = tcase_create("core");
+	tcase_add_checked_fixture(core, setup, teardown);
+	tcase_set_timeout(core, 120);
+	tcase_add_test(core, command_delivered_once_after_gateway_comes_back);
+	tcase_add_test(core, restore_supersedes_pending_cut);
+	tcase_add_test(core, sms_and_webhook_delivered);
+	tcase_add_test(core, dead_letter_after_attempts);
+	suite_add_tcase(s, core);
+	return s;
+}
+
+int main(void) { return th_run(suite()); }
