@@ -17,8 +17,14 @@
 #include <string.h>
 #include <time.h>
 
-/* A claimed row is not claimed again for 60 s of real time; sends time out after 10 s. */
-#define LEASE_REAL_US INT64_C(60000000)
+/* A claimed row is not claimed again for WATTLE_DISPATCH_LEASE_MS of real time (default
+ * 60 s); sends time out after 10 s, well inside it. */
+static int64_t lease_real_us(void)
+{
+	const char *s = getenv("WATTLE_DISPATCH_LEASE_MS");
+	long long ms = s && *s ? atoll(s) : 60000;
+	return (ms < 1000 ? 1000 : ms) * 1000;
+}
 #define BATCH 50
 #define MAX_ATTEMPTS 8
 
@@ -217,7 +223,7 @@ static int round_once(const struct sender *s, CURL *h, unsigned *seed)
 		return 0;
 	char now[24], lease[24];
 	snprintf(now, sizeof now, "%lld", (long long)srv_clock_now_us());
-	snprintf(lease, sizeof lease, "%lld", (long long)(LEASE_REAL_US * srv_clock_speed()));
+	snprintf(lease, sizeof lease, "%lld", (long long)(lease_real_us() * srv_clock_speed()));
 	const char *p[2] = {now, lease};
 	PGresult *r; /* autocommit: the claim (the lease) is durable before anything is sent */
 	if (db_exec(c, s->claim, 2, p, &r) != DB_OK) {

@@ -320,6 +320,8 @@ static enum MHD_Result peer_req(void *cls, struct MHD_Connection *c, const char 
 		*up_size = 0;
 		return MHD_YES;
 	}
+	if (p->delay_ms)
+		usleep((useconds_t)p->delay_ms * 1000);
 	pthread_mutex_lock(&p->mu);
 	unsigned status = 200;
 	if (p->fail_next > 0) {
@@ -365,7 +367,7 @@ void th_peer_start(struct th_peer *p, int port)
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t)p->port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)p->port, NULL, NULL,
+	p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, (uint16_t)p->port, NULL, NULL,
 				     peer_req, p, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
 				     MHD_OPTION_NOTIFY_COMPLETED, peer_done, NULL, MHD_OPTION_END);
 	ck_assert_msg(p->daemon, "fake peer cannot listen on %d", p->port);

@@ -78,6 +78,7 @@ struct th_peer {
 	int port;
 	void *daemon;
 	int fail_next;
+	int delay_ms; /* answer this late */
 	int n;
 	struct th_peer_req reqs[TH_PEER_MAX];
 	pthread_mutex_t mu;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *db;
@@ -28,6 +30,7 @@ static void setup(void)
 	snprintf(env_sms, sizeof env_sms, "WATTLE_SMS_URL=http://127.0.0.1:%d/2010-04-01/Accounts/AC1/Messages.json", sms.port);
 	snprintf(env_hook, sizeof env_hook, "WATTLE_NOTIFY_WEBHOOK_URL=http://127.0.0.1:%d/events", hook.port);
 	static const char *env[] = {"WATTLE_CLOCK_SPEED=600", "WATTLE_GATEWAY_SECRET=gw-secret",
+				    "WATTLE_DISPATCH_LEASE_MS=2000",
 				    "WATTLE_NOTIFY_WEBHOOK_SECRET=hook-secret", "WATTLE_SMS_USER=AC1",
 				    "WATTLE_SMS_TOKEN=tok", "WATTLE_SMS_FROM=+15550001111", env_sms, env_hook, NULL};
 	db = th_fresh_db();
@@ -170,6 +173,75 @@ START_TEST(dead_letter_after_attempts)
 }
 END_TEST
 
+/* Commands for meters M-2 .. M-(n+1), one each, straight into the outbox. */
+static void many_commands(int n, const char *action)
+{
+	char sql[600];
+	if (q("SELECT count(*) FROM meters") < n + 1) {
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO meters (serial, site_id, tenant_id, purpose, gateway, created_at, updated_at)"
+			 " SELECT 'M-' || g, 1, 1, 'tenant', '%s', now(), now() FROM generate_series(2, %d) g", gw_url, n + 1);
+		PQclear(th_sql(db, sql));
+	}
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO commands (meter_id, action, reason, origin, created_at, next_attempt_at)"
+		 " SELECT id, '%s', 'load test', 'operator', now(), now() FROM meters WHERE serial <> 'M-1' ORDER BY id", action);
+	PQclear(th_sql(db, sql));
+}
+
+/* How many distinct command ids the gateway received, and how many requests in all. */
+static int distinct_received(int *total)
+{
+	pthread_mutex_lock(&gateway.mu);
+	json_t *seen = json_object();
+	for (int i = 0; i < gateway.n; i++) {
+		json_t *b = json_loads(gateway.reqs[i].body, 0, NULL);
+		const char *id = json_string_value(json_object_get(b, "command_id"));
+		if (id)
+			json_object_set_new(seen, id, json_true());
+		json_decref(b);
+	}
+	int d = (int)json_object_size(seen);
+	json_decref(seen);
+	*total = gateway.n;
+	pthread_mutex_unlock(&gateway.mu);
+	return d;
+}
+
+START_TEST(two_servers_send_each_once_and_lose_none_on_kill)
+{
+	static const char *env2[] = {"WATTLE_CLOCK_SPEED=600", "WATTLE_GATEWAY_SECRET=gw-secret",
+				     "WATTLE_DISPATCH_LEASE_MS=2000", NULL};
+	struct th_server second;
+	th_server_start(&second, db, env2);
+	th_peer_start(&gateway, gateway.port);
+	many_commands(60, "cut_off");
+	ck_assert(wait_for("SELECT count(*) FROM commands WHERE state = 'sent'", 60));
+	int total, d = distinct_received(&total);
+	ck_assert_int_eq(d, 60);
+	ck_assert_int_eq(total, 60); /* two senders, none twice */
+	/* Now the gateway is slow; kill -9 the second server while it is sending. */
+	gateway.delay_ms = 150;
+	many_commands(60, "restore");
+	usleep(400000);
+	kill(second.pid, SIGKILL);
+	waitpid(second.pid, NULL, 0);
+	second.pid = 0;
+	/* the first server takes over what the dead one had claimed, once its lease runs out */
+	int all = 0;
+	for (int i = 0; i < 200 && !all; i++) {
+		usleep(100000);
+		all = q("SELECT count(*) FROM commands WHERE state = 'sent'") == 120;
+	}
+	ck_assert_msg(all, "commands lost after kill -9: %lld sent of 120", q("SELECT count(*) FROM commands WHERE state = 'sent'"));
+	d = distinct_received(&total);
+	ck_assert_int_eq(d, 120); /* every command reached the gateway */
+	/* at most the ones the dead process had in flight went out twice (the gateway
+	 * deduplicates by command_id) */
+	ck_assert_int_le(total - d, 50);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("dispatch");
@@ -181,6 +253,11 @@ static Suite *suite(void)
 	tcase_add_test(core, sms_and_webhook_delivered);
 	tcase_add_test(core, dead_letter_after_attempts);
 	suite_add_tcase(s, core);
+	TCase *multi = tcase_create("multi_process");
+	tcase_add_checked_fixture(multi, setup, teardown);
+	tcase_set_timeout(multi, 120);
+	tcase_add_test(multi, two_servers_send_each_once_and_lose_none_on_kill);
+	suite_add_tcase(s, multi);
 	return s;
 }
 
