@@ -26,7 +26,11 @@ static const struct db_stmt ingest_stmts[] = {
 	 "SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0), coalesce(m.tariff_id, 0),"
 	 " m.multiplier, coalesce(m.max_power_w, 0), coalesce(m.register_max_wh, 0), s.timezone,"
 	 " s.currency, " SQL_US("st.last_ts") ", st.last_register_wh, st.carry_nano, st.month_key,"
-	 " st.month_wh FROM meter_state st JOIN meters m ON m.id = st.meter_id"
+	 " st.month_wh,"
+	 " (SELECT c.relay FROM commands c WHERE c.meter_id = m.id AND c.state = 'acked'"
+	 "  ORDER BY c.id DESC LIMIT 1),"
+	 " EXISTS (SELECT 1 FROM commands c WHERE c.meter_id = m.id AND c.state IN ('pending', 'sent'))"
+	 " FROM meter_state st JOIN meters m ON m.id = st.meter_id"
 	 " JOIN sites s ON s.id = m.site_id"
 	 " WHERE m.id = ANY($1::bigint[]) OR m.serial = ANY($2::text[]) ORDER BY m.id FOR UPDATE OF st"},
 	{"ingest_tariffs", /* load_tariffs */
@@ -77,6 +81,11 @@ static const struct db_stmt ingest_stmts[] = {
 	{"ingest_events", /* bill_ingest */
 	 "INSERT INTO meter_events (meter_id, at, kind, detail)"
 	 " SELECT m, " SQL_TS("$4") ", k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(m, k, d)"},
+	{"ingest_resend", /* relay_check: the acked command again, the relay disagreed */
+	 "INSERT INTO commands (meter_id, account_id, action, reason, origin, created_at, next_attempt_at)"
+	 " SELECT m.id, a.id, x.action, 'relay_mismatch', 'auto', " SQL_TS("$3") ", " SQL_TS("$3")
+	 " FROM unnest($1::bigint[], $2::text[]) AS x(m, action) JOIN meters m ON m.id = x.m"
+	 " LEFT JOIN accounts a ON a.tenant_id = m.tenant_id"},
 	{0, 0},
 };
 
@@ -111,6 +120,10 @@ struct meter {
 	int64_t id, tenant_id, tariff_id, multiplier, max_power_w, register_max;
 	char serial[72], zone[64];
 	bool retired;
+	char acked_relay[4]; /* the relay of the meter's last acked command, "" if none */
+	bool in_flight;      /* a command is pending or sent */
+	const char *relay;   /* the newest accepted reading's relay, NULL if none said */
+	int64_t relay_ts;
 	int64_t unit; /* nano-units per minor unit */
 	bool has_last;
 	int64_t last_ts, last_reg, carry;
@@ -233,6 +246,8 @@ static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, str
 		m->carry = db_int64(r, i, 12);
 		m->month.month = (int32_t)db_int64(r, i, 13);
 		m->month.wh = db_int64(r, i, 14);
+		snprintf(m->acked_relay, sizeof m->acked_relay, "%s", PQgetvalue(r, i, 15));
+		m->in_flight = !strcmp(PQgetvalue(r, i, 16), "t");
 	}
 	PQclear(r);
 	x->by_serial = malloc(((size_t)x->nm + 1) * sizeof *x->by_serial);
@@ -677,6 +692,37 @@ static enum db_status write_daily(PGconn *c, struct ctx *x)
 	return st;
 }
 
+/* A meter whose newest reading shows a relay other than its last acked command says,
+ * with no command on its way: an event for the alarms, and the command again. */
+static enum db_status relay_check(PGconn *c, struct ctx *x, struct srv_buf *events, const char *now)
+{
+	struct srv_buf ids = {0}, actions = {0};
+	for (int i = 0; i < x->nm; i++) {
+		struct meter *m = &x->m[i];
+		if (!m->relay || !m->acked_relay[0] || m->in_flight || !strcmp(m->relay, m->acked_relay))
+			continue;
+		srv_buf_printf(events, "%lld\t%s\t{\"relay\":\"%s\",\"acked_relay\":\"%s\",\"ts_us\":%lld}\n",
+			       (long long)m->id, "relay_mismatch", m->relay, m->acked_relay,
+			       (long long)m->relay_ts);
+		srv_buf_elem(&ids);
+		srv_buf_i64(&ids, m->id);
+		srv_buf_elem(&actions);
+		srv_buf_puts(&actions, strcmp(m->acked_relay, "off") ? "restore" : "cut_off");
+	}
+	enum db_status st = DB_OK;
+	if (ids.len) {
+		srv_buf_putc(&ids, '}');
+		srv_buf_putc(&actions, '}');
+		const char *p[3] = {ids.p, actions.p, now};
+		PGresult *r;
+		st = db_exec(c, "ingest_resend", 3, p, &r);
+		PQclear(r);
+	}
+	srv_buf_free(&ids);
+	srv_buf_free(&actions);
+	return st;
+}
+
 static enum db_status write_events(PGconn *c, struct srv_buf *ev, const char *now)
 {
 	if (!ev->len)
@@ -769,8 +815,13 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 		} else {
 			bill_one(m, r, scratch, &events);
 		}
-		if (r->outcome == RD_BILLED || r->outcome == RD_BASELINE)
+		if (r->outcome == RD_BILLED || r->outcome == RD_BASELINE) {
 			cols_add(&fresh, r, r->outcome == RD_BILLED);
+			if (r->opt[RD_OPT_N - 1][0] && r->ts_us >= m->relay_ts) {
+				m->relay = r->opt[RD_OPT_N - 1];
+				m->relay_ts = r->ts_us;
+			}
+		}
 		else if (r->outcome == RD_LATE)
 			cols_add(&late, r, false);
 	}
@@ -793,6 +844,7 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 	if (st != DB_OK)
 		goto out;
 	if ((st = write_state(c, &x, now)) != DB_OK || (st = write_daily(c, &x)) != DB_OK ||
+	    (st = relay_check(c, &x, &events, now)) != DB_OK ||
 	    (st = post_charges(c, &x, now, request_id, out)) != DB_OK ||
 	    (st = write_events(c, &events, now)) != DB_OK)
 		goto out;

@@ -120,6 +120,16 @@ START_TEST(command_delivered_once_after_gateway_comes_back)
 	ck_assert_str_eq(json_string_value(json_object_get(acct, "supply")), "off");
 	json_decref(acct);
 	ck_assert_int_eq(q("SELECT count(*) FROM audit_log WHERE action IN ('command.manual', 'command.ack')"), 2);
+	/* a reading that says the relay is on after an acked cut: an event, and the cut again */
+	json_decref(th_ok(&srv, "POST", "/v1/readings", gw,
+			  "{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":5,\"relay\":\"on\"}]}", 200));
+	ck_assert_int_eq(q("SELECT count(*) FROM meter_events WHERE kind = 'relay_mismatch'"), 1);
+	ck_assert(wait_for("SELECT count(*) FROM commands WHERE reason = 'relay_mismatch' AND action = 'cut_off' AND state = 'sent'", 1));
+	ck_assert_int_eq(th_peer_count(&gateway, "relay_mismatch"), 1);
+	/* while that command is out, another disagreeing reading queues nothing more */
+	json_decref(th_ok(&srv, "POST", "/v1/readings", gw,
+			  "{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":5,\"relay\":\"on\"}]}", 200));
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE reason = 'relay_mismatch'"), 1);
 }
 END_TEST
 
