@@ -28,7 +28,8 @@ int srv_clock_init_from_env(void)
 {
 	const char *sp = getenv("WATTLE_CLOCK_SPEED");
 	const char *st = getenv("WATTLE_CLOCK_START");
-	long long s = 1, start = 0;
+	const char *an = getenv("WATTLE_CLOCK_ANCHOR");
+	long long s = 1, start = 0, anchor = 0;
 	char *end;
 	if (sp && *sp) {
 		s = strtoll(sp, &end, 10);
@@ -40,7 +41,14 @@ int srv_clock_init_from_env(void)
 		if (*end || start < 0)
 			return -1;
 	}
+	if (an && *an) {
+		anchor = strtoll(an, &end, 10);
+		if (*end || anchor < 0)
+			return -1;
+	}
 	srv_clock_set(s, start * 1000000);
+	if (anchor) /* processes given the same start and anchor keep the same time */
+		origin_real_us = anchor * 1000000;
 	return 0;
 }
 

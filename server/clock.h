@@ -1,7 +1,9 @@
 /* clock.h: the one source of "now" for every decision wattle makes.
  *
  * WATTLE_CLOCK_SPEED=N runs the clock N times faster than real time (tests, demo);
- * WATTLE_CLOCK_START=<unix seconds> starts it at a given instant. Default: real time. */
+ * WATTLE_CLOCK_START=<unix seconds> starts it at a given instant, and
+ * WATTLE_CLOCK_ANCHOR=<unix seconds> is the real instant it is at START (default: when
+ * the process starts), so several processes (wattle, wattle-metersim) agree. Default: real time. */
 #ifndef WATTLE_CLOCK_H
 #define WATTLE_CLOCK_H
 

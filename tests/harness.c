@@ -378,6 +378,9 @@ void th_peer_stop(struct th_peer *p)
 	if (p->daemon)
 		MHD_stop_daemon(p->daemon);
 	p->daemon = NULL;
+	for (int i = 0; i < p->n; i++)
+		free(p->reqs[i].body);
+	p->n = 0;
 }
 
 int th_peer_count(struct th_peer *p, const char *needle)

@@ -1,0 +1,412 @@
+/* metersim.c: a simulated meter fleet and its gateway, for the demo, tests and benchmarks.
+ *
+ * It reads the meters whose gateway is this simulator from the server, makes load by
+ * profile, posts cumulative readings in batches on wattle's clock (WATTLE_CLOCK_SPEED and
+ * WATTLE_CLOCK_START, as the server reads them), serves {gateway}/commands (checking
+ * X-Wattle-Signature), honours the relay (a cut meter's energy stops) and acks. */
+#include "server/buf.h"
+#include "server/clock.h"
+#include "server/dispatch.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum profile { RETAIL, CATERING, OFFICE, HVAC, FLAT };
+
+struct meter {
+	char serial[72];
+	enum profile profile;
+	int64_t max_w;
+	int64_t energy_wh, milli_wh; /* register and the part below one Wh */
+	int64_t next_us;             /* the next reading's time */
+	int relay_on;
+};
+
+static struct {
+	const char *url, *key, *operator_key, *secret, *self;
+	int port, interval_min, offset_h;
+	double seconds;
+	struct meter *m;
+	int n;
+	pthread_mutex_t mu;
+	long readings, posts, commands, acks, bad_signatures;
+	/* acks to send: command id and relay */
+	char acks_q[1024][48];
+	int nacks;
+	volatile sig_atomic_t stop;
+} S = {.interval_min = 15, .offset_h = 8, .mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Relative load (0..1) of a profile at a local hour. */
+static double load(enum profile p, double hour)
+{
+	switch (p) {
+	case RETAIL:
+		return hour >= 10 && hour < 22 ? 0.75 : 0.08;
+	case CATERING: /* lunch and dinner peaks */
+		return 0.15 + 0.8 * exp(-pow(hour - 12.5, 2) / 1.5) + 0.9 * exp(-pow(hour - 19, 2) / 2.0);
+	case OFFICE:
+		return hour >= 8.5 && hour < 18.5 ? 0.6 : 0.05;
+	case HVAC: /* the afternoon heat */
+		return 0.2 + 0.7 * exp(-pow(hour - 15, 2) / 8.0);
+	default:
+		return 0.5;
+	}
+}
+
+static struct sink {
+	char *p;
+	size_t n;
+} sink_new(void)
+{
+	struct sink s = {calloc(1, 1), 0};
+	return s;
+}
+
+static size_t on_body(char *p, size_t s, size_t n, void *ud)
+{
+	struct sink *k = ud;
+	k->p = realloc(k->p, k->n + s * n + 1);
+	memcpy(k->p + k->n, p, s * n);
+	k->n += s * n;
+	k->p[k->n] = 0;
+	return s * n;
+}
+
+static long http(CURL *h, const char *method, const char *path, const char *key, const char *body,
+		 struct sink *out)
+{
+	char url[512], auth[160];
+	snprintf(url, sizeof url, "%s%s", S.url, path);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+	struct curl_slist *hd = curl_slist_append(NULL, auth);
+	hd = curl_slist_append(hd, "Content-Type: application/json");
+	hd = curl_slist_append(hd, "Expect:");
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (body)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	long status = 0;
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hd);
+	return status;
+}
+
+/* The meters whose gateway is this simulator. */
+static int load_meters(CURL *h)
+{
+	char path[256] = "/v1/meters?limit=1000";
+	for (;;) {
+		struct sink s = sink_new();
+		if (http(h, "GET", path, S.operator_key, NULL, &s) != 200) {
+			fprintf(stderr, "metersim: cannot list meters: %s\n", s.p);
+			free(s.p);
+			return -1;
+		}
+		json_t *j = json_loads(s.p, 0, NULL);
+		free(s.p);
+		size_t i;
+		json_t *m;
+		json_array_foreach(json_object_get(j, "items"), i, m) {
+			const char *gw = json_string_value(json_object_get(m, "gateway"));
+			if (!gw || strcmp(gw, S.self) || strcmp(json_string_value(json_object_get(m, "status")), "active"))
+				continue;
+			S.m = realloc(S.m, (size_t)(S.n + 1) * sizeof *S.m);
+			struct meter *x = &S.m[S.n++];
+			memset(x, 0, sizeof *x);
+			snprintf(x->serial, sizeof x->serial, "%s", json_string_value(json_object_get(m, "serial")));
+			const char *purpose = json_string_value(json_object_get(m, "purpose"));
+			unsigned hash = 0;
+			for (const char *c = x->serial; *c; c++)
+				hash = hash * 31 + (unsigned char)*c;
+			x->profile = !strcmp(purpose, "hvac") ? HVAC
+				     : strcmp(purpose, "tenant") ? FLAT
+								 : (enum profile)(hash % 3);
+			json_t *mw = json_object_get(m, "max_power_w");
+			x->max_w = json_is_integer(mw) ? json_integer_value(mw) * 6 / 10 : 8000;
+			x->relay_on = 1;
+		}
+		const char *next = json_string_value(json_object_get(j, "next_after"));
+		if (next)
+			snprintf(path, sizeof path, "/v1/meters?limit=1000&after=%s", next);
+		json_decref(j);
+		if (!next)
+			return 0;
+	}
+}
+
+static struct meter *find(const char *serial)
+{
+	for (int i = 0; i < S.n; i++)
+		if (!strcmp(S.m[i].serial, serial))
+			return &S.m[i];
+	return NULL;
+}
+
+struct req_body {
+	char *p;
+	size_t n;
+};
+
+/* POST /commands from wattle: check the signature, apply the relay, queue the ack. */
+static enum MHD_Result on_command(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *up,
+				  size_t *up_size, void **req_cls)
+{
+	(void)cls;
+	(void)version;
+	struct req_body *b = *req_cls;
+	if (!b) {
+		*req_cls = calloc(1, sizeof *b);
+		return MHD_YES;
+	}
+	if (*up_size) {
+		b->p = realloc(b->p, b->n + *up_size + 1);
+		memcpy(b->p + b->n, up, *up_size);
+		b->n += *up_size;
+		b->p[b->n] = 0;
+		*up_size = 0;
+		return MHD_YES;
+	}
+	unsigned status = 200;
+	const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Wattle-Signature");
+	json_t *j = b->p ? json_loads(b->p, 0, NULL) : NULL;
+	if (strcmp(method, "POST") || strcmp(url, "/commands") || !j) {
+		status = 404;
+	} else if (S.secret) {
+		char want[200];
+		long long t = sig && !strncmp(sig, "t=", 2) ? atoll(sig + 2) : 0;
+		srv_sign(S.secret, t, b->p, want, sizeof want);
+		if (!sig || strcmp(sig, want)) {
+			status = 401;
+			pthread_mutex_lock(&S.mu);
+			S.bad_signatures++;
+			pthread_mutex_unlock(&S.mu);
+		}
+	}
+	if (status == 200) {
+		const char *serial = json_string_value(json_object_get(j, "meter_serial"));
+		const char *action = json_string_value(json_object_get(j, "action"));
+		const char *id = json_string_value(json_object_get(j, "command_id"));
+		pthread_mutex_lock(&S.mu);
+		struct meter *m = serial ? find(serial) : NULL;
+		if (!m || !action || !id) {
+			status = 422;
+		} else {
+			m->relay_on = strcmp(action, "cut_off") != 0;
+			S.commands++;
+			if (S.nacks < 1024)
+				snprintf(S.acks_q[S.nacks++], sizeof S.acks_q[0], "%s %s", id, m->relay_on ? "on" : "off");
+		}
+		pthread_mutex_unlock(&S.mu);
+	}
+	json_decref(j);
+	static const char ok[] = "{}";
+	struct MHD_Response *r = MHD_create_response_from_buffer(2, (void *)ok, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode t)
+{
+	(void)cls;
+	(void)c;
+	(void)t;
+	struct req_body *b = *req_cls;
+	if (b) {
+		free(b->p);
+		free(b);
+	}
+	*req_cls = NULL;
+}
+
+static void send_acks(CURL *h)
+{
+	char q[1024][48];
+	pthread_mutex_lock(&S.mu);
+	int n = S.nacks;
+	memcpy(q, S.acks_q, (size_t)n * sizeof q[0]);
+	S.nacks = 0;
+	pthread_mutex_unlock(&S.mu);
+	for (int i = 0; i < n; i++) {
+		char id[40], relay[8], path[80], body[120];
+		sscanf(q[i], "%39s %7s", id, relay);
+		snprintf(path, sizeof path, "/v1/commands/%s/ack", id);
+		snprintf(body, sizeof body, "{\"result\":\"executed\",\"relay\":\"%s\"}", relay);
+		struct sink s = sink_new();
+		if (http(h, "POST", path, S.key, body, &s) == 200)
+			S.acks++;
+		free(s.p);
+	}
+}
+
+static void flush(CURL *h, struct srv_buf *b, int *count)
+{
+	if (!*count)
+		return;
+	srv_buf_puts(b, "]}");
+	struct sink s = sink_new();
+	if (http(h, "POST", "/v1/readings", S.key, b->p, &s) == 200) {
+		S.readings += *count;
+		S.posts++;
+	} else {
+		fprintf(stderr, "\nmetersim: readings refused: %s\n", s.p);
+	}
+	free(s.p);
+	srv_buf_clear(b);
+	*count = 0;
+}
+
+/* Readings due up to now, for every meter, in batches of at most 5,000. */
+static void post_readings(CURL *h, int64_t now)
+{
+	int64_t step = (int64_t)S.interval_min * 60000000;
+	struct srv_buf b = {0};
+	int count = 0;
+	for (int i = 0; i < S.n; i++) {
+		struct meter *m = &S.m[i];
+		while (m->next_us <= now) {
+			if (count == 5000)
+				flush(h, &b, &count);
+			pthread_mutex_lock(&S.mu);
+			double hour = fmod((double)(m->next_us / 1000000) / 3600.0 + S.offset_h, 24.0);
+			int64_t w = m->relay_on ? (int64_t)((double)m->max_w * load(m->profile, hour) *
+							    (0.85 + 0.3 * (double)rand() / RAND_MAX))
+						: 0;
+			m->milli_wh += w * S.interval_min * 1000 / 60; /* W x h, in mWh */
+			m->energy_wh += m->milli_wh / 1000;
+			m->milli_wh %= 1000;
+			int on = m->relay_on;
+			pthread_mutex_unlock(&S.mu);
+			char ts[40];
+			srv_buf_puts(&b, count++ ? "," : "{\"readings\":[");
+			srv_buf_printf(&b, "{\"meter\":\"%s\",\"ts\":\"%s\",\"energy_wh\":%lld,\"power_w\":%lld,\"relay\":\"%s\"}",
+				       m->serial, srv_time_format(m->next_us, ts, sizeof ts),
+				       (long long)m->energy_wh, (long long)w, on ? "on" : "off");
+			m->next_us += step;
+		}
+	}
+	flush(h, &b, &count);
+	srv_buf_free(&b);
+}
+
+static void summary(int64_t now, int final)
+{
+	char when[40];
+	int on = 0;
+	pthread_mutex_lock(&S.mu);
+	for (int i = 0; i < S.n; i++)
+		on += S.m[i].relay_on;
+	pthread_mutex_unlock(&S.mu);
+	srv_time_format(now, when, sizeof when);
+	fprintf(stdout, "%smetersim %.16s | meters %d on %d off %d | readings %ld in %ld posts | commands %ld acked %ld%s%s",
+		isatty(1) && !final ? "\r" : "", when, S.n, on, S.n - on, S.readings, S.posts, S.commands,
+		S.acks, S.bad_signatures ? " | BAD SIGNATURES" : "", isatty(1) && !final ? "" : "\n");
+	fflush(stdout);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	S.stop = 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: wattle-metersim --url URL --key GATEWAY_KEY --operator-key OPERATOR_KEY --port PORT\n"
+		"                       [--secret S] [--interval-min 15] [--seconds N] [--utc-offset-h 8]\n"
+		"Simulates every active meter whose gateway is http://127.0.0.1:PORT. Its clock is wattle's:\n"
+		"WATTLE_CLOCK_SPEED and WATTLE_CLOCK_START (default: real time). The secret defaults to\n"
+		"WATTLE_GATEWAY_SECRET. --seconds: stop after that much real time (default: until SIGTERM).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"url", 1, 0, 'u'}, {"key", 1, 0, 'k'}, {"operator-key", 1, 0, 'o'},
+		{"port", 1, 0, 'p'}, {"secret", 1, 0, 's'}, {"interval-min", 1, 0, 'i'},
+		{"seconds", 1, 0, 't'}, {"utc-offset-h", 1, 0, 'z'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+	int c;
+	S.secret = getenv("WATTLE_GATEWAY_SECRET");
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': S.url = optarg; break;
+		case 'k': S.key = optarg; break;
+		case 'o': S.operator_key = optarg; break;
+		case 'p': S.port = atoi(optarg); break;
+		case 's': S.secret = optarg; break;
+		case 'i': S.interval_min = atoi(optarg); break;
+		case 't': S.seconds = atof(optarg); break;
+		case 'z': S.offset_h = atoi(optarg); break;
+		default: usage(); return c == 'h' ? 0 : 2;
+		}
+	}
+	if (!S.url || !S.key || !S.operator_key || S.port <= 0 || S.interval_min <= 0 ||
+	    srv_clock_init_from_env()) {
+		usage();
+		return 2;
+	}
+	if (S.secret && !*S.secret)
+		S.secret = NULL;
+	char self[64];
+	snprintf(self, sizeof self, "http://127.0.0.1:%d", S.port);
+	S.self = self;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	CURL *h = curl_easy_init();
+	if (load_meters(h))
+		return 1;
+	int64_t now = srv_clock_now_us();
+	for (int i = 0; i < S.n; i++)
+		S.m[i].next_us = now - now % ((int64_t)S.interval_min * 60000000);
+	struct sockaddr_in a = {0};
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)S.port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)S.port, NULL, NULL,
+						on_command, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
+						MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "metersim: cannot listen on %s\n", self);
+		return 1;
+	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	fprintf(stderr, "metersim: %d meters on %s, a reading every %d simulated minutes\n", S.n, self, S.interval_min);
+	int64_t started = srv_mono_us(), last_summary = 0;
+	while (!S.stop && (S.seconds <= 0 || (double)(srv_mono_us() - started) / 1e6 < S.seconds)) {
+		now = srv_clock_now_us();
+		send_acks(h);
+		post_readings(h, now);
+		if (srv_mono_us() - last_summary > 1000000) {
+			summary(now, 0);
+			last_summary = srv_mono_us();
+		}
+		usleep(100000);
+	}
+	send_acks(h);
+	summary(srv_clock_now_us(), 1);
+	MHD_stop_daemon(d);
+	curl_easy_cleanup(h);
+	free(S.m);
+	return S.bad_signatures ? 3 : 0;
+}
