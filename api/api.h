@@ -151,6 +151,8 @@ void api_metrics(struct req *rq);
 void api_sites_create(struct req *rq);
 void api_sites_list(struct req *rq);
 void api_sites_get(struct req *rq);
+void api_holidays_create(struct req *rq);
+void api_holidays_list(struct req *rq);
 void api_tenants_create(struct req *rq);
 void api_tenants_list(struct req *rq);
 void api_tenants_get(struct req *rq);

@@ -154,6 +154,41 @@ START_TEST(protected_meter_is_never_cut)
 }
 END_TEST
 
+START_TEST(no_cut_on_a_holiday)
+{
+	json_decref(th_ok(&srv, "POST", "/v1/sites", srv.admin_key,
+			  "{\"name\":\"Mall\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
+	/* today and tomorrow (site time) are holidays: a grace of 0 minutes does not cut */
+	PGresult *r = th_sql(db, "SELECT to_char((now() AT TIME ZONE 'Asia/Shanghai')::date, 'YYYY-MM-DD'),"
+				 " to_char((now() AT TIME ZONE 'Asia/Shanghai')::date + 1, 'YYYY-MM-DD')");
+	char body[200];
+	for (int d = 0; d < 2; d++) {
+		snprintf(body, sizeof body, "{\"day\":\"%s\",\"name\":\"Festival\"}", PQgetvalue(r, 0, d));
+		json_decref(th_ok(&srv, "POST", "/v1/sites/site_1/holidays", fin, body, 201));
+	}
+	PQclear(r);
+	json_t *h = th_ok(&srv, "GET", "/v1/sites/site_1/holidays", fin, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(json_object_get(h, "items")), 2);
+	json_decref(h);
+	struct th_resp bad = th_req(&srv, "POST", "/v1/sites/site_1/holidays", fin, "{\"day\":\"2026-02-30\",\"name\":\"x\"}", NULL);
+	ck_assert_int_eq(bad.status, 400);
+	th_resp_free(&bad);
+	json_decref(th_ok(&srv, "POST", "/v1/tenants", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Tea\",\"category\":\"catering\","
+			  "\"area_m2\":\"20\",\"credit_rating\":\"A\"}", 201));
+	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+			  "{\"serial\":\"T-1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\"}", 201));
+	json_decref(th_ok(&srv, "POST", "/v1/credit-policies", fin,
+			  "{\"site_id\":\"site_1\",\"rating\":\"A\",\"warn_levels_minor\":[],"
+			  "\"overdraft_minor\":0,\"grace_minutes\":0}", 201));
+	usleep(600000); /* 36 simulated minutes of ticks */
+	ck_assert_int_eq(q("SELECT count(*) FROM commands"), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE state = 'grace'"), 1);
+	/* the due time moved past the holidays */
+	ck_assert_int_eq(q("SELECT (grace_until AT TIME ZONE 'Asia/Shanghai' >= (now() AT TIME ZONE 'Asia/Shanghai')::date + 2)::int FROM accounts"), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("prepaid_e2e");
@@ -162,6 +197,7 @@ static Suite *suite(void)
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, warn_grace_cut_restore);
 	tcase_add_test(core, protected_meter_is_never_cut);
+	tcase_add_test(core, no_cut_on_a_holiday);
 	suite_add_tcase(s, core);
 	return s;
 }
