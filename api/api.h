@@ -140,6 +140,10 @@ void api_list(struct req *rq, const char *prefix, const char *stmt, api_row_fn r
  * given. */
 void api_meter_ref(struct req *rq, char *idbuf, const char *p[2]);
 
+/* The meter named by path argument 0 (id or serial): its id, and *tenant_id (0 for a
+ * public meter). Replies 404 (or 503) and returns 0 when there is none. */
+int64_t api_meter_find(struct req *rq, int64_t *tenant_id);
+
 /* Format helpers for statement parameters. */
 #define I64_BUF 24
 const char *api_i64(char *buf, int64_t v);

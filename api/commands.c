@@ -206,17 +206,8 @@ void api_meter_command(struct req *rq)
 	};
 	if (api_fields(rq, spec, false))
 		return;
-	char ids[I64_BUF];
-	const char *p[2];
-	api_meter_ref(rq, ids, p);
-	PGresult *r = api_read(rq, "meter_get", 2, p);
-	if (!r)
+	struct manual_tx t = {rq, api_meter_find(rq, NULL)};
+	if (!t.meter)
 		return;
-	struct manual_tx t = {rq, PQntuples(r) ? db_int64(r, 0, 0) : 0};
-	PQclear(r);
-	if (!t.meter) {
-		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", rq->args[0]);
-		return;
-	}
 	api_tx_failed(rq, db_run_tx(manual_tx, &t));
 }

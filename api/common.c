@@ -25,6 +25,9 @@ static const struct db_stmt common_stmts[] = {
 	{"idem_store", /* api_idem_finish */
 	 "UPDATE idempotency_keys SET status = $3, response = $4"
 	 " WHERE api_key_id = $1 AND idem_key = $2"},
+	{"meter_find", /* api_meter_find */
+	 "SELECT id, coalesce(tenant_id, 0) FROM meters"
+	 " WHERE ($1::bigint IS NOT NULL AND id = $1) OR serial = $2"},
 	{0, 0},
 };
 
@@ -462,6 +465,23 @@ void api_meter_ref(struct req *rq, char *idbuf, const char *p[2])
 	int64_t id = api_id_parse(ID_METER, rq->args[0]);
 	p[0] = id ? api_i64(idbuf, id) : NULL;
 	p[1] = rq->args[0];
+}
+
+int64_t api_meter_find(struct req *rq, int64_t *tenant_id)
+{
+	char ids[I64_BUF];
+	const char *p[2];
+	api_meter_ref(rq, ids, p);
+	PGresult *r = api_read(rq, "meter_find", 2, p);
+	if (!r)
+		return 0;
+	int64_t id = PQntuples(r) ? db_int64(r, 0, 0) : 0;
+	if (tenant_id)
+		*tenant_id = id ? db_int64(r, 0, 1) : 0;
+	PQclear(r);
+	if (!id)
+		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", rq->args[0]);
+	return id;
 }
 
 int api_tenant_scope(struct req *rq, int64_t tenant_id)

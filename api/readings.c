@@ -16,9 +16,6 @@
 #define FUTURE_SKEW_US INT64_C(600000000) /* a meter clock 10 min fast is tolerated */
 
 static const struct db_stmt reading_stmts[] = {
-	{"readings_meter", /* api_meter_readings: id or serial, with its tenant for scope */
-	 "SELECT id, coalesce(tenant_id, 0) FROM meters"
-	 " WHERE ($1::bigint IS NOT NULL AND id = $1) OR serial = $2"},
 	{"readings_list", /* api_meter_readings */
 	 "SELECT " SQL_US("ts") ", energy_wh, power_w, voltage_v, current_a, pf, frequency_hz,"
 	 " thd_v_pct, thd_i_pct, relay, billed FROM readings"
@@ -254,19 +251,10 @@ static int query_time(struct req *rq, const char *name, int64_t def, int64_t *ou
 
 void api_meter_readings(struct req *rq)
 {
-	char ids[I64_BUF];
-	const char *p1[2];
-	api_meter_ref(rq, ids, p1);
-	PGresult *r = api_read(rq, "readings_meter", 2, p1);
-	if (!r)
+	int64_t tenant, meter = api_meter_find(rq, &tenant);
+	if (!meter)
 		return;
-	if (PQntuples(r) < 1) {
-		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", rq->args[0]);
-		PQclear(r);
-		return;
-	}
-	int64_t meter = db_int64(r, 0, 0), tenant = db_int64(r, 0, 1);
-	PQclear(r);
+	PGresult *r;
 	if (rq->who.role == ROLE_TENANT && tenant != rq->who.tenant_id) {
 		api_error(rq, E_FORBIDDEN, NULL, "a tenant key may only read its own meters");
 		return;
