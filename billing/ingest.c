@@ -22,17 +22,19 @@ const char *const bill_reading_opt_names[RD_OPT_N] = {
 #define ARR_TS "('epoch'::timestamptz + t * interval '1 microsecond')"
 
 static const struct db_stmt ingest_stmts[] = {
-	{"ingest_meters", /* bill_ingest: resolve and lock, in meter id order */
-	 "SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0), coalesce(m.tariff_id, 0),"
+	{"ingest_meters", /* bill_ingest: resolve (ids, then serials) and lock, in meter id order;
+			     the ids come first so the plan walks primary keys, not whole tables */
+	 "WITH want AS (SELECT unnest($1::bigint[]) AS id"
+	 " UNION SELECT id FROM meters WHERE cardinality($2::text[]) > 0 AND serial = ANY($2::text[]))"
+	 " SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0), coalesce(m.tariff_id, 0),"
 	 " m.multiplier, coalesce(m.max_power_w, 0), coalesce(m.register_max_wh, 0), s.timezone,"
 	 " s.currency, " SQL_US("st.last_ts") ", st.last_register_wh, st.carry_nano, st.month_key,"
 	 " st.month_wh,"
 	 " (SELECT c.relay FROM commands c WHERE c.meter_id = m.id AND c.state = 'acked'"
 	 "  ORDER BY c.id DESC LIMIT 1),"
 	 " EXISTS (SELECT 1 FROM commands c WHERE c.meter_id = m.id AND c.state IN ('pending', 'sent'))"
-	 " FROM meter_state st JOIN meters m ON m.id = st.meter_id"
-	 " JOIN sites s ON s.id = m.site_id"
-	 " WHERE m.id = ANY($1::bigint[]) OR m.serial = ANY($2::text[]) ORDER BY m.id FOR UPDATE OF st"},
+	 " FROM want JOIN meter_state st ON st.meter_id = want.id JOIN meters m ON m.id = st.meter_id"
+	 " JOIN sites s ON s.id = m.site_id ORDER BY m.id FOR UPDATE OF st"},
 	{"ingest_tariffs", /* load_tariffs */
 	 "SELECT tariff_id, " SQL_US("effective_from") ", kind, spec::text FROM tariff_versions"
 	 " WHERE tariff_id = ANY($1::bigint[]) ORDER BY tariff_id, effective_from"},
