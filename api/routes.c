@@ -54,6 +54,12 @@ const struct route api_routes[] = {
 	{"POST", "/v1/commands/{id}/ack", api_command_ack, GW, ROUTE_BODY, "/v1/commands/{id}/ack"},
 	{"POST", "/v1/meters/{id}/commands", api_meter_command, OPS, ROUTE_BODY, "/v1/meters/{id}/commands"},
 	{"GET", "/v1/notifications", api_notifications_list, OPS | FIN, 0, "/v1/notifications"},
+	{"POST", "/v1/cost-pools", api_pools_create, ADMIN | FIN, ROUTE_BODY, "/v1/cost-pools"},
+	{"GET", "/v1/cost-pools", api_pools_list, ADMIN | FIN, 0, "/v1/cost-pools"},
+	{"POST", "/v1/cost-pools/{id}/runs", api_pool_runs_create, FIN, ROUTE_BODY, "/v1/cost-pools/{id}/runs"},
+	{"GET", "/v1/allocation-runs/{id}", api_allocation_run_get, FIN | OPS, 0, "/v1/allocation-runs/{id}"},
+	{"POST", "/v1/allocation-runs/{id}/reverse", api_allocation_run_reverse, FIN, ROUTE_BODY,
+	 "/v1/allocation-runs/{id}/reverse"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
 	{0},
@@ -82,6 +88,7 @@ void api_register_statements_keys(void);
 void api_register_statements_health(void);
 void api_register_statements_readings(void);
 void api_register_statements_commands(void);
+void api_register_statements_pools(void);
 
 void api_register_statements(void)
 {
@@ -100,4 +107,5 @@ void api_register_statements(void)
 	api_register_statements_health();
 	api_register_statements_readings();
 	api_register_statements_commands();
+	api_register_statements_pools();
 }

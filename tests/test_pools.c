@@ -1,0 +1,147 @@
+/* test_pools.c: shared-area costs through the real binary: preview, commit once, reverse,
+ * commit again; every fen of the pool on exactly one tenant. */
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *db;
+static struct th_server srv;
+static char *fin, *gw, *ops;
+
+static void setup(void)
+{
+	db = th_fresh_db();
+	th_server_start(&srv, db, NULL);
+	fin = th_key(&srv, "finance", NULL);
+	gw = th_key(&srv, "gateway", NULL);
+	ops = th_key(&srv, "operator", NULL);
+	json_decref(th_ok(&srv, "POST", "/v1/sites", srv.admin_key,
+			  "{\"name\":\"Mall\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
+	static const char *areas[] = {"86.50", "40.00", "120.25"};
+	for (int i = 0; i < 3; i++) {
+		char body[300];
+		snprintf(body, sizeof body, "{\"site_id\":\"site_1\",\"name\":\"Shop %d\",\"category\":\"retail\","
+			 "\"area_m2\":\"%s\",\"credit_rating\":\"A\"}", i + 1, areas[i]);
+		json_decref(th_ok(&srv, "POST", "/v1/tenants", fin, body, 201));
+	}
+	json_decref(th_ok(&srv, "POST", "/v1/tariffs", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Flat\",\"currency\":\"CNY\",\"kind\":\"flat\","
+			  "\"rate_micros_per_kwh\":1000000,\"effective_from\":\"2026-01-01T00:00:00+08:00\"}", 201));
+	/* corridor lighting: 1,000 kWh in October = 1,000.00 CNY as billed */
+	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+			  "{\"serial\":\"LIGHT\",\"site_id\":\"site_1\",\"purpose\":\"lighting\",\"tariff_id\":\"trf_1\"}", 201));
+	json_decref(th_ok(&srv, "POST", "/v1/readings", gw,
+			  "{\"readings\":[{\"meter\":\"LIGHT\",\"ts\":\"2026-10-01T00:00:00+08:00\",\"energy_wh\":0},"
+			  "{\"meter\":\"LIGHT\",\"ts\":\"2026-10-31T00:00:00+08:00\",\"energy_wh\":1000000}]}", 200));
+}
+
+static void teardown(void)
+{
+	ck_assert_int_eq(th_server_stop(&srv), 0);
+	th_assert_ledger_invariant(db);
+	free(fin);
+	free(gw);
+	free(ops);
+	free(db);
+}
+
+static long long q(const char *sql) { return th_sql_int(db, sql); }
+
+static long long line(json_t *run, int i)
+{
+	return json_integer_value(json_object_get(json_array_get(json_object_get(run, "lines"), (size_t)i), "amount_minor"));
+}
+
+START_TEST(area_preview_commit_reverse)
+{
+	json_t *p = th_ok(&srv, "POST", "/v1/cost-pools", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Corridor lighting\",\"method\":\"area\","
+			  "\"meter_ids\":[\"mtr_1\"],\"members\":[{\"tenant_id\":\"ten_1\"},{\"tenant_id\":\"ten_2\"},{\"tenant_id\":\"ten_3\"}]}", 201);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "id")), "pool_1");
+	json_decref(p);
+	json_t *run = th_ok(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\",\"commit\":false}", 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(run, "total_wh")), 1000000);
+	ck_assert_int_eq(json_integer_value(json_object_get(run, "total_minor")), 100000);
+	/* the split worked by hand in test_alloc.c: 35056, 16211, 48733 */
+	ck_assert_int_eq(line(run, 0), 35056);
+	ck_assert_int_eq(line(run, 1), 16211);
+	ck_assert_int_eq(line(run, 2), 48733);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(run, "lines"), 0), "basis")), "86.50");
+	json_decref(run);
+	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'allocation'"), 0); /* a preview posts nothing */
+	run = th_ok(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\",\"commit\":true}", 201);
+	ck_assert_str_eq(json_string_value(json_object_get(run, "id")), "run_1");
+	json_decref(run);
+	ck_assert_int_eq(q("SELECT -sum(amount_minor) FROM ledger_entries WHERE kind = 'allocation'"), 100000);
+	ck_assert_int_eq(q("SELECT balance_minor FROM accounts WHERE tenant_id = 1"), -35056);
+	struct th_resp again = th_req(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\",\"commit\":true}", NULL);
+	ck_assert_int_eq(again.status, 409);
+	th_resp_free(&again);
+	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'allocation'"), 3);
+	json_t *g = th_ok(&srv, "GET", "/v1/allocation-runs/run_1", ops, NULL, 200);
+	ck_assert_str_eq(json_string_value(json_object_get(g, "state")), "committed");
+	json_decref(g);
+	g = th_ok(&srv, "POST", "/v1/allocation-runs/run_1/reverse", fin, "{\"reason\":\"wrong meter in the pool\"}", 200);
+	ck_assert_str_eq(json_string_value(json_object_get(g, "state")), "reversed");
+	json_decref(g);
+	ck_assert_int_eq(q("SELECT sum(amount_minor) FROM ledger_entries WHERE kind IN ('allocation', 'reversal')"), 0);
+	struct th_resp twice = th_req(&srv, "POST", "/v1/allocation-runs/run_1/reverse", fin, "{\"reason\":\"again\"}", NULL);
+	ck_assert_int_eq(twice.status, 409);
+	th_resp_free(&twice);
+	json_decref(th_ok(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\",\"commit\":true}", 201));
+	ck_assert_int_eq(q("SELECT count(*) FROM allocation_runs WHERE state = 'committed'"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM audit_log WHERE action IN ('allocation.commit', 'allocation.reverse')"), 3);
+}
+END_TEST
+
+START_TEST(quota_and_consumption_rules)
+{
+	struct th_resp r = th_req(&srv, "POST", "/v1/cost-pools", fin,
+				  "{\"site_id\":\"site_1\",\"name\":\"Lifts\",\"method\":\"quota\",\"meter_ids\":[\"mtr_1\"],"
+				  "\"members\":[{\"tenant_id\":\"ten_1\",\"quota_ppm\":600000},{\"tenant_id\":\"ten_2\",\"quota_ppm\":300000}]}", NULL);
+	ck_assert_int_eq(r.status, 400); /* 900,000 ppm */
+	th_resp_free(&r);
+	json_decref(th_ok(&srv, "POST", "/v1/cost-pools", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Lifts\",\"method\":\"quota\",\"meter_ids\":[\"mtr_1\"],"
+			  "\"members\":[{\"tenant_id\":\"ten_1\",\"quota_ppm\":333334},{\"tenant_id\":\"ten_2\",\"quota_ppm\":333333},"
+			  "{\"tenant_id\":\"ten_3\",\"quota_ppm\":333333}]}", 201));
+	json_t *run = th_ok(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\"}", 200);
+	ck_assert_int_eq(line(run, 0) + line(run, 1) + line(run, 2), 100000);
+	ck_assert_int_eq(line(run, 0), 33334);
+	json_decref(run);
+	/* nobody has own meters: a consumption pool has nothing to share by */
+	json_decref(th_ok(&srv, "POST", "/v1/cost-pools", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"AC\",\"method\":\"consumption\",\"meter_ids\":[\"mtr_1\"],"
+			  "\"members\":[{\"tenant_id\":\"ten_1\"},{\"tenant_id\":\"ten_2\"}]}", 201));
+	r = th_req(&srv, "POST", "/v1/cost-pools/pool_2/runs", fin, "{\"period\":\"2026-10\"}", NULL);
+	ck_assert_int_eq(r.status, 422);
+	th_resp_free(&r);
+	r = th_req(&srv, "POST", "/v1/cost-pools", fin, /* a tenant meter cannot be a pool meter */
+		   "{\"site_id\":\"site_1\",\"name\":\"X\",\"method\":\"area\",\"meter_ids\":[\"mtr_9\"],\"members\":[{\"tenant_id\":\"ten_1\"}]}", NULL);
+	ck_assert_int_eq(r.status, 400);
+	th_resp_free(&r);
+	r = th_req(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-13\"}", NULL);
+	ck_assert_int_eq(r.status, 400);
+	th_resp_free(&r);
+	json_t *l = th_ok(&srv, "GET", "/v1/cost-pools?site_id=site_1", fin, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(json_object_get(l, "items")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(l, "items"), 1), "method")), "consumption");
+	json_decref(l);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("pools");
+	TCase *core = tcase_create("core");
+	tcase_add_checked_fixture(core, setup, teardown);
+	tcase_set_timeout(core, 120);
+	tcase_add_test(core, area_preview_commit_reverse);
+	tcase_add_test(core, quota_and_consumption_rules);
+	suite_add_tcase(s, core);
+	return s;
+}
+
+int main(void) { return th_run(suite()); }
