@@ -197,13 +197,12 @@ void api_pools_create(struct req *rq)
 	int64_t ppm_sum = 0;
 	size_t i, at = 0, qat = 0;
 	json_t *m;
-	if (id_array(json_object_get(rq->json, "meter_ids") ? json_object_get(rq->json, "meter_ids") : json_array(),
-		     ID_METER, t->meters, sizeof t->meters, &t->nmeters)) {
+	/* An absent array is empty: jansson's array loop takes NULL. */
+	if (id_array(json_object_get(rq->json, "meter_ids"), ID_METER, t->meters, sizeof t->meters, &t->nmeters)) {
 		api_field_error(rq, "meter_ids", "must be meter ids like mtr_1");
 		goto out;
 	}
-	if (id_array(json_object_get(rq->json, "minus_meter_ids") ? json_object_get(rq->json, "minus_meter_ids") : json_array(),
-		     ID_METER, t->minus, sizeof t->minus, &t->nminus)) {
+	if (id_array(json_object_get(rq->json, "minus_meter_ids"), ID_METER, t->minus, sizeof t->minus, &t->nminus)) {
 		api_field_error(rq, "minus_meter_ids", "must be meter ids like mtr_1");
 		goto out;
 	}
@@ -385,10 +384,11 @@ static enum db_status compute_run(PGconn *c, struct run_tx *t, json_t **out)
 	free(w);
 	free(share);
 	if (ar != ALLOC_OK) {
-		json_decref(pool);
-		json_decref(lines);
+		/* method points into pool: reply before letting pool go */
 		api_error(rq, E_REFUSED, json_pack("{s:s}", "method", method),
 			  ar == ALLOC_NO_BASIS ? "no member consumed energy this period: nothing to share by" : "the shares overflow");
+		json_decref(pool);
+		json_decref(lines);
 		return DB_ABORT;
 	}
 	*out = json_pack("{s:O, s:s, s:O, s:I, s:I, s:o, s:b}", "pool_id", json_object_get(pool, "id"), "period",
