@@ -182,6 +182,7 @@ void api_pools_list(struct req *rq);
 void api_pool_runs_create(struct req *rq);
 void api_allocation_run_get(struct req *rq);
 void api_allocation_run_reverse(struct req *rq);
+void api_tenant_allocations(struct req *rq);
 void api_meter_command(struct req *rq);
 void api_meters_create(struct req *rq);
 void api_meters_list(struct req *rq);

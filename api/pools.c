@@ -59,6 +59,11 @@ static const struct db_stmt pool_stmts[] = {
 	 "SELECT pool_id, period, result::text FROM allocation_runs WHERE id = $1 AND state = 'committed' FOR UPDATE"},
 	{"run_reverse",
 	 "UPDATE allocation_runs SET state = 'reversed', reversed_at = " SQL_TS("$2") ", reverse_reason = $3 WHERE id = $1"},
+	{"tenant_allocations", /* api_tenant_allocations: committed runs that name the tenant */
+	 "SELECT r.id, r.state, r.result::text, " SQL_US("r.reversed_at") ", r.reverse_reason, p.name"
+	 " FROM allocation_runs r JOIN cost_pools p ON p.id = r.pool_id"
+	 " WHERE r.id > $1 AND r.state = 'committed' AND r.result->'lines' @> jsonb_build_array(jsonb_build_object('tenant_id', $3::text))"
+	 " ORDER BY r.id LIMIT $2"},
 	{0, 0},
 };
 
@@ -568,4 +573,31 @@ void api_allocation_run_reverse(struct req *rq)
 		return;
 	if (!api_tx_failed(rq, db_run_tx(reverse_tx, &t)))
 		api_allocation_run_get(rq);
+}
+
+/* GET /v1/tenants/{id}/allocations: the committed runs whose lines name the tenant. A
+ * tenant's own key sees its own amount and everyone's basis (area and energy are not
+ * secret in a mall), not the other tenants' amounts. */
+void api_tenant_allocations(struct req *rq)
+{
+	int64_t id = api_arg_id(rq, 0, ID_TENANT, "tenant");
+	if (!id || api_tenant_scope(rq, id))
+		return;
+	char tid[40];
+	snprintf(tid, sizeof tid, "ten_%lld", (long long)id);
+	const char *extra[1] = {tid};
+	api_list(rq, ID_RUN, "tenant_allocations", run_json, 1, extra);
+	if (rq->status != 200)
+		return;
+	size_t i, k;
+	json_t *run, *line;
+	json_array_foreach(json_object_get(rq->reply, "items"), i, run) {
+		json_array_foreach(json_object_get(run, "lines"), k, line) {
+			bool own = !strcmp(json_string_value(json_object_get(line, "tenant_id")), tid);
+			if (own)
+				json_object_set(run, "your_amount_minor", json_object_get(line, "amount_minor"));
+			if (!own && rq->who.role == ROLE_TENANT)
+				json_object_del(line, "amount_minor");
+		}
+	}
 }

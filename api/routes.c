@@ -57,6 +57,8 @@ const struct route api_routes[] = {
 	{"POST", "/v1/cost-pools", api_pools_create, ADMIN | FIN, ROUTE_BODY, "/v1/cost-pools"},
 	{"GET", "/v1/cost-pools", api_pools_list, ADMIN | FIN, 0, "/v1/cost-pools"},
 	{"POST", "/v1/cost-pools/{id}/runs", api_pool_runs_create, FIN, ROUTE_BODY, "/v1/cost-pools/{id}/runs"},
+	{"GET", "/v1/tenants/{id}/allocations", api_tenant_allocations, FIN | TEN, 0,
+	 "/v1/tenants/{id}/allocations"},
 	{"GET", "/v1/allocation-runs/{id}", api_allocation_run_get, FIN | OPS, 0, "/v1/allocation-runs/{id}"},
 	{"POST", "/v1/allocation-runs/{id}/reverse", api_allocation_run_reverse, FIN, ROUTE_BODY,
 	 "/v1/allocation-runs/{id}/reverse"},

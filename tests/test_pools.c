@@ -93,6 +93,24 @@ START_TEST(area_preview_commit_reverse)
 	json_decref(th_ok(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\",\"commit\":true}", 201));
 	ck_assert_int_eq(q("SELECT count(*) FROM allocation_runs WHERE state = 'committed'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM audit_log WHERE action IN ('allocation.commit', 'allocation.reverse')"), 3);
+	/* the tenant's view: its own amount, everyone's basis, nobody else's amount */
+	char *own = th_key(&srv, "tenant", "ten_2");
+	json_t *v = th_ok(&srv, "GET", "/v1/tenants/ten_2/allocations", own, NULL, 200);
+	json_t *r0 = json_array_get(json_object_get(v, "items"), 0);
+	ck_assert_int_eq((int)json_array_size(json_object_get(v, "items")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(r0, "your_amount_minor")), 16211);
+	json_t *lines = json_object_get(r0, "lines");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(lines, 0), "basis")), "86.50");
+	ck_assert(!json_object_get(json_array_get(lines, 0), "amount_minor"));
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(lines, 1), "amount_minor")), 16211);
+	json_decref(v);
+	struct th_resp other = th_req(&srv, "GET", "/v1/tenants/ten_1/allocations", own, NULL, NULL);
+	ck_assert_int_eq(other.status, 403);
+	th_resp_free(&other);
+	free(own);
+	v = th_ok(&srv, "GET", "/v1/tenants/ten_1/allocations", fin, NULL, 200); /* finance sees all */
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(json_array_get(json_object_get(v, "items"), 0), "lines"), 2), "amount_minor")), 48733);
+	json_decref(v);
 }
 END_TEST
 
