@@ -19,7 +19,7 @@ static const struct db_stmt pool_stmts[] = {
 	{"pool_check", /* api_pools_create: what the ids name, in one look */
 	 "SELECT (SELECT currency FROM sites WHERE id = $1),"
 	 " (SELECT count(*) FROM meters WHERE id = ANY($2::bigint[]) AND site_id = $1 AND tenant_id IS NULL),"
-	 " (SELECT count(*) FROM meters WHERE id = ANY($3::bigint[]) AND site_id = $1),"
+	 " (SELECT count(*) FROM meters WHERE (id = ANY($3::bigint[]) OR id = $6) AND site_id = $1),"
 	 " (SELECT count(*) FROM tenants WHERE id = ANY($4::bigint[]) AND site_id = $1),"
 	 " (SELECT kind FROM tariffs WHERE id = $5 AND site_id = $1)"},
 	{"pool_insert",
@@ -33,7 +33,8 @@ static const struct db_stmt pool_stmts[] = {
 	 "SELECT p.id, p.site_id, p.name, p.method, p.meter_ids::text, p.main_meter_id, p.minus_meter_ids::text,"
 	 " p.tariff_id, p.auto, s.timezone, s.currency,"
 	 " (SELECT coalesce(json_agg(json_build_object('tenant_id', 'ten_' || m.tenant_id,"
-	 "  'quota_ppm', m.quota_ppm) ORDER BY m.tenant_id), '[]') FROM cost_pool_members m WHERE m.pool_id = p.id)::text"
+	 "  'quota_ppm', m.quota_ppm) ORDER BY m.tenant_id), '[]') FROM cost_pool_members m WHERE m.pool_id = p.id)::text,"
+	 " array_remove(p.meter_ids || p.main_meter_id, NULL)::text"
 	 " FROM cost_pools p JOIN sites s ON s.id = p.site_id WHERE p.id = $1"},
 	{"pool_list",
 	 "SELECT id FROM cost_pools WHERE id > $1 AND ($3::bigint IS NULL OR site_id = $3) ORDER BY id LIMIT $2"},
@@ -123,15 +124,13 @@ static enum db_status pool_create_tx(PGconn *c, void *arg)
 {
 	struct pool_tx *t = arg;
 	struct req *rq = t->rq;
-	char site[I64_BUF], mm[I64_BUF], trf[I64_BUF], now[I64_BUF], all[8300];
+	char site[I64_BUF], mm[I64_BUF], trf[I64_BUF], now[I64_BUF];
 	int64_t tariff = api_body_id(rq, ID_TARIFF, "tariff_id");
-	snprintf(all, sizeof all, "%.*s%s%s", (int)strlen(t->minus) - 1, t->minus,
-		 t->main_meter ? (t->nminus ? "," : "") : "", t->main_meter ? api_i64(mm, t->main_meter) : "");
-	strcat(all, "}");
-	const char *p[5] = {api_i64(site, api_body_id(rq, ID_SITE, "site_id")), t->meters, all, t->tenants,
-			    tariff ? api_i64(trf, tariff) : NULL};
+	const char *p[6] = {api_i64(site, api_body_id(rq, ID_SITE, "site_id")), t->meters, t->minus,
+			    t->tenants, tariff ? api_i64(trf, tariff) : NULL,
+			    t->main_meter ? api_i64(mm, t->main_meter) : NULL};
 	PGresult *r;
-	enum db_status st = db_exec(c, "pool_check", 5, p, &r);
+	enum db_status st = db_exec(c, "pool_check", 6, p, &r);
 	if (st != DB_OK) {
 		PQclear(r);
 		return st;
@@ -153,7 +152,7 @@ static enum db_status pool_create_tx(PGconn *c, void *arg)
 	if (st != DB_OK)
 		return st;
 	const char *q[9] = {site, api_body_str(rq, "name"), api_body_str(rq, "method"), t->meters,
-			    t->main_meter ? api_i64(mm, t->main_meter) : NULL, t->minus, p[4],
+			    p[5], t->minus, p[4],
 			    json_is_true(json_object_get(rq->json, "auto")) ? "true" : "false",
 			    api_i64(now, srv_clock_now_us())};
 	if ((st = db_exec(c, "pool_insert", 9, q, &r)) != DB_OK) {
@@ -311,26 +310,23 @@ static enum db_status compute_run(PGconn *c, struct run_tx *t, json_t **out)
 		return st;
 	}
 	json_t *pool = pool_json(r, 0);
-	char meters[4200], minus[4200], from[32], to[32];
-	snprintf(meters, sizeof meters, "%s", PQgetvalue(r, 0, 4));
-	if (!PQgetisnull(r, 0, 5)) { /* the virtual meter's main meter adds in */
-		size_t n = strlen(meters);
-		snprintf(meters + n - 1, sizeof meters - n + 1, "%s%s}", n > 2 ? "," : "", PQgetvalue(r, 0, 5));
-	}
-	snprintf(minus, sizeof minus, "%s", PQgetvalue(r, 0, 6));
 	int digits = 2;
 	api_valid_currency(PQgetvalue(r, 0, 10), &digits);
 	int64_t tariff = PQgetisnull(r, 0, 7) ? 0 : db_int64(r, 0, 7);
 	const char *method = json_string_value(json_object_get(pool, "method"));
-	PQclear(r);
 	int y, mo;
+	char from[32], to[32], unit_s[I64_BUF];
 	api_parse_period(api_body_str(rq, "period"), &y, &mo);
 	snprintf(from, sizeof from, "%04d-%02d-01", y, mo);
 	snprintf(to, sizeof to, "%04d-%02d-01", mo == 12 ? y + 1 : y, mo == 12 ? 1 : mo + 1);
 	int64_t unit = bill_nano_per_minor(digits), total_minor;
-	char unit_s[I64_BUF];
-	const char *e[5] = {meters, minus, from, to, api_i64(unit_s, unit)};
-	if ((st = db_exec(c, "pool_energy", 5, e, &r)) != DB_OK) {
+	/* the meters whose energy adds in (a virtual meter's main meter included) and those
+	 * subtracted, straight from the pool row */
+	const char *e[5] = {PQgetvalue(r, 0, 12), PQgetvalue(r, 0, 6), from, to, api_i64(unit_s, unit)};
+	PGresult *pool_row = r;
+	st = db_exec(c, "pool_energy", 5, e, &r);
+	PQclear(pool_row);
+	if (st != DB_OK) {
 		json_decref(pool);
 		PQclear(r);
 		return st;

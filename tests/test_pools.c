@@ -150,6 +150,35 @@ START_TEST(quota_and_consumption_rules)
 }
 END_TEST
 
+START_TEST(virtual_meter_shares_losses)
+{
+	/* the main meter saw 1,500 kWh, a tenant's meter 1,200 kWh: 300 kWh of losses */
+	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+			  "{\"serial\":\"MAIN\",\"site_id\":\"site_1\",\"purpose\":\"other\",\"tariff_id\":\"trf_1\"}", 201));
+	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+			  "{\"serial\":\"SHOP1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\"}", 201));
+	json_decref(th_ok(&srv, "POST", "/v1/readings", gw,
+			  "{\"readings\":[{\"meter\":\"MAIN\",\"ts\":\"2026-10-01T00:00:00+08:00\",\"energy_wh\":0},"
+			  "{\"meter\":\"MAIN\",\"ts\":\"2026-10-31T00:00:00+08:00\",\"energy_wh\":1500000},"
+			  "{\"meter\":\"SHOP1\",\"ts\":\"2026-10-01T00:00:00+08:00\",\"energy_wh\":0},"
+			  "{\"meter\":\"SHOP1\",\"ts\":\"2026-10-31T00:00:00+08:00\",\"energy_wh\":1200000}]}", 200));
+	json_decref(th_ok(&srv, "POST", "/v1/cost-pools", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Line losses\",\"method\":\"area\","
+			  "\"main_meter_id\":\"mtr_2\",\"minus_meter_ids\":[\"mtr_3\"],"
+			  "\"members\":[{\"tenant_id\":\"ten_1\"},{\"tenant_id\":\"ten_2\"}]}", 201));
+	json_t *run = th_ok(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\"}", 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(run, "total_wh")), 300000);
+	ck_assert_int_eq(json_integer_value(json_object_get(run, "total_minor")), 30000);
+	ck_assert_int_eq(line(run, 0) + line(run, 1), 30000);
+	json_decref(run);
+	struct th_resp r = th_req(&srv, "POST", "/v1/cost-pools", fin, /* subtracting needs a main meter */
+				  "{\"site_id\":\"site_1\",\"name\":\"X\",\"method\":\"area\",\"meter_ids\":[\"mtr_1\"],"
+				  "\"minus_meter_ids\":[\"mtr_3\"],\"members\":[{\"tenant_id\":\"ten_1\"}]}", NULL);
+	ck_assert_int_eq(r.status, 400);
+	th_resp_free(&r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pools");
@@ -158,6 +187,7 @@ static Suite *suite(void)
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, area_preview_commit_reverse);
 	tcase_add_test(core, quota_and_consumption_rules);
+	tcase_add_test(core, virtual_meter_shares_losses);
 	suite_add_tcase(s, core);
 	return s;
 }
