@@ -25,7 +25,9 @@ static int64_t lease_real_us(void)
 	long long ms = s && *s ? atoll(s) : 60000;
 	return (ms < 1000 ? 1000 : ms) * 1000;
 }
-#define BATCH 50
+#define BATCH 50 /* rows claimed at once; a full claim means: claim again at once */
+#define STR(x) #x
+#define XSTR(x) STR(x)
 #define MAX_ATTEMPTS 8
 
 static const struct db_stmt dispatch_stmts[] = {
@@ -35,7 +37,7 @@ static const struct db_stmt dispatch_stmts[] = {
 	 " WHERE c.id IN (SELECT c2.id FROM commands c2 WHERE c2.state = 'pending'"
 	 "  AND c2.next_attempt_at <= " SQL_TS("$1") " AND NOT EXISTS (SELECT 1 FROM commands c3"
 	 "  WHERE c3.meter_id = c2.meter_id AND c3.state = 'pending' AND c3.id < c2.id)"
-	 "  ORDER BY c2.id LIMIT " "50" " FOR UPDATE SKIP LOCKED)"
+	 "  ORDER BY c2.id LIMIT " XSTR(BATCH) " FOR UPDATE SKIP LOCKED)"
 	 " AND m.id = c.meter_id"
 	 " RETURNING c.id, m.serial, c.action, c.reason, " SQL_US("c.created_at") ", coalesce(m.gateway, ''), c.attempts"},
 	{"cmd_sent", "UPDATE commands SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
@@ -47,7 +49,7 @@ static const struct db_stmt dispatch_stmts[] = {
 	 "UPDATE notifications n SET next_attempt_at = " SQL_TS("$1") " + $2 * interval '1 microsecond',"
 	 " attempts = n.attempts + 1"
 	 " WHERE n.id IN (SELECT id FROM notifications WHERE state = 'pending'"
-	 "  AND next_attempt_at <= " SQL_TS("$1") " ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED)"
+	 "  AND next_attempt_at <= " SQL_TS("$1") " ORDER BY id LIMIT " XSTR(BATCH) " FOR UPDATE SKIP LOCKED)"
 	 " RETURNING n.id, n.channel, coalesce(n.recipient, ''), n.body, n.payload::text, n.attempts"},
 	{"note_sent", "UPDATE notifications SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
 	{"note_retry",
