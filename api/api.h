@@ -111,6 +111,10 @@ int api_page(struct req *rq, const char *prefix, int64_t *limit, int64_t *after)
  * the extra one is dropped and next_after is the id of the last kept. Steals items. */
 json_t *api_page_reply(json_t *items, int64_t limit);
 
+/* Optional ?name= that must be one of choices (NULL-terminated): *out = the value, or
+ * NULL when absent. On another value reply 400 and return -1. */
+int api_query_enum(struct req *rq, const char *name, const char *const *choices, const char **out);
+
 /* Optional ?name=<prefix>_<n> filter: *out = n, or 0 when absent. On a malformed value
  * reply 400 and return -1. */
 int api_query_id(struct req *rq, const char *name, const char *prefix, int64_t *out);
@@ -188,6 +192,13 @@ void api_meters_create(struct req *rq);
 void api_meters_list(struct req *rq);
 void api_meters_get(struct req *rq);
 void api_meters_patch(struct req *rq);
+void api_orders_create(struct req *rq);
+void api_orders_get(struct req *rq);
+void api_hook_wechat(struct req *rq);
+void api_hook_alipay(struct req *rq);
+void api_hook_stripe(struct req *rq);
+void api_conflicts_list(struct req *rq);
+void api_conflict_resolve(struct req *rq);
 void api_keys_create(struct req *rq);
 void api_keys_delete(struct req *rq);
 
@@ -195,6 +206,12 @@ void api_keys_delete(struct req *rq);
  * is queued; requests after that get 503. */
 void api_readings_start(unsigned workers);
 void api_readings_stop(void);
+/* Load the payment providers' settings (WATTLE_WECHAT_*, WATTLE_ALIPAY_*,
+ * WATTLE_STRIPE_WEBHOOK_SECRET, WATTLE_PAY_URL, WATTLE_TOPUP_ORDER_TTL_S). A provider is
+ * on when all its settings are given; a partial or unreadable one is an error (-1,
+ * logged). */
+int api_payments_start(void);
+void api_payments_stop(void);
 /* The same for the batched account reads. */
 void api_accounts_start(unsigned workers);
 void api_accounts_stop(void);

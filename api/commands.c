@@ -68,25 +68,11 @@ static json_t *note_json(const PGresult *r, int i)
 			 api_str_col(r, i, 10));
 }
 
-/* ?state= must be one of choices (or absent). Replies 400 and returns -1 if not. */
-static int state_filter(struct req *rq, const char *const *choices, const char **out)
-{
-	*out = api_query(rq, "state");
-	if (!*out)
-		return 0;
-	for (const char *const *c = choices; *c; c++)
-		if (!strcmp(*c, *out))
-			return 0;
-	api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "state"),
-		  "state is not one of the allowed values");
-	return -1;
-}
-
 void api_commands_list(struct req *rq)
 {
 	static const char *const states[] = {"pending", "sent", "acked", "failed", "superseded", NULL};
 	const char *state;
-	if (state_filter(rq, states, &state))
+	if (api_query_enum(rq, "state", states, &state))
 		return;
 	const char *extra[1] = {state};
 	api_list(rq, ID_COMMAND, "command_list", command_json, 1, extra);
@@ -96,7 +82,7 @@ void api_notifications_list(struct req *rq)
 {
 	static const char *const states[] = {"pending", "sent", "dead", NULL};
 	const char *state;
-	if (state_filter(rq, states, &state))
+	if (api_query_enum(rq, "state", states, &state))
 		return;
 	const char *extra[1] = {state};
 	api_list(rq, ID_NOTE, "note_list", note_json, 1, extra);

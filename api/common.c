@@ -433,6 +433,19 @@ void api_list(struct req *rq, const char *prefix, const char *stmt, api_row_fn r
 	api_reply(rq, 200, api_page_reply(items, limit));
 }
 
+int api_query_enum(struct req *rq, const char *name, const char *const *choices, const char **out)
+{
+	*out = api_query(rq, name);
+	if (!*out)
+		return 0;
+	for (const char *const *c = choices; *c; c++)
+		if (!strcmp(*c, *out))
+			return 0;
+	api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", name),
+		  "%s is not one of the allowed values", name);
+	return -1;
+}
+
 int api_query_id(struct req *rq, const char *name, const char *prefix, int64_t *out)
 {
 	const char *s = api_query(rq, name);

@@ -62,6 +62,14 @@ const struct route api_routes[] = {
 	{"GET", "/v1/allocation-runs/{id}", api_allocation_run_get, FIN | OPS, 0, "/v1/allocation-runs/{id}"},
 	{"POST", "/v1/allocation-runs/{id}/reverse", api_allocation_run_reverse, FIN, ROUTE_BODY,
 	 "/v1/allocation-runs/{id}/reverse"},
+	{"POST", "/v1/topup-orders", api_orders_create, FIN | TEN, ROUTE_BODY, "/v1/topup-orders"},
+	{"GET", "/v1/topup-orders/{id}", api_orders_get, FIN | TEN, 0, "/v1/topup-orders/{id}"},
+	{"POST", "/v1/webhooks/payments/wechat", api_hook_wechat, 0, ROUTE_RAW, "/v1/webhooks/payments/wechat"},
+	{"POST", "/v1/webhooks/payments/alipay", api_hook_alipay, 0, ROUTE_RAW, "/v1/webhooks/payments/alipay"},
+	{"POST", "/v1/webhooks/payments/stripe", api_hook_stripe, 0, ROUTE_RAW, "/v1/webhooks/payments/stripe"},
+	{"GET", "/v1/payment-conflicts", api_conflicts_list, FIN, 0, "/v1/payment-conflicts"},
+	{"POST", "/v1/payment-conflicts/{id}/resolve", api_conflict_resolve, FIN, ROUTE_BODY,
+	 "/v1/payment-conflicts/{id}/resolve"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
 	{0},
@@ -91,6 +99,7 @@ void api_register_statements_health(void);
 void api_register_statements_readings(void);
 void api_register_statements_commands(void);
 void api_register_statements_pools(void);
+void api_register_statements_payments(void);
 
 void api_register_statements(void)
 {
@@ -110,4 +119,5 @@ void api_register_statements(void)
 	api_register_statements_readings();
 	api_register_statements_commands();
 	api_register_statements_pools();
+	api_register_statements_payments();
 }

@@ -27,6 +27,7 @@ static const struct {
 	[E_UNKNOWN_FIELD] = {400, "unknown_field", "the body has a field this endpoint does not take"},
 	[E_INVALID_PARAMETER] = {400, "invalid_parameter", "a query parameter is invalid"},
 	[E_UNAUTHORIZED] = {401, "unauthorized", "a valid API key is required"},
+	[E_INVALID_SIGNATURE] = {401, "invalid_signature", "the signature does not verify"},
 	[E_FORBIDDEN] = {403, "forbidden", "this key may not do that"},
 	[E_NOT_FOUND] = {404, "not_found", "no such resource"},
 	[E_METHOD_NOT_ALLOWED] = {405, "method_not_allowed", "method not allowed on this path"},
@@ -43,6 +44,8 @@ static const struct {
 	[E_DB_UNAVAILABLE] = {503, "database_unavailable", "the database is unavailable; retry"},
 	[E_DB_CONFLICT] = {503, "database_busy", "the database stayed busy; retry"},
 	[E_SHUTTING_DOWN] = {503, "shutting_down", "the server is stopping; retry"},
+	[E_PROVIDER_NOT_CONFIGURED] = {503, "provider_not_configured",
+				       "this payment provider is not configured"},
 	[E_INTERNAL] = {500, "internal_error", "internal error"},
 };
 
@@ -253,8 +256,14 @@ static void dispatch(struct req *rq)
 		return;
 	if ((rq->route->flags & ROUTE_BODY) && !parse_body(rq))
 		return;
+	if ((rq->route->flags & ROUTE_RAW) && rq->too_large) {
+		api_error(rq, E_BODY_TOO_LARGE, json_pack("{s:I}", "max_bytes", (json_int_t)rq->body_limit),
+			  NULL);
+		return;
+	}
 	rq->route->fn(rq);
-	if (!rq->status)
+	/* A deferred request belongs to the worker now: its reply may be half set. */
+	if (!rq->deferred && !rq->status)
 		api_error(rq, E_INTERNAL, NULL, "handler set no reply");
 }
 

@@ -24,6 +24,7 @@ enum api_err {
 	E_UNKNOWN_FIELD,
 	E_INVALID_PARAMETER,
 	E_UNAUTHORIZED,
+	E_INVALID_SIGNATURE,
 	E_FORBIDDEN,
 	E_NOT_FOUND,
 	E_METHOD_NOT_ALLOWED,
@@ -38,6 +39,7 @@ enum api_err {
 	E_DB_UNAVAILABLE,
 	E_DB_CONFLICT,
 	E_SHUTTING_DOWN,
+	E_PROVIDER_NOT_CONFIGURED,
 	E_INTERNAL,
 	E__COUNT
 };
@@ -86,6 +88,7 @@ typedef void (*route_fn)(struct req *rq);
 
 #define ROUTE_BODY 1u     /* takes a JSON object body */
 #define ROUTE_BIG_BODY 2u /* up to 8x the body limit (reading batches) */
+#define ROUTE_RAW 4u      /* takes a body of any type, left as bytes (signed webhooks) */
 
 struct route {
 	const char *method;

@@ -67,6 +67,11 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	db_set_conninfo(cfg->database_url);
 	api_route_count();
 	struct http_opts o = {cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max};
+	if (api_payments_start()) {
+		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
+		api_payments_stop();
+		return 2;
+	}
 	api_readings_start(cfg->ingest_workers);
 	api_accounts_start(cfg->threads);
 	srv_workers_start();
@@ -89,6 +94,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	srv_workers_stop();
 	srv_dispatch_stop();
 	srv_http_stop(d);
+	api_payments_stop();
 	db_close_all();
 	bill_tz_close_all();
 	srv_log(LOG_INFO, "serve: stopped");

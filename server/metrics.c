@@ -51,6 +51,21 @@ void srv_metrics_observe(int route_index, unsigned status, int64_t dur_us)
 	atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
 }
 
+static struct srv_counters *_Atomic families;
+
+void srv_counters_register(struct srv_counters *c)
+{
+	c->next = atomic_load(&families);
+	while (!atomic_compare_exchange_weak(&families, &c->next, c))
+		;
+}
+
+void srv_counters_add(struct srv_counters *c, int i, uint64_t n)
+{
+	if (i >= 0 && i < c->n)
+		atomic_fetch_add_explicit(&c->v[i], n, memory_order_relaxed);
+}
+
 char *srv_metrics_render(size_t *len)
 {
 	struct srv_buf b = {0};
@@ -130,6 +145,12 @@ char *srv_metrics_render(size_t *len)
 		(unsigned long long)is.baselines, (unsigned long long)is.late,
 		(unsigned long long)is.duplicates, (unsigned long long)is.rejected,
 		(unsigned long long)is.charged_minor);
+	for (struct srv_counters *c = atomic_load(&families); c; c = c->next) {
+		srv_buf_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", c->name, c->help, c->name);
+		for (int i = 0; i < c->n; i++)
+			srv_buf_printf(&b, "%s{%s} %llu\n", c->name, c->labels[i],
+				       (unsigned long long)atomic_load_explicit(&c->v[i], memory_order_relaxed));
+	}
 	*len = b.len;
 	return b.p;
 }

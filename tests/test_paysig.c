@@ -211,7 +211,7 @@ START_TEST(alipay_signature)
 	ck_assert_int_eq(bill_alipay_verify(key_b, &f), SIG_BAD);
 	bill_form_free(&f);
 	/* a changed amount; an added parameter; RSA (SHA-1) refused; no sign */
-	char tampered[4096];
+	char tampered[4200];
 	snprintf(tampered, sizeof tampered, "%s", body);
 	char *amt = strstr(tampered, "88.88");
 	amt[0] = '9';
