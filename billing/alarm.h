@@ -1,0 +1,104 @@
+/* alarm.h: detecting overloads, suspected illegal appliances and poor power quality from a
+ * meter's readings. Pure: settings, the meter's detector state and one reading go in;
+ * hits (and whether to cut) come out. Measurements are physical quantities, not money,
+ * so they are doubles. */
+#ifndef WATTLE_ALARM_H
+#define WATTLE_ALARM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum bill_alarm_kind {
+	AK_OVERLOAD,
+	AK_MALICIOUS,
+	AK_OVER_VOLTAGE,
+	AK_UNDER_VOLTAGE,
+	AK_LOW_PF,
+	AK_HARMONICS,
+	AK_COMM_LOST,
+	AK_ENERGY_REGRESSED,
+	AK_RELAY_MISMATCH,
+	AK__COUNT
+};
+
+/* "overload", "suspected_malicious_load", ... as in API.md; NULL past the end. */
+const char *bill_alarm_kind_name(enum bill_alarm_kind k);
+/* -1 when s is no kind. */
+int bill_alarm_kind_parse(const char *s);
+/* "critical", "major" or "minor". */
+const char *bill_alarm_severity(enum bill_alarm_kind k);
+/* Whether a larger value is worse (the peak is the maximum) or a smaller one (minimum). */
+bool bill_alarm_higher_is_worse(enum bill_alarm_kind k);
+
+/* A meter's settings: the site's alarm_settings overlaid with the meter's. */
+struct bill_alarm_cfg {
+	int64_t max_power_w;     /* the meter's limit; 0 = none */
+	double rated_current_a;  /* 0 = none */
+	int64_t overload_readings; /* N consecutive readings over the limit ... */
+	int64_t overload_us;       /* ... or over it for T */
+	int64_t step_w;          /* a sudden rise of at least this ... */
+	double step_pf;          /* ... at a power factor of at least this: a resistive load */
+	int mal_from_min, mal_to_min; /* only inside [from, to) local minutes; -1: always */
+	bool mal_category;       /* the tenant's category is one the site forbids cooking in
+				    (or the site lists none) */
+	int64_t malicious_confirm; /* M: readings the step must hold before an automatic cut; 0 never */
+	double nominal_v, v_tol_pct;
+	double low_pf;           /* below this ... */
+	int64_t low_pf_us;       /* ... for this long ... */
+	int64_t low_pf_min_w;    /* ... while drawing at least this (idle pf means nothing) */
+	double thd_v_pct, thd_i_pct;
+	int64_t clear_us;        /* an alarm closes when not seen for this long */
+	int64_t interval_us;     /* the meter's reporting interval ... */
+	int64_t comm_lost_intervals; /* ... K of which missed is comm_lost */
+};
+
+/* Defaults, then every known key of settings (a JSON object, may be NULL) over them.
+ * category is the tenant's (may be NULL). Unknown keys are ignored here (the API refuses
+ * them on the way in). */
+void bill_alarm_cfg_load(struct bill_alarm_cfg *c, const json_t *settings, int64_t max_power_w,
+			 const char *category);
+
+/* Check an alarm_settings object as a client sent it. Returns 0, or -1 with the offending
+ * key in field and a message. */
+int bill_alarm_settings_check(const json_t *o, bool site, char *field, size_t fn, char *msg,
+			      size_t mn);
+
+/* What the detector remembers of a meter between readings (and batches). */
+struct bill_alarm_state {
+	int64_t last_ts;       /* 0: no reading yet */
+	int64_t last_power_w;  /* INT64_MIN: unknown */
+	int64_t over_since, over_count;
+	int64_t lowpf_since;   /* INT64_MIN: power factor fine */
+	int64_t mal_base_w;    /* the load before a suspected step; INT64_MIN: none */
+	int64_t mal_count;     /* readings the step has held */
+};
+#define BILL_ALARM_STATE_N 7
+void bill_alarm_state_init(struct bill_alarm_state *s);
+/* As int64 values in a fixed order, for storage; and back (n short: initial state). */
+void bill_alarm_state_pack(const struct bill_alarm_state *s, int64_t out[BILL_ALARM_STATE_N]);
+void bill_alarm_state_unpack(struct bill_alarm_state *s, const int64_t *v, int n);
+
+/* One accepted reading's instantaneous values; NAN when absent. */
+struct bill_alarm_reading {
+	int64_t ts_us;
+	bool has_power;
+	int64_t power_w;
+	double voltage_v, current_a, pf, thd_v_pct, thd_i_pct;
+	int local_min; /* site-local minute of day, needed only when cfg->mal_from_min >= 0 */
+};
+
+struct bill_alarm_hit {
+	enum bill_alarm_kind kind;
+	double value;     /* the measure: W, V, pf, % (for the step: its size in W) */
+	char detail[200]; /* a JSON object: what was seen */
+};
+
+/* Feed one reading, in time order per meter. Writes up to AK__COUNT hits (conditions
+ * present and confirmed at this reading) and returns how many; *cut becomes true at the
+ * reading that confirms a suspected malicious load over cfg->malicious_confirm readings. */
+int bill_alarm_feed(const struct bill_alarm_cfg *cfg, struct bill_alarm_state *st,
+		    const struct bill_alarm_reading *r, struct bill_alarm_hit *out, bool *cut);
+
+#endif

@@ -1,0 +1,242 @@
+/* test_alarm.c: alarm detection, reading by reading. */
+#include "harness.h"
+
+#include "billing/alarm.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MIN_US INT64_C(60000000)
+
+static struct bill_alarm_cfg cfg;
+static struct bill_alarm_state st;
+
+static void fresh(const char *settings, int64_t max_power_w, const char *category)
+{
+	json_t *o = settings ? json_loads(settings, 0, NULL) : NULL;
+	bill_alarm_cfg_load(&cfg, o, max_power_w, category);
+	json_decref(o);
+	bill_alarm_state_init(&st);
+}
+
+static struct bill_alarm_reading rd(int minute, int64_t power_w, double pf)
+{
+	struct bill_alarm_reading r = {minute * MIN_US, power_w != INT64_MIN, power_w, NAN, NAN, pf, NAN, NAN, -1};
+	return r;
+}
+
+/* Feed r; return the hit of kind k (value in *v) or 0 when none. */
+static int feed(struct bill_alarm_reading r, enum bill_alarm_kind k, double *v, bool *cut)
+{
+	struct bill_alarm_hit h[AK__COUNT];
+	bool c;
+	int n = bill_alarm_feed(&cfg, &st, &r, h, &c);
+	if (cut)
+		*cut = c;
+	for (int i = 0; i < n; i++)
+		if (h[i].kind == k) {
+			if (v)
+				*v = h[i].value;
+			ck_assert_ptr_nonnull(json_loads(h[i].detail, 0, NULL)); /* detail is JSON */
+			return 1;
+		}
+	return 0;
+}
+
+START_TEST(overload_needs_n_readings_or_t)
+{
+	fresh("{\"overload_readings\":3,\"overload_seconds\":600}", 5000, NULL);
+	ck_assert(!feed(rd(0, 6000, NAN), AK_OVERLOAD, NULL, NULL));
+	ck_assert(!feed(rd(1, 6000, NAN), AK_OVERLOAD, NULL, NULL));
+	double v;
+	ck_assert(feed(rd(2, 7000, NAN), AK_OVERLOAD, &v, NULL)); /* the third */
+	ck_assert(v == 7000);
+	ck_assert(feed(rd(3, 6000, NAN), AK_OVERLOAD, NULL, NULL)); /* still over: seen again */
+	ck_assert(!feed(rd(4, 4000, NAN), AK_OVERLOAD, NULL, NULL)); /* under: the run restarts */
+	ck_assert(!feed(rd(5, 6000, NAN), AK_OVERLOAD, NULL, NULL));
+	/* or T: two readings ten minutes apart */
+	fresh("{\"overload_readings\":100,\"overload_seconds\":600}", 5000, NULL);
+	ck_assert(!feed(rd(0, 6000, NAN), AK_OVERLOAD, NULL, NULL));
+	ck_assert(!feed(rd(9, 6000, NAN), AK_OVERLOAD, NULL, NULL));
+	ck_assert(feed(rd(10, 6000, NAN), AK_OVERLOAD, NULL, NULL));
+	/* exactly at the limit is not over; no limit, no overload */
+	fresh("{\"overload_readings\":1}", 5000, NULL);
+	ck_assert(!feed(rd(0, 5000, NAN), AK_OVERLOAD, NULL, NULL));
+	fresh("{\"overload_readings\":1}", 0, NULL);
+	ck_assert(!feed(rd(0, 999999, NAN), AK_OVERLOAD, NULL, NULL));
+	/* by rated current */
+	fresh("{\"overload_readings\":1,\"rated_current_a\":32}", 0, NULL);
+	struct bill_alarm_reading r = rd(0, INT64_MIN, NAN);
+	r.current_a = 40;
+	ck_assert(feed(r, AK_OVERLOAD, &v, NULL));
+	ck_assert(v == 40);
+}
+END_TEST
+
+START_TEST(malicious_step_is_resistive_and_held)
+{
+	fresh("{\"step_w\":1500,\"malicious_confirm_readings\":3}", 0, "retail");
+	bool cut;
+	double v;
+	ck_assert(!feed(rd(0, 300, 0.9), AK_MALICIOUS, NULL, NULL));
+	/* +2000 W at pf 0.99: a heater */
+	ck_assert(feed(rd(1, 2300, 0.99), AK_MALICIOUS, &v, &cut));
+	ck_assert(v == 2000);
+	ck_assert(!cut);
+	ck_assert(feed(rd(2, 2250, 0.99), AK_MALICIOUS, NULL, &cut));
+	ck_assert(!cut);
+	ck_assert(feed(rd(3, 2280, 0.99), AK_MALICIOUS, NULL, &cut));
+	ck_assert(cut); /* held over 3 readings: confirmed, once */
+	ck_assert(feed(rd(4, 2280, 0.99), AK_MALICIOUS, NULL, &cut));
+	ck_assert(!cut);
+	ck_assert(!feed(rd(5, 400, 0.99), AK_MALICIOUS, NULL, NULL)); /* switched off */
+	/* the same step at pf 0.8 is a motor, not a heater; a smaller step is nothing */
+	fresh("{\"step_w\":1500}", 0, NULL);
+	feed(rd(0, 300, 0.8), AK_MALICIOUS, NULL, NULL);
+	ck_assert(!feed(rd(1, 2300, 0.8), AK_MALICIOUS, NULL, NULL));
+	fresh("{\"step_w\":1500}", 0, NULL);
+	feed(rd(0, 300, 0.99), AK_MALICIOUS, NULL, NULL);
+	ck_assert(!feed(rd(1, 1799, 0.99), AK_MALICIOUS, NULL, NULL));
+	/* the first reading has nothing to step from */
+	fresh(NULL, 0, NULL);
+	ck_assert(!feed(rd(0, 5000, 1.0), AK_MALICIOUS, NULL, NULL));
+	/* only for forbidden categories when the site lists some */
+	fresh("{\"forbidden_categories\":[\"office\"]}", 0, "catering");
+	feed(rd(0, 0, 1.0), AK_MALICIOUS, NULL, NULL);
+	ck_assert(!feed(rd(1, 3000, 1.0), AK_MALICIOUS, NULL, NULL));
+	fresh("{\"forbidden_categories\":[\"office\"]}", 0, "office");
+	feed(rd(0, 0, 1.0), AK_MALICIOUS, NULL, NULL);
+	ck_assert(feed(rd(1, 3000, 1.0), AK_MALICIOUS, NULL, NULL));
+	/* only inside the hours, which may wrap midnight */
+	fresh("{\"malicious_hours\":{\"from\":\"22:00\",\"to\":\"06:00\"}}", 0, NULL);
+	struct bill_alarm_reading a = rd(0, 0, 1.0), b = rd(1, 3000, 1.0);
+	a.local_min = 12 * 60;
+	b.local_min = 12 * 60 + 1;
+	feed(a, AK_MALICIOUS, NULL, NULL);
+	ck_assert(!feed(b, AK_MALICIOUS, NULL, NULL));
+	a = rd(2, 0, 1.0);
+	b = rd(3, 3000, 1.0);
+	a.local_min = 23 * 60;
+	b.local_min = 23 * 60 + 1;
+	feed(a, AK_MALICIOUS, NULL, NULL);
+	ck_assert(feed(b, AK_MALICIOUS, NULL, NULL));
+	/* confirm 0: never a cut */
+	fresh("{\"malicious_confirm_readings\":0}", 0, NULL);
+	feed(rd(0, 0, 1.0), AK_MALICIOUS, NULL, NULL);
+	for (int i = 1; i < 10; i++) {
+		ck_assert(feed(rd(i, 3000, 1.0), AK_MALICIOUS, NULL, &cut));
+		ck_assert(!cut);
+	}
+}
+END_TEST
+
+START_TEST(voltage_pf_harmonics)
+{
+	fresh(NULL, 0, NULL); /* 220 V +-10%, pf 0.85 over 15 min, THD 5% / 20% */
+	struct bill_alarm_reading r = rd(0, 1000, 0.95);
+	r.voltage_v = 242.0;
+	ck_assert(!feed(r, AK_OVER_VOLTAGE, NULL, NULL)); /* at the limit */
+	r.voltage_v = 242.5;
+	ck_assert(feed(r, AK_OVER_VOLTAGE, NULL, NULL));
+	r.voltage_v = 197.9;
+	double v;
+	ck_assert(feed(r, AK_UNDER_VOLTAGE, &v, NULL));
+	ck_assert(v == 197.9);
+	fresh("{\"nominal_v\":230,\"voltage_tolerance_pct\":5}", 0, NULL);
+	r.voltage_v = 242.0;
+	ck_assert(feed(r, AK_OVER_VOLTAGE, NULL, NULL));
+
+	fresh(NULL, 0, NULL);
+	for (int m = 0; m < 15; m++)
+		ck_assert(!feed(rd(m, 1000, 0.6), AK_LOW_PF, NULL, NULL));
+	ck_assert(feed(rd(15, 1000, -0.6), AK_LOW_PF, &v, NULL)); /* sustained 15 min; sign ignored */
+	ck_assert(v == 0.6);
+	ck_assert(!feed(rd(16, 1000, 0.9), AK_LOW_PF, NULL, NULL)); /* good again: the window restarts */
+	ck_assert(!feed(rd(17, 1000, 0.6), AK_LOW_PF, NULL, NULL));
+	fresh(NULL, 0, NULL); /* idle: pf means nothing */
+	for (int m = 0; m < 30; m++)
+		ck_assert(!feed(rd(m, 50, 0.2), AK_LOW_PF, NULL, NULL));
+
+	fresh(NULL, 0, NULL);
+	r = rd(0, 1000, 0.95);
+	r.thd_v_pct = 5.0;
+	ck_assert(!feed(r, AK_HARMONICS, NULL, NULL));
+	r.thd_v_pct = 5.1;
+	ck_assert(feed(r, AK_HARMONICS, &v, NULL));
+	ck_assert(v == 5.1);
+	r.thd_v_pct = 2;
+	r.thd_i_pct = 35;
+	ck_assert(feed(r, AK_HARMONICS, &v, NULL));
+	ck_assert(v == 35);
+	/* nothing measured, nothing detected */
+	fresh(NULL, 5000, NULL);
+	struct bill_alarm_hit h[AK__COUNT];
+	bool cut;
+	struct bill_alarm_reading none = {0, false, 0, NAN, NAN, NAN, NAN, NAN, -1};
+	ck_assert_int_eq(bill_alarm_feed(&cfg, &st, &none, h, &cut), 0);
+}
+END_TEST
+
+START_TEST(state_round_trip_and_settings)
+{
+	fresh("{\"overload_readings\":2}", 5000, NULL);
+	feed(rd(0, 6000, NAN), AK_OVERLOAD, NULL, NULL);
+	int64_t packed[BILL_ALARM_STATE_N];
+	bill_alarm_state_pack(&st, packed);
+	struct bill_alarm_state back;
+	bill_alarm_state_unpack(&back, packed, BILL_ALARM_STATE_N);
+	ck_assert(memcmp(&back, &st, sizeof st) == 0);
+	st = back; /* the next batch continues the run */
+	ck_assert(feed(rd(1, 6000, NAN), AK_OVERLOAD, NULL, NULL));
+	bill_alarm_state_unpack(&back, packed, 0); /* no stored state: initial */
+	ck_assert(back.last_power_w == INT64_MIN && back.over_count == 0);
+
+	char f[64], m[128];
+	const char *good[] = {"{}", "{\"step_w\":2000,\"step_pf\":0.95,\"malicious_hours\":{\"from\":\"11:00\",\"to\":\"14:00\"}}",
+			      "{\"low_pf\":null}", "{\"sms_severities\":[\"critical\",\"major\"],\"auto_cut_malicious\":true}", NULL};
+	for (int i = 0; good[i]; i++) {
+		json_t *o = json_loads(good[i], 0, NULL);
+		ck_assert_msg(bill_alarm_settings_check(o, true, f, sizeof f, m, sizeof m) == 0, "%s: %s", good[i], m);
+		json_decref(o);
+	}
+	struct {
+		const char *body, *field;
+		bool site;
+	} bad[] = {
+		{"{\"step_w\":0}", "alarm_settings.step_w", true},
+		{"{\"step_w\":1.5}", "alarm_settings.step_w", true},
+		{"{\"step_pf\":1.5}", "alarm_settings.step_pf", true},
+		{"{\"steps\":1}", "alarm_settings.steps", true},
+		{"{\"malicious_hours\":{\"from\":\"25:00\",\"to\":\"01:00\"}}", "alarm_settings.malicious_hours", true},
+		{"{\"sms_severities\":[\"urgent\"]}", "alarm_settings.sms_severities", true},
+		{"{\"auto_cut_malicious\":true}", "alarm_settings.auto_cut_malicious", false}, /* site only */
+		{"[]", "alarm_settings", true},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		json_t *o = json_loads(bad[i].body, JSON_DECODE_ANY, NULL);
+		ck_assert_msg(bill_alarm_settings_check(o, bad[i].site, f, sizeof f, m, sizeof m) == -1, "%s", bad[i].body);
+		ck_assert_str_eq(f, bad[i].field);
+		json_decref(o);
+	}
+	ck_assert_str_eq(bill_alarm_kind_name(AK_MALICIOUS), "suspected_malicious_load");
+	ck_assert_int_eq(bill_alarm_kind_parse("comm_lost"), AK_COMM_LOST);
+	ck_assert_int_eq(bill_alarm_kind_parse("fire"), -1);
+	ck_assert_ptr_null(bill_alarm_kind_name(AK__COUNT));
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("alarm");
+	TCase *core = tcase_create("core");
+	tcase_add_test(core, overload_needs_n_readings_or_t);
+	tcase_add_test(core, malicious_step_is_resistive_and_held);
+	tcase_add_test(core, voltage_pf_harmonics);
+	suite_add_tcase(s, core);
+	TCase *lim = tcase_create("limits");
+	tcase_add_test(lim, state_round_trip_and_settings);
+	suite_add_tcase(s, lim);
+	return s;
+}
+
+int main(void) { return th_run(suite()); }
