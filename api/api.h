@@ -199,6 +199,10 @@ void api_hook_alipay(struct req *rq);
 void api_hook_stripe(struct req *rq);
 void api_conflicts_list(struct req *rq);
 void api_conflict_resolve(struct req *rq);
+void api_alarms_list(struct req *rq);
+void api_alarm_ack(struct req *rq);
+void api_site_alarm_settings(struct req *rq);
+void api_meter_alarm_settings(struct req *rq);
 void api_keys_create(struct req *rq);
 void api_keys_delete(struct req *rq);
 

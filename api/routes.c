@@ -70,6 +70,12 @@ const struct route api_routes[] = {
 	{"GET", "/v1/payment-conflicts", api_conflicts_list, FIN, 0, "/v1/payment-conflicts"},
 	{"POST", "/v1/payment-conflicts/{id}/resolve", api_conflict_resolve, FIN, ROUTE_BODY,
 	 "/v1/payment-conflicts/{id}/resolve"},
+	{"GET", "/v1/alarms", api_alarms_list, OPS, 0, "/v1/alarms"},
+	{"POST", "/v1/alarms/{id}/ack", api_alarm_ack, OPS, ROUTE_BODY, "/v1/alarms/{id}/ack"},
+	{"PUT", "/v1/sites/{id}/alarm-settings", api_site_alarm_settings, ADMIN | OPS, ROUTE_BODY,
+	 "/v1/sites/{id}/alarm-settings"},
+	{"PUT", "/v1/meters/{id}/alarm-settings", api_meter_alarm_settings, ADMIN | OPS, ROUTE_BODY,
+	 "/v1/meters/{id}/alarm-settings"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
 	{0},
@@ -100,6 +106,7 @@ void api_register_statements_readings(void);
 void api_register_statements_commands(void);
 void api_register_statements_pools(void);
 void api_register_statements_payments(void);
+void api_register_statements_alarms(void);
 
 void api_register_statements(void)
 {
@@ -120,4 +127,5 @@ void api_register_statements(void)
 	api_register_statements_commands();
 	api_register_statements_pools();
 	api_register_statements_payments();
+	api_register_statements_alarms();
 }

@@ -3,6 +3,7 @@
 #include "billing/ingest.h"
 #include "api/valid.h"
 #include "billing/account.h"
+#include "billing/alarm_db.h"
 #include "billing/money.h"
 #include "billing/price.h"
 #include "billing/tz.h"
@@ -10,6 +11,7 @@
 #include "server/clock.h"
 #include "server/log.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,9 +34,12 @@ static const struct db_stmt ingest_stmts[] = {
 	 " st.month_wh,"
 	 " (SELECT c.relay FROM commands c WHERE c.meter_id = m.id AND c.state = 'acked'"
 	 "  ORDER BY c.id DESC LIMIT 1),"
-	 " EXISTS (SELECT 1 FROM commands c WHERE c.meter_id = m.id AND c.state IN ('pending', 'sent'))"
+	 " EXISTS (SELECT 1 FROM commands c WHERE c.meter_id = m.id AND c.state IN ('pending', 'sent')),"
+	 " (s.alarm_settings || m.alarm_settings)::text, m.site_id, coalesce(t.category, ''),"
+	 " array_to_string(st.alarm_det, ',')"
 	 " FROM want JOIN meter_state st ON st.meter_id = want.id JOIN meters m ON m.id = st.meter_id"
-	 " JOIN sites s ON s.id = m.site_id ORDER BY m.id FOR UPDATE OF st"},
+	 " JOIN sites s ON s.id = m.site_id LEFT JOIN tenants t ON t.id = m.tenant_id"
+	 " ORDER BY m.id FOR UPDATE OF st"},
 	{"ingest_tariffs", /* load_tariffs */
 	 "SELECT tariff_id, " SQL_US("effective_from") ", kind, spec::text FROM tariff_versions"
 	 " WHERE tariff_id = ANY($1::bigint[]) ORDER BY tariff_id, effective_from"},
@@ -57,9 +62,11 @@ static const struct db_stmt ingest_stmts[] = {
 	 "UPDATE meter_state st SET last_ts = " ARR_TS ", last_register_wh = x.r, carry_nano = x.c,"
 	 " month_key = x.mk, month_wh = x.mw, billed_wh = st.billed_wh + x.bw,"
 	 " cost_nano_total = st.cost_nano_total + x.cn, charged_minor = st.charged_minor + x.cm,"
-	 " last_seen_at = greatest(st.last_seen_at, " SQL_TS("$10") ")"
+	 " last_seen_at = greatest(st.last_seen_at, " SQL_TS("$10") "),"
+	 " alarm_det = coalesce(x.ad::bigint[], st.alarm_det)"
 	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::integer[],"
-	 " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[]) AS x(id, t, r, c, mk, mw, bw, cn, cm)"
+	 " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $11::text[])"
+	 " AS x(id, t, r, c, mk, mw, bw, cn, cm, ad)"
 	 " WHERE st.meter_id = x.id"},
 	{"ingest_daily", /* bill_ingest: rows are unique per (meter, day, band) */
 	 "INSERT INTO meter_daily (meter_id, day, band, wh, cost_nano)"
@@ -127,6 +134,12 @@ struct meter {
 	const char *relay;   /* the newest accepted reading's relay, NULL if none said */
 	int64_t relay_ts;
 	int64_t unit; /* nano-units per minor unit */
+	/* alarms */
+	int64_t site_id;
+	struct bill_alarm_cfg acfg;
+	struct bill_alarm_state ast;
+	struct bill_alarm_row *alarms; /* by kind, allocated at the first detection */
+	bool cut;                      /* a malicious load was confirmed in this batch */
 	bool has_last;
 	int64_t last_ts, last_reg, carry;
 	struct bill_month month;
@@ -155,8 +168,10 @@ struct ctx {
 
 static void ctx_free(struct ctx *x)
 {
-	for (int i = 0; i < x->nm; i++)
+	for (int i = 0; i < x->nm; i++) {
 		free(x->m[i].lines);
+		free(x->m[i].alarms);
+	}
 	for (int i = 0; i < x->nt; i++)
 		free(x->tariffs[i].t.v);
 	free(x->m);
@@ -194,8 +209,41 @@ static int cmp_serial(const void *a, const void *b)
 	return strcmp((*(struct meter *const *)a)->serial, (*(struct meter *const *)b)->serial);
 }
 
+/* Meters of one site share their settings text; parse it once per distinct text. */
+struct settings_memo {
+	char *text;
+	json_t *json;
+};
+
+static void memo_free(struct settings_memo *mo)
+{
+	free(mo->text);
+	json_decref(mo->json);
+	memset(mo, 0, sizeof *mo);
+}
+
+static void load_alarm_cfg(struct meter *m, const PGresult *r, int i, struct settings_memo *mo)
+{
+	const char *text = PQgetvalue(r, i, 17);
+	if (!mo->text || strcmp(mo->text, text)) {
+		memo_free(mo);
+		mo->text = strdup(text);
+		mo->json = json_loads(text, 0, NULL);
+	}
+	bill_alarm_cfg_load(&m->acfg, mo->json, m->max_power_w, PQgetvalue(r, i, 19));
+	int64_t v[BILL_ALARM_STATE_N];
+	int nv = 0;
+	for (const char *p = PQgetvalue(r, i, 20); *p && nv < BILL_ALARM_STATE_N; nv++) {
+		char *end;
+		v[nv] = strtoll(p, &end, 10);
+		p = *end == ',' ? end + 1 : end;
+	}
+	bill_alarm_state_unpack(&m->ast, v, nv);
+}
+
 static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, struct ctx *x)
 {
+	struct settings_memo memo = {0};
 	struct srv_buf ids = {0}, serials = {0};
 	srv_buf_putc(&ids, '{');
 	srv_buf_putc(&serials, '{');
@@ -250,7 +298,11 @@ static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, str
 		m->month.wh = db_int64(r, i, 14);
 		snprintf(m->acked_relay, sizeof m->acked_relay, "%s", PQgetvalue(r, i, 15));
 		m->in_flight = !strcmp(PQgetvalue(r, i, 16), "t");
+		m->site_id = db_int64(r, i, 18);
+		if (bill_alarms_enabled())
+			load_alarm_cfg(m, r, i, &memo);
 	}
+	memo_free(&memo);
 	PQclear(r);
 	x->by_serial = malloc(((size_t)x->nm + 1) * sizeof *x->by_serial);
 	if (!x->by_serial)
@@ -353,6 +405,78 @@ static void add_lines(struct meter *m, const struct bill_line *l, int n)
 	}
 }
 
+/* ---- alarms ---- */
+
+static void note_alarm(struct meter *m, const struct bill_alarm_hit *h, int64_t ts_us)
+{
+	if (!bill_alarms_enabled())
+		return;
+	if (!m->alarms && !(m->alarms = calloc(AK__COUNT, sizeof *m->alarms)))
+		abort();
+	bill_alarm_row_add(&m->alarms[h->kind], h, ts_us);
+}
+
+static double opt_num(const char *s) { return *s ? strtod(s, NULL) : NAN; }
+
+/* Run the detector on an accepted reading (in time order per meter). */
+static void detect(struct meter *m, const struct bill_reading *r)
+{
+	struct bill_alarm_reading ar = {
+		r->ts_us,          r->opt[0][0] != 0,  r->opt[0][0] ? strtoll(r->opt[0], NULL, 10) : 0,
+		opt_num(r->opt[1]), opt_num(r->opt[2]), opt_num(r->opt[3]),
+		opt_num(r->opt[5]), opt_num(r->opt[6]), -1};
+	int32_t off;
+	if (m->acfg.mal_from_min >= 0 && bill_tz_offset(m->zone, r->ts_us, &off) == 0) {
+		int64_t local_s = r->ts_us / 1000000 + off;
+		ar.local_min = (int)(((local_s % 86400) + 86400) % 86400 / 60);
+	}
+	struct bill_alarm_hit h[AK__COUNT];
+	bool cut;
+	int n = bill_alarm_feed(&m->acfg, &m->ast, &ar, h, &cut);
+	for (int i = 0; i < n; i++)
+		note_alarm(m, &h[i], r->ts_us);
+	m->cut |= cut;
+}
+
+/* Open or refresh the batch's alarms, then cut where a malicious load was confirmed. */
+static enum db_status write_alarms(PGconn *c, struct ctx *x, int64_t now_us)
+{
+	struct bill_alarm_row *rows = NULL;
+	int64_t *cut = NULL;
+	int n = 0, cap = 0, ncut = 0;
+	for (int i = 0; i < x->nm; i++) {
+		struct meter *m = &x->m[i];
+		for (int k = 0; m->alarms && k < AK__COUNT; k++) {
+			if (!m->alarms[k].count)
+				continue;
+			if (n == cap && !(rows = realloc(rows, (size_t)(cap = cap ? cap * 2 : 16) * sizeof *rows)))
+				abort();
+			rows[n] = m->alarms[k];
+			rows[n].meter_id = m->id;
+			rows[n].site_id = m->site_id;
+			rows[n].tenant_id = m->tenant_id;
+			rows[n].clear_s = m->acfg.clear_us / 1000000;
+			n++;
+		}
+		if (m->cut) {
+			if (!(cut = realloc(cut, (size_t)(ncut + 1) * sizeof *cut)))
+				abort();
+			cut[ncut++] = m->id;
+		}
+	}
+	int opened = 0, cuts = 0;
+	enum db_status st = bill_alarms_upsert(c, rows, n, now_us, &opened);
+	if (st == DB_OK)
+		st = bill_alarms_autocut(c, cut, ncut, now_us, &cuts);
+	if (st == DB_OK && opened)
+		srv_log(LOG_WARN, "alarms: %d opened", opened);
+	if (st == DB_OK && cuts)
+		srv_log(LOG_WARN, "alarms: %d meters cut for a confirmed malicious load", cuts);
+	free(rows);
+	free(cut);
+	return st;
+}
+
 /* Decide one reading that is newer than the meter's baseline: bill it or refuse it. */
 static void bill_one(struct meter *m, struct bill_reading *r, struct bill_line *scratch,
 		     struct srv_buf *events)
@@ -367,6 +491,10 @@ static void bill_one(struct meter *m, struct bill_reading *r, struct bill_line *
 		srv_buf_printf(events, "%lld\t%s\t{\"index\":%d,\"energy_wh\":%lld,\"last_wh\":%lld,\"ts_us\":%lld}\n",
 			       (long long)m->id, "energy_regressed", r->index, (long long)r->energy_wh,
 			       (long long)m->last_reg, (long long)r->ts_us);
+		struct bill_alarm_hit h = {AK_ENERGY_REGRESSED, (double)(m->last_reg - r->energy_wh), ""};
+		snprintf(h.detail, sizeof h.detail, "{\"energy_wh\":%lld,\"last_wh\":%lld}",
+			 (long long)r->energy_wh, (long long)m->last_reg);
+		note_alarm(m, &h, r->ts_us);
 		return;
 	}
 	if (bill_mul(dreg, m->multiplier, &wh)) {
@@ -645,7 +773,7 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, const char *now, in
 
 static enum db_status write_state(PGconn *c, struct ctx *x, const char *now)
 {
-	struct srv_buf a[9] = {{0}};
+	struct srv_buf a[10] = {{0}};
 	int n = 0;
 	for (int i = 0; i < x->nm; i++) {
 		struct meter *m = &x->m[i];
@@ -669,20 +797,33 @@ static enum db_status write_state(PGconn *c, struct ctx *x, const char *now)
 		srv_buf_printf(&a[6], "%s%lld", sep, (long long)m->batch_wh);
 		srv_buf_printf(&a[7], "%s%lld", sep, (long long)cost);
 		srv_buf_printf(&a[8], "%s%lld", sep, (long long)m->minor);
+		srv_buf_puts(&a[9], sep);
+		if (bill_alarms_enabled()) {
+			int64_t v[BILL_ALARM_STATE_N];
+			char lit[BILL_ALARM_STATE_N * 21 + 3];
+			size_t at = 0;
+			bill_alarm_state_pack(&m->ast, v);
+			for (int k = 0; k < BILL_ALARM_STATE_N; k++)
+				at += (size_t)snprintf(lit + at, sizeof lit - at, "%c%lld", k ? ',' : '{', (long long)v[k]);
+			snprintf(lit + at, sizeof lit - at, "}");
+			srv_buf_pg_quoted(&a[9], lit);
+		} else {
+			srv_buf_puts(&a[9], "NULL");
+		}
 	}
 	enum db_status st = DB_OK;
 	if (n) {
-		const char *p[10];
-		for (int i = 0; i < 9; i++) {
+		const char *p[11];
+		for (int i = 0; i < 10; i++) {
 			srv_buf_putc(&a[i], '}');
-			p[i] = a[i].p;
+			p[i < 9 ? i : 10] = a[i].p;
 		}
 		p[9] = now;
 		PGresult *r;
-		st = db_exec(c, "ingest_state", 10, p, &r);
+		st = db_exec(c, "ingest_state", 11, p, &r);
 		PQclear(r);
 	}
-	for (int i = 0; i < 9; i++)
+	for (int i = 0; i < 10; i++)
 		srv_buf_free(&a[i]);
 	return st;
 }
@@ -730,6 +871,10 @@ static enum db_status relay_check(PGconn *c, struct ctx *x, struct srv_buf *even
 		srv_buf_printf(events, "%lld\t%s\t{\"relay\":\"%s\",\"acked_relay\":\"%s\",\"ts_us\":%lld}\n",
 			       (long long)m->id, "relay_mismatch", m->relay, m->acked_relay,
 			       (long long)m->relay_ts);
+		struct bill_alarm_hit h = {AK_RELAY_MISMATCH, NAN, ""};
+		snprintf(h.detail, sizeof h.detail, "{\"relay\":\"%s\",\"acked_relay\":\"%s\"}", m->relay,
+			 m->acked_relay);
+		note_alarm(m, &h, m->relay_ts);
 		srv_buf_elem(&ids);
 		srv_buf_i64(&ids, m->id);
 		srv_buf_elem(&actions);
@@ -843,6 +988,8 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 		}
 		if (r->outcome == RD_BILLED || r->outcome == RD_BASELINE) {
 			cols_add(&fresh, r, r->outcome == RD_BILLED);
+			if (bill_alarms_enabled())
+				detect(m, r);
 			if (r->opt[RD_OPT_N - 1][0] && r->ts_us >= m->relay_ts) {
 				m->relay = r->opt[RD_OPT_N - 1];
 				m->relay_ts = r->ts_us;
@@ -872,7 +1019,8 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 	if ((st = write_state(c, &x, now)) != DB_OK || (st = write_daily(c, &x)) != DB_OK ||
 	    (st = relay_check(c, &x, &events, now)) != DB_OK ||
 	    (st = post_charges(c, &x, now, now_us, request_id, out)) != DB_OK ||
-	    (st = write_events(c, &events, now)) != DB_OK)
+	    (st = write_events(c, &events, now)) != DB_OK ||
+	    (st = write_alarms(c, &x, now_us)) != DB_OK)
 		goto out;
 
 	for (int i = 0; i < n; i++) {

@@ -37,7 +37,9 @@ static int feed(struct bill_alarm_reading r, enum bill_alarm_kind k, double *v, 
 		if (h[i].kind == k) {
 			if (v)
 				*v = h[i].value;
-			ck_assert_ptr_nonnull(json_loads(h[i].detail, 0, NULL)); /* detail is JSON */
+			json_t *d = json_loads(h[i].detail, 0, NULL); /* detail is JSON */
+			ck_assert_ptr_nonnull(d);
+			json_decref(d);
 			return 1;
 		}
 	return 0;

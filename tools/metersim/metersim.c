@@ -3,7 +3,8 @@
  * It reads the meters whose gateway is this simulator from the server, makes load by
  * profile, posts cumulative readings in batches on wattle's clock (WATTLE_CLOCK_SPEED and
  * WATTLE_CLOCK_START, as the server reads them), serves {gateway}/commands (checking
- * X-Wattle-Signature), honours the relay (a cut meter's energy stops) and acks. */
+ * X-Wattle-Signature), honours the relay (a cut meter's energy stops) and acks.
+ * --inject KIND:SERIAL makes a meter show a condition the alarms capability detects. */
 #include "server/buf.h"
 #include "server/clock.h"
 #include "server/dispatch.h"
@@ -32,12 +33,30 @@ struct meter {
 	int64_t energy_wh, milli_wh; /* register and the part below one Wh */
 	int64_t next_us;             /* the next reading's time */
 	int relay_on;
+	int64_t limit_w; /* max_power_w as registered, 0 = none */
+	unsigned inject; /* 1 << enum fault */
+	long sent;       /* readings made so far */
+};
+
+/* Conditions --inject can put on a meter, from its third reading on. */
+enum fault { F_OVERLOAD, F_MALICIOUS, F_OVER_V, F_UNDER_V, F_LOW_PF, F_HARMONICS, F_COMM_LOST,
+	     F_REGRESSED, F_RELAY, F__COUNT };
+static const char *const fault_names[F__COUNT] = {"overload", "malicious", "over_voltage", "under_voltage",
+						   "low_pf", "harmonics", "comm_lost", "energy_regressed",
+						   "relay_mismatch"};
+struct injection {
+	enum fault f;
+	char serial[72];
 };
 
 static struct {
 	const char *url, *key, *operator_key, *secret, *self;
 	int port, interval_min, offset_h;
 	double seconds;
+	struct injection inj[64];
+	int ninj;
+	double inject_until_min; /* simulated minutes after start; 0 = for ever */
+	int64_t start_us;
 	struct meter *m;
 	int n;
 	pthread_mutex_t mu;
@@ -142,7 +161,11 @@ static int load_meters(CURL *h)
 								 : (enum profile)(hash % 3);
 			json_t *mw = json_object_get(m, "max_power_w");
 			x->max_w = json_is_integer(mw) ? json_integer_value(mw) * 6 / 10 : 8000;
+			x->limit_w = json_is_integer(mw) ? json_integer_value(mw) : 0;
 			x->relay_on = 1;
+			for (int k = 0; k < S.ninj; k++)
+				if (!strcmp(S.inj[k].serial, x->serial))
+					x->inject |= 1u << S.inj[k].f;
 		}
 		const char *next = json_string_value(json_object_get(j, "next_after"));
 		if (next)
@@ -297,11 +320,44 @@ static void post_readings(CURL *h, int64_t now)
 			m->milli_wh %= 1000;
 			int on = m->relay_on;
 			pthread_mutex_unlock(&S.mu);
+			unsigned f = m->sent++ >= 2 && (S.inject_until_min <= 0 ||
+							(double)(m->next_us - S.start_us) / 6e7 < S.inject_until_min)
+					     ? m->inject
+					     : 0;
+			if (f & (1u << F_COMM_LOST)) { /* silent: no reading at all */
+				m->next_us += step;
+				continue;
+			}
+			/* Instantaneous values; energy stays what the load really used. */
+			int64_t pw = w;
+			double volts = 220 + 4.0 * rand() / RAND_MAX - 2, pf = 0.92 + 0.04 * rand() / RAND_MAX;
+			double thd_v = 2.0, thd_i = 8.0;
+			if (f & (1u << F_OVERLOAD))
+				pw = (m->limit_w ? m->limit_w : m->max_w) * 13 / 10;
+			if (f & (1u << F_MALICIOUS)) { /* a 3 kW heater */
+				pw = w + 3000;
+				pf = 0.99;
+			}
+			if (f & (1u << F_OVER_V))
+				volts = 252;
+			if (f & (1u << F_UNDER_V))
+				volts = 188;
+			if (f & (1u << F_LOW_PF)) {
+				pf = 0.6;
+				pw = pw < 1000 ? 1000 : pw;
+			}
+			if (f & (1u << F_HARMONICS))
+				thd_v = 7.5;
+			int64_t reg = m->energy_wh;
+			if ((f & (1u << F_REGRESSED)) && m->sent == 3) /* once: a register reset */
+				reg = 0;
+			const char *relay = (f & (1u << F_RELAY)) ? "on" : on ? "on" : "off";
 			char ts[40];
 			srv_buf_puts(&b, count++ ? "," : "{\"readings\":[");
-			srv_buf_printf(&b, "{\"meter\":\"%s\",\"ts\":\"%s\",\"energy_wh\":%lld,\"power_w\":%lld,\"relay\":\"%s\"}",
-				       m->serial, srv_time_format(m->next_us, ts, sizeof ts),
-				       (long long)m->energy_wh, (long long)w, on ? "on" : "off");
+			srv_buf_printf(&b, "{\"meter\":\"%s\",\"ts\":\"%s\",\"energy_wh\":%lld,\"power_w\":%lld,"
+				       "\"voltage_v\":%.1f,\"pf\":%.3f,\"thd_v_pct\":%.1f,\"thd_i_pct\":%.1f,\"relay\":\"%s\"}",
+				       m->serial, srv_time_format(m->next_us, ts, sizeof ts), (long long)reg,
+				       (long long)pw, volts, pf, thd_v, thd_i, relay);
 			m->next_us += step;
 		}
 	}
@@ -335,9 +391,14 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: wattle-metersim --url URL --key GATEWAY_KEY --operator-key OPERATOR_KEY --port PORT\n"
 		"                       [--secret S] [--interval-min 15] [--seconds N] [--utc-offset-h 8]\n"
+		"                       [--inject KIND:SERIAL]... [--inject-until-min M]\n"
 		"Simulates every active meter whose gateway is http://127.0.0.1:PORT. Its clock is wattle's:\n"
 		"WATTLE_CLOCK_SPEED and WATTLE_CLOCK_START (default: real time). The secret defaults to\n"
-		"WATTLE_GATEWAY_SECRET. --seconds: stop after that much real time (default: until SIGTERM).\n");
+		"WATTLE_GATEWAY_SECRET. --seconds: stop after that much real time (default: until SIGTERM).\n"
+		"--inject puts a condition on a meter from its third reading on (until M simulated minutes\n"
+		"after the start, when given): overload, malicious (a 3 kW resistive heater), over_voltage,\n"
+		"under_voltage, low_pf, harmonics, comm_lost (silence), energy_regressed (once),\n"
+		"relay_mismatch (the relay always reports on).\n");
 }
 
 int main(int argc, char **argv)
@@ -345,7 +406,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"url", 1, 0, 'u'}, {"key", 1, 0, 'k'}, {"operator-key", 1, 0, 'o'},
 		{"port", 1, 0, 'p'}, {"secret", 1, 0, 's'}, {"interval-min", 1, 0, 'i'},
-		{"seconds", 1, 0, 't'}, {"utc-offset-h", 1, 0, 'z'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+		{"seconds", 1, 0, 't'}, {"utc-offset-h", 1, 0, 'z'}, {"inject", 1, 0, 'j'},
+		{"inject-until-min", 1, 0, 'U'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	int c;
 	S.secret = getenv("WATTLE_GATEWAY_SECRET");
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -358,6 +420,24 @@ int main(int argc, char **argv)
 		case 'i': S.interval_min = atoi(optarg); break;
 		case 't': S.seconds = atof(optarg); break;
 		case 'z': S.offset_h = atoi(optarg); break;
+		case 'U': S.inject_until_min = atof(optarg); break;
+		case 'j': {
+			const char *colon = strchr(optarg, ':');
+			int f = -1;
+			for (int k = 0; colon && k < F__COUNT; k++)
+				if ((size_t)(colon - optarg) == strlen(fault_names[k]) &&
+				    !strncmp(optarg, fault_names[k], (size_t)(colon - optarg)))
+					f = k;
+			if (f < 0 || S.ninj == 64) {
+				fprintf(stderr, "metersim: --inject KIND:SERIAL, KIND one of overload, malicious,"
+						" over_voltage, under_voltage, low_pf, harmonics, comm_lost,"
+						" energy_regressed, relay_mismatch\n");
+				return 2;
+			}
+			S.inj[S.ninj].f = (enum fault)f;
+			snprintf(S.inj[S.ninj++].serial, sizeof S.inj[0].serial, "%s", colon + 1);
+			break;
+		}
 		default: usage(); return c == 'h' ? 0 : 2;
 		}
 	}
@@ -376,6 +456,7 @@ int main(int argc, char **argv)
 	if (load_meters(h))
 		return 1;
 	int64_t now = srv_clock_now_us();
+	S.start_us = now;
 	for (int i = 0; i < S.n; i++)
 		S.m[i].next_us = now - now % ((int64_t)S.interval_min * 60000000);
 	struct sockaddr_in a = {0};
