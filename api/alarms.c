@@ -76,15 +76,9 @@ void api_alarms_list(struct req *rq)
 	api_list(rq, ID_ALARM, "alarm_list", alarm_json, 4, extra);
 }
 
-struct ack_tx {
-	struct req *rq;
-	int64_t id;
-	json_t *out;
-};
-
 static enum db_status ack_tx(PGconn *c, void *arg)
 {
-	struct ack_tx *t = arg;
+	struct api_id_tx *t = arg;
 	struct req *rq = t->rq;
 	char ids[I64_BUF], now[I64_BUF], kid[I64_BUF];
 	const char *p[4] = {api_i64(ids, t->id), api_body_str(rq, "note"), api_i64(now, srv_clock_now_us()),
@@ -120,7 +114,7 @@ void api_alarm_ack(struct req *rq)
 	};
 	if (api_fields(rq, spec, false))
 		return;
-	struct ack_tx t = {rq, api_arg_id(rq, 0, ID_ALARM, "alarm"), NULL};
+	struct api_id_tx t = {rq, api_arg_id(rq, 0, ID_ALARM, "alarm"), NULL};
 	if (t.id)
 		api_tx_failed(rq, db_run_tx(ack_tx, &t));
 	json_decref(t.out);

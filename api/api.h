@@ -79,6 +79,14 @@ bool api_body_isnull(struct req *rq, const char *name);
 int api_field_error(struct req *rq, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The argument of a transaction on one resource named by the path: the request, the
+ * resource's id, and the reply body built inside (replaced on a retry; caller decrefs). */
+struct api_id_tx {
+	struct req *rq;
+	int64_t id;
+	json_t *out;
+};
+
 /* Map a db_run_tx outcome to a reply. Returns 0 when it committed (DB_OK), else 1 with
  * the error reply set (DB_ABORT keeps the reply the callback set). */
 int api_tx_failed(struct req *rq, enum db_status st);
@@ -203,8 +211,23 @@ void api_alarms_list(struct req *rq);
 void api_alarm_ack(struct req *rq);
 void api_site_alarm_settings(struct req *rq);
 void api_meter_alarm_settings(struct req *rq);
+void api_reports_create(struct req *rq);
+void api_reports_get(struct req *rq);
+void api_reports_list(struct req *rq);
 void api_keys_create(struct req *rq);
 void api_keys_delete(struct req *rq);
+
+/* Commit pool's allocation for period inside the caller's transaction, as the month-close
+ * worker (no key), through the same code as POST /v1/cost-pools/{id}/runs. *run_id gets
+ * the run. DB_ABORT (logged) when it cannot be committed. */
+enum db_status api_pool_commit_auto(PGconn *c, int64_t pool, const char *period, const char *request_id,
+				    int64_t *run_id);
+
+/* The month close: a worker that, shortly after a site-local month ends, commits the auto
+ * pools, stores every tenant statement, the finance summary and the energy report, and
+ * tells each tenant; once per site and month across processes. */
+void api_close_start(void);
+void api_close_stop(void);
 
 /* Start and stop the group-commit workers of POST /v1/readings. Stopping finishes what
  * is queued; requests after that get 503. */

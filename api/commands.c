@@ -88,15 +88,9 @@ void api_notifications_list(struct req *rq)
 	api_list(rq, ID_NOTE, "note_list", note_json, 1, extra);
 }
 
-struct ack_tx {
-	struct req *rq;
-	int64_t id;
-	json_t *out;
-};
-
 static enum db_status ack_tx(PGconn *c, void *arg)
 {
-	struct ack_tx *t = arg;
+	struct api_id_tx *t = arg;
 	struct req *rq = t->rq;
 	char id[I64_BUF], now[I64_BUF];
 	const char *p[5] = {api_i64(id, t->id), api_body_str(rq, "result"), api_body_str(rq, "relay"),
@@ -133,7 +127,7 @@ void api_command_ack(struct req *rq)
 		{"detail", FK_TEXT, 0, 0, 500, 0, 0},
 		{0},
 	};
-	struct ack_tx t = {rq, api_arg_id(rq, 0, ID_COMMAND, "command"), NULL};
+	struct api_id_tx t = {rq, api_arg_id(rq, 0, ID_COMMAND, "command"), NULL};
 	if (!t.id || api_fields(rq, spec, false))
 		return;
 	if (!strcmp(api_body_str(rq, "result"), "executed") && !api_body_has(rq, "relay")) {

@@ -948,15 +948,9 @@ void api_conflicts_list(struct req *rq)
 	api_list(rq, ID_CONFLICT, "conflict_list", conflict_json, 1, extra);
 }
 
-struct resolve_tx {
-	struct req *rq;
-	int64_t id;
-	json_t *out;
-};
-
 static enum db_status resolve_tx(PGconn *c, void *arg)
 {
-	struct resolve_tx *t = arg;
+	struct api_id_tx *t = arg;
 	struct req *rq = t->rq;
 	enum db_status st = api_idem_begin(c, rq);
 	if (st != DB_OK)
@@ -1080,7 +1074,7 @@ void api_conflict_resolve(struct req *rq)
 	};
 	if (api_fields(rq, spec, false))
 		return;
-	struct resolve_tx t = {rq, api_arg_id(rq, 0, ID_CONFLICT, "payment conflict"), NULL};
+	struct api_id_tx t = {rq, api_arg_id(rq, 0, ID_CONFLICT, "payment conflict"), NULL};
 	if (t.id)
 		api_tx_failed(rq, db_run_tx(resolve_tx, &t));
 	json_decref(t.out);

@@ -7,6 +7,7 @@
 #include "billing/money.h"
 #include "billing/price.h"
 #include "server/clock.h"
+#include "server/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,9 @@ static const struct db_stmt pool_stmts[] = {
 	{"run_insert", /* the unique index refuses a second commit of a pool and period */
 	 "INSERT INTO allocation_runs (pool_id, period, state, total_wh, total_minor, result, created_at, api_key_id)"
 	 " VALUES ($1, $2, 'committed', $3, $4, $5::jsonb, " SQL_TS("$6") ", $7) RETURNING id"},
+	{"run_period_end", /* run_tx: the end of the site-local month, unix microseconds */
+	 "SELECT " SQL_US("((to_date($2, 'YYYY-MM') + interval '1 month')::timestamp AT TIME ZONE s.timezone)")
+	 " FROM cost_pools p JOIN sites s ON s.id = p.site_id WHERE p.id = $1"},
 	{"run_get",
 	 "SELECT id, state, result::text, " SQL_US("reversed_at") ", reverse_reason FROM allocation_runs WHERE id = $1"},
 	{"run_lock",
@@ -401,7 +405,7 @@ static enum db_status compute_run(PGconn *c, struct run_tx *t, json_t **out)
 
 /* Post one entry per line with an amount: kind, signed by sign, ref naming the run. */
 static enum db_status post_lines(PGconn *c, struct req *rq, int64_t run_id, json_t *lines,
-				 const char *kind, int sign, const char *reason)
+				 const char *kind, int sign, const char *reason, int64_t at_us)
 {
 	size_t i;
 	json_t *l;
@@ -417,8 +421,10 @@ static enum db_status post_lines(PGconn *c, struct req *rq, int64_t run_id, json
 		json_decref(ref);
 		struct bill_entry e;
 		enum bill_post_result res;
-		enum db_status st = bill_post(c, api_id_parse(ID_TENANT, json_string_value(json_object_get(l, "tenant_id"))),
-					      kind, sign * amount, txt, rq->request_id, srv_clock_now_us(), &e, &res);
+		int64_t now = srv_clock_now_us();
+		enum db_status st = bill_post_at(c, api_id_parse(ID_TENANT, json_string_value(json_object_get(l, "tenant_id"))),
+						 kind, sign * amount, txt, rq->request_id, at_us && at_us < now ? at_us : now,
+						 now, &e, &res);
 		free(txt);
 		if (st != DB_OK)
 			return st;
@@ -449,7 +455,7 @@ static enum db_status run_tx(PGconn *c, void *arg)
 	const char *p[7] = {api_i64(pid, t->pool), api_body_str(rq, "period"),
 			    api_i64(wh, json_integer_value(json_object_get(out, "total_wh"))),
 			    api_i64(tot, json_integer_value(json_object_get(out, "total_minor"))), result,
-			    api_i64(now, srv_clock_now_us()), api_i64(key, rq->who.key_id)};
+			    api_i64(now, srv_clock_now_us()), rq->who.key_id ? api_i64(key, rq->who.key_id) : NULL};
 	PGresult *r;
 	st = db_exec(c, "run_insert", 7, p, &r);
 	free(result);
@@ -465,7 +471,16 @@ static enum db_status run_tx(PGconn *c, void *arg)
 	}
 	t->run_id = db_int64(r, 0, 0);
 	PQclear(r);
-	if ((st = post_lines(c, rq, t->run_id, json_object_get(out, "lines"), "allocation", -1, NULL)) != DB_OK)
+	/* A month committed after it ended is dated its last instant: it belongs to that
+	 * month's statements (a run committed during its month is dated now). */
+	const char *pe[2] = {pid, p[1]};
+	if ((st = db_exec(c, "run_period_end", 2, pe, &r)) != DB_OK) {
+		PQclear(r);
+		return st;
+	}
+	int64_t end_us = db_int64(r, 0, 0) - 1;
+	PQclear(r);
+	if ((st = post_lines(c, rq, t->run_id, json_object_get(out, "lines"), "allocation", -1, NULL, end_us)) != DB_OK)
 		return st;
 	json_object_set_new(out, "committed", json_true());
 	json_object_set_new(out, "id", api_id_json(ID_RUN, t->run_id));
@@ -547,7 +562,7 @@ static enum db_status reverse_tx(PGconn *c, void *arg)
 	PQclear(r);
 	if (st != DB_OK)
 		return st;
-	st = post_lines(c, rq, t->run, json_object_get(result, "lines"), "reversal", 1, p[2]);
+	st = post_lines(c, rq, t->run, json_object_get(result, "lines"), "reversal", 1, p[2], 0);
 	json_decref(result);
 	if (st == DB_OK) {
 		st = db_exec(c, "run_reverse", 3, p, &r);
@@ -596,4 +611,31 @@ void api_tenant_allocations(struct req *rq)
 				json_object_del(line, "amount_minor");
 		}
 	}
+}
+
+enum db_status api_pool_commit_auto(PGconn *c, int64_t pool, const char *period, const char *request_id,
+				    int64_t *run_id)
+{
+	/* The run as the worker makes it: no key, no connection; the same code as the API. */
+	struct req rq = {0};
+	rq.method = "WORKER";
+	rq.path = "month close";
+	snprintf(rq.request_id, sizeof rq.request_id, "%s", request_id);
+	snprintf(rq.argbuf, sizeof rq.argbuf, "%s_%lld", ID_POOL, (long long)pool);
+	rq.args[0] = rq.argbuf;
+	rq.nargs = 1;
+	rq.json = json_pack("{s:s, s:b}", "period", period, "commit", 1);
+	struct run_tx t = {&rq, pool, 0, true, NULL};
+	enum db_status st = run_tx(c, &t);
+	if (st == DB_ABORT) {
+		json_t *err = json_object_get(rq.reply, "error");
+		srv_log(LOG_ERROR, "month close: pool %lld, %s: %s", (long long)pool, period,
+			json_string_value(json_object_get(err, "message")));
+	}
+	*run_id = t.run_id;
+	json_decref(t.out);
+	json_decref(rq.json);
+	json_decref(rq.reply);
+	free(rq.raw);
+	return st;
 }

@@ -76,6 +76,9 @@ const struct route api_routes[] = {
 	 "/v1/sites/{id}/alarm-settings"},
 	{"PUT", "/v1/meters/{id}/alarm-settings", api_meter_alarm_settings, ADMIN | OPS, ROUTE_BODY,
 	 "/v1/meters/{id}/alarm-settings"},
+	{"POST", "/v1/reports", api_reports_create, FIN | OPS, ROUTE_BODY, "/v1/reports"},
+	{"GET", "/v1/reports", api_reports_list, FIN | OPS, 0, "/v1/reports"},
+	{"GET", "/v1/reports/{id}", api_reports_get, FIN | OPS | TEN, 0, "/v1/reports/{id}"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
 	{0},
@@ -107,6 +110,8 @@ void api_register_statements_commands(void);
 void api_register_statements_pools(void);
 void api_register_statements_payments(void);
 void api_register_statements_alarms(void);
+void api_register_statements_reports(void);
+void api_register_statements_close(void);
 
 void api_register_statements(void)
 {
@@ -128,4 +133,6 @@ void api_register_statements(void)
 	api_register_statements_pools();
 	api_register_statements_payments();
 	api_register_statements_alarms();
+	api_register_statements_reports();
+	api_register_statements_close();
 }

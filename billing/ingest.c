@@ -74,6 +74,11 @@ static const struct db_stmt ingest_stmts[] = {
 	 " FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[]) AS x(m, d, b, w, c)"
 	 " ON CONFLICT (meter_id, day, band) DO UPDATE SET wh = meter_daily.wh + EXCLUDED.wh,"
 	 " cost_nano = meter_daily.cost_nano + EXCLUDED.cost_nano"},
+	{"ingest_hourly", /* write_daily: public meters, rows unique per (meter, day, hour) */
+	 "INSERT INTO meter_hourly (meter_id, day, hour, wh)"
+	 " SELECT m, 'epoch'::date + d, h, w FROM unnest($1::bigint[], $2::integer[], $3::smallint[], $4::bigint[])"
+	 " AS x(m, d, h, w)"
+	 " ON CONFLICT (meter_id, day, hour) DO UPDATE SET wh = meter_hourly.wh + EXCLUDED.wh"},
 	{"ingest_accounts", /* post_charges: lock in account id order, with their policies */
 	 BILL_ACCT_SELECT("$2") " WHERE a.tenant_id = ANY($1::bigint[]) ORDER BY a.id FOR UPDATE OF a"},
 	{"ingest_ledger", /* post_charges: ids follow the order balances were chained in */
@@ -140,6 +145,13 @@ struct meter {
 	struct bill_alarm_state ast;
 	struct bill_alarm_row *alarms; /* by kind, allocated at the first detection */
 	bool cut;                      /* a malicious load was confirmed in this batch */
+	/* public meters: energy by site-local (day, hour) for the energy report's heat map */
+	struct hour_wh {
+		int32_t day;
+		int16_t hour;
+		int64_t wh;
+	} *hours;
+	int nhours, caphours;
 	bool has_last;
 	int64_t last_ts, last_reg, carry;
 	struct bill_month month;
@@ -171,6 +183,7 @@ static void ctx_free(struct ctx *x)
 	for (int i = 0; i < x->nm; i++) {
 		free(x->m[i].lines);
 		free(x->m[i].alarms);
+		free(x->m[i].hours);
 	}
 	for (int i = 0; i < x->nt; i++)
 		free(x->tariffs[i].t.v);
@@ -425,8 +438,12 @@ static void detect(struct meter *m, const struct bill_reading *r)
 		r->ts_us,          r->opt[0][0] != 0,  r->opt[0][0] ? strtoll(r->opt[0], NULL, 10) : 0,
 		opt_num(r->opt[1]), opt_num(r->opt[2]), opt_num(r->opt[3]),
 		opt_num(r->opt[5]), opt_num(r->opt[6]), -1};
+	/* Site-local time is needed only to judge a step against the site's hours: look it up
+	 * only for a reading that steps up far enough (a zone lookup per reading is not free). */
 	int32_t off;
-	if (m->acfg.mal_from_min >= 0 && bill_tz_offset(m->zone, r->ts_us, &off) == 0) {
+	bool step = ar.has_power && m->ast.last_power_w != INT64_MIN &&
+		    ar.power_w - m->ast.last_power_w >= m->acfg.step_w;
+	if (m->acfg.mal_from_min >= 0 && step && bill_tz_offset(m->zone, r->ts_us, &off) == 0) {
 		int64_t local_s = r->ts_us / 1000000 + off;
 		ar.local_min = (int)(((local_s % 86400) + 86400) % 86400 / 60);
 	}
@@ -475,6 +492,29 @@ static enum db_status write_alarms(PGconn *c, struct ctx *x, int64_t now_us)
 	free(rows);
 	free(cut);
 	return st;
+}
+
+/* A public meter's interval, counted in the site-local hour in which it ends (readings
+ * come every 15 minutes or so: an interval rarely spans an hour; the heat map needs no
+ * finer truth). */
+static void add_hour(struct meter *m, int64_t end_us, int64_t wh)
+{
+	int32_t off = 0;
+	bill_tz_offset(m->zone, end_us - 1, &off);
+	int64_t local_s = (end_us - 1) / 1000000 + off;
+	int32_t day = (int32_t)(local_s >= 0 ? local_s / 86400 : (local_s - 86399) / 86400);
+	int16_t hour = (int16_t)((local_s - (int64_t)day * 86400) / 3600);
+	for (int i = 0; i < m->nhours; i++)
+		if (m->hours[i].day == day && m->hours[i].hour == hour) {
+			m->hours[i].wh += wh;
+			return;
+		}
+	if (m->nhours == m->caphours) {
+		m->caphours = m->caphours ? m->caphours * 2 : 8;
+		if (!(m->hours = realloc(m->hours, (size_t)m->caphours * sizeof *m->hours)))
+			abort();
+	}
+	m->hours[m->nhours++] = (struct hour_wh){day, hour, wh};
 }
 
 /* Decide one reading that is newer than the meter's baseline: bill it or refuse it. */
@@ -546,6 +586,8 @@ static void bill_one(struct meter *m, struct bill_reading *r, struct bill_line *
 	m->last_ts = r->ts_us;
 	m->last_reg = r->energy_wh;
 	r->outcome = RD_BILLED;
+	if (!m->tenant_id)
+		add_hour(m, r->ts_us, wh);
 }
 
 static int by_meter_ts(const void *a, const void *b)
@@ -852,6 +894,30 @@ static enum db_status write_daily(PGconn *c, struct ctx *x)
 		}
 		PGresult *r;
 		st = db_exec(c, "ingest_daily", 5, p, &r);
+		PQclear(r);
+	}
+	for (int i = 0; i < 5; i++)
+		srv_buf_clear(&a[i]);
+	n = 0;
+	for (int i = 0; i < x->nm && st == DB_OK; i++)
+		for (int k = 0; k < x->m[i].nhours; k++) {
+			const struct hour_wh *h = &x->m[i].hours[k];
+			for (int j = 0; j < 4; j++)
+				srv_buf_elem(&a[j]);
+			n++;
+			srv_buf_i64(&a[0], x->m[i].id);
+			srv_buf_i64(&a[1], h->day);
+			srv_buf_i64(&a[2], h->hour);
+			srv_buf_i64(&a[3], h->wh);
+		}
+	if (n && st == DB_OK) {
+		const char *p[4];
+		for (int i = 0; i < 4; i++) {
+			srv_buf_putc(&a[i], '}');
+			p[i] = a[i].p;
+		}
+		PGresult *r;
+		st = db_exec(c, "ingest_hourly", 4, p, &r);
 		PQclear(r);
 	}
 	for (int i = 0; i < 5; i++)

@@ -22,6 +22,13 @@ enum db_status bill_post(PGconn *c, int64_t tenant_id, const char *kind, int64_t
 			 const char *ref_json, const char *request_id, int64_t now_us,
 			 struct bill_entry *out, enum bill_post_result *res)
 {
+	return bill_post_at(c, tenant_id, kind, amount_minor, ref_json, request_id, now_us, now_us, out, res);
+}
+
+enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int64_t amount_minor,
+			    const char *ref_json, const char *request_id, int64_t at_us, int64_t now_us,
+			    struct bill_entry *out, enum bill_post_result *res)
+{
 	char tid[24], acc[24], bal[24], amt[24], now[24], hol[16];
 	snprintf(tid, sizeof tid, "%lld", (long long)tenant_id);
 	bill_acct_holiday_from(now_us, hol, sizeof hol);
@@ -45,12 +52,12 @@ enum db_status bill_post(PGconn *c, int64_t tenant_id, const char *kind, int64_t
 	snprintf(acc, sizeof acc, "%lld", (long long)out->account_id);
 	snprintf(bal, sizeof bal, "%lld", (long long)out->balance_after_minor);
 	snprintf(amt, sizeof amt, "%lld", (long long)amount_minor);
-	snprintf(now, sizeof now, "%lld", (long long)now_us);
+	snprintf(now, sizeof now, "%lld", (long long)at_us);
 	const char *p2[7] = {acc, bal, kind, amt, ref_json ? ref_json : "{}", now, request_id};
 	st = db_exec(c, "ledger_append", 7, p2, &r);
 	if (st == DB_OK) {
 		out->id = db_int64(r, 0, 0);
-		out->at_us = now_us;
+		out->at_us = at_us;
 		out->amount_minor = amount_minor;
 		*res = POST_OK;
 	}

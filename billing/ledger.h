@@ -30,6 +30,13 @@ enum db_status bill_post(PGconn *c, int64_t tenant_id, const char *kind, int64_t
 			 const char *ref_json, const char *request_id, int64_t now_us,
 			 struct bill_entry *out, enum bill_post_result *res);
 
+/* The same, with the entry dated at_us (its value date) while the state machine runs at
+ * now_us: a month's allocation committed after the month is dated its last instant, so
+ * that it belongs to the month's statement. at_us <= now_us. */
+enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int64_t amount_minor,
+			    const char *ref_json, const char *request_id, int64_t at_us, int64_t now_us,
+			    struct bill_entry *out, enum bill_post_result *res);
+
 void bill_register_statements(void);
 
 #endif

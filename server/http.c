@@ -109,14 +109,15 @@ void api_complete(struct req *rq)
 	MHD_resume_connection(rq->conn);
 }
 
+/* A request made by a worker (no connection) has no headers and no query. */
 const char *api_header(struct req *rq, const char *name)
 {
-	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+	return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 const char *api_query(struct req *rq, const char *name)
 {
-	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+	return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
 }
 
 /* Request ids: echo a sane client id, else 16 hex digits from a per-thread generator. */

@@ -1,10 +1,11 @@
-/* main.c: the wattle command line: migrate, serve, keys create, routes. */
+/* main.c: the wattle command line: migrate, serve, keys create, routes, demo. */
 #include "api/api.h"
 #include "billing/tz.h"
 #include "server/auth.h"
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/db.h"
+#include "server/demo.h"
 #include "server/dispatch.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -27,6 +28,7 @@ static void usage(FILE *f)
 		   "  keys create --role ROLE --name NAME [--tenant ID]\n"
 		   "                               print a new API key alone on one line\n"
 		   "  routes                       print the route table (METHOD PATH)\n"
+		   "  demo [--speed N] [--exit]    a month of a simulated mall, reports in ./var/reports\n"
 		   "environment: WATTLE_DATABASE_URL, WATTLE_LISTEN, WATTLE_THREADS, WATTLE_BODY_MAX,\n"
 		   "  WATTLE_INGEST_WORKERS, WATTLE_LOG_LEVEL, WATTLE_CLOCK_SPEED, WATTLE_CLOCK_START\n");
 }
@@ -76,12 +78,14 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	api_accounts_start(cfg->threads);
 	srv_workers_start();
 	srv_dispatch_start();
+	api_close_start();
 	struct MHD_Daemon *d = srv_http_start(&o);
 	if (!d) {
 		api_readings_stop();
 		api_accounts_stop();
 		srv_workers_stop();
 		srv_dispatch_stop();
+		api_close_stop();
 		return 1;
 	}
 	srv_log(LOG_INFO, "serve: listening on %s:%u with %u threads", cfg->listen_host,
@@ -93,6 +97,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	api_accounts_stop();
 	srv_workers_stop();
 	srv_dispatch_stop();
+	api_close_stop();
 	srv_http_stop(d);
 	api_payments_stop();
 	db_close_all();
@@ -180,6 +185,8 @@ int main(int argc, char **argv)
 		return cmd_serve(&cfg, argc - 2, argv + 2);
 	if (!strcmp(argv[1], "keys"))
 		return cmd_keys(&cfg, argc - 2, argv + 2);
+	if (!strcmp(argv[1], "demo"))
+		return srv_demo(argc - 2, argv + 2);
 	usage(stderr);
 	return 2;
 }

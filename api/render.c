@@ -1,0 +1,552 @@
+/* render.c: reports as CSV and as HTML with inline SVG. */
+#include "api/render.h"
+#include "billing/money.h"
+#include "server/buf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t num(const json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
+static const char *str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+/* Minor units as a signed decimal in major units: -12345, 2 -> "-123.45". */
+static char *money(int64_t v, int digits, char *buf, size_t n)
+{
+	char tmp[32];
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	bill_format_decimal((int64_t)(mag > INT64_MAX ? INT64_MAX : mag), digits, tmp, sizeof tmp);
+	snprintf(buf, n, "%s%s", v < 0 ? "-" : "", tmp);
+	return buf;
+}
+
+/* Wh as kWh with three decimals. */
+static char *kwh(int64_t wh, char *buf, size_t n) { return money(wh, 3, buf, n); }
+
+/* ---- CSV ---- */
+
+static void csv_field(struct srv_buf *b, const char *s, int text)
+{
+	bool quote = strpbrk(s, ",\"\r\n") != NULL;
+	bool formula = text && (*s == '=' || *s == '+' || *s == '-' || *s == '@' || *s == '\t');
+	if (!quote && !formula) {
+		srv_buf_puts(b, s);
+		return;
+	}
+	srv_buf_putc(b, '"');
+	if (formula)
+		srv_buf_putc(b, '\'');
+	for (; *s; s++) {
+		if (*s == '"')
+			srv_buf_putc(b, '"');
+		srv_buf_putc(b, *s);
+	}
+	srv_buf_putc(b, '"');
+}
+
+struct csv {
+	struct srv_buf b;
+	int digits;
+};
+
+/* One row; wh and amount may be absent (has_wh / has_amount false). */
+static void row(struct csv *c, const char *section, const char *date, const char *item, const char *detail,
+		bool has_wh, int64_t wh, bool has_amount, int64_t amount)
+{
+	char n[48];
+	csv_field(&c->b, section, 1);
+	srv_buf_putc(&c->b, ',');
+	csv_field(&c->b, date, 1);
+	srv_buf_putc(&c->b, ',');
+	csv_field(&c->b, item, 1);
+	srv_buf_putc(&c->b, ',');
+	csv_field(&c->b, detail, 1);
+	srv_buf_putc(&c->b, ',');
+	if (has_wh)
+		srv_buf_i64(&c->b, wh);
+	srv_buf_putc(&c->b, ',');
+	if (has_amount) {
+		srv_buf_i64(&c->b, amount);
+		srv_buf_putc(&c->b, ',');
+		srv_buf_puts(&c->b, money(amount, c->digits, n, sizeof n));
+	} else {
+		srv_buf_putc(&c->b, ',');
+	}
+	srv_buf_puts(&c->b, "\r\n");
+}
+
+static const char *const statement_totals[] = {"opening_balance_minor", "topups_minor", "energy_charges_minor",
+					       "allocations_minor", "adjustments_minor", "refunds_minor",
+					       "closing_balance_minor", NULL};
+static const char *const finance_totals[] = {"prepaid_liability_start_minor", "topups_minor", "energy_charges_minor",
+					     "allocations_minor", "adjustments_minor", "refunds_minor",
+					     "prepaid_liability_end_minor", NULL};
+
+static const char *date10(const char *at, char *buf)
+{
+	snprintf(buf, 11, "%s", at);
+	return buf;
+}
+
+char *api_render_csv(const json_t *r, size_t *len)
+{
+	struct csv c = {{0}, (int)num(r, "minor_digits")};
+	const char *kind = str(r, "kind");
+	srv_buf_puts(&c.b, "\xEF\xBB\xBF" "section,date,item,detail,wh,amount_minor,amount\r\n");
+	json_t *site = json_object_get(r, "site");
+	row(&c, "report", str(r, "period"), kind, str(site, "name"), false, 0, false, 0);
+	size_t i;
+	json_t *e;
+	char d[16];
+	if (!strcmp(kind, "tenant_statement")) {
+		json_t *t = json_object_get(r, "tenant");
+		row(&c, "tenant", "", str(t, "id"), str(t, "name"), false, 0, false, 0);
+		for (int k = 0; statement_totals[k]; k++)
+			row(&c, "total", "", statement_totals[k], "", false, 0, true, num(r, statement_totals[k]));
+		json_array_foreach(json_object_get(r, "energy_by_band"), i, e)
+			row(&c, "energy", "", str(e, "band"), "", true, num(e, "wh"), true, num(e, "amount_minor"));
+		json_array_foreach(json_object_get(r, "topups"), i, e)
+			row(&c, "topup", date10(str(e, "local_time"), d), str(e, "channel"), "", false, 0, true, num(e, "amount_minor"));
+		json_array_foreach(json_object_get(r, "allocations"), i, e) {
+			char basis[80];
+			json_t *bv = json_object_get(e, "basis");
+			snprintf(basis, sizeof basis, "%s %s", json_is_string(bv) ? json_string_value(bv) : "",
+				 str(e, "basis_unit"));
+			row(&c, "allocation", date10(str(e, "local_time"), d), str(e, "pool"), basis, false, 0, true,
+			    num(e, "amount_minor"));
+		}
+		json_array_foreach(json_object_get(r, "adjustments"), i, e)
+			row(&c, "adjustment", date10(str(e, "local_time"), d), "adjustment", str(e, "reason"), false, 0, true,
+			    num(e, "amount_minor"));
+		json_array_foreach(json_object_get(r, "refunds"), i, e)
+			row(&c, "refund", date10(str(e, "local_time"), d), str(e, "channel"), "", false, 0, true, num(e, "amount_minor"));
+		json_array_foreach(json_object_get(r, "daily"), i, e)
+			row(&c, "daily", str(e, "date"), "consumption", "", true, num(e, "wh"), false, 0);
+	} else if (!strcmp(kind, "finance_summary")) {
+		for (int k = 0; finance_totals[k]; k++)
+			row(&c, "total", "", finance_totals[k], "", false, 0, true, num(r, finance_totals[k]));
+		static const char *const counts[] = {"tenants", "tenants_in_arrears", "cut_offs", "restores",
+						     "payment_conflicts_open", NULL};
+		for (int k = 0; counts[k]; k++) {
+			char v[24];
+			snprintf(v, sizeof v, "%lld", (long long)num(r, counts[k]));
+			row(&c, "count", "", counts[k], v, false, 0, false, 0);
+		}
+		json_array_foreach(json_object_get(r, "topups_by_channel"), i, e)
+			row(&c, "topup", "", str(e, "channel"), "", false, 0, true, num(e, "amount_minor"));
+		json_array_foreach(json_object_get(r, "energy_by_band"), i, e)
+			row(&c, "energy", "", str(e, "band"), "", true, num(e, "wh"), true, num(e, "amount_minor"));
+		json_array_foreach(json_object_get(r, "allocations_by_pool"), i, e)
+			row(&c, "allocation", "", str(e, "pool"), "", false, 0, true, num(e, "amount_minor"));
+		json_array_foreach(json_object_get(r, "payments_reconciliation"), i, e) {
+			static const char *const cols[] = {"received_minor", "credited_minor", "not_credited_minor",
+							   "refunded_minor", "difference_minor", NULL};
+			for (int k = 0; cols[k]; k++)
+				row(&c, "payments", "", str(e, "provider"), cols[k], false, 0, true, num(e, cols[k]));
+		}
+	} else {
+		row(&c, "total", "", "total_wh", "", true, num(r, "total_wh"), false, 0);
+		row(&c, "total", "", "previous_month_wh", "", true, num(r, "previous_month_wh"), false, 0);
+		row(&c, "total", "", "public_wh", "", true, num(r, "public_wh"), false, 0);
+		json_array_foreach(json_object_get(r, "by_category"), i, e)
+			row(&c, "category", "", str(e, "category"), "", true, num(e, "wh"), false, 0);
+		json_array_foreach(json_object_get(r, "by_pool"), i, e)
+			row(&c, "pool", "", str(e, "pool"), "", true, num(e, "wh"), false, 0);
+		json_array_foreach(json_object_get(r, "top_consumers"), i, e)
+			row(&c, "top", "", str(e, "tenant_id"), str(e, "name"), true, num(e, "wh"), false, 0);
+		json_t *day;
+		json_array_foreach(json_object_get(r, "public_load_wh_by_day_hour"), i, day) {
+			size_t h;
+			json_t *cell;
+			char dd[24];
+			snprintf(dd, sizeof dd, "%zu", i + 1);
+			json_array_foreach(day, h, cell) {
+				char hh[24];
+				snprintf(hh, sizeof hh, "%02zu:00", h);
+				row(&c, "public_load", dd, hh, "", true, json_integer_value(cell), false, 0);
+			}
+		}
+	}
+	*len = c.b.len;
+	return c.b.p;
+}
+
+/* ---- HTML ---- */
+
+static void esc(struct srv_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': srv_buf_puts(b, "&lt;"); break;
+		case '>': srv_buf_puts(b, "&gt;"); break;
+		case '&': srv_buf_puts(b, "&amp;"); break;
+		case '"': srv_buf_puts(b, "&quot;"); break;
+		case '\'': srv_buf_puts(b, "&#39;"); break;
+		default: srv_buf_putc(b, *s);
+		}
+	}
+}
+
+static const char style[] =
+	"<style>body{font:14px/1.45 system-ui,-apple-system,'Segoe UI','Noto Sans',sans-serif;color:#1d2630;"
+	"margin:32px auto;max-width:960px;padding:0 24px}h1{font-size:22px;margin:0 0 4px}"
+	"h2{font-size:16px;margin:28px 0 8px;border-bottom:2px solid #1f6f8b;padding-bottom:4px}"
+	".sub{color:#5b6b78}table{border-collapse:collapse;width:100%}th,td{padding:5px 8px;text-align:left;"
+	"border-bottom:1px solid #e3e8ec}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
+	"tr.total td{font-weight:600;border-top:2px solid #1d2630}.cards{display:flex;gap:12px;flex-wrap:wrap}"
+	".card{flex:1;min-width:150px;background:#f3f7f9;border-radius:8px;padding:10px 14px}"
+	".card b{display:block;font-size:20px}svg{max-width:100%;height:auto}"
+	"@media print{body{margin:0}h2{break-after:avoid}table,svg{break-inside:avoid}}</style>";
+
+static void page_head(struct srv_buf *b, const json_t *r, const char *title)
+{
+	json_t *site = json_object_get(r, "site");
+	srv_buf_puts(b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+	esc(b, title);
+	srv_buf_puts(b, "</title>");
+	srv_buf_puts(b, style);
+	srv_buf_puts(b, "</head><body><h1>");
+	esc(b, title);
+	srv_buf_puts(b, "</h1><div class=\"sub\">");
+	esc(b, str(site, "name"));
+	srv_buf_puts(b, " &middot; ");
+	esc(b, str(r, "period"));
+	srv_buf_puts(b, " &middot; ");
+	esc(b, str(site, "timezone"));
+	srv_buf_puts(b, " &middot; generated ");
+	esc(b, str(r, "generated_at"));
+	srv_buf_puts(b, "</div>");
+}
+
+static void money_cell(struct srv_buf *b, int64_t v, int digits)
+{
+	char n[48];
+	srv_buf_puts(b, "<td class=\"n\">");
+	srv_buf_puts(b, money(v, digits, n, sizeof n));
+	srv_buf_puts(b, "</td>");
+}
+
+/* start + topups - energy - allocations + adjustments - refunds = end, as a table; debits
+ * shown negative. */
+static void balance_table(struct srv_buf *b, const json_t *r, int digits, const char *start, const char *start_label,
+			  const char *energy_label, const char *end, const char *end_label)
+{
+	const struct {
+		const char *key, *label;
+		int sign;
+	} lines[] = {{start, start_label, 1},
+		     {"topups_minor", "Top-ups", 1},
+		     {"energy_charges_minor", energy_label, -1},
+		     {"allocations_minor", "Shared-area costs", -1},
+		     {"adjustments_minor", "Adjustments", 1},
+		     {"refunds_minor", "Refunds", -1}};
+	srv_buf_puts(b, "<table>");
+	for (size_t k = 0; k < sizeof lines / sizeof *lines; k++) {
+		srv_buf_printf(b, "<tr><td>%s</td>", lines[k].label);
+		money_cell(b, num(r, lines[k].key) * lines[k].sign, digits);
+		srv_buf_puts(b, "</tr>");
+	}
+	srv_buf_printf(b, "<tr class=\"total\"><td>%s</td>", end_label);
+	money_cell(b, num(r, end), digits);
+	srv_buf_puts(b, "</tr></table>");
+}
+
+/* Bands with kWh and amount, and the total line. */
+static void band_table(struct srv_buf *b, const json_t *bands, int digits, const char *total_label, int64_t total)
+{
+	char n[48];
+	size_t i;
+	json_t *e;
+	srv_buf_puts(b, "<table><tr><th>Band</th><th class=\"n\">kWh</th><th class=\"n\">Amount</th></tr>");
+	json_array_foreach(bands, i, e) {
+		srv_buf_puts(b, "<tr><td>");
+		esc(b, str(e, "band"));
+		srv_buf_printf(b, "</td><td class=\"n\">%s</td>", kwh(num(e, "wh"), n, sizeof n));
+		money_cell(b, num(e, "amount_minor"), digits);
+		srv_buf_puts(b, "</tr>");
+	}
+	srv_buf_printf(b, "<tr class=\"total\"><td>%s</td><td></td>", total_label);
+	money_cell(b, total, digits);
+	srv_buf_puts(b, "</tr></table>");
+}
+
+/* A bar chart of values with labels; every label_every-th label is written. */
+static void bars(struct srv_buf *b, const char *const *labels, const int64_t *v, int n, const char *unit,
+		 int label_every, const char *color)
+{
+	const int W = 900, H = 230, left = 56, bottom = 28, top = 24;
+	int64_t max = 1;
+	for (int i = 0; i < n; i++)
+		if (v[i] > max)
+			max = v[i];
+	srv_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\">", W, H);
+	int plot_w = W - left - 8, plot_h = H - bottom - top;
+	for (int g = 0; g <= 4; g++) { /* gridlines with values */
+		int y = top + plot_h - plot_h * g / 4;
+		char lab[48];
+		kwh(max * g / 4, lab, sizeof lab);
+		srv_buf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#e3e8ec\"/>"
+				  "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\" fill=\"#5b6b78\">%s</text>",
+			       left, W - 8, y, y, left - 4, y + 3, lab);
+	}
+	srv_buf_printf(b, "<text x=\"4\" y=\"10\" font-size=\"10\" fill=\"#5b6b78\">%s</text>", unit);
+	for (int i = 0; i < n; i++) {
+		double slot = (double)plot_w / n;
+		int h = (int)(v[i] * plot_h / max);
+		srv_buf_printf(b, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>",
+			       left + slot * i + slot * 0.12, top + plot_h - h, slot * 0.76, h, color);
+		esc(b, labels[i]);
+		char val[48];
+		srv_buf_printf(b, ": %s</title></rect>", kwh(v[i], val, sizeof val));
+		if (i % label_every == 0) {
+			srv_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" fill=\"#5b6b78\">",
+				       left + slot * i + slot / 2, H - 10);
+			esc(b, labels[i]);
+			srv_buf_puts(b, "</text>");
+		}
+	}
+	srv_buf_puts(b, "</svg>");
+}
+
+static void statement_html(struct srv_buf *b, const json_t *r, int digits)
+{
+	json_t *t = json_object_get(r, "tenant");
+	char title[300], n[48];
+	snprintf(title, sizeof title, "Statement: %s", str(t, "name"));
+	page_head(b, r, title);
+	srv_buf_puts(b, "<div class=\"sub\">");
+	esc(b, str(t, "id"));
+	srv_buf_puts(b, " &middot; ");
+	esc(b, str(t, "category"));
+	srv_buf_puts(b, " &middot; ");
+	esc(b, str(t, "area_m2"));
+	srv_buf_puts(b, " m&sup2; &middot; amounts in ");
+	esc(b, str(r, "currency"));
+	srv_buf_puts(b, "</div><div class=\"cards\" style=\"margin-top:16px\">");
+	static const char *const cards[][2] = {{"opening_balance_minor", "Opening balance"},
+					       {"closing_balance_minor", "Closing balance"}};
+	for (int k = 0; k < 2; k++)
+		srv_buf_printf(b, "<div class=\"card\">%s<b>%s</b></div>", cards[k][1],
+			       money(num(r, cards[k][0]), digits, n, sizeof n));
+	srv_buf_printf(b, "<div class=\"card\">Energy<b>%s kWh</b></div></div>", kwh(num(r, "energy_wh"), n, sizeof n));
+
+	srv_buf_puts(b, "<h2>Summary</h2>");
+	balance_table(b, r, digits, "opening_balance_minor", "Opening balance", "Energy charges",
+		      "closing_balance_minor", "Closing balance");
+
+	size_t i;
+	json_t *e;
+	json_t *daily = json_object_get(r, "daily");
+	size_t nd = json_array_size(daily);
+	if (nd) {
+		srv_buf_puts(b, "<h2>Daily consumption</h2>");
+		const char **labels = calloc(nd, sizeof *labels);
+		int64_t *v = calloc(nd, sizeof *v);
+		char (*lab)[8] = calloc(nd, sizeof *lab);
+		json_array_foreach(daily, i, e) {
+			snprintf(lab[i], sizeof lab[i], "%s", str(e, "date") + (strlen(str(e, "date")) >= 10 ? 8 : 0));
+			labels[i] = lab[i];
+			v[i] = num(e, "wh");
+		}
+		bars(b, labels, v, (int)nd, "kWh", nd > 16 ? 2 : 1, "#1f6f8b");
+		free(labels);
+		free(v);
+		free(lab);
+	}
+	srv_buf_puts(b, "<h2>Energy by band</h2>");
+	band_table(b, json_object_get(r, "energy_by_band"), digits, "Energy charges", num(r, "energy_charges_minor"));
+
+	if (json_array_size(json_object_get(r, "allocations"))) {
+		srv_buf_puts(b, "<h2>Shared-area costs</h2><table><tr><th>Pool</th><th>Your basis</th><th>Run</th>"
+				"<th class=\"n\">Amount</th></tr>");
+		json_array_foreach(json_object_get(r, "allocations"), i, e) {
+			srv_buf_puts(b, "<tr><td>");
+			esc(b, str(e, "pool"));
+			if (json_is_true(json_object_get(e, "reversal")))
+				srv_buf_puts(b, " (reversed)");
+			srv_buf_puts(b, "</td><td>");
+			json_t *bv = json_object_get(e, "basis");
+			esc(b, json_is_string(bv) ? json_string_value(bv) : "");
+			srv_buf_puts(b, " ");
+			esc(b, str(e, "basis_unit"));
+			srv_buf_puts(b, "</td><td>");
+			esc(b, str(e, "run_id"));
+			srv_buf_puts(b, "</td>");
+			money_cell(b, num(e, "amount_minor"), digits);
+			srv_buf_puts(b, "</tr>");
+		}
+		srv_buf_puts(b, "</table>");
+	}
+	srv_buf_puts(b, "<h2>Top-ups</h2><table><tr><th>Date</th><th>Channel</th><th class=\"n\">Amount</th></tr>");
+	json_array_foreach(json_object_get(r, "topups"), i, e) {
+		srv_buf_puts(b, "<tr><td>");
+		esc(b, str(e, "local_time"));
+		srv_buf_puts(b, "</td><td>");
+		esc(b, str(e, "channel"));
+		srv_buf_puts(b, "</td>");
+		money_cell(b, num(e, "amount_minor"), digits);
+		srv_buf_puts(b, "</tr>");
+	}
+	if (!json_array_size(json_object_get(r, "topups")))
+		srv_buf_puts(b, "<tr><td colspan=\"3\" class=\"sub\">No top-ups this month.</td></tr>");
+	srv_buf_puts(b, "</table>");
+	static const char *const lists[][2] = {{"adjustments", "Adjustments"}, {"refunds", "Refunds"}};
+	for (int k = 0; k < 2; k++) {
+		json_t *l = json_object_get(r, lists[k][0]);
+		if (!json_array_size(l))
+			continue;
+		srv_buf_printf(b, "<h2>%s</h2><table>", lists[k][1]);
+		json_array_foreach(l, i, e) {
+			srv_buf_puts(b, "<tr><td>");
+			esc(b, str(e, "local_time"));
+			srv_buf_puts(b, "</td><td>");
+			esc(b, k ? str(e, "channel") : str(e, "reason"));
+			srv_buf_puts(b, "</td>");
+			money_cell(b, num(e, "amount_minor"), digits);
+			srv_buf_puts(b, "</tr>");
+		}
+		srv_buf_puts(b, "</table>");
+	}
+}
+
+static void finance_html(struct srv_buf *b, const json_t *r, int digits)
+{
+	page_head(b, r, "Finance summary");
+	srv_buf_puts(b, "<div class=\"cards\" style=\"margin-top:16px\">");
+	static const char *const counts[][2] = {{"tenants", "Tenants"}, {"tenants_in_arrears", "In arrears"},
+						{"cut_offs", "Cut-offs"}, {"restores", "Restores"},
+						{"payment_conflicts_open", "Open payment conflicts"}};
+	for (int k = 0; k < 5; k++)
+		srv_buf_printf(b, "<div class=\"card\">%s<b>%lld</b></div>", counts[k][1], (long long)num(r, counts[k][0]));
+	srv_buf_puts(b, "</div><h2>Prepaid liability</h2>");
+	balance_table(b, r, digits, "prepaid_liability_start_minor", "Liability at the start", "Energy revenue",
+		      "prepaid_liability_end_minor", "Liability at the end");
+	size_t i;
+	json_t *e;
+	srv_buf_puts(b, "<h2>Top-ups by channel</h2><table><tr><th>Channel</th><th class=\"n\">Count</th><th class=\"n\">Amount</th></tr>");
+	json_array_foreach(json_object_get(r, "topups_by_channel"), i, e) {
+		srv_buf_puts(b, "<tr><td>");
+		esc(b, str(e, "channel"));
+		srv_buf_printf(b, "</td><td class=\"n\">%lld</td>", (long long)num(e, "count"));
+		money_cell(b, num(e, "amount_minor"), digits);
+		srv_buf_puts(b, "</tr>");
+	}
+	srv_buf_puts(b, "</table><h2>Energy revenue by band</h2>");
+	band_table(b, json_object_get(r, "energy_by_band"), digits, "Energy revenue", num(r, "energy_charges_minor"));
+	srv_buf_puts(b, "<h2>Shared-area costs by pool</h2><table>");
+	json_array_foreach(json_object_get(r, "allocations_by_pool"), i, e) {
+		srv_buf_puts(b, "<tr><td>");
+		esc(b, str(e, "pool"));
+		srv_buf_puts(b, "</td>");
+		money_cell(b, num(e, "amount_minor"), digits);
+		srv_buf_puts(b, "</tr>");
+	}
+	srv_buf_puts(b, "</table><h2>Payments received and credited</h2><table><tr><th>Provider</th>"
+			"<th class=\"n\">Payments</th><th class=\"n\">Received</th><th class=\"n\">Credited</th>"
+			"<th class=\"n\">Not credited</th><th class=\"n\">Refunded</th><th class=\"n\">Difference</th></tr>");
+	json_array_foreach(json_object_get(r, "payments_reconciliation"), i, e) {
+		srv_buf_puts(b, "<tr><td>");
+		esc(b, str(e, "provider"));
+		srv_buf_printf(b, "</td><td class=\"n\">%lld</td>", (long long)num(e, "payments"));
+		static const char *const cols[] = {"received_minor", "credited_minor", "not_credited_minor",
+						   "refunded_minor", "difference_minor"};
+		for (int k = 0; k < 5; k++)
+			money_cell(b, num(e, cols[k]), digits);
+		srv_buf_puts(b, "</tr>");
+	}
+	srv_buf_puts(b, "</table>");
+}
+
+static void energy_html(struct srv_buf *b, const json_t *r)
+{
+	char n[48];
+	page_head(b, r, "Energy report");
+	srv_buf_printf(b, "<div class=\"cards\" style=\"margin-top:16px\"><div class=\"card\">This month<b>%s kWh</b></div>",
+		       kwh(num(r, "total_wh"), n, sizeof n));
+	srv_buf_printf(b, "<div class=\"card\">Month before<b>%s kWh</b></div>", kwh(num(r, "previous_month_wh"), n, sizeof n));
+	const char *pct = json_string_value(json_object_get(r, "change_pct"));
+	srv_buf_printf(b, "<div class=\"card\">Change<b>%s%s</b></div>", pct ? pct : "&ndash;", pct ? " %" : "");
+	srv_buf_printf(b, "<div class=\"card\">Public areas<b>%s kWh</b></div></div>", kwh(num(r, "public_wh"), n, sizeof n));
+	size_t i;
+	json_t *e;
+	json_t *cats = json_object_get(r, "by_category");
+	size_t nc = json_array_size(cats);
+	if (nc) {
+		srv_buf_puts(b, "<h2>Consumption by tenant category</h2>");
+		const char **labels = calloc(nc, sizeof *labels);
+		int64_t *v = calloc(nc, sizeof *v);
+		json_array_foreach(cats, i, e) {
+			labels[i] = str(e, "category");
+			v[i] = num(e, "wh");
+		}
+		bars(b, labels, v, (int)nc, "kWh", 1, "#2e8b57");
+		free(labels);
+		free(v);
+	}
+	srv_buf_puts(b, "<h2>Public pools</h2><table><tr><th>Pool</th><th class=\"n\">kWh</th></tr>");
+	json_array_foreach(json_object_get(r, "by_pool"), i, e) {
+		srv_buf_puts(b, "<tr><td>");
+		esc(b, str(e, "pool"));
+		srv_buf_printf(b, "</td><td class=\"n\">%s</td></tr>", kwh(num(e, "wh"), n, sizeof n));
+	}
+	srv_buf_puts(b, "</table><h2>Public-area load by day and hour</h2>");
+	json_t *grid = json_object_get(r, "public_load_wh_by_day_hour");
+	size_t days = json_array_size(grid);
+	int64_t max = 1;
+	json_t *day;
+	json_array_foreach(grid, i, day) {
+		size_t h;
+		json_t *cell;
+		json_array_foreach(day, h, cell) if (json_integer_value(cell) > max) max = json_integer_value(cell);
+	}
+	const int cw = 26, ch = 14, left = 40, top = 18;
+	srv_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\">",
+		       left + 24 * cw + 8, top + (int)days * ch + 8);
+	for (int h = 0; h < 24; h += 3)
+		srv_buf_printf(b, "<text x=\"%d\" y=\"12\" font-size=\"10\" fill=\"#5b6b78\">%02d:00</text>", left + h * cw, h);
+	json_array_foreach(grid, i, day) {
+		srv_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\" fill=\"#5b6b78\">%zu</text>",
+			       left - 6, top + (int)i * ch + 11, i + 1);
+		size_t h;
+		json_t *cell;
+		json_array_foreach(day, h, cell) {
+			int64_t v = json_integer_value(cell);
+			int shade = (int)(v * 200 / max); /* 0..200: light to dark */
+			srv_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"><title>day %zu %02zu:00 %s kWh</title></rect>",
+				       left + (int)h * cw, top + (int)i * ch, cw - 1, ch - 1, 235 - shade, 243 - shade / 2,
+				       247 - shade / 4, i + 1, h, kwh(v, n, sizeof n));
+		}
+	}
+	srv_buf_puts(b, "</svg><h2>Largest consumers</h2><table><tr><th>Tenant</th><th>Category</th><th class=\"n\">kWh</th></tr>");
+	json_array_foreach(json_object_get(r, "top_consumers"), i, e) {
+		srv_buf_puts(b, "<tr><td>");
+		esc(b, str(e, "name"));
+		srv_buf_puts(b, "</td><td>");
+		esc(b, str(e, "category"));
+		srv_buf_printf(b, "</td><td class=\"n\">%s</td></tr>", kwh(num(e, "wh"), n, sizeof n));
+	}
+	srv_buf_puts(b, "</table>");
+}
+
+char *api_render_html(const json_t *r, size_t *len)
+{
+	struct srv_buf b = {0};
+	const char *kind = str(r, "kind");
+	int digits = (int)num(r, "minor_digits");
+	if (!strcmp(kind, "tenant_statement"))
+		statement_html(&b, r, digits);
+	else if (!strcmp(kind, "finance_summary"))
+		finance_html(&b, r, digits);
+	else
+		energy_html(&b, r);
+	srv_buf_puts(&b, "<p class=\"sub\" style=\"margin-top:32px\">wattle &middot; figures from the ledger and the "
+			 "metered rollups; debits are shown as negative amounts in the summaries.</p></body></html>\n");
+	*len = b.len;
+	return b.p;
+}

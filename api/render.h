@@ -1,0 +1,17 @@
+/* render.h: a report's data (billing/report.h) as CSV or as one self-contained HTML page
+ * with inline SVG charts. Pure: JSON in, bytes out. */
+#ifndef WATTLE_RENDER_H
+#define WATTLE_RENDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* UTF-8 with a byte-order mark (so spreadsheets read it as UTF-8), a header row
+ * section,date,item,detail,wh,amount_minor,amount and CRLF line ends (RFC 4180). Text
+ * that a spreadsheet would take for a formula is prefixed with '. New: caller frees. */
+char *api_render_csv(const json_t *report, size_t *len);
+
+/* One printable HTML page: no scripts, no external assets. New: caller frees. */
+char *api_render_html(const json_t *report, size_t *len);
+
+#endif
