@@ -63,6 +63,7 @@ struct close_tx {
 	int year, month;
 	bool claimed;
 	int statements, allocations;
+	int64_t alloc_us, build_us, store_us, site_us; /* where the time went */
 };
 
 static enum db_status exec(PGconn *c, const char *stmt, int n, const char *const *p, PGresult **out)
@@ -183,6 +184,8 @@ static enum db_status close_tx(PGconn *c, void *arg)
 	if (!t->claimed) /* another process closed it */
 		return DB_OK;
 	/* 1. the month's automatic allocations */
+	int64_t t0 = srv_mono_us();
+	t->build_us = t->store_us = 0;
 	if ((st = exec(c, "close_pools", 2, p, &r)) != DB_OK)
 		return st;
 	for (int i = 0; i < PQntuples(r) && st == DB_OK; i++) {
@@ -193,6 +196,7 @@ static enum db_status close_tx(PGconn *c, void *arg)
 	PQclear(r);
 	if (st != DB_OK)
 		return st;
+	t->alloc_us = srv_mono_us() - t0;
 	/* 2. statements, a range of tenants at a time */
 	int64_t from = 0;
 	for (;;) {
@@ -206,18 +210,24 @@ static enum db_status close_tx(PGconn *c, void *arg)
 		if (none)
 			break;
 		json_t *all = NULL;
+		int64_t b0 = srv_mono_us();
 		if ((st = bill_report_statements(c, t->site, lo, hi + 1, t->year, t->month, &all)) != DB_OK)
 			return st;
+		int64_t b1 = srv_mono_us();
 		st = store_statements(c, t, all, site, now);
 		json_decref(all);
+		t->build_us += b1 - b0;
+		t->store_us += srv_mono_us() - b1;
 		if (st != DB_OK)
 			return st;
 		from = hi + 1;
 	}
 	/* 3. the site's reports */
+	int64_t s0 = srv_mono_us();
 	if ((st = site_report(c, t, REPORT_FINANCE, site, now)) != DB_OK ||
 	    (st = site_report(c, t, REPORT_ENERGY, site, now)) != DB_OK)
 		return st;
+	t->site_us = srv_mono_us() - s0;
 	char ns[I64_BUF], na[I64_BUF];
 	const char *d[4] = {site, t->period, api_i64(ns, t->statements), api_i64(na, t->allocations)};
 	return exec(c, "close_done", 4, d, NULL);
@@ -248,7 +258,7 @@ static void *close_loop(void *arg)
 			}
 		}
 		for (int i = 0; due && i < PQntuples(due) && !atomic_load(&stopping); i++) {
-			struct close_tx t = {db_int64(due, i, 0), "", 0, 0, false, 0, 0};
+			struct close_tx t = {db_int64(due, i, 0), "", 0, 0, false, 0, 0, 0, 0, 0, 0};
 			snprintf(t.period, sizeof t.period, "%s", PQgetvalue(due, i, 1));
 			sscanf(t.period, "%d-%d", &t.year, &t.month);
 			int64_t t0 = srv_mono_us();
@@ -257,9 +267,12 @@ static void *close_loop(void *arg)
 				srv_log(LOG_ERROR, "month close: site_%lld %s failed (%d); retrying later",
 					(long long)t.site, t.period, (int)st);
 			else if (t.claimed)
-				srv_log(LOG_INFO, "month close: site_%lld %s: %d statements, %d allocations, in %lld ms",
+				srv_log(LOG_INFO, "month close: site_%lld %s: %d statements, %d allocations, in %lld ms"
+					" (allocations %lld, statements computed %lld and stored %lld, site reports %lld)",
 					(long long)t.site, t.period, t.statements, t.allocations,
-					(long long)((srv_mono_us() - t0) / 1000));
+					(long long)((srv_mono_us() - t0) / 1000), (long long)(t.alloc_us / 1000),
+					(long long)(t.build_us / 1000), (long long)(t.store_us / 1000),
+					(long long)(t.site_us / 1000));
 		}
 		PQclear(due);
 		for (int i = 0; i < 20 && !atomic_load(&stopping); i++) {

@@ -407,7 +407,14 @@ static enum db_status compute_run(PGconn *c, struct run_tx *t, json_t **out)
 static enum db_status post_lines(PGconn *c, struct req *rq, int64_t run_id, json_t *lines,
 				 const char *kind, int sign, const char *reason, int64_t at_us)
 {
-	size_t i;
+	/* Every line at once: one lock of the accounts, one insert, one update (a pool may
+	 * have thousands of members). */
+	size_t n = json_array_size(lines), i;
+	struct bill_posting *p = calloc(n + 1, sizeof *p);
+	char **refs = calloc(n + 1, sizeof *refs);
+	if (!p || !refs)
+		abort();
+	int k = 0;
 	json_t *l;
 	json_array_foreach(lines, i, l) {
 		int64_t amount = json_integer_value(json_object_get(l, "amount_minor"));
@@ -417,23 +424,30 @@ static enum db_status post_lines(PGconn *c, struct req *rq, int64_t run_id, json
 					"basis", json_object_get(l, "basis"), "basis_unit", json_object_get(l, "basis_unit"));
 		if (reason)
 			json_object_set_new(ref, "reason", json_string(reason));
-		char *txt = json_dumps(ref, JSON_COMPACT);
+		refs[k] = json_dumps(ref, JSON_COMPACT);
 		json_decref(ref);
-		struct bill_entry e;
-		enum bill_post_result res;
-		int64_t now = srv_clock_now_us();
-		enum db_status st = bill_post_at(c, api_id_parse(ID_TENANT, json_string_value(json_object_get(l, "tenant_id"))),
-						 kind, sign * amount, txt, rq->request_id, at_us && at_us < now ? at_us : now,
-						 now, &e, &res);
-		free(txt);
-		if (st != DB_OK)
-			return st;
-		if (res != POST_OK) {
-			api_error(rq, res == POST_OVERFLOW ? E_BALANCE_OVERFLOW : E_NOT_FOUND, NULL, "cannot post line %zu", i);
-			return DB_ABORT;
-		}
+		p[k].tenant_id = api_id_parse(ID_TENANT, json_string_value(json_object_get(l, "tenant_id")));
+		p[k].amount_minor = sign * amount;
+		p[k].ref_json = refs[k];
+		k++;
 	}
-	return DB_OK;
+	int64_t now = srv_clock_now_us();
+	int missing = 0;
+	enum db_status st = bill_post_many(c, p, k, kind, rq->request_id, at_us && at_us < now ? at_us : now, now,
+					   &missing);
+	for (int j = 0; j < k; j++)
+		free(refs[j]);
+	free(refs);
+	free(p);
+	if (st == DB_OK && missing < 0) {
+		api_error(rq, E_BALANCE_OVERFLOW, NULL, "a balance would overflow");
+		return DB_ABORT;
+	}
+	if (st == DB_OK && missing) {
+		api_error(rq, E_NOT_FOUND, NULL, "%d lines name a tenant without an account", missing);
+		return DB_ABORT;
+	}
+	return st;
 }
 
 static enum db_status run_tx(PGconn *c, void *arg)

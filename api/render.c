@@ -280,7 +280,7 @@ static void band_table(struct srv_buf *b, const json_t *bands, int digits, const
 static void bars(struct srv_buf *b, const char *const *labels, const int64_t *v, int n, const char *unit,
 		 int label_every, const char *color)
 {
-	const int W = 900, H = 230, left = 56, bottom = 28, top = 24;
+	const int W = 900, H = 230, left = 72, bottom = 28, top = 24;
 	int64_t max = 1;
 	for (int i = 0; i < n; i++)
 		if (v[i] > max)
@@ -290,7 +290,10 @@ static void bars(struct srv_buf *b, const char *const *labels, const int64_t *v,
 	for (int g = 0; g <= 4; g++) { /* gridlines with values */
 		int y = top + plot_h - plot_h * g / 4;
 		char lab[48];
-		kwh(max * g / 4, lab, sizeof lab);
+		if (max >= 10000) /* whole kWh on the axis once the values are large */
+			snprintf(lab, sizeof lab, "%lld", (long long)(max * g / 4 / 1000));
+		else
+			kwh(max * g / 4, lab, sizeof lab);
 		srv_buf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#e3e8ec\"/>"
 				  "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\" fill=\"#5b6b78\">%s</text>",
 			       left, W - 8, y, y, left - 4, y + 3, lab);

@@ -86,12 +86,6 @@ static const struct db_stmt ingest_stmts[] = {
 	 " SELECT a, " SQL_TS("$5") ", 'energy_charge', amt, bal, ref::jsonb, $6"
 	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY"
 	 " AS x(a, amt, bal, ref, o) ORDER BY o"},
-	{"ingest_balances", /* post_charges: balance and prepaid state */
-	 "UPDATE accounts a SET balance_minor = x.b, state = x.s, warned_mask = x.w,"
-	 " grace_until = CASE WHEN x.g = 0 THEN NULL ELSE 'epoch'::timestamptz + x.g * interval '1 microsecond' END,"
-	 " updated_at = " SQL_TS("$6")
-	 " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[], $5::bigint[]) AS x(id, b, s, w, g)"
-	 " WHERE a.id = x.id"},
 	{"ingest_events", /* bill_ingest */
 	 "INSERT INTO meter_events (meter_id, at, kind, detail)"
 	 " SELECT m, " SQL_TS("$4") ", k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(m, k, d)"},
@@ -793,7 +787,7 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, const char *now, in
 		PQclear(r);
 		if (st == DB_OK) {
 			const char *p3[6] = {ids.p, bals.p, states.p, warned.p, grace.p, now};
-			st = db_exec(c, "ingest_balances", 6, p3, &r);
+			st = db_exec(c, "ledger_balances", 6, p3, &r);
 			PQclear(r);
 		}
 	}

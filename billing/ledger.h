@@ -37,6 +37,20 @@ enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int6
 			    const char *ref_json, const char *request_id, int64_t at_us, int64_t now_us,
 			    struct bill_entry *out, enum bill_post_result *res);
 
+/* One posting of a set. */
+struct bill_posting {
+	int64_t tenant_id, amount_minor;
+	const char *ref_json; /* borrowed; NULL: {} */
+};
+
+/* Post a set of entries of one kind at once (a tenant may have several): accounts locked in
+ * id order in one statement, entries and balances written in bulk, the state machine run
+ * once per account on its final balance, the outbox flushed once. Dated at_us (see
+ * bill_post_at). *missing gets how many postings found no account (the others are made),
+ * or -1 when a balance would overflow and nothing was written (the caller rolls back). */
+enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const char *kind, const char *request_id,
+			      int64_t at_us, int64_t now_us, int *missing);
+
 void bill_register_statements(void);
 
 #endif

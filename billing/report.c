@@ -14,26 +14,31 @@
 
 /* The site-local month [$2, $2 + 1 month) of site $1, as instants and as dates. */
 #define PERIOD                                                                                  \
-	"p AS (SELECT s.id, s.name, s.timezone, s.currency, ($2::date)::timestamp AT TIME ZONE s.timezone AS t0," \
+	"p AS MATERIALIZED (SELECT s.id, s.name, s.timezone, s.currency, ($2::date)::timestamp AT TIME ZONE s.timezone AS t0," \
 	" (($2::date + interval '1 month')::date)::timestamp AT TIME ZONE s.timezone AS t1,"     \
 	" $2::date AS d0, ($2::date + interval '1 month')::date AS d1 FROM sites s WHERE s.id = $1)"
 
 static const struct db_stmt report_stmts[] = {
 	{"rep_site", /* every report: the site and the period's bounds */
 	 "WITH " PERIOD " SELECT p.name, p.timezone, p.currency, " SQL_US("p.t0") ", " SQL_US("p.t1") " FROM p"},
-	{"rep_st_accounts", /* bill_report_statements: balances and totals per tenant */
-	 "WITH " PERIOD " SELECT t.id, t.name, t.category, t.area_centi_m2, a.currency,"
-	 " coalesce((SELECT sum(o.amount_minor) FROM ledger_entries o WHERE o.account_id = a.id AND o.at < p.t0), 0),"
-	 " coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'topup'), 0),"
-	 " coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'energy_charge'), 0),"
-	 " coalesce(sum(e.amount_minor) FILTER (WHERE e.kind IN ('allocation', 'reversal')), 0),"
-	 " coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'adjustment'), 0),"
-	 " coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'refund'), 0),"
-	 " t.phone"
-	 " FROM p JOIN tenants t ON t.site_id = p.id JOIN accounts a ON a.tenant_id = t.id"
-	 " LEFT JOIN ledger_entries e ON e.account_id = a.id AND e.at >= p.t0 AND e.at < p.t1"
-	 " WHERE t.id >= $3 AND t.id < $4"
-	 " GROUP BY t.id, a.id, p.t0 ORDER BY t.id"},
+	{"rep_st_accounts", /* bill_report_statements: balances and totals per tenant; the opening
+			       balance is today's less everything since the month began, so no
+			       scan of older history */
+	 "WITH " PERIOD ", acc AS (SELECT t.id, t.name, t.category, t.area_centi_m2, t.phone, a.id AS aid, a.currency,"
+	 "  a.balance_minor FROM p JOIN tenants t ON t.site_id = p.id JOIN accounts a ON a.tenant_id = t.id"
+	 "  WHERE t.id >= $3 AND t.id < $4)"
+	 " SELECT acc.id, acc.name, acc.category, acc.area_centi_m2, acc.currency,"
+	 " acc.balance_minor - coalesce(s.since, 0),"
+	 " coalesce(s.topup, 0), coalesce(s.energy, 0), coalesce(s.alloc, 0), coalesce(s.adj, 0), coalesce(s.refund, 0),"
+	 " acc.phone"
+	 " FROM acc CROSS JOIN p LEFT JOIN LATERAL (SELECT sum(e.amount_minor) AS since," /* per account: its index */
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'topup') AS topup,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'energy_charge') AS energy,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind IN ('allocation', 'reversal')) AS alloc,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'adjustment') AS adj,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'refund') AS refund"
+	 "  FROM ledger_entries e WHERE e.account_id = acc.aid AND e.at >= p.t0) s ON true"
+	 " ORDER BY acc.id"},
 	{"rep_st_entries", /* bill_report_statements: every entry but energy charges, listed */
 	 "WITH " PERIOD " SELECT a.tenant_id, " SQL_US("e.at") ", e.kind, e.amount_minor, e.ref::text,"
 	 " coalesce(cp.name, ''), coalesce(r.period, ''), to_char(e.at AT TIME ZONE p.timezone, 'YYYY-MM-DD HH24:MI')"
@@ -53,30 +58,31 @@ static const struct db_stmt report_stmts[] = {
 	 " FROM p JOIN meters m ON m.site_id = p.id AND m.tenant_id IS NOT NULL"
 	 " JOIN meter_daily d ON d.meter_id = m.id AND d.day >= p.d0 AND d.day < p.d1"
 	 " WHERE m.tenant_id >= $3 AND m.tenant_id < $4 GROUP BY m.tenant_id, d.day ORDER BY 1, 2"},
-	{"rep_fin_totals", /* bill_report_finance */
-	 "WITH " PERIOD ", acc AS (SELECT a.id FROM accounts a JOIN tenants t ON t.id = a.tenant_id"
+	{"rep_fin_totals", /* bill_report_finance: liability from today's balances less what moved
+			      since, one scan of the entries since the month began */
+	 "WITH " PERIOD ", acc AS (SELECT a.id, a.balance_minor FROM accounts a JOIN tenants t ON t.id = a.tenant_id"
 	 "  JOIN p ON t.site_id = p.id),"
-	 " bal AS (SELECT e.account_id, sum(e.amount_minor) AS b FROM ledger_entries e JOIN acc ON acc.id = e.account_id,"
-	 "  p WHERE e.at < p.t1 GROUP BY e.account_id)"
-	 " SELECT coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e JOIN acc ON acc.id = e.account_id"
-	 "   WHERE e.at < p.t0), 0),"
-	 "  coalesce((SELECT sum(b) FROM bal), 0),"
-	 "  coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'topup'), 0),"
-	 "  coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'energy_charge'), 0),"
-	 "  coalesce(sum(e.amount_minor) FILTER (WHERE e.kind IN ('allocation', 'reversal')), 0),"
-	 "  coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'adjustment'), 0),"
-	 "  coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'refund'), 0),"
-	 "  (SELECT count(*) FROM acc), (SELECT count(*) FROM bal WHERE b < 0),"
-	 "  (SELECT count(*) FROM commands c JOIN acc ON acc.id = c.account_id WHERE c.action = 'cut_off'"
+	 " since AS (SELECT e.account_id, sum(e.amount_minor) AS s0,"
+	 "  coalesce(sum(e.amount_minor) FILTER (WHERE e.at >= p.t1), 0) AS s1,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'topup') AS topup,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'energy_charge') AS energy,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind IN ('allocation', 'reversal')) AS alloc,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'adjustment') AS adj,"
+	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'refund') AS refund"
+	 "  FROM ledger_entries e JOIN acc ON acc.id = e.account_id, p WHERE e.at >= p.t0 GROUP BY e.account_id),"
+	 " b AS (SELECT acc.balance_minor AS now, coalesce(s.s0, 0) AS s0, coalesce(s.s1, 0) AS s1, s.topup, s.energy,"
+	 "  s.alloc, s.adj, s.refund FROM acc LEFT JOIN since s ON s.account_id = acc.id)"
+	 " SELECT coalesce(sum(now - s0), 0), coalesce(sum(now - s1), 0), coalesce(sum(topup), 0),"
+	 "  coalesce(sum(energy), 0), coalesce(sum(alloc), 0), coalesce(sum(adj), 0), coalesce(sum(refund), 0),"
+	 "  count(*), count(*) FILTER (WHERE now - s1 < 0),"
+	 "  (SELECT count(*) FROM commands c JOIN acc ON acc.id = c.account_id, p WHERE c.action = 'cut_off'"
 	 "   AND c.state <> 'superseded' AND c.created_at >= p.t0 AND c.created_at < p.t1),"
-	 "  (SELECT count(*) FROM commands c JOIN acc ON acc.id = c.account_id WHERE c.action = 'restore'"
+	 "  (SELECT count(*) FROM commands c JOIN acc ON acc.id = c.account_id, p WHERE c.action = 'restore'"
 	 "   AND c.state <> 'superseded' AND c.created_at >= p.t0 AND c.created_at < p.t1),"
 	 "  (SELECT count(*) FROM payment_conflicts pc JOIN payments py ON py.id = pc.payment_id"
-	 "   LEFT JOIN tenants pt ON pt.id = py.tenant_id WHERE pc.state = 'open'"
+	 "   LEFT JOIN tenants pt ON pt.id = py.tenant_id, p WHERE pc.state = 'open'"
 	 "   AND (pt.site_id = p.id OR py.tenant_id IS NULL))"
-	 " FROM p LEFT JOIN (ledger_entries e JOIN acc ON acc.id = e.account_id)"
-	 "  ON e.at >= p.t0 AND e.at < p.t1"
-	 " GROUP BY p.id, p.t0, p.t1"},
+	 " FROM b"},
 	{"rep_fin_channels", /* bill_report_finance: top-ups by channel */
 	 "WITH " PERIOD " SELECT coalesce(e.ref->>'channel', 'other'), count(*), sum(e.amount_minor)::bigint"
 	 " FROM p JOIN tenants t ON t.site_id = p.id JOIN accounts a ON a.tenant_id = t.id"
