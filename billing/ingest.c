@@ -4,6 +4,7 @@
 #include "api/valid.h"
 #include "billing/account.h"
 #include "billing/alarm_db.h"
+#include "billing/ledger.h"
 #include "billing/money.h"
 #include "billing/price.h"
 #include "billing/tz.h"
@@ -79,13 +80,6 @@ static const struct db_stmt ingest_stmts[] = {
 	 " SELECT m, 'epoch'::date + d, h, w FROM unnest($1::bigint[], $2::integer[], $3::smallint[], $4::bigint[])"
 	 " AS x(m, d, h, w)"
 	 " ON CONFLICT (meter_id, day, hour) DO UPDATE SET wh = meter_hourly.wh + EXCLUDED.wh"},
-	{"ingest_accounts", /* post_charges: lock in account id order, with their policies */
-	 BILL_ACCT_SELECT("$2") " WHERE a.tenant_id = ANY($1::bigint[]) ORDER BY a.id FOR UPDATE OF a"},
-	{"ingest_ledger", /* post_charges: ids follow the order balances were chained in */
-	 "INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor, ref, request_id)"
-	 " SELECT a, " SQL_TS("$5") ", 'energy_charge', amt, bal, ref::jsonb, $6"
-	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY"
-	 " AS x(a, amt, bal, ref, o) ORDER BY o"},
 	{"ingest_events", /* bill_ingest */
 	 "INSERT INTO meter_events (meter_id, at, kind, detail)"
 	 " SELECT m, " SQL_TS("$4") ", k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(m, k, d)"},
@@ -668,142 +662,50 @@ static void cols_free(struct cols *k)
 
 /* Post one energy_charge per meter with whole minor units to charge, accounts locked in
  * id order, balances chained in that order. */
-static int by_tenant(const void *a, const void *b)
-{
-	const struct meter *x = *(const struct meter *const *)a, *y = *(const struct meter *const *)b;
-	if (x->tenant_id != y->tenant_id)
-		return x->tenant_id < y->tenant_id ? -1 : 1;
-	return (x->id > y->id) - (x->id < y->id);
-}
 
-static enum db_status post_charges(PGconn *c, struct ctx *x, const char *now, int64_t now_us,
-				   const char *request_id, struct bill_batch *out)
+static enum db_status post_charges(PGconn *c, struct ctx *x, int64_t now_us, const char *request_id,
+				   struct bill_batch *out)
 {
-	/* The meters to charge, by tenant then meter id, so each account finds its own in one
-	 * binary search instead of a pass over every meter. */
-	struct meter **charged = malloc(((size_t)x->nm + 1) * sizeof *charged);
-	if (!charged)
+	/* One energy_charge entry per charged meter, all posted at once by the ledger (accounts
+	 * locked in id order, the state machine once per account on its final balance). */
+	struct bill_posting *p = calloc((size_t)x->nm + 1, sizeof *p);
+	char **refs = calloc((size_t)x->nm + 1, sizeof *refs);
+	if (!p || !refs)
 		abort();
-	int nc = 0;
-	for (int i = 0; i < x->nm; i++)
-		if (x->m[i].minor > 0 && x->m[i].tenant_id)
-			charged[nc++] = &x->m[i];
-	if (!nc) {
-		free(charged);
-		return DB_OK;
-	}
-	qsort(charged, (size_t)nc, sizeof *charged, by_tenant);
-	struct srv_buf tenants = {0};
-	for (int i = 0; i < nc; i++) {
-		srv_buf_elem(&tenants);
-		srv_buf_i64(&tenants, charged[i]->tenant_id);
-	}
-	srv_buf_putc(&tenants, '}');
-	char hol[16];
-	bill_acct_holiday_from(now_us, hol, sizeof hol);
-	const char *p1[2] = {tenants.p, hol};
-	PGresult *r;
-	enum db_status st = db_exec(c, "ingest_accounts", 2, p1, &r);
-	srv_buf_free(&tenants);
-	if (st != DB_OK) {
-		PQclear(r);
-		free(charged);
-		return st;
-	}
-	struct srv_buf acc = {0}, amt = {0}, bal = {0}, refs = {0}, ids = {0}, bals = {0};
-	struct srv_buf states = {0}, warned = {0}, grace = {0};
-	struct bill_outbox o = {0};
-	int entries = 0;
-	for (int a = 0; a < PQntuples(r) && st == DB_OK; a++) {
-		struct bill_acct ac;
-		bill_acct_parse(r, a, &ac);
-		int64_t account = ac.id, tenant = ac.tenant_id;
-		int64_t balance = ac.st.balance_minor;
-		int lo = 0, hi = nc;
-		while (lo < hi) { /* the first of this tenant's meters */
-			int mid = (lo + hi) / 2;
-			if (charged[mid]->tenant_id < tenant)
-				lo = mid + 1;
-			else
-				hi = mid;
+	int n = 0;
+	for (int i = 0; i < x->nm; i++) {
+		struct meter *m = &x->m[i];
+		if (m->minor <= 0 || !m->tenant_id)
+			continue;
+		char from[40], to[40], mid[32];
+		snprintf(mid, sizeof mid, "mtr_%lld", (long long)m->id);
+		json_t *by = json_object();
+		for (int k = 0; k < m->nlines; k++) {
+			json_t *cur = json_object_get(by, m->lines[k].band);
+			json_object_set_new(by, m->lines[k].band, json_integer(json_integer_value(cur) + m->lines[k].wh));
 		}
-		for (int i = lo; i < nc && charged[i]->tenant_id == tenant; i++) {
-			struct meter *m = charged[i];
-			if (bill_add(balance, -m->minor, &balance)) {
-				srv_log(LOG_ERROR, "ingest: account %lld balance would overflow", (long long)account);
-				st = DB_HARD;
-				break;
-			}
-			const char *sep = entries++ ? "," : "{";
-			srv_buf_printf(&acc, "%s%lld", sep, (long long)account);
-			srv_buf_printf(&amt, "%s%lld", sep, (long long)-m->minor);
-			srv_buf_printf(&bal, "%s%lld", sep, (long long)balance);
-			char from[40], to[40], mid[32];
-			snprintf(mid, sizeof mid, "mtr_%lld", (long long)m->id);
-			json_t *by = json_object();
-			for (int k = 0; k < m->nlines; k++) {
-				json_t *cur = json_object_get(by, m->lines[k].band);
-				json_object_set_new(by, m->lines[k].band,
-						    json_integer(json_integer_value(cur) + m->lines[k].wh));
-			}
-			json_t *ref = json_pack("{s:s, s:s, s:{s:s, s:s, s:i}, s:I, s:o}", "meter_id", mid,
-						"serial", m->serial, "readings", "from",
-						srv_time_format(m->first_ts, from, sizeof from), "to",
-						srv_time_format(m->last_ts, to, sizeof to), "count", m->nbilled,
-						"wh", (json_int_t)m->batch_wh, "wh_by_band", by);
-			char *txt = json_dumps(ref, JSON_COMPACT);
-			srv_buf_putc(&refs, *sep);
-			srv_buf_pg_quoted(&refs, txt);
-			free(txt);
-			json_decref(ref);
-			out->charged_minor += m->minor;
-		}
-		/* The state machine, once per account per batch, on its new balance. */
-		bill_acct_transition(&ac, balance, now_us, &o);
-		srv_buf_elem(&ids);
-		srv_buf_i64(&ids, account);
-		srv_buf_elem(&bals);
-		srv_buf_i64(&bals, balance);
-		srv_buf_elem(&states);
-		srv_buf_puts(&states, bill_state_name(ac.st.state));
-		srv_buf_elem(&warned);
-		srv_buf_i64(&warned, ac.st.warned);
-		srv_buf_elem(&grace);
-		srv_buf_i64(&grace, ac.st.grace_until_us);
+		json_t *ref = json_pack("{s:s, s:s, s:{s:s, s:s, s:i}, s:I, s:o}", "meter_id", mid, "serial", m->serial,
+					"readings", "from", srv_time_format(m->first_ts, from, sizeof from), "to",
+					srv_time_format(m->last_ts, to, sizeof to), "count", m->nbilled, "wh",
+					(json_int_t)m->batch_wh, "wh_by_band", by);
+		refs[n] = json_dumps(ref, JSON_COMPACT);
+		json_decref(ref);
+		p[n] = (struct bill_posting){m->tenant_id, -m->minor, refs[n]};
+		out->charged_minor += m->minor;
+		n++;
 	}
-	PQclear(r);
-	if (st == DB_OK && entries) {
-		srv_buf_putc(&acc, '}');
-		srv_buf_putc(&amt, '}');
-		srv_buf_putc(&bal, '}');
-		srv_buf_putc(&refs, '}');
-		srv_buf_putc(&ids, '}');
-		srv_buf_putc(&bals, '}');
-		srv_buf_putc(&states, '}');
-		srv_buf_putc(&warned, '}');
-		srv_buf_putc(&grace, '}');
-		const char *p2[6] = {acc.p, amt.p, bal.p, refs.p, now, request_id};
-		st = db_exec(c, "ingest_ledger", 6, p2, &r);
-		PQclear(r);
-		if (st == DB_OK) {
-			const char *p3[6] = {ids.p, bals.p, states.p, warned.p, grace.p, now};
-			st = db_exec(c, "ledger_balances", 6, p3, &r);
-			PQclear(r);
-		}
+	int missing = 0;
+	enum db_status st = bill_post_many(c, p, n, "energy_charge", request_id, now_us, now_us, &missing);
+	if (st == DB_OK && missing < 0) {
+		srv_log(LOG_ERROR, "ingest: an account's balance would overflow; the batch is refused");
+		st = DB_HARD;
+	} else if (st == DB_OK && missing) {
+		srv_log(LOG_ERROR, "ingest: %d charged meters belong to tenants without an account", missing);
 	}
-	if (st == DB_OK)
-		st = bill_outbox_flush(c, &o, now_us);
-	bill_outbox_free(&o);
-	srv_buf_free(&states);
-	srv_buf_free(&warned);
-	srv_buf_free(&grace);
-	free(charged);
-	srv_buf_free(&acc);
-	srv_buf_free(&amt);
-	srv_buf_free(&bal);
-	srv_buf_free(&refs);
-	srv_buf_free(&ids);
-	srv_buf_free(&bals);
+	for (int i = 0; i < n; i++)
+		free(refs[i]);
+	free(refs);
+	free(p);
 	return st;
 }
 
@@ -1078,7 +980,7 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 		goto out;
 	if ((st = write_state(c, &x, now)) != DB_OK || (st = write_daily(c, &x)) != DB_OK ||
 	    (st = relay_check(c, &x, &events, now)) != DB_OK ||
-	    (st = post_charges(c, &x, now, now_us, request_id, out)) != DB_OK ||
+	    (st = post_charges(c, &x, now_us, request_id, out)) != DB_OK ||
 	    (st = write_events(c, &events, now)) != DB_OK ||
 	    (st = write_alarms(c, &x, now_us)) != DB_OK)
 		goto out;

@@ -93,7 +93,9 @@ enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int6
 static int by_tenant(const void *a, const void *b)
 {
 	const struct bill_posting *x = *(const struct bill_posting *const *)a, *y = *(const struct bill_posting *const *)b;
-	return (x->tenant_id > y->tenant_id) - (x->tenant_id < y->tenant_id);
+	if (x->tenant_id != y->tenant_id)
+		return x->tenant_id < y->tenant_id ? -1 : 1;
+	return (x > y) - (x < y); /* a tenant's postings keep the caller's order */
 }
 
 enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const char *kind, const char *request_id,
