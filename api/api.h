@@ -47,6 +47,7 @@ enum field_kind {
 	FK_CURRENCY, /* ISO 4217 */
 	FK_AREA,     /* decimal string, up to 2 fraction digits */
 	FK_TIME,     /* RFC 3339 with offset */
+	FK_DATE,     /* YYYY-MM-DD, a real calendar day */
 	FK_URL,
 	FK_ARRAY,    /* type only; the handler checks the items */
 	FK_OBJECT,   /* type only */
@@ -193,6 +194,8 @@ void api_pools_create(struct req *rq);
 void api_pools_list(struct req *rq);
 void api_pool_runs_create(struct req *rq);
 void api_allocation_run_get(struct req *rq);
+void api_pool_runs_list(struct req *rq);
+void api_site_reconciliation(struct req *rq);
 void api_allocation_run_reverse(struct req *rq);
 void api_tenant_allocations(struct req *rq);
 void api_meter_command(struct req *rq);

@@ -157,6 +157,11 @@ static int check_value(struct req *rq, const struct field *f, json_t *v)
 	}
 	case FK_URL:
 		return api_valid_url(s) ? 0 : api_field_error(rq, f->name, "must be an http(s) URL");
+	case FK_DATE: {
+		int y, m, d;
+		return api_parse_date(s, &y, &m, &d) == 0 ? 0
+							  : api_field_error(rq, f->name, "must be a date YYYY-MM-DD");
+	}
 	default:
 		return api_field_error(rq, f->name, "unexpected kind");
 	}

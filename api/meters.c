@@ -64,7 +64,7 @@ static json_t *meter_json(const PGresult *r, int i)
 			 api_int_col(r, i, 14));
 }
 
-static const char *const purposes[] = {"tenant", "hvac", "lighting", "elevator", "other", NULL};
+static const char *const purposes[] = {"tenant", "hvac", "lighting", "elevator", "other", "main", NULL};
 static const char *const statuses[] = {"active", "retired", NULL};
 
 static const struct field meter_spec[] = {

@@ -25,7 +25,7 @@ static const struct db_stmt pool_stmts[] = {
 	 " (SELECT kind FROM tariffs WHERE id = $5 AND site_id = $1)"},
 	{"pool_insert",
 	 "INSERT INTO cost_pools (site_id, name, method, meter_ids, main_meter_id, minus_meter_ids, tariff_id,"
-	 " auto, created_at) VALUES ($1, $2, $3, $4::bigint[], $5, $6::bigint[], $7, $8, " SQL_TS("$9") ")"
+	 " auto, created_at, prorate) VALUES ($1, $2, $3, $4::bigint[], $5, $6::bigint[], $7, $8, " SQL_TS("$9") ", $10)"
 	 " RETURNING id"},
 	{"pool_members_insert",
 	 "INSERT INTO cost_pool_members (pool_id, tenant_id, quota_ppm)"
@@ -35,7 +35,7 @@ static const struct db_stmt pool_stmts[] = {
 	 " p.tariff_id, p.auto, s.timezone, s.currency,"
 	 " (SELECT coalesce(json_agg(json_build_object('tenant_id', 'ten_' || m.tenant_id,"
 	 "  'quota_ppm', m.quota_ppm) ORDER BY m.tenant_id), '[]') FROM cost_pool_members m WHERE m.pool_id = p.id)::text,"
-	 " array_remove(p.meter_ids || p.main_meter_id, NULL)::text"
+	 " array_remove(p.meter_ids || p.main_meter_id, NULL)::text, p.prorate"
 	 " FROM cost_pools p JOIN sites s ON s.id = p.site_id WHERE p.id = $1"},
 	{"pool_list",
 	 "SELECT id FROM cost_pools WHERE id > $1 AND ($3::bigint IS NULL OR site_id = $3) ORDER BY id LIMIT $2"},
@@ -45,10 +45,13 @@ static const struct db_stmt pool_stmts[] = {
 	 " coalesce(sum(wh) FILTER (WHERE meter_id = ANY($2::bigint[])), 0)::bigint,"
 	 " floor(coalesce(sum(cost_nano) FILTER (WHERE meter_id = ANY($2::bigint[])), 0) / $5::bigint)::bigint"
 	 " FROM meter_daily WHERE meter_id = ANY($1::bigint[] || $2::bigint[]) AND day >= $3::date AND day < $4::date"},
-	{"pool_basis", /* compute_run: members in tenant id order with area and own energy */
+	{"pool_basis", /* compute_run: members in tenant id order with area, own energy, and the
+			  days of [$2, $3) they occupied their unit */
 	 "SELECT m.tenant_id, t.area_centi_m2, coalesce(m.quota_ppm, 0),"
 	 " coalesce((SELECT sum(d.wh) FROM meter_daily d JOIN meters mt ON mt.id = d.meter_id"
-	 "  WHERE mt.tenant_id = m.tenant_id AND d.day >= $2::date AND d.day < $3::date), 0)::bigint"
+	 "  WHERE mt.tenant_id = m.tenant_id AND d.day >= $2::date AND d.day < $3::date), 0)::bigint,"
+	 " greatest(0, least(coalesce(t.move_out + 1, $3::date), $3::date)"
+	 "  - greatest(coalesce(t.move_in, $2::date), $2::date)), $3::date - $2::date"
 	 " FROM cost_pool_members m JOIN tenants t ON t.id = m.tenant_id WHERE m.pool_id = $1 ORDER BY m.tenant_id"},
 	{"pool_tariff_rate",
 	 "SELECT (spec->>'rate_micros_per_kwh')::bigint FROM tariffs WHERE id = $1 AND kind = 'flat'"},
@@ -58,6 +61,17 @@ static const struct db_stmt pool_stmts[] = {
 	{"run_period_end", /* run_tx: the end of the site-local month, unix microseconds */
 	 "SELECT " SQL_US("((to_date($2, 'YYYY-MM') + interval '1 month')::timestamp AT TIME ZONE s.timezone)")
 	 " FROM cost_pools p JOIN sites s ON s.id = p.site_id WHERE p.id = $1"},
+	{"run_list", /* api_pool_runs_list */
+	 "SELECT id, period, state, total_wh, total_minor, " SQL_US("created_at") ", " SQL_US("reversed_at") ","
+	 " reverse_reason FROM allocation_runs WHERE id > $1 AND pool_id = $3 ORDER BY id LIMIT $2"},
+	{"site_reconcile", /* api_site_reconciliation: main meters against what is metered below them */
+	 "SELECT s.id, coalesce(sum(d.wh) FILTER (WHERE m.purpose = 'main'), 0)::bigint,"
+	 " coalesce(sum(d.wh) FILTER (WHERE m.purpose <> 'main' AND m.tenant_id IS NOT NULL), 0)::bigint,"
+	 " coalesce(sum(d.wh) FILTER (WHERE m.purpose <> 'main' AND m.tenant_id IS NULL), 0)::bigint,"
+	 " count(DISTINCT m.id) FILTER (WHERE m.purpose = 'main')"
+	 " FROM sites s LEFT JOIN meters m ON m.site_id = s.id"
+	 " LEFT JOIN meter_daily d ON d.meter_id = m.id AND d.day >= $2::date AND d.day < $3::date"
+	 " WHERE s.id = $1 GROUP BY s.id"},
 	{"run_get",
 	 "SELECT id, state, result::text, " SQL_US("reversed_at") ", reverse_reason FROM allocation_runs WHERE id = $1"},
 	{"run_lock",
@@ -108,12 +122,13 @@ static json_t *ids_json(const char *prefix, const char *pgarray)
 static json_t *pool_json(const PGresult *r, int i)
 {
 	json_t *members = json_loads(PQgetvalue(r, i, 11), 0, NULL);
-	return json_pack("{s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o}", "id", api_id_col(ID_POOL, r, i, 0),
+	return json_pack("{s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:b, s:o}", "id", api_id_col(ID_POOL, r, i, 0),
 			 "site_id", api_id_col(ID_SITE, r, i, 1), "name", PQgetvalue(r, i, 2), "method",
 			 PQgetvalue(r, i, 3), "meter_ids", ids_json(ID_METER, PQgetvalue(r, i, 4)),
 			 "main_meter_id", api_id_col(ID_METER, r, i, 5), "minus_meter_ids",
 			 ids_json(ID_METER, PQgetvalue(r, i, 6)), "tariff_id", api_id_col(ID_TARIFF, r, i, 7),
-			 "auto", !strcmp(PQgetvalue(r, i, 8), "t"), "members", members ? members : json_array());
+			 "auto", !strcmp(PQgetvalue(r, i, 8), "t"), "prorate", !strcmp(PQgetvalue(r, i, 13), "t"),
+			 "members", members ? members : json_array());
 }
 
 struct pool_tx {
@@ -155,11 +170,12 @@ static enum db_status pool_create_tx(PGconn *c, void *arg)
 	PQclear(r);
 	if (st != DB_OK)
 		return st;
-	const char *q[9] = {site, api_body_str(rq, "name"), api_body_str(rq, "method"), t->meters,
-			    p[5], t->minus, p[4],
-			    json_is_true(json_object_get(rq->json, "auto")) ? "true" : "false",
-			    api_i64(now, srv_clock_now_us())};
-	if ((st = db_exec(c, "pool_insert", 9, q, &r)) != DB_OK) {
+	const char *q[10] = {site, api_body_str(rq, "name"), api_body_str(rq, "method"), t->meters,
+			     p[5], t->minus, p[4],
+			     json_is_true(json_object_get(rq->json, "auto")) ? "true" : "false",
+			     api_i64(now, srv_clock_now_us()),
+			     json_is_true(json_object_get(rq->json, "prorate")) ? "true" : "false"};
+	if ((st = db_exec(c, "pool_insert", 10, q, &r)) != DB_OK) {
 		PQclear(r);
 		return st;
 	}
@@ -191,6 +207,7 @@ void api_pools_create(struct req *rq)
 		{"tariff_id", FK_ID, F_NULL, 0, 0, 0, ID_TARIFF},
 		{"members", FK_ARRAY, F_REQ, 0, 0, 0, 0},
 		{"auto", FK_BOOL, 0, 0, 0, 0, 0},
+		{"prorate", FK_BOOL, 0, 0, 0, 0, 0},
 		{0},
 	};
 	if (api_fields(rq, spec, false))
@@ -371,19 +388,34 @@ static enum db_status compute_run(PGconn *c, struct run_tx *t, json_t **out)
 	int64_t *w = calloc((size_t)n + 1, sizeof *w), *share = calloc((size_t)n + 1, sizeof *share);
 	if (!w || !share)
 		abort();
-	for (int i = 0; i < n; i++)
+	/* Prorating weighs area and quota by the days occupied (alloc_prorate: weight x days,
+	 * the period's length cancels out); consumption is metered only while a tenant is
+	 * there, so it is never prorated again. */
+	bool prorate = json_is_true(json_object_get(pool, "prorate")) && strcmp(method, "consumption");
+	enum alloc_result ar = ALLOC_OK;
+	for (int i = 0; i < n && ar == ALLOC_OK; i++) {
 		w[i] = !strcmp(method, "area") ? db_int64(r, i, 1) : !strcmp(method, "quota") ? db_int64(r, i, 2)
 											    : db_int64(r, i, 3);
-	enum alloc_result ar = alloc_hamilton(total_minor, w, n, share);
+		if (prorate)
+			ar = alloc_prorate(w[i], (int)db_int64(r, i, 4), &w[i]);
+	}
+	if (ar == ALLOC_OK)
+		ar = alloc_hamilton(total_minor, w, n, share);
 	json_t *lines = json_array();
 	for (int i = 0; ar == ALLOC_OK && i < n; i++) {
 		char area[32];
-		json_t *basis = !strcmp(method, "area") ? json_string(bill_format_decimal(w[i], 2, area, sizeof area))
-						       : json_integer(w[i]);
-		json_array_append_new(lines, json_pack("{s:o, s:o, s:s, s:I}", "tenant_id", api_id_col(ID_TENANT, r, i, 0),
-						       "basis", basis, "basis_unit",
-						       !strcmp(method, "area") ? "m2" : !strcmp(method, "quota") ? "ppm" : "wh",
-						       "amount_minor", (json_int_t)share[i]));
+		int64_t raw = !strcmp(method, "area") ? db_int64(r, i, 1) : !strcmp(method, "quota") ? db_int64(r, i, 2)
+											     : db_int64(r, i, 3);
+		json_t *basis = !strcmp(method, "area") ? json_string(bill_format_decimal(raw, 2, area, sizeof area))
+						       : json_integer(raw);
+		json_t *line = json_pack("{s:o, s:o, s:s, s:I}", "tenant_id", api_id_col(ID_TENANT, r, i, 0), "basis", basis,
+					 "basis_unit", !strcmp(method, "area") ? "m2" : !strcmp(method, "quota") ? "ppm" : "wh",
+					 "amount_minor", (json_int_t)share[i]);
+		if (prorate) {
+			json_object_set_new(line, "days", json_integer(db_int64(r, i, 4)));
+			json_object_set_new(line, "days_in_period", json_integer(db_int64(r, i, 5)));
+		}
+		json_array_append_new(lines, line);
 	}
 	PQclear(r);
 	free(w);
@@ -391,7 +423,9 @@ static enum db_status compute_run(PGconn *c, struct run_tx *t, json_t **out)
 	if (ar != ALLOC_OK) {
 		/* method points into pool: reply before letting pool go */
 		api_error(rq, E_REFUSED, json_pack("{s:s}", "method", method),
-			  ar == ALLOC_NO_BASIS ? "no member consumed energy this period: nothing to share by" : "the shares overflow");
+			  ar == ALLOC_NO_BASIS ? (prorate ? "no member occupied its unit this period: nothing to share by"
+							  : "no member consumed energy this period: nothing to share by")
+					       : "the shares overflow");
 		json_decref(pool);
 		json_decref(lines);
 		return DB_ABORT;
@@ -652,4 +686,78 @@ enum db_status api_pool_commit_auto(PGconn *c, int64_t pool, const char *period,
 	json_decref(rq.reply);
 	free(rq.raw);
 	return st;
+}
+
+static json_t *run_row_json(const PGresult *r, int i)
+{
+	return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", api_id_col(ID_RUN, r, i, 0), "period",
+			 PQgetvalue(r, i, 1), "state", PQgetvalue(r, i, 2), "total_wh", api_int_col(r, i, 3),
+			 "total_minor", api_int_col(r, i, 4), "created_at", api_time_col(r, i, 5), "reversed_at",
+			 api_time_col(r, i, 6), "reverse_reason", api_str_col(r, i, 7));
+}
+
+/* GET /v1/cost-pools/{id}/runs: the pool's runs, committed and reversed. */
+void api_pool_runs_list(struct req *rq)
+{
+	int64_t pool = api_arg_id(rq, 0, ID_POOL, "cost pool");
+	if (!pool)
+		return;
+	char id[I64_BUF];
+	const char *extra[1] = {api_i64(id, pool)};
+	api_list(rq, ID_RUN, "run_list", run_row_json, 1, extra);
+}
+
+/* GET /v1/sites/{id}/reconciliation?period=YYYY-MM: the main meters' energy against the
+ * tenant and public meters below them; the difference is losses (lines, transformers,
+ * theft, meters out of calibration). Needs meters with purpose "main". */
+void api_site_reconciliation(struct req *rq)
+{
+	int64_t site = api_arg_id(rq, 0, ID_SITE, "site");
+	if (!site)
+		return;
+	int y, m;
+	const char *period = api_query(rq, "period");
+	if (!period || api_parse_period(period, &y, &m)) {
+		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "period"),
+			  "period=YYYY-MM (a site-local month) is required");
+		return;
+	}
+	char sid[I64_BUF], from[32], to[32];
+	snprintf(from, sizeof from, "%04d-%02d-01", y, m);
+	snprintf(to, sizeof to, "%04d-%02d-01", m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1);
+	const char *p[3] = {api_i64(sid, site), from, to};
+	PGresult *r = api_read(rq, "site_reconcile", 3, p);
+	if (!r)
+		return;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		api_error(rq, E_NOT_FOUND, NULL, "no site %s", rq->args[0]);
+		return;
+	}
+	int64_t main_wh = db_int64(r, 0, 1), tenant_wh = db_int64(r, 0, 2), public_wh = db_int64(r, 0, 3);
+	int64_t mains = db_int64(r, 0, 4);
+	PQclear(r);
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "site_id", rq->args[0], "period", period, "main_meters",
+			      (json_int_t)mains, "tenant_wh", (json_int_t)tenant_wh, "public_wh", (json_int_t)public_wh);
+	if (!mains) {
+		json_object_set_new(o, "main_wh", json_null());
+		json_object_set_new(o, "losses_wh", json_null());
+		json_object_set_new(o, "losses_pct", json_null());
+		json_object_set_new(o, "note", json_string("no meter of this site has purpose main: nothing to reconcile against"));
+	} else {
+		int64_t losses = main_wh - tenant_wh - public_wh;
+		json_object_set_new(o, "main_wh", json_integer(main_wh));
+		json_object_set_new(o, "losses_wh", json_integer(losses));
+		if (main_wh > 0) { /* hundredths of a percent, rounded half away from zero, in integers */
+			__int128 num = (__int128)losses * 20000;
+			int64_t h = (int64_t)((num + (num >= 0 ? main_wh : -main_wh)) / (2 * main_wh));
+			char pct[32];
+			snprintf(pct, sizeof pct, "%s%lld.%02lld", h < 0 ? "-" : "", (long long)(llabs(h) / 100),
+				 (long long)(llabs(h) % 100));
+			json_object_set_new(o, "losses_pct", json_string(pct));
+		} else {
+			json_object_set_new(o, "losses_pct", json_null());
+		}
+	}
+	api_reply(rq, 200, o);
 }

@@ -9,13 +9,13 @@
 
 #define TENANT_COLS                                                                        \
 	"t.id, t.site_id, t.name, t.category, t.area_centi_m2, t.credit_rating, t.phone,"   \
-	" t.status, " SQL_US("t.created_at") ", " SQL_US("t.updated_at")
+	" t.status, " SQL_US("t.created_at") ", " SQL_US("t.updated_at") ", t.move_in::text, t.move_out::text"
 
 static const struct db_stmt tenant_stmts[] = {
 	{"tenant_insert", /* api_tenants_create: the tenant and its account, or no row */
 	 "WITH t AS (INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating,"
-	 " phone, status, created_at, updated_at)"
-	 " SELECT s.id, $2, $3, $4, $5, $6, coalesce($7, 'active'), " SQL_TS("$8") ", " SQL_TS("$8")
+	 " phone, status, created_at, updated_at, move_in, move_out)"
+	 " SELECT s.id, $2, $3, $4, $5, $6, coalesce($7, 'active'), " SQL_TS("$8") ", " SQL_TS("$8") ", $9::date, $10::date"
 	 " FROM sites s WHERE s.id = $1 RETURNING *),"
 	 " a AS (INSERT INTO accounts (tenant_id, currency, created_at, updated_at)"
 	 " SELECT t.id, s.currency, t.created_at, t.created_at FROM t JOIN sites s ON s.id = t.site_id)"
@@ -30,7 +30,9 @@ static const struct db_stmt tenant_stmts[] = {
 	 " area_centi_m2 = coalesce($4::bigint, area_centi_m2),"
 	 " credit_rating = coalesce($5, credit_rating),"
 	 " phone = CASE WHEN $7::boolean THEN $6 ELSE phone END,"
-	 " status = coalesce($8, status), updated_at = " SQL_TS("$9")
+	 " status = coalesce($8, status), updated_at = " SQL_TS("$9") ","
+	 " move_in = CASE WHEN $11::boolean THEN $10::date ELSE move_in END,"
+	 " move_out = CASE WHEN $13::boolean THEN $12::date ELSE move_out END"
 	 " WHERE t.id = $1 RETURNING " TENANT_COLS},
 	{0, 0},
 };
@@ -42,12 +44,13 @@ static json_t *tenant_json(const PGresult *r, int i)
 {
 	char area[32];
 	bill_format_decimal(db_int64(r, i, 4), 2, area, sizeof area);
-	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o}", "id",
+	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
 			 api_id_col(ID_TENANT, r, i, 0), "site_id", api_id_col(ID_SITE, r, i, 1),
 			 "name", PQgetvalue(r, i, 2), "category", PQgetvalue(r, i, 3), "area_m2",
 			 area, "credit_rating", PQgetvalue(r, i, 5), "phone", api_str_col(r, i, 6),
 			 "status", PQgetvalue(r, i, 7), "created_at", api_time_col(r, i, 8),
-			 "updated_at", api_time_col(r, i, 9));
+			 "updated_at", api_time_col(r, i, 9), "move_in", api_str_col(r, i, 10), "move_out",
+			 api_str_col(r, i, 11));
 }
 
 static const char *const ratings[] = {"A", "B", "C", "D", NULL};
@@ -61,6 +64,8 @@ static const struct field tenant_spec[] = {
 	{"credit_rating", FK_ENUM, F_REQ, 0, 0, ratings, 0},
 	{"phone", FK_PHONE, F_NULL, 0, 0, 0, 0},
 	{"status", FK_ENUM, 0, 0, 0, statuses, 0},
+	{"move_in", FK_DATE, F_NULL, 0, 0, 0, 0},
+	{"move_out", FK_DATE, F_NULL, 0, 0, 0, 0},
 	{0},
 };
 
@@ -85,15 +90,17 @@ static enum db_status tenant_create_tx(PGconn *c, void *arg)
 	struct tenant_tx *t = arg;
 	struct req *rq = t->rq;
 	char site[I64_BUF], area[I64_BUF], now[I64_BUF];
-	const char *p[8] = {api_i64(site, api_body_id(rq, ID_SITE, "site_id")),
+	const char *p[10] = {api_i64(site, api_body_id(rq, ID_SITE, "site_id")),
 			    api_body_str(rq, "name"),
 			    api_body_str(rq, "category"),
 			    area_param(rq, area),
 			    api_body_str(rq, "credit_rating"),
 			    api_body_str(rq, "phone"),
 			    api_body_str(rq, "status"),
-			    api_i64(now, srv_clock_now_us())};
-	enum db_status st = api_tx_row(c, rq, "tenant_insert", 8, p, tenant_json, &t->out, "site_id", "no such site");
+			    api_i64(now, srv_clock_now_us()),
+			    api_body_str(rq, "move_in"),
+			    api_body_str(rq, "move_out")};
+	enum db_status st = api_tx_row(c, rq, "tenant_insert", 10, p, tenant_json, &t->out, "site_id", "no such site");
 	if (st != DB_OK)
 		return st;
 	/* A new account at or below its cut threshold enters grace like any other. */
@@ -104,9 +111,21 @@ static enum db_status tenant_create_tx(PGconn *c, void *arg)
 			 json_pack("{s:O}", "id", json_object_get(t->out, "id")));
 }
 
+/* move_out before move_in is refused here when both come together (the database's check
+ * catches a PATCH of one against the stored other). */
+static int occupancy_ok(struct req *rq)
+{
+	const char *in = api_body_str(rq, "move_in"), *out = api_body_str(rq, "move_out");
+	if (in && out && strcmp(out, in) < 0) {
+		api_field_error(rq, "move_out", "is before move_in");
+		return 0;
+	}
+	return 1;
+}
+
 void api_tenants_create(struct req *rq)
 {
-	if (api_fields(rq, tenant_spec, false))
+	if (api_fields(rq, tenant_spec, false) || !occupancy_ok(rq))
 		return;
 	struct tenant_tx t = {rq, 0, NULL};
 	if (api_tx_failed(rq, db_run_tx(tenant_create_tx, &t))) {
@@ -148,7 +167,7 @@ static enum db_status tenant_patch_tx(PGconn *c, void *arg)
 	struct tenant_tx *t = arg;
 	struct req *rq = t->rq;
 	char ids[I64_BUF], area[I64_BUF], now[I64_BUF];
-	const char *p[9] = {api_i64(ids, t->id),
+	const char *p[13] = {api_i64(ids, t->id),
 			    api_body_str(rq, "name"),
 			    api_body_str(rq, "category"),
 			    area_param(rq, area),
@@ -156,8 +175,12 @@ static enum db_status tenant_patch_tx(PGconn *c, void *arg)
 			    api_body_str(rq, "phone"),
 			    api_body_has(rq, "phone") ? "true" : "false",
 			    api_body_str(rq, "status"),
-			    api_i64(now, srv_clock_now_us())};
-	enum db_status st = api_tx_row(c, rq, "tenant_update", 9, p, tenant_json, &t->out, NULL, "no tenant");
+			    api_i64(now, srv_clock_now_us()),
+			    api_body_str(rq, "move_in"),
+			    api_body_has(rq, "move_in") ? "true" : "false",
+			    api_body_str(rq, "move_out"),
+			    api_body_has(rq, "move_out") ? "true" : "false"};
+	enum db_status st = api_tx_row(c, rq, "tenant_update", 13, p, tenant_json, &t->out, NULL, "no tenant");
 	if (st == DB_OK && api_body_has(rq, "credit_rating")) /* another policy applies */
 		st = api_refresh_accounts(c, t->id, 0, NULL);
 	if (st != DB_OK)
@@ -176,7 +199,7 @@ void api_tenants_patch(struct req *rq)
 		api_field_error(rq, "site_id", "a tenant cannot move to another site");
 		return;
 	}
-	if (api_fields(rq, tenant_spec, true))
+	if (api_fields(rq, tenant_spec, true) || !occupancy_ok(rq))
 		return;
 	if (api_tx_failed(rq, db_run_tx(tenant_patch_tx, &t))) {
 		json_decref(t.out);

@@ -199,6 +199,26 @@ int api_parse_period(const char *s, int *year, int *month)
 	return 0;
 }
 
+int api_parse_date(const char *s, int *year, int *month, int *day)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	char ym[8];
+	if (!s || strlen(s) != 10 || s[7] != '-')
+		return -1;
+	memcpy(ym, s, 7);
+	ym[7] = 0;
+	int y, m, d = digits(s + 8, 2);
+	if (api_parse_period(ym, &y, &m))
+		return -1;
+	int leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+	if (d < 1 || d > mdays[m - 1] + (m == 2 && leap))
+		return -1;
+	*year = y;
+	*month = m;
+	*day = d;
+	return 0;
+}
+
 int api_valid_text(const char *s, size_t max)
 {
 	size_t n = s ? strlen(s) : 0;

@@ -26,6 +26,9 @@ int api_parse_time(const char *s, int64_t *out_us);
 /* A billing period "YYYY-MM" -> year and month. Return 0, or -1. */
 int api_parse_period(const char *s, int *year, int *month);
 
+/* A calendar date "YYYY-MM-DD" -> its parts. Return 0, or -1. */
+int api_parse_date(const char *s, int *year, int *month, int *day);
+
 /* A printable, single-line string of 1..max bytes of valid UTF-8. 1 if valid. */
 int api_valid_text(const char *s, size_t max);
 

@@ -179,6 +179,83 @@ START_TEST(virtual_meter_shares_losses)
 }
 END_TEST
 
+START_TEST(occupancy_proration)
+{
+	/* ten_2 moved out on 10 October, ten_3 moved in on the 17th: 31, 10 and 15 days */
+	json_decref(th_ok(&srv, "PATCH", "/v1/tenants/ten_2", fin, "{\"move_out\":\"2026-10-10\"}", 200));
+	json_t *t = th_ok(&srv, "PATCH", "/v1/tenants/ten_3", fin, "{\"move_in\":\"2026-10-17\"}", 200);
+	ck_assert_str_eq(json_string_value(json_object_get(t, "move_in")), "2026-10-17");
+	ck_assert(json_is_null(json_object_get(t, "move_out")));
+	json_decref(t);
+	struct th_resp r = th_req(&srv, "PATCH", "/v1/tenants/ten_3", fin, "{\"move_out\":\"2026-02-30\"}", NULL);
+	ck_assert_int_eq(r.status, 400); /* no such day */
+	ck_assert(strstr(r.body, "move_out"));
+	th_resp_free(&r);
+	r = th_req(&srv, "PATCH", "/v1/tenants/ten_3", fin, "{\"move_in\":\"2026-10-20\",\"move_out\":\"2026-10-19\"}", NULL);
+	ck_assert_int_eq(r.status, 400);
+	th_resp_free(&r);
+	r = th_req(&srv, "PATCH", "/v1/tenants/ten_3", fin, "{\"move_out\":\"2026-10-01\"}", NULL);
+	ck_assert_int_eq(r.status, 422); /* before the stored move_in: the database's check */
+	th_resp_free(&r);
+	json_decref(th_ok(&srv, "POST", "/v1/cost-pools", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Lighting\",\"method\":\"area\",\"meter_ids\":[\"mtr_1\"],"
+			  "\"prorate\":true,\"members\":[{\"tenant_id\":\"ten_1\"},{\"tenant_id\":\"ten_2\"},{\"tenant_id\":\"ten_3\"}]}", 201));
+	/* weights m2 x days: 86.50 x 31, 40.00 x 10, 120.25 x 15 of 1000.00 CNY; by hand:
+	 * 54889.72, 8187.91, 36922.37 -> floors 54889, 8187, 36922 (99998); the two fen left go
+	 * to the largest remainders, .91 and .72 -> 54890, 8188, 36922 */
+	json_t *run = th_ok(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\",\"commit\":true}", 201);
+	ck_assert_int_eq(line(run, 0), 54890);
+	ck_assert_int_eq(line(run, 1), 8188);
+	ck_assert_int_eq(line(run, 2), 36922);
+	json_t *l2 = json_array_get(json_object_get(run, "lines"), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(l2, "days")), 10);
+	ck_assert_int_eq(json_integer_value(json_object_get(l2, "days_in_period")), 31);
+	ck_assert_str_eq(json_string_value(json_object_get(l2, "basis")), "40.00");
+	json_decref(run);
+	ck_assert_int_eq(q("SELECT -sum(amount_minor) FROM ledger_entries WHERE kind = 'allocation'"), 100000);
+	/* September had no energy: a preview of nothing, not an error */
+	r = th_req(&srv, "POST", "/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-09\",\"commit\":false}", NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(strstr(r.body, "\"total_minor\": 0") || strstr(r.body, "\"total_minor\":0"));
+	th_resp_free(&r);
+	/* the pool's runs */
+	json_t *runs = th_ok(&srv, "GET", "/v1/cost-pools/pool_1/runs", fin, NULL, 200);
+	ck_assert_int_eq(json_array_size(json_object_get(runs, "items")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(runs, "items"), 0), "period")), "2026-10");
+	json_decref(runs);
+}
+END_TEST
+
+START_TEST(reconciliation_shows_losses)
+{
+	json_t *rc = th_ok(&srv, "GET", "/v1/sites/site_1/reconciliation?period=2026-10", ops, NULL, 200);
+	ck_assert(json_is_null(json_object_get(rc, "main_wh")));
+	ck_assert(json_is_string(json_object_get(rc, "note")));
+	json_decref(rc);
+	/* the supply: 1,100 kWh in; 1,000 kWh metered below it (the lighting) */
+	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+			  "{\"serial\":\"MAIN\",\"site_id\":\"site_1\",\"purpose\":\"main\",\"tariff_id\":\"trf_1\"}", 201));
+	json_decref(th_ok(&srv, "POST", "/v1/readings", gw,
+			  "{\"readings\":[{\"meter\":\"MAIN\",\"ts\":\"2026-10-01T00:00:00+08:00\",\"energy_wh\":0},"
+			  "{\"meter\":\"MAIN\",\"ts\":\"2026-10-31T00:00:00+08:00\",\"energy_wh\":1100000}]}", 200));
+	rc = th_ok(&srv, "GET", "/v1/sites/site_1/reconciliation?period=2026-10", ops, NULL, 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(rc, "main_wh")), 1100000);
+	ck_assert_int_eq(json_integer_value(json_object_get(rc, "public_wh")), 1000000);
+	ck_assert_int_eq(json_integer_value(json_object_get(rc, "tenant_wh")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(rc, "losses_wh")), 100000);
+	ck_assert_str_eq(json_string_value(json_object_get(rc, "losses_pct")), "9.09");
+	json_decref(rc);
+	struct th_resp r = th_req(&srv, "GET", "/v1/sites/site_1/reconciliation", ops, NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	th_resp_free(&r);
+	r = th_req(&srv, "GET", "/v1/sites/site_9/reconciliation?period=2026-10", ops, NULL, NULL);
+	ck_assert_int_eq(r.status, 404);
+	th_resp_free(&r);
+	/* a main meter is nobody's and not a pool's: no ledger entry for its energy */
+	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge'"), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pools");
@@ -188,6 +265,8 @@ static Suite *suite(void)
 	tcase_add_test(core, area_preview_commit_reverse);
 	tcase_add_test(core, quota_and_consumption_rules);
 	tcase_add_test(core, virtual_meter_shares_losses);
+	tcase_add_test(core, occupancy_proration);
+	tcase_add_test(core, reconciliation_shows_losses);
 	suite_add_tcase(s, core);
 	return s;
 }
