@@ -748,13 +748,9 @@ void api_site_reconciliation(struct req *rq)
 		int64_t losses = main_wh - tenant_wh - public_wh;
 		json_object_set_new(o, "main_wh", json_integer(main_wh));
 		json_object_set_new(o, "losses_wh", json_integer(losses));
-		if (main_wh > 0) { /* hundredths of a percent, rounded half away from zero, in integers */
-			__int128 num = (__int128)losses * 20000;
-			int64_t h = (int64_t)((num + (num >= 0 ? main_wh : -main_wh)) / (2 * main_wh));
-			char pct[32];
-			snprintf(pct, sizeof pct, "%s%lld.%02lld", h < 0 ? "-" : "", (long long)(llabs(h) / 100),
-				 (long long)(llabs(h) % 100));
-			json_object_set_new(o, "losses_pct", json_string(pct));
+		if (main_wh > 0) {
+			char pct[64];
+			json_object_set_new(o, "losses_pct", json_string(bill_format_percent(losses, main_wh, 2, pct, sizeof pct)));
 		} else {
 			json_object_set_new(o, "losses_pct", json_null());
 		}

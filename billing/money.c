@@ -54,6 +54,31 @@ int bill_parse_decimal(const char *s, int scale, int64_t max, int64_t *out)
 	return 0;
 }
 
+char *bill_format_percent(int64_t num, int64_t den, int decimals, char *buf, size_t n)
+{
+	int64_t scale = 100;
+	for (int i = 0; i < decimals; i++)
+		scale *= 10;
+	__int128 x = (__int128)num * scale * 2; /* |num| * 10^6 * 2 < 2^127: no overflow */
+	__int128 q = (x + (x >= 0 ? den : -den)) / (2 * (__int128)den);
+	unsigned __int128 mag = q < 0 ? (unsigned __int128)-q : (unsigned __int128)q;
+	char tmp[64];
+	int k = 0;
+	do { /* digits, least significant first, the point after `decimals` of them */
+		if (k == decimals && decimals)
+			tmp[k++] = '.';
+		tmp[k++] = (char)('0' + (int)(mag % 10));
+		mag /= 10;
+	} while (mag || k <= decimals);
+	size_t at = 0;
+	if (q < 0 && at + 1 < n)
+		buf[at++] = '-';
+	while (k > 0 && at + 1 < n)
+		buf[at++] = tmp[--k];
+	buf[at] = 0;
+	return buf;
+}
+
 char *bill_format_decimal(int64_t v, int scale, char *buf, size_t n)
 {
 	int64_t div = 1;

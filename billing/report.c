@@ -475,12 +475,9 @@ enum db_status bill_report_energy(PGconn *c, int64_t site, int year, int month, 
 	json_object_set_new(o, "total_wh", i64(now));
 	json_object_set_new(o, "previous_month_wh", i64(before));
 	json_object_set_new(o, "public_wh", i64(PQntuples(tot) ? db_int64(tot, 0, 2) : 0));
-	if (before > 0) { /* a percentage to one decimal, in integers */
-		int64_t tenths = ((now - before) * 1000 + (now >= before ? before / 2 : -before / 2)) / before;
-		char pct[32];
-		snprintf(pct, sizeof pct, "%s%lld.%lld", tenths < 0 ? "-" : "", (long long)(llabs(tenths) / 10),
-			 (long long)(llabs(tenths) % 10));
-		json_object_set_new(o, "change_pct", json_string(pct));
+	if (before > 0) {
+		char pct[64];
+		json_object_set_new(o, "change_pct", json_string(bill_format_percent(now - before, before, 1, pct, sizeof pct)));
 	} else {
 		json_object_set_new(o, "change_pct", json_null());
 	}

@@ -79,6 +79,15 @@ START_TEST(decimal_limits)
 	ck_assert_str_eq(bill_format_decimal(5, 2, buf, sizeof buf), "0.05");
 	ck_assert_str_eq(bill_format_decimal(INT64_MAX, 2, buf, sizeof buf), "92233720368547758.07");
 	ck_assert_str_eq(bill_format_decimal(42, 0, buf, sizeof buf), "42");
+	/* percentages in integers, rounded half away from zero */
+	ck_assert_str_eq(bill_format_percent(100000, 1100000, 2, buf, sizeof buf), "9.09");
+	ck_assert_str_eq(bill_format_percent(1, 3, 2, buf, sizeof buf), "33.33");
+	ck_assert_str_eq(bill_format_percent(2, 3, 2, buf, sizeof buf), "66.67");
+	ck_assert_str_eq(bill_format_percent(-1, 8, 1, buf, sizeof buf), "-12.5");
+	ck_assert_str_eq(bill_format_percent(-1, 16, 1, buf, sizeof buf), "-6.3");
+	ck_assert_str_eq(bill_format_percent(0, 7, 1, buf, sizeof buf), "0.0");
+	ck_assert_str_eq(bill_format_percent(5, 1, 0, buf, sizeof buf), "500");
+	ck_assert_str_eq(bill_format_percent(INT64_MAX, 1, 2, buf, sizeof buf), "922337203685477580700.00");
 }
 END_TEST
 
