@@ -808,8 +808,15 @@ static void alipay(struct req *rq)
 		refuse(rq, A, E_INVALID_FIELD, "a notification needs trade_no, trade_status and a known currency");
 		goto out;
 	}
-	/* A refund arrives as a notification carrying refund_fee: the total refunded so far. */
-	bool refund = refund_fee && *refund_fee;
+	/* A refund arrives as a notification carrying refund_fee: the total refunded so far
+	 * ("0.00", or none, on a payment). */
+	int64_t refund_total = 0;
+	bool refund = refund_fee && *refund_fee && bill_parse_decimal(refund_fee, digits, MAX_AMOUNT, &refund_total) == 0 &&
+		      refund_total > 0;
+	if (refund_fee && *refund_fee && bill_parse_decimal(refund_fee, digits, MAX_AMOUNT, &refund_total)) {
+		refuse(rq, A, E_INVALID_FIELD, "refund_fee is not an amount in %s", pn.currency);
+		goto out;
+	}
 	const char *amount = refund ? refund_fee : bill_form_get(&f, "total_amount");
 	bool pays = !strcmp(status, "TRADE_SUCCESS") || !strcmp(status, "TRADE_FINISHED");
 	if (!refund && !pays) { /* WAIT_BUYER_PAY, TRADE_CLOSED unpaid: nothing moved */
