@@ -240,6 +240,26 @@ START_TEST(each_alarm_opens_is_pushed_acked_and_closes)
 }
 END_TEST
 
+/* A protected meter (a cold room, life safety) shows the alarm but is never cut. */
+START_TEST(protected_meter_not_cut)
+{
+	json_decref(th_ok(&srv, "PATCH", "/v1/meters/mtr_2", ops, "{\"protected\":true}", 200));
+	reading(2, 0, ",\"power_w\":300,\"pf\":0.95");
+	reading(2, 1, ",\"power_w\":300,\"pf\":0.95");
+	for (int i = 0; i < 4; i++)
+		reading(2, 1, ",\"power_w\":2600,\"pf\":0.99");
+	ck_assert_int_eq(q("SELECT count(*) FROM alarms WHERE kind = 'suspected_malicious_load' AND meter_id = 2"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM commands"), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'malicious_load_cut'"), 0);
+	/* the same on an unprotected meter is cut, once */
+	reading(1, 0, ",\"power_w\":300,\"pf\":0.95");
+	reading(1, 1, ",\"power_w\":300,\"pf\":0.95");
+	for (int i = 0; i < 5; i++)
+		reading(1, 1, ",\"power_w\":2600,\"pf\":0.99");
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE meter_id = 1 AND reason = 'malicious_load'"), 1);
+}
+END_TEST
+
 START_TEST(settings_validated)
 {
 	struct th_resp r = th_req(&srv, "PUT", "/v1/sites/site_1/alarm-settings", ops, "{\"step_w\":-5}", NULL);
@@ -372,6 +392,7 @@ static Suite *suite(void)
 	tcase_set_timeout(lim, 60);
 	tcase_add_checked_fixture(lim, setup, teardown);
 	tcase_add_test(lim, settings_validated);
+	tcase_add_test(lim, protected_meter_not_cut);
 	tcase_add_test(lim, metersim_injects_each_condition);
 	suite_add_tcase(s, lim);
 	return s;

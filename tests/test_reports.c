@@ -47,12 +47,13 @@ static void month_of_readings(const char *serial, int wh)
 	free(body);
 }
 
+static char e_start[64], e_anchor[64];
+static const char *env[] = {"WATTLE_CLOCK_SPEED=60", e_start, e_anchor, "WATTLE_CLOSE_DELAY_MIN=1", NULL};
+
 static void setup(void)
 {
-	static char e_start[64], e_anchor[64];
 	snprintf(e_start, sizeof e_start, "WATTLE_CLOCK_START=%lld", (long long)START);
 	snprintf(e_anchor, sizeof e_anchor, "WATTLE_CLOCK_ANCHOR=%lld", (long long)time(NULL));
-	const char *env[] = {"WATTLE_CLOCK_SPEED=60", e_start, e_anchor, "WATTLE_CLOSE_DELAY_MIN=1", NULL};
 	db = th_fresh_db();
 	/* the site existed before October */
 	th_server_start(&srv, db, env);
@@ -293,6 +294,9 @@ END_TEST
 
 START_TEST(month_close_once)
 {
+	/* a second process on the same database and clock: the month still closes once */
+	struct th_server two;
+	th_server_start(&two, db, env);
 	/* 00:01 on 1 November in Shanghai is 21 real seconds after the start */
 	long long done = 0;
 	for (int i = 0; i < 400 && !done; i++) {
@@ -333,6 +337,8 @@ START_TEST(month_close_once)
 	json_t *l = th_ok(&srv, "GET", "/v1/reports?period=2026-10&kind=finance_summary", fin, NULL, 200);
 	ck_assert_int_eq(json_array_size(json_object_get(l, "items")), 1);
 	json_decref(l);
+	ck_assert_int_eq(q("SELECT count(*) FROM allocation_runs WHERE period = '2026-10' AND state = 'committed'"), 2);
+	ck_assert_int_eq(th_server_stop(&two), 0);
 }
 END_TEST
 
