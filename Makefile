@@ -1,4 +1,5 @@
-# make run: install what is missing, build, start a private PostgreSQL under ./var and serve.
+# make run: install what is missing, build, and run `wattle demo` (a month of a simulated mall,
+#   reports in ./var/reports, then serving it until Ctrl-C).
 # make test: install what is missing, build (plain and ASan+UBSan), run every suite.
 JOBS := $(shell nproc)
 MAKEFLAGS += --no-print-directory
@@ -26,6 +27,10 @@ run: build
 
 bench: build
 	@bench/account_read.sh
+	@bench/ingest.sh
+	@bench/alarms.sh
+	@bench/month_close.sh
+	@bench/control_latency.sh
 
 clean:
 	rm -rf build build-asan
