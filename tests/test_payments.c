@@ -243,6 +243,12 @@ START_TEST(wechat_credits_once_and_restores)
 		usleep(50000);
 	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE tenant_id = 1 AND state = 'cut_off'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE action = 'cut_off'"), 1);
+	/* a meter that joins the dark tenant is cut too; registering it twice over changes nothing */
+	json_decref(th_ok(&srv, "POST", "/v1/meters", srv.admin_key,
+			  "{\"serial\":\"M-2\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\","
+			  "\"gateway\":\"http://127.0.0.1:9/gw\"}", 201));
+	json_decref(th_ok(&srv, "PATCH", "/v1/meters/M-2", srv.admin_key, "{\"max_power_w\":20000}", 200));
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE action = 'cut_off' AND meter_id = 2"), 1);
 	char otn[64];
 	order("ten_1", "wechat", 5000, otn);
 	ck_assert_uint_eq(strlen(otn), 26);
@@ -262,7 +268,7 @@ START_TEST(wechat_credits_once_and_restores)
 	/* the account left cut_off and the restore was queued in the same transaction as the
 	 * credit; the tenant got a receipt (SMS and app) */
 	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE tenant_id = 1 AND state = 'normal'"), 1);
-	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE action = 'restore' AND reason = 'topped_up'"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE action = 'restore' AND reason = 'topped_up'"), 2);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE tenant_id = 1 AND kind = 'topup_received'"), 2);
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'topup' AND ref->>'channel' = 'wechat'"
 			   " AND ref->>'provider_txn_id' = '4200000001202611210000000001'"), 1);
