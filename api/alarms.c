@@ -3,7 +3,7 @@
  * (billing/ingest.c, billing/alarm.c); opening, closing and pushing in billing/alarm_db.c. */
 #include "api/api.h"
 #include "api/valid.h"
-#include "billing/alarm.h"
+#include "alarms/alarm.h"
 #include "server/clock.h"
 
 #include <stdio.h>
@@ -152,7 +152,7 @@ static enum db_status settings_tx(PGconn *c, void *arg)
 static void put_settings(struct req *rq, bool site)
 {
 	char field[96], msg[160];
-	if (bill_alarm_settings_check(rq->json, site, field, sizeof field, msg, sizeof msg)) {
+	if (alarm_settings_check(rq->json, site, field, sizeof field, msg, sizeof msg)) {
 		api_field_error(rq, field, "%s", msg);
 		return;
 	}

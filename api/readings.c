@@ -2,7 +2,7 @@
  * and read consumption from the daily rollups. */
 #include "api/api.h"
 #include "api/valid.h"
-#include "billing/alarm_db.h"
+#include "alarms/alarm_db.h"
 #include "billing/ingest.h"
 #include "server/clock.h"
 #include "server/queue.h"
@@ -35,7 +35,7 @@ void api_register_statements_readings(void)
 {
 	db_register(reading_stmts);
 	bill_ingest_register();
-	bill_alarm_db_register();
+	alarm_db_register();
 }
 
 /* Check one reading; on a fault fill its code and message and mark it invalid. */

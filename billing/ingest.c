@@ -3,7 +3,7 @@
 #include "billing/ingest.h"
 #include "api/valid.h"
 #include "billing/account.h"
-#include "billing/alarm_db.h"
+#include "alarms/alarm_db.h"
 #include "billing/ledger.h"
 #include "billing/money.h"
 #include "billing/price.h"
@@ -12,7 +12,6 @@
 #include "server/clock.h"
 #include "server/log.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,9 +128,9 @@ struct meter {
 	int64_t unit; /* nano-units per minor unit */
 	/* alarms */
 	int64_t site_id;
-	struct bill_alarm_cfg acfg;
-	struct bill_alarm_state ast;
-	struct bill_alarm_row *alarms; /* by kind, allocated at the first detection */
+	struct alarm_cfg acfg;
+	struct alarm_state ast;
+	struct alarm_row *alarms; /* by kind, allocated at the first detection */
 	bool cut;                      /* a malicious load was confirmed in this batch */
 	/* public meters: energy by site-local (day, hour) for the energy report's heat map */
 	struct hour_wh {
@@ -231,7 +230,7 @@ static void load_alarm_cfg(struct meter *m, const PGresult *r, int i, struct set
 		mo->text = strdup(text);
 		mo->json = json_loads(text, 0, NULL);
 	}
-	bill_alarm_cfg_load(&m->acfg, mo->json, m->max_power_w, PQgetvalue(r, i, 19));
+	alarm_cfg_load(&m->acfg, mo->json, m->max_power_w, PQgetvalue(r, i, 19));
 	int64_t v[BILL_ALARM_STATE_N];
 	int nv = 0;
 	for (const char *p = PQgetvalue(r, i, 20); *p && nv < BILL_ALARM_STATE_N; nv++) {
@@ -239,7 +238,7 @@ static void load_alarm_cfg(struct meter *m, const PGresult *r, int i, struct set
 		v[nv] = strtoll(p, &end, 10);
 		p = *end == ',' ? end + 1 : end;
 	}
-	bill_alarm_state_unpack(&m->ast, v, nv);
+	alarm_state_unpack(&m->ast, v, nv);
 }
 
 static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, struct ctx *x)
@@ -300,7 +299,7 @@ static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, str
 		snprintf(m->acked_relay, sizeof m->acked_relay, "%s", PQgetvalue(r, i, 15));
 		m->in_flight = !strcmp(PQgetvalue(r, i, 16), "t");
 		m->site_id = db_int64(r, i, 18);
-		if (bill_alarms_enabled())
+		if (alarms_enabled())
 			load_alarm_cfg(m, r, i, &memo);
 	}
 	memo_free(&memo);
@@ -408,24 +407,20 @@ static void add_lines(struct meter *m, const struct bill_line *l, int n)
 
 /* ---- alarms ---- */
 
-static void note_alarm(struct meter *m, const struct bill_alarm_hit *h, int64_t ts_us)
+static void note_alarm(struct meter *m, const struct alarm_hit *h, int64_t ts_us)
 {
-	if (!bill_alarms_enabled())
+	if (!alarms_enabled())
 		return;
 	if (!m->alarms && !(m->alarms = calloc(AK__COUNT, sizeof *m->alarms)))
 		abort();
-	bill_alarm_row_add(&m->alarms[h->kind], h, ts_us);
+	alarm_row_add(&m->alarms[h->kind], h, ts_us);
 }
-
-static double opt_num(const char *s) { return *s ? strtod(s, NULL) : NAN; }
 
 /* Run the detector on an accepted reading (in time order per meter). */
 static void detect(struct meter *m, const struct bill_reading *r)
 {
-	struct bill_alarm_reading ar = {
-		r->ts_us,          r->opt[0][0] != 0,  r->opt[0][0] ? strtoll(r->opt[0], NULL, 10) : 0,
-		opt_num(r->opt[1]), opt_num(r->opt[2]), opt_num(r->opt[3]),
-		opt_num(r->opt[5]), opt_num(r->opt[6]), -1};
+	struct alarm_reading ar;
+	alarm_reading_from_text(&ar, r->ts_us, r->opt[0], r->opt[1], r->opt[2], r->opt[3], r->opt[5], r->opt[6]);
 	/* Site-local time is needed only to judge a step against the site's hours: look it up
 	 * only for a reading that steps up far enough (a zone lookup per reading is not free). */
 	int32_t off;
@@ -435,9 +430,9 @@ static void detect(struct meter *m, const struct bill_reading *r)
 		int64_t local_s = r->ts_us / 1000000 + off;
 		ar.local_min = (int)(((local_s % 86400) + 86400) % 86400 / 60);
 	}
-	struct bill_alarm_hit h[AK__COUNT];
+	struct alarm_hit h[AK__COUNT];
 	bool cut;
-	int n = bill_alarm_feed(&m->acfg, &m->ast, &ar, h, &cut);
+	int n = alarm_feed(&m->acfg, &m->ast, &ar, h, &cut);
 	for (int i = 0; i < n; i++)
 		note_alarm(m, &h[i], r->ts_us);
 	m->cut |= cut;
@@ -446,7 +441,7 @@ static void detect(struct meter *m, const struct bill_reading *r)
 /* Open or refresh the batch's alarms, then cut where a malicious load was confirmed. */
 static enum db_status write_alarms(PGconn *c, struct ctx *x, int64_t now_us)
 {
-	struct bill_alarm_row *rows = NULL;
+	struct alarm_row *rows = NULL;
 	int64_t *cut = NULL;
 	int n = 0, cap = 0, ncut = 0;
 	for (int i = 0; i < x->nm; i++) {
@@ -470,9 +465,9 @@ static enum db_status write_alarms(PGconn *c, struct ctx *x, int64_t now_us)
 		}
 	}
 	int opened = 0, cuts = 0;
-	enum db_status st = bill_alarms_upsert(c, rows, n, now_us, &opened);
+	enum db_status st = alarms_upsert(c, rows, n, now_us, &opened);
 	if (st == DB_OK)
-		st = bill_alarms_autocut(c, cut, ncut, now_us, &cuts);
+		st = alarms_autocut(c, cut, ncut, now_us, &cuts);
 	if (st == DB_OK && opened)
 		srv_log(LOG_WARN, "alarms: %d opened", opened);
 	if (st == DB_OK && cuts)
@@ -519,9 +514,11 @@ static void bill_one(struct meter *m, struct bill_reading *r, struct bill_line *
 		srv_buf_printf(events, "%lld\t%s\t{\"index\":%d,\"energy_wh\":%lld,\"last_wh\":%lld,\"ts_us\":%lld}\n",
 			       (long long)m->id, "energy_regressed", r->index, (long long)r->energy_wh,
 			       (long long)m->last_reg, (long long)r->ts_us);
-		struct bill_alarm_hit h = {AK_ENERGY_REGRESSED, (double)(m->last_reg - r->energy_wh), ""};
-		snprintf(h.detail, sizeof h.detail, "{\"energy_wh\":%lld,\"last_wh\":%lld}",
-			 (long long)r->energy_wh, (long long)m->last_reg);
+		char detail[120];
+		snprintf(detail, sizeof detail, "{\"energy_wh\":%lld,\"last_wh\":%lld}", (long long)r->energy_wh,
+			 (long long)m->last_reg);
+		struct alarm_hit h;
+		alarm_event_hit(&h, AK_ENERGY_REGRESSED, true, m->last_reg - r->energy_wh, detail);
 		note_alarm(m, &h, r->ts_us);
 		return;
 	}
@@ -736,11 +733,11 @@ static enum db_status write_state(PGconn *c, struct ctx *x, const char *now)
 		srv_buf_printf(&a[7], "%s%lld", sep, (long long)cost);
 		srv_buf_printf(&a[8], "%s%lld", sep, (long long)m->minor);
 		srv_buf_puts(&a[9], sep);
-		if (bill_alarms_enabled()) {
+		if (alarms_enabled()) {
 			int64_t v[BILL_ALARM_STATE_N];
 			char lit[BILL_ALARM_STATE_N * 21 + 3];
 			size_t at = 0;
-			bill_alarm_state_pack(&m->ast, v);
+			alarm_state_pack(&m->ast, v);
 			for (int k = 0; k < BILL_ALARM_STATE_N; k++)
 				at += (size_t)snprintf(lit + at, sizeof lit - at, "%c%lld", k ? ',' : '{', (long long)v[k]);
 			snprintf(lit + at, sizeof lit - at, "}");
@@ -833,9 +830,10 @@ static enum db_status relay_check(PGconn *c, struct ctx *x, struct srv_buf *even
 		srv_buf_printf(events, "%lld\t%s\t{\"relay\":\"%s\",\"acked_relay\":\"%s\",\"ts_us\":%lld}\n",
 			       (long long)m->id, "relay_mismatch", m->relay, m->acked_relay,
 			       (long long)m->relay_ts);
-		struct bill_alarm_hit h = {AK_RELAY_MISMATCH, NAN, ""};
-		snprintf(h.detail, sizeof h.detail, "{\"relay\":\"%s\",\"acked_relay\":\"%s\"}", m->relay,
-			 m->acked_relay);
+		char detail[80];
+		snprintf(detail, sizeof detail, "{\"relay\":\"%s\",\"acked_relay\":\"%s\"}", m->relay, m->acked_relay);
+		struct alarm_hit h;
+		alarm_event_hit(&h, AK_RELAY_MISMATCH, false, 0, detail);
 		note_alarm(m, &h, m->relay_ts);
 		srv_buf_elem(&ids);
 		srv_buf_i64(&ids, m->id);
@@ -950,7 +948,7 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 		}
 		if (r->outcome == RD_BILLED || r->outcome == RD_BASELINE) {
 			cols_add(&fresh, r, r->outcome == RD_BILLED);
-			if (bill_alarms_enabled())
+			if (alarms_enabled())
 				detect(m, r);
 			if (r->opt[RD_OPT_N - 1][0] && r->ts_us >= m->relay_ts) {
 				m->relay = r->opt[RD_OPT_N - 1];

@@ -2,7 +2,7 @@
  * loop (closing cleared alarms, comm_lost), every second. */
 #include "server/workers.h"
 #include "billing/account.h"
-#include "billing/alarm_db.h"
+#include "alarms/alarm_db.h"
 #include "server/clock.h"
 #include "server/db.h"
 #include "server/log.h"
@@ -55,7 +55,7 @@ struct alarm_tick {
 static enum db_status alarm_tx(PGconn *c, void *arg)
 {
 	struct alarm_tick *t = arg;
-	return bill_alarms_tick(c, t->now, &t->opened, &t->closed);
+	return alarms_tick(c, t->now, &t->opened, &t->closed);
 }
 
 #define ALARM_TICK_MS 1000
@@ -83,7 +83,7 @@ void srv_workers_start(void)
 {
 	atomic_store(&stopping, false);
 	started = pthread_create(&grace_thread, NULL, grace_loop, NULL) == 0;
-	alarm_started = bill_alarms_enabled() && pthread_create(&alarm_thread, NULL, alarm_loop, NULL) == 0;
+	alarm_started = alarms_enabled() && pthread_create(&alarm_thread, NULL, alarm_loop, NULL) == 0;
 }
 
 void srv_workers_stop(void)

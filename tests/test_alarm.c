@@ -1,36 +1,36 @@
 /* test_alarm.c: alarm detection, reading by reading. */
 #include "harness.h"
 
-#include "billing/alarm.h"
+#include "alarms/alarm.h"
 
 #include <math.h>
 #include <string.h>
 
 #define MIN_US INT64_C(60000000)
 
-static struct bill_alarm_cfg cfg;
-static struct bill_alarm_state st;
+static struct alarm_cfg cfg;
+static struct alarm_state st;
 
 static void fresh(const char *settings, int64_t max_power_w, const char *category)
 {
 	json_t *o = settings ? json_loads(settings, 0, NULL) : NULL;
-	bill_alarm_cfg_load(&cfg, o, max_power_w, category);
+	alarm_cfg_load(&cfg, o, max_power_w, category);
 	json_decref(o);
-	bill_alarm_state_init(&st);
+	alarm_state_init(&st);
 }
 
-static struct bill_alarm_reading rd(int minute, int64_t power_w, double pf)
+static struct alarm_reading rd(int minute, int64_t power_w, double pf)
 {
-	struct bill_alarm_reading r = {minute * MIN_US, power_w != INT64_MIN, power_w, NAN, NAN, pf, NAN, NAN, -1};
+	struct alarm_reading r = {minute * MIN_US, power_w != INT64_MIN, power_w, NAN, NAN, pf, NAN, NAN, -1};
 	return r;
 }
 
 /* Feed r; return the hit of kind k (value in *v) or 0 when none. */
-static int feed(struct bill_alarm_reading r, enum bill_alarm_kind k, double *v, bool *cut)
+static int feed(struct alarm_reading r, enum alarm_kind k, double *v, bool *cut)
 {
-	struct bill_alarm_hit h[AK__COUNT];
+	struct alarm_hit h[AK__COUNT];
 	bool c;
-	int n = bill_alarm_feed(&cfg, &st, &r, h, &c);
+	int n = alarm_feed(&cfg, &st, &r, h, &c);
 	if (cut)
 		*cut = c;
 	for (int i = 0; i < n; i++)
@@ -68,7 +68,7 @@ START_TEST(overload_needs_n_readings_or_t)
 	ck_assert(!feed(rd(0, 999999, NAN), AK_OVERLOAD, NULL, NULL));
 	/* by rated current */
 	fresh("{\"overload_readings\":1,\"rated_current_a\":32}", 0, NULL);
-	struct bill_alarm_reading r = rd(0, INT64_MIN, NAN);
+	struct alarm_reading r = rd(0, INT64_MIN, NAN);
 	r.current_a = 40;
 	ck_assert(feed(r, AK_OVERLOAD, &v, NULL));
 	ck_assert(v == 40);
@@ -111,7 +111,7 @@ START_TEST(malicious_step_is_resistive_and_held)
 	ck_assert(feed(rd(1, 3000, 1.0), AK_MALICIOUS, NULL, NULL));
 	/* only inside the hours, which may wrap midnight */
 	fresh("{\"malicious_hours\":{\"from\":\"22:00\",\"to\":\"06:00\"}}", 0, NULL);
-	struct bill_alarm_reading a = rd(0, 0, 1.0), b = rd(1, 3000, 1.0);
+	struct alarm_reading a = rd(0, 0, 1.0), b = rd(1, 3000, 1.0);
 	a.local_min = 12 * 60;
 	b.local_min = 12 * 60 + 1;
 	feed(a, AK_MALICIOUS, NULL, NULL);
@@ -135,7 +135,7 @@ END_TEST
 START_TEST(voltage_pf_harmonics)
 {
 	fresh(NULL, 0, NULL); /* 220 V +-10%, pf 0.85 over 15 min, THD 5% / 20% */
-	struct bill_alarm_reading r = rd(0, 1000, 0.95);
+	struct alarm_reading r = rd(0, 1000, 0.95);
 	r.voltage_v = 242.0;
 	ck_assert(!feed(r, AK_OVER_VOLTAGE, NULL, NULL)); /* at the limit */
 	r.voltage_v = 242.5;
@@ -172,10 +172,10 @@ START_TEST(voltage_pf_harmonics)
 	ck_assert(v == 35);
 	/* nothing measured, nothing detected */
 	fresh(NULL, 5000, NULL);
-	struct bill_alarm_hit h[AK__COUNT];
+	struct alarm_hit h[AK__COUNT];
 	bool cut;
-	struct bill_alarm_reading none = {0, false, 0, NAN, NAN, NAN, NAN, NAN, -1};
-	ck_assert_int_eq(bill_alarm_feed(&cfg, &st, &none, h, &cut), 0);
+	struct alarm_reading none = {0, false, 0, NAN, NAN, NAN, NAN, NAN, -1};
+	ck_assert_int_eq(alarm_feed(&cfg, &st, &none, h, &cut), 0);
 }
 END_TEST
 
@@ -184,13 +184,13 @@ START_TEST(state_round_trip_and_settings)
 	fresh("{\"overload_readings\":2}", 5000, NULL);
 	feed(rd(0, 6000, NAN), AK_OVERLOAD, NULL, NULL);
 	int64_t packed[BILL_ALARM_STATE_N];
-	bill_alarm_state_pack(&st, packed);
-	struct bill_alarm_state back;
-	bill_alarm_state_unpack(&back, packed, BILL_ALARM_STATE_N);
+	alarm_state_pack(&st, packed);
+	struct alarm_state back;
+	alarm_state_unpack(&back, packed, BILL_ALARM_STATE_N);
 	ck_assert(memcmp(&back, &st, sizeof st) == 0);
 	st = back; /* the next batch continues the run */
 	ck_assert(feed(rd(1, 6000, NAN), AK_OVERLOAD, NULL, NULL));
-	bill_alarm_state_unpack(&back, packed, 0); /* no stored state: initial */
+	alarm_state_unpack(&back, packed, 0); /* no stored state: initial */
 	ck_assert(back.last_power_w == INT64_MIN && back.over_count == 0);
 
 	char f[64], m[128];
@@ -198,7 +198,7 @@ START_TEST(state_round_trip_and_settings)
 			      "{\"low_pf\":null}", "{\"sms_severities\":[\"critical\",\"major\"],\"auto_cut_malicious\":true}", NULL};
 	for (int i = 0; good[i]; i++) {
 		json_t *o = json_loads(good[i], 0, NULL);
-		ck_assert_msg(bill_alarm_settings_check(o, true, f, sizeof f, m, sizeof m) == 0, "%s: %s", good[i], m);
+		ck_assert_msg(alarm_settings_check(o, true, f, sizeof f, m, sizeof m) == 0, "%s: %s", good[i], m);
 		json_decref(o);
 	}
 	struct {
@@ -216,14 +216,27 @@ START_TEST(state_round_trip_and_settings)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		json_t *o = json_loads(bad[i].body, JSON_DECODE_ANY, NULL);
-		ck_assert_msg(bill_alarm_settings_check(o, bad[i].site, f, sizeof f, m, sizeof m) == -1, "%s", bad[i].body);
+		ck_assert_msg(alarm_settings_check(o, bad[i].site, f, sizeof f, m, sizeof m) == -1, "%s", bad[i].body);
 		ck_assert_str_eq(f, bad[i].field);
 		json_decref(o);
 	}
-	ck_assert_str_eq(bill_alarm_kind_name(AK_MALICIOUS), "suspected_malicious_load");
-	ck_assert_int_eq(bill_alarm_kind_parse("comm_lost"), AK_COMM_LOST);
-	ck_assert_int_eq(bill_alarm_kind_parse("fire"), -1);
-	ck_assert_ptr_null(bill_alarm_kind_name(AK__COUNT));
+	/* the stored text of a reading's values, absent ones as "" */
+	struct alarm_reading t;
+	alarm_reading_from_text(&t, 5, "1200", "229.5", "", "-0.98", "", "7.5e0");
+	ck_assert(t.has_power && t.power_w == 1200 && t.voltage_v == 229.5 && isnan(t.current_a));
+	ck_assert(t.pf == -0.98 && isnan(t.thd_v_pct) && t.thd_i_pct == 7.5 && t.local_min == -1 && t.ts_us == 5);
+	alarm_reading_from_text(&t, 6, "", "", "", "", "", "");
+	ck_assert(!t.has_power && isnan(t.voltage_v) && isnan(t.pf));
+	struct alarm_hit eh;
+	alarm_event_hit(&eh, AK_RELAY_MISMATCH, false, 0, "{\"relay\":\"on\"}");
+	ck_assert(eh.kind == AK_RELAY_MISMATCH && isnan(eh.value));
+	ck_assert_str_eq(eh.detail, "{\"relay\":\"on\"}");
+	alarm_event_hit(&eh, AK_ENERGY_REGRESSED, true, 50, "{}");
+	ck_assert(eh.value == 50);
+	ck_assert_str_eq(alarm_kind_name(AK_MALICIOUS), "suspected_malicious_load");
+	ck_assert_int_eq(alarm_kind_parse("comm_lost"), AK_COMM_LOST);
+	ck_assert_int_eq(alarm_kind_parse("fire"), -1);
+	ck_assert_ptr_null(alarm_kind_name(AK__COUNT));
 }
 END_TEST
 

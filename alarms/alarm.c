@@ -1,9 +1,10 @@
 /* alarm.c: alarm detection, one reading at a time. See alarm.h. */
-#include "billing/alarm.h"
+#include "alarms/alarm.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const kind_names[AK__COUNT] = {
@@ -15,12 +16,12 @@ static const char *const severities[AK__COUNT] = {
 	"critical", "critical", "major", "major", "minor", "minor", "major", "major", "critical",
 };
 
-const char *bill_alarm_kind_name(enum bill_alarm_kind k)
+const char *alarm_kind_name(enum alarm_kind k)
 {
 	return (unsigned)k < AK__COUNT ? kind_names[k] : NULL;
 }
 
-int bill_alarm_kind_parse(const char *s)
+int alarm_kind_parse(const char *s)
 {
 	for (int i = 0; s && i < AK__COUNT; i++)
 		if (!strcmp(kind_names[i], s))
@@ -28,12 +29,12 @@ int bill_alarm_kind_parse(const char *s)
 	return -1;
 }
 
-const char *bill_alarm_severity(enum bill_alarm_kind k)
+const char *alarm_severity(enum alarm_kind k)
 {
 	return (unsigned)k < AK__COUNT ? severities[k] : "minor";
 }
 
-bool bill_alarm_higher_is_worse(enum bill_alarm_kind k)
+bool alarm_higher_is_worse(enum alarm_kind k)
 {
 	return k != AK_UNDER_VOLTAGE && k != AK_LOW_PF;
 }
@@ -88,7 +89,7 @@ static int hhmm(const char *s, bool end)
 	return h * 60 + m;
 }
 
-int bill_alarm_settings_check(const json_t *o, bool site, char *field, size_t fn, char *msg, size_t mn)
+int alarm_settings_check(const json_t *o, bool site, char *field, size_t fn, char *msg, size_t mn)
 {
 	if (!json_is_object(o)) {
 		snprintf(field, fn, "alarm_settings");
@@ -171,7 +172,7 @@ static int64_t integer(const json_t *o, const char *k, int64_t def)
 	return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
-void bill_alarm_cfg_load(struct bill_alarm_cfg *c, const json_t *o, int64_t max_power_w,
+void alarm_cfg_load(struct alarm_cfg *c, const json_t *o, int64_t max_power_w,
 			 const char *category)
 {
 	c->max_power_w = max_power_w;
@@ -207,7 +208,7 @@ void bill_alarm_cfg_load(struct bill_alarm_cfg *c, const json_t *o, int64_t max_
 
 /* ---- state ---- */
 
-void bill_alarm_state_init(struct bill_alarm_state *s)
+void alarm_state_init(struct alarm_state *s)
 {
 	memset(s, 0, sizeof *s);
 	s->last_power_w = INT64_MIN;
@@ -215,16 +216,16 @@ void bill_alarm_state_init(struct bill_alarm_state *s)
 	s->mal_base_w = INT64_MIN;
 }
 
-void bill_alarm_state_pack(const struct bill_alarm_state *s, int64_t out[BILL_ALARM_STATE_N])
+void alarm_state_pack(const struct alarm_state *s, int64_t out[BILL_ALARM_STATE_N])
 {
 	int64_t v[BILL_ALARM_STATE_N] = {s->last_ts,     s->last_power_w, s->over_since, s->over_count,
 					 s->lowpf_since, s->mal_base_w,   s->mal_count};
 	memcpy(out, v, sizeof v);
 }
 
-void bill_alarm_state_unpack(struct bill_alarm_state *s, const int64_t *v, int n)
+void alarm_state_unpack(struct alarm_state *s, const int64_t *v, int n)
 {
-	bill_alarm_state_init(s);
+	alarm_state_init(s);
 	if (n < BILL_ALARM_STATE_N)
 		return;
 	s->last_ts = v[0];
@@ -234,6 +235,31 @@ void bill_alarm_state_unpack(struct bill_alarm_state *s, const int64_t *v, int n
 	s->lowpf_since = v[4];
 	s->mal_base_w = v[5];
 	s->mal_count = v[6];
+}
+
+/* ---- inputs ---- */
+
+static double num_text(const char *s) { return s && *s ? strtod(s, NULL) : NAN; }
+
+void alarm_reading_from_text(struct alarm_reading *r, int64_t ts_us, const char *power_w, const char *voltage_v,
+			     const char *current_a, const char *pf, const char *thd_v_pct, const char *thd_i_pct)
+{
+	r->ts_us = ts_us;
+	r->has_power = power_w && *power_w;
+	r->power_w = r->has_power ? strtoll(power_w, NULL, 10) : 0;
+	r->voltage_v = num_text(voltage_v);
+	r->current_a = num_text(current_a);
+	r->pf = num_text(pf);
+	r->thd_v_pct = num_text(thd_v_pct);
+	r->thd_i_pct = num_text(thd_i_pct);
+	r->local_min = -1;
+}
+
+void alarm_event_hit(struct alarm_hit *h, enum alarm_kind k, bool has_value, int64_t value, const char *detail)
+{
+	h->kind = k;
+	h->value = has_value ? (double)value : NAN;
+	snprintf(h->detail, sizeof h->detail, "%s", detail);
 }
 
 /* ---- detection ---- */
@@ -247,10 +273,10 @@ static bool in_window(int from, int to, int m)
 	return from <= to ? m >= from && m < to : m >= from || m < to; /* may wrap midnight */
 }
 
-static int hit(struct bill_alarm_hit *out, int n, enum bill_alarm_kind k, double value, const char *fmt, ...)
+static int hit(struct alarm_hit *out, int n, enum alarm_kind k, double value, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-static int hit(struct bill_alarm_hit *out, int n, enum bill_alarm_kind k, double value, const char *fmt, ...)
+static int hit(struct alarm_hit *out, int n, enum alarm_kind k, double value, const char *fmt, ...)
 {
 	out[n].kind = k;
 	out[n].value = value;
@@ -261,8 +287,8 @@ static int hit(struct bill_alarm_hit *out, int n, enum bill_alarm_kind k, double
 	return n + 1;
 }
 
-int bill_alarm_feed(const struct bill_alarm_cfg *c, struct bill_alarm_state *st,
-		    const struct bill_alarm_reading *r, struct bill_alarm_hit *out, bool *cut)
+int alarm_feed(const struct alarm_cfg *c, struct alarm_state *st,
+		    const struct alarm_reading *r, struct alarm_hit *out, bool *cut)
 {
 	int n = 0;
 	*cut = false;

@@ -1,16 +1,17 @@
 /* alarm.h: detecting overloads, suspected illegal appliances and poor power quality from a
  * meter's readings. Pure: settings, the meter's detector state and one reading go in;
- * hits (and whether to cut) come out. Measurements are physical quantities, not money,
- * so they are doubles. */
-#ifndef WATTLE_ALARM_H
-#define WATTLE_ALARM_H
+ * hits (and whether to cut) come out. Measurements (volts, amperes, power factor, THD)
+ * are physical quantities, never money, so they are doubles; that is why this lives in
+ * alarms/ and not in billing/, where no floating point is allowed. */
+#ifndef WATTLE_ALARMS_ALARM_H
+#define WATTLE_ALARMS_ALARM_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-enum bill_alarm_kind {
+enum alarm_kind {
 	AK_OVERLOAD,
 	AK_MALICIOUS,
 	AK_OVER_VOLTAGE,
@@ -24,16 +25,16 @@ enum bill_alarm_kind {
 };
 
 /* "overload", "suspected_malicious_load", ... as in API.md; NULL past the end. */
-const char *bill_alarm_kind_name(enum bill_alarm_kind k);
+const char *alarm_kind_name(enum alarm_kind k);
 /* -1 when s is no kind. */
-int bill_alarm_kind_parse(const char *s);
+int alarm_kind_parse(const char *s);
 /* "critical", "major" or "minor". */
-const char *bill_alarm_severity(enum bill_alarm_kind k);
+const char *alarm_severity(enum alarm_kind k);
 /* Whether a larger value is worse (the peak is the maximum) or a smaller one (minimum). */
-bool bill_alarm_higher_is_worse(enum bill_alarm_kind k);
+bool alarm_higher_is_worse(enum alarm_kind k);
 
 /* A meter's settings: the site's alarm_settings overlaid with the meter's. */
-struct bill_alarm_cfg {
+struct alarm_cfg {
 	int64_t max_power_w;     /* the meter's limit; 0 = none */
 	double rated_current_a;  /* 0 = none */
 	int64_t overload_readings; /* N consecutive readings over the limit ... */
@@ -57,16 +58,16 @@ struct bill_alarm_cfg {
 /* Defaults, then every known key of settings (a JSON object, may be NULL) over them.
  * category is the tenant's (may be NULL). Unknown keys are ignored here (the API refuses
  * them on the way in). */
-void bill_alarm_cfg_load(struct bill_alarm_cfg *c, const json_t *settings, int64_t max_power_w,
+void alarm_cfg_load(struct alarm_cfg *c, const json_t *settings, int64_t max_power_w,
 			 const char *category);
 
 /* Check an alarm_settings object as a client sent it. Returns 0, or -1 with the offending
  * key in field and a message. */
-int bill_alarm_settings_check(const json_t *o, bool site, char *field, size_t fn, char *msg,
+int alarm_settings_check(const json_t *o, bool site, char *field, size_t fn, char *msg,
 			      size_t mn);
 
 /* What the detector remembers of a meter between readings (and batches). */
-struct bill_alarm_state {
+struct alarm_state {
 	int64_t last_ts;       /* 0: no reading yet */
 	int64_t last_power_w;  /* INT64_MIN: unknown */
 	int64_t over_since, over_count;
@@ -75,13 +76,13 @@ struct bill_alarm_state {
 	int64_t mal_count;     /* readings the step has held */
 };
 #define BILL_ALARM_STATE_N 7
-void bill_alarm_state_init(struct bill_alarm_state *s);
+void alarm_state_init(struct alarm_state *s);
 /* As int64 values in a fixed order, for storage; and back (n short: initial state). */
-void bill_alarm_state_pack(const struct bill_alarm_state *s, int64_t out[BILL_ALARM_STATE_N]);
-void bill_alarm_state_unpack(struct bill_alarm_state *s, const int64_t *v, int n);
+void alarm_state_pack(const struct alarm_state *s, int64_t out[BILL_ALARM_STATE_N]);
+void alarm_state_unpack(struct alarm_state *s, const int64_t *v, int n);
 
 /* One accepted reading's instantaneous values; NAN when absent. */
-struct bill_alarm_reading {
+struct alarm_reading {
 	int64_t ts_us;
 	bool has_power;
 	int64_t power_w;
@@ -89,16 +90,25 @@ struct bill_alarm_reading {
 	int local_min; /* site-local minute of day, needed only when cfg->mal_from_min >= 0 */
 };
 
-struct bill_alarm_hit {
-	enum bill_alarm_kind kind;
+/* A reading's instantaneous values from their text as stored ("" when absent): power in
+ * whole watts, the others decimal numbers. */
+void alarm_reading_from_text(struct alarm_reading *r, int64_t ts_us, const char *power_w, const char *voltage_v,
+			     const char *current_a, const char *pf, const char *thd_v_pct, const char *thd_i_pct);
+
+struct alarm_hit {
+	enum alarm_kind kind;
 	double value;     /* the measure: W, V, pf, % (for the step: its size in W) */
 	char detail[200]; /* a JSON object: what was seen */
 };
 
+/* A hit for an event the billing path itself detects (energy_regressed, relay_mismatch):
+ * value is the measure (Wh gone backwards) when has_value, else none; detail is JSON. */
+void alarm_event_hit(struct alarm_hit *h, enum alarm_kind k, bool has_value, int64_t value, const char *detail);
+
 /* Feed one reading, in time order per meter. Writes up to AK__COUNT hits (conditions
  * present and confirmed at this reading) and returns how many; *cut becomes true at the
  * reading that confirms a suspected malicious load over cfg->malicious_confirm readings. */
-int bill_alarm_feed(const struct bill_alarm_cfg *cfg, struct bill_alarm_state *st,
-		    const struct bill_alarm_reading *r, struct bill_alarm_hit *out, bool *cut);
+int alarm_feed(const struct alarm_cfg *cfg, struct alarm_state *st,
+		    const struct alarm_reading *r, struct alarm_hit *out, bool *cut);
 
 #endif

@@ -1,5 +1,5 @@
 /* alarm_db.c: alarm rows, their push, the automatic cut and the worker's tick. */
-#include "billing/alarm_db.h"
+#include "alarms/alarm_db.h"
 #include "server/buf.h"
 
 #include <math.h>
@@ -36,7 +36,7 @@
 #define US(x) "('epoch'::timestamptz + (" x ") * interval '1 microsecond')"
 
 static const struct db_stmt alarm_stmts[] = {
-	{"alarm_upsert", /* bill_alarms_upsert: rows are unique per (meter, kind) */
+	{"alarm_upsert", /* alarms_upsert: rows are unique per (meter, kind) */
 	 "WITH up AS (INSERT INTO alarms AS a (meter_id, site_id, tenant_id, kind, severity, opened_at,"
 	 "  last_seen_at, detections, peak, detail, clear_after_s)"
 	 "  SELECT m, s, nullif(t, 0), k, sev, " US("o") ", " US("l") ", c, p, d::jsonb, ca"
@@ -52,7 +52,7 @@ static const struct db_stmt alarm_stmts[] = {
 	 " opened AS (SELECT *, 'alarm_opened'::text AS event FROM up WHERE opened),"
 	 ALARM_PUSH("opened", "$12")
 	 " SELECT count(*) FROM opened"},
-	{"alarm_autocut", /* bill_alarms_autocut: as an operator's cut, with reason malicious_load */
+	{"alarm_autocut", /* alarms_autocut: as an operator's cut, with reason malicious_load */
 	 "WITH x AS (SELECT m.id, m.serial, a.id AS account, t.id AS tenant, t.name, t.phone"
 	 "  FROM meters m JOIN sites s ON s.id = m.site_id JOIN tenants t ON t.id = m.tenant_id"
 	 "  LEFT JOIN accounts a ON a.tenant_id = m.tenant_id"
@@ -78,7 +78,7 @@ static const struct db_stmt alarm_stmts[] = {
 	 "  FROM ins JOIN x ON x.id = ins.meter_id CROSS JOIN (VALUES ('sms'), ('webhook')) AS v(ch)"
 	 "  WHERE ch = 'webhook' OR x.phone IS NOT NULL)"
 	 " SELECT count(*) FROM ins"},
-	{"alarm_tick", /* bill_alarms_tick */
+	{"alarm_tick", /* alarms_tick */
 	 "WITH stale AS (UPDATE alarms SET state = 'closed', closed_at = " SQL_TS("$1")
 	 "  WHERE state <> 'closed' AND kind <> 'comm_lost'"
 	 "  AND last_seen_at + clear_after_s * interval '1 second' <= " SQL_TS("$1")
@@ -108,9 +108,9 @@ static const struct db_stmt alarm_stmts[] = {
 	{0, 0},
 };
 
-void bill_alarm_db_register(void) { db_register(alarm_stmts); }
+void alarm_db_register(void) { db_register(alarm_stmts); }
 
-bool bill_alarms_enabled(void)
+bool alarms_enabled(void)
 {
 	static int on = -1;
 	if (on < 0) {
@@ -120,7 +120,7 @@ bool bill_alarms_enabled(void)
 	return on;
 }
 
-void bill_alarm_row_add(struct bill_alarm_row *row, const struct bill_alarm_hit *h, int64_t ts_us)
+void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_us)
 {
 	if (row->count++ == 0) {
 		row->kind = h->kind;
@@ -131,7 +131,7 @@ void bill_alarm_row_add(struct bill_alarm_row *row, const struct bill_alarm_hit 
 	}
 	if (ts_us > row->last_us)
 		row->last_us = ts_us;
-	bool worse = bill_alarm_higher_is_worse(h->kind) ? h->value > row->peak : h->value < row->peak;
+	bool worse = alarm_higher_is_worse(h->kind) ? h->value > row->peak : h->value < row->peak;
 	if (worse)
 		row->peak = h->value;
 }
@@ -146,7 +146,7 @@ static enum db_status one_count(PGconn *c, const char *stmt, int n, const char *
 	return st;
 }
 
-enum db_status bill_alarms_upsert(PGconn *c, const struct bill_alarm_row *rows, int n, int64_t now_us,
+enum db_status alarms_upsert(PGconn *c, const struct alarm_row *rows, int n, int64_t now_us,
 				  int *opened)
 {
 	*opened = 0;
@@ -154,14 +154,14 @@ enum db_status bill_alarms_upsert(PGconn *c, const struct bill_alarm_row *rows, 
 		return DB_OK;
 	struct srv_buf a[11] = {{0}};
 	for (int i = 0; i < n; i++) {
-		const struct bill_alarm_row *w = &rows[i];
+		const struct alarm_row *w = &rows[i];
 		for (int k = 0; k < 11; k++)
 			srv_buf_elem(&a[k]);
 		srv_buf_i64(&a[0], w->meter_id);
 		srv_buf_i64(&a[1], w->site_id);
 		srv_buf_i64(&a[2], w->tenant_id);
-		srv_buf_puts(&a[3], bill_alarm_kind_name(w->kind));
-		srv_buf_puts(&a[4], bill_alarm_severity(w->kind));
+		srv_buf_puts(&a[3], alarm_kind_name(w->kind));
+		srv_buf_puts(&a[4], alarm_severity(w->kind));
 		srv_buf_i64(&a[5], w->first_us);
 		srv_buf_i64(&a[6], w->last_us);
 		srv_buf_i64(&a[7], w->count);
@@ -186,7 +186,7 @@ enum db_status bill_alarms_upsert(PGconn *c, const struct bill_alarm_row *rows, 
 	return st;
 }
 
-enum db_status bill_alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_t now_us, int *cuts)
+enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_t now_us, int *cuts)
 {
 	*cuts = 0;
 	if (n == 0)
@@ -205,7 +205,7 @@ enum db_status bill_alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, i
 	return st;
 }
 
-enum db_status bill_alarms_tick(PGconn *c, int64_t now_us, int *opened, int *closed)
+enum db_status alarms_tick(PGconn *c, int64_t now_us, int *opened, int *closed)
 {
 	char now[24];
 	snprintf(now, sizeof now, "%lld", (long long)now_us);

@@ -2,19 +2,19 @@
  * automatic cut for a confirmed malicious load, and the worker's tick (closing alarms
  * clear for long enough, comm_lost). Every opened and closed alarm is pushed through the
  * notification outbox in the same statement. */
-#ifndef WATTLE_ALARM_DB_H
-#define WATTLE_ALARM_DB_H
+#ifndef WATTLE_ALARMS_DB_H
+#define WATTLE_ALARMS_DB_H
 
-#include "billing/alarm.h"
+#include "alarms/alarm.h"
 #include "server/db.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 /* All detections of one kind on one meter in one batch. */
-struct bill_alarm_row {
+struct alarm_row {
 	int64_t meter_id, site_id, tenant_id; /* tenant 0: a public meter */
-	enum bill_alarm_kind kind;
+	enum alarm_kind kind;
 	int64_t first_us, last_us; /* reading times */
 	int count;
 	double peak;
@@ -23,26 +23,26 @@ struct bill_alarm_row {
 };
 
 /* Merge hit h at reading time ts into row (count 0: a new row). */
-void bill_alarm_row_add(struct bill_alarm_row *row, const struct bill_alarm_hit *h, int64_t ts_us);
+void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_us);
 
 /* Whether detection runs at all (WATTLE_ALARMS=off turns it off, for measuring its cost). */
-bool bill_alarms_enabled(void);
+bool alarms_enabled(void);
 
 /* Inside the caller's transaction: open new alarms or refresh open ones (one per meter and
  * kind), pushing the opened ones. *opened gets how many were opened. */
-enum db_status bill_alarms_upsert(PGconn *c, const struct bill_alarm_row *rows, int n, int64_t now_us,
+enum db_status alarms_upsert(PGconn *c, const struct alarm_row *rows, int n, int64_t now_us,
 				  int *opened);
 
 /* Inside the caller's transaction: cut the meters whose malicious load was confirmed,
  * where their site asks for it (alarm_settings.auto_cut_malicious) and the meter is not
  * protected; the tenant is told why. *cuts gets how many commands were queued. */
-enum db_status bill_alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_t now_us,
+enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_t now_us,
 				   int *cuts);
 
 /* One worker tick at now_us: close alarms not seen for their clear time, close comm_lost
  * for meters heard from again, open comm_lost for meters silent for K intervals. */
-enum db_status bill_alarms_tick(PGconn *c, int64_t now_us, int *opened, int *closed);
+enum db_status alarms_tick(PGconn *c, int64_t now_us, int *opened, int *closed);
 
-void bill_alarm_db_register(void);
+void alarm_db_register(void);
 
 #endif
