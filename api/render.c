@@ -204,6 +204,18 @@ static const char style[] =
 	".card b{display:block;font-size:20px}svg{max-width:100%;height:auto}"
 	"@media print{body{margin:0}h2{break-after:avoid}table,svg{break-inside:avoid}}</style>";
 
+/* A grey line of facts separated by middle dots, each escaped. */
+static void dotted(struct srv_buf *b, const char *const *parts, int n)
+{
+	srv_buf_puts(b, "<div class=\"sub\">");
+	for (int i = 0; i < n; i++) {
+		if (i)
+			srv_buf_puts(b, " &middot; ");
+		esc(b, parts[i]);
+	}
+	srv_buf_puts(b, "</div>");
+}
+
 static void page_head(struct srv_buf *b, const json_t *r, const char *title)
 {
 	json_t *site = json_object_get(r, "site");
@@ -213,15 +225,11 @@ static void page_head(struct srv_buf *b, const json_t *r, const char *title)
 	srv_buf_puts(b, style);
 	srv_buf_puts(b, "</head><body><h1>");
 	esc(b, title);
-	srv_buf_puts(b, "</h1><div class=\"sub\">");
-	esc(b, str(site, "name"));
-	srv_buf_puts(b, " &middot; ");
-	esc(b, str(r, "period"));
-	srv_buf_puts(b, " &middot; ");
-	esc(b, str(site, "timezone"));
-	srv_buf_puts(b, " &middot; generated ");
-	esc(b, str(r, "generated_at"));
-	srv_buf_puts(b, "</div>");
+	srv_buf_puts(b, "</h1>");
+	char generated[80];
+	snprintf(generated, sizeof generated, "generated %s", str(r, "generated_at"));
+	const char *parts[] = {str(site, "name"), str(r, "period"), str(site, "timezone"), generated};
+	dotted(b, parts, 4);
 }
 
 static void money_cell(struct srv_buf *b, int64_t v, int digits)
@@ -323,15 +331,12 @@ static void statement_html(struct srv_buf *b, const json_t *r, int digits)
 	char title[300], n[48];
 	snprintf(title, sizeof title, "Statement: %s", str(t, "name"));
 	page_head(b, r, title);
-	srv_buf_puts(b, "<div class=\"sub\">");
-	esc(b, str(t, "id"));
-	srv_buf_puts(b, " &middot; ");
-	esc(b, str(t, "category"));
-	srv_buf_puts(b, " &middot; ");
-	esc(b, str(t, "area_m2"));
-	srv_buf_puts(b, " m&sup2; &middot; amounts in ");
-	esc(b, str(r, "currency"));
-	srv_buf_puts(b, "</div><div class=\"cards\" style=\"margin-top:16px\">");
+	char area[64], cur[32];
+	snprintf(area, sizeof area, "%s m\u00b2", str(t, "area_m2"));
+	snprintf(cur, sizeof cur, "amounts in %s", str(r, "currency"));
+	const char *facts[] = {str(t, "id"), str(t, "category"), area, cur};
+	dotted(b, facts, 4);
+	srv_buf_puts(b, "<div class=\"cards\" style=\"margin-top:16px\">");
 	static const char *const cards[][2] = {{"opening_balance_minor", "Opening balance"},
 					       {"closing_balance_minor", "Closing balance"}};
 	for (int k = 0; k < 2; k++)
