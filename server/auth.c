@@ -3,9 +3,11 @@
 #include "server/clock.h"
 #include "server/db.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -60,11 +62,25 @@ int srv_key_generate(char *out)
 	return 0;
 }
 
+/* SHA-256 fetched once: the one-shot SHA256() looks the algorithm up on every call, and
+ * every authenticated request hashes its key. */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!sha256)
+		abort();
+}
+
 void srv_key_hash(const char *key, char *out)
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)key, strlen(key), md);
-	srv_hex(md, sizeof md, out);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	pthread_once(&sha256_once, sha256_fetch);
+	if (!EVP_Digest(key, strlen(key), md, &n, sha256, NULL) || n != SHA256_DIGEST_LENGTH)
+		abort();
+	srv_hex(md, n, out);
 }
 
 /* The cache: direct-mapped by hash, entries expire after TTL. */

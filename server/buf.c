@@ -84,6 +84,35 @@ void srv_buf_pg_quoted(struct srv_buf *b, const char *s)
 	srv_buf_putc(b, '"');
 }
 
+void srv_buf_putn(struct srv_buf *b, const char *s, size_t n)
+{
+	grow(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+void srv_buf_json_str(struct srv_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = strlen(s);
+	grow(b, n + 2);
+	b->p[b->len++] = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			char esc[2] = {'\\', (char)c};
+			srv_buf_putn(b, esc, 2);
+		} else if (c < 0x20) {
+			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			srv_buf_putn(b, esc, 6);
+		} else {
+			srv_buf_putc(b, (char)c);
+		}
+	}
+	srv_buf_putc(b, '"');
+}
+
 void srv_buf_clear(struct srv_buf *b)
 {
 	b->len = 0;

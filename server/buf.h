@@ -19,6 +19,11 @@ void srv_buf_i64(struct srv_buf *b, int64_t v);
 void srv_buf_elem(struct srv_buf *b);
 /* Append s as a PostgreSQL array element: double-quoted, with " and \ escaped. */
 void srv_buf_pg_quoted(struct srv_buf *b, const char *s);
+/* Append s as a JSON string: quoted, with quotes, backslashes and controls escaped. */
+void srv_buf_json_str(struct srv_buf *b, const char *s);
+/* Append n bytes as they are; PUT_LIT appends a string literal. */
+void srv_buf_putn(struct srv_buf *b, const char *s, size_t n);
+#define PUT_LIT(b, lit) srv_buf_putn((b), (lit), sizeof(lit) - 1)
 /* Reset to empty, keeping the memory. */
 void srv_buf_clear(struct srv_buf *b);
 void srv_buf_free(struct srv_buf *b);

@@ -59,6 +59,14 @@ int64_t srv_clock_now_us(void)
 	return origin_us + (real_now_us() - origin_real_us) * speed;
 }
 
+/* v (>= 0) in exactly width decimal digits, zero-padded; returns the end. */
+static char *digits(char *p, int v, int width)
+{
+	for (int i = width - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + width;
+}
+
 char *srv_time_format(int64_t us, char *buf, size_t n)
 {
 	int64_t secs = us / 1000000, frac = us % 1000000;
@@ -73,8 +81,28 @@ char *srv_time_format(int64_t us, char *buf, size_t n)
 	}
 	int y, m, d;
 	bill_civil_from_days(days, &y, &m, &d); /* UTC: no tz database, no glibc tz lock */
-	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(sod / 3600),
-		 (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
+	if (y < 0 || y > 9999 || n < 28) {
+		snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(sod / 3600),
+			 (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
+		return buf;
+	}
+	/* By hand: every request's log line and most replies carry a time. */
+	char *p = buf;
+	p = digits(p, y, 4);
+	*p++ = '-';
+	p = digits(p, m, 2);
+	*p++ = '-';
+	p = digits(p, d, 2);
+	*p++ = 'T';
+	p = digits(p, (int)(sod / 3600), 2);
+	*p++ = ':';
+	p = digits(p, (int)(sod / 60 % 60), 2);
+	*p++ = ':';
+	p = digits(p, (int)(sod % 60), 2);
+	*p++ = '.';
+	p = digits(p, (int)frac, 6);
+	*p++ = 'Z';
+	*p = 0;
 	return buf;
 }
 

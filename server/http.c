@@ -1,6 +1,7 @@
 /* http.c: libmicrohttpd engine: body capture, routing, auth, replies, request log. */
 #include "server/http.h"
 #include "server/auth.h"
+#include "server/buf.h"
 #include "server/clock.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -76,6 +77,20 @@ void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const cha
 	rq->raw_len = len;
 	rq->status = status;
 	rq->content_type = ctype;
+}
+
+void api_reply_buf(struct req *rq, unsigned status, const char *ctype, struct srv_buf *b)
+{
+	json_decref(rq->reply);
+	rq->reply = NULL;
+	free(rq->raw);
+	if (!b->p)
+		srv_buf_putn(b, "", 0);
+	rq->raw = b->p;
+	rq->raw_len = b->len;
+	rq->status = status;
+	rq->content_type = ctype;
+	*b = (struct srv_buf){0};
 }
 
 void api_error(struct req *rq, enum api_err e, json_t *details, const char *fmt, ...)
@@ -268,47 +283,39 @@ static void dispatch(struct req *rq)
 		api_error(rq, E_INTERNAL, NULL, "handler set no reply");
 }
 
-/* Append s to b as the inside of a JSON string (quotes, backslashes, controls escaped). */
-static size_t json_escape(char *b, size_t at, size_t cap, const char *s)
-{
-	for (; *s && at + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			b[at++] = '\\';
-			b[at++] = (char)c;
-		} else if (c < 0x20) {
-			at += (size_t)snprintf(b + at, cap - at, "\\u%04x", c);
-		} else {
-			b[at++] = (char)c;
-		}
-	}
-	return at;
-}
-
 /* One line per request, built by hand: it runs on every request, so no JSON library,
- * no floating point. */
+ * no printf, no floating point. */
 static void log_request(struct req *rq, int64_t dur_us)
 {
 	if (!srv_log_enabled(LOG_INFO))
 		return;
-	char line[1024], when[40];
+	struct srv_buf b = {0};
+	char when[40];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srv_time_format((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, when, sizeof when);
-	size_t n = (size_t)snprintf(line, sizeof line,
-				    "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"", when);
-	n = json_escape(line, n, sizeof line - 200, rq->method);
-	n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
-	n = json_escape(line, n, sizeof line - 200, rq->path);
-	n += (size_t)snprintf(line + n, sizeof line - n,
-			      "\",\"status\":%u,\"duration_ms\":%lld.%03lld,\"request_id\":\"%s\"",
-			      rq->status, (long long)(dur_us / 1000), (long long)(dur_us % 1000),
-			      rq->request_id);
-	if (rq->who.key_id)
-		n += (size_t)snprintf(line + n, sizeof line - n, ",\"key_id\":%lld",
-				      (long long)rq->who.key_id);
-	snprintf(line + n, sizeof line - n, "}");
-	srv_log_raw(line);
+	PUT_LIT(&b, "{\"ts\":\"");
+	srv_buf_puts(&b, when);
+	PUT_LIT(&b, "\",\"level\":\"info\",\"msg\":\"request\",\"method\":");
+	srv_buf_json_str(&b, rq->method);
+	PUT_LIT(&b, ",\"path\":");
+	srv_buf_json_str(&b, rq->path);
+	PUT_LIT(&b, ",\"status\":");
+	srv_buf_i64(&b, rq->status);
+	PUT_LIT(&b, ",\"duration_ms\":");
+	srv_buf_i64(&b, dur_us / 1000);
+	char frac[4] = {'.', (char)('0' + dur_us / 100 % 10), (char)('0' + dur_us / 10 % 10),
+			(char)('0' + dur_us % 10)};
+	srv_buf_putn(&b, frac, 4);
+	PUT_LIT(&b, ",\"request_id\":");
+	srv_buf_json_str(&b, rq->request_id);
+	if (rq->who.key_id) {
+		PUT_LIT(&b, ",\"key_id\":");
+		srv_buf_i64(&b, rq->who.key_id);
+	}
+	srv_buf_putc(&b, '}');
+	srv_log_raw(b.p);
+	srv_buf_free(&b);
 }
 
 /* Queue the reply. Metrics and the log line are written first, so a client that has its

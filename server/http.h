@@ -129,6 +129,10 @@ void api_reply(struct req *rq, unsigned status, json_t *body);
 void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const char *buf,
 		   size_t len);
 
+/* Set a raw reply from a buffer, taking its memory: b is left empty. */
+struct srv_buf;
+void api_reply_buf(struct req *rq, unsigned status, const char *ctype, struct srv_buf *b);
+
 /* Suspend the request: the handler returns without a reply, and another thread sets the
  * reply later and calls api_complete(). Only from a handler. */
 void api_defer(struct req *rq);

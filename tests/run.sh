@@ -15,6 +15,6 @@ export WATTLE_TEST_PG="$pg"
 status=0
 for b in "$@"; do
   echo "== suites of $b"
-  (cd "$b" && ctest --output-on-failure -j2) || status=1
+  (cd "$b" && ctest --output-on-failure -j2 ${CTEST_ARGS:-}) || status=1
 done
 exit $status

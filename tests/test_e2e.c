@@ -510,6 +510,77 @@ START_TEST(idempotency_concurrent_twenty)
 }
 END_TEST
 
+/* Account reads are answered in batches by one query: under concurrency every reply must
+ * still be its own request's tenant, and an unknown tenant in a batch a 404 for it alone. */
+#define READERS 16
+#define READS_EACH 40
+#define READ_TENANTS 8
+
+struct reader {
+	char tids[READ_TENANTS + 2][32];
+	int seed;
+	int wrong;
+	char why[256];
+};
+
+static void *read_accounts(void *arg)
+{
+	struct reader *r = arg;
+	for (int k = 0; k < READS_EACH && !r->wrong; k++) {
+		int i = (r->seed + k * 7) % (READ_TENANTS + 2);
+		char path[96];
+		snprintf(path, sizeof path, "/v1/tenants/%s/account", r->tids[i]);
+		struct th_resp x = th_req(&srv, "GET", path, fin, NULL, NULL);
+		json_t *j = x.json;
+		if (i >= READ_TENANTS) {
+			const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+			if (x.status != 404 || !msg || !strstr(msg, r->tids[i]))
+				snprintf(r->why, sizeof r->why, "%s: %ld %s", path, x.status, x.body);
+		} else {
+			const char *got = json_string_value(json_object_get(j, "tenant_id"));
+			long long bal = json_integer_value(json_object_get(j, "balance_minor"));
+			if (x.status != 200 || !got || strcmp(got, r->tids[i]) || bal != 100LL * (i + 1))
+				snprintf(r->why, sizeof r->why, "%s: %ld %s", path, x.status, x.body);
+		}
+		r->wrong = r->why[0] != 0;
+		th_resp_free(&x);
+	}
+	return NULL;
+}
+
+START_TEST(account_reads_concurrent)
+{
+	seed();
+	struct reader rd[READERS];
+	memset(rd, 0, sizeof rd);
+	char tids[READ_TENANTS + 2][32];
+	for (int i = 0; i < READ_TENANTS; i++) {
+		char body[256], path[96];
+		snprintf(body, sizeof body,
+			 "{\"site_id\":\"site_1\",\"name\":\"Shop %d\",\"category\":\"retail\","
+			 "\"area_m2\":\"20.00\",\"credit_rating\":\"A\"}", i);
+		json_t *t = th_ok(&srv, "POST", "/v1/tenants", fin, body, 201);
+		snprintf(tids[i], sizeof tids[i], "%s", json_string_value(json_object_get(t, "id")));
+		json_decref(t);
+		snprintf(path, sizeof path, "/v1/tenants/%s/topups", tids[i]);
+		snprintf(body, sizeof body, "{\"amount_minor\":%d,\"channel\":\"cash\"}", 100 * (i + 1));
+		json_decref(th_ok(&srv, "POST", path, fin, body, 201));
+	}
+	snprintf(tids[READ_TENANTS], sizeof tids[0], "ten_999999");
+	snprintf(tids[READ_TENANTS + 1], sizeof tids[0], "ten_999998");
+	pthread_t th[READERS];
+	for (int t = 0; t < READERS; t++) {
+		memcpy(rd[t].tids, tids, sizeof tids);
+		rd[t].seed = t;
+		pthread_create(&th[t], NULL, read_accounts, &rd[t]);
+	}
+	for (int t = 0; t < READERS; t++)
+		pthread_join(th[t], NULL);
+	for (int t = 0; t < READERS; t++)
+		ck_assert_msg(!rd[t].wrong, "reader %d: %s", t, rd[t].why);
+}
+END_TEST
+
 START_TEST(tariffs_three_kinds)
 {
 	seed();
@@ -658,6 +729,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(limits, setup, teardown);
 	tcase_set_timeout(limits, 120);
 	tcase_add_test(limits, idempotency_concurrent_twenty);
+	tcase_add_test(limits, account_reads_concurrent);
 	tcase_add_test(limits, database_down_then_back);
 	suite_add_tcase(s, limits);
 	return s;
