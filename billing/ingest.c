@@ -590,6 +590,7 @@ static int by_meter_ts(const void *a, const void *b)
 struct cols {
 	struct srv_buf a[12];
 	int n;
+	bool has[RD_OPT_N]; /* some reading carries this optional value */
 };
 
 static void cols_add(struct cols *k, const struct bill_reading *r, bool billed)
@@ -600,8 +601,10 @@ static void cols_add(struct cols *k, const struct bill_reading *r, bool billed)
 	srv_buf_i64(&k->a[0], r->meter_id);
 	srv_buf_i64(&k->a[1], r->ts_us);
 	srv_buf_i64(&k->a[2], r->energy_wh);
-	for (int i = 0; i < RD_OPT_N; i++)
+	for (int i = 0; i < RD_OPT_N; i++) {
 		srv_buf_puts(&k->a[3 + i], r->opt[i][0] ? r->opt[i] : "NULL");
+		k->has[i] |= r->opt[i][0] != 0;
+	}
 	srv_buf_putc(&k->a[11], billed ? 't' : 'f');
 }
 
@@ -617,6 +620,11 @@ static enum db_status cols_insert(PGconn *c, struct cols *k, const char *stmt, c
 		srv_buf_putc(&k->a[i], '}');
 		p[i] = k->a[i].p;
 	}
+	/* An optional value no reading carries is sent as a NULL array: unnest pads it with
+	 * NULLs, and the database parses nothing for it. */
+	for (int i = 0; i < RD_OPT_N; i++)
+		if (!k->has[i])
+			p[3 + i] = NULL;
 	p[12] = now;
 	return db_exec(c, stmt, 13, p, res);
 }
@@ -660,6 +668,46 @@ static void cols_free(struct cols *k)
 /* Post one energy_charge per meter with whole minor units to charge, accounts locked in
  * id order, balances chained in that order. */
 
+/* The ref of a meter's energy_charge, written as text (hundreds per batch):
+ * {"meter_id","serial","readings":{"from","to","count"},"wh","wh_by_band":{band: wh}},
+ * bands in the order they first appear. Returns malloc'd text. */
+static char *charge_ref(const struct meter *m)
+{
+	struct srv_buf b = {0};
+	char t[40];
+	PUT_LIT(&b, "{\"meter_id\":\"mtr_");
+	srv_buf_i64(&b, m->id);
+	PUT_LIT(&b, "\",\"serial\":");
+	srv_buf_json_str(&b, m->serial);
+	PUT_LIT(&b, ",\"readings\":{\"from\":\"");
+	srv_buf_puts(&b, srv_time_format(m->first_ts, t, sizeof t));
+	PUT_LIT(&b, "\",\"to\":\"");
+	srv_buf_puts(&b, srv_time_format(m->last_ts, t, sizeof t));
+	PUT_LIT(&b, "\",\"count\":");
+	srv_buf_i64(&b, m->nbilled);
+	PUT_LIT(&b, "},\"wh\":");
+	srv_buf_i64(&b, m->batch_wh);
+	PUT_LIT(&b, ",\"wh_by_band\":{");
+	for (int k = 0; k < m->nlines; k++) {
+		int first = 1;
+		for (int j = 0; j < k && first; j++)
+			first = strcmp(m->lines[j].band, m->lines[k].band) != 0;
+		if (!first)
+			continue; /* summed where the band first appeared */
+		int64_t wh = 0;
+		for (int j = k; j < m->nlines; j++)
+			if (!strcmp(m->lines[j].band, m->lines[k].band))
+				wh += m->lines[j].wh;
+		if (b.p[b.len - 1] != '{')
+			srv_buf_putc(&b, ',');
+		srv_buf_json_str(&b, m->lines[k].band);
+		srv_buf_putc(&b, ':');
+		srv_buf_i64(&b, wh);
+	}
+	PUT_LIT(&b, "}}");
+	return b.p;
+}
+
 static enum db_status post_charges(PGconn *c, struct ctx *x, int64_t now_us, const char *request_id,
 				   struct bill_batch *out)
 {
@@ -674,19 +722,7 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, int64_t now_us, con
 		struct meter *m = &x->m[i];
 		if (m->minor <= 0 || !m->tenant_id)
 			continue;
-		char from[40], to[40], mid[32];
-		snprintf(mid, sizeof mid, "mtr_%lld", (long long)m->id);
-		json_t *by = json_object();
-		for (int k = 0; k < m->nlines; k++) {
-			json_t *cur = json_object_get(by, m->lines[k].band);
-			json_object_set_new(by, m->lines[k].band, json_integer(json_integer_value(cur) + m->lines[k].wh));
-		}
-		json_t *ref = json_pack("{s:s, s:s, s:{s:s, s:s, s:i}, s:I, s:o}", "meter_id", mid, "serial", m->serial,
-					"readings", "from", srv_time_format(m->first_ts, from, sizeof from), "to",
-					srv_time_format(m->last_ts, to, sizeof to), "count", m->nbilled, "wh",
-					(json_int_t)m->batch_wh, "wh_by_band", by);
-		refs[n] = json_dumps(ref, JSON_COMPACT);
-		json_decref(ref);
+		refs[n] = charge_ref(m);
 		p[n] = (struct bill_posting){m->tenant_id, -m->minor, refs[n]};
 		out->charged_minor += m->minor;
 		n++;
@@ -708,40 +744,41 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, int64_t now_us, con
 
 static enum db_status write_state(PGconn *c, struct ctx *x, const char *now)
 {
-	struct srv_buf a[10] = {{0}};
+	struct srv_buf a[10] = {{0}}, lit = {0};
 	int n = 0;
 	for (int i = 0; i < x->nm; i++) {
 		struct meter *m = &x->m[i];
 		if (!m->touched)
 			continue;
-		const char *sep = n++ ? "," : "{";
+		n++;
 		int64_t cost = (int64_t)m->batch_cost;
 		m->minor = bill_carry(&m->carry, cost, m->unit);
-		srv_buf_printf(&a[0], "%s%lld", sep, (long long)m->id);
-		if (m->has_last)
-			srv_buf_printf(&a[1], "%s%lld", sep, (long long)m->last_ts);
-		else
-			srv_buf_printf(&a[1], "%sNULL", sep);
-		if (m->has_last)
-			srv_buf_printf(&a[2], "%s%lld", sep, (long long)m->last_reg);
-		else
-			srv_buf_printf(&a[2], "%sNULL", sep);
-		srv_buf_printf(&a[3], "%s%lld", sep, (long long)m->carry);
-		srv_buf_printf(&a[4], "%s%d", sep, m->month.month);
-		srv_buf_printf(&a[5], "%s%lld", sep, (long long)m->month.wh);
-		srv_buf_printf(&a[6], "%s%lld", sep, (long long)m->batch_wh);
-		srv_buf_printf(&a[7], "%s%lld", sep, (long long)cost);
-		srv_buf_printf(&a[8], "%s%lld", sep, (long long)m->minor);
-		srv_buf_puts(&a[9], sep);
+		for (int k = 0; k < 10; k++)
+			srv_buf_elem(&a[k]);
+		srv_buf_i64(&a[0], m->id);
+		if (m->has_last) {
+			srv_buf_i64(&a[1], m->last_ts);
+			srv_buf_i64(&a[2], m->last_reg);
+		} else {
+			srv_buf_puts(&a[1], "NULL");
+			srv_buf_puts(&a[2], "NULL");
+		}
+		srv_buf_i64(&a[3], m->carry);
+		srv_buf_i64(&a[4], m->month.month);
+		srv_buf_i64(&a[5], m->month.wh);
+		srv_buf_i64(&a[6], m->batch_wh);
+		srv_buf_i64(&a[7], cost);
+		srv_buf_i64(&a[8], m->minor);
 		if (alarms_enabled()) {
 			int64_t v[BILL_ALARM_STATE_N];
-			char lit[BILL_ALARM_STATE_N * 21 + 3];
-			size_t at = 0;
 			alarm_state_pack(&m->ast, v);
-			for (int k = 0; k < BILL_ALARM_STATE_N; k++)
-				at += (size_t)snprintf(lit + at, sizeof lit - at, "%c%lld", k ? ',' : '{', (long long)v[k]);
-			snprintf(lit + at, sizeof lit - at, "}");
-			srv_buf_pg_quoted(&a[9], lit);
+			srv_buf_clear(&lit);
+			for (int k = 0; k < BILL_ALARM_STATE_N; k++) {
+				srv_buf_elem(&lit);
+				srv_buf_i64(&lit, v[k]);
+			}
+			srv_buf_putc(&lit, '}');
+			srv_buf_pg_quoted(&a[9], lit.p);
 		} else {
 			srv_buf_puts(&a[9], "NULL");
 		}
@@ -758,6 +795,7 @@ static enum db_status write_state(PGconn *c, struct ctx *x, const char *now)
 		st = db_exec(c, "ingest_state", 11, p, &r);
 		PQclear(r);
 	}
+	srv_buf_free(&lit);
 	for (int i = 0; i < 10; i++)
 		srv_buf_free(&a[i]);
 	return st;
@@ -770,13 +808,14 @@ static enum db_status write_daily(PGconn *c, struct ctx *x)
 	for (int i = 0; i < x->nm; i++)
 		for (int k = 0; k < x->m[i].nlines; k++) {
 			const struct bill_line *l = &x->m[i].lines[k];
-			const char *sep = n++ ? "," : "{";
-			srv_buf_printf(&a[0], "%s%lld", sep, (long long)x->m[i].id);
-			srv_buf_printf(&a[1], "%s%d", sep, l->day);
-			srv_buf_printf(&a[2], "%s", sep);
+			n++;
+			for (int j = 0; j < 5; j++)
+				srv_buf_elem(&a[j]);
+			srv_buf_i64(&a[0], x->m[i].id);
+			srv_buf_i64(&a[1], l->day);
 			srv_buf_pg_quoted(&a[2], l->band);
-			srv_buf_printf(&a[3], "%s%lld", sep, (long long)l->wh);
-			srv_buf_printf(&a[4], "%s%lld", sep, (long long)l->cost_nano);
+			srv_buf_i64(&a[3], l->wh);
+			srv_buf_i64(&a[4], l->cost_nano);
 		}
 	enum db_status st = DB_OK;
 	if (n) {

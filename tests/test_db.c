@@ -142,6 +142,42 @@ START_TEST(ledger_is_append_only)
 }
 END_TEST
 
+/* The ledger's reference to its account, checked per statement (0012): an entry for an
+ * account that does not exist is refused, in a batch too, and accounts cannot be deleted. */
+START_TEST(ledger_entries_need_their_account)
+{
+	int64_t t = seed_tenant();
+	struct post_arg a = {t, 500, {0}, POST_OK};
+	ck_assert_int_eq(db_run_tx(post_cb, &a), DB_OK);
+	int64_t acct = th_sql_int(db, "SELECT id FROM accounts");
+	PGconn *c = PQconnectdb(db);
+	char sql[400];
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor)"
+		 " VALUES (%lld, now(), 'topup', 1, 501), (%lld, now(), 'topup', 1, 1)",
+		 (long long)acct, (long long)acct + 1000);
+	PGresult *r = PQexec(c, sql);
+	ck_assert_int_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+	ck_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23503");
+	PQclear(r);
+	const char *refused[] = {"DELETE FROM accounts", "TRUNCATE accounts CASCADE"};
+	for (int i = 0; i < 2; i++) {
+		r = PQexec(c, refused[i]);
+		ck_assert_msg(PQresultStatus(r) == PGRES_FATAL_ERROR, "%s was allowed", refused[i]);
+		PQclear(r);
+	}
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor)"
+		 " VALUES (%lld, now(), 'topup', 0, 500)", (long long)acct);
+	r = PQexec(c, sql); /* the account exists: the check lets it through */
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(c);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM ledger_entries"), 2);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM accounts"), 1);
+}
+END_TEST
+
 static int attempts;
 
 static enum db_status conflict_once_cb(PGconn *c, void *arg)
@@ -230,6 +266,7 @@ static Suite *suite(void)
 	tcase_add_test(core, migrate_concurrently_applies_once);
 	tcase_add_test(core, ledger_posts_and_balances);
 	tcase_add_test(core, ledger_is_append_only);
+	tcase_add_test(core, ledger_entries_need_their_account);
 	tcase_add_test(core, tx_retries_serialization_failure);
 	tcase_add_test(core, tx_abort_rolls_back);
 	suite_add_tcase(s, core);

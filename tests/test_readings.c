@@ -116,6 +116,14 @@ START_TEST(bills_once_and_duplicates_do_nothing)
 	ck_assert_int_eq(balance(), -2962);
 	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge'"), 1);
 	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings"), 97);
+	/* optional values stored where sent, NULL where not: the baseline's batch sent none,
+	 * this one some on 95 readings, none on the last, and never current or THD */
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings WHERE voltage_v = 229.5 AND power_w = 1000"
+					" AND relay = 'on' AND abs(pf - 0.98) < 1e-6"), 95);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings WHERE voltage_v IS NULL AND power_w IS NULL"
+					" AND pf IS NULL AND relay IS NULL"), 2);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings WHERE current_a IS NOT NULL"
+					" OR frequency_hz IS NOT NULL OR thd_v_pct IS NOT NULL OR thd_i_pct IS NOT NULL"), 0);
 	/* the ledger entry names the readings and the energy by band */
 	json_t *l = th_ok(&srv, "GET", "/v1/tenants/ten_1/ledger", fin, NULL, 200);
 	json_t *ref = json_object_get(json_array_get(json_object_get(l, "items"), 0), "ref");
