@@ -2,6 +2,7 @@
 #include "billing/tz.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/ucal.h>
@@ -13,6 +14,10 @@
 static _Thread_local struct {
 	char zone[64];
 	UCalendar *cal;
+	/* The offset is win_off from win_from up to win_to (between two transitions): most
+	 * intervals priced fall inside the last one asked about, and need no ICU call. */
+	int64_t win_from, win_to;
+	int32_t win_off;
 } cache[CACHE];
 static _Thread_local unsigned next_victim;
 
@@ -48,19 +53,20 @@ void bill_tz_close_all(void)
 	memset(cache, 0, sizeof cache);
 }
 
-static UCalendar *calendar(const char *zone)
+/* The cache slot of zone, opening its calendar when needed; -1 for an unknown zone. */
+static int slot(const char *zone)
 {
 	for (int i = 0; i < CACHE; i++)
 		if (cache[i].cal && !strcmp(cache[i].zone, zone))
-			return cache[i].cal;
+			return i;
 	if (strlen(zone) >= sizeof cache[0].zone)
-		return NULL;
+		return -1;
 	UChar id[64];
 	u_uastrcpy(id, zone);
 	UErrorCode st = U_ZERO_ERROR;
 	UCalendar *cal = ucal_open(id, -1, "en_US_POSIX", UCAL_GREGORIAN, &st);
 	if (U_FAILURE(st))
-		return NULL;
+		return -1;
 	/* ICU falls back to "Etc/Unknown" (GMT) for a zone it does not know. */
 	UChar got[64];
 	int32_t n = ucal_getTimeZoneID(cal, got, 64, &st);
@@ -69,7 +75,7 @@ static UCalendar *calendar(const char *zone)
 	back[n < 63 ? n : 63] = 0;
 	if (U_FAILURE(st) || !strcmp(back, "Etc/Unknown")) {
 		ucal_close(cal);
-		return NULL;
+		return -1;
 	}
 	unsigned v = next_victim++ % CACHE;
 	if (cache[v].cal) {
@@ -79,7 +85,8 @@ static UCalendar *calendar(const char *zone)
 	track(NULL, cal);
 	strcpy(cache[v].zone, zone);
 	cache[v].cal = cal;
-	return cal;
+	cache[v].win_from = cache[v].win_to = 0; /* empty */
+	return (int)v;
 }
 
 static int offset_at(UCalendar *cal, int64_t t_us, int32_t *off)
@@ -95,19 +102,28 @@ static int offset_at(UCalendar *cal, int64_t t_us, int32_t *off)
 
 int bill_tz_offset(const char *zone, int64_t t_us, int32_t *offset_s)
 {
-	UCalendar *cal = calendar(zone);
-	return cal ? offset_at(cal, t_us, offset_s) : -1;
+	struct bill_tzseg seg;
+	/* An empty interval at t: its one segment carries the offset in force at t. */
+	return bill_tz_segments(zone, t_us, t_us, &seg, 1) == 1 ? (*offset_s = seg.offset_s, 0) : -1;
 }
 
 int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill_tzseg *out,
 		     int max)
 {
-	UCalendar *cal = calendar(zone);
-	if (!cal || max < 1 || offset_at(cal, t0_us, &out[0].offset_s))
+	int i = slot(zone);
+	if (i < 0 || max < 1)
+		return -1;
+	if (t0_us >= cache[i].win_from && t0_us < cache[i].win_to && t1_us <= cache[i].win_to) {
+		out[0].from_us = t0_us;
+		out[0].offset_s = cache[i].win_off;
+		return 1;
+	}
+	UCalendar *cal = cache[i].cal;
+	if (offset_at(cal, t0_us, &out[0].offset_s))
 		return -1;
 	out[0].from_us = t0_us;
 	int n = 1;
-	int64_t t = t0_us;
+	int64_t t = t0_us, first_next = INT64_MAX;
 	for (;;) {
 		UErrorCode st = U_ZERO_ERROR;
 		ucal_setMillis(cal, (UDate)(t / 1000), &st);
@@ -116,6 +132,8 @@ int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill
 		    U_FAILURE(st))
 			break;
 		int64_t next_us = (int64_t)next * 1000;
+		if (first_next == INT64_MAX)
+			first_next = next_us;
 		if (next_us >= t1_us)
 			break;
 		if (n == max)
@@ -127,6 +145,19 @@ int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill
 		if (out[n].offset_s != out[n - 1].offset_s)
 			n++;
 		t = next_us;
+	}
+	/* Remember the stretch around t0 between its transitions. */
+	UErrorCode st = U_ZERO_ERROR;
+	UDate prev;
+	ucal_setMillis(cal, (UDate)(t0_us / 1000), &st);
+	int64_t from = INT64_MIN;
+	if (ucal_getTimeZoneTransitionDate(cal, UCAL_TZ_TRANSITION_PREVIOUS_INCLUSIVE, &prev, &st) &&
+	    U_SUCCESS(st))
+		from = (int64_t)prev * 1000;
+	if (from <= t0_us && t0_us < first_next) {
+		cache[i].win_from = from;
+		cache[i].win_to = first_next;
+		cache[i].win_off = out[0].offset_s;
 	}
 	return n;
 }

@@ -309,6 +309,34 @@ START_TEST(tz_segments)
 }
 END_TEST
 
+/* The remembered stretch between transitions answers later questions inside it, and
+ * nothing outside it: summer, then across the October change, winter, summer again,
+ * the instant of the change, and the instant before it. */
+START_TEST(tz_segments_remembered)
+{
+	struct bill_tzseg s[8];
+	int32_t off;
+	ck_assert_int_eq(bill_tz_offset("Europe/Berlin", T("2026-07-01T12:00:00Z"), &off), 0);
+	ck_assert_int_eq(off, 7200);
+	ck_assert_int_eq(bill_tz_segments("Europe/Berlin", T("2026-08-01T00:00:00Z"), T("2026-08-01T00:15:00Z"), s, 8), 1);
+	ck_assert_int_eq(s[0].offset_s, 7200);
+	ck_assert_int_eq(bill_tz_segments("Europe/Berlin", T("2026-10-25T00:45:00Z"), T("2026-10-25T01:15:00Z"), s, 8), 2);
+	ck_assert_int_eq(s[1].from_us, T("2026-10-25T01:00:00Z"));
+	ck_assert_int_eq(s[1].offset_s, 3600);
+	ck_assert_int_eq(bill_tz_offset("Europe/Berlin", T("2026-12-01T00:00:00Z"), &off), 0);
+	ck_assert_int_eq(off, 3600);
+	ck_assert_int_eq(bill_tz_offset("Europe/Berlin", T("2026-06-01T00:00:00Z"), &off), 0);
+	ck_assert_int_eq(off, 7200);
+	ck_assert_int_eq(bill_tz_offset("Europe/Berlin", T("2026-10-25T01:00:00Z"), &off), 0);
+	ck_assert_int_eq(off, 3600);
+	ck_assert_int_eq(bill_tz_offset("Europe/Berlin", T("2026-10-25T01:00:00Z") - 1, &off), 0);
+	ck_assert_int_eq(off, 7200);
+	ck_assert_int_eq(bill_tz_segments("Europe/Berlin", T("2026-10-25T00:00:00Z"), T("2026-10-25T01:00:00Z"), s, 8), 1);
+	ck_assert_int_eq(s[0].offset_s, 7200);
+	ck_assert_int_eq(bill_tz_segments("Europe/Berlin", T("2026-10-24T23:00:00Z"), T("2026-10-25T01:00:00Z") + 1, s, 8), 2);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("price");
@@ -323,6 +351,7 @@ static Suite *suite(void)
 	tcase_add_test(core, dst_autumn_berlin);
 	tcase_add_test(core, dst_spring_berlin);
 	tcase_add_test(core, tz_segments);
+	tcase_add_test(core, tz_segments_remembered);
 	suite_add_tcase(s, core);
 	TCase *lim = tcase_create("limits");
 	tcase_set_timeout(lim, 60);
