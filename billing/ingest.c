@@ -665,9 +665,6 @@ static void cols_free(struct cols *k)
 		srv_buf_free(&k->a[i]);
 }
 
-/* Post one energy_charge per meter with whole minor units to charge, accounts locked in
- * id order, balances chained in that order. */
-
 /* The ref of a meter's energy_charge, written as text (hundreds per batch):
  * {"meter_id","serial","readings":{"from","to","count"},"wh","wh_by_band":{band: wh}},
  * bands in the order they first appear. Returns malloc'd text. */
@@ -708,6 +705,8 @@ static char *charge_ref(const struct meter *m)
 	return b.p;
 }
 
+/* Post one energy_charge per meter with whole minor units to charge, accounts locked in
+ * id order, balances chained in that order. */
 static enum db_status post_charges(PGconn *c, struct ctx *x, int64_t now_us, const char *request_id,
 				   struct bill_batch *out)
 {

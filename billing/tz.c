@@ -2,6 +2,7 @@
 #include "billing/tz.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,13 +125,16 @@ int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill
 	out[0].from_us = t0_us;
 	int n = 1;
 	int64_t t = t0_us, first_next = INT64_MAX;
+	bool failed = false;
 	for (;;) {
 		UErrorCode st = U_ZERO_ERROR;
 		ucal_setMillis(cal, (UDate)(t / 1000), &st);
 		UDate next;
 		if (!ucal_getTimeZoneTransitionDate(cal, UCAL_TZ_TRANSITION_NEXT, &next, &st) ||
-		    U_FAILURE(st))
+		    U_FAILURE(st)) {
+			failed = U_FAILURE(st); /* else: no transition after t */
 			break;
+		}
 		int64_t next_us = (int64_t)next * 1000;
 		if (first_next == INT64_MAX)
 			first_next = next_us;
@@ -154,7 +158,7 @@ int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill
 	if (ucal_getTimeZoneTransitionDate(cal, UCAL_TZ_TRANSITION_PREVIOUS_INCLUSIVE, &prev, &st) &&
 	    U_SUCCESS(st))
 		from = (int64_t)prev * 1000;
-	if (from <= t0_us && t0_us < first_next) {
+	if (!failed && U_SUCCESS(st) && from <= t0_us && t0_us < first_next) {
 		cache[i].win_from = from;
 		cache[i].win_to = first_next;
 		cache[i].win_off = out[0].offset_s;
