@@ -19,11 +19,7 @@ INSERT INTO tariffs (site_id, name, currency, kind, spec, effective_from, create
     "schedule":[{"from":"00:00","to":"08:00","band":"valley"},{"from":"08:00","to":"22:00","band":"peak"},{"from":"22:00","to":"24:00","band":"valley"}]}',
   '2020-01-01', now());
 INSERT INTO tariff_versions (tariff_id, effective_from, kind, spec, created_at) SELECT id, effective_from, kind, spec, created_at FROM tariffs;
-INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating, created_at, updated_at)
-  SELECT 1, 'Shop ' || g, 'retail', 5000, 'A', now(), now() FROM generate_series(1, $meters) g;
-INSERT INTO accounts (tenant_id, currency, balance_minor, created_at, updated_at) SELECT id, 'CNY', 0, now(), now() FROM tenants;
-INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor, ref) SELECT id, now(), 'topup', 100000000, 100000000, '{}' FROM accounts;
-UPDATE accounts SET balance_minor = 100000000;
+$(tenants_sql "$meters")
 INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, created_at, updated_at)
   SELECT 'M-' || g, 1, g, 'tenant', 1, now(), now() FROM generate_series(1, $meters) g;
 INSERT INTO meter_state (meter_id) SELECT id FROM meters;

@@ -32,3 +32,15 @@ wattle_serve() {
   echo "wattle did not start; see $tmp/wattle.log" >&2
   return 1
 }
+
+# tenants_sql N: SQL for site 1's tenants 1..N (retail, rating A), each with a CNY account
+# holding 1,000,000.00 from one top-up in its ledger (the ingest benchmarks' fleet).
+tenants_sql() {
+  cat <<SQL
+INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating, created_at, updated_at)
+  SELECT 1, 'Shop ' || g, 'retail', 5000, 'A', now(), now() FROM generate_series(1, $1) g;
+INSERT INTO accounts (tenant_id, currency, balance_minor, created_at, updated_at) SELECT id, 'CNY', 0, now(), now() FROM tenants;
+INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor, ref) SELECT id, now(), 'topup', 100000000, 100000000, '{}' FROM accounts;
+UPDATE accounts SET balance_minor = 100000000;
+SQL
+}

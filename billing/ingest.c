@@ -316,11 +316,12 @@ static enum db_status load_meters(PGconn *c, struct bill_reading *rd, int n, str
 static enum db_status load_tariffs(PGconn *c, struct ctx *x)
 {
 	struct srv_buf ids = {0};
-	srv_buf_putc(&ids, '{');
 	for (int i = 0; i < x->nm; i++)
-		if (x->m[i].tariff_id)
-			srv_buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)x->m[i].tariff_id);
-	srv_buf_putc(&ids, '}');
+		if (x->m[i].tariff_id) {
+			srv_buf_elem(&ids);
+			srv_buf_i64(&ids, x->m[i].tariff_id);
+		}
+	srv_buf_puts(&ids, ids.len ? "}" : "{}");
 	const char *p[1] = {ids.p};
 	PGresult *r;
 	enum db_status st = db_exec(c, "ingest_tariffs", 1, p, &r);
@@ -898,17 +899,21 @@ static enum db_status write_events(PGconn *c, struct srv_buf *ev, const char *no
 		return DB_OK;
 	struct srv_buf m = {0}, k = {0}, d = {0};
 	char *save = NULL;
-	int n = 0;
 	for (char *line = strtok_r(ev->p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
 		if (!t2)
 			continue;
 		*t1 = *t2 = 0;
-		const char *sep = n++ ? "," : "{";
-		srv_buf_printf(&m, "%s%s", sep, line);
-		srv_buf_printf(&k, "%s%s", sep, t1 + 1);
-		srv_buf_printf(&d, "%s", sep);
+		srv_buf_elem(&m);
+		srv_buf_puts(&m, line);
+		srv_buf_elem(&k);
+		srv_buf_puts(&k, t1 + 1);
+		srv_buf_elem(&d);
 		srv_buf_pg_quoted(&d, t2 + 1);
+	}
+	if (!m.len) {
+		srv_buf_free(&m);
+		return DB_OK;
 	}
 	srv_buf_putc(&m, '}');
 	srv_buf_putc(&k, '}');

@@ -113,6 +113,12 @@ void srv_buf_json_str(struct srv_buf *b, const char *s)
 	srv_buf_putc(b, '"');
 }
 
+size_t srv_buf_write(char *p, size_t size, size_t n, void *buf)
+{
+	srv_buf_putn(buf, p, size * n);
+	return size * n;
+}
+
 void srv_buf_clear(struct srv_buf *b)
 {
 	b->len = 0;

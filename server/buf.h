@@ -24,6 +24,9 @@ void srv_buf_json_str(struct srv_buf *b, const char *s);
 /* Append n bytes as they are; PUT_LIT appends a string literal. */
 void srv_buf_putn(struct srv_buf *b, const char *s, size_t n);
 #define PUT_LIT(b, lit) srv_buf_putn((b), (lit), sizeof(lit) - 1)
+/* A libcurl write callback (CURLOPT_WRITEFUNCTION) appending to the struct srv_buf in
+ * CURLOPT_WRITEDATA. */
+size_t srv_buf_write(char *p, size_t size, size_t n, void *buf);
 /* Reset to empty, keeping the memory. */
 void srv_buf_clear(struct srv_buf *b);
 void srv_buf_free(struct srv_buf *b);

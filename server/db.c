@@ -90,8 +90,8 @@ PGconn *db_conn(void)
 	PGconn *c = PQconnectdb(conninfo);
 	/* No JIT: wattle's statements are short, and the reports' scans of a month paid
 	 * ~0.6 s of compilation each (measured: 4 statement queries per 500 tenants went from
-	 * 2.1 s to 0.8 s without it) and never got it back. */
-	/* Random page cost 1.1, as for data on SSD or in memory: with the default 4 the planner
+	 * 2.1 s to 0.8 s without it) and never got it back.
+	 * Random page cost 1.1, as for data on SSD or in memory: with the default 4 the planner
 	 * answered a batch of 16 meters by hashing whole meter, meter_state and tenant tables
 	 * (a third of the database's time on single-reading posts, and growing with the
 	 * fleet) rather than 16 primary-key probes each. */

@@ -6,6 +6,7 @@
  * every report to ./var/reports as HTML, CSV and JSON. Then it serves the result until
  * Ctrl-C (or exits, with --exit). */
 #include "server/demo.h"
+#include "server/buf.h"
 #include "server/clock.h"
 
 #include <curl/curl.h>
@@ -217,21 +218,6 @@ static void cleanup(void)
 
 /* ---- HTTP ---- */
 
-struct body {
-	char *p;
-	size_t n;
-};
-
-static size_t on_data(char *p, size_t s, size_t n, void *ud)
-{
-	struct body *b = ud;
-	b->p = realloc(b->p, b->n + s * n + 1);
-	memcpy(b->p + b->n, p, s * n);
-	b->n += s * n;
-	b->p[b->n] = 0;
-	return s * n;
-}
-
 /* One request; returns the status and the body in *out (caller frees). */
 static long http(const char *method, const char *path, const char *key, const char *ctype, const char *body,
 		 const char *const *headers, char **out)
@@ -251,11 +237,12 @@ static long http(const char *method, const char *path, const char *key, const ch
 	for (int i = 0; headers && headers[i]; i++)
 		hd = curl_slist_append(hd, headers[i]);
 	hd = curl_slist_append(hd, "Expect:");
-	struct body b = {calloc(1, 1), 0};
+	struct srv_buf b = {0};
+	srv_buf_putn(&b, "", 0); /* "" when the reply has no body */
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, srv_buf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
 	if (body)

@@ -64,21 +64,6 @@ void api_reply(struct req *rq, unsigned status, json_t *body)
 	rq->reply = body;
 }
 
-void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const char *buf,
-		   size_t len)
-{
-	json_decref(rq->reply);
-	rq->reply = NULL;
-	free(rq->raw);
-	rq->raw = malloc(len + 1);
-	if (!rq->raw)
-		abort();
-	memcpy(rq->raw, buf, len);
-	rq->raw_len = len;
-	rq->status = status;
-	rq->content_type = ctype;
-}
-
 void api_reply_buf(struct req *rq, unsigned status, const char *ctype, struct srv_buf *b)
 {
 	json_decref(rq->reply);
@@ -91,6 +76,14 @@ void api_reply_buf(struct req *rq, unsigned status, const char *ctype, struct sr
 	rq->status = status;
 	rq->content_type = ctype;
 	*b = (struct srv_buf){0};
+}
+
+void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const char *buf,
+		   size_t len)
+{
+	struct srv_buf b = {0};
+	srv_buf_putn(&b, buf, len);
+	api_reply_buf(rq, status, ctype, &b);
 }
 
 void api_error(struct req *rq, enum api_err e, json_t *details, const char *fmt, ...)

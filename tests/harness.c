@@ -1,5 +1,6 @@
 /* harness.c: real PostgreSQL databases, the real wattle binary, real HTTP. */
 #include "harness.h"
+#include "server/buf.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -175,22 +176,6 @@ int th_server_stop(struct th_server *s)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-struct sink {
-	char *p;
-	size_t n;
-};
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct sink *b = ud;
-	size_t add = size * nmemb;
-	b->p = realloc(b->p, b->n + add + 1);
-	memcpy(b->p + b->n, ptr, add);
-	b->n += add;
-	b->p[b->n] = 0;
-	return add;
-}
-
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct th_resp *r = ud;
@@ -206,7 +191,7 @@ struct th_resp th_req(struct th_server *s, const char *method, const char *path,
 		      const char *body, const char *const *headers)
 {
 	struct th_resp r = {0};
-	struct sink b = {NULL, 0};
+	struct srv_buf b = {0};
 	CURL *c = curl_easy_init();
 	char url[1024], auth[128];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
@@ -226,7 +211,7 @@ struct th_resp th_req(struct th_server *s, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, srv_buf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);

@@ -84,27 +84,16 @@ static double load(enum profile p, double hour)
 	}
 }
 
-static struct sink {
-	char *p;
-	size_t n;
-} sink_new(void)
+/* A reply body: never NULL, "" when the reply had none. */
+static struct srv_buf sink_new(void)
 {
-	struct sink s = {calloc(1, 1), 0};
+	struct srv_buf s = {0};
+	srv_buf_putn(&s, "", 0);
 	return s;
 }
 
-static size_t on_body(char *p, size_t s, size_t n, void *ud)
-{
-	struct sink *k = ud;
-	k->p = realloc(k->p, k->n + s * n + 1);
-	memcpy(k->p + k->n, p, s * n);
-	k->n += s * n;
-	k->p[k->n] = 0;
-	return s * n;
-}
-
 static long http(CURL *h, const char *method, const char *path, const char *key, const char *body,
-		 struct sink *out)
+		 struct srv_buf *out)
 {
 	char url[512], auth[160];
 	snprintf(url, sizeof url, "%s%s", S.url, path);
@@ -116,7 +105,7 @@ static long http(CURL *h, const char *method, const char *path, const char *key,
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, srv_buf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -134,14 +123,14 @@ static int load_meters(CURL *h)
 {
 	char path[256] = "/v1/meters?limit=1000";
 	for (;;) {
-		struct sink s = sink_new();
+		struct srv_buf s = sink_new();
 		if (http(h, "GET", path, S.operator_key, NULL, &s) != 200) {
 			fprintf(stderr, "metersim: cannot list meters: %s\n", s.p);
-			free(s.p);
+			srv_buf_free(&s);
 			return -1;
 		}
 		json_t *j = json_loads(s.p, 0, NULL);
-		free(s.p);
+		srv_buf_free(&s);
 		size_t i;
 		json_t *m;
 		json_array_foreach(json_object_get(j, "items"), i, m) {
@@ -275,10 +264,10 @@ static void send_acks(CURL *h)
 		sscanf(q[i], "%39s %7s", id, relay);
 		snprintf(path, sizeof path, "/v1/commands/%s/ack", id);
 		snprintf(body, sizeof body, "{\"result\":\"executed\",\"relay\":\"%s\"}", relay);
-		struct sink s = sink_new();
+		struct srv_buf s = sink_new();
 		if (http(h, "POST", path, S.key, body, &s) == 200)
 			S.acks++;
-		free(s.p);
+		srv_buf_free(&s);
 	}
 }
 
@@ -287,14 +276,14 @@ static void flush(CURL *h, struct srv_buf *b, int *count)
 	if (!*count)
 		return;
 	srv_buf_puts(b, "]}");
-	struct sink s = sink_new();
+	struct srv_buf s = sink_new();
 	if (http(h, "POST", "/v1/readings", S.key, b->p, &s) == 200) {
 		S.readings += *count;
 		S.posts++;
 	} else {
 		fprintf(stderr, "\nmetersim: readings refused: %s\n", s.p);
 	}
-	free(s.p);
+	srv_buf_free(&s);
 	srv_buf_clear(b);
 	*count = 0;
 }
