@@ -1,9 +1,9 @@
 /* accounts.c: a tenant's prepaid account, its ledger, cashier top-ups and adjustments. */
 #include "api/api.h"
-#include "billing/ledger.h"
-#include "server/buf.h"
-#include "server/clock.h"
-#include "server/queue.h"
+#include "ops/ledger.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "api/queue.h"
 
 #include <stdlib.h>
 #include <string.h>

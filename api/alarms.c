@@ -2,9 +2,9 @@
  * uses (per site, overridden per meter). Detection itself runs in the readings path
  * (billing/ingest.c, billing/alarm.c); opening, closing and pushing in billing/alarm_db.c. */
 #include "api/api.h"
-#include "api/valid.h"
-#include "alarms/alarm.h"
-#include "server/clock.h"
+#include "core/valid.h"
+#include "core/alarm.h"
+#include "core/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

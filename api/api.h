@@ -3,8 +3,8 @@
 #ifndef WATTLE_API_H
 #define WATTLE_API_H
 
-#include "server/db.h"
-#include "server/http.h"
+#include "store/db.h"
+#include "api/req.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>

@@ -1,7 +1,7 @@
 /* apikeys.c: POST /v1/api-keys (the key is shown once) and DELETE (revocation). */
 #include "api/api.h"
-#include "server/auth.h"
-#include "server/clock.h"
+#include "store/keys.h"
+#include "core/clock.h"
 
 static const struct db_stmt key_stmts[] = {
 	{"key_tenant_exists", /* api_keys_create */

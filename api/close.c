@@ -5,11 +5,11 @@
  * the month, stores every tenant statement (500 tenants at a time), the finance summary
  * and the energy report, and queues a "statement ready" message for each tenant. */
 #include "api/api.h"
-#include "billing/money.h"
-#include "billing/report.h"
-#include "server/buf.h"
-#include "server/clock.h"
-#include "server/log.h"
+#include "core/money.h"
+#include "ops/report.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

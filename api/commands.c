@@ -1,6 +1,6 @@
 /* commands.c: the outboxes as operators see them: meter commands and notifications. */
 #include "api/api.h"
-#include "server/clock.h"
+#include "core/clock.h"
 
 #include <string.h>
 

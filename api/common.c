@@ -1,10 +1,10 @@
 /* common.c: helpers every resource handler uses (see api.h for the contracts). */
 #include "api/api.h"
-#include "api/valid.h"
-#include "billing/account.h"
-#include "billing/money.h"
-#include "server/auth.h"
-#include "server/clock.h"
+#include "core/valid.h"
+#include "ops/account.h"
+#include "core/money.h"
+#include "store/keys.h"
+#include "core/clock.h"
 
 #include <openssl/sha.h>
 #include <stdarg.h>

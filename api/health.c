@@ -1,7 +1,7 @@
 /* health.c: /healthz (process up), /readyz (database reachable and migrated), /metrics. */
 #include "api/api.h"
-#include "server/metrics.h"
-#include "server/migrate.h"
+#include "api/metrics.h"
+#include "store/migrate.h"
 
 #include <stdlib.h>
 

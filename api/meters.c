@@ -1,7 +1,7 @@
 /* meters.c: /v1/meters. A meter belongs to a site and, unless it is a public-area meter,
  * to one of the site's tenants; its tariff must be one of the site's. */
 #include "api/api.h"
-#include "server/clock.h"
+#include "core/clock.h"
 
 #include <string.h>
 

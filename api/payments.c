@@ -9,13 +9,13 @@
  * nothing; a genuine payment that does not match its order is kept as a conflict. */
 #include "api/api.h"
 #include "api/qr.h"
-#include "api/valid.h"
-#include "billing/ledger.h"
-#include "billing/money.h"
-#include "billing/paysig.h"
-#include "server/clock.h"
-#include "server/log.h"
-#include "server/metrics.h"
+#include "core/valid.h"
+#include "ops/ledger.h"
+#include "core/money.h"
+#include "core/paysig.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "api/metrics.h"
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>

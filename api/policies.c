@@ -1,7 +1,7 @@
 /* policies.c: /v1/credit-policies, one per (site, credit rating); POST replaces. */
 #include "api/api.h"
-#include "api/valid.h"
-#include "server/clock.h"
+#include "core/valid.h"
+#include "core/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,13 +1,13 @@
 /* pools.c: shared-area cost pools, their monthly runs (preview or commit) and reversal.
  * Energy and cost come from the daily rollups, never raw readings. */
-#include "allocation/alloc.h"
+#include "core/alloc.h"
 #include "api/api.h"
-#include "api/valid.h"
-#include "billing/ledger.h"
-#include "billing/money.h"
-#include "billing/price.h"
-#include "server/clock.h"
-#include "server/log.h"
+#include "core/valid.h"
+#include "ops/ledger.h"
+#include "core/money.h"
+#include "core/price.h"
+#include "core/clock.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* qr.c: a QR code as a self-contained SVG, on libqrencode. */
 #include "api/qr.h"
-#include "server/buf.h"
+#include "core/buf.h"
 
 #include <qrencode.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /* readings.c: meter gateways post batches; finance, operators and tenants read them back
  * and read consumption from the daily rollups. */
 #include "api/api.h"
-#include "api/valid.h"
-#include "alarms/alarm_db.h"
-#include "billing/ingest.h"
-#include "server/clock.h"
-#include "server/queue.h"
+#include "core/valid.h"
+#include "ops/alarm_db.h"
+#include "ops/ingest.h"
+#include "core/clock.h"
+#include "api/queue.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 /* render.c: reports as CSV and as HTML with inline SVG. */
 #include "api/render.h"
-#include "billing/money.h"
-#include "server/buf.h"
+#include "core/money.h"
+#include "core/buf.h"
 
 #include <stdbool.h>
 #include <stdint.h>

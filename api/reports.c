@@ -2,9 +2,9 @@
  * as JSON, CSV or HTML by Accept (or ?format=); GET /v1/reports lists them. */
 #include "api/api.h"
 #include "api/render.h"
-#include "api/valid.h"
-#include "billing/report.h"
-#include "server/clock.h"
+#include "core/valid.h"
+#include "ops/report.h"
+#include "core/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

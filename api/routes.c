@@ -1,10 +1,6 @@
 /* routes.c: the one route table. api/openapi.yaml describes exactly these routes
  * (tests/test_openapi.c checks it). */
 #include "api/api.h"
-#include "billing/account.h"
-#include "billing/ledger.h"
-#include "server/auth.h"
-#include "server/dispatch.h"
 
 #define ADMIN ROLE_ADMIN
 #define FIN ROLE_FINANCE
@@ -118,10 +114,6 @@ void api_register_statements_close(void);
 
 void api_register_statements(void)
 {
-	srv_auth_register();
-	bill_register_statements();
-	bill_account_register();
-	srv_dispatch_register();
 	api_register_statements_common();
 	api_register_statements_sites();
 	api_register_statements_tenants();

@@ -1,7 +1,7 @@
 /* sites.c: POST/GET /v1/sites. A site fixes the time zone and currency of what is in it. */
 #include "api/api.h"
-#include "api/valid.h"
-#include "server/clock.h"
+#include "core/valid.h"
+#include "core/clock.h"
 
 #include <stdio.h>
 

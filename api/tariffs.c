@@ -1,8 +1,8 @@
 /* tariffs.c: /v1/tariffs. Rules are validated by billing/tariff.c and stored as jsonb. */
 #include "api/api.h"
-#include "api/valid.h"
-#include "billing/tariff.h"
-#include "server/clock.h"
+#include "core/valid.h"
+#include "core/tariff.h"
+#include "core/clock.h"
 
 #include <stdlib.h>
 #include <string.h>

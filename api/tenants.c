@@ -1,8 +1,8 @@
 /* tenants.c: /v1/tenants. Creating a tenant opens its prepaid account in the same
  * transaction, in the site's currency. */
 #include "api/api.h"
-#include "billing/money.h"
-#include "server/clock.h"
+#include "core/money.h"
+#include "core/clock.h"
 
 #include <stdio.h>
 #include <string.h>

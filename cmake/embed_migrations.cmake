@@ -1,5 +1,5 @@
 # Turns db/migrations/*.sql into a C array of {version, name, sql}.
-set(body "/* generated from db/migrations by cmake/embed_migrations.cmake */\n#include \"server/migrate.h\"\n")
+set(body "/* generated from db/migrations by cmake/embed_migrations.cmake */\n#include \"store/migrate.h\"\n")
 set(entries "")
 set(i 0)
 string(REPLACE "|" ";" FILES "${FILES}")

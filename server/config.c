@@ -1,6 +1,6 @@
 /* config.c: reads WATTLE_* environment variables, refusing malformed values. */
 #include "server/config.h"
-#include "server/log.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

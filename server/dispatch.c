@@ -1,14 +1,13 @@
 /* dispatch.c: the command and notification senders. */
 #include "server/dispatch.h"
-#include "server/auth.h"
-#include "server/buf.h"
-#include "server/clock.h"
-#include "server/db.h"
-#include "server/log.h"
+#include "core/crypto.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "store/db.h"
+#include "core/log.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -63,19 +62,6 @@ static const struct db_stmt dispatch_stmts[] = {
 };
 
 void srv_dispatch_register(void) { db_register(dispatch_stmts); }
-
-void srv_sign(const char *secret, int64_t unix_s, const char *body, char *out, size_t n)
-{
-	struct srv_buf msg = {0};
-	srv_buf_printf(&msg, "%lld.%s", (long long)unix_s, body);
-	unsigned char mac[32];
-	unsigned int len = 0;
-	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg.p, msg.len, mac, &len);
-	char hex[65];
-	srv_hex(mac, len, hex);
-	snprintf(out, n, "t=%lld,v1=%s", (long long)unix_s, hex);
-	srv_buf_free(&msg);
-}
 
 int64_t srv_backoff_us(int attempts, unsigned *seed)
 {

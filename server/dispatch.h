@@ -8,9 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Sign body for X-Wattle-Signature: "t=<unix>,v1=<hex HMAC-SHA256(secret, t.body)>". */
-void srv_sign(const char *secret, int64_t unix_s, const char *body, char *out, size_t n);
-
 /* Start and stop the command and notification senders. */
 void srv_dispatch_start(void);
 void srv_dispatch_stop(void);

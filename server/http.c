@@ -1,10 +1,10 @@
 /* http.c: libmicrohttpd engine: body capture, routing, auth, replies, request log. */
 #include "server/http.h"
-#include "server/auth.h"
-#include "server/buf.h"
-#include "server/clock.h"
-#include "server/log.h"
-#include "server/metrics.h"
+#include "store/keys.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "api/metrics.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -17,116 +17,9 @@
 #include <sys/random.h>
 #include <time.h>
 
-static const struct {
-	unsigned status;
-	const char *code;
-	const char *message;
-} errors[E__COUNT] = {
-	[E_MALFORMED_JSON] = {400, "malformed_json", "the body is not valid JSON"},
-	[E_INVALID_FIELD] = {400, "invalid_field", "a field has an invalid value"},
-	[E_MISSING_FIELD] = {400, "missing_field", "a required field is missing"},
-	[E_UNKNOWN_FIELD] = {400, "unknown_field", "the body has a field this endpoint does not take"},
-	[E_INVALID_PARAMETER] = {400, "invalid_parameter", "a query parameter is invalid"},
-	[E_UNAUTHORIZED] = {401, "unauthorized", "a valid API key is required"},
-	[E_INVALID_SIGNATURE] = {401, "invalid_signature", "the signature does not verify"},
-	[E_FORBIDDEN] = {403, "forbidden", "this key may not do that"},
-	[E_NOT_FOUND] = {404, "not_found", "no such resource"},
-	[E_METHOD_NOT_ALLOWED] = {405, "method_not_allowed", "method not allowed on this path"},
-	[E_CONFLICT] = {409, "conflict", "the request conflicts with the resource's state"},
-	[E_ALREADY_EXISTS] = {409, "already_exists", "a resource with that identity exists"},
-	[E_IDEMPOTENCY_KEY_REUSED] = {409, "idempotency_key_reused",
-				      "this Idempotency-Key was used with another request"},
-	[E_BODY_TOO_LARGE] = {413, "body_too_large", "the body is larger than allowed"},
-	[E_UNSUPPORTED_MEDIA_TYPE] = {415, "unsupported_media_type",
-				      "the body must be application/json"},
-	[E_REFUSED] = {422, "refused", "refused by a rule"},
-	[E_CURRENCY_MISMATCH] = {422, "currency_mismatch", "currencies differ"},
-	[E_BALANCE_OVERFLOW] = {422, "balance_overflow", "the balance would overflow"},
-	[E_DB_UNAVAILABLE] = {503, "database_unavailable", "the database is unavailable; retry"},
-	[E_DB_CONFLICT] = {503, "database_busy", "the database stayed busy; retry"},
-	[E_SHUTTING_DOWN] = {503, "shutting_down", "the server is stopping; retry"},
-	[E_PROVIDER_NOT_CONFIGURED] = {503, "provider_not_configured",
-				       "this payment provider is not configured"},
-	[E_INTERNAL] = {500, "internal_error", "internal error"},
-};
-
-unsigned api_err_status(enum api_err e) { return errors[e].status; }
-const char *api_err_code(enum api_err e) { return errors[e].code; }
-
 static size_t body_max = 1 << 20;
-
-void api_reply(struct req *rq, unsigned status, json_t *body)
-{
-	json_decref(rq->reply);
-	free(rq->raw);
-	rq->raw = NULL;
-	rq->status = status;
-	rq->reply = body;
-}
-
-void api_reply_buf(struct req *rq, unsigned status, const char *ctype, struct srv_buf *b)
-{
-	json_decref(rq->reply);
-	rq->reply = NULL;
-	free(rq->raw);
-	if (!b->p)
-		srv_buf_putn(b, "", 0);
-	rq->raw = b->p;
-	rq->raw_len = b->len;
-	rq->status = status;
-	rq->content_type = ctype;
-	*b = (struct srv_buf){0};
-}
-
-void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const char *buf,
-		   size_t len)
-{
-	struct srv_buf b = {0};
-	srv_buf_putn(&b, buf, len);
-	api_reply_buf(rq, status, ctype, &b);
-}
-
-void api_error(struct req *rq, enum api_err e, json_t *details, const char *fmt, ...)
-{
-	char msg[512];
-	if (fmt) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof msg, fmt, ap);
-		va_end(ap);
-	} else {
-		snprintf(msg, sizeof msg, "%s", errors[e].message);
-	}
-	json_t *err = json_pack("{s:s, s:s}", "code", errors[e].code, "message", msg);
-	json_object_set_new(err, "details", details ? details : json_object());
-	api_reply(rq, errors[e].status, json_pack("{s:o}", "error", err));
-}
-
-void api_defer(struct req *rq)
-{
-	rq->deferred = true;
-	MHD_suspend_connection(rq->conn);
-}
-
-void api_defer_hook(void *rq) { api_defer(rq); }
-
-void api_complete(struct req *rq)
-{
-	if (!rq->status)
-		api_error(rq, E_INTERNAL, NULL, "deferred request completed without a reply");
-	MHD_resume_connection(rq->conn);
-}
-
-/* A request made by a worker (no connection) has no headers and no query. */
-const char *api_header(struct req *rq, const char *name)
-{
-	return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name) : NULL;
-}
-
-const char *api_query(struct req *rq, const char *name)
-{
-	return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
-}
+static const struct route *routes;
+static int nroutes;
 
 /* Request ids: echo a sane client id, else 16 hex digits from a per-thread generator. */
 static void set_request_id(struct req *rq)
@@ -185,16 +78,16 @@ static void route(struct req *rq)
 {
 	static _Thread_local char allow[128];
 	allow[0] = 0;
-	for (int i = 0; api_routes[i].method; i++) {
-		if (!match(rq, api_routes[i].pattern, rq->path))
+	for (int i = 0; routes[i].method; i++) {
+		if (!match(rq, routes[i].pattern, rq->path))
 			continue;
-		if (!strcmp(api_routes[i].method, rq->method)) {
-			rq->route = &api_routes[i];
+		if (!strcmp(routes[i].method, rq->method)) {
+			rq->route = &routes[i];
 			rq->route_index = i;
 			return;
 		}
 		size_t n = strlen(allow);
-		snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", api_routes[i].method);
+		snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
 	}
 	if (allow[0]) {
 		rq->allow = allow;
@@ -316,7 +209,7 @@ static void log_request(struct req *rq, int64_t dur_us)
 static enum MHD_Result send_reply(struct req *rq)
 {
 	int64_t dur = srv_mono_us() - rq->t0_us;
-	srv_metrics_observe(rq->route_index < 0 ? api_route_count() : rq->route_index, rq->status,
+	srv_metrics_observe(rq->route_index < 0 ? nroutes : rq->route_index, rq->status,
 			    dur);
 	log_request(rq, dur);
 	struct MHD_Response *resp;
@@ -436,6 +329,9 @@ static void on_panic(void *cls, const char *file, unsigned int line, const char 
 struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 {
 	body_max = o->body_max;
+	routes = o->routes;
+	for (nroutes = 0; routes[nroutes].method; nroutes++)
+		;
 	struct sockaddr_in sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;

@@ -1,15 +1,16 @@
 /* main.c: the wattle command line: migrate, serve, keys create, routes, demo. */
 #include "api/api.h"
-#include "billing/tz.h"
-#include "server/auth.h"
-#include "server/clock.h"
+#include "core/tz.h"
+#include "store/keys.h"
+#include "core/clock.h"
 #include "server/config.h"
-#include "server/db.h"
-#include "server/demo.h"
+#include "store/db.h"
+#include "demo/demo.h"
 #include "server/dispatch.h"
 #include "server/http.h"
-#include "server/log.h"
-#include "server/migrate.h"
+#include "server/statements.h"
+#include "core/log.h"
+#include "store/migrate.h"
 #include "server/workers.h"
 
 #include <curl/curl.h>
@@ -65,10 +66,10 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
-	api_register_statements();
+	srv_register_statements();
 	db_set_conninfo(cfg->database_url);
 	api_route_count();
-	struct http_opts o = {cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max};
+	struct http_opts o = {api_routes, cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max};
 	if (api_payments_start()) {
 		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
 		api_payments_stop();
@@ -135,7 +136,7 @@ static int cmd_keys(const struct config *cfg, int argc, char **argv)
 				" --name, and --tenant ten_N exactly for a tenant key\n");
 		return 2;
 	}
-	api_register_statements();
+	srv_register_statements();
 	db_set_conninfo(cfg->database_url);
 	PGconn *c = db_conn();
 	if (!c)

@@ -1,11 +1,11 @@
 /* workers.c: the grace-expiry loop, ticking every 100 ms of real time, and the alarm
  * loop (closing cleared alarms, comm_lost), every second. */
 #include "server/workers.h"
-#include "billing/account.h"
-#include "alarms/alarm_db.h"
-#include "server/clock.h"
-#include "server/db.h"
-#include "server/log.h"
+#include "ops/account.h"
+#include "ops/alarm_db.h"
+#include "core/clock.h"
+#include "store/db.h"
+#include "core/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,6 +1,6 @@
 /* harness.c: real PostgreSQL databases, the real wattle binary, real HTTP. */
 #include "harness.h"
-#include "server/buf.h"
+#include "core/buf.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

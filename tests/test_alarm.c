@@ -1,7 +1,7 @@
 /* test_alarm.c: alarm detection, reading by reading. */
 #include "harness.h"
 
-#include "alarms/alarm.h"
+#include "core/alarm.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* test_alloc.c: the allocation arithmetic: every fen of a pool lands on exactly one tenant. */
 #include "harness.h"
 
-#include "allocation/alloc.h"
+#include "core/alloc.h"
 
 #include <stdint.h>
 

@@ -2,9 +2,10 @@
 #include "harness.h"
 
 #include "api/api.h"
-#include "billing/ledger.h"
-#include "server/db.h"
-#include "server/migrate.h"
+#include "server/statements.h"
+#include "ops/ledger.h"
+#include "store/db.h"
+#include "store/migrate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@ static char *db;
 static void setup(void)
 {
 	db = th_fresh_db();
-	api_register_statements();
+	srv_register_statements();
 	db_set_conninfo(db);
 }
 

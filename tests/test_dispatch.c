@@ -1,7 +1,7 @@
 /* test_dispatch.c: outboxes delivered for real to fake peers: signed, retried, acked,
  * dead-lettered. The clock runs 600x so backoff takes milliseconds. */
 #include "harness.h"
-#include "server/dispatch.h"
+#include "core/crypto.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * is signed the way its provider signs it, then bent one byte at a time. */
 #include "harness.h"
 
-#include "billing/paysig.h"
+#include "core/paysig.h"
 
 #include <openssl/hmac.h>
 #include <openssl/rand.h>

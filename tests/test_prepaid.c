@@ -1,9 +1,9 @@
 /* test_prepaid.c: warn, grace, quiet hours, holidays, cut, restore: every decision. */
 #include "harness.h"
 
-#include "api/valid.h"
-#include "billing/prepaid.h"
-#include "billing/price.h"
+#include "core/valid.h"
+#include "core/prepaid.h"
+#include "core/price.h"
 
 #define MIN INT64_C(60000000)
 

@@ -1,9 +1,9 @@
 /* test_price.c: pricing, splitting, tiers, tariff versions, DST, carry: the money maths. */
 #include "harness.h"
 
-#include "api/valid.h"
-#include "billing/price.h"
-#include "billing/tz.h"
+#include "core/valid.h"
+#include "core/price.h"
+#include "core/tz.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* test_unit.c: the pure modules: money, validation, key hashing, ids, tariff rules. */
 #include "api/api.h"
-#include "api/valid.h"
-#include "billing/money.h"
-#include "billing/tariff.h"
-#include "server/auth.h"
-#include "server/clock.h"
+#include "core/valid.h"
+#include "core/money.h"
+#include "core/tariff.h"
+#include "store/keys.h"
+#include "core/clock.h"
 
 #include "harness.h"
 

@@ -5,9 +5,9 @@
  * WATTLE_CLOCK_START, as the server reads them), serves {gateway}/commands (checking
  * X-Wattle-Signature), honours the relay (a cut meter's energy stops) and acks.
  * --inject KIND:SERIAL makes a meter show a condition the alarms capability detects. */
-#include "server/buf.h"
-#include "server/clock.h"
-#include "server/dispatch.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/crypto.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -1,0 +1,48 @@
+/* alarm_db.h: alarms in the database: opening or refreshing them from detections, the
+ * automatic cut for a confirmed malicious load, and the worker's tick (closing alarms
+ * clear for long enough, comm_lost). Every opened and closed alarm is pushed through the
+ * notification outbox in the same statement. */
+#ifndef WATTLE_ALARMS_DB_H
+#define WATTLE_ALARMS_DB_H
+
+#include "core/alarm.h"
+#include "store/db.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* All detections of one kind on one meter in one batch. */
+struct alarm_row {
+	int64_t meter_id, site_id, tenant_id; /* tenant 0: a public meter */
+	enum alarm_kind kind;
+	int64_t first_us, last_us; /* reading times */
+	int count;
+	double peak;
+	char detail[200]; /* the first detection's */
+	int64_t clear_s;
+};
+
+/* Merge hit h at reading time ts into row (count 0: a new row). */
+void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_us);
+
+/* Whether detection runs at all (WATTLE_ALARMS=off turns it off, for measuring its cost). */
+bool alarms_enabled(void);
+
+/* Inside the caller's transaction: open new alarms or refresh open ones (one per meter and
+ * kind), pushing the opened ones. *opened gets how many were opened. */
+enum db_status alarms_upsert(PGconn *c, const struct alarm_row *rows, int n, int64_t now_us,
+				  int *opened);
+
+/* Inside the caller's transaction: cut the meters whose malicious load was confirmed,
+ * where their site asks for it (alarm_settings.auto_cut_malicious) and the meter is not
+ * protected; the tenant is told why. *cuts gets how many commands were queued. */
+enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_t now_us,
+				   int *cuts);
+
+/* One worker tick at now_us: close alarms not seen for their clear time, close comm_lost
+ * for meters heard from again, open comm_lost for meters silent for K intervals. */
+enum db_status alarms_tick(PGconn *c, int64_t now_us, int *opened, int *closed);
+
+void alarm_db_register(void);
+
+#endif

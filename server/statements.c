@@ -1,0 +1,17 @@
+/* statements.c: the one place that knows every layer's statement arrays; the server is
+ * the only layer that sees them all. */
+#include "server/statements.h"
+#include "api/api.h"
+#include "ops/account.h"
+#include "ops/ledger.h"
+#include "server/dispatch.h"
+#include "store/keys.h"
+
+void srv_register_statements(void)
+{
+	srv_auth_register();
+	bill_register_statements();
+	bill_account_register();
+	srv_dispatch_register();
+	api_register_statements();
+}

@@ -1,0 +1,124 @@
+/* keys.c: API keys are stored as SHA-256 hashes; lookups go through a small cache. */
+#include "store/keys.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "store/db.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct db_stmt auth_stmts[] = {
+	{"auth_lookup", /* srv_auth_lookup */
+	 "SELECT id, role, coalesce(tenant_id, 0) FROM api_keys"
+	 " WHERE key_hash = $1 AND revoked_at IS NULL"},
+	{"auth_insert", /* srv_key_insert */
+	 "INSERT INTO api_keys (name, role, tenant_id, key_hash, key_prefix, created_at)"
+	 " VALUES ($1, $2, $3::bigint, $4, $5, " SQL_TS("$6") ") RETURNING id"},
+	{0, 0},
+};
+
+void srv_auth_register(void) { db_register(auth_stmts); }
+
+/* The cache: direct-mapped by hash, entries expire after TTL. */
+#define CACHE_SLOTS 4096
+#define CACHE_TTL_US 5000000
+
+struct cache_slot {
+	char hash[KEY_HASH_LEN + 1];
+	struct auth who;
+	int64_t expires;
+};
+
+static struct cache_slot cache[CACHE_SLOTS];
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static unsigned slot_of(const char *hash)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v * 16 + (unsigned)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
+	return v % CACHE_SLOTS;
+}
+
+int srv_auth_lookup(const char *key, struct auth *out)
+{
+	if (strlen(key) != KEY_LEN || strncmp(key, "wk_", 3))
+		return 0;
+	char hash[KEY_HASH_LEN + 1];
+	srv_key_hash(key, hash);
+	unsigned s = slot_of(hash);
+	int64_t now = mono_us();
+
+	pthread_mutex_lock(&cache_mu);
+	if (cache[s].expires > now && !strcmp(cache[s].hash, hash)) {
+		*out = cache[s].who;
+		pthread_mutex_unlock(&cache_mu);
+		return 1;
+	}
+	pthread_mutex_unlock(&cache_mu);
+
+	PGconn *c = db_conn();
+	if (!c)
+		return -1;
+	PGresult *r;
+	const char *p[1] = {hash};
+	enum db_status st = db_exec(c, "auth_lookup", 1, p, &r);
+	int found = -1;
+	if (st == DB_OK) {
+		found = PQntuples(r) == 1;
+		if (found) {
+			out->key_id = db_int64(r, 0, 0);
+			out->role = srv_role_parse(PQgetvalue(r, 0, 1));
+			out->tenant_id = db_int64(r, 0, 2);
+		}
+	} else if (st == DB_GONE) {
+		db_conn_reset();
+	}
+	PQclear(r);
+	if (found == 1) {
+		pthread_mutex_lock(&cache_mu);
+		memcpy(cache[s].hash, hash, sizeof hash);
+		cache[s].who = *out;
+		cache[s].expires = now + CACHE_TTL_US;
+		pthread_mutex_unlock(&cache_mu);
+	}
+	return found;
+}
+
+void srv_auth_forget(int64_t key_id)
+{
+	pthread_mutex_lock(&cache_mu);
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		if (cache[i].expires && cache[i].who.key_id == key_id)
+			cache[i].expires = 0;
+	pthread_mutex_unlock(&cache_mu);
+}
+
+enum db_status srv_key_insert(PGconn *c, const char *name, unsigned role, int64_t tenant_id,
+			      char *key, int64_t *id_out)
+{
+	if (srv_key_generate(key) != 0)
+		return DB_HARD;
+	char hash[KEY_HASH_LEN + 1], tid[24], prefix[12], now[24];
+	srv_key_hash(key, hash);
+	snprintf(tid, sizeof tid, "%lld", (long long)tenant_id);
+	snprintf(prefix, sizeof prefix, "%.10s", key);
+	snprintf(now, sizeof now, "%lld", (long long)srv_clock_now_us());
+	const char *p[6] = {name, srv_role_name(role), tenant_id ? tid : NULL, hash, prefix, now};
+	PGresult *r;
+	enum db_status st = db_exec(c, "auth_insert", 6, p, &r);
+	if (st == DB_OK)
+		*id_out = db_int64(r, 0, 0);
+	PQclear(r);
+	return st;
+}

@@ -1,0 +1,33 @@
+/* keys.h: API keys in the database: insert, and resolving a bearer key to a role through a
+ * small per-process cache. Key material (generation, hashing, roles) is core/crypto.h. */
+#ifndef WATTLE_KEYS_H
+#define WATTLE_KEYS_H
+
+#include "core/crypto.h"
+#include "store/db.h"
+
+#include <stdint.h>
+
+/* Who a request acts as. */
+struct auth {
+	int64_t key_id;
+	unsigned role;     /* one ROLE_ bit */
+	int64_t tenant_id; /* for ROLE_TENANT, else 0 */
+};
+
+/* Resolve a key. Returns 1 and fills *out when it is known and not revoked, 0 when it
+ * is not, -1 when the database cannot be asked. Results are cached for 5 s in this
+ * process, so a revocation made by another process takes up to 5 s to bite. */
+int srv_auth_lookup(const char *key, struct auth *out);
+
+/* Drop a key from this process's cache (after revoking it). */
+void srv_auth_forget(int64_t key_id);
+
+/* Insert a key row in the caller's transaction: key[KEY_LEN+1] gets the plaintext, *id_out
+ * the new id. tenant_id 0 = none. Returns the db status. */
+enum db_status srv_key_insert(PGconn *c, const char *name, unsigned role, int64_t tenant_id,
+			      char *key, int64_t *id_out);
+
+void srv_auth_register(void);
+
+#endif

@@ -1,0 +1,2 @@
+/* core is pure: no libmicrohttpd. This must not compile. */
+#include <microhttpd.h>

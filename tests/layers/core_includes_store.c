@@ -1,0 +1,2 @@
+/* core may not see store/: this must not compile (tests/CMakeLists.txt, layers). */
+#include "store/db.h"

@@ -1,0 +1,2 @@
+/* ops may not see api/: this must not compile. */
+#include "api/api.h"

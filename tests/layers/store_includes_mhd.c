@@ -1,0 +1,2 @@
+/* store is SQL only: no HTTP. This must not compile. */
+#include <microhttpd.h>

@@ -1,0 +1,2 @@
+/* store may not see ops/: this must not compile. */
+#include "ops/ledger.h"
