@@ -5,6 +5,7 @@
 #include "ops/alarm_db.h"
 #include "ops/ingest.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "api/queue.h"
 
 #include <pthread.h>
@@ -174,35 +175,59 @@ static void reply_counts(struct req *rq, const struct bill_reading *rd, int n)
 				     duplicates, "rejected", rejected));
 }
 
-/* Bill a batch of requests in one transaction and answer each. */
-static void run_jobs(struct srv_job *batch)
+/* Bill jobs [first, end) in one transaction, their readings copied into one array. */
+static enum db_status bill_jobs(struct job *first, struct job *end, struct bill_reading **rd_out)
 {
-	struct job *jobs = (struct job *)batch;
 	int total = 0;
-	for (struct job *j = jobs; j; j = (struct job *)j->q.next)
+	for (struct job *j = first; j != end; j = (struct job *)j->q.next)
 		total += j->n;
-	struct ingest_tx t = {jobs->rq->request_id, malloc(((size_t)total + 1) * sizeof *t.rd), total, {0}};
+	struct ingest_tx t = {first->rq->request_id, malloc(((size_t)total + 1) * sizeof *t.rd), total, {0}};
 	if (!t.rd)
 		abort();
 	int at = 0;
-	for (struct job *j = jobs; j; j = (struct job *)j->q.next) {
+	for (struct job *j = first; j != end; j = (struct job *)j->q.next) {
 		memcpy(t.rd + at, j->rd, (size_t)j->n * sizeof *t.rd);
 		at += j->n;
 	}
 	enum db_status st = db_run_tx(ingest_tx, &t);
 	if (st == DB_OK)
 		bill_ingest_committed(&t.out);
-	at = 0;
+	*rd_out = t.rd;
+	return st;
+}
+
+/* Bill a batch of requests in one transaction and answer each. When that transaction
+ * fails and it held more than one request, each is billed again alone, so a request whose
+ * readings make its transaction fail fails alone (a lost database fails them all alike). */
+static void run_jobs(struct srv_job *batch)
+{
+	struct job *jobs = (struct job *)batch;
+	struct bill_reading *rd;
+	enum db_status st = bill_jobs(jobs, NULL, &rd);
+	if (st != DB_OK && st != DB_GONE && jobs->q.next) {
+		free(rd);
+		rd = NULL;
+		srv_log(LOG_WARN, "ingest: a group commit failed; billing its requests one by one");
+	}
+	int at = 0;
 	for (struct job *j = jobs, *next; j; j = next) {
 		next = (struct job *)j->q.next;
-		if (!api_tx_failed(j->rq, st))
-			reply_counts(j->rq, t.rd + at, j->n);
+		struct bill_reading *mine = rd ? rd + at : NULL, *alone = NULL;
+		enum db_status jst = st;
+		if (!rd) {
+			j->q.next = NULL;
+			jst = bill_jobs(j, NULL, &alone);
+			mine = alone;
+		}
+		if (!api_tx_failed(j->rq, jst))
+			reply_counts(j->rq, mine, j->n);
 		at += j->n;
+		free(alone);
 		free(j->rd);
 		api_complete(j->rq); /* j->rq is the server's again */
 		free(j);
 	}
-	free(t.rd);
+	free(rd);
 }
 
 void api_readings_start(unsigned workers) { srv_queue_start(&q, workers, MAX_COMBINED, run_jobs); }
@@ -229,6 +254,7 @@ void api_readings_create(struct req *rq)
 	int64_t now = srv_clock_now_us();
 	for (size_t i = 0; i < n; i++) {
 		j->rd[i].index = (int)i;
+		j->rd[i].request_id = rq->request_id;
 		check_reading(json_array_get(arr, i), &j->rd[i], now);
 	}
 	if (!srv_queue_push(&q, &j->q, api_defer_hook, rq)) {

@@ -117,6 +117,8 @@ void bill_ingest_stats_get(struct bill_ingest_stats *s)
 	s->charged_minor = atomic_load(&st_charged);
 }
 
+#define INGEST_REQ_IDS 8 /* request ids an entry names; more are counted */
+
 struct meter {
 	int64_t id, tenant_id, tariff_id, multiplier, max_power_w, register_max;
 	char serial[72], zone[64];
@@ -147,7 +149,9 @@ struct meter {
 	bool touched;
 	int nbilled;
 	int64_t first_ts, batch_wh, minor;
-	__int128 batch_cost;
+	int64_t batch_cost; /* nano-units; a reading that would overflow it is refused */
+	const char *req_ids[INGEST_REQ_IDS]; /* the requests of the billed readings, in order */
+	int nreq, more_req;
 	struct bill_line *lines; /* by (day, band), for meter_daily and the ledger ref */
 	int nlines, caplines;
 };
@@ -502,6 +506,37 @@ static void add_hour(struct meter *m, int64_t end_us, int64_t wh)
 }
 
 /* Decide one reading that is newer than the meter's baseline: bill it or refuse it. */
+/* Remember that a request's reading is billed on m (pointer identity: one request, one id). */
+static void note_request(struct meter *m, const char *id)
+{
+	if (!id)
+		return;
+	for (int i = 0; i < m->nreq; i++)
+		if (m->req_ids[i] == id)
+			return;
+	if (m->nreq < INGEST_REQ_IDS)
+		m->req_ids[m->nreq++] = id;
+	else
+		m->more_req++; /* may count one request twice; only a count of what is not named */
+}
+
+/* The request ids of m's charge, comma-separated ("+N more" past INGEST_REQ_IDS), or NULL
+ * when the readings named none. New: caller frees. */
+static char *charge_requests(const struct meter *m)
+{
+	if (!m->nreq)
+		return NULL;
+	struct srv_buf b = {0};
+	for (int i = 0; i < m->nreq; i++) {
+		if (i)
+			srv_buf_putc(&b, ',');
+		srv_buf_puts(&b, m->req_ids[i]);
+	}
+	if (m->more_req)
+		srv_buf_printf(&b, ",+%d more", m->more_req);
+	return b.p;
+}
+
 static void bill_one(struct meter *m, struct bill_reading *r, struct bill_line *scratch,
 		     struct srv_buf *events)
 {
@@ -563,9 +598,15 @@ static void bill_one(struct meter *m, struct bill_reading *r, struct bill_line *
 		reject(r, "implausible_delta", "the cost of this interval overflows");
 		return;
 	}
+	int64_t batch_cost;
+	if (bill_add(m->batch_cost, cost, &batch_cost)) {
+		reject(r, "implausible_delta", "the cost of this batch's readings of the meter overflows");
+		return;
+	}
 	add_lines(m, scratch, nl);
 	m->month = month;
-	m->batch_cost += cost;
+	m->batch_cost = batch_cost;
+	note_request(m, r->request_id);
 	m->batch_wh += wh;
 	if (m->nbilled++ == 0)
 		m->first_ts = m->last_ts;
@@ -715,7 +756,8 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, int64_t now_us, con
 	 * locked in id order, the state machine once per account on its final balance). */
 	struct bill_posting *p = calloc((size_t)x->nm + 1, sizeof *p);
 	char **refs = calloc((size_t)x->nm + 1, sizeof *refs);
-	if (!p || !refs)
+	char **rqs = calloc((size_t)x->nm + 1, sizeof *rqs);
+	if (!p || !refs || !rqs)
 		abort();
 	int n = 0;
 	for (int i = 0; i < x->nm; i++) {
@@ -723,7 +765,8 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, int64_t now_us, con
 		if (m->minor <= 0 || !m->tenant_id)
 			continue;
 		refs[n] = charge_ref(m);
-		p[n] = (struct bill_posting){m->tenant_id, -m->minor, refs[n]};
+		rqs[n] = charge_requests(m);
+		p[n] = (struct bill_posting){m->tenant_id, -m->minor, refs[n], rqs[n]};
 		out->charged_minor += m->minor;
 		n++;
 	}
@@ -735,9 +778,12 @@ static enum db_status post_charges(PGconn *c, struct ctx *x, int64_t now_us, con
 	} else if (st == DB_OK && missing) {
 		srv_log(LOG_ERROR, "ingest: %d charged meters belong to tenants without an account", missing);
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		free(refs[i]);
+		free(rqs[i]);
+	}
 	free(refs);
+	free(rqs);
 	free(p);
 	return st;
 }
@@ -751,8 +797,7 @@ static enum db_status write_state(PGconn *c, struct ctx *x, const char *now)
 		if (!m->touched)
 			continue;
 		n++;
-		int64_t cost = (int64_t)m->batch_cost;
-		m->minor = bill_carry(&m->carry, cost, m->unit);
+		m->minor = bill_carry(&m->carry, m->batch_cost, m->unit);
 		for (int k = 0; k < 10; k++)
 			srv_buf_elem(&a[k]);
 		srv_buf_i64(&a[0], m->id);
@@ -767,7 +812,7 @@ static enum db_status write_state(PGconn *c, struct ctx *x, const char *now)
 		srv_buf_i64(&a[4], m->month.month);
 		srv_buf_i64(&a[5], m->month.wh);
 		srv_buf_i64(&a[6], m->batch_wh);
-		srv_buf_i64(&a[7], cost);
+		srv_buf_i64(&a[7], m->batch_cost);
 		srv_buf_i64(&a[8], m->minor);
 		if (alarms_enabled()) {
 			int64_t v[BILL_ALARM_STATE_N];

@@ -30,6 +30,7 @@ struct bill_reading {
 	const char *code;     /* static, for RD_REJECTED */
 	char message[160];
 	int64_t meter_id;     /* resolved */
+	const char *request_id; /* the request that carried it; borrowed, may be NULL */
 };
 
 struct bill_batch {
@@ -38,7 +39,9 @@ struct bill_batch {
 	int64_t charged_minor; /* whole minor units posted to ledgers by this batch */
 };
 
-/* Bill readings[0..n) inside the caller's transaction (it may be run again: every outcome
+/* Bill readings[0..n) inside the caller's transaction (they may come from several
+ * requests: each meter's energy_charge entry names the requests whose readings it prices,
+ * from each reading's request_id, else request_id) (it may be run again: every outcome
  * not marked invalid is recomputed). Meter states are locked in meter id order, then
  * accounts in account id order. Returns the db status; *out on DB_OK. */
 enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t now_us,

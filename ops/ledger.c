@@ -18,9 +18,9 @@ static const struct db_stmt ledger_stmts[] = {
 	 BILL_ACCT_SELECT("$2") " WHERE a.tenant_id = ANY($1::bigint[]) ORDER BY a.id FOR UPDATE OF a"},
 	{"ledger_append_many", /* bill_post_many: ids follow the order balances were chained in */
 	 "INSERT INTO ledger_entries (account_id, at, kind, amount_minor, balance_after_minor, ref, request_id)"
-	 " SELECT a, " SQL_TS("$5") ", $7, amt, bal, ref::jsonb, $6"
-	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY"
-	 " AS x(a, amt, bal, ref, o) ORDER BY o"},
+	 " SELECT a, " SQL_TS("$5") ", $7, amt, bal, ref::jsonb, coalesce(rq, $6)"
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $8::text[]) WITH ORDINALITY"
+	 " AS x(a, amt, bal, ref, rq, o) ORDER BY o"},
 	{"ledger_balances", /* bill_post_many, ingest's post_charges: balance and prepaid state */
 	 "UPDATE accounts a SET balance_minor = x.b, state = x.s, warned_mask = x.w,"
 	 " grace_until = CASE WHEN x.g = 0 THEN NULL ELSE 'epoch'::timestamptz + x.g * interval '1 microsecond' END,"
@@ -129,8 +129,8 @@ enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const ch
 		free(sorted);
 		return st;
 	}
-	struct srv_buf acc = {0}, amt = {0}, bal = {0}, refs = {0}, ids = {0}, bals = {0}, states = {0}, warned = {0},
-		       grace = {0};
+	struct srv_buf acc = {0}, amt = {0}, bal = {0}, refs = {0}, rqs = {0}, ids = {0}, bals = {0}, states = {0},
+		       warned = {0}, grace = {0};
 	struct bill_outbox o = {0};
 	int posted = 0;
 	bool overflow = false;
@@ -160,6 +160,11 @@ enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const ch
 			srv_buf_i64(&bal, balance);
 			srv_buf_elem(&refs);
 			srv_buf_pg_quoted(&refs, sorted[i]->ref_json ? sorted[i]->ref_json : "{}");
+			srv_buf_elem(&rqs);
+			if (sorted[i]->request_id)
+				srv_buf_pg_quoted(&rqs, sorted[i]->request_id);
+			else
+				PUT_LIT(&rqs, "NULL");
 		}
 		bill_acct_transition(&ac, balance, now_us, &o);
 		srv_buf_elem(&ids);
@@ -178,11 +183,11 @@ enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const ch
 		bill_outbox_free(&o);
 		posted = n + 1; /* *missing = -1 */
 	} else if (posted) {
-		struct srv_buf *all[] = {&acc, &amt, &bal, &refs, &ids, &bals, &states, &warned, &grace};
-		for (int k = 0; k < 9; k++)
+		struct srv_buf *all[] = {&acc, &amt, &bal, &refs, &rqs, &ids, &bals, &states, &warned, &grace};
+		for (int k = 0; k < 10; k++)
 			srv_buf_putc(all[k], '}');
-		const char *p2[7] = {acc.p, amt.p, bal.p, refs.p, at, request_id, kind};
-		st = db_exec(c, "ledger_append_many", 7, p2, &r);
+		const char *p2[8] = {acc.p, amt.p, bal.p, refs.p, at, request_id, kind, rqs.p};
+		st = db_exec(c, "ledger_append_many", 8, p2, &r);
 		PQclear(r);
 		if (st == DB_OK) {
 			const char *p3[6] = {ids.p, bals.p, states.p, warned.p, grace.p, now};
@@ -193,8 +198,8 @@ enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const ch
 	if (st == DB_OK && !overflow)
 		st = bill_outbox_flush(c, &o, now_us);
 	bill_outbox_free(&o);
-	struct srv_buf *all[] = {&acc, &amt, &bal, &refs, &ids, &bals, &states, &warned, &grace};
-	for (int k = 0; k < 9; k++)
+	struct srv_buf *all[] = {&acc, &amt, &bal, &refs, &rqs, &ids, &bals, &states, &warned, &grace};
+	for (int k = 0; k < 10; k++)
 		srv_buf_free(all[k]);
 	free(sorted);
 	*missing = n - posted;

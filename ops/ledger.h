@@ -41,6 +41,7 @@ enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int6
 struct bill_posting {
 	int64_t tenant_id, amount_minor;
 	const char *ref_json; /* borrowed; NULL: {} */
+	const char *request_id; /* borrowed; NULL: the set's request_id */
 };
 
 /* Post a set of entries of one kind at once (a tenant may have several): accounts locked in

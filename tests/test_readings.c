@@ -404,6 +404,108 @@ START_TEST(stops_cleanly_while_busy)
 }
 END_TEST
 
+/* ingest_batch_cost_overflow: two readings of one meter in one batch whose costs each fit
+ * in int64 nano-units but whose sum does not. The sum was an __int128 cast to int64_t
+ * unchecked: it wrapped negative and credited the tenant. Now the reading that would
+ * overflow is refused and the first is billed. */
+START_TEST(ingest_batch_cost_overflow)
+{
+	seed("Asia/Shanghai", FLAT); /* 1.234567 CNY/kWh: 1,234,567 nano-units per Wh */
+	meter("M-1", NULL);
+	json_decref(post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0}]}"));
+	/* 6e12 Wh costs 7.4e18 nano-units; twice that is past INT64_MAX (9.22e18). */
+	json_t *r = post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T01:00:00Z\",\"energy_wh\":6000000000000},"
+			 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T02:00:00Z\",\"energy_wh\":12000000000000}]}");
+	ck_assert_int_eq(count(r, "accepted"), 1);
+	ck_assert_str_eq(rejected_code(r, 1), "implausible_delta");
+	json_decref(r);
+	ck_assert_int_eq(balance(), -INT64_C(740740200000)); /* 6e9 kWh at 1.234567 CNY, in fen */
+}
+END_TEST
+
+struct tagged {
+	const char *body, *request_id;
+	long status;
+	int accepted;
+};
+
+static void *tagged_post(void *arg)
+{
+	struct tagged *t = arg;
+	char h[160];
+	snprintf(h, sizeof h, "X-Request-Id: %s", t->request_id);
+	const char *headers[] = {h, NULL};
+	struct th_resp x = th_req(&srv, "POST", "/v1/readings", gw, t->body, headers);
+	t->status = x.status;
+	t->accepted = x.json ? count(x.json, "accepted") : -1;
+	th_resp_free(&x);
+	return NULL;
+}
+
+/* group_commit_failure_and_request_ids: requests queued together are billed in one
+ * transaction. One whose readings make that transaction fail (here a trigger refuses meter
+ * BAD's row, as a data error would) failed every request batched with it; and every entry
+ * of a batch carried the first request's id. Now the others are billed without it, and
+ * each meter's entry names the request that carried its reading. */
+START_TEST(group_commit_failure_and_request_ids)
+{
+	enum { N = 24 };
+	seed("Asia/Shanghai", FLAT);
+	char serial[16], body[256];
+	for (int i = 0; i < N; i++) {
+		snprintf(serial, sizeof serial, "G-%d", i);
+		meter(serial, NULL);
+		snprintf(body, sizeof body, "{\"readings\":[{\"meter\":\"%s\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0}]}", serial);
+		json_decref(post(body));
+	}
+	meter("BAD", NULL);
+	json_decref(post("{\"readings\":[{\"meter\":\"BAD\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0}]}"));
+	PQclear(th_sql(db, "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+			   " IF NEW.meter_id = (SELECT id FROM meters WHERE serial = 'BAD') THEN"
+			   " RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22023'; END IF;"
+			   " RETURN NEW; END $$;"
+			   "CREATE TRIGGER refuse_bad BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION refuse_bad()"));
+	/* One ingest worker, so requests that arrive while it bills queue up and are combined. */
+	ck_assert_int_eq(th_server_stop(&srv), 0);
+	const char *env[] = {"WATTLE_INGEST_WORKERS=1", NULL};
+	th_server_start(&srv, db, env);
+	for (int round = 0; round < 3; round++) {
+		pthread_t th[N + 1];
+		struct tagged t[N + 1];
+		char bodies[N + 1][256], ids[N + 1][32];
+		for (int i = 0; i <= N; i++) {
+			if (i < N)
+				snprintf(serial, sizeof serial, "G-%d", i);
+			else
+				snprintf(serial, sizeof serial, "BAD");
+			snprintf(bodies[i], sizeof bodies[i],
+				 "{\"readings\":[{\"meter\":\"%s\",\"ts\":\"2026-11-01T0%d:00:00Z\",\"energy_wh\":%d}]}",
+				 serial, round + 1, (round + 1) * 1000);
+			snprintf(ids[i], sizeof ids[i], "rq-%d-%s", round, serial);
+			t[i] = (struct tagged){bodies[i], ids[i], 0, 0};
+		}
+		for (int k = 0; k <= N; k++) { /* the bad one in the middle, among queued ones */
+			int i = k < N / 2 ? k : k == N / 2 ? N : k - 1;
+			pthread_create(&th[i], NULL, tagged_post, &t[i]);
+		}
+		for (int i = 0; i <= N; i++)
+			pthread_join(th[i], NULL);
+		for (int i = 0; i < N; i++) {
+			ck_assert_msg(t[i].status == 200 && t[i].accepted == 1, "%s: status %ld, accepted %d",
+				      ids[i], t[i].status, t[i].accepted);
+			char q[256];
+			snprintf(q, sizeof q,
+				 "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge' AND request_id = '%s'"
+				 " AND (ref->>'meter_id') = (SELECT 'mtr_' || id FROM meters WHERE serial = 'G-%d')", ids[i], i);
+			ck_assert_msg(th_sql_int(db, q) == 1, "no entry of G-%d names %s", i, ids[i]);
+		}
+		ck_assert_int_ne(t[N].status, 200);
+	}
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge'"), 3 * N);
+	ck_assert_int_eq(balance(), -N * 370); /* 3 kWh a meter: 370.37 fen, the remainder carried */
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("readings");
@@ -421,6 +523,8 @@ static Suite *suite(void)
 	tcase_add_test(lim, no_drift_over_100000_readings);
 	tcase_add_test(lim, concurrent_same_batch_bills_once);
 	tcase_add_test(lim, stops_cleanly_while_busy);
+	tcase_add_test(lim, ingest_batch_cost_overflow);
+	tcase_add_test(lim, group_commit_failure_and_request_ids);
 	suite_add_tcase(s, lim);
 	return s;
 }
