@@ -26,6 +26,8 @@ int64_t api_id_parse(const char *prefix, const char *s);
 json_t *api_id_json(const char *prefix, int64_t n);
 /* The id of column col of row as a json string, or json null when the column is NULL. */
 json_t *api_id_col(const char *prefix, const PGresult *r, int row, int col);
+/* Unix microseconds -> RFC 3339 string. */
+json_t *api_time_json(int64_t us);
 /* A timestamp column given as unix microseconds -> RFC 3339 string, or null. */
 json_t *api_time_col(const PGresult *r, int row, int col);
 /* An int64 column -> json integer, or null. */
@@ -140,6 +142,13 @@ int api_tenant_scope(struct req *rq, int64_t tenant_id);
  * PQclear()s it), or NULL with the error reply set. */
 PGresult *api_read(struct req *rq, const char *stmt, int n, const char *const *params);
 
+/* This thread's connection for a read outside a transaction, or NULL with 503 set. */
+PGconn *api_conn(struct req *rq);
+
+/* After a store read outside a transaction: 0 when st is DB_OK, else 1 with the error
+ * reply set (a lost connection is dropped so the next request reconnects). */
+int api_read_failed(struct req *rq, enum db_status st);
+
 /* Path argument i as an id of prefix; replies 404 naming `what` and returns 0 if not. */
 int64_t api_arg_id(struct req *rq, int i, const char *prefix, const char *what);
 
@@ -219,12 +228,6 @@ void api_reports_get(struct req *rq);
 void api_reports_list(struct req *rq);
 void api_keys_create(struct req *rq);
 void api_keys_delete(struct req *rq);
-
-/* Commit pool's allocation for period inside the caller's transaction, as the month-close
- * worker (no key), through the same code as POST /v1/cost-pools/{id}/runs. *run_id gets
- * the run. DB_ABORT (logged) when it cannot be committed. */
-enum db_status api_pool_commit_auto(PGconn *c, int64_t pool, const char *period, const char *request_id,
-				    int64_t *run_id);
 
 /* The month close: a worker that, shortly after a site-local month ends, commits the auto
  * pools, stores every tenant statement, the finance summary and the energy report, and

@@ -6,7 +6,9 @@
  * and the energy report, and queues a "statement ready" message for each tenant. */
 #include "api/api.h"
 #include "core/money.h"
+#include "ops/allocation.h"
 #include "ops/report.h"
+#include "store/pools.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -32,10 +34,6 @@ static const struct db_stmt close_stmts[] = {
 	{"close_claim", /* close_tx: whoever inserts first closes */
 	 "INSERT INTO month_closes (site_id, period, closed_at, statements, allocations)"
 	 " VALUES ($1, $2, " SQL_TS("$3") ", 0, 0) ON CONFLICT DO NOTHING RETURNING 1"},
-	{"close_pools", /* close_tx: auto pools not committed for the month */
-	 "SELECT cp.id FROM cost_pools cp WHERE cp.site_id = $1 AND cp.auto AND NOT EXISTS"
-	 " (SELECT 1 FROM allocation_runs r WHERE r.pool_id = cp.id AND r.period = $2 AND r.state = 'committed')"
-	 " ORDER BY cp.id"},
 	{"close_tenants", /* close_tx: the next range of tenant ids */
 	 "SELECT min(id), max(id) FROM (SELECT id FROM tenants WHERE site_id = $1 AND id >= $2 ORDER BY id LIMIT $3) t"},
 	{"close_reports", /* close_tx */
@@ -186,14 +184,25 @@ static enum db_status close_tx(PGconn *c, void *arg)
 	/* 1. the month's automatic allocations */
 	int64_t t0 = srv_mono_us();
 	t->build_us = t->store_us = 0;
-	if ((st = exec(c, "close_pools", 2, p, &r)) != DB_OK)
+	int64_t *pools;
+	int npools;
+	if ((st = store_pools_uncommitted_auto(c, t->site, t->period, &pools, &npools)) != DB_OK)
 		return st;
-	for (int i = 0; i < PQntuples(r) && st == DB_OK; i++) {
-		int64_t run;
-		st = api_pool_commit_auto(c, db_int64(r, i, 0), t->period, rid, &run);
+	for (int i = 0; i < npools && st == DB_OK; i++) {
+		/* The worker commits as the API would, with no key: the same operation. */
+		struct op_alloc_req op = {pools[i], t->period, true, 0, rid, srv_clock_now_us()};
+		struct alloc_run run;
+		enum op_alloc_err err;
+		st = op_alloc_run(c, &op, &run, &err);
+		if (st == DB_OK && err) {
+			srv_log(LOG_ERROR, "month close: pool_%lld %s: the allocation is refused (%d); the close waits for it",
+				(long long)pools[i], t->period, (int)err);
+			st = DB_ABORT;
+		}
+		alloc_run_free(&run);
 		t->allocations += st == DB_OK;
 	}
-	PQclear(r);
+	free(pools);
 	if (st != DB_OK)
 		return st;
 	t->alloc_us = srv_mono_us() - t0;

@@ -64,6 +64,12 @@ json_t *api_id_col(const char *prefix, const PGresult *r, int row, int col)
 	return PQgetisnull(r, row, col) ? json_null() : api_id_json(prefix, db_int64(r, row, col));
 }
 
+json_t *api_time_json(int64_t us)
+{
+	char buf[40];
+	return json_string(srv_time_format(us, buf, sizeof buf));
+}
+
 json_t *api_time_col(const PGresult *r, int row, int col)
 {
 	if (PQgetisnull(r, row, col))
@@ -408,6 +414,21 @@ PGresult *api_read(struct req *rq, const char *stmt, int n, const char *const *p
 		return NULL;
 	}
 	return r;
+}
+
+PGconn *api_conn(struct req *rq)
+{
+	PGconn *c = db_conn();
+	if (!c)
+		api_error(rq, E_DB_UNAVAILABLE, NULL, NULL);
+	return c;
+}
+
+int api_read_failed(struct req *rq, enum db_status st)
+{
+	if (st == DB_GONE)
+		db_conn_reset();
+	return api_tx_failed(rq, st);
 }
 
 int64_t api_arg_id(struct req *rq, int i, const char *prefix, const char *what)

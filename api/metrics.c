@@ -125,10 +125,11 @@ char *srv_metrics_render(size_t *len)
 		"# TYPE wattle_db_tx_retries_total counter\nwattle_db_tx_retries_total %llu\n"
 		"# TYPE wattle_db_unavailable_total counter\nwattle_db_unavailable_total %llu\n"
 		"# TYPE wattle_db_connects_total counter\nwattle_db_connects_total %llu\n"
-		"# TYPE wattle_db_connect_failures_total counter\nwattle_db_connect_failures_total %llu\n",
+		"# TYPE wattle_db_connect_failures_total counter\nwattle_db_connect_failures_total %llu\n"
+		"# TYPE wattle_db_statements_total counter\nwattle_db_statements_total %llu\n",
 		(unsigned long long)ds.tx_commits, (unsigned long long)ds.tx_retries,
 		(unsigned long long)ds.tx_gone, (unsigned long long)ds.connects,
-		(unsigned long long)ds.connect_failures);
+		(unsigned long long)ds.connect_failures, (unsigned long long)ds.statements);
 	struct bill_ingest_stats is;
 	bill_ingest_stats_get(&is);
 	srv_buf_printf(&b,

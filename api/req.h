@@ -64,6 +64,7 @@ struct req {
 	char request_id[REQ_ID_MAX + 1];
 	struct auth who;
 	int64_t t0_us;
+	int64_t db_statements; /* run by the handler on its own thread (the request log) */
 
 	/* The reply: status and either a JSON value (owned) or raw bytes (owned). */
 	unsigned status;

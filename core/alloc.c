@@ -1,6 +1,8 @@
 /* alloc.c: the largest-remainder method, in integers only. */
 #include "core/alloc.h"
 
+#include <string.h>
+
 #include <stdlib.h>
 
 struct rank {
@@ -61,4 +63,21 @@ enum alloc_result alloc_prorate(int64_t weight, int days_present, int64_t *out)
 	if (__builtin_mul_overflow(weight, (int64_t)days_present, out))
 		return ALLOC_OVERFLOW;
 	return ALLOC_OK;
+}
+
+static const char *const method_names[] = {"area", "consumption", "quota"};
+
+const char *alloc_method_name(enum alloc_method m) { return method_names[m]; }
+
+int alloc_method_parse(const char *s)
+{
+	for (int i = 0; s && i < 3; i++)
+		if (!strcmp(s, method_names[i]))
+			return i;
+	return -1;
+}
+
+const char *alloc_basis_unit(enum alloc_method m)
+{
+	return m == ALLOC_AREA ? "m2" : m == ALLOC_QUOTA ? "ppm" : "wh";
 }

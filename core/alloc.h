@@ -23,4 +23,13 @@ enum alloc_result alloc_hamilton(int64_t total, const int64_t *weights, int n, i
  * fit. */
 enum alloc_result alloc_prorate(int64_t weight, int days_present, int64_t *out);
 
+/* How a pool's cost is shared: by floor area, by each member's metered energy, or by
+ * fixed quotas (parts per million). */
+enum alloc_method { ALLOC_AREA, ALLOC_CONSUMPTION, ALLOC_QUOTA };
+/* "area", "consumption", "quota"; alloc_method_parse returns -1 for anything else. */
+const char *alloc_method_name(enum alloc_method m);
+int alloc_method_parse(const char *s);
+/* The unit a line's basis is in: "m2" (hundredths, shown as a decimal), "wh", "ppm". */
+const char *alloc_basis_unit(enum alloc_method m);
+
 #endif

@@ -4,6 +4,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "store/db.h"
 #include "api/metrics.h"
 
 #include <arpa/inet.h>
@@ -163,7 +164,9 @@ static void dispatch(struct req *rq)
 			  NULL);
 		return;
 	}
+	uint64_t s0 = db_thread_statements();
 	rq->route->fn(rq);
+	rq->db_statements = (int64_t)(db_thread_statements() - s0);
 	/* A deferred request belongs to the worker now: its reply may be half set. */
 	if (!rq->deferred && !rq->status)
 		api_error(rq, E_INTERNAL, NULL, "handler set no reply");
@@ -198,6 +201,10 @@ static void log_request(struct req *rq, int64_t dur_us)
 	if (rq->who.key_id) {
 		PUT_LIT(&b, ",\"key_id\":");
 		srv_buf_i64(&b, rq->who.key_id);
+	}
+	if (!rq->deferred) { /* a deferred request's statements ran on a worker, in a batch */
+		PUT_LIT(&b, ",\"db_statements\":");
+		srv_buf_i64(&b, rq->db_statements);
 	}
 	srv_buf_putc(&b, '}');
 	srv_log_raw(b.p);

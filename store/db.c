@@ -1,9 +1,11 @@
 /* db.c: per-thread libpq connections, prepared statements and the transaction runner. */
 #include "store/db.h"
+#include "core/buf.h"
 #include "core/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -145,9 +147,16 @@ enum db_status db_classify(PGconn *c, const PGresult *r, const char *what)
 	return DB_HARD;
 }
 
+static _Thread_local uint64_t thread_statements;
+static _Atomic uint64_t n_statements;
+
+uint64_t db_thread_statements(void) { return thread_statements; }
+
 enum db_status db_exec(PGconn *c, const char *stmt, int n, const char *const *params,
 		       PGresult **res)
 {
+	thread_statements++;
+	atomic_fetch_add_explicit(&n_statements, 1, memory_order_relaxed);
 	PGresult *r = PQexecPrepared(c, stmt, n, params, NULL, NULL, 0);
 	*res = r;
 	return db_classify(c, r, stmt);
@@ -216,6 +225,7 @@ void db_stats_get(struct db_stats *o)
 	o->tx_gone = atomic_load(&n_gone);
 	o->connects = atomic_load(&n_connects);
 	o->connect_failures = atomic_load(&n_connect_fail);
+	o->statements = atomic_load(&n_statements);
 }
 
 int64_t db_int64(const PGresult *r, int row, int col)
@@ -224,3 +234,138 @@ int64_t db_int64(const PGresult *r, int row, int col)
 }
 
 int db_isnull(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col); }
+
+static void p_own(struct db_params *p, char *s)
+{
+	if (p->n == DB_MAX_PARAMS) {
+		srv_log(LOG_ERROR, "db: more than %d parameters", DB_MAX_PARAMS);
+		abort();
+	}
+	p->own[p->n] = s;
+	p->v[p->n++] = s;
+}
+
+static char *dup_or_die(const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		abort();
+	return d;
+}
+
+void db_p_i64(struct db_params *p, int64_t v)
+{
+	char b[24];
+	snprintf(b, sizeof b, "%lld", (long long)v);
+	p_own(p, dup_or_die(b));
+}
+
+void db_p_id(struct db_params *p, int64_t v)
+{
+	if (v)
+		db_p_i64(p, v);
+	else
+		p_own(p, NULL);
+}
+
+void db_p_bool(struct db_params *p, bool v) { p_own(p, dup_or_die(v ? "true" : "false")); }
+
+void db_p_text(struct db_params *p, const char *s) { p_own(p, s ? dup_or_die(s) : NULL); }
+
+void db_p_i64_array(struct db_params *p, const int64_t *v, int n)
+{
+	struct srv_buf b = {0};
+	for (int i = 0; i < n; i++) {
+		srv_buf_elem(&b);
+		srv_buf_i64(&b, v[i]);
+	}
+	if (n)
+		srv_buf_putc(&b, '}');
+	else
+		PUT_LIT(&b, "{}");
+	p_own(p, b.p);
+}
+
+void db_params_free(struct db_params *p)
+{
+	for (int i = 0; i < p->n; i++)
+		free(p->own[i]);
+	p->n = 0;
+}
+
+enum db_status db_exec_p(PGconn *c, const char *stmt, struct db_params *p, PGresult **res)
+{
+	enum db_status st = db_exec(c, stmt, p->n, p->v, res);
+	db_params_free(p);
+	return st;
+}
+
+enum db_status db_cols_bind(const PGresult *r, struct db_col *spec, const char *what)
+{
+	for (struct db_col *s = spec; s->name; s++) {
+		s->num = PQfnumber(r, s->name);
+		if (s->num < 0) {
+			srv_log(LOG_ERROR, "db: %s: the result has no column %s", what, s->name);
+			return DB_HARD;
+		}
+	}
+	return DB_OK;
+}
+
+/* "{1,2,3}" -> a new array. */
+static int64_t *parse_i64_array(const char *s, int *count)
+{
+	int cap = 0, n = 0;
+	int64_t *a = NULL;
+	for (const char *p = s + (*s == '{'); *p && *p != '}';) {
+		char *end;
+		long long v = strtoll(p, &end, 10);
+		if (end == p)
+			break;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			a = realloc(a, (size_t)cap * sizeof *a);
+			if (!a)
+				abort();
+		}
+		a[n++] = v;
+		p = *end == ',' ? end + 1 : end;
+	}
+	*count = n;
+	return a;
+}
+
+void db_cols_read(const PGresult *r, int row, const struct db_col *spec)
+{
+	for (const struct db_col *s = spec; s->name; s++) {
+		bool null = PQgetisnull(r, row, s->num);
+		const char *v = null ? "" : PQgetvalue(r, row, s->num);
+		if (s->isnull)
+			*s->isnull = null;
+		switch (s->type) {
+		case DB_I64:
+			*(int64_t *)s->dst = null ? 0 : strtoll(v, NULL, 10);
+			break;
+		case DB_INT:
+			*(int *)s->dst = null ? 0 : (int)strtol(v, NULL, 10);
+			break;
+		case DB_BOOL:
+			*(bool *)s->dst = !null && v[0] == 't';
+			break;
+		case DB_TEXT:
+			snprintf(s->dst, s->size, "%s", v);
+			break;
+		case DB_TEXT_NEW:
+			*(char **)s->dst = null ? NULL : dup_or_die(v);
+			break;
+		case DB_I64_ARRAY:
+			if (null) {
+				*(int64_t **)s->dst = NULL;
+				*(int *)s->aux = 0;
+			} else {
+				*(int64_t **)s->dst = parse_i64_array(v, (int *)s->aux);
+			}
+			break;
+		}
+	}
+}

@@ -4,6 +4,7 @@
 #define WATTLE_DB_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* How a statement or transaction ended, decided only by db_classify(). */
@@ -70,11 +71,66 @@ enum db_status db_run_tx(db_tx_fn fn, void *arg);
 #define SQL_TS(param) "('epoch'::timestamptz + (" param ")::bigint * interval '1 microsecond')"
 #define SQL_US(col) "(extract(epoch from " col ") * 1000000)::bigint"
 
+/* Statements this thread has executed (db_exec and everything built on it): the request
+ * log shows each request's share, so an N+1 query shows up in the log. */
+uint64_t db_thread_statements(void);
+
 /* Counters for /metrics. */
 struct db_stats {
-	uint64_t tx_commits, tx_retries, tx_gone, connects, connect_failures;
+	uint64_t tx_commits, tx_retries, tx_gone, connects, connect_failures, statements;
 };
 void db_stats_get(struct db_stats *out);
+
+/* Parameters of one statement, built without hand-filled buffers: each db_p_* appends
+ * parameter $n+1. Values are copied into the set; db_params_free releases it. At most
+ * DB_MAX_PARAMS (more is a programming error: abort). */
+#define DB_MAX_PARAMS 16
+struct db_params {
+	int n;
+	const char *v[DB_MAX_PARAMS];
+	char *own[DB_MAX_PARAMS]; /* owned copies, freed by db_params_free */
+};
+void db_p_i64(struct db_params *p, int64_t v);
+/* v, or SQL NULL when v == 0 (optional ids). */
+void db_p_id(struct db_params *p, int64_t v);
+void db_p_bool(struct db_params *p, bool v);
+/* s copied; NULL is SQL NULL. */
+void db_p_text(struct db_params *p, const char *s);
+/* A bigint[] literal of v[0..n). */
+void db_p_i64_array(struct db_params *p, const int64_t *v, int n);
+void db_params_free(struct db_params *p);
+
+/* db_exec with a parameter set, which it frees. */
+enum db_status db_exec_p(PGconn *c, const char *stmt, struct db_params *p, PGresult **res);
+
+/* Reading results by column name. A spec is an array of columns ending with {0}; each
+ * names a result column, a type and where the value goes. db_cols_bind resolves the names
+ * once per result (a name the result lacks is a programming error: logged, DB_HARD);
+ * db_cols_read then fills one row. A NULL reads as 0 / false / "" / no array, and sets
+ * *isnull when the spec gives it. */
+enum db_type {
+	DB_I64,       /* int64_t */
+	DB_INT,       /* int */
+	DB_BOOL,      /* bool */
+	DB_TEXT,      /* char[size], truncated to fit */
+	DB_TEXT_NEW,  /* char *, new: caller frees */
+	DB_I64_ARRAY, /* int64_t *, new (caller frees), count into *(int *)aux */
+};
+struct db_col {
+	const char *name;
+	enum db_type type;
+	void *dst;
+	size_t size;  /* DB_TEXT: the buffer's size */
+	void *aux;    /* DB_I64_ARRAY: int * for the count */
+	bool *isnull; /* optional */
+	int num;      /* resolved by db_cols_bind */
+};
+#define DB_COL(name, type, dst) {name, type, dst, 0, NULL, NULL, -1}
+#define DB_COL_TEXT(name, buf) {name, DB_TEXT, buf, sizeof(buf), NULL, NULL, -1}
+#define DB_COL_ARRAY(name, dst, count) {name, DB_I64_ARRAY, dst, 0, count, NULL, -1}
+#define DB_COL_NULL(name, type, dst, isnull) {name, type, dst, 0, NULL, isnull, -1}
+enum db_status db_cols_bind(const PGresult *r, struct db_col *spec, const char *what);
+void db_cols_read(const PGresult *r, int row, const struct db_col *spec);
 
 /* Helpers for reading results. */
 int64_t db_int64(const PGresult *r, int row, int col);

@@ -256,6 +256,69 @@ START_TEST(reconciliation_shows_losses)
 }
 END_TEST
 
+/* pools_member_list_overflow: the member ids were snprintf'ed into an 8 KiB buffer with no
+ * bound check; 500 members with 19-digit ids (20 bytes each) wrote past it. Now the list
+ * is built to size and the request is refused like any other unknown tenant, nothing
+ * created, the server up. */
+START_TEST(pools_member_list_overflow)
+{
+	size_t cap = 64 + 500 * 40;
+	char *body = malloc(cap);
+	ck_assert_ptr_nonnull(body);
+	size_t at = (size_t)snprintf(body, cap, "{\"site_id\":\"site_1\",\"name\":\"Big\",\"method\":\"area\","
+				    "\"meter_ids\":[\"mtr_1\"],\"members\":[");
+	for (int i = 0; i < 500; i++)
+		at += (size_t)snprintf(body + at, cap - at, "%s{\"tenant_id\":\"ten_%lld\"}", i ? "," : "",
+				       999999999999999000LL + i);
+	snprintf(body + at, cap - at, "]}");
+	struct th_resp r = th_req(&srv, "POST", "/v1/cost-pools", fin, body, NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(th_err(&r), "invalid_field");
+	th_resp_free(&r);
+	free(body);
+	ck_assert_int_eq(q("SELECT count(*) FROM cost_pools"), 0);
+	json_decref(th_ok(&srv, "GET", "/healthz", NULL, NULL, 200));
+}
+END_TEST
+
+/* pools_list_n_plus_1: listing pools ran one query per pool on top of the page's. Now a
+ * page is one statement, whatever its length (the request log counts each request's). */
+START_TEST(pools_list_n_plus_1)
+{
+	for (int i = 0; i < 5; i++) {
+		char body[300];
+		snprintf(body, sizeof body, "{\"site_id\":\"site_1\",\"name\":\"Pool %d\",\"method\":\"area\","
+			 "\"meter_ids\":[\"mtr_1\"],\"members\":[{\"tenant_id\":\"ten_1\"},{\"tenant_id\":\"ten_%d\"}]}",
+			 i, 2 + i % 2);
+		json_decref(th_ok(&srv, "POST", "/v1/cost-pools", fin, body, 201));
+	}
+	const char *h[] = {"X-Request-Id: list-pools-1", NULL};
+	struct th_resp r = th_req(&srv, "GET", "/v1/cost-pools?limit=4", fin, NULL, h);
+	ck_assert_int_eq(r.status, 200);
+	json_t *items = json_object_get(r.json, "items");
+	ck_assert_int_eq((int)json_array_size(items), 4);
+	ck_assert_str_eq(json_string_value(json_object_get(r.json, "next_after")), "pool_4");
+	json_t *p3 = json_array_get(items, 2);
+	ck_assert_str_eq(json_string_value(json_object_get(p3, "name")), "Pool 2");
+	ck_assert_int_eq((int)json_array_size(json_object_get(p3, "members")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(p3, "members"), 1), "tenant_id")),
+			 "ten_2");
+	th_resp_free(&r);
+	/* the request's log line says how many statements it ran */
+	FILE *f = fopen(srv.log_path, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[4096];
+	int seen = 0;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, "\"request_id\":\"list-pools-1\"")) {
+			seen = 1;
+			ck_assert_msg(strstr(line, "\"db_statements\":1}") != NULL, "%s", line);
+		}
+	fclose(f);
+	ck_assert_int_eq(seen, 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pools");
@@ -267,6 +330,8 @@ static Suite *suite(void)
 	tcase_add_test(core, virtual_meter_shares_losses);
 	tcase_add_test(core, occupancy_proration);
 	tcase_add_test(core, reconciliation_shows_losses);
+	tcase_add_test(core, pools_member_list_overflow);
+	tcase_add_test(core, pools_list_n_plus_1);
 	suite_add_tcase(s, core);
 	return s;
 }
