@@ -5,6 +5,7 @@
  * the month, stores every tenant statement (500 tenants at a time), the finance summary
  * and the energy report, and queues a "statement ready" message for each tenant. */
 #include "api/api.h"
+#include "core/messages.h"
 #include "core/money.h"
 #include "ops/allocation.h"
 #include "ops/report.h"
@@ -85,15 +86,12 @@ static enum db_status store_statements(PGconn *c, struct close_tx *t, json_t *al
 	json_array_foreach(all, i, s) {
 		int64_t tenant = api_id_parse(ID_TENANT, json_string_value(json_object_get(json_object_get(s, "tenant"), "id")));
 		const char *phone = json_string_value(json_object_get(s, "phone"));
-		char msg[400], bal[64], tmp[48];
+		char msg[400];
 		int64_t closing = json_integer_value(json_object_get(s, "closing_balance_minor"));
-		int digits = (int)json_integer_value(json_object_get(s, "minor_digits"));
-		uint64_t mag = closing < 0 ? (uint64_t)0 - (uint64_t)closing : (uint64_t)closing;
-		bill_format_decimal((int64_t)mag, digits, tmp, sizeof tmp);
-		snprintf(bal, sizeof bal, "%s%s", closing < 0 ? "-" : "", tmp);
-		snprintf(msg, sizeof msg, "%s: your electricity statement for %s is ready; closing balance %s %s.",
-			 json_string_value(json_object_get(json_object_get(s, "tenant"), "name")), t->period, bal,
-			 json_string_value(json_object_get(s, "currency")));
+		struct msg_money cm = {closing, (int)json_integer_value(json_object_get(s, "minor_digits")),
+				       json_string_value(json_object_get(s, "currency"))};
+		msg_statement_ready(msg, sizeof msg, json_string_value(json_object_get(json_object_get(s, "tenant"), "name")),
+				    t->period, cm);
 		srv_buf_elem(&nt);
 		srv_buf_i64(&nt, tenant);
 		srv_buf_elem(&ph);

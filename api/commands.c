@@ -1,7 +1,9 @@
 /* commands.c: the outboxes as operators see them: meter commands and notifications. */
 #include "api/api.h"
 #include "core/clock.h"
+#include "store/outbox.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define ID_COMMAND "cmd"
@@ -29,17 +31,8 @@ static const struct db_stmt command_stmts[] = {
 	 "SELECT c.id, c.meter_id, m.serial, c.action, c.reason, c.state, c.attempts, "
 	 SQL_US("c.created_at") ", " SQL_US("c.acked_at") ", c.origin, c.result, c.relay"
 	 " FROM commands c JOIN meters m ON m.id = c.meter_id WHERE c.id = $1"},
-	{"command_manual", /* api_meter_command: supersede the opposite, queue, supply */
-	 "WITH m AS (SELECT m.id, a.id AS account FROM meters m LEFT JOIN accounts a ON a.tenant_id = m.tenant_id"
-	 "  WHERE m.id = $1 AND m.status = 'active'),"
-	 " sup AS (UPDATE commands c SET state = 'superseded' FROM m WHERE c.meter_id = m.id"
-	 "  AND c.state = 'pending' AND c.action <> $2),"
-	 " ins AS (INSERT INTO commands (meter_id, account_id, action, reason, origin, created_at,"
-	 "  next_attempt_at, api_key_id) SELECT m.id, m.account, $2, $3, 'operator', " SQL_TS("$4") ", "
-	 SQL_TS("$4") ", $5 FROM m RETURNING id, account_id),"
-	 " s AS (UPDATE accounts SET supply = CASE $2 WHEN 'cut_off' THEN 'pending_off' ELSE 'pending_on' END"
-	 "  FROM ins WHERE accounts.id = ins.account_id)"
-	 " SELECT id FROM ins"},
+	{"command_meter_active", /* manual_tx: the meter, when it takes commands */
+	 "SELECT coalesce(tenant_id, 0) AS tenant_id FROM meters WHERE id = $1 AND status = 'active'"},
 	{0, 0},
 };
 
@@ -153,19 +146,27 @@ static enum db_status manual_tx(PGconn *c, void *arg)
 	enum db_status st = api_idem_begin(c, rq);
 	if (st != DB_OK)
 		return st;
-	char m[I64_BUF], now[I64_BUF], key[I64_BUF];
-	const char *p[5] = {api_i64(m, t->meter), api_body_str(rq, "action"), api_body_str(rq, "reason"),
-			    api_i64(now, srv_clock_now_us()), api_i64(key, rq->who.key_id)};
+	char m[I64_BUF];
+	const char *p[3] = {api_i64(m, t->meter), api_body_str(rq, "action"), api_body_str(rq, "reason")};
 	PGresult *r;
-	st = db_exec(c, "command_manual", 5, p, &r);
-	int64_t id = st == DB_OK && PQntuples(r) == 1 ? db_int64(r, 0, 0) : 0;
+	st = db_exec(c, "command_meter_active", 1, p, &r);
+	bool active = st == DB_OK && PQntuples(r) == 1;
+	int64_t tenant = active ? db_int64(r, 0, 0) : 0;
 	PQclear(r);
 	if (st != DB_OK)
 		return st;
-	if (!id) {
+	if (!active) {
 		api_error(rq, E_CONFLICT, NULL, "meter %s is retired", rq->args[0]);
 		return DB_ABORT;
 	}
+	/* An operator may cut a protected meter: only automatic decisions spare it. */
+	struct cmd_order o = {t->meter, tenant, p[1], p[2], "operator", rq->who.key_id, false};
+	struct cmd_queued *q1;
+	int nq;
+	if ((st = store_commands_queue(c, &o, 1, srv_clock_now_us(), &q1, &nq)) != DB_OK)
+		return st;
+	int64_t id = nq == 1 ? q1[0].id : 0;
+	free(q1);
 	json_t *out = NULL;
 	const char *q[1] = {api_i64(m, id)};
 	if ((st = api_tx_row(c, rq, "command_get", 1, q, command_json, &out, NULL, "no command")) != DB_OK)

@@ -2,6 +2,7 @@
  * to one of the site's tenants; its tariff must be one of the site's. */
 #include "api/api.h"
 #include "core/clock.h"
+#include "store/outbox.h"
 
 #include <string.h>
 
@@ -24,15 +25,6 @@ static const struct db_stmt meter_stmts[] = {
 	 " SELECT id, CASE WHEN start_register_wh IS NULL THEN NULL ELSE created_at END,"
 	 " start_register_wh FROM m)"
 	 " SELECT " METER_COLS " FROM m"},
-	{"meter_follow_account", /* create and patch: a meter joining a tenant that is cut off is cut
-				    too (unless protected, or its last command already cuts it) */
-	 "INSERT INTO commands (meter_id, account_id, action, reason, origin, created_at, next_attempt_at)"
-	 " SELECT m.id, a.id, 'cut_off', 'balance_exhausted', 'auto', " SQL_TS("$2") ", " SQL_TS("$2")
-	 " FROM meters m JOIN accounts a ON a.tenant_id = m.tenant_id"
-	 " WHERE m.id = $1 AND m.status = 'active' AND NOT m.protected AND a.state = 'cut_off'"
-	 " AND coalesce((SELECT c.action FROM commands c WHERE c.meter_id = m.id AND c.state <> 'superseded'"
-	 "  ORDER BY c.id DESC LIMIT 1), '') <> 'cut_off'"
-	 " RETURNING id"},
 	{"meter_list", /* api_meters_list */
 	 "SELECT " METER_COLS " FROM meters WHERE id > $1 AND ($3::bigint IS NULL OR site_id = $3)"
 	 " AND ($4::bigint IS NULL OR tenant_id = $4) ORDER BY id LIMIT $2"},
@@ -128,13 +120,8 @@ static enum db_status meter_check_refs(PGconn *c, struct req *rq, int64_t site, 
 /* A meter of a tenant whose account is cut off must not stay on: queue its cut. */
 static enum db_status follow_account(PGconn *c, json_t *meter)
 {
-	char id[I64_BUF], now[I64_BUF];
-	const char *p[2] = {api_i64(id, api_id_parse(ID_METER, json_string_value(json_object_get(meter, "id")))),
-			    api_i64(now, srv_clock_now_us())};
-	PGresult *r;
-	enum db_status st = db_exec(c, "meter_follow_account", 2, p, &r);
-	PQclear(r);
-	return st;
+	return store_commands_follow_account(c, api_id_parse(ID_METER, json_string_value(json_object_get(meter, "id"))),
+					     srv_clock_now_us());
 }
 
 static enum db_status meter_create_tx(PGconn *c, void *arg)

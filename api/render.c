@@ -17,14 +17,7 @@ static const char *str(const json_t *o, const char *k)
 }
 
 /* Minor units as a signed decimal in major units: -12345, 2 -> "-123.45". */
-static char *money(int64_t v, int digits, char *buf, size_t n)
-{
-	char tmp[32];
-	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	bill_format_decimal((int64_t)(mag > INT64_MAX ? INT64_MAX : mag), digits, tmp, sizeof tmp);
-	snprintf(buf, n, "%s%s", v < 0 ? "-" : "", tmp);
-	return buf;
-}
+static char *money(int64_t v, int digits, char *buf, size_t n) { return bill_format_decimal(v, digits, buf, n); }
 
 /* Wh as kWh with three decimals. */
 static char *kwh(int64_t wh, char *buf, size_t n) { return money(wh, 3, buf, n); }

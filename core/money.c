@@ -81,12 +81,15 @@ char *bill_format_percent(int64_t num, int64_t den, int decimals, char *buf, siz
 
 char *bill_format_decimal(int64_t v, int scale, char *buf, size_t n)
 {
-	int64_t div = 1;
+	/* The magnitude as unsigned, so INT64_MIN has one too. */
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, div = 1;
 	for (int i = 0; i < scale; i++)
 		div *= 10;
+	const char *sign = v < 0 ? "-" : "";
 	if (scale == 0)
-		snprintf(buf, n, "%lld", (long long)v);
+		snprintf(buf, n, "%s%llu", sign, (unsigned long long)mag);
 	else
-		snprintf(buf, n, "%lld.%0*lld", (long long)(v / div), scale, (long long)(v % div));
+		snprintf(buf, n, "%s%llu.%0*llu", sign, (unsigned long long)(mag / div), scale,
+			 (unsigned long long)(mag % div));
 	return buf;
 }

@@ -17,8 +17,10 @@ int bill_mul(int64_t a, int64_t b, int64_t *out);
  * No sign, exponent, spaces or leading '.'. Return 0, or -1 when malformed or > max. */
 int bill_parse_decimal(const char *s, int scale, int64_t max, int64_t *out);
 
-/* Format v (units of 10^-scale, v >= 0) as a decimal string with exactly `scale`
- * fraction digits (8650, 2 -> "86.50"). Returns buf. */
+/* Format v (units of 10^-scale) as a decimal string with exactly `scale` (0..18) fraction
+ * digits and a leading '-' when negative (8650, 2 -> "86.50"; -5, 2 -> "-0.05"; any int64,
+ * INT64_MIN included). The one formatter of money, energy and areas. Returns buf (32 bytes
+ * hold any value). */
 char *bill_format_decimal(int64_t v, int scale, char *buf, size_t n);
 
 /* num / den as a percentage with `decimals` (0..4) fraction digits, rounded half away

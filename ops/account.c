@@ -1,5 +1,6 @@
 /* account.c: accounts with their policy, transitions into outbox rows, and those rows. */
 #include "ops/account.h"
+#include "core/messages.h"
 #include "core/valid.h"
 #include "core/price.h"
 #include "core/tz.h"
@@ -15,23 +16,6 @@ static const struct db_stmt account_stmts[] = {
 	 "UPDATE accounts SET balance_minor = $2, state = $3, warned_mask = $4,"
 	 " grace_until = CASE WHEN $5::bigint = 0 THEN NULL ELSE " SQL_TS("$5") " END,"
 	 " updated_at = " SQL_TS("$6") " WHERE id = $1"},
-	{"outbox_commands", /* bill_outbox_flush: supersede, insert per active meter, supply */
-	 "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])"
-	 "  AS x(account, tenant, action, reason)),"
-	 " sup AS (UPDATE commands c SET state = 'superseded' FROM x, meters m"
-	 "  WHERE m.tenant_id = x.tenant AND c.meter_id = m.id AND c.state = 'pending'"
-	 "  AND c.action <> x.action),"
-	 " ins AS (INSERT INTO commands (meter_id, account_id, action, reason, origin, created_at,"
-	 "  next_attempt_at) SELECT m.id, x.account, x.action, x.reason, 'auto', " SQL_TS("$5") ", "
-	 SQL_TS("$5") " FROM x JOIN meters m ON m.tenant_id = x.tenant AND m.status = 'active'"
-	 "  AND (x.action = 'restore' OR NOT m.protected) ORDER BY m.id RETURNING account_id, action)"
-	 " UPDATE accounts a SET supply = CASE i.action WHEN 'cut_off' THEN 'pending_off' ELSE 'pending_on' END"
-	 " FROM (SELECT DISTINCT account_id, action FROM ins) i WHERE a.id = i.account_id"},
-	{"outbox_notes", /* bill_outbox_flush */
-	 "INSERT INTO notifications (tenant_id, kind, channel, recipient, body, payload, created_at,"
-	 " next_attempt_at) SELECT t, k, ch, nullif(r, ''), b, p::jsonb, " SQL_TS("$7") ", " SQL_TS("$7")
-	 " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
-	 " AS x(t, k, ch, r, b, p)"},
 	{"acct_lock_tenants", /* bill_acct_refresh callers: accounts of these tenants */
 	 BILL_ACCT_SELECT("$2") " WHERE a.tenant_id = ANY($1::bigint[]) ORDER BY a.id FOR UPDATE OF a"},
 	{"acct_due", /* bill_grace_tick: due accounts by the grace_until index; another process
@@ -93,18 +77,10 @@ void bill_acct_holiday_from(int64_t now_us, char *buf, size_t n)
 	snprintf(buf, n, "%04d-%02d-%02d", y, m, d);
 }
 
-/* "-12.34" for -1234 with 2 digits. */
-static void money(const struct bill_acct *a, int64_t minor, char *buf, size_t n)
+/* The account's money for a message. */
+static struct msg_money money(const struct bill_acct *a, int64_t minor)
 {
-	int64_t div = 1;
-	for (int i = 0; i < a->digits; i++)
-		div *= 10;
-	uint64_t u = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
-	if (a->digits)
-		snprintf(buf, n, "%s%llu.%0*llu", minor < 0 ? "-" : "", (unsigned long long)(u / (uint64_t)div),
-			 a->digits, (unsigned long long)(u % (uint64_t)div));
-	else
-		snprintf(buf, n, "%s%llu", minor < 0 ? "-" : "", (unsigned long long)u);
+	return (struct msg_money){minor, a->digits, a->currency};
 }
 
 /* "2026-11-03 08:00" in the site's time. */
@@ -139,68 +115,61 @@ static void add_note(struct bill_outbox *o, const struct bill_acct *a, const cha
 	for (int ch = 0; ch < 2; ch++) {
 		if (ch == 0 && !a->phone[0])
 			continue; /* no phone: the webhook event only */
-		o->nnote++;
-		for (int k = 0; k < 6; k++)
-			srv_buf_elem(&o->note[k]);
-		srv_buf_i64(&o->note[0], a->tenant_id);
-		srv_buf_pg_quoted(&o->note[1], kind);
-		srv_buf_puts(&o->note[2], ch == 0 ? "sms" : "webhook");
-		srv_buf_pg_quoted(&o->note[3], ch == 0 ? a->phone : "");
-		srv_buf_pg_quoted(&o->note[4], body);
-		srv_buf_pg_quoted(&o->note[5], p);
+		if (o->nnote == o->capnote) {
+			o->capnote = o->capnote ? 2 * o->capnote : 8;
+			o->note = realloc(o->note, (size_t)o->capnote * sizeof *o->note);
+			if (!o->note)
+				abort();
+		}
+		char *rcpt = strdup(ch == 0 ? a->phone : ""), *b = strdup(body), *pl = strdup(p);
+		if (!rcpt || !b || !pl)
+			abort();
+		o->note[o->nnote++] = (struct note_order){a->tenant_id, kind, ch == 0 ? "sms" : "webhook", rcpt, b, pl};
 	}
 	free(p);
 }
 
+/* reason: a static string. */
 static void add_command(struct bill_outbox *o, const struct bill_acct *a, const char *action,
 			const char *reason)
 {
-	o->ncmd++;
-	for (int k = 0; k < 4; k++)
-		srv_buf_elem(&o->cmd[k]);
-	srv_buf_i64(&o->cmd[0], a->id);
-	srv_buf_i64(&o->cmd[1], a->tenant_id);
-	srv_buf_puts(&o->cmd[2], action);
-	srv_buf_pg_quoted(&o->cmd[3], reason);
+	if (o->ncmd == o->capcmd) {
+		o->capcmd = o->capcmd ? 2 * o->capcmd : 8;
+		o->cmd = realloc(o->cmd, (size_t)o->capcmd * sizeof *o->cmd);
+		if (!o->cmd)
+			abort();
+	}
+	/* every meter of the tenant; an automatic cut spares protected meters */
+	o->cmd[o->ncmd++] = (struct cmd_order){0, a->tenant_id, action, reason, "auto", 0, true};
 }
 
 static void queue_actions(struct bill_acct *a, const struct bill_action *act, int n,
 			  int64_t now_us, struct bill_outbox *o)
 {
-	char bal[40], lvl[40], when[40], body[600];
-	money(a, a->st.balance_minor, bal, sizeof bal);
+	char when[40], body[600], at[40];
+	struct msg_money bal = money(a, a->st.balance_minor);
 	for (int i = 0; i < n; i++) {
 		switch (act[i].kind) {
 		case ACT_WARN:
-			money(a, act[i].level, lvl, sizeof lvl);
-			snprintf(body, sizeof body, "%s: your electricity balance is %s %s, below %s %s. Please top up.",
-				 a->tenant_name, bal, a->currency, lvl, a->currency);
+			msg_low_balance(body, sizeof body, a->tenant_name, bal, money(a, act[i].level));
 			add_note(o, a, "low_balance", body, json_pack("{s:I}", "level_minor", (json_int_t)act[i].level), now_us);
 			break;
 		case ACT_GRACE:
 			local_time(a, act[i].at_us, when, sizeof when);
-			snprintf(body, sizeof body, "%s: your electricity balance of %s %s has run out. The supply will be cut at %s (%s) unless you top up.",
-				 a->tenant_name, bal, a->currency, when, a->zone);
-			char at[40];
+			msg_grace_started(body, sizeof body, a->tenant_name, bal, when, a->zone);
 			add_note(o, a, "grace_started", body,
 				 json_pack("{s:s}", "cut_at", srv_time_format(act[i].at_us, at, sizeof at)), now_us);
 			break;
 		case ACT_CUT:
 			add_command(o, a, "cut_off", "balance_exhausted");
-			snprintf(body, sizeof body, "%s: the electricity supply has been cut off; the balance is %s %s. A top-up restores it.",
-				 a->tenant_name, bal, a->currency);
-			add_note(o, a, "cut_off", body, NULL, now_us);
+			add_note(o, a, "cut_off", msg_cut_off(body, sizeof body, a->tenant_name, bal), NULL, now_us);
 			break;
 		case ACT_RESTORE:
 			add_command(o, a, "restore", "topped_up");
-			snprintf(body, sizeof body, "%s: thank you; the supply is being restored. Balance %s %s.",
-				 a->tenant_name, bal, a->currency);
-			add_note(o, a, "restored", body, NULL, now_us);
+			add_note(o, a, "restored", msg_restored(body, sizeof body, a->tenant_name, bal), NULL, now_us);
 			break;
 		case ACT_RECOVERED:
-			snprintf(body, sizeof body, "%s: thank you; your balance is %s %s and the supply stays on.",
-				 a->tenant_name, bal, a->currency);
-			add_note(o, a, "grace_ended", body, NULL, now_us);
+			add_note(o, a, "grace_ended", msg_grace_ended(body, sizeof body, a->tenant_name, bal), NULL, now_us);
 			break;
 		}
 	}
@@ -233,11 +202,8 @@ void bill_acct_due(struct bill_acct *a, int64_t now_us, struct bill_outbox *o)
 void bill_acct_topup_notice(struct bill_acct *a, int64_t amount, int64_t now_us,
 			    struct bill_outbox *o)
 {
-	char amt[40], bal[40], body[400];
-	money(a, amount, amt, sizeof amt);
-	money(a, a->st.balance_minor, bal, sizeof bal);
-	snprintf(body, sizeof body, "%s: top-up of %s %s received; your balance is %s %s.", a->tenant_name,
-		 amt, a->currency, bal, a->currency);
+	char body[400];
+	msg_topup_received(body, sizeof body, a->tenant_name, money(a, amount), money(a, a->st.balance_minor));
 	add_note(o, a, "topup_received", body, json_pack("{s:I}", "amount_minor", (json_int_t)amount), now_us);
 }
 
@@ -258,36 +224,23 @@ enum db_status bill_acct_save(PGconn *c, const struct bill_acct *a, int64_t now_
 
 enum db_status bill_outbox_flush(PGconn *c, struct bill_outbox *o, int64_t now_us)
 {
-	char now[24];
-	snprintf(now, sizeof now, "%lld", (long long)now_us);
-	enum db_status st = DB_OK;
-	PGresult *r;
-	if (o->ncmd) {
-		for (int k = 0; k < 4; k++)
-			srv_buf_putc(&o->cmd[k], '}');
-		const char *p[5] = {o->cmd[0].p, o->cmd[1].p, o->cmd[2].p, o->cmd[3].p, now};
-		st = db_exec(c, "outbox_commands", 5, p, &r);
-		PQclear(r);
-	}
-	if (st == DB_OK && o->nnote) {
-		for (int k = 0; k < 6; k++)
-			srv_buf_putc(&o->note[k], '}');
-		const char *p[7] = {o->note[0].p, o->note[1].p, o->note[2].p, o->note[3].p,
-				    o->note[4].p, o->note[5].p, now};
-		st = db_exec(c, "outbox_notes", 7, p, &r);
-		PQclear(r);
-	}
+	enum db_status st = store_commands_queue(c, o->cmd, o->ncmd, now_us, NULL, NULL);
+	if (st == DB_OK)
+		st = store_notes_queue(c, o->note, o->nnote, now_us);
 	bill_outbox_free(o);
 	return st;
 }
 
 void bill_outbox_free(struct bill_outbox *o)
 {
-	for (int k = 0; k < 4; k++)
-		srv_buf_free(&o->cmd[k]);
-	for (int k = 0; k < 6; k++)
-		srv_buf_free(&o->note[k]);
-	o->ncmd = o->nnote = 0;
+	for (int i = 0; i < o->nnote; i++) {
+		free((char *)o->note[i].recipient);
+		free((char *)o->note[i].body);
+		free((char *)o->note[i].payload_json);
+	}
+	free(o->cmd);
+	free(o->note);
+	memset(o, 0, sizeof *o);
 }
 
 enum db_status bill_acct_refresh(PGconn *c, const char *stmt, int n, const char *const *params,

@@ -6,6 +6,7 @@
 #include "core/prepaid.h"
 #include "core/buf.h"
 #include "store/db.h"
+#include "store/outbox.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,11 +41,12 @@ void bill_acct_parse(const PGresult *r, int row, struct bill_acct *a);
 /* The local date a day before now, for BILL_ACCT_SELECT's holiday window. */
 void bill_acct_holiday_from(int64_t now_us, char *buf, size_t n);
 
-/* Rows for the outboxes, written by bill_outbox_flush in the caller's transaction. */
+/* What the state machine decided, written by bill_outbox_flush in the caller's
+ * transaction through the outboxes' one writer (store/outbox.h). Strings are owned. */
 struct bill_outbox {
-	int ncmd, nnote;
-	struct srv_buf cmd[4];  /* account, tenant, action, reason */
-	struct srv_buf note[6]; /* tenant, kind, channel, recipient, body, payload */
+	int ncmd, nnote, capcmd, capnote;
+	struct cmd_order *cmd;   /* per tenant (meter_id 0); reason borrowed from static text */
+	struct note_order *note; /* recipient, body and payload owned */
 };
 
 /* Run the state machine on a balance change (new_balance may equal the balance: a new

@@ -1,6 +1,8 @@
 /* alarm_db.c: alarm rows, their push, the automatic cut and the worker's tick. */
 #include "ops/alarm_db.h"
 #include "core/buf.h"
+#include "core/messages.h"
+#include "store/outbox.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -52,32 +54,14 @@ static const struct db_stmt alarm_stmts[] = {
 	 " opened AS (SELECT *, 'alarm_opened'::text AS event FROM up WHERE opened),"
 	 ALARM_PUSH("opened", "$12")
 	 " SELECT count(*) FROM opened"},
-	{"alarm_autocut", /* alarms_autocut: as an operator's cut, with reason malicious_load */
-	 "WITH x AS (SELECT m.id, m.serial, a.id AS account, t.id AS tenant, t.name, t.phone"
-	 "  FROM meters m JOIN sites s ON s.id = m.site_id JOIN tenants t ON t.id = m.tenant_id"
-	 "  LEFT JOIN accounts a ON a.tenant_id = m.tenant_id"
-	 "  WHERE m.id = ANY($1::bigint[]) AND NOT m.protected AND m.status = 'active'"
-	 "  AND (s.alarm_settings->>'auto_cut_malicious')::boolean IS TRUE),"
-	 " sup AS (UPDATE commands c SET state = 'superseded' FROM x WHERE c.meter_id = x.id"
-	 "  AND c.state = 'pending' AND c.action = 'restore'),"
-	 " ins AS (INSERT INTO commands (meter_id, account_id, action, reason, origin, created_at, next_attempt_at)"
-	 "  SELECT id, account, 'cut_off', 'malicious_load', 'auto', " SQL_TS("$2") ", " SQL_TS("$2")
-	 "  FROM x RETURNING id, meter_id, account_id),"
-	 " sp AS (UPDATE accounts SET supply = 'pending_off' FROM ins WHERE accounts.id = ins.account_id),"
-	 " al AS (UPDATE alarms SET cut_command_id = ins.id FROM ins WHERE alarms.meter_id = ins.meter_id"
-	 "  AND alarms.kind = 'suspected_malicious_load' AND alarms.state <> 'closed'),"
-	 " tell AS (INSERT INTO notifications (tenant_id, kind, channel, recipient, body, payload,"
-	 "  created_at, next_attempt_at)"
-	 "  SELECT x.tenant, 'malicious_load_cut', ch, CASE ch WHEN 'sms' THEN x.phone END,"
-	 "  format('%s: the supply of meter %s has been cut: a high-power appliance (heater, kettle,"
-	 " cooker) that this building does not allow was detected. Switch it off and call the"
-	 " management office to have the supply restored.', x.name, x.serial),"
-	 "  jsonb_build_object('event', 'malicious_load_cut', 'tenant_id', 'ten_' || x.tenant,"
-	 "   'meter_id', 'mtr_' || x.id, 'serial', x.serial, 'command_id', 'cmd_' || ins.id),"
-	 "  " SQL_TS("$2") ", " SQL_TS("$2")
-	 "  FROM ins JOIN x ON x.id = ins.meter_id CROSS JOIN (VALUES ('sms'), ('webhook')) AS v(ch)"
-	 "  WHERE ch = 'webhook' OR x.phone IS NOT NULL)"
-	 " SELECT count(*) FROM ins"},
+	{"alarm_autocut_targets", /* alarms_autocut: the confirmed meters whose site cuts them */
+	 "SELECT m.id, m.serial, t.id AS tenant_id, t.name, coalesce(t.phone, '') AS phone"
+	 " FROM meters m JOIN sites s ON s.id = m.site_id JOIN tenants t ON t.id = m.tenant_id"
+	 " WHERE m.id = ANY($1::bigint[]) AND NOT m.protected AND m.status = 'active'"
+	 " AND (s.alarm_settings->>'auto_cut_malicious')::boolean IS TRUE ORDER BY m.id"},
+	{"alarm_cut_link", /* alarms_autocut: the open alarm names the command that cut */
+	 "UPDATE alarms SET cut_command_id = x.c FROM unnest($1::bigint[], $2::bigint[]) AS x(m, c)"
+	 " WHERE alarms.meter_id = x.m AND alarms.kind = 'suspected_malicious_load' AND alarms.state <> 'closed'"},
 	{"alarm_tick", /* alarms_tick */
 	 "WITH stale AS (UPDATE alarms SET state = 'closed', closed_at = " SQL_TS("$1")
 	 "  WHERE state <> 'closed' AND kind <> 'comm_lost'"
@@ -191,17 +175,89 @@ enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_
 	*cuts = 0;
 	if (n == 0)
 		return DB_OK;
-	struct srv_buf ids = {0};
-	for (int i = 0; i < n; i++) {
-		srv_buf_elem(&ids);
-		srv_buf_i64(&ids, meter_ids[i]);
+	struct db_params p = {0};
+	db_p_i64_array(&p, meter_ids, n);
+	PGresult *r;
+	struct target {
+		int64_t meter, tenant;
+		char serial[72], name[201], phone[24];
+	} t;
+	struct db_col spec[] = {
+		DB_COL("id", DB_I64, &t.meter),
+		DB_COL("tenant_id", DB_I64, &t.tenant),
+		DB_COL_TEXT("serial", t.serial),
+		DB_COL_TEXT("name", t.name),
+		DB_COL_TEXT("phone", t.phone),
+		{0},
+	};
+	enum db_status st = db_exec_p(c, "alarm_autocut_targets", &p, &r);
+	if (st == DB_OK)
+		st = db_cols_bind(r, spec, "alarm_autocut_targets");
+	int rows = st == DB_OK ? PQntuples(r) : 0;
+	struct target *tg = calloc((size_t)rows + 1, sizeof *tg);
+	struct cmd_order *orders = calloc((size_t)rows + 1, sizeof *orders);
+	if (!tg || !orders)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		db_cols_read(r, i, spec);
+		tg[i] = t;
+		/* as an operator's cut would be, with the reason; never a protected meter */
+		orders[i] = (struct cmd_order){t.meter, t.tenant, "cut_off", "malicious_load", "auto", 0, true};
 	}
-	srv_buf_putc(&ids, '}');
-	char now[24];
-	snprintf(now, sizeof now, "%lld", (long long)now_us);
-	const char *p[2] = {ids.p, now};
-	enum db_status st = one_count(c, "alarm_autocut", 2, p, cuts);
-	srv_buf_free(&ids);
+	PQclear(r);
+	struct cmd_queued *q = NULL;
+	int nq = 0;
+	if (st == DB_OK)
+		st = store_commands_queue(c, orders, rows, now_us, &q, &nq);
+	free(orders);
+	if (st == DB_OK && nq) {
+		int64_t *ms = calloc((size_t)nq, sizeof *ms), *cs = calloc((size_t)nq, sizeof *cs);
+		struct note_order *notes = calloc(2 * (size_t)nq, sizeof *notes);
+		char (*body)[512] = calloc((size_t)nq, sizeof *body), (*pay)[256] = calloc((size_t)nq, sizeof *pay);
+		if (!ms || !cs || !notes || !body || !pay)
+			abort();
+		int nn = 0;
+		for (int i = 0; i < nq; i++) {
+			ms[i] = q[i].meter_id;
+			cs[i] = q[i].id;
+			const struct target *x = NULL;
+			for (int k = 0; k < rows && !x; k++)
+				if (tg[k].meter == q[i].meter_id)
+					x = &tg[k];
+			if (!x)
+				continue;
+			msg_malicious_load_cut(body[i], sizeof body[i], x->name, x->serial);
+			struct srv_buf pl = {0};
+			PUT_LIT(&pl, "{\"event\":\"malicious_load_cut\",\"tenant_id\":\"ten_");
+			srv_buf_i64(&pl, x->tenant);
+			PUT_LIT(&pl, "\",\"meter_id\":\"mtr_");
+			srv_buf_i64(&pl, x->meter);
+			PUT_LIT(&pl, "\",\"serial\":");
+			srv_buf_json_str(&pl, x->serial);
+			PUT_LIT(&pl, ",\"command_id\":\"cmd_");
+			srv_buf_i64(&pl, q[i].id);
+			PUT_LIT(&pl, "\"}");
+			snprintf(pay[i], sizeof pay[i], "%s", pl.p);
+			srv_buf_free(&pl);
+			if (x->phone[0])
+				notes[nn++] = (struct note_order){x->tenant, "malicious_load_cut", "sms", x->phone, body[i], pay[i]};
+			notes[nn++] = (struct note_order){x->tenant, "malicious_load_cut", "webhook", NULL, body[i], pay[i]};
+		}
+		db_p_i64_array(&p, ms, nq);
+		db_p_i64_array(&p, cs, nq);
+		st = db_exec_p(c, "alarm_cut_link", &p, &r);
+		PQclear(r);
+		if (st == DB_OK)
+			st = store_notes_queue(c, notes, nn, now_us);
+		free(ms);
+		free(cs);
+		free(notes);
+		free(body);
+		free(pay);
+	}
+	*cuts = nq;
+	free(q);
+	free(tg);
 	return st;
 }
 

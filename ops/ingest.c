@@ -5,6 +5,7 @@
 #include "ops/account.h"
 #include "ops/alarm_db.h"
 #include "ops/ledger.h"
+#include "store/outbox.h"
 #include "core/money.h"
 #include "core/price.h"
 #include "core/tz.h"
@@ -82,11 +83,6 @@ static const struct db_stmt ingest_stmts[] = {
 	{"ingest_events", /* bill_ingest */
 	 "INSERT INTO meter_events (meter_id, at, kind, detail)"
 	 " SELECT m, " SQL_TS("$4") ", k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(m, k, d)"},
-	{"ingest_resend", /* relay_check: the acked command again, the relay disagreed */
-	 "INSERT INTO commands (meter_id, account_id, action, reason, origin, created_at, next_attempt_at)"
-	 " SELECT m.id, a.id, x.action, 'relay_mismatch', 'auto', " SQL_TS("$3") ", " SQL_TS("$3")
-	 " FROM unnest($1::bigint[], $2::text[]) AS x(m, action) JOIN meters m ON m.id = x.m"
-	 " LEFT JOIN accounts a ON a.tenant_id = m.tenant_id"},
 	{0, 0},
 };
 
@@ -904,9 +900,12 @@ static enum db_status write_daily(PGconn *c, struct ctx *x)
 
 /* A meter whose newest reading shows a relay other than its last acked command says,
  * with no command on its way: an event for the alarms, and the command again. */
-static enum db_status relay_check(PGconn *c, struct ctx *x, struct srv_buf *events, const char *now)
+static enum db_status relay_check(PGconn *c, struct ctx *x, struct srv_buf *events, int64_t now_us)
 {
-	struct srv_buf ids = {0}, actions = {0};
+	struct cmd_order *orders = calloc((size_t)x->nm + 1, sizeof *orders);
+	if (!orders)
+		abort();
+	int n = 0;
 	for (int i = 0; i < x->nm; i++) {
 		struct meter *m = &x->m[i];
 		if (!m->relay || !m->acked_relay[0] || m->in_flight || !strcmp(m->relay, m->acked_relay))
@@ -919,22 +918,12 @@ static enum db_status relay_check(PGconn *c, struct ctx *x, struct srv_buf *even
 		struct alarm_hit h;
 		alarm_event_hit(&h, AK_RELAY_MISMATCH, false, 0, detail);
 		note_alarm(m, &h, m->relay_ts);
-		srv_buf_elem(&ids);
-		srv_buf_i64(&ids, m->id);
-		srv_buf_elem(&actions);
-		srv_buf_puts(&actions, strcmp(m->acked_relay, "off") ? "restore" : "cut_off");
+		/* The acknowledged command again: what was decided stands, protected or not. */
+		orders[n++] = (struct cmd_order){m->id, m->tenant_id, strcmp(m->acked_relay, "off") ? "restore" : "cut_off",
+						 "relay_mismatch", "auto", 0, false};
 	}
-	enum db_status st = DB_OK;
-	if (ids.len) {
-		srv_buf_putc(&ids, '}');
-		srv_buf_putc(&actions, '}');
-		const char *p[3] = {ids.p, actions.p, now};
-		PGresult *r;
-		st = db_exec(c, "ingest_resend", 3, p, &r);
-		PQclear(r);
-	}
-	srv_buf_free(&ids);
-	srv_buf_free(&actions);
+	enum db_status st = store_commands_queue(c, orders, n, now_us, NULL, NULL);
+	free(orders);
 	return st;
 }
 
@@ -1065,7 +1054,7 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 	if (st != DB_OK)
 		goto out;
 	if ((st = write_state(c, &x, now)) != DB_OK || (st = write_daily(c, &x)) != DB_OK ||
-	    (st = relay_check(c, &x, &events, now)) != DB_OK ||
+	    (st = relay_check(c, &x, &events, now_us)) != DB_OK ||
 	    (st = post_charges(c, &x, now_us, request_id, out)) != DB_OK ||
 	    (st = write_events(c, &events, now)) != DB_OK ||
 	    (st = write_alarms(c, &x, now_us)) != DB_OK)

@@ -6,10 +6,12 @@
 #include "ops/ledger.h"
 #include "server/dispatch.h"
 #include "store/keys.h"
+#include "store/outbox.h"
 
 void srv_register_statements(void)
 {
 	srv_auth_register();
+	store_outbox_register();
 	bill_register_statements();
 	bill_account_register();
 	srv_dispatch_register();

@@ -727,6 +727,37 @@ START_TEST(unconfigured_provider_accepts_nothing)
 }
 END_TEST
 
+/* moved_meter_supersedes_pending_restore: five statements queued meter commands with three
+ * rules; the one for a meter joining a cut-off tenant neither superseded a pending restore
+ * nor set the account's supply, so the gateway got the restore and then the cut (a shop
+ * lit for a moment). Now every command goes through one writer. */
+START_TEST(moved_meter_supersedes_pending_restore)
+{
+	json_decref(th_ok(&srv, "POST", "/v1/tariffs", fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Flat\",\"currency\":\"CNY\",\"kind\":\"flat\","
+			  "\"rate_micros_per_kwh\":1000000,\"effective_from\":\"2026-01-01T00:00:00+08:00\"}", 201));
+	/* a gateway nobody answers: commands stay pending */
+	json_decref(th_ok(&srv, "POST", "/v1/meters", srv.admin_key,
+			  "{\"serial\":\"M-1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\","
+			  "\"gateway\":\"http://127.0.0.1:9/gw\"}", 201));
+	json_decref(th_ok(&srv, "POST", "/v1/credit-policies", fin,
+			  "{\"site_id\":\"site_1\",\"rating\":\"B\",\"warn_levels_minor\":[],"
+			  "\"overdraft_minor\":0,\"grace_minutes\":0,\"restore_min_minor\":0,\"quiet_hours\":null}", 201));
+	for (int i = 0; i < 100 && q("SELECT count(*) FROM accounts WHERE state = 'cut_off'") < 2; i++)
+		usleep(50000);
+	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE state = 'cut_off'"), 2);
+	json_decref(th_ok(&srv, "POST", "/v1/tenants/ten_1/topups", fin,
+			  "{\"amount_minor\":5000,\"channel\":\"cash\",\"reference\":\"till 1\"}", 201));
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE meter_id = 1 AND state = 'pending' AND action = 'restore'"), 1);
+	/* M-1 moves to Shop 2, which is dark: its pending restore must not run */
+	json_decref(th_ok(&srv, "PATCH", "/v1/meters/M-1", srv.admin_key, "{\"tenant_id\":\"ten_2\"}", 200));
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE meter_id = 1 AND state = 'pending'"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE meter_id = 1 AND state = 'pending' AND action = 'cut_off'"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE meter_id = 1 AND action = 'restore' AND state = 'superseded'"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE tenant_id = 2 AND supply = 'pending_off'"), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("payments");
@@ -734,6 +765,7 @@ static Suite *suite(void)
 	tcase_set_timeout(core, 120);
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_add_test(core, wechat_credits_once_and_restores);
+	tcase_add_test(core, moved_meter_supersedes_pending_restore);
 	tcase_add_test(core, wechat_forgeries_credit_nothing);
 	tcase_add_test(core, wechat_refund);
 	tcase_add_test(core, alipay_success_then_finished);

@@ -65,6 +65,23 @@ START_TEST(decimal_parse)
 }
 END_TEST
 
+/* format_decimal_signed: the formatter refused negatives (-1234, 2 came out "-12.-34"), so
+ * four signed copies of it grew around the code; now it is the one formatter. */
+START_TEST(format_decimal_signed)
+{
+	char buf[32];
+	ck_assert_str_eq(bill_format_decimal(-1234, 2, buf, sizeof buf), "-12.34");
+	ck_assert_str_eq(bill_format_decimal(-5, 2, buf, sizeof buf), "-0.05");
+	ck_assert_str_eq(bill_format_decimal(-100, 2, buf, sizeof buf), "-1.00");
+	ck_assert_str_eq(bill_format_decimal(0, 2, buf, sizeof buf), "0.00");
+	ck_assert_str_eq(bill_format_decimal(-42, 0, buf, sizeof buf), "-42");
+	ck_assert_str_eq(bill_format_decimal(-7, 3, buf, sizeof buf), "-0.007");
+	ck_assert_str_eq(bill_format_decimal(INT64_MIN, 2, buf, sizeof buf), "-92233720368547758.08");
+	ck_assert_str_eq(bill_format_decimal(INT64_MIN, 0, buf, sizeof buf), "-9223372036854775808");
+	ck_assert_str_eq(bill_format_decimal(INT64_MAX, 0, buf, sizeof buf), "9223372036854775807");
+}
+END_TEST
+
 START_TEST(decimal_limits)
 {
 	int64_t v;
@@ -336,6 +353,7 @@ static Suite *suite(void)
 	tcase_add_test(money, money_limits);
 	tcase_add_test(money, decimal_parse);
 	tcase_add_test(money, decimal_limits);
+	tcase_add_test(money, format_decimal_signed);
 	suite_add_tcase(s, money);
 	TCase *valid = tcase_create("valid");
 	tcase_add_test(valid, valid_phone);

@@ -1,0 +1,29 @@
+/* messages.h: every text wattle sends a person, in one place (the tenant's SMS and app
+ * event bodies, the duty phone's alarm lines). Pure: each writes into buf[n] and returns
+ * buf. Money is minor units with the currency's digits; times are already formatted. */
+#ifndef WATTLE_MESSAGES_H
+#define WATTLE_MESSAGES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Money as the messages show it: "-12.34 CNY". */
+struct msg_money {
+	int64_t minor;
+	int digits;
+	const char *currency;
+};
+
+char *msg_low_balance(char *buf, size_t n, const char *tenant, struct msg_money balance, struct msg_money level);
+/* cut_at: site-local "YYYY-MM-DD HH:MM", zone its IANA name. */
+char *msg_grace_started(char *buf, size_t n, const char *tenant, struct msg_money balance, const char *cut_at,
+			const char *zone);
+char *msg_cut_off(char *buf, size_t n, const char *tenant, struct msg_money balance);
+char *msg_restored(char *buf, size_t n, const char *tenant, struct msg_money balance);
+char *msg_grace_ended(char *buf, size_t n, const char *tenant, struct msg_money balance);
+char *msg_topup_received(char *buf, size_t n, const char *tenant, struct msg_money amount, struct msg_money balance);
+/* period "YYYY-MM". */
+char *msg_statement_ready(char *buf, size_t n, const char *tenant, const char *period, struct msg_money closing);
+char *msg_malicious_load_cut(char *buf, size_t n, const char *tenant, const char *serial);
+
+#endif

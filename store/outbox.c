@@ -1,0 +1,160 @@
+/* outbox.c: commands and notifications queued in the caller's transaction. */
+#include "store/outbox.h"
+#include "core/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct db_stmt outbox_stmts[] = {
+	{"outbox_commands", /* store_commands_queue: the rules of outbox.h, in one statement */
+	 "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+	 "  $6::bigint[], $7::boolean[]) WITH ORDINALITY AS x(meter, tenant, action, reason, origin, key, spare, o)),"
+	 " t AS (SELECT m.id AS meter, a.id AS account, x.action, x.reason, x.origin, x.key, x.o"
+	 "  FROM x JOIN meters m ON (x.meter IS NOT NULL AND m.id = x.meter)"
+	 "   OR (x.meter IS NULL AND m.tenant_id = x.tenant)"
+	 "  LEFT JOIN accounts a ON a.tenant_id = m.tenant_id"
+	 "  WHERE m.status = 'active' AND (x.action = 'restore' OR NOT (x.spare AND m.protected))),"
+	 " sup AS (UPDATE commands c SET state = 'superseded' FROM t"
+	 "  WHERE c.meter_id = t.meter AND c.state = 'pending' AND c.action <> t.action),"
+	 " ins AS (INSERT INTO commands (meter_id, account_id, action, reason, origin, created_at,"
+	 "  next_attempt_at, api_key_id) SELECT meter, account, action, reason, origin, " SQL_TS("$8") ", "
+	 SQL_TS("$8") ", key FROM t ORDER BY o, meter RETURNING id, meter_id, account_id, action),"
+	 " sp AS (UPDATE accounts a SET supply = CASE i.action WHEN 'cut_off' THEN 'pending_off' ELSE 'pending_on' END"
+	 "  FROM (SELECT DISTINCT ON (account_id) account_id, action FROM ins WHERE account_id IS NOT NULL"
+	 "   ORDER BY account_id, id DESC) i WHERE a.id = i.account_id)"
+	 " SELECT id, meter_id FROM ins ORDER BY id"},
+	{"outbox_notes", /* store_notes_queue */
+	 "INSERT INTO notifications (tenant_id, kind, channel, recipient, body, payload, created_at,"
+	 " next_attempt_at) SELECT nullif(t, 0), k, ch, nullif(r, ''), b, p::jsonb, " SQL_TS("$7") ", " SQL_TS("$7")
+	 " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+	 " WITH ORDINALITY AS x(t, k, ch, r, b, p, o) ORDER BY o"},
+	{"outbox_follow_check", /* store_commands_follow_account: is the meter to be cut with its tenant? */
+	 "SELECT m.tenant_id FROM meters m JOIN accounts a ON a.tenant_id = m.tenant_id"
+	 " WHERE m.id = $1 AND a.state = 'cut_off'"
+	 " AND coalesce((SELECT c.action FROM commands c WHERE c.meter_id = m.id AND c.state <> 'superseded'"
+	 "  ORDER BY c.id DESC LIMIT 1), '') <> 'cut_off'"},
+	{0, 0},
+};
+
+void store_outbox_register(void) { db_register(outbox_stmts); }
+
+static void text_elem(struct srv_buf *b, const char *s)
+{
+	srv_buf_elem(b);
+	if (s)
+		srv_buf_pg_quoted(b, s);
+	else
+		PUT_LIT(b, "NULL");
+}
+
+static void close_arrays(struct srv_buf *a, int n)
+{
+	for (int k = 0; k < n; k++)
+		srv_buf_putc(&a[k], '}');
+}
+
+enum db_status store_commands_queue(PGconn *c, const struct cmd_order *orders, int n, int64_t now_us,
+				    struct cmd_queued **out, int *nout)
+{
+	if (out)
+		*out = NULL;
+	if (nout)
+		*nout = 0;
+	if (n == 0)
+		return DB_OK;
+	struct srv_buf a[7] = {{0}};
+	for (int i = 0; i < n; i++) {
+		const struct cmd_order *o = &orders[i];
+		srv_buf_elem(&a[0]);
+		if (o->meter_id)
+			srv_buf_i64(&a[0], o->meter_id);
+		else
+			PUT_LIT(&a[0], "NULL");
+		srv_buf_elem(&a[1]);
+		srv_buf_i64(&a[1], o->tenant_id);
+		text_elem(&a[2], o->action);
+		text_elem(&a[3], o->reason);
+		text_elem(&a[4], o->origin);
+		srv_buf_elem(&a[5]);
+		if (o->key_id)
+			srv_buf_i64(&a[5], o->key_id);
+		else
+			PUT_LIT(&a[5], "NULL");
+		srv_buf_elem(&a[6]);
+		srv_buf_puts(&a[6], o->spare_protected ? "t" : "f");
+	}
+	close_arrays(a, 7);
+	struct db_params p = {0};
+	for (int k = 0; k < 7; k++) {
+		db_p_text(&p, a[k].p);
+		srv_buf_free(&a[k]);
+	}
+	db_p_i64(&p, now_us);
+	PGresult *r;
+	struct cmd_queued q;
+	struct db_col spec[] = {DB_COL("id", DB_I64, &q.id), DB_COL("meter_id", DB_I64, &q.meter_id), {0}};
+	enum db_status st = db_exec_p(c, "outbox_commands", &p, &r);
+	if (st == DB_OK)
+		st = db_cols_bind(r, spec, "outbox_commands");
+	if (st == DB_OK && out) {
+		int rows = PQntuples(r);
+		*out = calloc((size_t)rows + 1, sizeof **out);
+		if (!*out)
+			abort();
+		for (int i = 0; i < rows; i++) {
+			db_cols_read(r, i, spec);
+			(*out)[i] = q;
+		}
+	}
+	if (st == DB_OK && nout)
+		*nout = PQntuples(r);
+	PQclear(r);
+	return st;
+}
+
+enum db_status store_notes_queue(PGconn *c, const struct note_order *notes, int n, int64_t now_us)
+{
+	if (n == 0)
+		return DB_OK;
+	struct srv_buf a[6] = {{0}};
+	for (int i = 0; i < n; i++) {
+		const struct note_order *o = &notes[i];
+		srv_buf_elem(&a[0]);
+		srv_buf_i64(&a[0], o->tenant_id);
+		text_elem(&a[1], o->kind);
+		text_elem(&a[2], o->channel);
+		text_elem(&a[3], o->recipient ? o->recipient : "");
+		text_elem(&a[4], o->body);
+		text_elem(&a[5], o->payload_json ? o->payload_json : "{}");
+	}
+	close_arrays(a, 6);
+	struct db_params p = {0};
+	for (int k = 0; k < 6; k++) {
+		db_p_text(&p, a[k].p);
+		srv_buf_free(&a[k]);
+	}
+	db_p_i64(&p, now_us);
+	PGresult *r;
+	enum db_status st = db_exec_p(c, "outbox_notes", &p, &r);
+	PQclear(r);
+	return st;
+}
+
+enum db_status store_commands_follow_account(PGconn *c, int64_t meter_id, int64_t now_us)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, meter_id);
+	PGresult *r;
+	int64_t tenant = 0;
+	struct db_col spec[] = {DB_COL("tenant_id", DB_I64, &tenant), {0}};
+	enum db_status st = db_exec_p(c, "outbox_follow_check", &p, &r);
+	if (st == DB_OK)
+		st = db_cols_bind(r, spec, "outbox_follow_check");
+	if (st == DB_OK && PQntuples(r) == 1)
+		db_cols_read(r, 0, spec);
+	PQclear(r);
+	if (st != DB_OK || !tenant)
+		return st;
+	struct cmd_order o = {meter_id, tenant, "cut_off", "balance_exhausted", "auto", 0, true};
+	return store_commands_queue(c, &o, 1, now_us, NULL, NULL);
+}
