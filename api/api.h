@@ -232,18 +232,26 @@ void api_keys_delete(struct req *rq);
 /* The month close: a worker that, shortly after a site-local month ends, commits the auto
  * pools, stores every tenant statement, the finance summary and the energy report, and
  * tells each tenant; once per site and month across processes. */
-void api_close_start(void);
+void api_close_start(int64_t delay_min);
 void api_close_stop(void);
 
 /* Start and stop the group-commit workers of POST /v1/readings. Stopping finishes what
  * is queued; requests after that get 503. */
 void api_readings_start(unsigned workers);
 void api_readings_stop(void);
-/* Load the payment providers' settings (WATTLE_WECHAT_*, WATTLE_ALIPAY_*,
- * WATTLE_STRIPE_WEBHOOK_SECRET, WATTLE_PAY_URL, WATTLE_TOPUP_ORDER_TTL_S). A provider is
+/* The payment providers' settings, as server/config.c read them (NULL: not set). */
+struct api_pay_settings {
+	const char *wx_apiv3_key, *wx_pubkey_path, *wx_serial, *wx_mchid; /* WATTLE_WECHAT_* */
+	const char *ali_pubkey_path, *ali_app_id;                         /* WATTLE_ALIPAY_* */
+	const char *stripe_secret;                                        /* WATTLE_STRIPE_WEBHOOK_SECRET */
+	const char *pay_url;                                              /* WATTLE_PAY_URL */
+	int64_t order_ttl_s;                                              /* WATTLE_TOPUP_ORDER_TTL_S */
+};
+
+/* Load the payment providers' keys from s (borrowed for the server's life). A provider is
  * on when all its settings are given; a partial or unreadable one is an error (-1,
  * logged). */
-int api_payments_start(void);
+int api_payments_start(const struct api_pay_settings *s);
 void api_payments_stop(void);
 /* The same for the batched account reads. */
 void api_accounts_start(unsigned workers);

@@ -244,11 +244,7 @@ static pthread_t thread;
 static atomic_bool stopping;
 static bool started;
 
-static int64_t delay_min(void)
-{
-	const char *s = getenv("WATTLE_CLOSE_DELAY_MIN");
-	return s && *s ? atoll(s) : 60;
-}
+static int64_t delay_min = 60; /* WATTLE_CLOSE_DELAY_MIN, set by api_close_start */
 
 static void *close_loop(void *arg)
 {
@@ -258,7 +254,7 @@ static void *close_loop(void *arg)
 		PGresult *due = NULL;
 		if (c) {
 			char now[I64_BUF], delay[I64_BUF];
-			const char *p[2] = {api_i64(now, srv_clock_now_us()), api_i64(delay, delay_min())};
+			const char *p[2] = {api_i64(now, srv_clock_now_us()), api_i64(delay, delay_min)};
 			if (db_exec(c, "close_due", 2, p, &due) != DB_OK) {
 				PQclear(due);
 				due = NULL;
@@ -291,8 +287,9 @@ static void *close_loop(void *arg)
 	return NULL;
 }
 
-void api_close_start(void)
+void api_close_start(int64_t delay)
 {
+	delay_min = delay;
 	atomic_store(&stopping, false);
 	started = pthread_create(&thread, NULL, close_loop, NULL) == 0;
 }

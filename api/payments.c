@@ -136,9 +136,8 @@ void api_register_statements_payments(void) { db_register(pay_stmts); }
 
 /* ---- configuration ---- */
 
-static EVP_PKEY *load_pubkey(const char *var)
+static EVP_PKEY *load_pubkey(const char *var, const char *path)
 {
-	const char *path = getenv(var);
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		srv_log(LOG_ERROR, "payments: %s: cannot open %s", var, path);
@@ -162,58 +161,59 @@ static EVP_PKEY *load_pubkey(const char *var)
 	return k;
 }
 
-static bool set(const char *var) { return getenv(var) && *getenv(var); }
+static bool set(const char *v) { return v && *v; }
 
 /* All of a provider's settings or none: half a configuration is a mistake to report. */
-static int need_all(const char *provider, const char *const *vars)
+static int need_all(const char *provider, const char *const *names, const char *const *vals)
 {
 	int have = 0, n = 0;
-	for (; vars[n]; n++)
-		have += set(vars[n]);
+	for (; names[n]; n++)
+		have += set(vals[n]);
 	if (have == 0)
 		return 0;
 	if (have == n)
 		return 1;
-	for (int i = 0; vars[i]; i++)
-		if (!set(vars[i]))
-			srv_log(LOG_ERROR, "payments: %s is configured in part: %s is missing", provider, vars[i]);
+	for (int i = 0; names[i]; i++)
+		if (!set(vals[i]))
+			srv_log(LOG_ERROR, "payments: %s is configured in part: %s is missing", provider, names[i]);
 	return -1;
 }
 
-int api_payments_start(void)
+int api_payments_start(const struct api_pay_settings *ps)
 {
 	static const char *const wx[] = {"WATTLE_WECHAT_APIV3_KEY", "WATTLE_WECHAT_PLATFORM_PUBKEY",
 					 "WATTLE_WECHAT_PLATFORM_SERIAL", "WATTLE_WECHAT_MCHID", NULL};
 	static const char *const ali[] = {"WATTLE_ALIPAY_PUBKEY", "WATTLE_ALIPAY_APP_ID", NULL};
 	static const char *const st[] = {"WATTLE_STRIPE_WEBHOOK_SECRET", NULL};
-	int w = need_all("wechat", wx), a = need_all("alipay", ali), s = need_all("stripe", st);
+	const char *wxv[] = {ps->wx_apiv3_key, ps->wx_pubkey_path, ps->wx_serial, ps->wx_mchid};
+	const char *aliv[] = {ps->ali_pubkey_path, ps->ali_app_id};
+	const char *stv[] = {ps->stripe_secret};
+	int w = need_all("wechat", wx, wxv), a = need_all("alipay", ali, aliv), s = need_all("stripe", st, stv);
 	if (w < 0 || a < 0 || s < 0)
 		return -1;
 	if (w) {
-		const char *k = getenv("WATTLE_WECHAT_APIV3_KEY");
-		if (strlen(k) != 32) {
+		if (strlen(ps->wx_apiv3_key) != 32) {
 			srv_log(LOG_ERROR, "payments: WATTLE_WECHAT_APIV3_KEY must be the 32-byte APIv3 key");
 			return -1;
 		}
-		memcpy(cfg.wx_key, k, 32);
-		if (!(cfg.wx_pub = load_pubkey("WATTLE_WECHAT_PLATFORM_PUBKEY")))
+		memcpy(cfg.wx_key, ps->wx_apiv3_key, 32);
+		if (!(cfg.wx_pub = load_pubkey("WATTLE_WECHAT_PLATFORM_PUBKEY", ps->wx_pubkey_path)))
 			return -1;
-		cfg.wx_serial = getenv("WATTLE_WECHAT_PLATFORM_SERIAL");
-		cfg.wx_mchid = getenv("WATTLE_WECHAT_MCHID");
+		cfg.wx_serial = ps->wx_serial;
+		cfg.wx_mchid = ps->wx_mchid;
 	}
 	if (a) {
-		if (!(cfg.ali_pub = load_pubkey("WATTLE_ALIPAY_PUBKEY")))
+		if (!(cfg.ali_pub = load_pubkey("WATTLE_ALIPAY_PUBKEY", ps->ali_pubkey_path)))
 			return -1;
-		cfg.ali_app_id = getenv("WATTLE_ALIPAY_APP_ID");
+		cfg.ali_app_id = ps->ali_app_id;
 	}
 	if (s)
-		cfg.stripe_secret = getenv("WATTLE_STRIPE_WEBHOOK_SECRET");
+		cfg.stripe_secret = ps->stripe_secret;
 	cfg.on[PROV_WECHAT] = w;
 	cfg.on[PROV_ALIPAY] = a;
 	cfg.on[PROV_STRIPE] = s;
-	cfg.pay_url = set("WATTLE_PAY_URL") ? getenv("WATTLE_PAY_URL") : "https://pay.wattle.invalid/topup";
-	const char *ttl = getenv("WATTLE_TOPUP_ORDER_TTL_S");
-	cfg.ttl_s = ttl && atoll(ttl) > 0 ? atoll(ttl) : 1800;
+	cfg.pay_url = set(ps->pay_url) ? ps->pay_url : "https://pay.wattle.invalid/topup";
+	cfg.ttl_s = ps->order_ttl_s > 0 ? ps->order_ttl_s : 1800;
 	srv_counters_register(&note_counters);
 	srv_log(LOG_INFO, "payments: wechat %s, alipay %s, stripe %s", w ? "on" : "off", a ? "on" : "off",
 		s ? "on" : "off");

@@ -94,15 +94,11 @@ static const struct db_stmt alarm_stmts[] = {
 
 void alarm_db_register(void) { db_register(alarm_stmts); }
 
-bool alarms_enabled(void)
-{
-	static int on = -1;
-	if (on < 0) {
-		const char *s = getenv("WATTLE_ALARMS");
-		on = !(s && !strcmp(s, "off"));
-	}
-	return on;
-}
+static bool alarms_on = true;
+
+bool alarms_enabled(void) { return alarms_on; }
+
+void alarms_set_enabled(bool on) { alarms_on = on; }
 
 void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_us)
 {

@@ -27,6 +27,8 @@ void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_
 
 /* Whether detection runs at all (WATTLE_ALARMS=off turns it off, for measuring its cost). */
 bool alarms_enabled(void);
+/* Set once at start (WATTLE_ALARMS, read by server/config.c); default on. */
+void alarms_set_enabled(bool on);
 
 /* Inside the caller's transaction: open new alarms or refresh open ones (one per meter and
  * kind), pushing the opened ones. *opened gets how many were opened. */

@@ -1,5 +1,7 @@
-/* config.c: reads WATTLE_* environment variables, refusing malformed values. */
+/* config.c: reads every WATTLE_* environment variable of the server, refusing malformed
+ * values by name. */
 #include "server/config.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 #include <stdio.h>
@@ -12,12 +14,46 @@ static int parse_uint(const char *name, const char *s, unsigned long long max,
 {
 	char *end;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (!*s || *end || v > max || s[0] == '-') {
-		fprintf(stderr, "wattle: %s=%s is not a number up to %llu\n", name, s, max);
+	if (!*s || *end || v > max || s[0] == '-' || (v == 0 && strcmp(name, "WATTLE_LISTEN port"))) {
+		fprintf(stderr, "wattle: %s=%s is not a number from 1 to %llu\n", name, s, max);
 		return -1;
 	}
 	*out = v;
 	return 0;
+}
+
+const char *const srv_config_names[] = {
+	"WATTLE_DATABASE_URL", "WATTLE_LISTEN", "WATTLE_THREADS", "WATTLE_BODY_MAX", "WATTLE_INGEST_WORKERS",
+	"WATTLE_LOG_LEVEL", "WATTLE_CLOCK_SPEED", "WATTLE_CLOCK_START", "WATTLE_CLOCK_ANCHOR",
+	"WATTLE_CLOSE_DELAY_MIN", "WATTLE_ALARMS", "WATTLE_DISPATCH_LEASE_MS", "WATTLE_GATEWAY_SECRET",
+	"WATTLE_SMS_URL", "WATTLE_SMS_USER", "WATTLE_SMS_TOKEN", "WATTLE_SMS_FROM", "WATTLE_NOTIFY_WEBHOOK_URL",
+	"WATTLE_NOTIFY_WEBHOOK_SECRET", "WATTLE_WECHAT_APIV3_KEY", "WATTLE_WECHAT_PLATFORM_PUBKEY",
+	"WATTLE_WECHAT_PLATFORM_SERIAL", "WATTLE_WECHAT_MCHID", "WATTLE_ALIPAY_PUBKEY", "WATTLE_ALIPAY_APP_ID",
+	"WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_PAY_URL", "WATTLE_TOPUP_ORDER_TTL_S", NULL,
+};
+
+/* An integer setting in [min, max], or def when unset. */
+static int int_setting(const char *name, long long min, long long max, long long def, int64_t *out)
+{
+	const char *s = getenv(name);
+	*out = def;
+	if (!s || !*s)
+		return 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*end || v < min || v > max || s[0] == ' ') {
+		fprintf(stderr, "wattle: %s=%s must be an integer from %lld to %lld\n", name, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A string setting (NULL when unset or empty). */
+static const char *str_setting(const char *name)
+{
+	const char *s = getenv(name);
+	return s && *s ? s : NULL;
 }
 
 int srv_config_load(struct config *c)
@@ -77,5 +113,38 @@ int srv_config_load(struct config *c)
 			return -1;
 		}
 	}
+	if (srv_clock_init_from_env()) {
+		fprintf(stderr, "wattle: WATTLE_CLOCK_SPEED (1..1000000), WATTLE_CLOCK_START and WATTLE_CLOCK_ANCHOR"
+				" (unix seconds) must be integers\n");
+		return -1;
+	}
+	if (int_setting("WATTLE_CLOSE_DELAY_MIN", 0, 44640, 60, &c->close_delay_min) ||
+	    int_setting("WATTLE_DISPATCH_LEASE_MS", 1000, 86400000, 60000, &c->dispatch.lease_ms) ||
+	    int_setting("WATTLE_TOPUP_ORDER_TTL_S", 1, 31 * 86400, 1800, &c->pay.order_ttl_s))
+		return -1;
+	const char *al = getenv("WATTLE_ALARMS");
+	c->alarms = true;
+	if (al && *al) {
+		if (strcmp(al, "on") && strcmp(al, "off")) {
+			fprintf(stderr, "wattle: WATTLE_ALARMS must be on or off\n");
+			return -1;
+		}
+		c->alarms = !strcmp(al, "on");
+	}
+	c->dispatch.gateway_secret = str_setting("WATTLE_GATEWAY_SECRET");
+	c->dispatch.sms_url = str_setting("WATTLE_SMS_URL");
+	c->dispatch.sms_user = str_setting("WATTLE_SMS_USER");
+	c->dispatch.sms_token = str_setting("WATTLE_SMS_TOKEN");
+	c->dispatch.sms_from = str_setting("WATTLE_SMS_FROM");
+	c->dispatch.notify_url = str_setting("WATTLE_NOTIFY_WEBHOOK_URL");
+	c->dispatch.notify_secret = str_setting("WATTLE_NOTIFY_WEBHOOK_SECRET");
+	c->pay.wx_apiv3_key = str_setting("WATTLE_WECHAT_APIV3_KEY");
+	c->pay.wx_pubkey_path = str_setting("WATTLE_WECHAT_PLATFORM_PUBKEY");
+	c->pay.wx_serial = str_setting("WATTLE_WECHAT_PLATFORM_SERIAL");
+	c->pay.wx_mchid = str_setting("WATTLE_WECHAT_MCHID");
+	c->pay.ali_pubkey_path = str_setting("WATTLE_ALIPAY_PUBKEY");
+	c->pay.ali_app_id = str_setting("WATTLE_ALIPAY_APP_ID");
+	c->pay.stripe_secret = str_setting("WATTLE_STRIPE_WEBHOOK_SECRET");
+	c->pay.pay_url = str_setting("WATTLE_PAY_URL");
 	return 0;
 }

@@ -1,7 +1,12 @@
-/* config.h: process configuration from the environment (WATTLE_*). */
+/* config.h: every WATTLE_* setting of the server, read from the environment and checked in
+ * one place (config.c) before anything starts; modules are handed their part. */
 #ifndef WATTLE_CONFIG_H
 #define WATTLE_CONFIG_H
 
+#include "api/api.h"
+#include "server/dispatch.h"
+
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,9 +17,21 @@ struct config {
 	unsigned threads;         /* WATTLE_THREADS, default: number of cores */
 	size_t body_max;          /* WATTLE_BODY_MAX bytes, default 1 MiB */
 	unsigned ingest_workers;  /* WATTLE_INGEST_WORKERS, group-commit workers, default 2 */
+	int64_t close_delay_min;  /* WATTLE_CLOSE_DELAY_MIN, default 60 */
+	bool alarms;              /* WATTLE_ALARMS=on|off, default on */
+	/* WATTLE_LOG_LEVEL and WATTLE_CLOCK_SPEED/_START/_ANCHOR are applied as they are read */
+	struct srv_dispatch_cfg dispatch;  /* WATTLE_GATEWAY_SECRET, WATTLE_SMS_*, WATTLE_NOTIFY_WEBHOOK_*,
+					    * WATTLE_DISPATCH_LEASE_MS */
+	struct api_pay_settings pay;       /* WATTLE_WECHAT_*, WATTLE_ALIPAY_*, WATTLE_STRIPE_*,
+					    * WATTLE_PAY_URL, WATTLE_TOPUP_ORDER_TTL_S */
 };
 
-/* Fill from the environment. Returns 0, or -1 with a message on stderr. */
+/* Fill from the environment (strings borrowed from it). Returns 0, or -1 with a message on
+ * stderr naming the setting and what it takes. */
 int srv_config_load(struct config *c);
+
+/* The settings srv_config_load reads, NULL-terminated (for `wattle help` and a test that
+ * every WATTLE_* the code names is here). */
+extern const char *const srv_config_names[];
 
 #endif

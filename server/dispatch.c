@@ -16,14 +16,14 @@
 #include <string.h>
 #include <time.h>
 
+/* The peers and the lease, set by srv_dispatch_start before the senders run. */
+static struct srv_dispatch_cfg dcfg;
+
 /* A claimed row is not claimed again for WATTLE_DISPATCH_LEASE_MS of real time (default
  * 60 s); sends time out after 10 s, well inside it. */
-static int64_t lease_real_us(void)
-{
-	const char *s = getenv("WATTLE_DISPATCH_LEASE_MS");
-	long long ms = s && *s ? atoll(s) : 60000;
-	return (ms < 1000 ? 1000 : ms) * 1000;
-}
+static int64_t lease_real_us(void) { return dcfg.lease_ms * 1000; }
+
+static bool given(const char *s) { return s && *s; }
 #define BATCH 50 /* rows claimed at once; a full claim means: claim again at once */
 #define STR(x) #x
 #define XSTR(x) STR(x)
@@ -124,7 +124,7 @@ struct sender {
 static long send_command(CURL *h, const PGresult *r, int i, char *err, size_t errn)
 {
 	const char *gateway = PQgetvalue(r, i, 5);
-	const char *secret = getenv("WATTLE_GATEWAY_SECRET");
+	const char *secret = dcfg.gateway_secret;
 	if (!*gateway) {
 		snprintf(err, errn, "meter %s has no gateway", PQgetvalue(r, i, 1));
 		return 0;
@@ -149,13 +149,13 @@ static long send_note(CURL *h, const PGresult *r, int i, char *err, size_t errn)
 {
 	const char *channel = PQgetvalue(r, i, 1);
 	if (!strcmp(channel, "sms")) {
-		const char *url = getenv("WATTLE_SMS_URL");
-		if (!url || !*url) {
+		const char *url = dcfg.sms_url;
+		if (!given(url)) {
 			snprintf(err, errn, "WATTLE_SMS_URL is not set");
 			return 0;
 		}
 		char *to = curl_easy_escape(h, PQgetvalue(r, i, 2), 0);
-		char *from = curl_easy_escape(h, getenv("WATTLE_SMS_FROM") ? getenv("WATTLE_SMS_FROM") : "wattle", 0);
+		char *from = curl_easy_escape(h, given(dcfg.sms_from) ? dcfg.sms_from : "wattle", 0);
 		char *text = curl_easy_escape(h, PQgetvalue(r, i, 3), 0);
 		struct srv_buf form = {0};
 		srv_buf_printf(&form, "To=%s&From=%s&Body=%s", to, from, text);
@@ -163,15 +163,15 @@ static long send_note(CURL *h, const PGresult *r, int i, char *err, size_t errn)
 		curl_free(from);
 		curl_free(text);
 		char userpwd[300];
-		snprintf(userpwd, sizeof userpwd, "%s:%s", getenv("WATTLE_SMS_USER") ? getenv("WATTLE_SMS_USER") : "",
-			 getenv("WATTLE_SMS_TOKEN") ? getenv("WATTLE_SMS_TOKEN") : "");
+		snprintf(userpwd, sizeof userpwd, "%s:%s", dcfg.sms_user ? dcfg.sms_user : "",
+			 dcfg.sms_token ? dcfg.sms_token : "");
 		long st = post(h, url, "application/x-www-form-urlencoded", form.p, NULL, userpwd, err, errn);
 		srv_buf_free(&form);
 		return st;
 	}
-	const char *url = getenv("WATTLE_NOTIFY_WEBHOOK_URL");
-	const char *secret = getenv("WATTLE_NOTIFY_WEBHOOK_SECRET");
-	if (!url || !*url) {
+	const char *url = dcfg.notify_url;
+	const char *secret = dcfg.notify_secret;
+	if (!given(url)) {
 		snprintf(err, errn, "WATTLE_NOTIFY_WEBHOOK_URL is not set");
 		return 0;
 	}
@@ -267,8 +267,11 @@ static void *loop(void *arg)
 	return NULL;
 }
 
-void srv_dispatch_start(void)
+void srv_dispatch_start(const struct srv_dispatch_cfg *cfg)
 {
+	dcfg = *cfg;
+	if (dcfg.lease_ms < 1000)
+		dcfg.lease_ms = 1000;
 	atomic_store(&stopping, false);
 	for (int i = 0; i < 2; i++)
 		started[i] = pthread_create(&threads[i], NULL, loop, (void *)&senders[i]) == 0;

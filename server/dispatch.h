@@ -5,11 +5,21 @@
 #ifndef WATTLE_DISPATCH_H
 #define WATTLE_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* Where the senders send, as server/config.c read it (strings borrowed for the server's
+ * life; NULL: not set). */
+struct srv_dispatch_cfg {
+	const char *gateway_secret;                         /* WATTLE_GATEWAY_SECRET */
+	const char *sms_url, *sms_user, *sms_token, *sms_from; /* WATTLE_SMS_* */
+	const char *notify_url, *notify_secret;             /* WATTLE_NOTIFY_WEBHOOK_* */
+	int64_t lease_ms;                                   /* WATTLE_DISPATCH_LEASE_MS, >= 1000 */
+};
+
 /* Start and stop the command and notification senders. */
-void srv_dispatch_start(void);
+void srv_dispatch_start(const struct srv_dispatch_cfg *cfg);
 void srv_dispatch_stop(void);
 
 /* The backoff before attempt n+1 (n >= 1), in microseconds: 2^n s capped at 5 min, with

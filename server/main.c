@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "store/migrate.h"
 #include "server/workers.h"
+#include "ops/alarm_db.h"
 
 #include <curl/curl.h>
 #include <microhttpd.h>
@@ -30,8 +31,10 @@ static void usage(FILE *f)
 		   "                               print a new API key alone on one line\n"
 		   "  routes                       print the route table (METHOD PATH)\n"
 		   "  demo [--speed N] [--exit]    a month of a simulated mall, reports in ./var/reports\n"
-		   "environment: WATTLE_DATABASE_URL, WATTLE_LISTEN, WATTLE_THREADS, WATTLE_BODY_MAX,\n"
-		   "  WATTLE_INGEST_WORKERS, WATTLE_LOG_LEVEL, WATTLE_CLOCK_SPEED, WATTLE_CLOCK_START\n");
+		   "environment (README.md says what each takes):\n");
+	for (int i = 0; srv_config_names[i]; i++)
+		fprintf(f, "%s%s", i % 4 ? ", " : (i ? ",\n  " : "  "), srv_config_names[i]);
+	fputc('\n', f);
 }
 
 static int cmd_migrate(const struct config *cfg)
@@ -66,11 +69,12 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
+	alarms_set_enabled(cfg->alarms);
 	srv_register_statements();
 	db_set_conninfo(cfg->database_url);
 	api_route_count();
 	struct http_opts o = {api_routes, cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max};
-	if (api_payments_start()) {
+	if (api_payments_start(&cfg->pay)) {
 		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
 		api_payments_stop();
 		return 2;
@@ -81,8 +85,8 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	 * 20% more reads than two, with half the database time per read). */
 	api_accounts_start((cfg->threads + 1) / 2);
 	srv_workers_start();
-	srv_dispatch_start();
-	api_close_start();
+	srv_dispatch_start(&cfg->dispatch);
+	api_close_start(cfg->close_delay_min);
 	struct MHD_Daemon *d = srv_http_start(&o);
 	if (!d) {
 		api_readings_stop();
@@ -136,6 +140,7 @@ static int cmd_keys(const struct config *cfg, int argc, char **argv)
 				" --name, and --tenant ten_N exactly for a tenant key\n");
 		return 2;
 	}
+	alarms_set_enabled(cfg->alarms);
 	srv_register_statements();
 	db_set_conninfo(cfg->database_url);
 	PGconn *c = db_conn();
@@ -174,7 +179,7 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	struct config cfg;
-	if (srv_config_load(&cfg) || srv_clock_init_from_env()) {
+	if (srv_config_load(&cfg)) {
 		fprintf(stderr, "wattle: bad configuration (see wattle --help)\n");
 		return 2;
 	}

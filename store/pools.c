@@ -297,7 +297,8 @@ enum db_status store_pool_energy(PGconn *c, const struct pool *p, const char *fr
 	int64_t *plus = calloc((size_t)p->nmeters + 2, sizeof *plus);
 	if (!plus)
 		abort();
-	memcpy(plus, p->meter_ids, (size_t)p->nmeters * sizeof *plus);
+	if (p->nmeters)
+		memcpy(plus, p->meter_ids, (size_t)p->nmeters * sizeof *plus);
 	int nplus = p->nmeters;
 	if (p->main_meter_id)
 		plus[nplus++] = p->main_meter_id;

@@ -1,5 +1,8 @@
 /* test_e2e.c: the real wattle binary over real HTTP against a real PostgreSQL. */
 #include "harness.h"
+#include "server/config.h"
+
+#include <sys/wait.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -696,6 +699,77 @@ START_TEST(database_down_then_back)
 }
 END_TEST
 
+/* ---- configuration ---- */
+
+/* Run `wattle serve` with one extra setting; returns its exit status and its stderr in
+ * err[n]. */
+static int serve_with(const char *setting, char *err, size_t n)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "env %s WATTLE_DATABASE_URL='host=/nonexistent' WATTLE_LISTEN=127.0.0.1:0 %s serve"
+		 " --no-migrate 2>&1 >/dev/null", setting, WATTLE_BIN);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	size_t got = fread(err, 1, n - 1, p);
+	err[got] = 0;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* bad_settings_refused_at_start: settings read with atoll where they were used took
+ * WATTLE_CLOSE_DELAY_MIN=soon as 0 (a month closed the minute it ended) and
+ * WATTLE_TOPUP_ORDER_TTL_S=-5 as the default, silently. Now every setting is checked at
+ * start, by name, before anything runs. */
+START_TEST(bad_settings_refused_at_start)
+{
+	static const char *const bad[] = {"WATTLE_CLOSE_DELAY_MIN=soon", "WATTLE_TOPUP_ORDER_TTL_S=-5",
+					  "WATTLE_DISPATCH_LEASE_MS=5", "WATTLE_ALARMS=maybe", "WATTLE_THREADS=0",
+					  "WATTLE_CLOCK_SPEED=fast", NULL};
+	char err[4096];
+	for (int i = 0; bad[i]; i++) {
+		ck_assert_int_eq(serve_with(bad[i], err, sizeof err), 2);
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)(strchr(bad[i], '=') - bad[i]), bad[i]);
+		ck_assert_msg(strstr(err, name) != NULL, "%s: %s", bad[i], err);
+	}
+}
+END_TEST
+
+/* config_names_every_setting: each WATTLE_* setting the server's code names is one that
+ * server/config.c reads (tests and tools have their own). */
+START_TEST(config_names_every_setting)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "cd %s && grep -rohE '\"WATTLE_[A-Z0-9_]+\"' core store ops api server | sort -u",
+		 WATTLE_SRC);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	char line[128];
+	int n = 0;
+	while (fgets(line, sizeof line, p)) {
+		line[strcspn(line, "\n")] = 0;
+		char name[128];
+		snprintf(name, sizeof name, "%.*s", (int)strlen(line) - 2, line + 1);
+		int known = 0;
+		for (int i = 0; srv_config_names[i]; i++)
+			known |= !strcmp(srv_config_names[i], name);
+		ck_assert_msg(known, "%s is read somewhere but not listed in server/config.c", name);
+		n++;
+	}
+	pclose(p);
+	ck_assert_int_ge(n, 20);
+	/* and only the config module (and the clock it asks) reads the environment */
+	snprintf(cmd, sizeof cmd, "cd %s && grep -rlE 'getenv\\(' core store ops api server | sort | tr '\\n' ' '",
+		 WATTLE_SRC);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	char files[512] = "";
+	ck_assert_ptr_nonnull(fgets(files, sizeof files, p));
+	pclose(p);
+	ck_assert_str_eq(files, "core/clock.c server/config.c ");
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("e2e");
@@ -707,6 +781,8 @@ static Suite *suite(void)
 	tcase_add_test(engine, routing_errors);
 	tcase_add_test(engine, body_rules);
 	tcase_add_test(engine, body_too_large);
+	tcase_add_test(engine, bad_settings_refused_at_start);
+	tcase_add_test(engine, config_names_every_setting);
 	suite_add_tcase(s, engine);
 	TCase *auth = tcase_create("auth");
 	tcase_add_checked_fixture(auth, setup, teardown);
