@@ -229,12 +229,6 @@ void api_reports_list(struct req *rq);
 void api_keys_create(struct req *rq);
 void api_keys_delete(struct req *rq);
 
-/* The month close: a worker that, shortly after a site-local month ends, commits the auto
- * pools, stores every tenant statement, the finance summary and the energy report, and
- * tells each tenant; once per site and month across processes. */
-void api_close_start(int64_t delay_min);
-void api_close_stop(void);
-
 /* Start and stop the group-commit workers of POST /v1/readings. Stopping finishes what
  * is queued; requests after that get 503. */
 void api_readings_start(unsigned workers);

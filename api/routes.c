@@ -110,7 +110,6 @@ void api_register_statements_pools(void);
 void api_register_statements_payments(void);
 void api_register_statements_alarms(void);
 void api_register_statements_reports(void);
-void api_register_statements_close(void);
 
 void api_register_statements(void)
 {
@@ -129,5 +128,4 @@ void api_register_statements(void)
 	api_register_statements_payments();
 	api_register_statements_alarms();
 	api_register_statements_reports();
-	api_register_statements_close();
 }

@@ -187,9 +187,6 @@ static const struct sender senders[2] = {
 	{"notifications", "note_claim", "note_sent", "note_retry", "dead", send_note},
 };
 
-static atomic_bool stopping;
-static pthread_t threads[2];
-static bool started[2];
 
 static void record(PGconn *c, const struct sender *s, const char *id, long status,
 		   const char *err, int64_t ms)
@@ -251,36 +248,45 @@ static int round_once(const struct sender *s, CURL *h, unsigned *seed)
 	return n;
 }
 
-static void *loop(void *arg)
+/* A sender's per-thread state: its libcurl handle and its jitter's seed. */
+struct sender_state {
+	CURL *h;
+	unsigned seed;
+};
+
+void *srv_dispatch_open(void)
 {
-	const struct sender *s = arg;
-	CURL *h = curl_easy_init();
-	unsigned seed = (unsigned)srv_mono_us();
-	while (!atomic_load(&stopping)) {
-		if (round_once(s, h, &seed) == BATCH)
-			continue;
-		struct timespec ts = {0, 50 * 1000000L};
-		nanosleep(&ts, NULL);
-	}
-	curl_easy_cleanup(h);
-	db_thread_close();
-	return NULL;
+	struct sender_state *s = calloc(1, sizeof *s);
+	if (!s || !(s->h = curl_easy_init()))
+		abort();
+	s->seed = (unsigned)srv_mono_us();
+	return s;
 }
 
-void srv_dispatch_start(const struct srv_dispatch_cfg *cfg)
+void srv_dispatch_close(void *state)
+{
+	struct sender_state *s = state;
+	if (!s)
+		return;
+	curl_easy_cleanup(s->h);
+	free(s);
+}
+
+int srv_dispatch_commands_tick(void *state)
+{
+	struct sender_state *s = state;
+	return round_once(&senders[0], s->h, &s->seed) == BATCH;
+}
+
+int srv_dispatch_notes_tick(void *state)
+{
+	struct sender_state *s = state;
+	return round_once(&senders[1], s->h, &s->seed) == BATCH;
+}
+
+void srv_dispatch_configure(const struct srv_dispatch_cfg *cfg)
 {
 	dcfg = *cfg;
 	if (dcfg.lease_ms < 1000)
 		dcfg.lease_ms = 1000;
-	atomic_store(&stopping, false);
-	for (int i = 0; i < 2; i++)
-		started[i] = pthread_create(&threads[i], NULL, loop, (void *)&senders[i]) == 0;
-}
-
-void srv_dispatch_stop(void)
-{
-	atomic_store(&stopping, true);
-	for (int i = 0; i < 2; i++)
-		if (started[i])
-			pthread_join(threads[i], NULL);
 }

@@ -18,9 +18,16 @@ struct srv_dispatch_cfg {
 	int64_t lease_ms;                                   /* WATTLE_DISPATCH_LEASE_MS, >= 1000 */
 };
 
-/* Start and stop the command and notification senders. */
-void srv_dispatch_start(const struct srv_dispatch_cfg *cfg);
-void srv_dispatch_stop(void);
+/* Set the peers and the lease before the senders run (cfg copied; its strings borrowed). */
+void srv_dispatch_configure(const struct srv_dispatch_cfg *cfg);
+
+/* The senders, as rows of the worker table (server/workers.c): per-thread state (a libcurl
+ * handle), and one round each: claim due rows, send them, record every attempt. A tick
+ * returns 1 when it claimed a full batch (more may be due: tick again at once). */
+void *srv_dispatch_open(void);
+void srv_dispatch_close(void *state);
+int srv_dispatch_commands_tick(void *state);
+int srv_dispatch_notes_tick(void *state);
 
 /* The backoff before attempt n+1 (n >= 1), in microseconds: 2^n s capped at 5 min, with
  * jitter of +-25%. */

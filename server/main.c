@@ -79,21 +79,10 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 		api_payments_stop();
 		return 2;
 	}
-	api_readings_start(cfg->ingest_workers);
-	/* Account reads: one worker per two cores. A worker waits on the database most of the
-	 * time, and fewer workers make bigger batches (measured on 2 cores: one worker answered
-	 * 20% more reads than two, with half the database time per read). */
-	api_accounts_start((cfg->threads + 1) / 2);
-	srv_workers_start();
-	srv_dispatch_start(&cfg->dispatch);
-	api_close_start(cfg->close_delay_min);
+	srv_workers_start(cfg);
 	struct MHD_Daemon *d = srv_http_start(&o);
 	if (!d) {
-		api_readings_stop();
-		api_accounts_stop();
 		srv_workers_stop();
-		srv_dispatch_stop();
-		api_close_stop();
 		return 1;
 	}
 	srv_log(LOG_INFO, "serve: listening on %s:%u with %u threads", cfg->listen_host,
@@ -101,11 +90,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	int sig;
 	sigwait(&set, &sig);
 	srv_log(LOG_INFO, "serve: %s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	api_readings_stop(); /* queued work is done and answered before the server stops */
-	api_accounts_stop();
-	srv_workers_stop();
-	srv_dispatch_stop();
-	api_close_stop();
+	srv_workers_stop(); /* queued work is done and answered before the server stops */
 	srv_http_stop(d);
 	api_payments_stop();
 	db_close_all();

@@ -5,6 +5,7 @@
 #include "ops/account.h"
 #include "ops/ledger.h"
 #include "server/dispatch.h"
+#include "store/closes.h"
 #include "store/keys.h"
 #include "store/outbox.h"
 
@@ -12,6 +13,7 @@ void srv_register_statements(void)
 {
 	srv_auth_register();
 	store_outbox_register();
+	store_closes_register();
 	bill_register_statements();
 	bill_account_register();
 	srv_dispatch_register();

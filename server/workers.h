@@ -1,11 +1,20 @@
-/* workers.h: background loops of a serving process (grace expiry now; dispatchers later). */
+/* workers.h: every background worker of a serving process is a row of one table
+ * (workers.c): the batching queues of readings and account reads, the grace expiry, the
+ * alarm tick, the two outbox senders and the month close. */
 #ifndef WATTLE_WORKERS_H
 #define WATTLE_WORKERS_H
 
-/* Start the loops; each has its own database connection. */
-void srv_workers_start(void);
+#include "server/config.h"
 
-/* Ask them to stop and wait for them. */
+/* Start every row the configuration enables (each loop has its own thread and database
+ * connection). cfg is borrowed until srv_workers_stop. */
+void srv_workers_start(const struct config *cfg);
+
+/* Stop them in table order (the queues first: what is queued is billed and answered) and
+ * wait for them. */
 void srv_workers_stop(void);
+
+/* The table's names, NULL-terminated (for tests and the log). */
+const char *srv_worker_name(int i);
 
 #endif

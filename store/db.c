@@ -268,6 +268,8 @@ void db_p_id(struct db_params *p, int64_t v)
 		p_own(p, NULL);
 }
 
+void db_p_take(struct db_params *p, char *s) { p_own(p, s); }
+
 void db_p_bool(struct db_params *p, bool v) { p_own(p, dup_or_die(v ? "true" : "false")); }
 
 void db_p_text(struct db_params *p, const char *s) { p_own(p, s ? dup_or_die(s) : NULL); }

@@ -96,6 +96,9 @@ void db_p_id(struct db_params *p, int64_t v);
 void db_p_bool(struct db_params *p, bool v);
 /* s copied; NULL is SQL NULL. */
 void db_p_text(struct db_params *p, const char *s);
+/* s taken over (freed by db_params_free); NULL is SQL NULL. For big literals built in a
+ * struct srv_buf: db_p_take(&p, b.p) and forget b. */
+void db_p_take(struct db_params *p, char *s);
 /* A bigint[] literal of v[0..n). */
 void db_p_i64_array(struct db_params *p, const int64_t *v, int n);
 void db_params_free(struct db_params *p);

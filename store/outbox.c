@@ -85,10 +85,8 @@ enum db_status store_commands_queue(PGconn *c, const struct cmd_order *orders, i
 	}
 	close_arrays(a, 7);
 	struct db_params p = {0};
-	for (int k = 0; k < 7; k++) {
-		db_p_text(&p, a[k].p);
-		srv_buf_free(&a[k]);
-	}
+	for (int k = 0; k < 7; k++)
+		db_p_take(&p, a[k].p);
 	db_p_i64(&p, now_us);
 	PGresult *r;
 	struct cmd_queued q;
@@ -129,10 +127,8 @@ enum db_status store_notes_queue(PGconn *c, const struct note_order *notes, int 
 	}
 	close_arrays(a, 6);
 	struct db_params p = {0};
-	for (int k = 0; k < 6; k++) {
-		db_p_text(&p, a[k].p);
-		srv_buf_free(&a[k]);
-	}
+	for (int k = 0; k < 6; k++)
+		db_p_take(&p, a[k].p);
 	db_p_i64(&p, now_us);
 	PGresult *r;
 	enum db_status st = db_exec_p(c, "outbox_notes", &p, &r);

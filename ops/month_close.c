@@ -1,0 +1,158 @@
+/* month_close.c: the month close of one site (see month_close.h). Statements and reports are
+ * computed by ops/report.c (JSON documents, stored as they are); allocations go through
+ * ops/allocation.c exactly as POST /v1/cost-pools/{id}/runs does. */
+#include "ops/month_close.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/messages.h"
+#include "ops/allocation.h"
+#include "ops/report.h"
+#include "store/closes.h"
+#include "store/outbox.h"
+#include "store/pools.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 500
+
+/* Store a range of statements and tell their tenants. */
+static enum db_status store_statements(PGconn *c, const struct op_close_req *rq, json_t *all, int *count)
+{
+	size_t n = json_array_size(all), i;
+	struct report_row *rows = calloc(n + 1, sizeof *rows);
+	struct note_order *notes = calloc(2 * n + 1, sizeof *notes);
+	char **texts = calloc(n + 1, sizeof *texts), **bodies = calloc(n + 1, sizeof *bodies),
+	     **payloads = calloc(n + 1, sizeof *payloads);
+	if (!rows || !notes || !texts || !bodies || !payloads)
+		abort();
+	int nn = 0;
+	json_t *s;
+	json_array_foreach(all, i, s) {
+		json_t *tenant = json_object_get(s, "tenant");
+		const char *tid = json_string_value(json_object_get(tenant, "id"));
+		int64_t tenant_id = tid && !strncmp(tid, "ten_", 4) ? strtoll(tid + 4, NULL, 10) : 0;
+		const char *phone = json_string_value(json_object_get(s, "phone"));
+		int64_t closing = json_integer_value(json_object_get(s, "closing_balance_minor"));
+		struct msg_money cm = {closing, (int)json_integer_value(json_object_get(s, "minor_digits")),
+				       json_string_value(json_object_get(s, "currency"))};
+		char msg[400], pay[200];
+		msg_statement_ready(msg, sizeof msg, json_string_value(json_object_get(tenant, "name")), rq->period, cm);
+		snprintf(pay, sizeof pay,
+			 "{\"event\":\"statement_ready\",\"tenant_id\":\"ten_%lld\",\"period\":\"%s\",\"closing_balance_minor\":%lld}",
+			 (long long)tenant_id, rq->period, (long long)closing);
+		bodies[i] = strdup(msg);
+		payloads[i] = strdup(pay);
+		if (!bodies[i] || !payloads[i])
+			abort();
+		if (phone)
+			notes[nn++] = (struct note_order){tenant_id, "statement_ready", "sms", phone, bodies[i], payloads[i]};
+		notes[nn++] = (struct note_order){tenant_id, "statement_ready", "webhook", NULL, bodies[i], payloads[i]};
+		texts[i] = NULL;
+		rows[i] = (struct report_row){"tenant_statement", tenant_id, NULL};
+	}
+	/* the notes borrow the phone from s: queue them before s loses it */
+	enum db_status st = store_notes_queue(c, notes, nn, rq->now_us);
+	json_array_foreach(all, i, s) {
+		json_object_del(s, "phone"); /* the statement needs no phone number */
+		texts[i] = json_dumps(s, JSON_COMPACT);
+		rows[i].data_json = texts[i];
+	}
+	if (st == DB_OK)
+		st = store_reports_insert(c, rq->site_id, rq->period, rq->now_us, "month_close", rows, (int)n);
+	*count += (int)n;
+	for (i = 0; i < n; i++) {
+		free(texts[i]);
+		free(bodies[i]);
+		free(payloads[i]);
+	}
+	free(texts);
+	free(bodies);
+	free(payloads);
+	free(notes);
+	free(rows);
+	return st;
+}
+
+static enum db_status site_report(PGconn *c, const struct op_close_req *rq, int year, int month,
+				  enum bill_report_kind kind)
+{
+	json_t *o = NULL;
+	enum db_status st = kind == REPORT_FINANCE ? bill_report_finance(c, rq->site_id, year, month, &o)
+						   : bill_report_energy(c, rq->site_id, year, month, &o);
+	if (st != DB_OK)
+		return st;
+	char *text = json_dumps(o, JSON_COMPACT);
+	struct report_row row = {bill_report_kind_name(kind), 0, text};
+	st = store_reports_insert(c, rq->site_id, rq->period, rq->now_us, "month_close", &row, 1);
+	free(text);
+	json_decref(o);
+	return st;
+}
+
+enum db_status op_month_close(PGconn *c, const struct op_close_req *rq, struct op_close_result *out)
+{
+	memset(out, 0, sizeof *out);
+	int year = 0, month = 0;
+	sscanf(rq->period, "%d-%d", &year, &month);
+	char rid[64];
+	snprintf(rid, sizeof rid, "close-site_%lld-%s", (long long)rq->site_id, rq->period);
+	enum db_status st = store_close_claim(c, rq->site_id, rq->period, rq->now_us, &out->claimed);
+	if (st != DB_OK || !out->claimed) /* another process closed it */
+		return st;
+	/* 1. the month's automatic allocations */
+	int64_t t0 = srv_mono_us();
+	int64_t *pools;
+	int npools;
+	if ((st = store_pools_uncommitted_auto(c, rq->site_id, rq->period, &pools, &npools)) != DB_OK)
+		return st;
+	for (int i = 0; i < npools && st == DB_OK; i++) {
+		/* The worker commits as the API would, with no key: the same operation. */
+		struct op_alloc_req op = {pools[i], rq->period, true, 0, rid, rq->now_us};
+		struct alloc_run run;
+		enum op_alloc_err err;
+		st = op_alloc_run(c, &op, &run, &err);
+		if (st == DB_OK && err) {
+			srv_log(LOG_ERROR, "month close: pool_%lld %s: the allocation is refused (%d); the close waits for it",
+				(long long)pools[i], rq->period, (int)err);
+			st = DB_ABORT;
+		}
+		alloc_run_free(&run);
+		out->allocations += st == DB_OK;
+	}
+	free(pools);
+	if (st != DB_OK)
+		return st;
+	out->alloc_us = srv_mono_us() - t0;
+	/* 2. statements, a range of tenants at a time */
+	int64_t from = 0;
+	for (;;) {
+		int64_t lo, hi;
+		bool none;
+		if ((st = store_close_tenants(c, rq->site_id, from, CHUNK, &lo, &hi, &none)) != DB_OK)
+			return st;
+		if (none)
+			break;
+		json_t *all = NULL;
+		int64_t b0 = srv_mono_us();
+		if ((st = bill_report_statements(c, rq->site_id, lo, hi + 1, year, month, &all)) != DB_OK)
+			return st;
+		int64_t b1 = srv_mono_us();
+		st = store_statements(c, rq, all, &out->statements);
+		json_decref(all);
+		out->build_us += b1 - b0;
+		out->store_us += srv_mono_us() - b1;
+		if (st != DB_OK)
+			return st;
+		from = hi + 1;
+	}
+	/* 3. the site's reports */
+	int64_t s0 = srv_mono_us();
+	if ((st = site_report(c, rq, year, month, REPORT_FINANCE)) != DB_OK ||
+	    (st = site_report(c, rq, year, month, REPORT_ENERGY)) != DB_OK)
+		return st;
+	out->site_us = srv_mono_us() - s0;
+	return store_close_done(c, rq->site_id, rq->period, out->statements, out->allocations);
+}
