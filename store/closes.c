@@ -81,14 +81,7 @@ enum db_status store_close_tenants(PGconn *c, int64_t site_id, int64_t from, int
 	db_p_i64(&p, from);
 	db_p_i64(&p, limit);
 	struct db_col spec[] = {DB_COL_NULL("lo", DB_I64, lo, none), DB_COL("hi", DB_I64, hi), {0}};
-	PGresult *r;
-	enum db_status st = db_exec_p(c, "close_tenants", &p, &r);
-	if (st == DB_OK)
-		st = db_cols_bind(r, spec, "close_tenants");
-	if (st == DB_OK)
-		db_cols_read(r, 0, spec);
-	PQclear(r);
-	return st;
+	return db_exec_row(c, "close_tenants", &p, spec, NULL);
 }
 
 enum db_status store_reports_insert(PGconn *c, int64_t site_id, const char *period, int64_t now_us,
@@ -116,10 +109,7 @@ enum db_status store_reports_insert(PGconn *c, int64_t site_id, const char *peri
 	db_p_take(&p, t.p);
 	db_p_take(&p, d.p);
 	db_p_text(&p, origin);
-	PGresult *r;
-	enum db_status st = db_exec_p(c, "reports_insert", &p, &r);
-	PQclear(r);
-	return st;
+	return db_exec_void(c, "reports_insert", &p);
 }
 
 enum db_status store_close_done(PGconn *c, int64_t site_id, const char *period, int statements, int allocations)
@@ -129,8 +119,5 @@ enum db_status store_close_done(PGconn *c, int64_t site_id, const char *period, 
 	db_p_text(&p, period);
 	db_p_i64(&p, statements);
 	db_p_i64(&p, allocations);
-	PGresult *r;
-	enum db_status st = db_exec_p(c, "close_done", &p, &r);
-	PQclear(r);
-	return st;
+	return db_exec_void(c, "close_done", &p);
 }

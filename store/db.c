@@ -371,3 +371,36 @@ void db_cols_read(const PGresult *r, int row, const struct db_col *spec)
 		}
 	}
 }
+
+enum db_status db_exec_bind(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec, PGresult **res)
+{
+	enum db_status st = db_exec_p(c, stmt, p, res);
+	if (st == DB_OK && spec)
+		st = db_cols_bind(*res, spec, stmt);
+	if (st != DB_OK) {
+		PQclear(*res);
+		*res = NULL;
+	}
+	return st;
+}
+
+enum db_status db_exec_row(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec, bool *found)
+{
+	PGresult *r;
+	enum db_status st = db_exec_bind(c, stmt, p, spec, &r);
+	bool one = st == DB_OK && PQntuples(r) >= 1;
+	if (one)
+		db_cols_read(r, 0, spec);
+	if (found)
+		*found = one;
+	PQclear(r);
+	return st;
+}
+
+enum db_status db_exec_void(PGconn *c, const char *stmt, struct db_params *p)
+{
+	PGresult *r;
+	enum db_status st = db_exec_p(c, stmt, p, &r);
+	PQclear(r);
+	return st;
+}

@@ -106,6 +106,16 @@ void db_params_free(struct db_params *p);
 /* db_exec with a parameter set, which it frees. */
 enum db_status db_exec_p(PGconn *c, const char *stmt, struct db_params *p, PGresult **res);
 
+/* The common shapes of a store function, on top of db_exec_p and the column specs below:
+ * db_exec_bind runs stmt and binds spec (may be NULL) to its result, leaving *res to the
+ * caller on DB_OK (cleared otherwise); db_exec_row reads the first row into spec when there
+ * is one (*found says so; may be NULL); db_exec_void runs a statement whose result is not
+ * needed. Each frees p. */
+struct db_col;
+enum db_status db_exec_bind(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec, PGresult **res);
+enum db_status db_exec_row(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec, bool *found);
+enum db_status db_exec_void(PGconn *c, const char *stmt, struct db_params *p);
+
 /* Reading results by column name. A spec is an array of columns ending with {0}; each
  * names a result column, a type and where the value goes. db_cols_bind resolves the names
  * once per result (a name the result lacks is a programming error: logged, DB_HARD);

@@ -130,25 +130,16 @@ enum db_status store_notes_queue(PGconn *c, const struct note_order *notes, int 
 	for (int k = 0; k < 6; k++)
 		db_p_take(&p, a[k].p);
 	db_p_i64(&p, now_us);
-	PGresult *r;
-	enum db_status st = db_exec_p(c, "outbox_notes", &p, &r);
-	PQclear(r);
-	return st;
+	return db_exec_void(c, "outbox_notes", &p);
 }
 
 enum db_status store_commands_follow_account(PGconn *c, int64_t meter_id, int64_t now_us)
 {
 	struct db_params p = {0};
 	db_p_i64(&p, meter_id);
-	PGresult *r;
 	int64_t tenant = 0;
 	struct db_col spec[] = {DB_COL("tenant_id", DB_I64, &tenant), {0}};
-	enum db_status st = db_exec_p(c, "outbox_follow_check", &p, &r);
-	if (st == DB_OK)
-		st = db_cols_bind(r, spec, "outbox_follow_check");
-	if (st == DB_OK && PQntuples(r) == 1)
-		db_cols_read(r, 0, spec);
-	PQclear(r);
+	enum db_status st = db_exec_row(c, "outbox_follow_check", &p, spec, NULL);
 	if (st != DB_OK || !tenant)
 		return st;
 	struct cmd_order o = {meter_id, tenant, "cut_off", "balance_exhausted", "auto", 0, true};

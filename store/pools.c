@@ -118,21 +118,6 @@ void store_pools_free(struct pool *p, int n)
 	free(p);
 }
 
-/* Run a statement and bind spec to its result: DB_OK with *res set, or the failure (res
- * cleared). */
-static enum db_status exec_bind(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec,
-				PGresult **res)
-{
-	enum db_status st = db_exec_p(c, stmt, p, res);
-	if (st == DB_OK && spec)
-		st = db_cols_bind(*res, spec, stmt);
-	if (st != DB_OK) {
-		PQclear(*res);
-		*res = NULL;
-	}
-	return st;
-}
-
 enum db_status store_pool_refs(PGconn *c, const struct pool *p, struct pool_refs *out)
 {
 	memset(out, 0, sizeof *out);
@@ -159,7 +144,7 @@ enum db_status store_pool_refs(PGconn *c, const struct pool *p, struct pool_refs
 		{0},
 	};
 	PGresult *r;
-	enum db_status st = exec_bind(c, "pool_refs", &q, spec, &r);
+	enum db_status st = db_exec_bind(c, "pool_refs", &q, spec, &r);
 	if (st != DB_OK)
 		return st;
 	db_cols_read(r, 0, spec);
@@ -183,7 +168,7 @@ enum db_status store_pool_insert(PGconn *c, struct pool *p, int64_t now_us)
 	db_p_bool(&q, p->prorate);
 	struct db_col spec[] = {DB_COL("id", DB_I64, &p->id), {0}};
 	PGresult *r;
-	enum db_status st = exec_bind(c, "pool_insert", &q, spec, &r);
+	enum db_status st = db_exec_bind(c, "pool_insert", &q, spec, &r);
 	if (st != DB_OK)
 		return st;
 	db_cols_read(r, 0, spec);
@@ -201,7 +186,7 @@ enum db_status store_pool_insert(PGconn *c, struct pool *p, int64_t now_us)
 	db_p_i64_array(&q, quotas, p->nmembers);
 	free(tenants);
 	free(quotas);
-	st = exec_bind(c, "pool_members_insert", &q, NULL, &r);
+	st = db_exec_bind(c, "pool_members_insert", &q, NULL, &r);
 	PQclear(r);
 	return st;
 }
@@ -255,7 +240,7 @@ enum db_status store_pool_get(PGconn *c, int64_t id, struct pool *out)
 	struct db_params q = {0};
 	db_p_i64(&q, id);
 	PGresult *r;
-	enum db_status st = exec_bind(c, "pool_get", &q, NULL, &r);
+	enum db_status st = db_exec_bind(c, "pool_get", &q, NULL, &r);
 	if (st == DB_OK && PQntuples(r) == 1)
 		st = read_pools(r, out, "pool_get");
 	PQclear(r);
@@ -272,7 +257,7 @@ enum db_status store_pool_list(PGconn *c, int64_t after, int64_t limit, int64_t 
 	db_p_i64(&q, limit);
 	db_p_id(&q, site_id);
 	PGresult *r;
-	enum db_status st = exec_bind(c, "pool_list", &q, NULL, &r);
+	enum db_status st = db_exec_bind(c, "pool_list", &q, NULL, &r);
 	if (st != DB_OK)
 		return st;
 	int rows = PQntuples(r);
@@ -316,13 +301,7 @@ enum db_status store_pool_energy(PGconn *c, const struct pool *p, const char *fr
 		DB_COL("minus_minor", DB_I64, &out->minus_minor),
 		{0},
 	};
-	PGresult *r;
-	enum db_status st = exec_bind(c, "pool_energy", &q, spec, &r);
-	if (st != DB_OK)
-		return st;
-	db_cols_read(r, 0, spec);
-	PQclear(r);
-	return DB_OK;
+	return db_exec_row(c, "pool_energy", &q, spec, NULL);
 }
 
 enum db_status store_pool_basis(PGconn *c, int64_t pool_id, const char *from, const char *to,
@@ -345,7 +324,7 @@ enum db_status store_pool_basis(PGconn *c, int64_t pool_id, const char *from, co
 		{0},
 	};
 	PGresult *r;
-	enum db_status st = exec_bind(c, "pool_basis", &q, spec, &r);
+	enum db_status st = db_exec_bind(c, "pool_basis", &q, spec, &r);
 	if (st != DB_OK)
 		return st;
 	int rows = PQntuples(r);
@@ -368,12 +347,7 @@ enum db_status store_flat_rate(PGconn *c, int64_t tariff_id, int64_t *rate)
 	struct db_params q = {0};
 	db_p_i64(&q, tariff_id);
 	struct db_col spec[] = {DB_COL("rate", DB_I64, rate), {0}};
-	PGresult *r;
-	enum db_status st = exec_bind(c, "pool_tariff_rate", &q, spec, &r);
-	if (st == DB_OK && PQntuples(r) == 1)
-		db_cols_read(r, 0, spec);
-	PQclear(r);
-	return st;
+	return db_exec_row(c, "pool_tariff_rate", &q, spec, NULL);
 }
 
 enum db_status store_pools_uncommitted_auto(PGconn *c, int64_t site_id, const char *period,
@@ -387,7 +361,7 @@ enum db_status store_pools_uncommitted_auto(PGconn *c, int64_t site_id, const ch
 	int64_t id;
 	struct db_col spec[] = {DB_COL("id", DB_I64, &id), {0}};
 	PGresult *r;
-	enum db_status st = exec_bind(c, "pool_uncommitted_auto", &q, spec, &r);
+	enum db_status st = db_exec_bind(c, "pool_uncommitted_auto", &q, spec, &r);
 	if (st != DB_OK)
 		return st;
 	int rows = PQntuples(r);
@@ -417,13 +391,7 @@ enum db_status store_run_insert(PGconn *c, int64_t pool_id, const char *period, 
 	db_p_i64(&q, now_us);
 	db_p_id(&q, key_id);
 	struct db_col spec[] = {DB_COL("id", DB_I64, id), {0}};
-	PGresult *r;
-	enum db_status st = exec_bind(c, "run_insert", &q, spec, &r);
-	if (st != DB_OK)
-		return st;
-	db_cols_read(r, 0, spec);
-	PQclear(r);
-	return DB_OK;
+	return db_exec_row(c, "run_insert", &q, spec, NULL);
 }
 
 enum db_status store_run_period_end(PGconn *c, int64_t pool_id, const char *period, int64_t *end_us)
@@ -433,12 +401,7 @@ enum db_status store_run_period_end(PGconn *c, int64_t pool_id, const char *peri
 	db_p_i64(&q, pool_id);
 	db_p_text(&q, period);
 	struct db_col spec[] = {DB_COL("end_us", DB_I64, end_us), {0}};
-	PGresult *r;
-	enum db_status st = exec_bind(c, "run_period_end", &q, spec, &r);
-	if (st == DB_OK && PQntuples(r) == 1)
-		db_cols_read(r, 0, spec);
-	PQclear(r);
-	return st;
+	return db_exec_row(c, "run_period_end", &q, spec, NULL);
 }
 
 enum db_status store_run_lock_lines(PGconn *c, int64_t run_id, bool *found, struct run_line **lines, int *n)
@@ -449,7 +412,7 @@ enum db_status store_run_lock_lines(PGconn *c, int64_t run_id, bool *found, stru
 	struct db_params q = {0};
 	db_p_i64(&q, run_id);
 	PGresult *r;
-	enum db_status st = exec_bind(c, "run_lock", &q, NULL, &r);
+	enum db_status st = db_exec_bind(c, "run_lock", &q, NULL, &r);
 	if (st != DB_OK)
 		return st;
 	*found = PQntuples(r) == 1;
@@ -465,7 +428,7 @@ enum db_status store_run_lock_lines(PGconn *c, int64_t run_id, bool *found, stru
 		DB_COL_TEXT("basis_unit", l.basis_unit),
 		{0},
 	};
-	if ((st = exec_bind(c, "run_lines", &q, spec, &r)) != DB_OK)
+	if ((st = db_exec_bind(c, "run_lines", &q, spec, &r)) != DB_OK)
 		return st;
 	int rows = PQntuples(r);
 	struct run_line *a = calloc((size_t)rows + 1, sizeof *a);
@@ -488,7 +451,7 @@ enum db_status store_run_reverse(PGconn *c, int64_t run_id, int64_t now_us, cons
 	db_p_i64(&q, now_us);
 	db_p_text(&q, reason);
 	PGresult *r;
-	enum db_status st = exec_bind(c, "run_reverse", &q, NULL, &r);
+	enum db_status st = db_exec_bind(c, "run_reverse", &q, NULL, &r);
 	PQclear(r);
 	return st;
 }
@@ -548,7 +511,7 @@ static enum db_status runs_query(PGconn *c, const char *stmt, struct db_params *
 	*out = NULL;
 	*n = 0;
 	PGresult *r;
-	enum db_status st = exec_bind(c, stmt, q, NULL, &r);
+	enum db_status st = db_exec_bind(c, stmt, q, NULL, &r);
 	if (st == DB_OK)
 		st = read_runs(r, stmt, out, n);
 	PQclear(r);
@@ -607,13 +570,5 @@ enum db_status store_site_energy(PGconn *c, int64_t site_id, const char *from, c
 		DB_COL("main_meters", DB_I64, &out->main_meters),
 		{0},
 	};
-	PGresult *r;
-	enum db_status st = exec_bind(c, "site_energy", &q, spec, &r);
-	if (st != DB_OK)
-		return st;
-	out->site = PQntuples(r) == 1;
-	if (out->site)
-		db_cols_read(r, 0, spec);
-	PQclear(r);
-	return DB_OK;
+	return db_exec_row(c, "site_energy", &q, spec, &out->site);
 }

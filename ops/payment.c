@@ -1,0 +1,239 @@
+/* payment.c: crediting payments, debiting refunds and resolving conflicts (payment.h). */
+#include "ops/payment.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "ops/ledger.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const pay_provider_names[] = {"wechat", "alipay", "stripe", NULL};
+
+int pay_provider_parse(const char *name)
+{
+	for (int i = 0; name && pay_provider_names[i]; i++)
+		if (!strcmp(pay_provider_names[i], name))
+			return i;
+	return -1;
+}
+
+/* A ledger ref: a JSON object of string fields (value NULL: left out), then "payment_id". */
+static char *ref_text(const char *const *kv, int64_t payment_id)
+{
+	struct srv_buf b = {0};
+	srv_buf_putc(&b, '{');
+	for (int i = 0; kv[i]; i += 2) {
+		if (!kv[i + 1])
+			continue;
+		srv_buf_json_str(&b, kv[i]);
+		srv_buf_putc(&b, ':');
+		srv_buf_json_str(&b, kv[i + 1]);
+		srv_buf_putc(&b, ',');
+	}
+	PUT_LIT(&b, "\"payment_id\":\"pay_");
+	srv_buf_i64(&b, payment_id);
+	PUT_LIT(&b, "\"}");
+	return b.p;
+}
+
+/* Post amount (signed) of kind for tenant: *ledger_id gets the entry, 0 when the tenant has
+ * no account. */
+static enum db_status post(PGconn *c, int64_t tenant, const char *kind, int64_t amount, const char *ref,
+			   const char *request_id, int64_t now_us, int64_t *ledger_id)
+{
+	struct bill_entry e;
+	enum bill_post_result res;
+	enum db_status st = bill_post(c, tenant, kind, amount, ref, request_id, now_us, &e, &res);
+	*ledger_id = st == DB_OK && res == POST_OK ? e.id : 0;
+	return st;
+}
+
+static enum db_status conflict(PGconn *c, struct pay_result *out, const char *reason, int64_t expected,
+			       const char *expected_cur, int64_t now_us)
+{
+	out->out = PAY_CONFLICT;
+	out->conflict = reason;
+	return store_conflict_insert(c, out->payment_id, reason, expected, expected_cur, now_us);
+}
+
+enum db_status op_payment_credit(PGconn *c, const struct pay_note *n, struct pay_result *out, enum pay_err *err)
+{
+	memset(out, 0, sizeof *out);
+	*err = PAY_OK;
+	struct order o = {0};
+	int64_t tenant = 0, want = 0;
+	char want_cur[4] = "";
+	enum db_status st;
+	if (n->out_trade_no && (st = store_order_lock(c, n->out_trade_no, &o)) != DB_OK)
+		return st;
+	if (o.id) {
+		tenant = o.tenant_id;
+		want = o.amount_minor;
+		snprintf(want_cur, sizeof want_cur, "%s", o.currency);
+	} else if (n->tenant_hint) {
+		bool found;
+		if ((st = store_account_currency(c, n->tenant_hint, want_cur, &found)) != DB_OK)
+			return st;
+		if (found) {
+			tenant = n->tenant_hint;
+			want = n->amount; /* no order: whatever was paid */
+		}
+	}
+	const char *reason = !tenant                         ? "unknown_order"
+			     : strcmp(want_cur, n->currency) ? "currency_mismatch"
+			     : want != n->amount             ? "amount_mismatch"
+			     : !strcmp(o.status, "paid")     ? "order_already_paid"
+							     : NULL;
+	struct payment_new p = {pay_provider_names[n->prov], n->txn, n->out_trade_no, o.id, tenant, n->amount,
+				n->currency, reason ? "conflict" : "credited", n->event_json, n->request_id};
+	if ((st = store_payment_insert(c, &p, n->now_us, &out->payment_id)) != DB_OK)
+		return st;
+	if (!out->payment_id) { /* reported before: that answer stands */
+		out->out = PAY_REPLAY;
+		return DB_OK;
+	}
+	if (reason)
+		return conflict(c, out, reason, o.id ? want : 0, want_cur, n->now_us);
+	const char *kv[] = {"channel", pay_provider_names[n->prov], "provider_txn_id", n->txn, "out_trade_no",
+			    n->out_trade_no ? n->out_trade_no : "", NULL};
+	char *ref = ref_text(kv, out->payment_id);
+	int64_t ledger;
+	st = post(c, tenant, "topup", n->amount, ref, n->request_id, n->now_us, &ledger);
+	free(ref);
+	if (st != DB_OK)
+		return st;
+	if (!ledger)
+		return conflict(c, out, "no_account", want, want_cur, n->now_us);
+	if ((st = store_payment_set(c, out->payment_id, "credited", ledger, 0)) != DB_OK)
+		return st;
+	if (o.id && (st = store_order_paid(c, o.id, out->payment_id, n->now_us)) != DB_OK)
+		return st;
+	out->out = PAY_CREDITED;
+	return DB_OK;
+}
+
+enum db_status op_payment_refund(PGconn *c, const struct pay_note *n, struct pay_result *out, enum pay_err *err)
+{
+	memset(out, 0, sizeof *out);
+	*err = PAY_OK;
+	struct payment_locked p;
+	enum db_status st = store_payment_lock(c, pay_provider_names[n->prov], n->txn, &p);
+	if (st != DB_OK)
+		return st;
+	if (!p.id) {
+		/* The refund overtook its payment, or names one we never saw: let the provider
+		 * deliver it again later. */
+		*err = PAY_UNKNOWN_PAYMENT;
+		return DB_OK;
+	}
+	out->payment_id = p.id;
+	int64_t amount = n->amount;
+	char ref_buf[64];
+	const char *refund_ref = n->refund_ref;
+	if (n->refund_cumulative) {
+		snprintf(ref_buf, sizeof ref_buf, "total:%lld", (long long)n->amount);
+		refund_ref = ref_buf;
+		amount = n->amount - p.refunded_minor;
+		if (amount <= 0) { /* an older or repeated report of what is recorded */
+			out->out = PAY_REPLAY;
+			return DB_OK;
+		}
+	}
+	if (amount > p.amount_minor - p.refunded_minor) {
+		srv_log(LOG_ERROR, "payments: %s refund %s of %lld on payment %s exceeds what is left (%lld)",
+			pay_provider_names[n->prov], refund_ref, (long long)amount, n->txn,
+			(long long)(p.amount_minor - p.refunded_minor));
+		out->left = p.amount_minor - p.refunded_minor;
+		*err = PAY_REFUND_TOO_LARGE;
+		return DB_OK;
+	}
+	int64_t rid, ledger = 0;
+	if ((st = store_refund_insert(c, p.id, refund_ref, amount, n->event_json, n->now_us, &rid)) != DB_OK)
+		return st;
+	if (!rid) {
+		out->out = PAY_REPLAY;
+		return DB_OK;
+	}
+	out->out = PAY_REFUND;
+	if (!strcmp(p.status, "credited") && amount > 0) {
+		/* The money leaves the account as it came: a debit through the same posting path,
+		 * which runs the state machine (a refund may warn, start grace or cut). */
+		const char *kv[] = {"channel", pay_provider_names[n->prov], "provider_txn_id", n->txn, "refund_ref",
+				    refund_ref, "out_trade_no", p.out_trade_no, NULL};
+		char *ref = ref_text(kv, p.id);
+		st = post(c, p.tenant_id, "refund", -amount, ref, n->request_id, n->now_us, &ledger);
+		free(ref);
+		if (st != DB_OK)
+			return st;
+		if (!ledger) {
+			*err = PAY_POST_FAILED;
+			return DB_OK;
+		}
+	}
+	return store_refund_done(c, p.id, rid, ledger, amount);
+}
+
+enum db_status op_conflict_resolve(PGconn *c, const struct op_resolve_req *rq, struct conflict *x,
+				   enum resolve_err *err)
+{
+	*err = RES_OK;
+	enum db_status st = store_conflict_lock(c, rq->conflict_id, x);
+	if (st != DB_OK)
+		return st;
+	if (!x->id) {
+		*err = RES_NO_CONFLICT;
+		return DB_OK;
+	}
+	if (strcmp(x->state, "open")) {
+		*err = RES_NOT_OPEN;
+		return DB_OK;
+	}
+	int64_t ledger = 0, tenant = rq->tenant_id ? rq->tenant_id : x->pay.tenant_id;
+	if (rq->credit) {
+		char cur[4];
+		bool found;
+		if (!tenant) {
+			*err = RES_NO_TENANT;
+			return DB_OK;
+		}
+		if ((st = store_account_currency(c, tenant, cur, &found)) != DB_OK)
+			return st;
+		if (!found) {
+			*err = RES_NO_ACCOUNT;
+			return DB_OK;
+		}
+		if (strcmp(cur, x->pay.currency)) {
+			*err = RES_CURRENCY;
+			return DB_OK;
+		}
+		int64_t left = x->pay.amount_minor - x->pay.refunded_minor;
+		if (left <= 0) {
+			*err = RES_REFUNDED;
+			return DB_OK;
+		}
+		char cid[32];
+		snprintf(cid, sizeof cid, "pcf_%lld", (long long)x->id);
+		const char *kv[] = {"channel", x->pay.provider, "provider_txn_id", x->pay.txn, "conflict_id", cid,
+				    "reason", rq->reason, NULL};
+		char *ref = ref_text(kv, x->pay.id);
+		st = post(c, tenant, "topup", left, ref, rq->request_id, rq->now_us, &ledger);
+		free(ref);
+		if (st != DB_OK)
+			return st;
+		if (!ledger) { /* checked above, under the same transaction */
+			*err = RES_NO_ACCOUNT;
+			return DB_OK;
+		}
+		if ((st = store_payment_set(c, x->pay.id, "credited", ledger, tenant)) != DB_OK)
+			return st;
+		if (x->pay.order_id && (st = store_order_paid(c, x->pay.order_id, x->pay.id, rq->now_us)) != DB_OK)
+			return st;
+	} else if ((st = store_payment_set(c, x->pay.id, "rejected", 0, 0)) != DB_OK) {
+		return st;
+	}
+	if ((st = store_conflict_set(c, x->id, rq->credit ? "credited" : "rejected", rq->now_us, rq->key_id, rq->reason,
+				     ledger)) != DB_OK)
+		return st;
+	return store_conflict_lock(c, rq->conflict_id, x);
+}
