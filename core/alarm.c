@@ -380,3 +380,19 @@ int alarm_feed(const struct alarm_cfg *c, struct alarm_state *st,
 	st->last_ts = r->ts_us;
 	return n;
 }
+
+void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_us)
+{
+	if (row->count++ == 0) {
+		row->kind = h->kind;
+		row->first_us = row->last_us = ts_us;
+		row->peak = h->value;
+		snprintf(row->detail, sizeof row->detail, "%s", h->detail);
+		return;
+	}
+	if (ts_us > row->last_us)
+		row->last_us = ts_us;
+	bool worse = alarm_higher_is_worse(h->kind) ? h->value > row->peak : h->value < row->peak;
+	if (worse)
+		row->peak = h->value;
+}

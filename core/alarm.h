@@ -111,4 +111,18 @@ void alarm_event_hit(struct alarm_hit *h, enum alarm_kind k, bool has_value, int
 int alarm_feed(const struct alarm_cfg *cfg, struct alarm_state *st,
 		    const struct alarm_reading *r, struct alarm_hit *out, bool *cut);
 
+/* All detections of one kind on one meter in one batch. */
+struct alarm_row {
+	int64_t meter_id, site_id, tenant_id; /* tenant 0: a public meter */
+	enum alarm_kind kind;
+	int64_t first_us, last_us; /* reading times */
+	int count;
+	double peak;
+	char detail[200]; /* the first detection's */
+	int64_t clear_s;
+};
+
+/* Merge hit h at reading time ts into row (count 0: a new row). */
+void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_us);
+
 #endif

@@ -100,21 +100,6 @@ bool alarms_enabled(void) { return alarms_on; }
 
 void alarms_set_enabled(bool on) { alarms_on = on; }
 
-void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_us)
-{
-	if (row->count++ == 0) {
-		row->kind = h->kind;
-		row->first_us = row->last_us = ts_us;
-		row->peak = h->value;
-		snprintf(row->detail, sizeof row->detail, "%s", h->detail);
-		return;
-	}
-	if (ts_us > row->last_us)
-		row->last_us = ts_us;
-	bool worse = alarm_higher_is_worse(h->kind) ? h->value > row->peak : h->value < row->peak;
-	if (worse)
-		row->peak = h->value;
-}
 
 static enum db_status one_count(PGconn *c, const char *stmt, int n, const char *const *p, int *out)
 {

@@ -11,20 +11,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* All detections of one kind on one meter in one batch. */
-struct alarm_row {
-	int64_t meter_id, site_id, tenant_id; /* tenant 0: a public meter */
-	enum alarm_kind kind;
-	int64_t first_us, last_us; /* reading times */
-	int count;
-	double peak;
-	char detail[200]; /* the first detection's */
-	int64_t clear_s;
-};
-
-/* Merge hit h at reading time ts into row (count 0: a new row). */
-void alarm_row_add(struct alarm_row *row, const struct alarm_hit *h, int64_t ts_us);
-
 /* Whether detection runs at all (WATTLE_ALARMS=off turns it off, for measuring its cost). */
 bool alarms_enabled(void);
 /* Set once at start (WATTLE_ALARMS, read by server/config.c); default on. */

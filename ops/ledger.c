@@ -1,6 +1,7 @@
 /* ledger.c: the one place balances change. */
 #include "ops/ledger.h"
 #include "ops/account.h"
+#include "core/check.h"
 #include "core/money.h"
 
 #include <stdlib.h>
@@ -63,6 +64,7 @@ enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int6
 		*res = POST_OVERFLOW;
 		return DB_OK;
 	}
+	WATTLE_CHECK(out->balance_after_minor - amount_minor == out->balance_before_minor);
 	snprintf(acc, sizeof acc, "%lld", (long long)out->account_id);
 	snprintf(bal, sizeof bal, "%lld", (long long)out->balance_after_minor);
 	snprintf(amt, sizeof amt, "%lld", (long long)amount_minor);
@@ -134,10 +136,15 @@ enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const ch
 	struct bill_outbox o = {0};
 	int posted = 0;
 	bool overflow = false;
+	int64_t last_account = 0;
 	for (int a = 0; a < PQntuples(r) && !overflow; a++) {
 		struct bill_acct ac;
 		bill_acct_parse(r, a, &ac);
-		int64_t balance = ac.st.balance_minor;
+		/* accounts are locked in id order, so concurrent postings cannot deadlock */
+		WATTLE_CHECK(ac.id > last_account);
+		last_account = ac.id;
+		int64_t balance = ac.st.balance_minor, before = balance;
+		uint64_t sum = 0; /* modulo 2^64: exact whenever the balances fit */
 		int lo = 0, hi = n;
 		while (lo < hi) { /* the first posting of this tenant */
 			int mid = (lo + hi) / 2;
@@ -151,6 +158,7 @@ enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const ch
 				overflow = true; /* refuse the whole set rather than post part of it */
 				break;
 			}
+			sum += (uint64_t)sorted[i]->amount_minor;
 			posted++;
 			srv_buf_elem(&acc);
 			srv_buf_i64(&acc, ac.id);
@@ -166,6 +174,7 @@ enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const ch
 			else
 				PUT_LIT(&rqs, "NULL");
 		}
+		WATTLE_CHECK(overflow || (uint64_t)before + sum == (uint64_t)balance); /* after == before + posted */
 		bill_acct_transition(&ac, balance, now_us, &o);
 		srv_buf_elem(&ids);
 		srv_buf_i64(&ids, ac.id);

@@ -1,0 +1,475 @@
+/* ingest.c (store): the SQL of a readings batch (ingest.h), in a handful of bulk
+ * statements over arrays. */
+#include "store/ingest.h"
+#include "core/buf.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "core/valid.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARR_TS "('epoch'::timestamptz + t * interval '1 microsecond')"
+
+static const struct db_stmt ingest_stmts[] = {
+	{"ingest_meters", /* bill_ingest: resolve (ids, then serials) and lock, in meter id order;
+			     the ids come first so the plan walks primary keys, not whole tables */
+	 "WITH want AS (SELECT unnest($1::bigint[]) AS id"
+	 " UNION SELECT id FROM meters WHERE cardinality($2::text[]) > 0 AND serial = ANY($2::text[]))"
+	 " SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0), coalesce(m.tariff_id, 0),"
+	 " m.multiplier, coalesce(m.max_power_w, 0), coalesce(m.register_max_wh, 0), s.timezone,"
+	 " s.currency, " SQL_US("st.last_ts") ", st.last_register_wh, st.carry_nano, st.month_key,"
+	 " st.month_wh,"
+	 " (SELECT c.relay FROM commands c WHERE c.meter_id = m.id AND c.state = 'acked'"
+	 "  ORDER BY c.id DESC LIMIT 1),"
+	 " EXISTS (SELECT 1 FROM commands c WHERE c.meter_id = m.id AND c.state IN ('pending', 'sent')),"
+	 " (s.alarm_settings || m.alarm_settings)::text, m.site_id, coalesce(t.category, ''),"
+	 " array_to_string(st.alarm_det, ',')"
+	 " FROM want JOIN meter_state st ON st.meter_id = want.id JOIN meters m ON m.id = st.meter_id"
+	 " JOIN sites s ON s.id = m.site_id LEFT JOIN tenants t ON t.id = m.tenant_id"
+	 " ORDER BY m.id FOR UPDATE OF st"},
+	{"ingest_tariffs", /* load_tariffs */
+	 "SELECT tariff_id, " SQL_US("effective_from") ", kind, spec::text FROM tariff_versions"
+	 " WHERE tariff_id = ANY($1::bigint[]) ORDER BY tariff_id, effective_from"},
+	{"ingest_readings", /* bill_ingest: new readings; a conflict here is a bug, not a duplicate */
+	 "INSERT INTO readings (meter_id, ts, energy_wh, power_w, voltage_v, current_a, pf,"
+	 " frequency_hz, thd_v_pct, thd_i_pct, relay, billed, received_at)"
+	 " SELECT m, " ARR_TS ", e, p, v, a, f, hz, tv, ti, r, b, " SQL_TS("$13")
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::real[], $6::real[],"
+	 " $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::boolean[])"
+	 " AS x(m, t, e, p, v, a, f, hz, tv, ti, r, b)"},
+	{"ingest_late", /* bill_ingest: late readings; a conflict is a duplicate */
+	 "INSERT INTO readings (meter_id, ts, energy_wh, power_w, voltage_v, current_a, pf,"
+	 " frequency_hz, thd_v_pct, thd_i_pct, relay, billed, received_at)"
+	 " SELECT m, " ARR_TS ", e, p, v, a, f, hz, tv, ti, r, b, " SQL_TS("$13")
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::real[], $6::real[],"
+	 " $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::boolean[])"
+	 " AS x(m, t, e, p, v, a, f, hz, tv, ti, r, b) ON CONFLICT DO NOTHING"
+	 " RETURNING meter_id, " SQL_US("ts")},
+	{"ingest_state", /* bill_ingest */
+	 "UPDATE meter_state st SET last_ts = " ARR_TS ", last_register_wh = x.r, carry_nano = x.c,"
+	 " month_key = x.mk, month_wh = x.mw, billed_wh = st.billed_wh + x.bw,"
+	 " cost_nano_total = st.cost_nano_total + x.cn, charged_minor = st.charged_minor + x.cm,"
+	 " last_seen_at = greatest(st.last_seen_at, " SQL_TS("$10") "),"
+	 " alarm_det = coalesce(x.ad::bigint[], st.alarm_det)"
+	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::integer[],"
+	 " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $11::text[])"
+	 " AS x(id, t, r, c, mk, mw, bw, cn, cm, ad)"
+	 " WHERE st.meter_id = x.id"},
+	{"ingest_daily", /* bill_ingest: rows are unique per (meter, day, band) */
+	 "INSERT INTO meter_daily (meter_id, day, band, wh, cost_nano)"
+	 " SELECT m, 'epoch'::date + d, b, w, c"
+	 " FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[]) AS x(m, d, b, w, c)"
+	 " ON CONFLICT (meter_id, day, band) DO UPDATE SET wh = meter_daily.wh + EXCLUDED.wh,"
+	 " cost_nano = meter_daily.cost_nano + EXCLUDED.cost_nano"},
+	{"ingest_hourly", /* write_daily: public meters, rows unique per (meter, day, hour) */
+	 "INSERT INTO meter_hourly (meter_id, day, hour, wh)"
+	 " SELECT m, 'epoch'::date + d, h, w FROM unnest($1::bigint[], $2::integer[], $3::smallint[], $4::bigint[])"
+	 " AS x(m, d, h, w)"
+	 " ON CONFLICT (meter_id, day, hour) DO UPDATE SET wh = meter_hourly.wh + EXCLUDED.wh"},
+	{"ingest_events", /* bill_ingest */
+	 "INSERT INTO meter_events (meter_id, at, kind, detail)"
+	 " SELECT m, " SQL_TS("$4") ", k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(m, k, d)"},
+	{0, 0},
+};
+
+void store_ingest_register(void) { db_register(ingest_stmts); }
+
+/* Meters of one site share their settings text; parse it once per distinct text. */
+struct settings_memo {
+	char *text;
+	json_t *json;
+};
+
+static void memo_free(struct settings_memo *mo)
+{
+	free(mo->text);
+	json_decref(mo->json);
+	memset(mo, 0, sizeof *mo);
+}
+
+static void load_alarm_cfg(struct mb_meter *m, const PGresult *r, int i, struct settings_memo *mo)
+{
+	const char *text = PQgetvalue(r, i, 17);
+	if (!mo->text || strcmp(mo->text, text)) {
+		memo_free(mo);
+		mo->text = strdup(text);
+		mo->json = json_loads(text, 0, NULL);
+	}
+	alarm_cfg_load(&m->acfg, mo->json, m->max_power_w, PQgetvalue(r, i, 19));
+	int64_t v[BILL_ALARM_STATE_N];
+	int nv = 0;
+	for (const char *p = PQgetvalue(r, i, 20); *p && nv < BILL_ALARM_STATE_N; nv++) {
+		char *end;
+		v[nv] = strtoll(p, &end, 10);
+		p = *end == ',' ? end + 1 : end;
+	}
+	alarm_state_unpack(&m->ast, v, nv);
+}
+
+static enum db_status load_meters(PGconn *c, const struct bill_reading *rd, int n, struct mb_batch *x)
+{
+	struct settings_memo memo = {0};
+	struct srv_buf ids = {0}, serials = {0};
+	srv_buf_putc(&ids, '{');
+	srv_buf_putc(&serials, '{');
+	for (int i = 0; i < n; i++) {
+		if (rd[i].invalid)
+			continue;
+		int64_t id = mb_meter_ref_id(rd[i].meter);
+		if (id) {
+			if (ids.len > 1)
+				srv_buf_putc(&ids, ',');
+			srv_buf_i64(&ids, id);
+		} else {
+			if (serials.len > 1)
+				srv_buf_putc(&serials, ',');
+			srv_buf_pg_quoted(&serials, rd[i].meter);
+		}
+	}
+	srv_buf_putc(&ids, '}');
+	srv_buf_putc(&serials, '}');
+	const char *p[2] = {ids.p, serials.p};
+	PGresult *r;
+	enum db_status st = db_exec(c, "ingest_meters", 2, p, &r);
+	srv_buf_free(&ids);
+	srv_buf_free(&serials);
+	if (st != DB_OK) {
+		PQclear(r);
+		return st;
+	}
+	x->nm = PQntuples(r);
+	x->m = calloc((size_t)x->nm + 1, sizeof *x->m);
+	if (!x->m)
+		abort();
+	for (int i = 0; i < x->nm; i++) {
+		struct mb_meter *m = &x->m[i];
+		m->id = db_int64(r, i, 0);
+		snprintf(m->serial, sizeof m->serial, "%s", PQgetvalue(r, i, 1));
+		m->retired = strcmp(PQgetvalue(r, i, 2), "active") != 0;
+		m->tenant_id = db_int64(r, i, 3);
+		m->tariff_id = db_int64(r, i, 4);
+		m->multiplier = db_int64(r, i, 5);
+		m->max_power_w = db_int64(r, i, 6);
+		m->register_max = db_int64(r, i, 7);
+		snprintf(m->zone, sizeof m->zone, "%s", PQgetvalue(r, i, 8));
+		int digits = 2;
+		api_valid_currency(PQgetvalue(r, i, 9), &digits);
+		m->unit = bill_nano_per_minor(digits);
+		m->has_last = !PQgetisnull(r, i, 10);
+		m->last_ts = m->has_last ? db_int64(r, i, 10) : 0;
+		m->last_reg = m->has_last ? db_int64(r, i, 11) : 0;
+		m->carry = db_int64(r, i, 12);
+		m->month.month = (int32_t)db_int64(r, i, 13);
+		m->month.wh = db_int64(r, i, 14);
+		snprintf(m->acked_relay, sizeof m->acked_relay, "%s", PQgetvalue(r, i, 15));
+		m->in_flight = !strcmp(PQgetvalue(r, i, 16), "t");
+		m->site_id = db_int64(r, i, 18);
+		/* the state is locked in meter id order, so concurrent batches cannot deadlock */
+		WATTLE_CHECK(i == 0 || m->id > x->m[i - 1].id);
+		if (x->alarms)
+			load_alarm_cfg(m, r, i, &memo);
+	}
+	memo_free(&memo);
+	PQclear(r);
+	return DB_OK;
+}
+
+static enum db_status load_tariffs(PGconn *c, struct mb_batch *x)
+{
+	struct srv_buf ids = {0};
+	for (int i = 0; i < x->nm; i++)
+		if (x->m[i].tariff_id) {
+			srv_buf_elem(&ids);
+			srv_buf_i64(&ids, x->m[i].tariff_id);
+		}
+	srv_buf_puts(&ids, ids.len ? "}" : "{}");
+	const char *p[1] = {ids.p};
+	PGresult *r;
+	enum db_status st = db_exec(c, "ingest_tariffs", 1, p, &r);
+	srv_buf_free(&ids);
+	if (st != DB_OK) {
+		PQclear(r);
+		return st;
+	}
+	int rows = PQntuples(r);
+	x->tariffs = calloc((size_t)rows + 1, sizeof *x->tariffs);
+	if (!x->tariffs)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		int64_t tid = db_int64(r, i, 0);
+		if (x->nt == 0 || x->tariffs[x->nt - 1].id != tid) {
+			x->tariffs[x->nt].id = tid;
+			x->tariffs[x->nt].t.v = calloc((size_t)rows, sizeof(struct bill_version));
+			if (!x->tariffs[x->nt].t.v)
+				abort();
+			x->nt++;
+		}
+		struct bill_tariff *t = &x->tariffs[x->nt - 1].t;
+		json_t *spec = json_loads(PQgetvalue(r, i, 3), 0, NULL);
+		if (spec && bill_version_parse(PQgetvalue(r, i, 2), spec, db_int64(r, i, 1), &t->v[t->n]) == 0)
+			t->n++;
+		else
+			srv_log(LOG_ERROR, "ingest: tariff trf_%lld has a version that does not parse",
+				(long long)tid);
+		json_decref(spec);
+	}
+	PQclear(r);
+	return DB_OK;
+}
+
+enum db_status store_ingest_load(PGconn *c, const struct bill_reading *rd, int n, struct mb_batch *b)
+{
+	enum db_status st = load_meters(c, rd, n, b);
+	if (st == DB_OK)
+		st = load_tariffs(c, b);
+	if (st == DB_OK)
+		mb_index(b);
+	return st;
+}
+
+/* Column arrays for the readings inserts. */
+struct cols {
+	struct srv_buf a[12];
+	int n;
+	bool has[RD_OPT_N]; /* some reading carries this optional value */
+};
+
+static void cols_add(struct cols *k, const struct bill_reading *r, bool billed)
+{
+	k->n++;
+	for (int i = 0; i < 12; i++)
+		srv_buf_elem(&k->a[i]);
+	srv_buf_i64(&k->a[0], r->meter_id);
+	srv_buf_i64(&k->a[1], r->ts_us);
+	srv_buf_i64(&k->a[2], r->energy_wh);
+	for (int i = 0; i < RD_OPT_N; i++) {
+		srv_buf_puts(&k->a[3 + i], r->opt[i][0] ? r->opt[i] : "NULL");
+		k->has[i] |= r->opt[i][0] != 0;
+	}
+	srv_buf_putc(&k->a[11], billed ? 't' : 'f');
+}
+
+/* Insert the rows of k. With RETURNING, *res keeps the result (caller PQclear()s). */
+static enum db_status cols_insert(PGconn *c, struct cols *k, const char *stmt, const char *now,
+				  PGresult **res)
+{
+	*res = NULL;
+	if (!k->n)
+		return DB_OK;
+	const char *p[13];
+	for (int i = 0; i < 12; i++) {
+		srv_buf_putc(&k->a[i], '}');
+		p[i] = k->a[i].p;
+	}
+	/* An optional value no reading carries is sent as a NULL array: unnest pads it with
+	 * NULLs, and the database parses nothing for it. */
+	for (int i = 0; i < RD_OPT_N; i++)
+		if (!k->has[i])
+			p[3 + i] = NULL;
+	p[12] = now;
+	return db_exec(c, stmt, 13, p, res);
+}
+
+struct key {
+	int64_t meter, ts;
+};
+
+static int by_key(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+	if (x->meter != y->meter)
+		return x->meter < y->meter ? -1 : 1;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+/* Late readings that the insert skipped were stored before: mark them duplicates. */
+static void mark_late_duplicates(struct bill_reading **rd, int n, PGresult *inserted)
+{
+	int k = inserted ? PQntuples(inserted) : 0;
+	struct key *keys = malloc(((size_t)k + 1) * sizeof *keys);
+	if (!keys)
+		abort();
+	for (int i = 0; i < k; i++)
+		keys[i] = (struct key){db_int64(inserted, i, 0), db_int64(inserted, i, 1)};
+	qsort(keys, (size_t)k, sizeof *keys, by_key);
+	for (int i = 0; i < n; i++) {
+		struct key want = {rd[i]->meter_id, rd[i]->ts_us};
+		if (rd[i]->outcome == RD_LATE && !bsearch(&want, keys, (size_t)k, sizeof *keys, by_key))
+			rd[i]->outcome = RD_DUPLICATE;
+	}
+	free(keys);
+}
+
+static void cols_free(struct cols *k)
+{
+	for (int i = 0; i < 12; i++)
+		srv_buf_free(&k->a[i]);
+}
+
+enum db_status store_ingest_readings(PGconn *c, struct bill_reading **order, int n, int64_t now_us)
+{
+	struct cols fresh = {0}, late = {0};
+	for (int i = 0; i < n; i++) {
+		struct bill_reading *r = order[i];
+		if (r->outcome == RD_BILLED || r->outcome == RD_BASELINE)
+			cols_add(&fresh, r, r->outcome == RD_BILLED);
+		else if (r->outcome == RD_LATE)
+			cols_add(&late, r, false);
+	}
+	char now[24];
+	snprintf(now, sizeof now, "%lld", (long long)now_us);
+	PGresult *res;
+	enum db_status st = cols_insert(c, &fresh, "ingest_readings", now, &res);
+	PQclear(res);
+	if (st == DB_OK) {
+		st = cols_insert(c, &late, "ingest_late", now, &res);
+		if (st == DB_OK)
+			mark_late_duplicates(order, n, res);
+		PQclear(res);
+	}
+	cols_free(&fresh);
+	cols_free(&late);
+	return st;
+}
+
+enum db_status store_ingest_state(PGconn *c, const struct mb_batch *x, int64_t now_us)
+{
+	char now[24];
+	snprintf(now, sizeof now, "%lld", (long long)now_us);
+	struct srv_buf a[10] = {{0}}, lit = {0};
+	int n = 0;
+	for (int i = 0; i < x->nm; i++) {
+		const struct mb_meter *m = &x->m[i];
+		if (!m->touched)
+			continue;
+		n++;
+		for (int k = 0; k < 10; k++)
+			srv_buf_elem(&a[k]);
+		srv_buf_i64(&a[0], m->id);
+		if (m->has_last) {
+			srv_buf_i64(&a[1], m->last_ts);
+			srv_buf_i64(&a[2], m->last_reg);
+		} else {
+			srv_buf_puts(&a[1], "NULL");
+			srv_buf_puts(&a[2], "NULL");
+		}
+		srv_buf_i64(&a[3], m->carry);
+		srv_buf_i64(&a[4], m->month.month);
+		srv_buf_i64(&a[5], m->month.wh);
+		srv_buf_i64(&a[6], m->batch_wh);
+		srv_buf_i64(&a[7], m->batch_cost);
+		srv_buf_i64(&a[8], m->minor);
+		if (x->alarms) {
+			int64_t v[BILL_ALARM_STATE_N];
+			alarm_state_pack(&m->ast, v);
+			srv_buf_clear(&lit);
+			for (int k = 0; k < BILL_ALARM_STATE_N; k++) {
+				srv_buf_elem(&lit);
+				srv_buf_i64(&lit, v[k]);
+			}
+			srv_buf_putc(&lit, '}');
+			srv_buf_pg_quoted(&a[9], lit.p);
+		} else {
+			srv_buf_puts(&a[9], "NULL");
+		}
+	}
+	enum db_status st = DB_OK;
+	if (n) {
+		const char *p[11];
+		for (int i = 0; i < 10; i++) {
+			srv_buf_putc(&a[i], '}');
+			p[i < 9 ? i : 10] = a[i].p;
+		}
+		p[9] = now;
+		PGresult *r;
+		st = db_exec(c, "ingest_state", 11, p, &r);
+		PQclear(r);
+	}
+	srv_buf_free(&lit);
+	for (int i = 0; i < 10; i++)
+		srv_buf_free(&a[i]);
+	return st;
+}
+
+enum db_status store_ingest_rollups(PGconn *c, const struct mb_batch *x)
+{
+	struct srv_buf a[5] = {{0}};
+	int n = 0;
+	for (int i = 0; i < x->nm; i++)
+		for (int k = 0; k < x->m[i].nlines; k++) {
+			const struct bill_line *l = &x->m[i].lines[k];
+			n++;
+			for (int j = 0; j < 5; j++)
+				srv_buf_elem(&a[j]);
+			srv_buf_i64(&a[0], x->m[i].id);
+			srv_buf_i64(&a[1], l->day);
+			srv_buf_pg_quoted(&a[2], l->band);
+			srv_buf_i64(&a[3], l->wh);
+			srv_buf_i64(&a[4], l->cost_nano);
+		}
+	enum db_status st = DB_OK;
+	if (n) {
+		const char *p[5];
+		for (int i = 0; i < 5; i++) {
+			srv_buf_putc(&a[i], '}');
+			p[i] = a[i].p;
+		}
+		PGresult *r;
+		st = db_exec(c, "ingest_daily", 5, p, &r);
+		PQclear(r);
+	}
+	for (int i = 0; i < 5; i++)
+		srv_buf_clear(&a[i]);
+	n = 0;
+	for (int i = 0; i < x->nm && st == DB_OK; i++)
+		for (int k = 0; k < x->m[i].nhours; k++) {
+			const struct mb_hour *h = &x->m[i].hours[k];
+			for (int j = 0; j < 4; j++)
+				srv_buf_elem(&a[j]);
+			n++;
+			srv_buf_i64(&a[0], x->m[i].id);
+			srv_buf_i64(&a[1], h->day);
+			srv_buf_i64(&a[2], h->hour);
+			srv_buf_i64(&a[3], h->wh);
+		}
+	if (n && st == DB_OK) {
+		const char *p[4];
+		for (int i = 0; i < 4; i++) {
+			srv_buf_putc(&a[i], '}');
+			p[i] = a[i].p;
+		}
+		PGresult *r;
+		st = db_exec(c, "ingest_hourly", 4, p, &r);
+		PQclear(r);
+	}
+	for (int i = 0; i < 5; i++)
+		srv_buf_free(&a[i]);
+	return st;
+}
+
+enum db_status store_ingest_events(PGconn *c, const struct mb_batch *b, int64_t now_us)
+{
+	if (!b->nev)
+		return DB_OK;
+	struct srv_buf m = {0}, k = {0}, d = {0};
+	for (int i = 0; i < b->nev; i++) {
+		srv_buf_elem(&m);
+		srv_buf_i64(&m, b->ev[i].meter_id);
+		srv_buf_elem(&k);
+		srv_buf_puts(&k, b->ev[i].kind);
+		srv_buf_elem(&d);
+		srv_buf_pg_quoted(&d, b->ev[i].detail);
+	}
+	srv_buf_putc(&m, '}');
+	srv_buf_putc(&k, '}');
+	srv_buf_putc(&d, '}');
+	struct db_params p = {0};
+	db_p_take(&p, m.p);
+	db_p_take(&p, k.p);
+	db_p_take(&p, d.p);
+	db_p_i64(&p, now_us);
+	return db_exec_void(c, "ingest_events", &p);
+}

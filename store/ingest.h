@@ -1,0 +1,30 @@
+/* ingest.h (store): the SQL of a readings batch: load and lock the batch's meters with their
+ * state, tariffs and alarm settings; store readings, meter state, daily and hourly rollups
+ * and meter events. What to write is decided by core/meterbatch.c. */
+#ifndef WATTLE_STORE_INGEST_H
+#define WATTLE_STORE_INGEST_H
+
+#include "core/meterbatch.h"
+#include "store/db.h"
+
+/* Resolve the meters rd[0..n) name (ids, then serials) and lock their state in meter id
+ * order; load their tariffs' versions. Fills b->m, b->tariffs and indexes them. Alarm
+ * settings and state are loaded when b->alarms. */
+enum db_status store_ingest_load(PGconn *c, const struct bill_reading *rd, int n, struct mb_batch *b);
+
+/* Store the decided readings order[0..n): the billed and baselines (a conflict there is a
+ * bug: DB_UNIQUE), and the late ones, which are marked duplicates when stored before. */
+enum db_status store_ingest_readings(PGconn *c, struct bill_reading **order, int n, int64_t now_us);
+
+/* Write every touched meter's state (register, carry, month, totals, detector state). */
+enum db_status store_ingest_state(PGconn *c, const struct mb_batch *b, int64_t now_us);
+
+/* Add the batch's energy to meter_daily (by day and band) and meter_hourly (public meters). */
+enum db_status store_ingest_rollups(PGconn *c, const struct mb_batch *b);
+
+/* Store the batch's meter events. */
+enum db_status store_ingest_events(PGconn *c, const struct mb_batch *b, int64_t now_us);
+
+void store_ingest_register(void);
+
+#endif
