@@ -1,5 +1,5 @@
 /* test_price.c: pricing, splitting, tiers, tariff versions, DST, carry: the money maths. */
-#include "harness.h"
+#include "check_run.h"
 
 #include "core/valid.h"
 #include "core/price.h"

@@ -269,14 +269,6 @@ const char *th_err(const struct th_resp *r)
 	return c ? c : "";
 }
 
-int th_run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
 
 struct peer_conn {
 	struct srv_peer_body {
@@ -376,4 +368,38 @@ int th_peer_count(struct th_peer *p, const char *needle)
 		k += !needle || strstr(p->reqs[i].body, needle) != NULL;
 	pthread_mutex_unlock(&p->mu);
 	return k;
+}
+
+void th_world_start(struct th_world *w, const char *const *env, unsigned flags)
+{
+	memset(w, 0, sizeof *w);
+	w->db = th_fresh_db();
+	th_server_start(&w->srv, w->db, env);
+	w->fin = th_key(&w->srv, "finance", NULL);
+	w->ops = th_key(&w->srv, "operator", NULL);
+	w->gw = th_key(&w->srv, "gateway", NULL);
+	if (flags & (TH_SITE | TH_TENANT | TH_TARIFF))
+		json_decref(th_ok(&w->srv, "POST", "/v1/sites", w->srv.admin_key,
+				  "{\"name\":\"Mall\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
+	if (flags & TH_TENANT)
+		json_decref(th_ok(&w->srv, "POST", "/v1/tenants", w->fin,
+				  "{\"site_id\":\"site_1\",\"name\":\"Noodle Bar\",\"category\":\"catering\","
+				  "\"area_m2\":\"80\",\"credit_rating\":\"A\"}", 201));
+	if (flags & TH_TARIFF)
+		json_decref(th_ok(&w->srv, "POST", "/v1/tariffs", w->fin,
+				  "{\"site_id\":\"site_1\",\"name\":\"Flat\",\"currency\":\"CNY\",\"kind\":\"flat\","
+				  "\"rate_micros_per_kwh\":1234567,\"effective_from\":\"2026-01-01T00:00:00+08:00\"}", 201));
+}
+
+void th_world_stop(struct th_world *w)
+{
+	if (w->srv.pid) /* a test may have stopped it already */
+		ck_assert_int_eq(th_server_stop(&w->srv), 0);
+	th_assert_ledger_invariant(w->db);
+	th_assert_meter_invariant(w->db);
+	free(w->fin);
+	free(w->ops);
+	free(w->gw);
+	free(w->db);
+	memset(w, 0, sizeof *w);
 }

@@ -4,6 +4,8 @@
 #ifndef WATTLE_HARNESS_H
 #define WATTLE_HARNESS_H
 
+#include "check_run.h"
+
 #include <check.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -50,6 +52,23 @@ struct th_resp {
 	char content_type[128];
 };
 
+/* The world a suite starts each test from: a fresh database, the real server (with the
+ * extra environment env, may be NULL), API keys for finance, an operator and a gateway,
+ * and, by flags, a site "Mall" in Asia/Shanghai with CNY (site_1), a tenant (ten_1) and a
+ * flat tariff of 1.234567 CNY/kWh (trf_1). th_world_stop stops the server (it must exit 0,
+ * unless a test stopped it already), then checks that every balance equals its ledger and
+ * every meter's charges the floor of its exact cost, and frees the world. */
+#define TH_SITE 1u
+#define TH_TENANT 2u
+#define TH_TARIFF 4u
+struct th_world {
+	char *db;
+	struct th_server srv;
+	char *fin, *ops, *gw;
+};
+void th_world_start(struct th_world *w, const char *const *env, unsigned flags);
+void th_world_stop(struct th_world *w);
+
 /* One request. key may be NULL; body may be NULL; headers "Name: value", NULL-terminated,
  * may be NULL (Content-Type: application/json is added when there is a body and no
  * Content-Type among them). */
@@ -91,7 +110,5 @@ int th_free_port(void);
 /* Requests received so far whose body contains needle (NULL: all). */
 int th_peer_count(struct th_peer *p, const char *needle);
 
-/* Run a suite (fork mode), print Check's summary; returns the process exit status. */
-int th_run(Suite *s);
 
 #endif

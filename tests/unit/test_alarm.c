@@ -1,5 +1,5 @@
 /* test_alarm.c: alarm detection, reading by reading. */
-#include "harness.h"
+#include "check_run.h"
 
 #include "core/alarm.h"
 

@@ -1,5 +1,5 @@
 /* test_prepaid.c: warn, grace, quiet hours, holidays, cut, restore: every decision. */
-#include "harness.h"
+#include "check_run.h"
 
 #include "core/valid.h"
 #include "core/prepaid.h"

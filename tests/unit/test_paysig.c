@@ -1,6 +1,6 @@
 /* test_paysig.c: payment signatures. Keys are made here with OpenSSL; each notification
  * is signed the way its provider signs it, then bent one byte at a time. */
-#include "harness.h"
+#include "check_run.h"
 
 #include "core/paysig.h"
 

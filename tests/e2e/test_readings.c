@@ -7,44 +7,25 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *db;
-static struct th_server srv;
-static char *fin, *gw, *ops;
+static struct th_world w;
 
-static void setup(void)
-{
-	db = th_fresh_db();
-	th_server_start(&srv, db, NULL);
-	fin = th_key(&srv, "finance", NULL);
-	gw = th_key(&srv, "gateway", NULL);
-	ops = th_key(&srv, "operator", NULL);
-}
+static void setup(void) { th_world_start(&w, NULL, 0); }
 
-static void teardown(void)
-{
-	if (srv.pid) /* a test may have stopped it already */
-		ck_assert_int_eq(th_server_stop(&srv), 0);
-	th_assert_ledger_invariant(db);
-	th_assert_meter_invariant(db);
-	free(fin);
-	free(gw);
-	free(ops);
-	free(db);
-}
+static void teardown(void) { th_world_stop(&w); }
 
 /* Site, tenant, tariff; returns nothing, ids are site_1, ten_1, trf_1. */
 static void seed(const char *zone, const char *tariff_rules)
 {
 	char body[1024];
 	snprintf(body, sizeof body, "{\"name\":\"Mall\",\"timezone\":\"%s\",\"currency\":\"CNY\"}", zone);
-	json_decref(th_ok(&srv, "POST", "/v1/sites", srv.admin_key, body, 201));
-	json_decref(th_ok(&srv, "POST", "/v1/tenants", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key, body, 201));
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants", w.fin,
 			  "{\"site_id\":\"site_1\",\"name\":\"Noodle Bar\",\"category\":\"catering\","
 			  "\"area_m2\":\"80\",\"credit_rating\":\"A\"}", 201));
 	snprintf(body, sizeof body,
 		 "{\"site_id\":\"site_1\",\"name\":\"T\",\"currency\":\"CNY\","
 		 "\"effective_from\":\"2026-01-01T00:00:00+08:00\",%s}", tariff_rules);
-	json_decref(th_ok(&srv, "POST", "/v1/tariffs", fin, body, 201));
+	json_decref(th_ok(&w.srv, "POST", "/v1/tariffs", w.fin, body, 201));
 }
 
 static void meter(const char *serial, const char *extra)
@@ -53,17 +34,17 @@ static void meter(const char *serial, const char *extra)
 	snprintf(body, sizeof body,
 		 "{\"serial\":\"%s\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\"%s%s}",
 		 serial, extra ? "," : "", extra ? extra : "");
-	json_decref(th_ok(&srv, "POST", "/v1/meters", ops, body, 201));
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops, body, 201));
 }
 
 static json_t *post(const char *body)
 {
-	return th_ok(&srv, "POST", "/v1/readings", gw, body, 200);
+	return th_ok(&w.srv, "POST", "/v1/readings", w.gw, body, 200);
 }
 
 static long long balance(void)
 {
-	json_t *a = th_ok(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, 200);
+	json_t *a = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
 	long long b = json_integer_value(json_object_get(a, "balance_minor"));
 	json_decref(a);
 	return b;
@@ -114,39 +95,39 @@ START_TEST(bills_once_and_duplicates_do_nothing)
 	ck_assert_int_eq(count(r, "duplicates"), 96);
 	json_decref(r);
 	ck_assert_int_eq(balance(), -2962);
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge'"), 1);
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings"), 97);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge'"), 1);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM readings"), 97);
 	/* optional values stored where sent, NULL where not: the baseline's batch sent none,
 	 * this one some on 95 readings, none on the last, and never current or THD */
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings WHERE voltage_v = 229.5 AND power_w = 1000"
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM readings WHERE voltage_v = 229.5 AND power_w = 1000"
 					" AND relay = 'on' AND abs(pf - 0.98) < 1e-6"), 95);
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings WHERE voltage_v IS NULL AND power_w IS NULL"
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM readings WHERE voltage_v IS NULL AND power_w IS NULL"
 					" AND pf IS NULL AND relay IS NULL"), 2);
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings WHERE current_a IS NOT NULL"
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM readings WHERE current_a IS NOT NULL"
 					" OR frequency_hz IS NOT NULL OR thd_v_pct IS NOT NULL OR thd_i_pct IS NOT NULL"), 0);
 	/* the ledger entry names the readings and the energy by band */
-	json_t *l = th_ok(&srv, "GET", "/v1/tenants/ten_1/ledger", fin, NULL, 200);
+	json_t *l = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/ledger", w.fin, NULL, 200);
 	json_t *ref = json_object_get(json_array_get(json_object_get(l, "items"), 0), "ref");
 	ck_assert_str_eq(json_string_value(json_object_get(ref, "meter_id")), "mtr_1");
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(ref, "readings"), "count")), 96);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(ref, "wh_by_band"), "flat")), 24000);
 	json_decref(l);
 	/* consumption from the rollups: one local day */
-	json_t *c = th_ok(&srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-11-01&to=2026-11-03", fin, NULL, 200);
+	json_t *c = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-11-01&to=2026-11-03", w.fin, NULL, 200);
 	ck_assert_int_eq(json_integer_value(json_object_get(c, "energy_wh")), 24000);
 	ck_assert_int_eq((int)json_array_size(json_object_get(c, "items")), 1);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(c, "items"), 0), "period")), "2026-11-01");
 	ck_assert_int_eq(json_integer_value(json_object_get(c, "cost_nano")), INT64_C(24000) * 1234567);
 	json_decref(c);
 	/* readings read back, paginated */
-	json_t *rd = th_ok(&srv, "GET", "/v1/meters/M-1/readings?limit=10&from=2026-11-01T00:00:00%2B08:00", ops, NULL, 200);
+	json_t *rd = th_ok(&w.srv, "GET", "/v1/meters/M-1/readings?limit=10&from=2026-11-01T00:00:00%2B08:00", w.ops, NULL, 200);
 	ck_assert_int_eq((int)json_array_size(json_object_get(rd, "items")), 10);
 	ck_assert(json_is_string(json_object_get(rd, "next_after")));
 	ck_assert(json_is_false(json_object_get(json_array_get(json_object_get(rd, "items"), 0), "billed")));
 	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(rd, "items"), 1), "power_w")), 1000);
 	json_decref(rd);
 	free(b.p);
-	struct th_resp m = th_req(&srv, "GET", "/metrics", NULL, NULL, NULL);
+	struct th_resp m = th_req(&w.srv, "GET", "/metrics", NULL, NULL, NULL);
 	ck_assert(strstr(m.body, "wattle_ingest_readings_total{outcome=\"billed\"} 96"));
 	ck_assert(strstr(m.body, "wattle_ingest_readings_total{outcome=\"duplicate\"} 96"));
 	th_resp_free(&m);
@@ -159,7 +140,7 @@ START_TEST(rules_per_reading)
 	meter("M-1", "\"max_power_w\":10000");
 	meter("M-2", "\"register_max_wh\":100000,\"multiplier\":40");
 	meter("M-3", NULL);
-	json_decref(th_ok(&srv, "PATCH", "/v1/meters/mtr_3", ops, "{\"status\":\"retired\"}", 200));
+	json_decref(th_ok(&w.srv, "PATCH", "/v1/meters/mtr_3", w.ops, "{\"status\":\"retired\"}", 200));
 	json_t *r = post("{\"readings\":["
 			 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":5000},"
 			 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":99990}]}");
@@ -194,20 +175,20 @@ START_TEST(rules_per_reading)
 	ck_assert_str_eq(rejected_code(r, 8), "invalid_reading");
 	ck_assert_str_eq(rejected_code(r, 9), "ts_in_future");
 	json_decref(r);
-	ck_assert_int_eq(th_sql_int(db, "SELECT billed_wh FROM meter_state WHERE meter_id = 1"), 1000);
-	ck_assert_int_eq(th_sql_int(db, "SELECT billed_wh FROM meter_state WHERE meter_id = 2"), 800);
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM readings WHERE meter_id = 1 AND NOT billed"), 2);
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM meter_events WHERE kind IN ('energy_regressed', 'implausible_delta')"), 2);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT billed_wh FROM meter_state WHERE meter_id = 1"), 1000);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT billed_wh FROM meter_state WHERE meter_id = 2"), 800);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM readings WHERE meter_id = 1 AND NOT billed"), 2);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM meter_events WHERE kind IN ('energy_regressed', 'implausible_delta')"), 2);
 	/* each meter keeps its own carry: 1000 Wh -> 123.4567 fen -> 123; 800 Wh -> 98.76536 -> 98 */
 	ck_assert_int_eq(balance(), -221);
 	/* the late reading again: a duplicate now */
 	r = post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-10-31T23:45:00Z\",\"energy_wh\":4900}]}");
 	ck_assert_int_eq(count(r, "duplicates"), 1);
 	json_decref(r);
-	struct th_resp bad = th_req(&srv, "POST", "/v1/readings", gw, "{\"readings\":{}}", NULL);
+	struct th_resp bad = th_req(&w.srv, "POST", "/v1/readings", w.gw, "{\"readings\":{}}", NULL);
 	ck_assert_int_eq(bad.status, 400);
 	th_resp_free(&bad);
-	bad = th_req(&srv, "POST", "/v1/readings", fin, "{\"readings\":[]}", NULL);
+	bad = th_req(&w.srv, "POST", "/v1/readings", w.fin, "{\"readings\":[]}", NULL);
 	ck_assert_int_eq(bad.status, 403);
 	th_resp_free(&bad);
 }
@@ -226,20 +207,20 @@ START_TEST(tou_bands_and_tariff_version)
 	json_decref(post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T09:00:00+08:00\",\"energy_wh\":2000}]}"));
 	ck_assert_int_eq(balance(), -160);
 	/* from 10:00 a flat 2 CNY/kWh; 09:00-11:00, 2000 Wh: 1000 at peak 1.2, 1000 at 2.0 = 320 fen */
-	json_decref(th_ok(&srv, "POST", "/v1/tariffs/trf_1/versions", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/tariffs/trf_1/versions", w.fin,
 			  "{\"effective_from\":\"2026-11-01T10:00:00+08:00\",\"kind\":\"flat\",\"rate_micros_per_kwh\":2000000}", 201));
-	struct th_resp dup = th_req(&srv, "POST", "/v1/tariffs/trf_1/versions", fin,
+	struct th_resp dup = th_req(&w.srv, "POST", "/v1/tariffs/trf_1/versions", w.fin,
 				    "{\"effective_from\":\"2026-11-01T10:00:00+08:00\",\"kind\":\"flat\",\"rate_micros_per_kwh\":1}", NULL);
 	ck_assert_int_eq(dup.status, 409);
 	th_resp_free(&dup);
 	json_decref(post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T11:00:00+08:00\",\"energy_wh\":4000}]}"));
 	ck_assert_int_eq(balance(), -480);
-	json_t *c = th_ok(&srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-11-01&to=2026-12-01&granularity=month", fin, NULL, 200);
+	json_t *c = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-11-01&to=2026-12-01&granularity=month", w.fin, NULL, 200);
 	json_t *bands = json_object_get(json_array_get(json_object_get(c, "items"), 0), "bands");
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(c, "items"), 0), "period")), "2026-11");
 	ck_assert_int_eq((int)json_array_size(bands), 3); /* flat, peak, valley */
 	json_decref(c);
-	json_t *t = th_ok(&srv, "GET", "/v1/tariffs/trf_1", fin, NULL, 200);
+	json_t *t = th_ok(&w.srv, "GET", "/v1/tariffs/trf_1", w.fin, NULL, 200);
 	ck_assert_int_eq((int)json_array_size(json_object_get(t, "versions")), 2);
 	json_decref(t);
 }
@@ -252,27 +233,27 @@ START_TEST(meter_replacement_keeps_balance_and_history)
 	json_decref(post("{\"readings\":[{\"meter\":\"OLD-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":50000},"
 			 "{\"meter\":\"OLD-1\",\"ts\":\"2026-11-01T01:00:00Z\",\"energy_wh\":60000}]}"));
 	ck_assert_int_eq(balance(), -1234); /* 10 kWh */
-	json_decref(th_ok(&srv, "PATCH", "/v1/meters/OLD-1", ops, "{\"status\":\"retired\"}", 200));
+	json_decref(th_ok(&w.srv, "PATCH", "/v1/meters/OLD-1", w.ops, "{\"status\":\"retired\"}", 200));
 	meter("NEW-1", "\"start_register_wh\":0");
 	/* the new meter bills from its starting register */
 	json_t *r = post("{\"readings\":[{\"meter\":\"NEW-1\",\"ts\":\"2099-01-01T00:00:00Z\",\"energy_wh\":1},"
 			 "{\"meter\":\"OLD-1\",\"ts\":\"2026-11-01T02:00:00Z\",\"energy_wh\":61000}]}");
 	ck_assert_str_eq(rejected_code(r, 1), "meter_retired");
 	json_decref(r);
-	json_t *m = th_ok(&srv, "GET", "/v1/meters/NEW-1", ops, NULL, 200);
+	json_t *m = th_ok(&w.srv, "GET", "/v1/meters/NEW-1", w.ops, NULL, 200);
 	ck_assert_int_eq(json_integer_value(json_object_get(m, "start_register_wh")), 0);
 	json_decref(m);
 	/* registered just now (the real clock): a reading a minute later bills 10 Wh from the
 	 * starting register, with no baseline reading first */
 	char body[256];
-	PGresult *pr = th_sql(db, "SELECT to_char((created_at + interval '1 minute') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM meters WHERE serial = 'NEW-1'");
+	PGresult *pr = th_sql(w.db, "SELECT to_char((created_at + interval '1 minute') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM meters WHERE serial = 'NEW-1'");
 	snprintf(body, sizeof body, "{\"readings\":[{\"meter\":\"NEW-1\",\"ts\":\"%s\",\"energy_wh\":10}]}", PQgetvalue(pr, 0, 0));
 	PQclear(pr);
 	r = post(body);
 	ck_assert_int_eq(count(r, "accepted"), 1);
 	json_decref(r);
-	ck_assert_int_eq(th_sql_int(db, "SELECT billed_wh FROM meter_state st JOIN meters m ON m.id = st.meter_id WHERE serial = 'NEW-1'"), 10);
-	json_t *c = th_ok(&srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-01-01&to=2027-01-01&granularity=month", fin, NULL, 200);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT billed_wh FROM meter_state st JOIN meters m ON m.id = st.meter_id WHERE serial = 'NEW-1'"), 10);
+	json_t *c = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/consumption?from=2026-01-01&to=2027-01-01&granularity=month", w.fin, NULL, 200);
 	ck_assert_int_eq(json_integer_value(json_object_get(c, "energy_wh")), 10010);
 	json_decref(c);
 }
@@ -304,8 +285,8 @@ START_TEST(no_drift_over_100000_readings)
 	free(body);
 	/* floor(100 kWh x 1.234567 CNY) = 123.45 CNY, never a fen more */
 	ck_assert_int_eq(balance(), -12345);
-	ck_assert_int_eq(th_sql_int(db, "SELECT billed_wh FROM meter_state"), 100000);
-	ck_assert_int_eq(th_sql_int(db, "SELECT carry_nano FROM meter_state"), 6700000);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT billed_wh FROM meter_state"), 100000);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT carry_nano FROM meter_state"), 6700000);
 }
 END_TEST
 
@@ -317,7 +298,7 @@ struct race {
 static void *race_post(void *arg)
 {
 	struct race *r = arg;
-	struct th_resp x = th_req(&srv, "POST", "/v1/readings", gw, r->body, NULL);
+	struct th_resp x = th_req(&w.srv, "POST", "/v1/readings", w.gw, r->body, NULL);
 	r->accepted = count(x.json, "accepted");
 	r->duplicates = count(x.json, "duplicates");
 	th_resp_free(&x);
@@ -364,7 +345,7 @@ static void *busy_client(void *arg)
 		snprintf(body, sizeof body,
 			 "{\"readings\":[{\"meter\":\"M-%d\",\"ts\":\"2026-11-01T00:%02d:%02dZ\",\"energy_wh\":%d}]}",
 			 b->id % 2 + 1, i / 60 % 60, i % 60, i * 10 + b->id);
-		struct th_resp r = th_req(&srv, "POST", "/v1/readings", gw, body, NULL);
+		struct th_resp r = th_req(&w.srv, "POST", "/v1/readings", w.gw, body, NULL);
 		if (r.status == 200)
 			b->ok++;
 		else if (r.status == 503)
@@ -372,7 +353,7 @@ static void *busy_client(void *arg)
 		else
 			b->after_stop++; /* connection refused once it stopped */
 		th_resp_free(&r);
-		r = th_req(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, NULL);
+		r = th_req(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, NULL);
 		th_resp_free(&r);
 	}
 	return NULL;
@@ -391,7 +372,7 @@ START_TEST(stops_cleanly_while_busy)
 		pthread_create(&th[i], NULL, busy_client, &b[i]);
 	}
 	usleep(400000);
-	ck_assert_int_eq(th_server_stop(&srv), 0); /* SIGTERM under load: drains and exits 0 */
+	ck_assert_int_eq(th_server_stop(&w.srv), 0); /* SIGTERM under load: drains and exits 0 */
 	stop = 1;
 	int ok = 0;
 	for (int i = 0; i < 12; i++) {
@@ -400,7 +381,7 @@ START_TEST(stops_cleanly_while_busy)
 	}
 	ck_assert_int_gt(ok, 0);
 	/* every request that was answered 200 was billed or counted; the ledger is whole */
-	th_assert_ledger_invariant(db);
+	th_assert_ledger_invariant(w.db);
 }
 END_TEST
 
@@ -435,7 +416,7 @@ static void *tagged_post(void *arg)
 	char h[160];
 	snprintf(h, sizeof h, "X-Request-Id: %s", t->request_id);
 	const char *headers[] = {h, NULL};
-	struct th_resp x = th_req(&srv, "POST", "/v1/readings", gw, t->body, headers);
+	struct th_resp x = th_req(&w.srv, "POST", "/v1/readings", w.gw, t->body, headers);
 	t->status = x.status;
 	t->accepted = x.json ? count(x.json, "accepted") : -1;
 	th_resp_free(&x);
@@ -460,15 +441,15 @@ START_TEST(group_commit_failure_and_request_ids)
 	}
 	meter("BAD", NULL);
 	json_decref(post("{\"readings\":[{\"meter\":\"BAD\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0}]}"));
-	PQclear(th_sql(db, "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	PQclear(th_sql(w.db, "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
 			   " IF NEW.meter_id = (SELECT id FROM meters WHERE serial = 'BAD') THEN"
 			   " RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22023'; END IF;"
 			   " RETURN NEW; END $$;"
 			   "CREATE TRIGGER refuse_bad BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION refuse_bad()"));
 	/* One ingest worker, so requests that arrive while it bills queue up and are combined. */
-	ck_assert_int_eq(th_server_stop(&srv), 0);
+	ck_assert_int_eq(th_server_stop(&w.srv), 0);
 	const char *env[] = {"WATTLE_INGEST_WORKERS=1", NULL};
-	th_server_start(&srv, db, env);
+	th_server_start(&w.srv, w.db, env);
 	for (int round = 0; round < 3; round++) {
 		pthread_t th[N + 1];
 		struct tagged t[N + 1];
@@ -497,11 +478,11 @@ START_TEST(group_commit_failure_and_request_ids)
 			snprintf(q, sizeof q,
 				 "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge' AND request_id = '%s'"
 				 " AND (ref->>'meter_id') = (SELECT 'mtr_' || id FROM meters WHERE serial = 'G-%d')", ids[i], i);
-			ck_assert_msg(th_sql_int(db, q) == 1, "no entry of G-%d names %s", i, ids[i]);
+			ck_assert_msg(th_sql_int(w.db, q) == 1, "no entry of G-%d names %s", i, ids[i]);
 		}
 		ck_assert_int_ne(t[N].status, 200);
 	}
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge'"), 3 * N);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM ledger_entries WHERE kind = 'energy_charge'"), 3 * N);
 	ck_assert_int_eq(balance(), -N * 370); /* 3 kWh a meter: 370.37 fen, the remainder carried */
 }
 END_TEST

@@ -1,7 +1,9 @@
 /* test_alloc.c: the allocation arithmetic: every fen of a pool lands on exactly one tenant. */
-#include "harness.h"
+#include "check_run.h"
 
 #include "core/alloc.h"
+
+#include <stdlib.h>
 
 #include <stdint.h>
 

@@ -7,66 +7,51 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *db;
-static struct th_server srv;
-static char *fin, *gw, *ops;
+static struct th_world w;
 
 static void setup(void)
 {
 	static const char *env[] = {"WATTLE_CLOCK_SPEED=60", NULL}; /* 1 s real = 1 min */
-	db = th_fresh_db();
-	th_server_start(&srv, db, env);
-	fin = th_key(&srv, "finance", NULL);
-	gw = th_key(&srv, "gateway", NULL);
-	ops = th_key(&srv, "operator", NULL);
+	th_world_start(&w, env, 0);
 }
 
-static void teardown(void)
-{
-	ck_assert_int_eq(th_server_stop(&srv), 0);
-	th_assert_ledger_invariant(db);
-	th_assert_meter_invariant(db);
-	free(fin);
-	free(gw);
-	free(ops);
-	free(db);
-}
+static void teardown(void) { th_world_stop(&w); }
 
-static long long q(const char *sql) { return th_sql_int(db, sql); }
+static long long q(const char *sql) { return th_sql_int(w.db, sql); }
 
 static void reading(int minute, int wh)
 {
 	char body[200];
 	snprintf(body, sizeof body, "{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T10:%02d:00+08:00\",\"energy_wh\":%d}]}",
 		 minute, wh);
-	json_t *r = th_ok(&srv, "POST", "/v1/readings", gw, body, 200);
+	json_t *r = th_ok(&w.srv, "POST", "/v1/readings", w.gw, body, 200);
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "accepted")), 1);
 	json_decref(r);
 }
 
 START_TEST(warn_grace_cut_restore)
 {
-	json_decref(th_ok(&srv, "POST", "/v1/sites", srv.admin_key,
+	json_decref(th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key,
 			  "{\"name\":\"Mall\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/credit-policies", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/credit-policies", w.fin,
 			  "{\"site_id\":\"site_1\",\"rating\":\"B\",\"warn_levels_minor\":[1000,500],"
 			  "\"overdraft_minor\":0,\"grace_minutes\":1,\"restore_min_minor\":0,\"quiet_hours\":null}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/tenants", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants", w.fin,
 			  "{\"site_id\":\"site_1\",\"name\":\"Noodle Bar\",\"category\":\"catering\","
 			  "\"area_m2\":\"80\",\"credit_rating\":\"B\",\"phone\":\"+8613800138000\"}", 201));
 	/* a new account at 0 is at its threshold: grace at once */
-	json_t *a = th_ok(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, 200);
+	json_t *a = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
 	ck_assert_str_eq(json_string_value(json_object_get(a, "state")), "grace");
 	json_decref(a);
-	json_decref(th_ok(&srv, "POST", "/v1/tenants/ten_1/topups", fin, "{\"amount_minor\":1500,\"channel\":\"cash\"}", 201));
-	a = th_ok(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, 200);
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants/ten_1/topups", w.fin, "{\"amount_minor\":1500,\"channel\":\"cash\"}", 201));
+	a = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
 	ck_assert_str_eq(json_string_value(json_object_get(a, "state")), "normal");
 	ck_assert(json_is_null(json_object_get(a, "grace_until")));
 	json_decref(a);
-	json_decref(th_ok(&srv, "POST", "/v1/tariffs", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/tariffs", w.fin,
 			  "{\"site_id\":\"site_1\",\"name\":\"Flat\",\"currency\":\"CNY\",\"kind\":\"flat\","
 			  "\"rate_micros_per_kwh\":10000000,\"effective_from\":\"2026-01-01T00:00:00+08:00\"}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops,
 			  "{\"serial\":\"M-1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\","
 			  "\"gateway\":\"http://127.0.0.1:9/gw\"}", 201));
 	reading(0, 0);
@@ -76,7 +61,7 @@ START_TEST(warn_grace_cut_restore)
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'low_balance' AND channel = 'sms'"), 2);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'low_balance' AND channel = 'webhook'"), 2);
 	reading(59, 1500); /* 4.00 CNY: 0 -> grace */
-	a = th_ok(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, 200);
+	a = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
 	ck_assert_int_eq(json_integer_value(json_object_get(a, "balance_minor")), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(a, "state")), "grace");
 	ck_assert(json_is_string(json_object_get(a, "grace_until")));
@@ -88,11 +73,11 @@ START_TEST(warn_grace_cut_restore)
 		cut = q("SELECT count(*) FROM commands WHERE action = 'cut_off' AND state = 'pending'") == 1;
 	}
 	ck_assert_msg(cut, "no cut command after grace");
-	a = th_ok(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, 200);
+	a = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
 	ck_assert_str_eq(json_string_value(json_object_get(a, "state")), "cut_off");
 	ck_assert_str_eq(json_string_value(json_object_get(a, "supply")), "pending_off");
 	json_decref(a);
-	json_t *cmds = th_ok(&srv, "GET", "/v1/commands?state=pending", gw, NULL, 200);
+	json_t *cmds = th_ok(&w.srv, "GET", "/v1/commands?state=pending", w.gw, NULL, 200);
 	json_t *c0 = json_array_get(json_object_get(cmds, "items"), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(c0, "serial")), "M-1");
 	ck_assert_str_eq(json_string_value(json_object_get(c0, "action")), "cut_off");
@@ -100,10 +85,10 @@ START_TEST(warn_grace_cut_restore)
 	usleep(300000); /* the worker does not cut twice */
 	ck_assert_int_eq(q("SELECT count(*) FROM commands"), 1);
 	/* a top-up restores at once; the pending cut is superseded */
-	json_decref(th_ok(&srv, "POST", "/v1/tenants/ten_1/topups", fin, "{\"amount_minor\":2000,\"channel\":\"card\"}", 201));
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants/ten_1/topups", w.fin, "{\"amount_minor\":2000,\"channel\":\"card\"}", 201));
 	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE action = 'cut_off' AND state = 'superseded'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE action = 'restore' AND state = 'pending'"), 1);
-	a = th_ok(&srv, "GET", "/v1/tenants/ten_1/account", fin, NULL, 200);
+	a = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
 	ck_assert_str_eq(json_string_value(json_object_get(a, "supply")), "pending_on");
 	ck_assert_str_eq(json_string_value(json_object_get(a, "state")), "normal");
 	json_decref(a);
@@ -111,7 +96,7 @@ START_TEST(warn_grace_cut_restore)
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE channel = 'sms' AND kind = 'cut_off'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE channel = 'sms' AND kind = 'restored'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE channel = 'sms' AND kind = 'topup_received'"), 2);
-	json_t *n = th_ok(&srv, "GET", "/v1/notifications?state=pending&limit=1000", ops, NULL, 200);
+	json_t *n = th_ok(&w.srv, "GET", "/v1/notifications?state=pending&limit=1000", w.ops, NULL, 200);
 	int seen = 0;
 	size_t i;
 	json_t *x;
@@ -126,21 +111,21 @@ END_TEST
 
 START_TEST(protected_meter_is_never_cut)
 {
-	json_decref(th_ok(&srv, "POST", "/v1/sites", srv.admin_key,
+	json_decref(th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key,
 			  "{\"name\":\"Mall\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/tenants", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants", w.fin,
 			  "{\"site_id\":\"site_1\",\"name\":\"Cold Store\",\"category\":\"grocery\","
 			  "\"area_m2\":\"30\",\"credit_rating\":\"A\"}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops,
 			  "{\"serial\":\"FRIDGE\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"protected\":true}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops,
 			  "{\"serial\":\"LIGHTS\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\"}", 201));
 	/* no policy yet: no automatic control, whatever the balance */
 	usleep(300000);
 	ck_assert_int_eq(q("SELECT count(*) FROM commands"), 0);
 	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE state = 'normal'"), 1);
 	/* the policy arrives: the account (0 <= 0) enters a grace of 0 minutes */
-	json_decref(th_ok(&srv, "POST", "/v1/credit-policies", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/credit-policies", w.fin,
 			  "{\"site_id\":\"site_1\",\"rating\":\"A\",\"warn_levels_minor\":[],"
 			  "\"overdraft_minor\":0,\"grace_minutes\":0}", 201));
 	int cut = 0;
@@ -156,29 +141,29 @@ END_TEST
 
 START_TEST(no_cut_on_a_holiday)
 {
-	json_decref(th_ok(&srv, "POST", "/v1/sites", srv.admin_key,
+	json_decref(th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key,
 			  "{\"name\":\"Mall\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
 	/* today and tomorrow (site time) are holidays: a grace of 0 minutes does not cut */
-	PGresult *r = th_sql(db, "SELECT to_char((now() AT TIME ZONE 'Asia/Shanghai')::date, 'YYYY-MM-DD'),"
+	PGresult *r = th_sql(w.db, "SELECT to_char((now() AT TIME ZONE 'Asia/Shanghai')::date, 'YYYY-MM-DD'),"
 				 " to_char((now() AT TIME ZONE 'Asia/Shanghai')::date + 1, 'YYYY-MM-DD')");
 	char body[200];
 	for (int d = 0; d < 2; d++) {
 		snprintf(body, sizeof body, "{\"day\":\"%s\",\"name\":\"Festival\"}", PQgetvalue(r, 0, d));
-		json_decref(th_ok(&srv, "POST", "/v1/sites/site_1/holidays", fin, body, 201));
+		json_decref(th_ok(&w.srv, "POST", "/v1/sites/site_1/holidays", w.fin, body, 201));
 	}
 	PQclear(r);
-	json_t *h = th_ok(&srv, "GET", "/v1/sites/site_1/holidays", fin, NULL, 200);
+	json_t *h = th_ok(&w.srv, "GET", "/v1/sites/site_1/holidays", w.fin, NULL, 200);
 	ck_assert_int_eq((int)json_array_size(json_object_get(h, "items")), 2);
 	json_decref(h);
-	struct th_resp bad = th_req(&srv, "POST", "/v1/sites/site_1/holidays", fin, "{\"day\":\"2026-02-30\",\"name\":\"x\"}", NULL);
+	struct th_resp bad = th_req(&w.srv, "POST", "/v1/sites/site_1/holidays", w.fin, "{\"day\":\"2026-02-30\",\"name\":\"x\"}", NULL);
 	ck_assert_int_eq(bad.status, 400);
 	th_resp_free(&bad);
-	json_decref(th_ok(&srv, "POST", "/v1/tenants", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants", w.fin,
 			  "{\"site_id\":\"site_1\",\"name\":\"Tea\",\"category\":\"catering\","
 			  "\"area_m2\":\"20\",\"credit_rating\":\"A\"}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/meters", ops,
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops,
 			  "{\"serial\":\"T-1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\"}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/credit-policies", fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/credit-policies", w.fin,
 			  "{\"site_id\":\"site_1\",\"rating\":\"A\",\"warn_levels_minor\":[],"
 			  "\"overdraft_minor\":0,\"grace_minutes\":0}", 201));
 	usleep(600000); /* 36 simulated minutes of ticks */

@@ -1,0 +1,194 @@
+/* test_meterbatch.c: the per-batch meter decisions of ingest, pure: outcomes, pricing and
+ * carry, overflow, events and relay mismatches, on meters built in the test. */
+#include "core/meterbatch.h"
+#include "core/tz.h"
+
+#include "check_run.h"
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 INT64_C(1793520000000000) /* 2026-11-01T08:00:00Z */
+#define HOUR INT64_C(3600000000)
+
+/* A batch of one CNY meter mtr_7 "M-7" on a flat tariff of rate micro-units per kWh, with
+ * a baseline at T0 (register 0) unless fresh. */
+static void batch(struct mb_batch *b, int64_t rate, bool fresh)
+{
+	memset(b, 0, sizeof *b);
+	b->m = calloc(1, sizeof *b->m);
+	b->nm = 1;
+	struct mb_meter *m = &b->m[0];
+	m->id = 7;
+	m->tenant_id = 3;
+	m->tariff_id = 1;
+	m->multiplier = 1;
+	snprintf(m->serial, sizeof m->serial, "M-7");
+	snprintf(m->zone, sizeof m->zone, "Asia/Shanghai");
+	m->unit = bill_nano_per_minor(2);
+	m->has_last = !fresh;
+	m->last_ts = T0;
+	m->ast.last_power_w = INT64_MIN;
+	b->tariffs = calloc(1, sizeof *b->tariffs);
+	b->nt = 1;
+	b->tariffs[0].id = 1;
+	b->tariffs[0].t.v = calloc(1, sizeof(struct bill_version));
+	char spec[64];
+	snprintf(spec, sizeof spec, "{\"rate_micros_per_kwh\":%lld}", (long long)rate);
+	json_t *j = json_loads(spec, 0, NULL);
+	ck_assert_int_eq(bill_version_parse("flat", j, 0, &b->tariffs[0].t.v[0]), 0);
+	json_decref(j);
+	b->tariffs[0].t.n = 1;
+	mb_index(b);
+}
+
+static void reading(struct bill_reading *r, int index, const char *meter, int64_t ts, int64_t wh)
+{
+	memset(r, 0, sizeof *r);
+	r->index = index;
+	snprintf(r->meter, sizeof r->meter, "%s", meter);
+	r->ts_us = ts;
+	r->energy_wh = wh;
+}
+
+START_TEST(outcomes_and_charge)
+{
+	struct mb_batch b;
+	batch(&b, 1234567, false);
+	struct bill_reading rd[6];
+	reading(&rd[0], 0, "M-7", T0 + 2 * HOUR, 2000);   /* billed (after rd[1]) */
+	reading(&rd[1], 1, "mtr_7", T0 + HOUR, 1000);     /* billed, by id */
+	reading(&rd[2], 2, "M-7", T0 + HOUR, 1000);       /* the same (meter, ts) twice */
+	reading(&rd[3], 3, "M-7", T0 - HOUR, 0);          /* older than the baseline: late */
+	reading(&rd[4], 4, "M-9", T0 + HOUR, 5);          /* no such meter */
+	reading(&rd[5], 5, "M-7", T0 + 3 * HOUR, 1500);   /* below the last billed: regressed */
+	struct bill_reading *order[6];
+	int no = mb_decide(&b, rd, 6, order);
+	ck_assert_int_eq(no, 5);
+	ck_assert_int_eq(rd[0].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[1].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[2].outcome, RD_DUPLICATE);
+	ck_assert_int_eq(rd[3].outcome, RD_LATE);
+	ck_assert_int_eq(rd[4].outcome, RD_REJECTED);
+	ck_assert_str_eq(rd[4].code, "unknown_meter");
+	ck_assert_int_eq(rd[5].outcome, RD_REJECTED);
+	ck_assert_str_eq(rd[5].code, "energy_regressed");
+	/* sorted by meter and time, stable by index */
+	ck_assert_ptr_eq(order[0], &rd[3]);
+	ck_assert_ptr_eq(order[1], &rd[1]);
+	ck_assert_ptr_eq(order[2], &rd[2]);
+	/* 2 kWh at 1.234567 CNY: 246.9134 fen, 246 charged, the rest carried */
+	mb_carry(&b);
+	ck_assert_int_eq(b.m[0].batch_wh, 2000);
+	ck_assert_int_eq(b.m[0].batch_cost, INT64_C(2469134000));
+	ck_assert_int_eq(b.m[0].minor, 246);
+	ck_assert_int_eq(b.m[0].carry, INT64_C(9134000));
+	ck_assert_int_eq(b.m[0].nbilled, 2);
+	/* one event, as a struct: the regressed register */
+	ck_assert_int_eq(b.nev, 1);
+	ck_assert_str_eq(b.ev[0].kind, "energy_regressed");
+	ck_assert_int_eq(b.ev[0].meter_id, 7);
+	ck_assert_ptr_nonnull(strstr(b.ev[0].detail, "\"energy_wh\":1500"));
+	char *ref = mb_charge_ref(&b.m[0]);
+	ck_assert_ptr_nonnull(strstr(ref, "\"meter_id\":\"mtr_7\""));
+	ck_assert_ptr_nonnull(strstr(ref, "\"wh\":2000"));
+	ck_assert_ptr_nonnull(strstr(ref, "\"wh_by_band\":{\"flat\":2000}"));
+	json_t *parsed = json_loads(ref, 0, NULL);
+	ck_assert_ptr_nonnull(parsed); /* the ref is JSON */
+	json_decref(parsed);
+	free(ref);
+	struct bill_batch counts = {0};
+	mb_count(rd, 6, &counts);
+	ck_assert_int_eq(counts.accepted, 3);
+	ck_assert_int_eq(counts.billed, 2);
+	ck_assert_int_eq(counts.late, 1);
+	ck_assert_int_eq(counts.duplicates, 1);
+	ck_assert_int_eq(counts.rejected, 2);
+	mb_free(&b);
+}
+END_TEST
+
+START_TEST(baseline_and_requests)
+{
+	struct mb_batch b;
+	batch(&b, 1000000, true);
+	struct bill_reading rd[3];
+	reading(&rd[0], 0, "M-7", T0, 100);
+	reading(&rd[1], 1, "M-7", T0 + HOUR, 600);
+	reading(&rd[2], 2, "M-7", T0 + 2 * HOUR, 1100);
+	rd[1].request_id = "req-a";
+	rd[2].request_id = "req-b";
+	struct bill_reading *order[3];
+	mb_decide(&b, rd, 3, order);
+	ck_assert_int_eq(rd[0].outcome, RD_BASELINE);
+	ck_assert_int_eq(rd[1].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[2].outcome, RD_BILLED);
+	char *rq = mb_charge_requests(&b.m[0]);
+	ck_assert_str_eq(rq, "req-a,req-b");
+	free(rq);
+	mb_free(&b);
+}
+END_TEST
+
+/* The limits: a batch's cost per meter is int64 nano-units; the reading that would take it
+ * past INT64_MAX is refused and the meter keeps what it had. */
+START_TEST(batch_cost_overflow)
+{
+	struct mb_batch b;
+	batch(&b, 1234567, false);
+	struct bill_reading rd[2];
+	reading(&rd[0], 0, "M-7", T0 + HOUR, INT64_C(6000000000000));
+	reading(&rd[1], 1, "M-7", T0 + 2 * HOUR, INT64_C(12000000000000));
+	struct bill_reading *order[2];
+	mb_decide(&b, rd, 2, order);
+	ck_assert_int_eq(rd[0].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[1].outcome, RD_REJECTED);
+	ck_assert_str_eq(rd[1].code, "implausible_delta");
+	ck_assert_int_eq(b.m[0].batch_wh, INT64_C(6000000000000));
+	ck_assert_int_eq(b.m[0].last_reg, INT64_C(6000000000000));
+	mb_carry(&b);
+	ck_assert_int_eq(b.m[0].minor, INT64_C(740740200000));
+	mb_free(&b);
+}
+END_TEST
+
+START_TEST(relay_mismatch_resends)
+{
+	struct mb_batch b;
+	batch(&b, 1000000, false);
+	snprintf(b.m[0].acked_relay, sizeof b.m[0].acked_relay, "off");
+	struct bill_reading rd[1];
+	reading(&rd[0], 0, "M-7", T0 + HOUR, 10);
+	snprintf(rd[0].opt[RD_OPT_N - 1], sizeof rd[0].opt[0], "on");
+	struct bill_reading *order[1];
+	mb_decide(&b, rd, 1, order);
+	mb_relay_check(&b);
+	ck_assert_str_eq(b.m[0].resend, "cut_off");
+	ck_assert_int_eq(b.nev, 1);
+	ck_assert_str_eq(b.ev[0].kind, "relay_mismatch");
+	/* a command on its way: nothing again */
+	b.m[0].in_flight = true;
+	b.nev = 0;
+	mb_relay_check(&b);
+	ck_assert_ptr_null(b.m[0].resend);
+	ck_assert_int_eq(b.nev, 0);
+	mb_free(&b);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("meterbatch");
+	TCase *core = tcase_create("core");
+	tcase_add_test(core, outcomes_and_charge);
+	tcase_add_test(core, baseline_and_requests);
+	tcase_add_test(core, relay_mismatch_resends);
+	suite_add_tcase(s, core);
+	TCase *lim = tcase_create("limits");
+	tcase_add_test(lim, batch_cost_overflow);
+	suite_add_tcase(s, lim);
+	return s;
+}
+
+int main(void) { return th_run(suite()); }
