@@ -4,67 +4,51 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "api/queue.h"
+#include "store/accounts.h"
+#include "store/ledger.h"
+#include "store/tenants.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const struct db_stmt account_stmts[] = {
-	{"account_get_many", /* read_batch: accounts of an array of tenants, each with its
-			       credit policy's limits, in one query */
-	 "SELECT a.tenant_id, a.balance_minor, a.currency, a.state,"
-	 " array_to_json(coalesce(p.warn_levels_minor, '{}'))::text,"
-	 " -coalesce(p.overdraft_minor, 0), " SQL_US("a.grace_until") ", a.supply"
-	 " FROM accounts a JOIN tenants t ON t.id = a.tenant_id"
-	 " LEFT JOIN credit_policies p ON p.site_id = t.site_id AND p.rating = t.credit_rating"
-	 " WHERE a.tenant_id = ANY($1::bigint[])"
-	 " AND t.id = ANY($1::bigint[])"}, /* said twice: both tables by index, not one seq scan */
-	{"ledger_list", /* api_ledger_list */
-	 "SELECT e.id, " SQL_US("e.at") ", e.kind, e.amount_minor, e.balance_after_minor, e.ref::text"
-	 " FROM ledger_entries e JOIN accounts a ON a.id = e.account_id"
-	 " WHERE e.id > $1 AND a.tenant_id = $3 ORDER BY e.id LIMIT $2"},
-	{"tenant_exists", /* api_ledger_list */
-	 "SELECT 1 FROM tenants WHERE id = $1"},
-	{0, 0},
-};
-
 void api_register_statements_accounts(void);
-void api_register_statements_accounts(void) { db_register(account_stmts); }
+void api_register_statements_accounts(void) {}
 
-/* The account reply from row i of account_get_many, written as text: this
- * is the busiest reply, and building it as a jansson tree and dumping it cost more than
- * the query. Key order and values are what json_pack would give. */
-static void account_text(const PGresult *r, int i, struct srv_buf *b)
+/* The account reply, written as text: this is the busiest reply, and building it as a
+ * jansson tree and dumping it cost more than the query. Key order and values are what
+ * json_pack would give. */
+static void account_text(const struct account_view *v, struct srv_buf *b)
 {
 	PUT_LIT(b, "{\"tenant_id\":\"" ID_TENANT "_");
-	srv_buf_puts(b, PQgetvalue(r, i, 0));
+	srv_buf_i64(b, v->tenant_id);
 	PUT_LIT(b, "\",\"balance_minor\":");
-	srv_buf_puts(b, PQgetvalue(r, i, 1));
+	srv_buf_i64(b, v->balance_minor);
 	PUT_LIT(b, ",\"currency\":");
-	srv_buf_json_str(b, PQgetvalue(r, i, 2));
+	srv_buf_json_str(b, v->currency);
 	PUT_LIT(b, ",\"state\":");
-	srv_buf_json_str(b, PQgetvalue(r, i, 3));
+	srv_buf_json_str(b, v->state);
 	PUT_LIT(b, ",\"warn_levels_minor\":"); /* PostgreSQL's array_to_json: a JSON array */
-	srv_buf_puts(b, PQgetvalue(r, i, 4));
+	srv_buf_puts(b, v->levels_json);
 	PUT_LIT(b, ",\"cut_threshold_minor\":");
-	srv_buf_puts(b, PQgetvalue(r, i, 5));
+	srv_buf_i64(b, v->cut_threshold_minor);
 	PUT_LIT(b, ",\"grace_until\":");
-	if (PQgetisnull(r, i, 6)) {
+	if (!v->grace_until_us) {
 		PUT_LIT(b, "null");
 	} else {
 		char at[40];
-		srv_buf_json_str(b, srv_time_format(db_int64(r, i, 6), at, sizeof at));
+		srv_buf_json_str(b, srv_time_format(v->grace_until_us, at, sizeof at));
 	}
 	PUT_LIT(b, ",\"supply\":");
-	srv_buf_json_str(b, PQgetvalue(r, i, 7));
+	srv_buf_json_str(b, v->supply);
 	srv_buf_putc(b, '}');
 }
 
-/* Answer rq from row i of r, or 404 when i < 0 (no such tenant). */
-static void account_reply(struct req *rq, const PGresult *r, int i)
+/* Answer rq with v, or 404 when v is NULL (no such tenant). */
+static void account_reply(struct req *rq, const struct account_view *v)
 {
-	if (i >= 0) {
+	if (v) {
 		struct srv_buf b = {0};
-		account_text(r, i, &b);
+		account_text(v, &b);
 		api_reply_buf(rq, 200, "application/json", &b);
 	} else
 		api_error(rq, E_NOT_FOUND, NULL, "no tenant %s", rq->args[0]);
@@ -85,41 +69,32 @@ static struct srv_queue reads = SRV_QUEUE_INIT;
 
 static void read_batch(struct srv_job *batch)
 {
-	struct srv_buf ids = {0};
-	for (struct read_job *j = (struct read_job *)batch; j; j = (struct read_job *)j->q.next) {
-		srv_buf_elem(&ids);
-		srv_buf_i64(&ids, j->tenant);
-	}
-	srv_buf_putc(&ids, '}');
+	int64_t tenants[MAX_READS];
+	struct account_view views[MAX_READS];
+	int n = 0, found = 0;
+	for (struct read_job *j = (struct read_job *)batch; j && n < MAX_READS; j = (struct read_job *)j->q.next)
+		tenants[n++] = j->tenant;
 	PGconn *c = db_conn();
-	PGresult *r = NULL;
 	enum db_status st = DB_GONE;
 	if (c) {
-		const char *p[1] = {ids.p};
-		st = db_exec(c, "account_get_many", 1, p, &r);
+		st = store_account_views(c, tenants, n, views, &found);
 		if (st == DB_GONE)
 			db_conn_reset();
 	}
-	int n = st == DB_OK ? PQntuples(r) : 0;
-	int64_t row_tenant[MAX_READS];
-	for (int i = 0; i < n && i < MAX_READS; i++)
-		row_tenant[i] = db_int64(r, i, 0);
 	for (struct read_job *j = (struct read_job *)batch, *next; j; j = next) {
 		next = (struct read_job *)j->q.next;
 		if (st == DB_OK) {
-			int row = -1;
-			for (int i = 0; i < n && i < MAX_READS && row < 0; i++)
-				if (row_tenant[i] == j->tenant)
-					row = i;
-			account_reply(j->rq, r, row);
+			const struct account_view *v = NULL;
+			for (int i = 0; i < found && !v; i++)
+				if (views[i].tenant_id == j->tenant)
+					v = &views[i];
+			account_reply(j->rq, v);
 		} else {
 			api_tx_failed(j->rq, st);
 		}
 		api_complete(j->rq);
 		free(j);
 	}
-	PQclear(r);
-	srv_buf_free(&ids);
 }
 
 void api_accounts_start(unsigned workers) { srv_queue_start(&reads, workers, MAX_READS, read_batch); }
@@ -141,41 +116,45 @@ void api_account_get(struct req *rq)
 		return; /* a worker answers */
 	free(j);
 	/* No workers (stopping, or not serving): read here. */
-	char ids[I64_BUF + 2];
-	snprintf(ids, sizeof ids, "{%lld}", (long long)id);
-	const char *p[1] = {ids};
-	PGresult *r = api_read(rq, "account_get_many", 1, p);
-	if (r)
-		account_reply(rq, r, PQntuples(r) == 1 ? 0 : -1);
-	PQclear(r);
+	PGconn *c = api_conn(rq);
+	struct account_view v;
+	int found;
+	if (c && !api_read_failed(rq, store_account_views(c, &id, 1, &v, &found)))
+		account_reply(rq, found ? &v : NULL);
 }
 
-static json_t *entry_json(const PGresult *r, int i)
+static json_t *entry_json(const struct ledger_entry *e)
 {
-	json_t *ref = json_loads(PQgetvalue(r, i, 5), 0, NULL);
-	return json_pack("{s:o, s:o, s:s, s:o, s:o, s:o}", "id", api_id_col(ID_LEDGER, r, i, 0),
-			 "at", api_time_col(r, i, 1), "kind", PQgetvalue(r, i, 2), "amount_minor",
-			 api_int_col(r, i, 3), "balance_after_minor", api_int_col(r, i, 4), "ref",
-			 ref ? ref : json_object());
+	json_t *ref = e->ref_json ? json_loads(e->ref_json, 0, NULL) : NULL;
+	return json_pack("{s:o, s:o, s:s, s:I, s:I, s:o}", "id", api_id_json(ID_LEDGER, e->id), "at",
+			 api_time_json(e->at_us), "kind", e->kind, "amount_minor", (json_int_t)e->amount_minor,
+			 "balance_after_minor", (json_int_t)e->balance_after_minor, "ref", ref ? ref : json_object());
 }
 
 void api_ledger_list(struct req *rq)
 {
-	char ids[I64_BUF];
-	int64_t id = api_arg_id(rq, 0, ID_TENANT, "tenant");
-	if (!id || api_tenant_scope(rq, id))
+	int64_t id = api_arg_id(rq, 0, ID_TENANT, "tenant"), limit, after;
+	if (!id || api_tenant_scope(rq, id) || api_page(rq, ID_LEDGER, &limit, &after))
 		return;
-	const char *p[1] = {api_i64(ids, id)};
-	PGresult *r = api_read(rq, "tenant_exists", 1, p);
-	if (!r)
+	PGconn *c = api_conn(rq);
+	if (!c)
 		return;
-	int exists = PQntuples(r) == 1;
-	PQclear(r);
+	bool exists;
+	if (api_read_failed(rq, store_tenant_exists(c, id, &exists)))
+		return;
 	if (!exists) {
 		api_error(rq, E_NOT_FOUND, NULL, "no tenant %s", rq->args[0]);
 		return;
 	}
-	api_list(rq, ID_LEDGER, "ledger_list", entry_json, 1, p);
+	struct ledger_entry *v;
+	int n;
+	if (api_read_failed(rq, store_ledger_of_tenant(c, id, after, limit + 1, &v, &n)))
+		return;
+	json_t *items = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(items, entry_json(&v[i]));
+	store_ledger_entries_free(v, n);
+	api_reply(rq, 200, api_page_reply(items, limit));
 }
 
 /* A money movement requested through the API: top-up or adjustment. */

@@ -1,19 +1,11 @@
 /* apikeys.c: POST /v1/api-keys (the key is shown once) and DELETE (revocation). */
 #include "api/api.h"
 #include "store/keys.h"
+#include "store/tenants.h"
 #include "core/clock.h"
 
-static const struct db_stmt key_stmts[] = {
-	{"key_tenant_exists", /* api_keys_create */
-	 "SELECT 1 FROM tenants WHERE id = $1"},
-	{"key_revoke", /* api_keys_delete */
-	 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, " SQL_TS("$2") ")"
-	 " WHERE id = $1 RETURNING id"},
-	{0, 0},
-};
-
 void api_register_statements_keys(void);
-void api_register_statements_keys(void) { db_register(key_stmts); }
+void api_register_statements_keys(void) {}
 
 struct key_tx {
 	struct req *rq;
@@ -25,15 +17,10 @@ struct key_tx {
 static enum db_status key_create_tx(PGconn *c, void *arg)
 {
 	struct key_tx *t = arg;
-	PGresult *r;
 	enum db_status st;
 	if (t->tenant) {
-		char tid[I64_BUF];
-		const char *p[1] = {api_i64(tid, t->tenant)};
-		st = db_exec(c, "key_tenant_exists", 1, p, &r);
-		int found = st == DB_OK && PQntuples(r) == 1;
-		PQclear(r);
-		if (st != DB_OK)
+		bool found;
+		if ((st = store_tenant_exists(c, t->tenant, &found)) != DB_OK)
 			return st;
 		if (!found) {
 			api_field_error(t->rq, "tenant_id", "no such tenant");
@@ -82,12 +69,8 @@ struct revoke_tx {
 static enum db_status key_revoke_tx(PGconn *c, void *arg)
 {
 	struct revoke_tx *t = arg;
-	char id[I64_BUF], now[I64_BUF];
-	const char *p[2] = {api_i64(id, t->id), api_i64(now, srv_clock_now_us())};
-	PGresult *r;
-	enum db_status st = db_exec(c, "key_revoke", 2, p, &r);
-	int found = st == DB_OK && PQntuples(r) == 1;
-	PQclear(r);
+	bool found;
+	enum db_status st = store_key_revoke(c, t->id, srv_clock_now_us(), &found);
 	if (st != DB_OK)
 		return st;
 	if (!found) {

@@ -487,16 +487,7 @@ int api_query_id(struct req *rq, const char *name, const char *prefix, int64_t *
 enum db_status api_refresh_accounts(PGconn *c, int64_t tenant_id, int64_t site_id,
 				    const char *rating)
 {
-	int64_t now = srv_clock_now_us();
-	char hol[16], a[I64_BUF + 2], b[I64_BUF];
-	bill_acct_holiday_from(now, hol, sizeof hol);
-	if (tenant_id) {
-		snprintf(a, sizeof a, "{%lld}", (long long)tenant_id);
-		const char *p[2] = {a, hol};
-		return bill_acct_refresh(c, "acct_lock_tenants", 2, p, now);
-	}
-	const char *p[3] = {api_i64(b, site_id), rating, hol};
-	return bill_acct_refresh(c, "acct_lock_policy", 3, p, now);
+	return bill_acct_refresh(c, tenant_id, site_id, rating, srv_clock_now_us());
 }
 
 void api_meter_ref(struct req *rq, char *idbuf, const char *p[2])

@@ -5,24 +5,17 @@
 
 #include <stdlib.h>
 
-static const struct db_stmt health_stmts[] = {
-	{"ready_version", /* api_ready */
-	 "SELECT coalesce(max(version), 0) FROM schema_migrations"},
-	{0, 0},
-};
-
 void api_register_statements_health(void);
-void api_register_statements_health(void) { db_register(health_stmts); }
+void api_register_statements_health(void) {}
 
 void api_health(struct req *rq) { api_reply(rq, 200, json_pack("{s:s}", "status", "ok")); }
 
 void api_ready(struct req *rq)
 {
-	PGresult *r = api_read(rq, "ready_version", 0, NULL);
-	if (!r)
+	PGconn *c = api_conn(rq);
+	int64_t have, want = srv_migrations_latest();
+	if (!c || api_read_failed(rq, store_schema_version(c, &have)))
 		return;
-	int64_t have = db_int64(r, 0, 0), want = srv_migrations_latest();
-	PQclear(r);
 	if (have < want)
 		api_error(rq, E_DB_UNAVAILABLE, json_pack("{s:I, s:I}", "schema_version", (json_int_t)have,
 							  "expected", (json_int_t)want),

@@ -1,38 +1,21 @@
-/* sites.c: POST/GET /v1/sites. A site fixes the time zone and currency of what is in it. */
+/* sites.c: POST/GET /v1/sites and a site's holidays. A site fixes the time zone and
+ * currency of what is in it. */
 #include "api/api.h"
-#include "core/valid.h"
 #include "core/clock.h"
+#include "core/valid.h"
+#include "store/sites.h"
 
 #include <stdio.h>
-
+#include <stdlib.h>
 #include <string.h>
 
-#define SITE_COLS "id, name, timezone, currency, " SQL_US("created_at")
-
-static const struct db_stmt site_stmts[] = {
-	{"site_insert", /* api_sites_create */
-	 "INSERT INTO sites (name, timezone, currency, created_at) VALUES ($1, $2, $3, "
-	 SQL_TS("$4") ") RETURNING " SITE_COLS},
-	{"site_list", /* api_sites_list */
-	 "SELECT " SITE_COLS " FROM sites WHERE id > $1 ORDER BY id LIMIT $2"},
-	{"site_get", /* api_sites_get */
-	 "SELECT " SITE_COLS " FROM sites WHERE id = $1"},
-	{"holiday_upsert", /* api_holidays_create */
-	 "INSERT INTO site_holidays (site_id, day, name) SELECT id, $2::date, $3 FROM sites WHERE id = $1"
-	 " ON CONFLICT (site_id, day) DO UPDATE SET name = EXCLUDED.name RETURNING to_char(day, 'YYYY-MM-DD'), name"},
-	{"holiday_list", /* api_holidays_list */
-	 "SELECT to_char(day, 'YYYY-MM-DD'), name FROM site_holidays WHERE site_id = $1 ORDER BY day"},
-	{0, 0},
-};
-
 void api_register_statements_sites(void);
-void api_register_statements_sites(void) { db_register(site_stmts); }
+void api_register_statements_sites(void) { store_sites_register(); }
 
-static json_t *site_json(const PGresult *r, int i)
+static json_t *site_json(const struct site *s)
 {
-	return json_pack("{s:o, s:s, s:s, s:s, s:o}", "id", api_id_col(ID_SITE, r, i, 0), "name",
-			 PQgetvalue(r, i, 1), "timezone", PQgetvalue(r, i, 2), "currency",
-			 PQgetvalue(r, i, 3), "created_at", api_time_col(r, i, 4));
+	return json_pack("{s:o, s:s, s:s, s:s, s:o}", "id", api_id_json(ID_SITE, s->id), "name", s->name, "timezone",
+			 s->timezone, "currency", s->currency, "created_at", api_time_json(s->created_us));
 }
 
 struct site_tx {
@@ -44,18 +27,15 @@ static enum db_status site_create_tx(PGconn *c, void *arg)
 {
 	struct site_tx *t = arg;
 	struct req *rq = t->rq;
-	char now[I64_BUF];
-	const char *p[4] = {api_body_str(rq, "name"), api_body_str(rq, "timezone"),
-			    api_body_str(rq, "currency"), api_i64(now, srv_clock_now_us())};
-	PGresult *r;
-	enum db_status st = db_exec(c, "site_insert", 4, p, &r);
-	if (st == DB_OK) {
-		json_decref(t->out);
-		t->out = site_json(r, 0);
-	}
-	PQclear(r);
+	struct site s = {0};
+	snprintf(s.name, sizeof s.name, "%s", api_body_str(rq, "name"));
+	snprintf(s.timezone, sizeof s.timezone, "%s", api_body_str(rq, "timezone"));
+	snprintf(s.currency, sizeof s.currency, "%s", api_body_str(rq, "currency"));
+	enum db_status st = store_site_insert(c, &s, srv_clock_now_us());
 	if (st != DB_OK)
 		return st;
+	json_decref(t->out);
+	t->out = site_json(&s);
 	return api_audit(c, rq, "site.create", json_pack("{s:O}", "id", json_object_get(t->out, "id")));
 }
 
@@ -79,30 +59,39 @@ void api_sites_create(struct req *rq)
 
 void api_sites_list(struct req *rq)
 {
-	api_list(rq, ID_SITE, "site_list", site_json, 0, NULL);
+	int64_t limit, after;
+	if (api_page(rq, ID_SITE, &limit, &after))
+		return;
+	PGconn *c = api_conn(rq);
+	if (!c)
+		return;
+	struct site *v;
+	int n;
+	if (api_read_failed(rq, store_sites_list(c, after, limit + 1, &v, &n)))
+		return;
+	json_t *items = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(items, site_json(&v[i]));
+	free(v);
+	api_reply(rq, 200, api_page_reply(items, limit));
 }
 
 void api_sites_get(struct req *rq)
 {
-	char ids[I64_BUF];
 	int64_t id = api_arg_id(rq, 0, ID_SITE, "site");
-	if (!id)
+	PGconn *c = id ? api_conn(rq) : NULL;
+	if (!c)
 		return;
-	const char *p[1] = {api_i64(ids, id)};
-	PGresult *r = api_read(rq, "site_get", 1, p);
-	if (!r)
+	struct site s;
+	if (api_read_failed(rq, store_site_get(c, id, &s)))
 		return;
-	if (PQntuples(r) == 1)
-		api_reply(rq, 200, site_json(r, 0));
+	if (s.id)
+		api_reply(rq, 200, site_json(&s));
 	else
 		api_error(rq, E_NOT_FOUND, NULL, "no site %s", rq->args[0]);
-	PQclear(r);
 }
 
-static json_t *holiday_json(const PGresult *r, int i)
-{
-	return json_pack("{s:s, s:s}", "day", PQgetvalue(r, i, 0), "name", PQgetvalue(r, i, 1));
-}
+static json_t *holiday_json(const struct holiday *h) { return json_pack("{s:s, s:s}", "day", h->day, "name", h->name); }
 
 struct holiday_tx {
 	struct req *rq;
@@ -113,13 +102,21 @@ struct holiday_tx {
 static enum db_status holiday_tx(PGconn *c, void *arg)
 {
 	struct holiday_tx *t = arg;
-	char site[I64_BUF];
-	const char *p[3] = {api_i64(site, t->site), api_body_str(t->rq, "day"), api_body_str(t->rq, "name")};
-	enum db_status st = api_tx_row(c, t->rq, "holiday_upsert", 3, p, holiday_json, &t->out, NULL, "no site");
+	struct holiday h;
+	snprintf(h.day, sizeof h.day, "%s", api_body_str(t->rq, "day"));
+	snprintf(h.name, sizeof h.name, "%s", api_body_str(t->rq, "name"));
+	bool found;
+	enum db_status st = store_holiday_upsert(c, t->site, &h, &found);
 	if (st != DB_OK)
 		return st;
+	if (!found) {
+		api_error(t->rq, E_NOT_FOUND, NULL, "no site %s", t->rq->args[0]);
+		return DB_ABORT;
+	}
+	json_decref(t->out);
+	t->out = holiday_json(&h);
 	return api_audit(c, t->rq, "site.holiday", json_pack("{s:o, s:s}", "site_id", api_id_json(ID_SITE, t->site),
-							     "day", p[1]));
+							     "day", h.day));
 }
 
 /* POST /v1/sites/{id}/holidays {"day":"2026-10-01","name":"National Day"}: no cut on that
@@ -150,17 +147,17 @@ void api_holidays_create(struct req *rq)
 
 void api_holidays_list(struct req *rq)
 {
-	char site[I64_BUF];
 	int64_t id = api_arg_id(rq, 0, ID_SITE, "site");
-	if (!id)
+	PGconn *c = id ? api_conn(rq) : NULL;
+	if (!c)
 		return;
-	const char *p[1] = {api_i64(site, id)};
-	PGresult *r = api_read(rq, "holiday_list", 1, p);
-	if (!r)
+	struct holiday *v;
+	int n;
+	if (api_read_failed(rq, store_holidays_list(c, id, &v, &n)))
 		return;
 	json_t *items = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(items, holiday_json(r, i));
-	PQclear(r);
+	for (int i = 0; i < n; i++)
+		json_array_append_new(items, holiday_json(&v[i]));
+	free(v);
 	api_reply(rq, 200, json_pack("{s:o}", "items", items));
 }

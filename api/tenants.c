@@ -3,54 +3,27 @@
 #include "api/api.h"
 #include "core/money.h"
 #include "core/clock.h"
+#include "store/tenants.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define TENANT_COLS                                                                        \
-	"t.id, t.site_id, t.name, t.category, t.area_centi_m2, t.credit_rating, t.phone,"   \
-	" t.status, " SQL_US("t.created_at") ", " SQL_US("t.updated_at") ", t.move_in::text, t.move_out::text"
-
-static const struct db_stmt tenant_stmts[] = {
-	{"tenant_insert", /* api_tenants_create: the tenant and its account, or no row */
-	 "WITH t AS (INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating,"
-	 " phone, status, created_at, updated_at, move_in, move_out)"
-	 " SELECT s.id, $2, $3, $4, $5, $6, coalesce($7, 'active'), " SQL_TS("$8") ", " SQL_TS("$8") ", $9::date, $10::date"
-	 " FROM sites s WHERE s.id = $1 RETURNING *),"
-	 " a AS (INSERT INTO accounts (tenant_id, currency, created_at, updated_at)"
-	 " SELECT t.id, s.currency, t.created_at, t.created_at FROM t JOIN sites s ON s.id = t.site_id)"
-	 " SELECT " TENANT_COLS " FROM t"},
-	{"tenant_list", /* api_tenants_list */
-	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id > $1"
-	 " AND ($3::bigint IS NULL OR t.site_id = $3) ORDER BY t.id LIMIT $2"},
-	{"tenant_get", /* api_tenants_get */
-	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id = $1"},
-	{"tenant_update", /* api_tenants_patch: NULL leaves a column; $7 says whether phone is set */
-	 "UPDATE tenants t SET name = coalesce($2, name), category = coalesce($3, category),"
-	 " area_centi_m2 = coalesce($4::bigint, area_centi_m2),"
-	 " credit_rating = coalesce($5, credit_rating),"
-	 " phone = CASE WHEN $7::boolean THEN $6 ELSE phone END,"
-	 " status = coalesce($8, status), updated_at = " SQL_TS("$9") ","
-	 " move_in = CASE WHEN $11::boolean THEN $10::date ELSE move_in END,"
-	 " move_out = CASE WHEN $13::boolean THEN $12::date ELSE move_out END"
-	 " WHERE t.id = $1 RETURNING " TENANT_COLS},
-	{0, 0},
-};
-
 void api_register_statements_tenants(void);
-void api_register_statements_tenants(void) { db_register(tenant_stmts); }
+void api_register_statements_tenants(void) { store_tenants_register(); }
 
-static json_t *tenant_json(const PGresult *r, int i)
+static json_t *opt_str(const char *s) { return s[0] ? json_string(s) : json_null(); }
+
+static json_t *tenant_json(const struct tenant *t)
 {
 	char area[32];
-	bill_format_decimal(db_int64(r, i, 4), 2, area, sizeof area);
+	bill_format_decimal(t->area_centi_m2, 2, area, sizeof area);
 	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
-			 api_id_col(ID_TENANT, r, i, 0), "site_id", api_id_col(ID_SITE, r, i, 1),
-			 "name", PQgetvalue(r, i, 2), "category", PQgetvalue(r, i, 3), "area_m2",
-			 area, "credit_rating", PQgetvalue(r, i, 5), "phone", api_str_col(r, i, 6),
-			 "status", PQgetvalue(r, i, 7), "created_at", api_time_col(r, i, 8),
-			 "updated_at", api_time_col(r, i, 9), "move_in", api_str_col(r, i, 10), "move_out",
-			 api_str_col(r, i, 11));
+			 api_id_json(ID_TENANT, t->id), "site_id", api_id_json(ID_SITE, t->site_id), "name", t->name,
+			 "category", t->category, "area_m2", area, "credit_rating", t->credit_rating, "phone",
+			 opt_str(t->phone), "status", t->status, "created_at", api_time_json(t->created_us),
+			 "updated_at", api_time_json(t->updated_us), "move_in", opt_str(t->move_in), "move_out",
+			 opt_str(t->move_out));
 }
 
 static const char *const ratings[] = {"A", "B", "C", "D", NULL};
@@ -75,36 +48,42 @@ struct tenant_tx {
 	json_t *out;
 };
 
-/* Area as integer hundredths for the statement, or NULL when absent. */
-static const char *area_param(struct req *rq, char *buf)
+/* The body's fields, for a create or a patch. */
+static void body_fields(struct req *rq, struct tenant_fields *f)
 {
-	int64_t a;
-	const char *s = api_body_str(rq, "area_m2");
-	if (!s || bill_parse_decimal(s, 2, INT64_C(1000000000000), &a))
-		return NULL;
-	return api_i64(buf, a);
+	memset(f, 0, sizeof *f);
+	f->name = api_body_str(rq, "name");
+	f->category = api_body_str(rq, "category");
+	f->credit_rating = api_body_str(rq, "credit_rating");
+	f->status = api_body_str(rq, "status");
+	const char *area = api_body_str(rq, "area_m2");
+	f->has_area = area && bill_parse_decimal(area, 2, INT64_C(1000000000000), &f->area_centi_m2) == 0;
+	f->phone = api_body_str(rq, "phone");
+	f->set_phone = api_body_has(rq, "phone");
+	f->move_in = api_body_str(rq, "move_in");
+	f->set_move_in = api_body_has(rq, "move_in");
+	f->move_out = api_body_str(rq, "move_out");
+	f->set_move_out = api_body_has(rq, "move_out");
 }
 
 static enum db_status tenant_create_tx(PGconn *c, void *arg)
 {
 	struct tenant_tx *t = arg;
 	struct req *rq = t->rq;
-	char site[I64_BUF], area[I64_BUF], now[I64_BUF];
-	const char *p[10] = {api_i64(site, api_body_id(rq, ID_SITE, "site_id")),
-			    api_body_str(rq, "name"),
-			    api_body_str(rq, "category"),
-			    area_param(rq, area),
-			    api_body_str(rq, "credit_rating"),
-			    api_body_str(rq, "phone"),
-			    api_body_str(rq, "status"),
-			    api_i64(now, srv_clock_now_us()),
-			    api_body_str(rq, "move_in"),
-			    api_body_str(rq, "move_out")};
-	enum db_status st = api_tx_row(c, rq, "tenant_insert", 10, p, tenant_json, &t->out, "site_id", "no such site");
+	struct tenant_fields f;
+	body_fields(rq, &f);
+	struct tenant row;
+	enum db_status st = store_tenant_insert(c, api_body_id(rq, ID_SITE, "site_id"), &f, srv_clock_now_us(), &row);
 	if (st != DB_OK)
 		return st;
+	if (!row.id) {
+		api_field_error(rq, "site_id", "no such site");
+		return DB_ABORT;
+	}
+	json_decref(t->out);
+	t->out = tenant_json(&row);
 	/* A new account at or below its cut threshold enters grace like any other. */
-	st = api_refresh_accounts(c, api_id_parse(ID_TENANT, json_string_value(json_object_get(t->out, "id"))), 0, NULL);
+	st = api_refresh_accounts(c, row.id, 0, NULL);
 	if (st != DB_OK)
 		return st;
 	return api_audit(c, rq, "tenant.create",
@@ -137,51 +116,57 @@ void api_tenants_create(struct req *rq)
 
 void api_tenants_list(struct req *rq)
 {
-	char site[I64_BUF];
-	int64_t sid;
-	if (api_query_id(rq, "site_id", ID_SITE, &sid))
+	int64_t sid, limit, after;
+	if (api_query_id(rq, "site_id", ID_SITE, &sid) || api_page(rq, ID_TENANT, &limit, &after))
 		return;
-	const char *extra[1] = {sid ? api_i64(site, sid) : NULL};
-	api_list(rq, ID_TENANT, "tenant_list", tenant_json, 1, extra);
+	PGconn *c = api_conn(rq);
+	if (!c)
+		return;
+	struct tenant *v;
+	int n;
+	if (api_read_failed(rq, store_tenants_list(c, after, limit + 1, sid, &v, &n)))
+		return;
+	json_t *items = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(items, tenant_json(&v[i]));
+	free(v);
+	api_reply(rq, 200, api_page_reply(items, limit));
 }
 
 void api_tenants_get(struct req *rq)
 {
-	char ids[I64_BUF];
 	int64_t id = api_arg_id(rq, 0, ID_TENANT, "tenant");
 	if (!id || api_tenant_scope(rq, id))
 		return;
-	const char *p[1] = {api_i64(ids, id)};
-	PGresult *r = api_read(rq, "tenant_get", 1, p);
-	if (!r)
+	PGconn *c = api_conn(rq);
+	if (!c)
 		return;
-	if (PQntuples(r) == 1)
-		api_reply(rq, 200, tenant_json(r, 0));
+	struct tenant t;
+	if (api_read_failed(rq, store_tenant_get(c, id, &t)))
+		return;
+	if (t.id)
+		api_reply(rq, 200, tenant_json(&t));
 	else
 		api_error(rq, E_NOT_FOUND, NULL, "no tenant %s", rq->args[0]);
-	PQclear(r);
 }
 
 static enum db_status tenant_patch_tx(PGconn *c, void *arg)
 {
 	struct tenant_tx *t = arg;
 	struct req *rq = t->rq;
-	char ids[I64_BUF], area[I64_BUF], now[I64_BUF];
-	const char *p[13] = {api_i64(ids, t->id),
-			    api_body_str(rq, "name"),
-			    api_body_str(rq, "category"),
-			    area_param(rq, area),
-			    api_body_str(rq, "credit_rating"),
-			    api_body_str(rq, "phone"),
-			    api_body_has(rq, "phone") ? "true" : "false",
-			    api_body_str(rq, "status"),
-			    api_i64(now, srv_clock_now_us()),
-			    api_body_str(rq, "move_in"),
-			    api_body_has(rq, "move_in") ? "true" : "false",
-			    api_body_str(rq, "move_out"),
-			    api_body_has(rq, "move_out") ? "true" : "false"};
-	enum db_status st = api_tx_row(c, rq, "tenant_update", 13, p, tenant_json, &t->out, NULL, "no tenant");
-	if (st == DB_OK && api_body_has(rq, "credit_rating")) /* another policy applies */
+	struct tenant_fields f;
+	body_fields(rq, &f);
+	struct tenant row;
+	enum db_status st = store_tenant_update(c, t->id, &f, srv_clock_now_us(), &row);
+	if (st != DB_OK)
+		return st;
+	if (!row.id) {
+		api_error(rq, E_NOT_FOUND, NULL, "no tenant %s", rq->args[0]);
+		return DB_ABORT;
+	}
+	json_decref(t->out);
+	t->out = tenant_json(&row);
+	if (api_body_has(rq, "credit_rating")) /* another policy applies */
 		st = api_refresh_accounts(c, t->id, 0, NULL);
 	if (st != DB_OK)
 		return st;

@@ -11,72 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct db_stmt account_stmts[] = {
-	{"acct_save", /* bill_acct_save */
-	 "UPDATE accounts SET balance_minor = $2, state = $3, warned_mask = $4,"
-	 " grace_until = CASE WHEN $5::bigint = 0 THEN NULL ELSE " SQL_TS("$5") " END,"
-	 " updated_at = " SQL_TS("$6") " WHERE id = $1"},
-	{"acct_lock_tenants", /* bill_acct_refresh callers: accounts of these tenants */
-	 BILL_ACCT_SELECT("$2") " WHERE a.tenant_id = ANY($1::bigint[]) ORDER BY a.id FOR UPDATE OF a"},
-	{"acct_due", /* bill_grace_tick: due accounts by the grace_until index; another process
-		      takes the ones this one has locked */
-	 BILL_ACCT_SELECT("$2") " WHERE a.grace_until <= " SQL_TS("$1")
-	 " ORDER BY a.id LIMIT 200 FOR UPDATE OF a SKIP LOCKED"},
-	{"acct_lock_policy", /* bill_acct_refresh callers: accounts under a site's rating */
-	 BILL_ACCT_SELECT("$3") " WHERE t.site_id = $1 AND t.credit_rating = $2 ORDER BY a.id FOR UPDATE OF a"},
-	{0, 0},
-};
-
-void bill_account_register(void) { db_register(account_stmts); }
-
-static int split_ints(const char *s, int64_t *out, int max)
-{
-	int n = 0;
-	while (s && *s && n < max) {
-		char *end;
-		out[n++] = strtoll(s, &end, 10);
-		s = *end == ',' ? end + 1 : end;
-	}
-	return n;
-}
-
-void bill_acct_parse(const PGresult *r, int i, struct bill_acct *a)
-{
-	memset(a, 0, sizeof *a);
-	a->id = db_int64(r, i, 0);
-	a->tenant_id = db_int64(r, i, 1);
-	a->st.balance_minor = db_int64(r, i, 2);
-	int s = bill_state_parse(PQgetvalue(r, i, 3));
-	a->st.state = s < 0 ? ST_NORMAL : (enum bill_state)s;
-	a->st.warned = (uint32_t)db_int64(r, i, 4);
-	a->st.grace_until_us = PQgetisnull(r, i, 5) ? 0 : db_int64(r, i, 5);
-	snprintf(a->tenant_name, sizeof a->tenant_name, "%s", PQgetvalue(r, i, 6));
-	snprintf(a->phone, sizeof a->phone, "%s", PQgetvalue(r, i, 7));
-	snprintf(a->zone, sizeof a->zone, "%s", PQgetvalue(r, i, 8));
-	snprintf(a->currency, sizeof a->currency, "%s", PQgetvalue(r, i, 9));
-	a->digits = 2;
-	api_valid_currency(a->currency, &a->digits);
-	a->has_policy = !strcmp(PQgetvalue(r, i, 10), "t");
-	a->policy.nlevels = split_ints(PQgetvalue(r, i, 11), a->policy.levels, BILL_MAX_LEVELS);
-	a->policy.overdraft_minor = db_int64(r, i, 12);
-	a->policy.grace_minutes = db_int64(r, i, 13);
-	a->policy.restore_min_minor = db_int64(r, i, 14);
-	a->policy.quiet_from = (int)db_int64(r, i, 15);
-	a->policy.quiet_to = (int)db_int64(r, i, 16);
-	int64_t days[BILL_MAX_HOLIDAYS];
-	a->cal.nholidays = split_ints(PQgetvalue(r, i, 17), days, BILL_MAX_HOLIDAYS);
-	for (int k = 0; k < a->cal.nholidays; k++)
-		a->cal.holidays[k] = (int32_t)days[k];
-	a->cal.zone = a->zone;
-}
-
-void bill_acct_holiday_from(int64_t now_us, char *buf, size_t n)
-{
-	int y, m, d;
-	bill_civil_from_days(bill_local_day(now_us) - 1, &y, &m, &d);
-	snprintf(buf, n, "%04d-%02d-%02d", y, m, d);
-}
-
 /* The account's money for a message. */
 static struct msg_money money(const struct bill_acct *a, int64_t minor)
 {
@@ -207,21 +141,6 @@ void bill_acct_topup_notice(struct bill_acct *a, int64_t amount, int64_t now_us,
 	add_note(o, a, "topup_received", body, json_pack("{s:I}", "amount_minor", (json_int_t)amount), now_us);
 }
 
-enum db_status bill_acct_save(PGconn *c, const struct bill_acct *a, int64_t now_us)
-{
-	char id[24], bal[24], warned[24], grace[24], now[24];
-	snprintf(id, sizeof id, "%lld", (long long)a->id);
-	snprintf(bal, sizeof bal, "%lld", (long long)a->st.balance_minor);
-	snprintf(warned, sizeof warned, "%u", a->st.warned);
-	snprintf(grace, sizeof grace, "%lld", (long long)a->st.grace_until_us);
-	snprintf(now, sizeof now, "%lld", (long long)now_us);
-	const char *p[6] = {id, bal, bill_state_name(a->st.state), warned, grace, now};
-	PGresult *r;
-	enum db_status st = db_exec(c, "acct_save", 6, p, &r);
-	PQclear(r);
-	return st;
-}
-
 enum db_status bill_outbox_flush(PGconn *c, struct bill_outbox *o, int64_t now_us)
 {
 	enum db_status st = store_commands_queue(c, o->cmd, o->ncmd, now_us, NULL, NULL);
@@ -243,21 +162,23 @@ void bill_outbox_free(struct bill_outbox *o)
 	memset(o, 0, sizeof *o);
 }
 
-enum db_status bill_acct_refresh(PGconn *c, const char *stmt, int n, const char *const *params,
+enum db_status bill_acct_refresh(PGconn *c, int64_t tenant_id, int64_t site_id, const char *rating,
 				 int64_t now_us)
 {
-	PGresult *r;
-	enum db_status st = db_exec(c, stmt, n, params, &r);
+	struct bill_acct *v;
+	int n;
+	enum db_status st = tenant_id ? store_accounts_of_tenants(c, &tenant_id, 1, now_us, &v, &n)
+				      : store_accounts_of_policy(c, site_id, rating, now_us, &v, &n);
+	if (st != DB_OK)
+		return st;
 	struct bill_outbox o = {0};
-	for (int i = 0; st == DB_OK && i < PQntuples(r); i++) {
-		struct bill_acct a;
-		bill_acct_parse(r, i, &a);
-		struct bill_account before = a.st;
-		bill_acct_transition(&a, a.st.balance_minor, now_us, &o);
-		if (memcmp(&before, &a.st, sizeof before))
-			st = bill_acct_save(c, &a, now_us);
+	for (int i = 0; st == DB_OK && i < n; i++) {
+		struct bill_account before = v[i].st;
+		bill_acct_transition(&v[i], v[i].st.balance_minor, now_us, &o);
+		if (memcmp(&before, &v[i].st, sizeof before))
+			st = store_account_save(c, &v[i], now_us);
 	}
-	PQclear(r);
+	free(v);
 	if (st == DB_OK)
 		return bill_outbox_flush(c, &o, now_us);
 	bill_outbox_free(&o);
@@ -266,22 +187,19 @@ enum db_status bill_acct_refresh(PGconn *c, const char *stmt, int n, const char 
 
 enum db_status bill_grace_tick(PGconn *c, int64_t now_us, int *handled)
 {
-	char now[24], hol[16];
-	snprintf(now, sizeof now, "%lld", (long long)now_us);
-	bill_acct_holiday_from(now_us, hol, sizeof hol);
-	const char *p[2] = {now, hol};
-	PGresult *r;
-	enum db_status st = db_exec(c, "acct_due", 2, p, &r);
-	struct bill_outbox o = {0};
+	struct bill_acct *v;
+	int n;
 	*handled = 0;
-	for (int i = 0; st == DB_OK && i < PQntuples(r); i++) {
-		struct bill_acct a;
-		bill_acct_parse(r, i, &a);
-		bill_acct_due(&a, now_us, &o);
-		st = bill_acct_save(c, &a, now_us);
+	enum db_status st = store_accounts_due(c, now_us, &v, &n);
+	if (st != DB_OK)
+		return st;
+	struct bill_outbox o = {0};
+	for (int i = 0; st == DB_OK && i < n; i++) {
+		bill_acct_due(&v[i], now_us, &o);
+		st = store_account_save(c, &v[i], now_us);
 		(*handled)++;
 	}
-	PQclear(r);
+	free(v);
 	if (st == DB_OK)
 		return bill_outbox_flush(c, &o, now_us);
 	bill_outbox_free(&o);

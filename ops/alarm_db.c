@@ -194,7 +194,7 @@ enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_
 	if (st == DB_OK && nq) {
 		int64_t *ms = calloc((size_t)nq, sizeof *ms), *cs = calloc((size_t)nq, sizeof *cs);
 		struct note_order *notes = calloc(2 * (size_t)nq, sizeof *notes);
-		char (*body)[512] = calloc((size_t)nq, sizeof *body), (*pay)[256] = calloc((size_t)nq, sizeof *pay);
+		char (*body)[512] = calloc((size_t)nq, sizeof *body), (*pay)[1024] = calloc((size_t)nq, sizeof *pay);
 		if (!ms || !cs || !notes || !body || !pay)
 			abort();
 		int nn = 0;

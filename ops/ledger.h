@@ -52,6 +52,5 @@ struct bill_posting {
 enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const char *kind, const char *request_id,
 			      int64_t at_us, int64_t now_us, int *missing);
 
-void bill_register_statements(void);
 
 #endif

@@ -5,7 +5,11 @@
 #include "ops/account.h"
 #include "ops/ledger.h"
 #include "server/dispatch.h"
+#include "store/accounts.h"
 #include "store/closes.h"
+#include "store/ledger.h"
+#include "store/meters.h"
+#include "store/migrate.h"
 #include "store/keys.h"
 #include "store/outbox.h"
 
@@ -14,8 +18,10 @@ void srv_register_statements(void)
 	srv_auth_register();
 	store_outbox_register();
 	store_closes_register();
-	bill_register_statements();
-	bill_account_register();
+	store_accounts_register();
+	store_ledger_register();
+	store_migrate_register();
+	store_meters_register();
 	srv_dispatch_register();
 	api_register_statements();
 }

@@ -12,8 +12,11 @@
 
 static const struct db_stmt auth_stmts[] = {
 	{"auth_lookup", /* srv_auth_lookup */
-	 "SELECT id, role, coalesce(tenant_id, 0) FROM api_keys"
+	 "SELECT id, role, coalesce(tenant_id, 0) AS tenant_id FROM api_keys"
 	 " WHERE key_hash = $1 AND revoked_at IS NULL"},
+	{"key_revoke", /* store_key_revoke */
+	 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, " SQL_TS("$2") ")"
+	 " WHERE id = $1 RETURNING id"},
 	{"auth_insert", /* srv_key_insert */
 	 "INSERT INTO api_keys (name, role, tenant_id, key_hash, key_prefix, created_at)"
 	 " VALUES ($1, $2, $3::bigint, $4, $5, " SQL_TS("$6") ") RETURNING id"},
@@ -70,21 +73,21 @@ int srv_auth_lookup(const char *key, struct auth *out)
 	PGconn *c = db_conn();
 	if (!c)
 		return -1;
-	PGresult *r;
-	const char *p[1] = {hash};
-	enum db_status st = db_exec(c, "auth_lookup", 1, p, &r);
+	struct db_params p = {0};
+	db_p_text(&p, hash);
+	char role[16];
+	struct db_col spec[] = {DB_COL("id", DB_I64, &out->key_id), DB_COL_TEXT("role", role),
+				DB_COL("tenant_id", DB_I64, &out->tenant_id), {0}};
+	bool one;
+	enum db_status st = db_exec_row(c, "auth_lookup", &p, spec, &one);
 	int found = -1;
 	if (st == DB_OK) {
-		found = PQntuples(r) == 1;
-		if (found) {
-			out->key_id = db_int64(r, 0, 0);
-			out->role = srv_role_parse(PQgetvalue(r, 0, 1));
-			out->tenant_id = db_int64(r, 0, 2);
-		}
+		found = one;
+		if (found)
+			out->role = srv_role_parse(role);
 	} else if (st == DB_GONE) {
 		db_conn_reset();
 	}
-	PQclear(r);
 	if (found == 1) {
 		pthread_mutex_lock(&cache_mu);
 		memcpy(cache[s].hash, hash, sizeof hash);
@@ -109,16 +112,26 @@ enum db_status srv_key_insert(PGconn *c, const char *name, unsigned role, int64_
 {
 	if (srv_key_generate(key) != 0)
 		return DB_HARD;
-	char hash[KEY_HASH_LEN + 1], tid[24], prefix[12], now[24];
+	char hash[KEY_HASH_LEN + 1], prefix[12];
 	srv_key_hash(key, hash);
-	snprintf(tid, sizeof tid, "%lld", (long long)tenant_id);
 	snprintf(prefix, sizeof prefix, "%.10s", key);
-	snprintf(now, sizeof now, "%lld", (long long)srv_clock_now_us());
-	const char *p[6] = {name, srv_role_name(role), tenant_id ? tid : NULL, hash, prefix, now};
-	PGresult *r;
-	enum db_status st = db_exec(c, "auth_insert", 6, p, &r);
-	if (st == DB_OK)
-		*id_out = db_int64(r, 0, 0);
-	PQclear(r);
-	return st;
+	struct db_params p = {0};
+	db_p_text(&p, name);
+	db_p_text(&p, srv_role_name(role));
+	db_p_id(&p, tenant_id);
+	db_p_text(&p, hash);
+	db_p_text(&p, prefix);
+	db_p_i64(&p, srv_clock_now_us());
+	struct db_col spec[] = {DB_COL("id", DB_I64, id_out), {0}};
+	return db_exec_row(c, "auth_insert", &p, spec, NULL);
+}
+
+enum db_status store_key_revoke(PGconn *c, int64_t id, int64_t now_us, bool *found)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, now_us);
+	int64_t got = 0;
+	struct db_col spec[] = {DB_COL("id", DB_I64, &got), {0}};
+	return db_exec_row(c, "key_revoke", &p, spec, found);
 }

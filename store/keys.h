@@ -6,6 +6,7 @@
 #include "core/crypto.h"
 #include "store/db.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Who a request acts as. */
@@ -27,6 +28,9 @@ void srv_auth_forget(int64_t key_id);
  * the new id. tenant_id 0 = none. Returns the db status. */
 enum db_status srv_key_insert(PGconn *c, const char *name, unsigned role, int64_t tenant_id,
 			      char *key, int64_t *id_out);
+
+/* Revoke key id (kept revoked if it was); *found false when there is no such key. */
+enum db_status store_key_revoke(PGconn *c, int64_t id, int64_t now_us, bool *found);
 
 void srv_auth_register(void);
 

@@ -1,6 +1,7 @@
 /* migrate.c: numbered SQL files applied in order, each once, recorded in schema_migrations. */
 #include "store/migrate.h"
 #include "core/log.h"
+#include "store/db.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -85,4 +86,20 @@ out:
 	run(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", "unlock");
 	PQfinish(c);
 	return applied;
+}
+
+static const struct db_stmt migrate_stmts[] = {
+	{"ready_version", /* store_schema_version */
+	 "SELECT coalesce(max(version), 0) AS version FROM schema_migrations"},
+	{0, 0},
+};
+
+void store_migrate_register(void) { db_register(migrate_stmts); }
+
+enum db_status store_schema_version(PGconn *c, int64_t *version)
+{
+	*version = 0;
+	struct db_params p = {0};
+	struct db_col spec[] = {DB_COL("version", DB_I64, version), {0}};
+	return db_exec_row(c, "ready_version", &p, spec, NULL);
 }

@@ -19,4 +19,9 @@ int srv_migrations_latest(void);
  * (logged). */
 int srv_migrate(const char *conninfo);
 
+/* The highest migration the database has applied (readiness). */
+#include "store/db.h"
+enum db_status store_schema_version(PGconn *c, int64_t *version);
+void store_migrate_register(void);
+
 #endif

@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define COMMAND_COLS                                                                               \
+	"c.id, c.meter_id, m.serial, c.action, c.reason, c.state, c.attempts, " SQL_US("c.created_at")  \
+	" AS created_us, coalesce(" SQL_US("c.acked_at") ", 0) AS acked_us, c.origin,"                 \
+	" coalesce(c.result, '') AS result, coalesce(c.relay, '') AS relay"
+
 static const struct db_stmt outbox_stmts[] = {
 	{"outbox_commands", /* store_commands_queue: the rules of outbox.h, in one statement */
 	 "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
@@ -33,6 +38,23 @@ static const struct db_stmt outbox_stmts[] = {
 	 " WHERE m.id = $1 AND a.state = 'cut_off'"
 	 " AND coalesce((SELECT c.action FROM commands c WHERE c.meter_id = m.id AND c.state <> 'superseded'"
 	 "  ORDER BY c.id DESC LIMIT 1), '') <> 'cut_off'"},
+	{"command_list", /* store_commands_list */
+	 "SELECT " COMMAND_COLS " FROM commands c JOIN meters m ON m.id = c.meter_id"
+	 " WHERE c.id > $1 AND ($3::text IS NULL OR c.state = $3) ORDER BY c.id LIMIT $2"},
+	{"command_get", /* store_command_get */
+	 "SELECT " COMMAND_COLS " FROM commands c JOIN meters m ON m.id = c.meter_id WHERE c.id = $1"},
+	{"command_ack", /* store_command_ack: the first answer counts; supply follows the relay */
+	 "WITH c AS (UPDATE commands SET state = CASE WHEN $2 = 'executed' THEN 'acked' ELSE 'failed' END,"
+	 "  result = $2, relay = $3, detail = $4, acked_at = " SQL_TS("$5")
+	 "  WHERE id = $1 AND state IN ('pending', 'sent', 'superseded') AND result IS NULL"
+	 "  RETURNING account_id, relay, state),"
+	 " a AS (UPDATE accounts SET supply = c.relay FROM c"
+	 "  WHERE accounts.id = c.account_id AND c.relay IS NOT NULL AND $2 = 'executed')"
+	 " SELECT state FROM c"},
+	{"note_list", /* store_notes_list */
+	 "SELECT id, coalesce(tenant_id, 0) AS tenant_id, kind, channel, recipient, body, state, attempts, "
+	 SQL_US("created_at") " AS created_us, coalesce(" SQL_US("sent_at") ", 0) AS sent_us, last_error"
+	 " FROM notifications WHERE id > $1 AND ($3::text IS NULL OR state = $3) ORDER BY id LIMIT $2"},
 	{0, 0},
 };
 
@@ -144,4 +166,114 @@ enum db_status store_commands_follow_account(PGconn *c, int64_t meter_id, int64_
 		return st;
 	struct cmd_order o = {meter_id, tenant, "cut_off", "balance_exhausted", "auto", 0, true};
 	return store_commands_queue(c, &o, 1, now_us, NULL, NULL);
+}
+
+#define COMMAND_SPEC(x)                                                                          \
+	{DB_COL("id", DB_I64, &(x)->id), DB_COL("meter_id", DB_I64, &(x)->meter_id),                \
+	 DB_COL_TEXT("serial", (x)->serial), DB_COL_TEXT("action", (x)->action),                     \
+	 DB_COL_TEXT("reason", (x)->reason), DB_COL_TEXT("state", (x)->state),                       \
+	 DB_COL("attempts", DB_I64, &(x)->attempts), DB_COL("created_us", DB_I64, &(x)->created_us), \
+	 DB_COL("acked_us", DB_I64, &(x)->acked_us), DB_COL_TEXT("origin", (x)->origin),             \
+	 DB_COL_TEXT("result", (x)->result), DB_COL_TEXT("relay", (x)->relay), {0}}
+
+enum db_status store_commands_list(PGconn *c, int64_t after, int64_t limit, const char *state,
+				   struct command_row **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	struct db_params p = {0};
+	db_p_i64(&p, after);
+	db_p_i64(&p, limit);
+	db_p_text(&p, state);
+	struct command_row x;
+	struct db_col spec[] = COMMAND_SPEC(&x);
+	PGresult *r;
+	enum db_status st = db_exec_bind(c, "command_list", &p, spec, &r);
+	if (st != DB_OK)
+		return st;
+	int rows = PQntuples(r);
+	*out = calloc((size_t)rows + 1, sizeof **out);
+	if (!*out)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		db_cols_read(r, i, spec);
+		(*out)[i] = x;
+	}
+	*n = rows;
+	PQclear(r);
+	return DB_OK;
+}
+
+enum db_status store_command_get(PGconn *c, int64_t id, struct command_row *x)
+{
+	memset(x, 0, sizeof *x);
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	struct db_col spec[] = COMMAND_SPEC(x);
+	return db_exec_row(c, "command_get", &p, spec, NULL);
+}
+
+enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, const char *relay, const char *detail,
+				 int64_t now_us, bool *acked)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_text(&p, result);
+	db_p_text(&p, relay);
+	db_p_text(&p, detail);
+	db_p_i64(&p, now_us);
+	char state[12];
+	struct db_col spec[] = {DB_COL_TEXT("state", state), {0}};
+	return db_exec_row(c, "command_ack", &p, spec, acked);
+}
+
+enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const char *state, struct note_row **out,
+				int *n)
+{
+	*out = NULL;
+	*n = 0;
+	struct db_params p = {0};
+	db_p_i64(&p, after);
+	db_p_i64(&p, limit);
+	db_p_text(&p, state);
+	struct note_row x;
+	struct db_col spec[] = {
+		DB_COL("id", DB_I64, &x.id),
+		DB_COL("tenant_id", DB_I64, &x.tenant_id),
+		DB_COL_TEXT("kind", x.kind),
+		DB_COL_TEXT("channel", x.channel),
+		DB_COL("recipient", DB_TEXT_NEW, &x.recipient),
+		DB_COL("body", DB_TEXT_NEW, &x.body),
+		DB_COL_TEXT("state", x.state),
+		DB_COL("attempts", DB_I64, &x.attempts),
+		DB_COL("created_us", DB_I64, &x.created_us),
+		DB_COL("sent_us", DB_I64, &x.sent_us),
+		DB_COL("last_error", DB_TEXT_NEW, &x.last_error),
+		{0},
+	};
+	PGresult *r;
+	enum db_status st = db_exec_bind(c, "note_list", &p, spec, &r);
+	if (st != DB_OK)
+		return st;
+	int rows = PQntuples(r);
+	*out = calloc((size_t)rows + 1, sizeof **out);
+	if (!*out)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		db_cols_read(r, i, spec);
+		(*out)[i] = x;
+	}
+	*n = rows;
+	PQclear(r);
+	return DB_OK;
+}
+
+void store_note_rows_free(struct note_row *v, int n)
+{
+	for (int i = 0; v && i < n; i++) {
+		free(v[i].recipient);
+		free(v[i].body);
+		free(v[i].last_error);
+	}
+	free(v);
 }

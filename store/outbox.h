@@ -54,6 +54,32 @@ struct note_order {
 /* Queue notes[0..n) in one statement. */
 enum db_status store_notes_queue(PGconn *c, const struct note_order *notes, int n, int64_t now_us);
 
+/* The outboxes as operators see them. */
+struct command_row {
+	int64_t id, meter_id, attempts, created_us, acked_us; /* acked_us 0: not acked */
+	char serial[72], action[12], reason[501], state[12], origin[12];
+	char result[12], relay[4]; /* "" when none */
+};
+/* A page of commands in state (NULL: all). *out new (caller frees). */
+enum db_status store_commands_list(PGconn *c, int64_t after, int64_t limit, const char *state,
+				   struct command_row **out, int *n);
+/* x->id == 0 when there is none. */
+enum db_status store_command_get(PGconn *c, int64_t id, struct command_row *x);
+/* Record a gateway's answer; the first one counts (*acked false when it was answered before),
+ * and an executed command's relay becomes its account's supply. */
+enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, const char *relay, const char *detail,
+				 int64_t now_us, bool *acked);
+
+struct note_row {
+	int64_t id, tenant_id, attempts, created_us, sent_us; /* tenant_id, sent_us 0: none */
+	char kind[40], channel[8], state[8];
+	char *recipient, *body, *last_error; /* new or NULL */
+};
+/* A page of notifications in state (NULL: all). *out new: store_note_rows_free. */
+enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const char *state, struct note_row **out,
+				int *n);
+void store_note_rows_free(struct note_row *v, int n);
+
 void store_outbox_register(void);
 
 #endif

@@ -1,0 +1,112 @@
+/* sites.c: the SQL of sites and holidays (sites.h). */
+#include "store/sites.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SITE_COLS "id, name, timezone, currency, " SQL_US("created_at") " AS created_us"
+
+static const struct db_stmt site_stmts[] = {
+	{"site_insert", /* store_site_insert */
+	 "INSERT INTO sites (name, timezone, currency, created_at) VALUES ($1, $2, $3, "
+	 SQL_TS("$4") ") RETURNING " SITE_COLS},
+	{"site_list", /* store_sites_list */
+	 "SELECT " SITE_COLS " FROM sites WHERE id > $1 ORDER BY id LIMIT $2"},
+	{"site_get", /* store_site_get */
+	 "SELECT " SITE_COLS " FROM sites WHERE id = $1"},
+	{"holiday_upsert", /* store_holiday_upsert */
+	 "INSERT INTO site_holidays (site_id, day, name) SELECT id, $2::date, $3 FROM sites WHERE id = $1"
+	 " ON CONFLICT (site_id, day) DO UPDATE SET name = EXCLUDED.name"
+	 " RETURNING to_char(day, 'YYYY-MM-DD') AS day, name"},
+	{"holiday_list", /* store_holidays_list */
+	 "SELECT to_char(day, 'YYYY-MM-DD') AS day, name FROM site_holidays WHERE site_id = $1 ORDER BY day"},
+	{0, 0},
+};
+
+void store_sites_register(void) { db_register(site_stmts); }
+
+#define SITE_SPEC(s)                                                                               \
+	{DB_COL("id", DB_I64, &(s)->id), DB_COL_TEXT("name", (s)->name), DB_COL_TEXT("timezone", (s)->timezone), \
+	 DB_COL_TEXT("currency", (s)->currency), DB_COL("created_us", DB_I64, &(s)->created_us), {0}}
+
+enum db_status store_site_insert(PGconn *c, struct site *s, int64_t now_us)
+{
+	struct db_params p = {0};
+	db_p_text(&p, s->name);
+	db_p_text(&p, s->timezone);
+	db_p_text(&p, s->currency);
+	db_p_i64(&p, now_us);
+	struct db_col spec[] = SITE_SPEC(s);
+	return db_exec_row(c, "site_insert", &p, spec, NULL);
+}
+
+enum db_status store_site_get(PGconn *c, int64_t id, struct site *s)
+{
+	memset(s, 0, sizeof *s);
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	struct db_col spec[] = SITE_SPEC(s);
+	return db_exec_row(c, "site_get", &p, spec, NULL);
+}
+
+enum db_status store_sites_list(PGconn *c, int64_t after, int64_t limit, struct site **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	struct db_params p = {0};
+	db_p_i64(&p, after);
+	db_p_i64(&p, limit);
+	struct site s;
+	struct db_col spec[] = SITE_SPEC(&s);
+	PGresult *r;
+	enum db_status st = db_exec_bind(c, "site_list", &p, spec, &r);
+	if (st != DB_OK)
+		return st;
+	int rows = PQntuples(r);
+	*out = calloc((size_t)rows + 1, sizeof **out);
+	if (!*out)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		db_cols_read(r, i, spec);
+		(*out)[i] = s;
+	}
+	*n = rows;
+	PQclear(r);
+	return DB_OK;
+}
+
+enum db_status store_holiday_upsert(PGconn *c, int64_t site_id, struct holiday *h, bool *found)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, site_id);
+	db_p_text(&p, h->day);
+	db_p_text(&p, h->name);
+	struct db_col spec[] = {DB_COL_TEXT("day", h->day), DB_COL_TEXT("name", h->name), {0}};
+	return db_exec_row(c, "holiday_upsert", &p, spec, found);
+}
+
+enum db_status store_holidays_list(PGconn *c, int64_t site_id, struct holiday **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	struct db_params p = {0};
+	db_p_i64(&p, site_id);
+	struct holiday h;
+	struct db_col spec[] = {DB_COL_TEXT("day", h.day), DB_COL_TEXT("name", h.name), {0}};
+	PGresult *r;
+	enum db_status st = db_exec_bind(c, "holiday_list", &p, spec, &r);
+	if (st != DB_OK)
+		return st;
+	int rows = PQntuples(r);
+	*out = calloc((size_t)rows + 1, sizeof **out);
+	if (!*out)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		db_cols_read(r, i, spec);
+		(*out)[i] = h;
+	}
+	*n = rows;
+	PQclear(r);
+	return DB_OK;
+}

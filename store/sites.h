@@ -1,0 +1,34 @@
+/* sites.h: sites and their holidays. */
+#ifndef WATTLE_STORE_SITES_H
+#define WATTLE_STORE_SITES_H
+
+#include "store/db.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct site {
+	int64_t id;
+	char name[201], timezone[64], currency[4];
+	int64_t created_us;
+};
+
+/* Insert s (name, timezone, currency); s is read back whole. */
+enum db_status store_site_insert(PGconn *c, struct site *s, int64_t now_us);
+/* s->id == 0 when there is none. */
+enum db_status store_site_get(PGconn *c, int64_t id, struct site *s);
+/* A page of sites after `after`, at most limit. *out new (caller frees). */
+enum db_status store_sites_list(PGconn *c, int64_t after, int64_t limit, struct site **out, int *n);
+
+struct holiday {
+	char day[11]; /* YYYY-MM-DD, site-local */
+	char name[101];
+};
+/* Set (or rename) the site's holiday; *found false when there is no such site. */
+enum db_status store_holiday_upsert(PGconn *c, int64_t site_id, struct holiday *h, bool *found);
+/* The site's holidays by day. *out new (caller frees). */
+enum db_status store_holidays_list(PGconn *c, int64_t site_id, struct holiday **out, int *n);
+
+void store_sites_register(void);
+
+#endif

@@ -1,0 +1,143 @@
+/* tenants.c: the SQL of tenants (tenants.h). */
+#include "store/tenants.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TENANT_COLS                                                                                 \
+	"t.id, t.site_id, t.name, t.category, t.area_centi_m2, t.credit_rating, coalesce(t.phone, '') AS phone," \
+	" t.status, " SQL_US("t.created_at") " AS created_us, " SQL_US("t.updated_at") " AS updated_us,"   \
+	" coalesce(t.move_in::text, '') AS move_in, coalesce(t.move_out::text, '') AS move_out"
+
+static const struct db_stmt tenant_stmts[] = {
+	{"tenant_insert", /* store_tenant_insert: the tenant and its account, or no row */
+	 "WITH t AS (INSERT INTO tenants (site_id, name, category, area_centi_m2, credit_rating,"
+	 " phone, status, created_at, updated_at, move_in, move_out)"
+	 " SELECT s.id, $2, $3, $4, $5, $6, coalesce($7, 'active'), " SQL_TS("$8") ", " SQL_TS("$8") ", $9::date, $10::date"
+	 " FROM sites s WHERE s.id = $1 RETURNING *),"
+	 " a AS (INSERT INTO accounts (tenant_id, currency, created_at, updated_at)"
+	 " SELECT t.id, s.currency, t.created_at, t.created_at FROM t JOIN sites s ON s.id = t.site_id)"
+	 " SELECT " TENANT_COLS " FROM t"},
+	{"tenant_list", /* store_tenants_list */
+	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id > $1"
+	 " AND ($3::bigint IS NULL OR t.site_id = $3) ORDER BY t.id LIMIT $2"},
+	{"tenant_get", /* store_tenant_get */
+	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id = $1"},
+	{"tenant_update", /* store_tenant_update: NULL leaves a column; $7, $11, $13 say whether
+			     the nullable ones are set */
+	 "UPDATE tenants t SET name = coalesce($2, name), category = coalesce($3, category),"
+	 " area_centi_m2 = coalesce($4::bigint, area_centi_m2),"
+	 " credit_rating = coalesce($5, credit_rating),"
+	 " phone = CASE WHEN $7::boolean THEN $6 ELSE phone END,"
+	 " status = coalesce($8, status), updated_at = " SQL_TS("$9") ","
+	 " move_in = CASE WHEN $11::boolean THEN $10::date ELSE move_in END,"
+	 " move_out = CASE WHEN $13::boolean THEN $12::date ELSE move_out END"
+	 " WHERE t.id = $1 RETURNING " TENANT_COLS},
+	{"tenant_exists", /* store_tenant_exists */
+	 "SELECT id FROM tenants WHERE id = $1"},
+	{0, 0},
+};
+
+void store_tenants_register(void) { db_register(tenant_stmts); }
+
+#define TENANT_SPEC(t)                                                                            \
+	{DB_COL("id", DB_I64, &(t)->id), DB_COL("site_id", DB_I64, &(t)->site_id), DB_COL_TEXT("name", (t)->name), \
+	 DB_COL_TEXT("category", (t)->category), DB_COL("area_centi_m2", DB_I64, &(t)->area_centi_m2),        \
+	 DB_COL_TEXT("credit_rating", (t)->credit_rating), DB_COL_TEXT("phone", (t)->phone),                  \
+	 DB_COL_TEXT("status", (t)->status), DB_COL("created_us", DB_I64, &(t)->created_us),                  \
+	 DB_COL("updated_us", DB_I64, &(t)->updated_us), DB_COL_TEXT("move_in", (t)->move_in),               \
+	 DB_COL_TEXT("move_out", (t)->move_out), {0}}
+
+enum db_status store_tenant_insert(PGconn *c, int64_t site_id, const struct tenant_fields *f, int64_t now_us,
+				   struct tenant *out)
+{
+	memset(out, 0, sizeof *out);
+	struct db_params p = {0};
+	db_p_i64(&p, site_id);
+	db_p_text(&p, f->name);
+	db_p_text(&p, f->category);
+	if (f->has_area)
+		db_p_i64(&p, f->area_centi_m2);
+	else
+		db_p_text(&p, NULL);
+	db_p_text(&p, f->credit_rating);
+	db_p_text(&p, f->phone);
+	db_p_text(&p, f->status);
+	db_p_i64(&p, now_us);
+	db_p_text(&p, f->move_in);
+	db_p_text(&p, f->move_out);
+	struct db_col spec[] = TENANT_SPEC(out);
+	return db_exec_row(c, "tenant_insert", &p, spec, NULL);
+}
+
+enum db_status store_tenant_get(PGconn *c, int64_t id, struct tenant *out)
+{
+	memset(out, 0, sizeof *out);
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	struct db_col spec[] = TENANT_SPEC(out);
+	return db_exec_row(c, "tenant_get", &p, spec, NULL);
+}
+
+enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, struct tenant **out,
+				  int *n)
+{
+	*out = NULL;
+	*n = 0;
+	struct db_params p = {0};
+	db_p_i64(&p, after);
+	db_p_i64(&p, limit);
+	db_p_id(&p, site_id);
+	struct tenant t;
+	struct db_col spec[] = TENANT_SPEC(&t);
+	PGresult *r;
+	enum db_status st = db_exec_bind(c, "tenant_list", &p, spec, &r);
+	if (st != DB_OK)
+		return st;
+	int rows = PQntuples(r);
+	*out = calloc((size_t)rows + 1, sizeof **out);
+	if (!*out)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		db_cols_read(r, i, spec);
+		(*out)[i] = t;
+	}
+	*n = rows;
+	PQclear(r);
+	return DB_OK;
+}
+
+enum db_status store_tenant_update(PGconn *c, int64_t id, const struct tenant_fields *f, int64_t now_us,
+				   struct tenant *out)
+{
+	memset(out, 0, sizeof *out);
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_text(&p, f->name);
+	db_p_text(&p, f->category);
+	if (f->has_area)
+		db_p_i64(&p, f->area_centi_m2);
+	else
+		db_p_text(&p, NULL);
+	db_p_text(&p, f->credit_rating);
+	db_p_text(&p, f->phone);
+	db_p_bool(&p, f->set_phone);
+	db_p_text(&p, f->status);
+	db_p_i64(&p, now_us);
+	db_p_text(&p, f->move_in);
+	db_p_bool(&p, f->set_move_in);
+	db_p_text(&p, f->move_out);
+	db_p_bool(&p, f->set_move_out);
+	struct db_col spec[] = TENANT_SPEC(out);
+	return db_exec_row(c, "tenant_update", &p, spec, NULL);
+}
+
+enum db_status store_tenant_exists(PGconn *c, int64_t id, bool *found)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	int64_t got = 0;
+	struct db_col spec[] = {DB_COL("id", DB_I64, &got), {0}};
+	return db_exec_row(c, "tenant_exists", &p, spec, found);
+}

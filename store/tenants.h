@@ -1,0 +1,48 @@
+/* tenants.h: tenants (each with its prepaid account, opened in the same statement). */
+#ifndef WATTLE_STORE_TENANTS_H
+#define WATTLE_STORE_TENANTS_H
+
+#include "store/db.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tenant {
+	int64_t id, site_id;
+	char name[201], category[65];
+	int64_t area_centi_m2;
+	char credit_rating[2], status[16];
+	char phone[24];               /* "" when none */
+	char move_in[11], move_out[11]; /* YYYY-MM-DD, "" when none */
+	int64_t created_us, updated_us;
+};
+
+/* What a create or a patch sets: NULL (or has_* false) leaves a column as it is; for the
+ * nullable ones, set_* says whether to set it (to the value, which may be NULL). */
+struct tenant_fields {
+	const char *name, *category, *credit_rating, *status;
+	bool has_area;
+	int64_t area_centi_m2;
+	bool set_phone, set_move_in, set_move_out;
+	const char *phone, *move_in, *move_out;
+};
+
+/* Insert a tenant of site_id with its account in the site's currency; *out is the row, or
+ * out->id == 0 when there is no such site. */
+enum db_status store_tenant_insert(PGconn *c, int64_t site_id, const struct tenant_fields *f, int64_t now_us,
+				   struct tenant *out);
+/* out->id == 0 when there is none. */
+enum db_status store_tenant_get(PGconn *c, int64_t id, struct tenant *out);
+/* A page (site_id 0: every site). *out new (caller frees). */
+enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, struct tenant **out,
+				  int *n);
+/* Apply f to tenant id; *out is the row after, out->id == 0 when there is none. */
+enum db_status store_tenant_update(PGconn *c, int64_t id, const struct tenant_fields *f, int64_t now_us,
+				   struct tenant *out);
+
+/* Whether tenant id exists. */
+enum db_status store_tenant_exists(PGconn *c, int64_t id, bool *found);
+
+void store_tenants_register(void);
+
+#endif
