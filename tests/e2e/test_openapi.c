@@ -5,40 +5,53 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <yaml.h>
 
 #define MAX 256
 
+/* Load api/openapi.yaml as a YAML document (libyaml, as any tool that reads the spec would:
+ * a file that does not parse fails here), and list "METHOD /path" for each operation under
+ * the top-level paths mapping. */
 static int load_spec(char routes[][300])
 {
 	FILE *f = fopen(WATTLE_SRC "/api/openapi.yaml", "r");
 	ck_assert_msg(f, "cannot open api/openapi.yaml");
-	char line[512], path[128] = "";
-	int n = 0, in_paths = 0;
-	while (fgets(line, sizeof line, f)) {
-		line[strcspn(line, "\r\n")] = 0;
-		if (!strncmp(line, "paths:", 6)) {
-			in_paths = 1;
-			continue;
-		}
-		if (in_paths && line[0] && line[0] != ' ' && line[0] != '#')
-			in_paths = 0; /* the next top-level key */
-		if (!in_paths)
-			continue;
-		char word[128];
-		if (line[0] == ' ' && line[1] == ' ' && line[2] == '/' && sscanf(line + 2, "%127[^:]:", word) == 1) {
-			snprintf(path, sizeof path, "%s", word);
-		} else if (!strncmp(line, "    ", 4) && line[4] != ' ' &&
-			   sscanf(line + 4, "%127[a-z]:", word) == 1) {
-			static const char *methods[] = {"get", "post", "patch", "put", "delete"};
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	ck_assert(yaml_parser_initialize(&parser));
+	yaml_parser_set_input_file(&parser, f);
+	int loaded = yaml_parser_load(&parser, &doc);
+	ck_assert_msg(loaded, "api/openapi.yaml does not parse: %s at line %zu, column %zu",
+		      parser.problem ? parser.problem : "?", parser.problem_mark.line + 1,
+		      parser.problem_mark.column + 1);
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	ck_assert(root && root->type == YAML_MAPPING_NODE);
+	yaml_node_t *paths = NULL;
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+		if (k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, "paths"))
+			paths = yaml_document_get_node(&doc, p->value);
+	}
+	ck_assert_msg(paths && paths->type == YAML_MAPPING_NODE, "api/openapi.yaml has no paths mapping");
+	static const char *methods[] = {"get", "post", "patch", "put", "delete"};
+	int n = 0;
+	for (yaml_node_pair_t *p = paths->data.mapping.pairs.start; p < paths->data.mapping.pairs.top; p++) {
+		yaml_node_t *path = yaml_document_get_node(&doc, p->key), *ops = yaml_document_get_node(&doc, p->value);
+		ck_assert(path->type == YAML_SCALAR_NODE && ops->type == YAML_MAPPING_NODE);
+		for (yaml_node_pair_t *o = ops->data.mapping.pairs.start; o < ops->data.mapping.pairs.top; o++) {
+			yaml_node_t *m = yaml_document_get_node(&doc, o->key);
 			for (int i = 0; i < 5; i++)
-				if (!strcmp(word, methods[i])) {
+				if (m->type == YAML_SCALAR_NODE && !strcmp((char *)m->data.scalar.value, methods[i])) {
 					ck_assert(n < MAX);
-					for (char *p = word; *p; p++)
-						*p = (char)(*p - 'a' + 'A');
-					snprintf(routes[n++], 300, "%s %s", word, path);
+					char word[8] = "";
+					for (int k = 0; methods[i][k]; k++)
+						word[k] = (char)(methods[i][k] - 'a' + 'A');
+					snprintf(routes[n++], 300, "%s %s", word, (char *)path->data.scalar.value);
 				}
 		}
 	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
 	fclose(f);
 	return n;
 }
