@@ -4,6 +4,8 @@
 #include "ops/account.h"
 #include "core/money.h"
 #include "store/keys.h"
+#include "store/meters.h"
+#include "store/requests.h"
 #include "core/clock.h"
 
 #include <openssl/sha.h>
@@ -11,25 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const struct db_stmt common_stmts[] = {
-	{"audit_insert", /* api_audit */
-	 "INSERT INTO audit_log (at, api_key_id, role, method, path, request_id, action, target)"
-	 " VALUES (" SQL_TS("$1") ", $2, $3, $4, $5, $6, $7, $8::jsonb)"},
-	{"idem_claim", /* api_idem_begin */
-	 "INSERT INTO idempotency_keys (api_key_id, idem_key, method, path, body_sha256, created_at)"
-	 " VALUES ($1, $2, $3, $4, $5, " SQL_TS("$6") ") ON CONFLICT DO NOTHING RETURNING 1"},
-	{"idem_get", /* api_idem_begin */
-	 "SELECT method, path, body_sha256, status, response FROM idempotency_keys"
-	 " WHERE api_key_id = $1 AND idem_key = $2"},
-	{"idem_store", /* api_idem_finish */
-	 "UPDATE idempotency_keys SET status = $3, response = $4"
-	 " WHERE api_key_id = $1 AND idem_key = $2"},
-	{"meter_find", /* api_meter_find */
-	 "SELECT id, coalesce(tenant_id, 0) FROM meters"
-	 " WHERE ($1::bigint IS NOT NULL AND id = $1) OR serial = $2"},
-	{0, 0},
-};
 
 const char *api_i64(char *buf, int64_t v)
 {
@@ -277,15 +260,10 @@ enum db_status api_tx_row(PGconn *c, struct req *rq, const char *stmt, int n,
 
 enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *target)
 {
-	char now[I64_BUF], kid[I64_BUF];
 	char *t = json_dumps(target, JSON_COMPACT | JSON_ENCODE_ANY);
-	const char *p[8] = {api_i64(now, srv_clock_now_us()),
-			    rq->who.key_id ? api_i64(kid, rq->who.key_id) : NULL,
-			    srv_role_name(rq->who.role), rq->method, rq->path, rq->request_id,
-			    action, t};
-	PGresult *r;
-	enum db_status st = db_exec(c, "audit_insert", 8, p, &r);
-	PQclear(r);
+	struct audit_row row = {rq->who.key_id, srv_role_name(rq->who.role), rq->method, rq->path, rq->request_id,
+				action, t};
+	enum db_status st = store_audit_insert(c, &row, srv_clock_now_us());
 	free(t);
 	json_decref(target);
 	return st;
@@ -317,32 +295,28 @@ enum db_status api_idem_begin(PGconn *c, struct req *rq)
 		return DB_ABORT;
 	if (!key)
 		return DB_OK;
-	char kid[I64_BUF], now[I64_BUF], hash[65];
+	char hash[65];
 	body_hash(rq, hash);
-	const char *p[6] = {api_i64(kid, rq->who.key_id), key, rq->method, rq->path, hash,
-			    api_i64(now, srv_clock_now_us())};
-	PGresult *r;
-	/* A concurrent request with the same key waits here on the unique index until the
-	 * first commits (then sees it) or rolls back (then claims it). */
-	enum db_status st = db_exec(c, "idem_claim", 6, p, &r);
-	int claimed = st == DB_OK && PQntuples(r) == 1;
-	PQclear(r);
-	if (st != DB_OK || claimed)
+	bool claimed, found;
+	struct idem_row seen;
+	enum db_status st = store_idem_claim(c, rq->who.key_id, key, rq->method, rq->path, hash, srv_clock_now_us(),
+					     &claimed, &seen, &found);
+	if (st != DB_OK || claimed) {
+		free(seen.path);
+		free(seen.response);
 		return st;
-	st = db_exec(c, "idem_get", 2, p, &r);
-	if (st != DB_OK || PQntuples(r) != 1) {
-		PQclear(r);
-		return st != DB_OK ? st : DB_RETRY;
 	}
-	if (strcmp(PQgetvalue(r, 0, 0), rq->method) || strcmp(PQgetvalue(r, 0, 1), rq->path) ||
-	    strcmp(PQgetvalue(r, 0, 2), hash)) {
+	if (!found) /* the first request rolled back in between: claim it again */
+		st = DB_RETRY;
+	else if (strcmp(seen.method, rq->method) || strcmp(seen.path ? seen.path : "", rq->path) ||
+		 strcmp(seen.body_sha256, hash))
 		api_error(rq, E_IDEMPOTENCY_KEY_REUSED, NULL, NULL);
-	} else {
-		const char *resp = PQgetvalue(r, 0, 4);
-		api_reply_raw(rq, (unsigned)db_int64(r, 0, 3), "application/json", resp, strlen(resp));
-	}
-	PQclear(r);
-	return DB_ABORT;
+	else
+		api_reply_raw(rq, (unsigned)seen.status, "application/json", seen.response ? seen.response : "",
+			      seen.response ? strlen(seen.response) : 0);
+	free(seen.path);
+	free(seen.response);
+	return st == DB_OK ? DB_ABORT : st;
 }
 
 enum db_status api_idem_finish(PGconn *c, struct req *rq)
@@ -350,13 +324,8 @@ enum db_status api_idem_finish(PGconn *c, struct req *rq)
 	const char *key = api_header(rq, "Idempotency-Key");
 	if (!key)
 		return DB_OK;
-	char kid[I64_BUF], status[I64_BUF];
 	char *body = rq->reply ? json_dumps(rq->reply, JSON_COMPACT) : NULL;
-	const char *p[4] = {api_i64(kid, rq->who.key_id), key, api_i64(status, rq->status),
-			    body ? body : ""};
-	PGresult *r;
-	enum db_status st = db_exec(c, "idem_store", 4, p, &r);
-	PQclear(r);
+	enum db_status st = store_idem_store(c, rq->who.key_id, key, rq->status, body);
 	free(body);
 	return st;
 }
@@ -490,28 +459,17 @@ enum db_status api_refresh_accounts(PGconn *c, int64_t tenant_id, int64_t site_i
 	return bill_acct_refresh(c, tenant_id, site_id, rating, srv_clock_now_us());
 }
 
-void api_meter_ref(struct req *rq, char *idbuf, const char *p[2])
-{
-	int64_t id = api_id_parse(ID_METER, rq->args[0]);
-	p[0] = id ? api_i64(idbuf, id) : NULL;
-	p[1] = rq->args[0];
-}
-
 int64_t api_meter_find(struct req *rq, int64_t *tenant_id)
 {
-	char ids[I64_BUF];
-	const char *p[2];
-	api_meter_ref(rq, ids, p);
-	PGresult *r = api_read(rq, "meter_find", 2, p);
-	if (!r)
+	PGconn *c = api_conn(rq);
+	struct meter_ref m;
+	if (!c || api_read_failed(rq, store_meter_find(c, api_id_parse(ID_METER, rq->args[0]), rq->args[0], &m)))
 		return 0;
-	int64_t id = PQntuples(r) ? db_int64(r, 0, 0) : 0;
 	if (tenant_id)
-		*tenant_id = id ? db_int64(r, 0, 1) : 0;
-	PQclear(r);
-	if (!id)
+		*tenant_id = m.tenant_id;
+	if (!m.id)
 		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", rq->args[0]);
-	return id;
+	return m.id;
 }
 
 int api_tenant_scope(struct req *rq, int64_t tenant_id)
@@ -524,4 +482,4 @@ int api_tenant_scope(struct req *rq, int64_t tenant_id)
 }
 
 void api_register_statements_common(void);
-void api_register_statements_common(void) { db_register(common_stmts); }
+void api_register_statements_common(void) { store_requests_register(); }

@@ -21,7 +21,6 @@ void srv_register_statements(void)
 	store_accounts_register();
 	store_ledger_register();
 	store_migrate_register();
-	store_meters_register();
 	srv_dispatch_register();
 	api_register_statements();
 }

@@ -41,23 +41,7 @@ enum db_status store_closes_due(PGconn *c, int64_t now_us, int64_t delay_min, st
 	db_p_i64(&p, delay_min);
 	struct close_due d;
 	struct db_col spec[] = {DB_COL("site_id", DB_I64, &d.site_id), DB_COL_TEXT("period", d.period), {0}};
-	PGresult *r;
-	enum db_status st = db_exec_p(c, "close_due", &p, &r);
-	if (st == DB_OK)
-		st = db_cols_bind(r, spec, "close_due");
-	if (st == DB_OK) {
-		int rows = PQntuples(r);
-		*out = calloc((size_t)rows + 1, sizeof **out);
-		if (!*out)
-			abort();
-		for (int i = 0; i < rows; i++) {
-			db_cols_read(r, i, spec);
-			(*out)[i] = d;
-		}
-		*n = rows;
-	}
-	PQclear(r);
-	return st;
+	return db_exec_rows(c, "close_due", &p, spec, &d, sizeof d, (void **)out, n);
 }
 
 enum db_status store_close_claim(PGconn *c, int64_t site_id, const char *period, int64_t now_us, bool *claimed)

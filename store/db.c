@@ -404,3 +404,27 @@ enum db_status db_exec_void(PGconn *c, const char *stmt, struct db_params *p)
 	PQclear(r);
 	return st;
 }
+
+enum db_status db_exec_rows(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec, void *row,
+			    size_t row_size, void **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	PGresult *r;
+	enum db_status st = db_exec_bind(c, stmt, p, spec, &r);
+	if (st != DB_OK)
+		return st;
+	int rows = PQntuples(r);
+	char *a = rows ? malloc((size_t)rows * row_size) : NULL;
+	if (rows && !a)
+		abort();
+	for (int i = 0; i < rows; i++) {
+		memset(row, 0, row_size);
+		db_cols_read(r, i, spec);
+		memcpy(a + (size_t)i * row_size, row, row_size);
+	}
+	PQclear(r);
+	*out = a;
+	*n = rows;
+	return DB_OK;
+}

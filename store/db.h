@@ -115,6 +115,11 @@ struct db_col;
 enum db_status db_exec_bind(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec, PGresult **res);
 enum db_status db_exec_row(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec, bool *found);
 enum db_status db_exec_void(PGconn *c, const char *stmt, struct db_params *p);
+/* Every row into a new array: spec's destinations point into *row (row_size bytes, the
+ * caller's scratch), zeroed before each row is read and then appended to *out (new: caller
+ * frees; NULL when there are none), *n how many. */
+enum db_status db_exec_rows(PGconn *c, const char *stmt, struct db_params *p, struct db_col *spec, void *row,
+			    size_t row_size, void **out, int *n);
 
 /* Reading results by column name. A spec is an array of columns ending with {0}; each
  * names a result column, a type and where the value goes. db_cols_bind resolves the names

@@ -93,21 +93,7 @@ enum db_status store_ledger_of_tenant(PGconn *c, int64_t tenant_id, int64_t afte
 		DB_COL("ref", DB_TEXT_NEW, &e.ref_json),
 		{0},
 	};
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, "ledger_list", &p, spec, &r);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	*out = calloc((size_t)rows + 1, sizeof **out);
-	if (!*out)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		(*out)[i] = e;
-	}
-	*n = rows;
-	PQclear(r);
-	return DB_OK;
+	return db_exec_rows(c, "ledger_list", &p, spec, &e, sizeof e, (void **)out, n);
 }
 
 void store_ledger_entries_free(struct ledger_entry *e, int n)

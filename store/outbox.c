@@ -187,21 +187,7 @@ enum db_status store_commands_list(PGconn *c, int64_t after, int64_t limit, cons
 	db_p_text(&p, state);
 	struct command_row x;
 	struct db_col spec[] = COMMAND_SPEC(&x);
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, "command_list", &p, spec, &r);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	*out = calloc((size_t)rows + 1, sizeof **out);
-	if (!*out)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		(*out)[i] = x;
-	}
-	*n = rows;
-	PQclear(r);
-	return DB_OK;
+	return db_exec_rows(c, "command_list", &p, spec, &x, sizeof x, (void **)out, n);
 }
 
 enum db_status store_command_get(PGconn *c, int64_t id, struct command_row *x)
@@ -251,21 +237,7 @@ enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const c
 		DB_COL("last_error", DB_TEXT_NEW, &x.last_error),
 		{0},
 	};
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, "note_list", &p, spec, &r);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	*out = calloc((size_t)rows + 1, sizeof **out);
-	if (!*out)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		(*out)[i] = x;
-	}
-	*n = rows;
-	PQclear(r);
-	return DB_OK;
+	return db_exec_rows(c, "note_list", &p, spec, &x, sizeof x, (void **)out, n);
 }
 
 void store_note_rows_free(struct note_row *v, int n)

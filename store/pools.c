@@ -323,22 +323,7 @@ enum db_status store_pool_basis(PGconn *c, int64_t pool_id, const char *from, co
 		DB_COL("days_in_period", DB_INT, &b.days_in_period),
 		{0},
 	};
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, "pool_basis", &q, spec, &r);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	struct pool_basis *a = calloc((size_t)rows + 1, sizeof *a);
-	if (!a)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		a[i] = b;
-	}
-	PQclear(r);
-	*out = a;
-	*n = rows;
-	return DB_OK;
+	return db_exec_rows(c, "pool_basis", &q, spec, &b, sizeof b, (void **)out, n);
 }
 
 enum db_status store_flat_rate(PGconn *c, int64_t tariff_id, int64_t *rate)
@@ -360,22 +345,7 @@ enum db_status store_pools_uncommitted_auto(PGconn *c, int64_t site_id, const ch
 	db_p_text(&q, period);
 	int64_t id;
 	struct db_col spec[] = {DB_COL("id", DB_I64, &id), {0}};
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, "pool_uncommitted_auto", &q, spec, &r);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	int64_t *a = calloc((size_t)rows + 1, sizeof *a);
-	if (!a)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		a[i] = id;
-	}
-	PQclear(r);
-	*ids = a;
-	*n = rows;
-	return DB_OK;
+	return db_exec_rows(c, "pool_uncommitted_auto", &q, spec, &id, sizeof id, (void **)ids, n);
 }
 
 enum db_status store_run_insert(PGconn *c, int64_t pool_id, const char *period, int64_t total_wh,
@@ -428,20 +398,7 @@ enum db_status store_run_lock_lines(PGconn *c, int64_t run_id, bool *found, stru
 		DB_COL_TEXT("basis_unit", l.basis_unit),
 		{0},
 	};
-	if ((st = db_exec_bind(c, "run_lines", &q, spec, &r)) != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	struct run_line *a = calloc((size_t)rows + 1, sizeof *a);
-	if (!a)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		a[i] = l;
-	}
-	PQclear(r);
-	*lines = a;
-	*n = rows;
-	return DB_OK;
+	return db_exec_rows(c, "run_lines", &q, spec, &l, sizeof l, (void **)lines, n);
 }
 
 enum db_status store_run_reverse(PGconn *c, int64_t run_id, int64_t now_us, const char *reason)
@@ -472,8 +429,8 @@ void store_runs_free(struct run_row *r, int n)
 	free(r);
 }
 
-/* Read the run rows of r into a new array. */
-static enum db_status read_runs(PGresult *r, const char *what, struct run_row **out, int *n)
+/* The run rows of stmt into a new array. */
+static enum db_status runs_query(PGconn *c, const char *stmt, struct db_params *q, struct run_row **out, int *n)
 {
 	struct run_row x;
 	struct db_col spec[] = {
@@ -490,32 +447,7 @@ static enum db_status read_runs(PGresult *r, const char *what, struct run_row **
 		DB_COL_TEXT("pool_name", x.pool_name),
 		{0},
 	};
-	enum db_status st = db_cols_bind(r, spec, what);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	struct run_row *a = calloc((size_t)rows + 1, sizeof *a);
-	if (!a)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		a[i] = x;
-	}
-	*out = a;
-	*n = rows;
-	return DB_OK;
-}
-
-static enum db_status runs_query(PGconn *c, const char *stmt, struct db_params *q, struct run_row **out, int *n)
-{
-	*out = NULL;
-	*n = 0;
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, stmt, q, NULL, &r);
-	if (st == DB_OK)
-		st = read_runs(r, stmt, out, n);
-	PQclear(r);
-	return st;
+	return db_exec_rows(c, stmt, q, spec, &x, sizeof x, (void **)out, n);
 }
 
 enum db_status store_run_get(PGconn *c, int64_t run_id, struct run_row *out)

@@ -59,21 +59,7 @@ enum db_status store_sites_list(PGconn *c, int64_t after, int64_t limit, struct 
 	db_p_i64(&p, limit);
 	struct site s;
 	struct db_col spec[] = SITE_SPEC(&s);
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, "site_list", &p, spec, &r);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	*out = calloc((size_t)rows + 1, sizeof **out);
-	if (!*out)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		(*out)[i] = s;
-	}
-	*n = rows;
-	PQclear(r);
-	return DB_OK;
+	return db_exec_rows(c, "site_list", &p, spec, &s, sizeof s, (void **)out, n);
 }
 
 enum db_status store_holiday_upsert(PGconn *c, int64_t site_id, struct holiday *h, bool *found)
@@ -94,19 +80,5 @@ enum db_status store_holidays_list(PGconn *c, int64_t site_id, struct holiday **
 	db_p_i64(&p, site_id);
 	struct holiday h;
 	struct db_col spec[] = {DB_COL_TEXT("day", h.day), DB_COL_TEXT("name", h.name), {0}};
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, "holiday_list", &p, spec, &r);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	*out = calloc((size_t)rows + 1, sizeof **out);
-	if (!*out)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		(*out)[i] = h;
-	}
-	*n = rows;
-	PQclear(r);
-	return DB_OK;
+	return db_exec_rows(c, "holiday_list", &p, spec, &h, sizeof h, (void **)out, n);
 }

@@ -91,21 +91,7 @@ enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64
 	db_p_id(&p, site_id);
 	struct tenant t;
 	struct db_col spec[] = TENANT_SPEC(&t);
-	PGresult *r;
-	enum db_status st = db_exec_bind(c, "tenant_list", &p, spec, &r);
-	if (st != DB_OK)
-		return st;
-	int rows = PQntuples(r);
-	*out = calloc((size_t)rows + 1, sizeof **out);
-	if (!*out)
-		abort();
-	for (int i = 0; i < rows; i++) {
-		db_cols_read(r, i, spec);
-		(*out)[i] = t;
-	}
-	*n = rows;
-	PQclear(r);
-	return DB_OK;
+	return db_exec_rows(c, "tenant_list", &p, spec, &t, sizeof t, (void **)out, n);
 }
 
 enum db_status store_tenant_update(PGconn *c, int64_t id, const struct tenant_fields *f, int64_t now_us,

@@ -1,0 +1,37 @@
+/* requests.h: what the API keeps about requests in the database: the audit log and the
+ * Idempotency-Key store (the first answer of a key, kept in the transaction of its change). */
+#ifndef WATTLE_STORE_REQUESTS_H
+#define WATTLE_STORE_REQUESTS_H
+
+#include "store/db.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One audit row: who (key 0: none), as what role, the request, what it did and to what
+ * (target: JSON text). */
+struct audit_row {
+	int64_t key_id;
+	const char *role, *method, *path, *request_id, *action, *target_json;
+};
+enum db_status store_audit_insert(PGconn *c, const struct audit_row *a, int64_t now_us);
+
+/* A key's first request, when it was used before. */
+struct idem_row {
+	char method[8], body_sha256[65];
+	int64_t status;       /* 0 until the first answer is stored */
+	char *path, *response; /* new: caller frees */
+};
+/* Claim key for this request: *claimed true when it is new. A concurrent request with the
+ * same key waits on the unique index until the first commits (then sees it) or rolls back
+ * (then claims it). When not claimed, *seen is the first request (found false: it went
+ * away in between; retry the transaction). */
+enum db_status store_idem_claim(PGconn *c, int64_t key_id, const char *key, const char *method, const char *path,
+				const char *body_sha256, int64_t now_us, bool *claimed, struct idem_row *seen,
+				bool *found);
+/* Store the answer under the key. */
+enum db_status store_idem_store(PGconn *c, int64_t key_id, const char *key, int64_t status, const char *response);
+
+void store_requests_register(void);
+
+#endif
