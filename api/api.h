@@ -7,7 +7,6 @@
 #include "api/req.h"
 
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,18 +23,8 @@
 int64_t api_id_parse(const char *prefix, const char *s);
 /* New json string "<prefix>_<n>". */
 json_t *api_id_json(const char *prefix, int64_t n);
-/* The id of column col of row as a json string, or json null when the column is NULL. */
-json_t *api_id_col(const char *prefix, const PGresult *r, int row, int col);
 /* Unix microseconds -> RFC 3339 string. */
 json_t *api_time_json(int64_t us);
-/* A timestamp column given as unix microseconds -> RFC 3339 string, or null. */
-json_t *api_time_col(const PGresult *r, int row, int col);
-/* An int64 column -> json integer, or null. */
-json_t *api_int_col(const PGresult *r, int row, int col);
-/* A text column -> json string, or null. */
-json_t *api_str_col(const PGresult *r, int row, int col);
-
-typedef json_t *(*api_row_fn)(const PGresult *r, int row);
 
 /* Field kinds for declared body specs. */
 enum field_kind {
@@ -94,13 +83,6 @@ struct api_id_tx {
  * the error reply set (DB_ABORT keeps the reply the callback set). */
 int api_tx_failed(struct req *rq, enum db_status st);
 
-/* Inside a transaction: run stmt, which returns at most one row, and put row(r, 0) in
- * *out (replacing what an earlier try left). No row: reply 400 naming none_field, or 404
- * naming the path argument when none_field is NULL, and return DB_ABORT. */
-enum db_status api_tx_row(PGconn *c, struct req *rq, const char *stmt, int n,
-			  const char *const *params, api_row_fn row, json_t **out,
-			  const char *none_field, const char *none_msg);
-
 /* Inside a transaction: write the audit row for this request (who, what, when, request
  * id, action, target). */
 enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *target);
@@ -138,10 +120,6 @@ enum db_status api_refresh_accounts(PGconn *c, int64_t tenant_id, int64_t site_i
 /* A tenant key may only see its own tenant: reply 403 and return -1 otherwise. */
 int api_tenant_scope(struct req *rq, int64_t tenant_id);
 
-/* Run one read-only statement outside a transaction. Returns the result (caller
- * PQclear()s it), or NULL with the error reply set. */
-PGresult *api_read(struct req *rq, const char *stmt, int n, const char *const *params);
-
 /* This thread's connection for a read outside a transaction, or NULL with 503 set. */
 PGconn *api_conn(struct req *rq);
 
@@ -151,16 +129,6 @@ int api_read_failed(struct req *rq, enum db_status st);
 
 /* Path argument i as an id of prefix; replies 404 naming `what` and returns 0 if not. */
 int64_t api_arg_id(struct req *rq, int i, const char *prefix, const char *what);
-
-/* A paginated list: stmt takes $1 = after id, $2 = limit + 1, then the n extra params.
- * Replies 200 {"items","next_after"} or an error. */
-void api_list(struct req *rq, const char *prefix, const char *stmt, api_row_fn row, int n,
-	      const char *const *extra);
-
-/* Parameters $1, $2 of a statement that finds a meter "by id or serial" from path
- * argument 0: p[0] the id (NULL when it is not "mtr_<n>", written into idbuf), p[1] as
- * given. */
-void api_meter_ref(struct req *rq, char *idbuf, const char *p[2]);
 
 /* The meter named by path argument 0 (id or serial): its id, and *tenant_id (0 for a
  * public meter). Replies 404 (or 503) and returns 0 when there is none. */

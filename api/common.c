@@ -42,33 +42,10 @@ json_t *api_id_json(const char *prefix, int64_t n)
 	return json_string(buf);
 }
 
-json_t *api_id_col(const char *prefix, const PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? json_null() : api_id_json(prefix, db_int64(r, row, col));
-}
-
 json_t *api_time_json(int64_t us)
 {
 	char buf[40];
 	return json_string(srv_time_format(us, buf, sizeof buf));
-}
-
-json_t *api_time_col(const PGresult *r, int row, int col)
-{
-	if (PQgetisnull(r, row, col))
-		return json_null();
-	char buf[40];
-	return json_string(srv_time_format(db_int64(r, row, col), buf, sizeof buf));
-}
-
-json_t *api_int_col(const PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? json_null() : json_integer(db_int64(r, row, col));
-}
-
-json_t *api_str_col(const PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col));
 }
 
 int api_field_error(struct req *rq, const char *name, const char *fmt, ...)
@@ -238,26 +215,6 @@ int api_tx_failed(struct req *rq, enum db_status st)
 	}
 }
 
-enum db_status api_tx_row(PGconn *c, struct req *rq, const char *stmt, int n,
-			  const char *const *params, api_row_fn row, json_t **out,
-			  const char *none_field, const char *none_msg)
-{
-	PGresult *r;
-	enum db_status st = db_exec(c, stmt, n, params, &r);
-	if (st == DB_OK && PQntuples(r) == 0) {
-		if (none_field)
-			api_field_error(rq, none_field, "%s", none_msg);
-		else
-			api_error(rq, E_NOT_FOUND, NULL, "%s %s", none_msg, rq->args[0]);
-		st = DB_ABORT;
-	} else if (st == DB_OK) {
-		json_decref(*out);
-		*out = row(r, 0);
-	}
-	PQclear(r);
-	return st;
-}
-
 enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *target)
 {
 	char *t = json_dumps(target, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -367,24 +324,6 @@ json_t *api_page_reply(json_t *items, int64_t limit)
 	return json_pack("{s:o, s:o}", "items", items, "next_after", next);
 }
 
-PGresult *api_read(struct req *rq, const char *stmt, int n, const char *const *params)
-{
-	PGconn *c = db_conn();
-	if (!c) {
-		api_error(rq, E_DB_UNAVAILABLE, NULL, NULL);
-		return NULL;
-	}
-	PGresult *r;
-	enum db_status st = db_exec(c, stmt, n, params, &r);
-	if (st == DB_GONE)
-		db_conn_reset();
-	if (api_tx_failed(rq, st)) {
-		PQclear(r);
-		return NULL;
-	}
-	return r;
-}
-
 PGconn *api_conn(struct req *rq)
 {
 	PGconn *c = db_conn();
@@ -406,26 +345,6 @@ int64_t api_arg_id(struct req *rq, int i, const char *prefix, const char *what)
 	if (!id)
 		api_error(rq, E_NOT_FOUND, NULL, "no %s %s", what, rq->args[i]);
 	return id;
-}
-
-void api_list(struct req *rq, const char *prefix, const char *stmt, api_row_fn row, int n,
-	      const char *const *extra)
-{
-	int64_t limit, after;
-	if (api_page(rq, prefix, &limit, &after))
-		return;
-	char a[I64_BUF], l[I64_BUF];
-	const char *p[8] = {api_i64(a, after), api_i64(l, limit + 1)};
-	for (int i = 0; i < n && i < 6; i++)
-		p[2 + i] = extra[i];
-	PGresult *r = api_read(rq, stmt, 2 + n, p);
-	if (!r)
-		return;
-	json_t *items = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(items, row(r, i));
-	PQclear(r);
-	api_reply(rq, 200, api_page_reply(items, limit));
 }
 
 int api_query_enum(struct req *rq, const char *name, const char *const *choices, const char **out)

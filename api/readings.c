@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "api/queue.h"
+#include "store/ingest.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,24 +18,9 @@
 #define MAX_BATCH 5000
 #define FUTURE_SKEW_US INT64_C(600000000) /* a meter clock 10 min fast is tolerated */
 
-static const struct db_stmt reading_stmts[] = {
-	{"readings_list", /* api_meter_readings */
-	 "SELECT " SQL_US("ts") ", energy_wh, power_w, voltage_v, current_a, pf, frequency_hz,"
-	 " thd_v_pct, thd_i_pct, relay, billed FROM readings"
-	 " WHERE meter_id = $1 AND ts >= " SQL_TS("$2") " AND ts < " SQL_TS("$3")
-	 " AND ts > " SQL_TS("$4") " ORDER BY ts LIMIT $5"},
-	{"consumption", /* api_consumption: from the rollups, never raw readings */
-	 "SELECT CASE WHEN $4 = 'month' THEN to_char(d.day, 'YYYY-MM') ELSE to_char(d.day, 'YYYY-MM-DD') END,"
-	 " d.band, sum(d.wh)::bigint, sum(d.cost_nano)::bigint"
-	 " FROM meter_daily d JOIN meters m ON m.id = d.meter_id"
-	 " WHERE m.tenant_id = $1 AND d.day >= $2::date AND d.day < $3::date GROUP BY 1, 2 ORDER BY 1, 2"},
-	{0, 0},
-};
-
 void api_register_statements_readings(void);
 void api_register_statements_readings(void)
 {
-	db_register(reading_stmts);
 	bill_ingest_register();
 	alarm_db_register();
 }
@@ -282,7 +268,6 @@ void api_meter_readings(struct req *rq)
 	int64_t tenant, meter = api_meter_find(rq, &tenant);
 	if (!meter)
 		return;
-	PGresult *r;
 	if (rq->who.role == ROLE_TENANT && tenant != rq->who.tenant_id) {
 		api_error(rq, E_FORBIDDEN, NULL, "a tenant key may only read its own meters");
 		return;
@@ -291,27 +276,24 @@ void api_meter_readings(struct req *rq)
 	if (query_time(rq, "from", 0, &from) || query_time(rq, "to", INT64_C(253402300799000000), &to) ||
 	    query_time(rq, "after", -1, &after) || api_page(rq, ID_METER, &limit, &dummy))
 		return;
-	char m[I64_BUF], f[I64_BUF], t[I64_BUF], a[I64_BUF], l[I64_BUF];
-	const char *p[5] = {api_i64(m, meter), api_i64(f, from), api_i64(t, to), api_i64(a, after),
-			    api_i64(l, limit + 1)};
-	if (!(r = api_read(rq, "readings_list", 5, p)))
+	PGconn *c = api_conn(rq);
+	struct reading_row *v;
+	int n;
+	if (!c || api_read_failed(rq, store_readings_list(c, meter, from, to, after, limit + 1, &v, &n)))
 		return;
-	static const char *const names[] = {"power_w", "voltage_v", "current_a", "pf", "frequency_hz",
-					    "thd_v_pct", "thd_i_pct"};
+	static const char *const names[] = {"voltage_v", "current_a", "pf", "frequency_hz", "thd_v_pct", "thd_i_pct"};
 	json_t *items = json_array();
-	for (int i = 0; i < PQntuples(r) && i < limit; i++) {
-		json_t *o = json_pack("{s:o, s:o, s:b}", "ts", api_time_col(r, i, 0), "energy_wh",
-				      api_int_col(r, i, 1), "billed", !strcmp(PQgetvalue(r, i, 10), "t"));
-		json_object_set_new(o, names[0], api_int_col(r, i, 2));
-		for (int k = 1; k < 7; k++)
-			json_object_set_new(o, names[k], PQgetisnull(r, i, 2 + k) ? json_null()
-						: json_real(strtod(PQgetvalue(r, i, 2 + k), NULL)));
-		json_object_set_new(o, "relay", api_str_col(r, i, 9));
+	for (int i = 0; i < n && i < limit; i++) {
+		json_t *o = json_pack("{s:o, s:I, s:b}", "ts", api_time_json(v[i].ts_us), "energy_wh",
+				      (json_int_t)v[i].energy_wh, "billed", v[i].billed);
+		json_object_set_new(o, "power_w", v[i].power_null ? json_null() : json_integer(v[i].power_w));
+		for (int k = 0; k < 6; k++)
+			json_object_set_new(o, names[k], v[i].values[k][0] ? json_real(strtod(v[i].values[k], NULL)) : json_null());
+		json_object_set_new(o, "relay", v[i].relay[0] ? json_string(v[i].relay) : json_null());
 		json_array_append_new(items, o);
 	}
-	json_t *next = PQntuples(r) > limit ? json_incref(json_object_get(json_array_get(items, (size_t)limit - 1), "ts"))
-					    : json_null();
-	PQclear(r);
+	json_t *next = n > limit ? json_incref(json_object_get(json_array_get(items, (size_t)limit - 1), "ts")) : json_null();
+	free(v);
 	api_reply(rq, 200, json_pack("{s:o, s:o}", "items", items, "next_after", next));
 }
 
@@ -333,7 +315,6 @@ static const char *query_date(struct req *rq, const char *name)
 
 void api_consumption(struct req *rq)
 {
-	char ids[I64_BUF];
 	int64_t id = api_arg_id(rq, 0, ID_TENANT, "tenant");
 	if (!id || api_tenant_scope(rq, id))
 		return;
@@ -349,31 +330,31 @@ void api_consumption(struct req *rq)
 			  "granularity must be day or month");
 		return;
 	}
-	const char *p[4] = {api_i64(ids, id), from, to, g};
-	PGresult *r = api_read(rq, "consumption", 4, p);
-	if (!r)
+	PGconn *c = api_conn(rq);
+	struct consumption_row *v;
+	int n;
+	if (!c || api_read_failed(rq, store_consumption(c, id, from, to, !strcmp(g, "month"), &v, &n)))
 		return;
 	json_t *items = json_array(), *cur = NULL;
-	int64_t total_wh = 0, total_cost = 0;
-	for (int i = 0; i < PQntuples(r); i++) {
-		const char *period = PQgetvalue(r, i, 0);
-		if (!cur || strcmp(json_string_value(json_object_get(cur, "period")), period)) {
-			cur = json_pack("{s:s, s:I, s:I, s:[]}", "period", period, "energy_wh", (json_int_t)0,
+	int64_t total_wh = 0, total_cost = 0, cur_wh = 0, cur_cost = 0;
+	for (int i = 0; i < n; i++) {
+		if (!cur || strcmp(v[i - 1].period, v[i].period)) {
+			cur_wh = cur_cost = 0;
+			cur = json_pack("{s:s, s:I, s:I, s:[]}", "period", v[i].period, "energy_wh", (json_int_t)0,
 					"cost_nano", (json_int_t)0, "bands");
 			json_array_append_new(items, cur);
 		}
-		int64_t wh = db_int64(r, i, 2), cost = db_int64(r, i, 3);
 		json_array_append_new(json_object_get(cur, "bands"),
-				      json_pack("{s:s, s:I, s:I}", "band", PQgetvalue(r, i, 1), "energy_wh",
-						(json_int_t)wh, "cost_nano", (json_int_t)cost));
-		json_object_set_new(cur, "energy_wh",
-				    json_integer(json_integer_value(json_object_get(cur, "energy_wh")) + wh));
-		json_object_set_new(cur, "cost_nano",
-				    json_integer(json_integer_value(json_object_get(cur, "cost_nano")) + cost));
-		total_wh += wh;
-		total_cost += cost;
+				      json_pack("{s:s, s:I, s:I}", "band", v[i].band, "energy_wh", (json_int_t)v[i].wh,
+						"cost_nano", (json_int_t)v[i].cost_nano));
+		cur_wh += v[i].wh;
+		cur_cost += v[i].cost_nano;
+		json_object_set_new(cur, "energy_wh", json_integer(cur_wh));
+		json_object_set_new(cur, "cost_nano", json_integer(cur_cost));
+		total_wh += v[i].wh;
+		total_cost += v[i].cost_nano;
 	}
-	PQclear(r);
+	free(v);
 	api_reply(rq, 200,
 		  json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I}", "tenant_id", api_id_json(ID_TENANT, id),
 			    "from", from, "to", to, "granularity", g, "items", items, "energy_wh",

@@ -5,6 +5,7 @@
 #include "core/valid.h"
 #include "ops/report.h"
 #include "core/clock.h"
+#include "store/closes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,34 +13,15 @@
 
 #define ID_REPORT "rpt"
 
-#define REPORT_COLS "r.id, r.kind, r.site_id, r.tenant_id, r.period, " SQL_US("r.created_at") ", r.origin"
-
-static const struct db_stmt report_api_stmts[] = {
-	{"report_insert", /* api_reports_create, the month close */
-	 "INSERT INTO reports AS r (kind, site_id, tenant_id, period, data, created_at, api_key_id, origin)"
-	 " VALUES ($1, $2, $3, $4, $5::jsonb, " SQL_TS("$6") ", $7, $8) RETURNING " REPORT_COLS},
-	{"report_get", /* api_reports_get */
-	 "SELECT " REPORT_COLS ", r.data::text FROM reports r WHERE r.id = $1"},
-	{"report_list", /* api_reports_list */
-	 "SELECT " REPORT_COLS " FROM reports r WHERE r.id > $1 AND ($3::bigint IS NULL OR r.site_id = $3)"
-	 " AND ($4::text IS NULL OR r.period = $4) AND ($5::text IS NULL OR r.kind = $5)"
-	 " AND ($6::bigint IS NULL OR r.tenant_id = $6) ORDER BY r.id LIMIT $2"},
-	{0, 0},
-};
-
 void api_register_statements_reports(void);
-void api_register_statements_reports(void)
-{
-	db_register(report_api_stmts);
-	bill_report_register();
-}
+void api_register_statements_reports(void) { bill_report_register(); }
 
-static json_t *report_json(const PGresult *r, int i)
+static json_t *report_json(const struct report_view *r)
 {
-	return json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:s}", "id", api_id_col(ID_REPORT, r, i, 0), "kind",
-			 PQgetvalue(r, i, 1), "site_id", api_id_col(ID_SITE, r, i, 2), "tenant_id",
-			 api_id_col(ID_TENANT, r, i, 3), "period", PQgetvalue(r, i, 4), "created_at",
-			 api_time_col(r, i, 5), "origin", PQgetvalue(r, i, 6));
+	return json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:s}", "id", api_id_json(ID_REPORT, r->id), "kind", r->kind,
+			 "site_id", api_id_json(ID_SITE, r->site_id), "tenant_id",
+			 r->tenant_id ? api_id_json(ID_TENANT, r->tenant_id) : json_null(), "period", r->period,
+			 "created_at", api_time_json(r->created_us), "origin", r->origin);
 }
 
 struct report_tx {
@@ -80,21 +62,17 @@ static enum db_status report_tx(PGconn *c, void *arg)
 	if (st != DB_OK)
 		return st;
 	char *text = json_dumps(data, JSON_COMPACT);
-	char site[I64_BUF], tenant[I64_BUF], now[I64_BUF], key[I64_BUF];
-	const char *p[8] = {bill_report_kind_name(t->kind), api_i64(site, t->site),
-			    t->tenant ? api_i64(tenant, t->tenant) : NULL, api_body_str(rq, "period"), text,
-			    api_i64(now, srv_clock_now_us()), rq->who.key_id ? api_i64(key, rq->who.key_id) : NULL, "api"};
-	PGresult *r;
-	st = db_exec(c, "report_insert", 8, p, &r);
+	struct report_view row;
+	st = store_report_insert(c, bill_report_kind_name(t->kind), t->site, t->tenant, api_body_str(rq, "period"), text,
+				 srv_clock_now_us(), rq->who.key_id, &row);
 	free(text);
 	if (st != DB_OK) {
-		PQclear(r);
 		json_decref(data);
 		return st;
 	}
 	json_decref(t->out);
-	t->out = report_json(r, 0);
-	PQclear(r);
+	t->out = report_json(&row);
+	free(row.data_json);
 	json_object_set_new(t->out, "data", data);
 	api_reply(rq, 201, json_incref(t->out));
 	return api_audit(c, rq, "report.create",
@@ -154,20 +132,19 @@ void api_reports_get(struct req *rq)
 			  "format must be json, csv or html");
 		return;
 	}
-	char ids[I64_BUF];
-	const char *p[1] = {api_i64(ids, id)};
-	PGresult *r = api_read(rq, "report_get", 1, p);
-	if (!r)
+	PGconn *c = api_conn(rq);
+	struct report_view r;
+	if (!c || api_read_failed(rq, store_report_get(c, id, &r)))
 		return;
-	if (PQntuples(r) != 1 ||
-	    (rq->who.role == ROLE_TENANT && (PQgetisnull(r, 0, 3) || db_int64(r, 0, 3) != rq->who.tenant_id))) {
-		PQclear(r);
+	if (!r.id || (rq->who.role == ROLE_TENANT && r.tenant_id != rq->who.tenant_id)) {
+		free(r.data_json);
 		api_error(rq, E_NOT_FOUND, NULL, "no report %s", rq->args[0]);
 		return;
 	}
-	json_t *data = json_loads(PQgetvalue(r, 0, 7), 0, NULL);
+	json_t *data = r.data_json ? json_loads(r.data_json, 0, NULL) : NULL;
+	free(r.data_json);
 	if (!strcmp(f, "json")) {
-		json_t *o = report_json(r, 0);
+		json_t *o = report_json(&r);
 		json_object_set_new(o, "data", data);
 		api_reply(rq, 200, o);
 	} else {
@@ -177,7 +154,6 @@ void api_reports_get(struct req *rq)
 		free(body);
 		json_decref(data);
 	}
-	PQclear(r);
 }
 
 void api_reports_list(struct req *rq)
@@ -193,7 +169,20 @@ void api_reports_list(struct req *rq)
 		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "period"), "period must be YYYY-MM");
 		return;
 	}
-	char s[I64_BUF], t[I64_BUF];
-	const char *extra[4] = {site ? api_i64(s, site) : NULL, period, kind, tenant ? api_i64(t, tenant) : NULL};
-	api_list(rq, ID_REPORT, "report_list", report_json, 4, extra);
+	int64_t limit, after;
+	if (api_page(rq, ID_REPORT, &limit, &after))
+		return;
+	PGconn *c = api_conn(rq);
+	if (!c)
+		return;
+	struct report_filter rf = {site, tenant, period, kind};
+	struct report_view *v;
+	int n;
+	if (api_read_failed(rq, store_reports_list(c, after, limit + 1, &rf, &v, &n)))
+		return;
+	json_t *items = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(items, report_json(&v[i]));
+	store_report_views_free(v, n);
+	api_reply(rq, 200, api_page_reply(items, limit));
 }

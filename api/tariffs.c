@@ -3,48 +3,23 @@
 #include "core/valid.h"
 #include "core/tariff.h"
 #include "core/clock.h"
+#include "store/tariffs.h"
+
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
 
-#define TARIFF_COLS "id, site_id, name, currency, kind, spec::text, " SQL_US("effective_from") \
-	", " SQL_US("created_at")
-
-static const struct db_stmt tariff_stmts[] = {
-	{"tariff_site_currency", /* api_tariffs_create */
-	 "SELECT currency FROM sites WHERE id = $1"},
-	{"tariff_insert", /* api_tariffs_create: the tariff and its first version */
-	 "WITH t AS (INSERT INTO tariffs (site_id, name, currency, kind, spec, effective_from, created_at)"
-	 " VALUES ($1, $2, $3, $4, $5::jsonb, " SQL_TS("$6") ", " SQL_TS("$7") ") RETURNING *),"
-	 " v AS (INSERT INTO tariff_versions (tariff_id, effective_from, kind, spec, created_at)"
-	 " SELECT id, effective_from, kind, spec, created_at FROM t)"
-	 " SELECT " TARIFF_COLS " FROM t"},
-	{"tariff_version_insert", /* api_tariff_versions_create */
-	 "INSERT INTO tariff_versions (tariff_id, effective_from, kind, spec, created_at)"
-	 " SELECT id, " SQL_TS("$2") ", $3, $4::jsonb, " SQL_TS("$5") " FROM tariffs WHERE id = $1"
-	 " RETURNING id"},
-	{"tariff_versions", /* tariff_json_versions */
-	 "SELECT " SQL_US("effective_from") ", kind, spec::text FROM tariff_versions"
-	 " WHERE tariff_id = $1 ORDER BY effective_from"},
-	{"tariff_list", /* api_tariffs_list */
-	 "SELECT " TARIFF_COLS " FROM tariffs WHERE id > $1 AND ($3::bigint IS NULL OR site_id = $3)"
-	 " ORDER BY id LIMIT $2"},
-	{"tariff_get", /* api_tariffs_get */
-	 "SELECT " TARIFF_COLS " FROM tariffs WHERE id = $1"},
-	{0, 0},
-};
-
 void api_register_statements_tariffs(void);
-void api_register_statements_tariffs(void) { db_register(tariff_stmts); }
+void api_register_statements_tariffs(void) { store_tariffs_register(); }
 
-static json_t *tariff_json(const PGresult *r, int i)
+static json_t *tariff_json(const struct tariff_row *t)
 {
-	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:s, s:o, s:o}", "id",
-			      api_id_col(ID_TARIFF, r, i, 0), "site_id", api_id_col(ID_SITE, r, i, 1),
-			      "name", PQgetvalue(r, i, 2), "currency", PQgetvalue(r, i, 3), "kind",
-			      PQgetvalue(r, i, 4), "effective_from", api_time_col(r, i, 6),
-			      "created_at", api_time_col(r, i, 7));
-	json_t *spec = json_loads(PQgetvalue(r, i, 5), 0, NULL);
+	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:s, s:o, s:o}", "id", api_id_json(ID_TARIFF, t->id), "site_id",
+			      api_id_json(ID_SITE, t->site_id), "name", t->name, "currency", t->currency, "kind", t->kind,
+			      "effective_from", api_time_json(t->effective_from_us), "created_at",
+			      api_time_json(t->created_us));
+	json_t *spec = t->spec_json ? json_loads(t->spec_json, 0, NULL) : NULL;
 	json_object_update(o, spec); /* the rules sit at the top level, as they were posted */
 	json_decref(spec);
 	return o;
@@ -62,33 +37,32 @@ static enum db_status tariff_tx(PGconn *c, void *arg)
 {
 	struct tariff_tx *t = arg;
 	struct req *rq = t->rq;
-	char site[I64_BUF], eff[I64_BUF], now[I64_BUF];
-	const char *p[7] = {api_i64(site, api_body_id(rq, ID_SITE, "site_id")),
-			    api_body_str(rq, "name"),
-			    api_body_str(rq, "currency"),
-			    api_body_str(rq, "kind"),
-			    t->spec,
-			    api_i64(eff, t->effective_from),
-			    api_i64(now, srv_clock_now_us())};
-	PGresult *r;
-	enum db_status st = db_exec(c, "tariff_site_currency", 1, p, &r);
-	if (st == DB_OK && PQntuples(r) == 0) {
-		api_field_error(rq, "site_id", "no such site");
-		st = DB_ABORT;
-	} else if (st == DB_OK && strcmp(PQgetvalue(r, 0, 0), p[2])) {
-		api_error(rq, E_CURRENCY_MISMATCH, json_pack("{s:s}", "field", "currency"),
-			  "the tariff's currency must be the site's (%s)", PQgetvalue(r, 0, 0));
-		st = DB_ABORT;
-	}
-	PQclear(r);
+	struct tariff_row row = {0};
+	row.site_id = api_body_id(rq, ID_SITE, "site_id");
+	snprintf(row.name, sizeof row.name, "%s", api_body_str(rq, "name"));
+	snprintf(row.currency, sizeof row.currency, "%s", api_body_str(rq, "currency"));
+	snprintf(row.kind, sizeof row.kind, "%s", api_body_str(rq, "kind"));
+	row.effective_from_us = t->effective_from;
+	char currency[4];
+	bool found;
+	enum db_status st = store_site_currency(c, row.site_id, currency, &found);
 	if (st != DB_OK)
 		return st;
-	st = db_exec(c, "tariff_insert", 7, p, &r);
+	if (!found) {
+		api_field_error(rq, "site_id", "no such site");
+		return DB_ABORT;
+	}
+	if (strcmp(currency, row.currency)) {
+		api_error(rq, E_CURRENCY_MISMATCH, json_pack("{s:s}", "field", "currency"),
+			  "the tariff's currency must be the site's (%s)", currency);
+		return DB_ABORT;
+	}
+	st = store_tariff_insert(c, &row, t->spec, srv_clock_now_us());
 	if (st == DB_OK) {
 		json_decref(t->out);
-		t->out = tariff_json(r, 0);
+		t->out = tariff_json(&row);
 	}
-	PQclear(r);
+	free(row.spec_json);
 	if (st != DB_OK)
 		return st;
 	return api_audit(c, rq, "tariff.create",
@@ -143,45 +117,54 @@ void api_tariffs_create(struct req *rq)
 
 void api_tariffs_list(struct req *rq)
 {
-	char site[I64_BUF];
-	int64_t sid;
-	if (api_query_id(rq, "site_id", ID_SITE, &sid))
+	int64_t sid, limit, after;
+	if (api_query_id(rq, "site_id", ID_SITE, &sid) || api_page(rq, ID_TARIFF, &limit, &after))
 		return;
-	const char *extra[1] = {sid ? api_i64(site, sid) : NULL};
-	api_list(rq, ID_TARIFF, "tariff_list", tariff_json, 1, extra);
+	PGconn *c = api_conn(rq);
+	if (!c)
+		return;
+	struct tariff_row *v;
+	int n;
+	if (api_read_failed(rq, store_tariffs_list(c, after, limit + 1, sid, &v, &n)))
+		return;
+	json_t *items = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(items, tariff_json(&v[i]));
+	store_tariffs_free(v, n);
+	api_reply(rq, 200, api_page_reply(items, limit));
 }
 
 void api_tariffs_get(struct req *rq)
 {
-	char ids[I64_BUF];
 	int64_t id = api_arg_id(rq, 0, ID_TARIFF, "tariff");
-	if (!id)
+	PGconn *c = id ? api_conn(rq) : NULL;
+	if (!c)
 		return;
-	const char *p[1] = {api_i64(ids, id)};
-	PGresult *r = api_read(rq, "tariff_get", 1, p);
-	if (!r)
+	struct tariff_row t;
+	if (api_read_failed(rq, store_tariff_get(c, id, &t)))
 		return;
-	if (PQntuples(r) != 1) {
+	if (!t.id) {
 		api_error(rq, E_NOT_FOUND, NULL, "no tariff %s", rq->args[0]);
-		PQclear(r);
 		return;
 	}
-	json_t *out = tariff_json(r, 0);
-	PQclear(r);
-	if (!(r = api_read(rq, "tariff_versions", 1, p))) {
+	json_t *out = tariff_json(&t);
+	free(t.spec_json);
+	struct tariff_version_row *v;
+	int n;
+	if (api_read_failed(rq, store_tariff_versions(c, id, &v, &n))) {
 		json_decref(out);
 		return;
 	}
 	json_t *versions = json_array();
-	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *v = json_pack("{s:o, s:s}", "effective_from", api_time_col(r, i, 0), "kind",
-				      PQgetvalue(r, i, 1));
-		json_t *rules = json_loads(PQgetvalue(r, i, 2), 0, NULL);
-		json_object_update(v, rules);
+	for (int i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:o, s:s}", "effective_from", api_time_json(v[i].effective_from_us), "kind",
+				      v[i].kind);
+		json_t *rules = v[i].spec_json ? json_loads(v[i].spec_json, 0, NULL) : NULL;
+		json_object_update(o, rules);
 		json_decref(rules);
-		json_array_append_new(versions, v);
+		json_array_append_new(versions, o);
 	}
-	PQclear(r);
+	store_tariff_versions_free(v, n);
 	json_object_set_new(out, "versions", versions);
 	api_reply(rq, 200, out);
 }
@@ -189,13 +172,9 @@ void api_tariffs_get(struct req *rq)
 static enum db_status version_tx(PGconn *c, void *arg)
 {
 	struct tariff_tx *t = arg;
-	char id[I64_BUF], eff[I64_BUF], now[I64_BUF];
-	const char *p[5] = {api_i64(id, t->id), api_i64(eff, t->effective_from),
-			    api_body_str(t->rq, "kind"), t->spec, api_i64(now, srv_clock_now_us())};
-	PGresult *r;
-	enum db_status st = db_exec(c, "tariff_version_insert", 5, p, &r);
-	int found = st == DB_OK && PQntuples(r) == 1;
-	PQclear(r);
+	bool found;
+	enum db_status st = store_tariff_version_insert(c, t->id, t->effective_from, api_body_str(t->rq, "kind"), t->spec,
+							srv_clock_now_us(), &found);
 	if (st == DB_UNIQUE) {
 		api_error(t->rq, E_ALREADY_EXISTS, json_pack("{s:s}", "field", "effective_from"),
 			  "the tariff has a version from that instant");

@@ -6,7 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define REPORT_COLS                                                                                  \
+	"r.id, r.kind, r.site_id, coalesce(r.tenant_id, 0) AS tenant_id, r.period,"                     \
+	" " SQL_US("r.created_at") " AS created_us, r.origin"
+
 static const struct db_stmt close_stmts[] = {
+	{"report_insert", /* store_report_insert */
+	 "INSERT INTO reports AS r (kind, site_id, tenant_id, period, data, created_at, api_key_id, origin)"
+	 " VALUES ($1, $2, $3, $4, $5::jsonb, " SQL_TS("$6") ", $7, 'api') RETURNING " REPORT_COLS ", NULL AS data"},
+	{"report_get", /* store_report_get */
+	 "SELECT " REPORT_COLS ", r.data::text AS data FROM reports r WHERE r.id = $1"},
+	{"report_list", /* store_reports_list */
+	 "SELECT " REPORT_COLS ", NULL AS data FROM reports r WHERE r.id > $1 AND ($3::bigint IS NULL OR r.site_id = $3)"
+	 " AND ($4::text IS NULL OR r.period = $4) AND ($5::text IS NULL OR r.kind = $5)"
+	 " AND ($6::bigint IS NULL OR r.tenant_id = $6) ORDER BY r.id LIMIT $2"},
 	{"close_due", /* store_closes_due: sites with a month to close */
 	 "SELECT s.id AS site_id, to_char(x.cur - interval '1 month', 'YYYY-MM') AS period FROM sites s,"
 	 " LATERAL (SELECT date_trunc('month', (" SQL_TS("$1") " AT TIME ZONE s.timezone)"
@@ -104,4 +117,57 @@ enum db_status store_close_done(PGconn *c, int64_t site_id, const char *period, 
 	db_p_i64(&p, statements);
 	db_p_i64(&p, allocations);
 	return db_exec_void(c, "close_done", &p);
+}
+
+#define REPORT_SPEC(x)                                                                                \
+	{DB_COL("id", DB_I64, &(x)->id), DB_COL_TEXT("kind", (x)->kind), DB_COL("site_id", DB_I64, &(x)->site_id), \
+	 DB_COL("tenant_id", DB_I64, &(x)->tenant_id), DB_COL_TEXT("period", (x)->period),                     \
+	 DB_COL("created_us", DB_I64, &(x)->created_us), DB_COL_TEXT("origin", (x)->origin),                   \
+	 DB_COL("data", DB_TEXT_NEW, &(x)->data_json), {0}}
+
+void store_report_views_free(struct report_view *v, int n)
+{
+	for (int i = 0; v && i < n; i++)
+		free(v[i].data_json);
+	free(v);
+}
+
+enum db_status store_report_insert(PGconn *c, const char *kind, int64_t site_id, int64_t tenant_id, const char *period,
+				   const char *data_json, int64_t now_us, int64_t key_id, struct report_view *out)
+{
+	memset(out, 0, sizeof *out);
+	struct db_params p = {0};
+	db_p_text(&p, kind);
+	db_p_i64(&p, site_id);
+	db_p_id(&p, tenant_id);
+	db_p_text(&p, period);
+	db_p_text(&p, data_json);
+	db_p_i64(&p, now_us);
+	db_p_id(&p, key_id);
+	struct db_col spec[] = REPORT_SPEC(out);
+	return db_exec_row(c, "report_insert", &p, spec, NULL);
+}
+
+enum db_status store_report_get(PGconn *c, int64_t id, struct report_view *out)
+{
+	memset(out, 0, sizeof *out);
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	struct db_col spec[] = REPORT_SPEC(out);
+	return db_exec_row(c, "report_get", &p, spec, NULL);
+}
+
+enum db_status store_reports_list(PGconn *c, int64_t after, int64_t limit, const struct report_filter *f,
+				  struct report_view **out, int *n)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, after);
+	db_p_i64(&p, limit);
+	db_p_id(&p, f->site_id);
+	db_p_text(&p, f->period);
+	db_p_text(&p, f->kind);
+	db_p_id(&p, f->tenant_id);
+	struct report_view x;
+	struct db_col spec[] = REPORT_SPEC(&x);
+	return db_exec_rows(c, "report_list", &p, spec, &x, sizeof x, (void **)out, n);
 }

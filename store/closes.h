@@ -1,5 +1,6 @@
-/* closes.h: the month close's rows: which sites have a month to close, the claim that makes
- * a close happen once across processes, the stored reports and the close's record. */
+/* closes.h: the month close's rows (which sites have a month to close, the claim that makes
+ * a close happen once across processes, the close's record) and the stored reports, which
+ * the close and POST /v1/reports both write. */
 #ifndef WATTLE_STORE_CLOSES_H
 #define WATTLE_STORE_CLOSES_H
 
@@ -37,6 +38,26 @@ enum db_status store_reports_insert(PGconn *c, int64_t site_id, const char *peri
 
 /* Record what the close did. */
 enum db_status store_close_done(PGconn *c, int64_t site_id, const char *period, int statements, int allocations);
+
+/* A stored report as the API shows it. */
+struct report_view {
+	int64_t id, site_id, tenant_id, created_us; /* tenant 0: the site's */
+	char kind[20], period[8], origin[16];
+	char *data_json; /* new, or NULL when not read */
+};
+void store_report_views_free(struct report_view *v, int n);
+/* Store one report made through the API by key_id (0: none); *out is the row (without data). */
+enum db_status store_report_insert(PGconn *c, const char *kind, int64_t site_id, int64_t tenant_id, const char *period,
+				   const char *data_json, int64_t now_us, int64_t key_id, struct report_view *out);
+/* One report with its data; out->id == 0 when there is none. */
+enum db_status store_report_get(PGconn *c, int64_t id, struct report_view *out);
+/* A page of reports (0 / NULL: any). *out new: store_report_views_free. */
+struct report_filter {
+	int64_t site_id, tenant_id;
+	const char *period, *kind;
+};
+enum db_status store_reports_list(PGconn *c, int64_t after, int64_t limit, const struct report_filter *f,
+				  struct report_view **out, int *n);
 
 void store_closes_register(void);
 

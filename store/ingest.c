@@ -72,6 +72,18 @@ static const struct db_stmt ingest_stmts[] = {
 	{"ingest_events", /* bill_ingest */
 	 "INSERT INTO meter_events (meter_id, at, kind, detail)"
 	 " SELECT m, " SQL_TS("$4") ", k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(m, k, d)"},
+	{"readings_list", /* store_readings_list */
+	 "SELECT " SQL_US("ts") " AS ts_us, energy_wh, power_w, coalesce(voltage_v::text, '') AS voltage_v,"
+	 " coalesce(current_a::text, '') AS current_a, coalesce(pf::text, '') AS pf,"
+	 " coalesce(frequency_hz::text, '') AS frequency_hz, coalesce(thd_v_pct::text, '') AS thd_v_pct,"
+	 " coalesce(thd_i_pct::text, '') AS thd_i_pct, coalesce(relay, '') AS relay, billed FROM readings"
+	 " WHERE meter_id = $1 AND ts >= " SQL_TS("$2") " AND ts < " SQL_TS("$3")
+	 " AND ts > " SQL_TS("$4") " ORDER BY ts LIMIT $5"},
+	{"consumption", /* store_consumption: from the rollups, never raw readings */
+	 "SELECT CASE WHEN $4 THEN to_char(d.day, 'YYYY-MM') ELSE to_char(d.day, 'YYYY-MM-DD') END AS period,"
+	 " d.band, sum(d.wh)::bigint AS wh, sum(d.cost_nano)::bigint AS cost_nano"
+	 " FROM meter_daily d JOIN meters m ON m.id = d.meter_id"
+	 " WHERE m.tenant_id = $1 AND d.day >= $2::date AND d.day < $3::date GROUP BY 1, 2 ORDER BY 1, 2"},
 	{0, 0},
 };
 
@@ -472,4 +484,45 @@ enum db_status store_ingest_events(PGconn *c, const struct mb_batch *b, int64_t 
 	db_p_take(&p, d.p);
 	db_p_i64(&p, now_us);
 	return db_exec_void(c, "ingest_events", &p);
+}
+
+enum db_status store_readings_list(PGconn *c, int64_t meter_id, int64_t from_us, int64_t to_us, int64_t after_us,
+				   int64_t limit, struct reading_row **out, int *n)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, meter_id);
+	db_p_i64(&p, from_us);
+	db_p_i64(&p, to_us);
+	db_p_i64(&p, after_us);
+	db_p_i64(&p, limit);
+	struct reading_row x;
+	struct db_col spec[] = {
+		DB_COL("ts_us", DB_I64, &x.ts_us),
+		DB_COL("energy_wh", DB_I64, &x.energy_wh),
+		DB_COL_NULL("power_w", DB_I64, &x.power_w, &x.power_null),
+		DB_COL_TEXT("voltage_v", x.values[0]),
+		DB_COL_TEXT("current_a", x.values[1]),
+		DB_COL_TEXT("pf", x.values[2]),
+		DB_COL_TEXT("frequency_hz", x.values[3]),
+		DB_COL_TEXT("thd_v_pct", x.values[4]),
+		DB_COL_TEXT("thd_i_pct", x.values[5]),
+		DB_COL_TEXT("relay", x.relay),
+		DB_COL("billed", DB_BOOL, &x.billed),
+		{0},
+	};
+	return db_exec_rows(c, "readings_list", &p, spec, &x, sizeof x, (void **)out, n);
+}
+
+enum db_status store_consumption(PGconn *c, int64_t tenant_id, const char *from, const char *to, bool by_month,
+				 struct consumption_row **out, int *n)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, tenant_id);
+	db_p_text(&p, from);
+	db_p_text(&p, to);
+	db_p_bool(&p, by_month);
+	struct consumption_row x;
+	struct db_col spec[] = {DB_COL_TEXT("period", x.period), DB_COL_TEXT("band", x.band), DB_COL("wh", DB_I64, &x.wh),
+				DB_COL("cost_nano", DB_I64, &x.cost_nano), {0}};
+	return db_exec_rows(c, "consumption", &p, spec, &x, sizeof x, (void **)out, n);
 }
