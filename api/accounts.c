@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void api_register_statements_accounts(void);
-void api_register_statements_accounts(void) {}
-
 /* The account reply, written as text: this is the busiest reply, and building it as a
  * jansson tree and dumping it cost more than the query. Key order and values are what
  * json_pack would give. */

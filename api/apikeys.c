@@ -4,9 +4,6 @@
 #include "store/tenants.h"
 #include "core/clock.h"
 
-void api_register_statements_keys(void);
-void api_register_statements_keys(void) {}
-
 struct key_tx {
 	struct req *rq;
 	unsigned role;

@@ -11,9 +11,6 @@
 #define ID_COMMAND "cmd"
 #define ID_NOTE "ntf"
 
-void api_register_statements_commands(void);
-void api_register_statements_commands(void) {}
-
 static json_t *opt_str(const char *s) { return s && s[0] ? json_string(s) : json_null(); }
 
 static json_t *command_json(const struct command_row *x)

@@ -5,9 +5,6 @@
 
 #include <stdlib.h>
 
-void api_register_statements_health(void);
-void api_register_statements_health(void) {}
-
 void api_health(struct req *rq) { api_reply(rq, 200, json_pack("{s:s}", "status", "ok")); }
 
 void api_ready(struct req *rq)

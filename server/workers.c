@@ -148,8 +148,6 @@ static atomic_bool stopping;
 static pthread_t threads[NWORKERS];
 static bool running[NWORKERS];
 
-const char *srv_worker_name(int i) { return i >= 0 && i < NWORKERS ? table[i].name : NULL; }
-
 #define SLICE_MS 50 /* a loop sleeps in slices, so a stop is prompt */
 
 static void *loop(void *arg)

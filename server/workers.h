@@ -14,7 +14,4 @@ void srv_workers_start(const struct config *cfg);
  * wait for them. */
 void srv_workers_stop(void);
 
-/* The table's names, NULL-terminated (for tests and the log). */
-const char *srv_worker_name(int i);
-
 #endif

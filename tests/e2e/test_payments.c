@@ -227,7 +227,10 @@ static void expect(struct th_resp r, long status, const char *body_has)
 	th_resp_free(&r);
 }
 
-START_TEST(wechat_credits_once_and_restores)
+/* A flat tariff, meter M-1 of Shop 1 on a gateway nobody answers (commands stay pending),
+ * and a policy for rating B with the warning levels given that cuts at 0 with no grace:
+ * both accounts (at 0) are cut off before this returns. */
+static void dark_mall(const char *levels)
 {
 	json_decref(th_ok(&srv, "POST", "/v1/tariffs", fin,
 			  "{\"site_id\":\"site_1\",\"name\":\"Flat\",\"currency\":\"CNY\",\"kind\":\"flat\","
@@ -235,12 +238,19 @@ START_TEST(wechat_credits_once_and_restores)
 	json_decref(th_ok(&srv, "POST", "/v1/meters", srv.admin_key,
 			  "{\"serial\":\"M-1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\","
 			  "\"gateway\":\"http://127.0.0.1:9/gw\"}", 201));
-	/* a policy that cuts at 0 with no grace: both accounts (at 0) are cut */
-	json_decref(th_ok(&srv, "POST", "/v1/credit-policies", fin,
-			  "{\"site_id\":\"site_1\",\"rating\":\"B\",\"warn_levels_minor\":[1000],"
-			  "\"overdraft_minor\":0,\"grace_minutes\":0,\"restore_min_minor\":0,\"quiet_hours\":null}", 201));
-	for (int i = 0; i < 100 && q("SELECT count(*) FROM commands WHERE action = 'cut_off'") == 0; i++)
+	char body[300];
+	snprintf(body, sizeof body,
+		 "{\"site_id\":\"site_1\",\"rating\":\"B\",\"warn_levels_minor\":%s,"
+		 "\"overdraft_minor\":0,\"grace_minutes\":0,\"restore_min_minor\":0,\"quiet_hours\":null}", levels);
+	json_decref(th_ok(&srv, "POST", "/v1/credit-policies", fin, body, 201));
+	for (int i = 0; i < 100 && q("SELECT count(*) FROM accounts WHERE state = 'cut_off'") < 2; i++)
 		usleep(50000);
+	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE state = 'cut_off'"), 2);
+}
+
+START_TEST(wechat_credits_once_and_restores)
+{
+	dark_mall("[1000]");
 	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE tenant_id = 1 AND state = 'cut_off'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE action = 'cut_off'"), 1);
 	/* a meter that joins the dark tenant is cut too; registering it twice over changes nothing */
@@ -733,19 +743,7 @@ END_TEST
  * lit for a moment). Now every command goes through one writer. */
 START_TEST(moved_meter_supersedes_pending_restore)
 {
-	json_decref(th_ok(&srv, "POST", "/v1/tariffs", fin,
-			  "{\"site_id\":\"site_1\",\"name\":\"Flat\",\"currency\":\"CNY\",\"kind\":\"flat\","
-			  "\"rate_micros_per_kwh\":1000000,\"effective_from\":\"2026-01-01T00:00:00+08:00\"}", 201));
-	/* a gateway nobody answers: commands stay pending */
-	json_decref(th_ok(&srv, "POST", "/v1/meters", srv.admin_key,
-			  "{\"serial\":\"M-1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\","
-			  "\"gateway\":\"http://127.0.0.1:9/gw\"}", 201));
-	json_decref(th_ok(&srv, "POST", "/v1/credit-policies", fin,
-			  "{\"site_id\":\"site_1\",\"rating\":\"B\",\"warn_levels_minor\":[],"
-			  "\"overdraft_minor\":0,\"grace_minutes\":0,\"restore_min_minor\":0,\"quiet_hours\":null}", 201));
-	for (int i = 0; i < 100 && q("SELECT count(*) FROM accounts WHERE state = 'cut_off'") < 2; i++)
-		usleep(50000);
-	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE state = 'cut_off'"), 2);
+	dark_mall("[]");
 	json_decref(th_ok(&srv, "POST", "/v1/tenants/ten_1/topups", fin,
 			  "{\"amount_minor\":5000,\"channel\":\"cash\",\"reference\":\"till 1\"}", 201));
 	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE meter_id = 1 AND state = 'pending' AND action = 'restore'"), 1);
