@@ -66,10 +66,7 @@ enum db_status store_alarms_list(PGconn *c, int64_t after, int64_t limit, const 
 	db_p_id(&p, f->site_id);
 	db_p_text(&p, f->state);
 	db_p_text(&p, f->kind);
-	if (f->has_since)
-		db_p_i64(&p, f->since_us);
-	else
-		db_p_text(&p, NULL);
+	db_p_i64_if(&p, f->has_since, f->since_us);
 	struct alarm_view x;
 	struct db_col spec[] = ALARM_SPEC(&x);
 	return db_exec_rows(c, "alarm_list", &p, spec, &x, sizeof x, (void **)out, n);

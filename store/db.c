@@ -270,6 +270,14 @@ void db_p_id(struct db_params *p, int64_t v)
 
 void db_p_take(struct db_params *p, char *s) { p_own(p, s); }
 
+void db_p_i64_if(struct db_params *p, bool has, int64_t v)
+{
+	if (has)
+		db_p_i64(p, v);
+	else
+		p_own(p, NULL);
+}
+
 void db_p_bool(struct db_params *p, bool v) { p_own(p, dup_or_die(v ? "true" : "false")); }
 
 void db_p_text(struct db_params *p, const char *s) { p_own(p, s ? dup_or_die(s) : NULL); }

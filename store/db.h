@@ -94,6 +94,8 @@ void db_p_i64(struct db_params *p, int64_t v);
 /* v, or SQL NULL when v == 0 (optional ids). */
 void db_p_id(struct db_params *p, int64_t v);
 void db_p_bool(struct db_params *p, bool v);
+/* v when has, else SQL NULL (optional values where 0 is a value). */
+void db_p_i64_if(struct db_params *p, bool has, int64_t v);
 /* s copied; NULL is SQL NULL. */
 void db_p_text(struct db_params *p, const char *s);
 /* s taken over (freed by db_params_free); NULL is SQL NULL. For big literals built in a

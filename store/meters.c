@@ -119,10 +119,7 @@ enum db_status store_meter_insert(PGconn *c, int64_t site_id, const struct meter
 	db_p_text(&p, f->gateway);
 	db_p_i64(&p, now_us);
 	db_p_id(&p, f->register_max_wh);
-	if (f->has_start)
-		db_p_i64(&p, f->start_register_wh);
-	else
-		db_p_text(&p, NULL);
+	db_p_i64_if(&p, f->has_start, f->start_register_wh);
 	return meter_row(c, "meter_insert", &p, out);
 }
 
@@ -156,10 +153,7 @@ enum db_status store_meter_update(PGconn *c, int64_t id, const struct meter_fiel
 	db_p_text(&p, f->purpose);
 	db_p_id(&p, f->tariff_id);
 	db_p_bool(&p, f->set_tariff);
-	if (f->has_multiplier)
-		db_p_i64(&p, f->multiplier);
-	else
-		db_p_text(&p, NULL);
+	db_p_i64_if(&p, f->has_multiplier, f->multiplier);
 	db_p_id(&p, f->max_power_w);
 	db_p_bool(&p, f->set_max_power);
 	if (f->is_protected >= 0)

@@ -64,13 +64,8 @@ enum db_status store_policy_upsert(PGconn *c, struct policy *p, int64_t now_us, 
 	db_p_i64(&q, p->overdraft_minor);
 	db_p_i64(&q, p->grace_minutes);
 	db_p_i64(&q, p->restore_min_minor);
-	if (p->quiet) {
-		db_p_i64(&q, p->quiet_from);
-		db_p_i64(&q, p->quiet_to);
-	} else {
-		db_p_text(&q, NULL);
-		db_p_text(&q, NULL);
-	}
+	db_p_i64_if(&q, p->quiet, p->quiet_from);
+	db_p_i64_if(&q, p->quiet, p->quiet_to);
 	db_p_i64(&q, now_us);
 	char levels[512] = "";
 	struct db_col spec[] = {POLICY_SPEC(p, levels), DB_COL("created", DB_BOOL, created), {0}};

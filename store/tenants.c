@@ -57,10 +57,7 @@ enum db_status store_tenant_insert(PGconn *c, int64_t site_id, const struct tena
 	db_p_i64(&p, site_id);
 	db_p_text(&p, f->name);
 	db_p_text(&p, f->category);
-	if (f->has_area)
-		db_p_i64(&p, f->area_centi_m2);
-	else
-		db_p_text(&p, NULL);
+	db_p_i64_if(&p, f->has_area, f->area_centi_m2);
 	db_p_text(&p, f->credit_rating);
 	db_p_text(&p, f->phone);
 	db_p_text(&p, f->status);
@@ -102,10 +99,7 @@ enum db_status store_tenant_update(PGconn *c, int64_t id, const struct tenant_fi
 	db_p_i64(&p, id);
 	db_p_text(&p, f->name);
 	db_p_text(&p, f->category);
-	if (f->has_area)
-		db_p_i64(&p, f->area_centi_m2);
-	else
-		db_p_text(&p, NULL);
+	db_p_i64_if(&p, f->has_area, f->area_centi_m2);
 	db_p_text(&p, f->credit_rating);
 	db_p_text(&p, f->phone);
 	db_p_bool(&p, f->set_phone);
