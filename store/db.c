@@ -138,7 +138,11 @@ enum db_status db_classify(PGconn *c, const PGresult *r, const char *what)
 		return DB_RETRY;
 	if (!strcmp(state, "23505"))
 		return DB_UNIQUE;
-	if (!strncmp(state, "08", 2) || !strcmp(state, "57P01") || !strcmp(state, "57P02") ||
+	/* 08P01 on a live connection is a message the server refused (a statement given the
+	 * wrong number of parameters): wattle's bug, not a lost database */
+	if (!strncmp(state, "08", 2) && strcmp(state, "08P01") != 0)
+		return DB_GONE;
+	if (!strcmp(state, "57P01") || !strcmp(state, "57P02") ||
 	    !strcmp(state, "57P03") || !strcmp(state, "53300"))
 		return DB_GONE;
 	srv_log(LOG_ERROR, "db: %s failed (%s): %s", what, state, PQresultErrorMessage(r));

@@ -236,6 +236,24 @@ START_TEST(tx_abort_rolls_back)
 }
 END_TEST
 
+/* A statement given the wrong number of parameters is a bug in wattle, not a lost
+ * database: it was answered 503 "database_unavailable" with nothing in the log. */
+static enum db_status wrong_params_cb(PGconn *c, void *arg)
+{
+	(void)arg;
+	const char *p[2] = {"1", "2"};
+	PGresult *r;
+	enum db_status st = db_exec(c, "ledger_append", 2, p, &r);
+	PQclear(r);
+	return st;
+}
+
+START_TEST(wrong_parameter_count_is_a_hard_error_not_gone)
+{
+	ck_assert_int_eq(db_run_tx(wrong_params_cb, NULL), DB_HARD);
+}
+END_TEST
+
 START_TEST(tx_database_gone_is_503_then_recovers)
 {
 	attempts = 0;
@@ -270,6 +288,7 @@ static Suite *suite(void)
 	tcase_add_test(core, ledger_entries_need_their_account);
 	tcase_add_test(core, tx_retries_serialization_failure);
 	tcase_add_test(core, tx_abort_rolls_back);
+	tcase_add_test(core, wrong_parameter_count_is_a_hard_error_not_gone);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_checked_fixture(limits, setup, teardown);
