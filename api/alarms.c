@@ -1,6 +1,6 @@
 /* alarms.c: alarms for the control room (list, acknowledge) and the settings detection
  * uses (per site, overridden per meter). Detection itself runs in the readings path
- * (core/meterbatch.c, core/alarm.c); opening, closing and pushing in ops/alarm_db.c. */
+ * (core/meterbatch.c, core/alarm.c); opening, closing and pushing in ops/alarm.c. */
 #include "api/api.h"
 #include "core/valid.h"
 #include "core/alarm.h"

@@ -2,7 +2,7 @@
  * and read consumption from the daily rollups. */
 #include "api/api.h"
 #include "core/valid.h"
-#include "ops/alarm_db.h"
+#include "ops/alarm.h"
 #include "ops/ingest.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -19,11 +19,7 @@
 #define FUTURE_SKEW_US INT64_C(600000000) /* a meter clock 10 min fast is tolerated */
 
 void api_register_statements_readings(void);
-void api_register_statements_readings(void)
-{
-	bill_ingest_register();
-	alarm_db_register();
-}
+void api_register_statements_readings(void) { bill_ingest_register(); }
 
 /* Check one reading; on a fault fill its code and message and mark it invalid. */
 static void check_reading(json_t *o, struct bill_reading *r, int64_t now_us)

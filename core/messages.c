@@ -3,7 +3,10 @@
 #include "core/messages.h"
 #include "core/money.h"
 
+#include <ctype.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* "12.34 CNY" into b[48]. */
 static const char *amount(struct msg_money m, char *b)
@@ -72,5 +75,23 @@ char *msg_malicious_load_cut(char *buf, size_t n, const char *tenant, const char
 	snprintf(buf, n, "%s: the supply of meter %s has been cut: a high-power appliance (heater, kettle, cooker) that"
 		 " this building does not allow was detected. Switch it off and call the management office to have the"
 		 " supply restored.", tenant, serial);
+	return buf;
+}
+
+char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, bool opened, const char *serial,
+		const char *site, const char *peak)
+{
+	char sev[16], pk[40] = "-";
+	size_t i = 0;
+	for (; severity[i] && i + 1 < sizeof sev; i++)
+		sev[i] = (char)toupper((unsigned char)severity[i]);
+	sev[i] = 0;
+	double v = peak[0] ? strtod(peak, NULL) : NAN;
+	if (isfinite(v) && fabs(v) < 1e15) { /* a measurement to two places, ties away from zero; never money */
+		long long h = llround(v * 100);
+		snprintf(pk, sizeof pk, "%s%lld.%02lld", h < 0 ? "-" : "", llabs(h) / 100, llabs(h) % 100);
+	}
+	snprintf(buf, n, "[%s] %s %s on meter %s at %s (peak %s)", sev, kind, opened ? "opened" : "closed", serial, site,
+		 pk);
 	return buf;
 }

@@ -4,6 +4,7 @@
 #ifndef WATTLE_MESSAGES_H
 #define WATTLE_MESSAGES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,5 +26,9 @@ char *msg_topup_received(char *buf, size_t n, const char *tenant, struct msg_mon
 /* period "YYYY-MM". */
 char *msg_statement_ready(char *buf, size_t n, const char *tenant, const char *period, struct msg_money closing);
 char *msg_malicious_load_cut(char *buf, size_t n, const char *tenant, const char *serial);
+/* The duty phone's and the control room's line for an alarm opened (else closed): peak is
+ * the measured extreme as a decimal text, "" when none. */
+char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, bool opened, const char *serial,
+		const char *site, const char *peak);
 
 #endif

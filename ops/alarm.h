@@ -1,9 +1,9 @@
-/* alarm_db.h: alarms in the database: opening or refreshing them from detections, the
+/* alarm.h: the alarm operations: opening or refreshing alarms from detections, the
  * automatic cut for a confirmed malicious load, and the worker's tick (closing alarms
  * clear for long enough, comm_lost). Every opened and closed alarm is pushed through the
- * notification outbox in the same statement. */
-#ifndef WATTLE_ALARMS_DB_H
-#define WATTLE_ALARMS_DB_H
+ * notification outbox in the same transaction. */
+#ifndef WATTLE_OPS_ALARM_H
+#define WATTLE_OPS_ALARM_H
 
 #include "core/alarm.h"
 #include "store/db.h"
@@ -30,7 +30,5 @@ enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_
 /* One worker tick at now_us: close alarms not seen for their clear time, close comm_lost
  * for meters heard from again, open comm_lost for meters silent for K intervals. */
 enum db_status alarms_tick(PGconn *c, int64_t now_us, int *opened, int *closed);
-
-void alarm_db_register(void);
 
 #endif

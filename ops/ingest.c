@@ -6,7 +6,7 @@
 #include "ops/ingest.h"
 #include "core/log.h"
 #include "ops/account.h"
-#include "ops/alarm_db.h"
+#include "ops/alarm.h"
 #include "ops/ledger.h"
 #include "store/ingest.h"
 #include "store/outbox.h"

@@ -7,7 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "ops/account.h"
-#include "ops/alarm_db.h"
+#include "ops/alarm.h"
 #include "ops/month_close.h"
 #include "server/dispatch.h"
 #include "store/closes.h"

@@ -1,8 +1,28 @@
-/* alarms.c: the SQL of reading and acknowledging alarms, and of alarm settings (alarms.h). */
+/* alarms.c: the SQL of alarms: opening, refreshing and closing them, the automatic cut's
+ * targets, reading and acknowledging them, and alarm settings (alarms.h). */
 #include "store/alarms.h"
+#include "core/buf.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The columns of an opened or closed alarm (a data-modifying CTE's rows are visible to the
+ * rest of its statement only through RETURNING, not through the table). */
+#define ALARM_RET "id, meter_id, site_id, tenant_id, kind, severity, state, opened_at, last_seen_at, closed_at, peak, detail"
+
+/* An alarm_event from relation SRC (ALARM_RET columns and a boolean `opened`), with its
+ * meter's serial and what its site says about the duty phone. */
+#define ALARM_EVENTS(SRC)                                                                                \
+	" SELECT e.id, e.meter_id, e.site_id, coalesce(e.tenant_id, 0) AS tenant_id, e.opened, e.kind,"       \
+	" e.severity, e.state, " SQL_US("e.opened_at") " AS opened_us, " SQL_US("e.last_seen_at") " AS last_seen_us," \
+	" coalesce(" SQL_US("e.closed_at") ", 0) AS closed_us, coalesce(e.peak::text, '') AS peak,"            \
+	" e.detail::text AS detail, m.serial, s.name AS site_name,"                                           \
+	" coalesce(s.alarm_settings->>'duty_phone', '') AS duty_phone,"                                       \
+	" coalesce(s.alarm_settings->'sms_severities', '[\"critical\"]'::jsonb) ? e.severity AS duty_sms"     \
+	" FROM " SRC " e JOIN meters m ON m.id = e.meter_id JOIN sites s ON s.id = e.site_id ORDER BY e.id"
+
+#define US(x) "('epoch'::timestamptz + (" x ") * interval '1 microsecond')"
 
 #define ALARM_COLS                                                                                     \
 	"a.id, a.meter_id, m.serial, a.site_id, coalesce(a.tenant_id, 0) AS tenant_id, a.kind, a.severity,"   \
@@ -12,6 +32,55 @@
 	" coalesce(" SQL_US("a.closed_at") ", 0) AS closed_us, coalesce(a.cut_command_id, 0) AS cut_command_id"
 
 static const struct db_stmt alarm_stmts[] = {
+	{"alarm_upsert", /* store_alarms_upsert: rows are unique per (meter, kind) */
+	 "WITH up AS (INSERT INTO alarms AS a (meter_id, site_id, tenant_id, kind, severity, opened_at,"
+	 "  last_seen_at, detections, peak, detail, clear_after_s)"
+	 "  SELECT m, s, nullif(t, 0), k, sev, " US("o") ", " US("l") ", c, p, d::jsonb, ca"
+	 "  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],"
+	 "   $7::bigint[], $8::integer[], $9::float8[], $10::text[], $11::integer[])"
+	 "   AS x(m, s, t, k, sev, o, l, c, p, d, ca)"
+	 "  ON CONFLICT (meter_id, kind) WHERE state <> 'closed' DO UPDATE SET"
+	 "   last_seen_at = greatest(a.last_seen_at, EXCLUDED.last_seen_at),"
+	 "   detections = a.detections + EXCLUDED.detections,"
+	 "   peak = CASE WHEN a.kind IN ('under_voltage', 'low_power_factor')"
+	 "    THEN least(a.peak, EXCLUDED.peak) ELSE greatest(a.peak, EXCLUDED.peak) END"
+	 "  RETURNING " ALARM_RET ", xmax = 0 AS opened),"
+	 " new AS (SELECT * FROM up WHERE opened)"
+	 ALARM_EVENTS("new")},
+	{"alarm_tick", /* store_alarms_tick */
+	 "WITH stale AS (UPDATE alarms SET state = 'closed', closed_at = " SQL_TS("$1")
+	 "  WHERE state <> 'closed' AND kind <> 'comm_lost'"
+	 "  AND last_seen_at + clear_after_s * interval '1 second' <= " SQL_TS("$1")
+	 "  RETURNING " ALARM_RET "),"
+	 " back AS (UPDATE alarms a SET state = 'closed', closed_at = " SQL_TS("$1")
+	 "  FROM meter_state st WHERE a.kind = 'comm_lost' AND a.state <> 'closed'"
+	 "  AND st.meter_id = a.meter_id AND st.last_seen_at > a.last_seen_at"
+	 "  RETURNING a.id, a.meter_id, a.site_id, a.tenant_id, a.kind, a.severity, a.state, a.opened_at,"
+	 "  a.last_seen_at, a.closed_at, a.peak, a.detail),"
+	 " silent AS (INSERT INTO alarms (meter_id, site_id, tenant_id, kind, severity, opened_at,"
+	 "  last_seen_at, peak, detail, clear_after_s)"
+	 "  SELECT m.id, m.site_id, m.tenant_id, 'comm_lost', 'major', " SQL_TS("$1") ", st.last_seen_at,"
+	 "  extract(epoch FROM " SQL_TS("$1") " - st.last_seen_at),"
+	 "  jsonb_build_object('last_seen_at', st.last_seen_at, 'interval_s', cfg.iv, 'intervals', cfg.k), 0"
+	 "  FROM meter_state st JOIN meters m ON m.id = st.meter_id JOIN sites s ON s.id = m.site_id,"
+	 "  LATERAL (SELECT coalesce(((s.alarm_settings || m.alarm_settings)->>'interval_seconds')::int, 900) AS iv,"
+	 "   coalesce(((s.alarm_settings || m.alarm_settings)->>'comm_lost_intervals')::int, 3) AS k) cfg"
+	 "  WHERE m.status = 'active' AND st.last_seen_at IS NOT NULL"
+	 "  AND st.last_seen_at < " SQL_TS("$1") " - cfg.iv * cfg.k * interval '1 second'"
+	 "  AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.meter_id = m.id AND a.kind = 'comm_lost'"
+	 "   AND a.state <> 'closed')"
+	 "  ON CONFLICT (meter_id, kind) WHERE state <> 'closed' DO NOTHING RETURNING " ALARM_RET "),"
+	 " ev AS (SELECT *, false AS opened FROM stale UNION ALL"
+	 "  SELECT *, false FROM back UNION ALL SELECT *, true FROM silent)"
+	 ALARM_EVENTS("ev")},
+	{"alarm_autocut_targets", /* store_alarms_autocut_targets */
+	 "SELECT m.id, m.serial, t.id AS tenant_id, t.name, coalesce(t.phone, '') AS phone"
+	 " FROM meters m JOIN sites s ON s.id = m.site_id JOIN tenants t ON t.id = m.tenant_id"
+	 " WHERE m.id = ANY($1::bigint[]) AND NOT m.protected AND m.status = 'active'"
+	 " AND (s.alarm_settings->>'auto_cut_malicious')::boolean IS TRUE ORDER BY m.id"},
+	{"alarm_cut_link", /* store_alarms_cut_link */
+	 "UPDATE alarms SET cut_command_id = x.c FROM unnest($1::bigint[], $2::bigint[]) AS x(m, c)"
+	 " WHERE alarms.meter_id = x.m AND alarms.kind = 'suspected_malicious_load' AND alarms.state <> 'closed'"},
 	{"alarm_list", /* store_alarms_list */
 	 "SELECT " ALARM_COLS " FROM alarms a JOIN meters m ON m.id = a.meter_id"
 	 " WHERE a.id > $1 AND ($3::bigint IS NULL OR a.site_id = $3) AND ($4::text IS NULL OR a.state = $4)"
@@ -104,4 +173,90 @@ enum db_status store_alarm_settings_set(PGconn *c, bool meter, int64_t id, const
 		db_p_i64(&p, now_us);
 	struct db_col spec[] = {DB_COL("settings", DB_TEXT_NEW, out), {0}};
 	return db_exec_row(c, meter ? "meter_alarm_settings" : "site_alarm_settings", &p, spec, NULL);
+}
+
+void store_alarm_events_free(struct alarm_event *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i].detail_json);
+	free(v);
+}
+
+#define EVENT_SPEC(x)                                                                                    \
+	{DB_COL("id", DB_I64, &(x)->id), DB_COL("meter_id", DB_I64, &(x)->meter_id),                          \
+	 DB_COL("site_id", DB_I64, &(x)->site_id), DB_COL("tenant_id", DB_I64, &(x)->tenant_id),                \
+	 DB_COL("opened", DB_BOOL, &(x)->opened), DB_COL_TEXT("kind", (x)->kind),                               \
+	 DB_COL_TEXT("severity", (x)->severity), DB_COL_TEXT("state", (x)->state),                              \
+	 DB_COL("opened_us", DB_I64, &(x)->opened_us), DB_COL("last_seen_us", DB_I64, &(x)->last_seen_us),      \
+	 DB_COL("closed_us", DB_I64, &(x)->closed_us), DB_COL_TEXT("peak", (x)->peak),                          \
+	 DB_COL("detail", DB_TEXT_NEW, &(x)->detail_json), DB_COL_TEXT("serial", (x)->serial),                  \
+	 DB_COL_TEXT("site_name", (x)->site_name), DB_COL_TEXT("duty_phone", (x)->duty_phone),                  \
+	 DB_COL("duty_sms", DB_BOOL, &(x)->duty_sms), {0}}
+
+enum db_status store_alarms_upsert(PGconn *c, const struct alarm_row *rows, int n,
+				   struct alarm_event **opened, int *nopened)
+{
+	*opened = NULL;
+	*nopened = 0;
+	if (n == 0)
+		return DB_OK;
+	struct srv_buf a[11] = {{0}};
+	for (int i = 0; i < n; i++) {
+		const struct alarm_row *w = &rows[i];
+		for (int k = 0; k < 11; k++)
+			srv_buf_elem(&a[k]);
+		srv_buf_i64(&a[0], w->meter_id);
+		srv_buf_i64(&a[1], w->site_id);
+		srv_buf_i64(&a[2], w->tenant_id);
+		srv_buf_puts(&a[3], alarm_kind_name(w->kind));
+		srv_buf_puts(&a[4], alarm_severity(w->kind));
+		srv_buf_i64(&a[5], w->first_us);
+		srv_buf_i64(&a[6], w->last_us);
+		srv_buf_i64(&a[7], w->count);
+		if (isfinite(w->peak))
+			srv_buf_printf(&a[8], "%.6g", w->peak);
+		else
+			srv_buf_puts(&a[8], "NULL");
+		srv_buf_pg_quoted(&a[9], w->detail);
+		srv_buf_i64(&a[10], w->clear_s);
+	}
+	struct db_params p = {0};
+	for (int k = 0; k < 11; k++) {
+		srv_buf_putc(&a[k], '}');
+		db_p_take(&p, a[k].p);
+	}
+	struct alarm_event e;
+	struct db_col spec[] = EVENT_SPEC(&e);
+	return db_exec_rows(c, "alarm_upsert", &p, spec, &e, sizeof e, (void **)opened, nopened);
+}
+
+enum db_status store_alarms_tick(PGconn *c, int64_t now_us, struct alarm_event **ev, int *n)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, now_us);
+	struct alarm_event e;
+	struct db_col spec[] = EVENT_SPEC(&e);
+	return db_exec_rows(c, "alarm_tick", &p, spec, &e, sizeof e, (void **)ev, n);
+}
+
+enum db_status store_alarms_autocut_targets(PGconn *c, const int64_t *meter_ids, int n, struct autocut_target **out,
+					    int *nout)
+{
+	struct db_params p = {0};
+	db_p_i64_array(&p, meter_ids, n);
+	struct autocut_target t;
+	struct db_col spec[] = {
+		DB_COL("id", DB_I64, &t.meter_id), DB_COL("tenant_id", DB_I64, &t.tenant_id),
+		DB_COL_TEXT("serial", t.serial),   DB_COL_TEXT("name", t.name),
+		DB_COL_TEXT("phone", t.phone),     {0},
+	};
+	return db_exec_rows(c, "alarm_autocut_targets", &p, spec, &t, sizeof t, (void **)out, nout);
+}
+
+enum db_status store_alarms_cut_link(PGconn *c, const int64_t *meters, const int64_t *cmds, int n)
+{
+	struct db_params p = {0};
+	db_p_i64_array(&p, meters, n);
+	db_p_i64_array(&p, cmds, n);
+	return db_exec_void(c, "alarm_cut_link", &p);
 }

@@ -1,9 +1,11 @@
-/* alarms.h: alarms as the control room reads and acknowledges them, and the alarm
- * settings of sites and meters. (Opening, refreshing and closing them from detections is
- * ops/alarm_db.c.) */
+/* alarms.h: alarms opened, refreshed and closed from detections and by the worker's tick,
+ * the meters an automatic cut applies to, alarms as the control room reads and
+ * acknowledges them, and the alarm settings of sites and meters. What is pushed to whom is
+ * ops/alarm.c's. */
 #ifndef WATTLE_STORE_ALARMS_H
 #define WATTLE_STORE_ALARMS_H
 
+#include "core/alarm.h"
 #include "store/db.h"
 
 #include <stdbool.h>
@@ -36,6 +38,41 @@ void store_alarm_view_clear(struct alarm_view *x);
  * when there is no such site or meter. */
 enum db_status store_alarm_settings_set(PGconn *c, bool meter, int64_t id, const char *settings_json, int64_t now_us,
 					char **out);
+
+/* An alarm that was opened or closed, with what its push needs. */
+struct alarm_event {
+	int64_t id, meter_id, site_id, tenant_id; /* tenant 0: a public meter */
+	bool opened;                              /* alarm_opened, else alarm_closed */
+	char kind[32], severity[16], state[12];
+	int64_t opened_us, last_seen_us, closed_us; /* closed 0: open */
+	char peak[32];                              /* as PostgreSQL prints it; "" when none */
+	char *detail_json;                          /* new */
+	char serial[72], site_name[201];
+	char duty_phone[40]; /* the site's duty phone; "" when none */
+	bool duty_sms;       /* the site sends this severity to the duty phone (default: critical) */
+};
+void store_alarm_events_free(struct alarm_event *v, int n);
+
+/* Open new alarms or refresh open ones (one per meter and kind) from n detections; *opened
+ * gets the new ones (new: store_alarm_events_free; NULL when none). */
+enum db_status store_alarms_upsert(PGconn *c, const struct alarm_row *rows, int n,
+				   struct alarm_event **opened, int *nopened);
+
+/* The worker's tick at now_us: close alarms not seen for their clear time, close comm_lost
+ * for meters heard from again, open comm_lost for meters silent for K intervals. *ev gets
+ * every alarm opened or closed (new: store_alarm_events_free). */
+enum db_status store_alarms_tick(PGconn *c, int64_t now_us, struct alarm_event **ev, int *n);
+
+/* Of meter_ids, those an automatic cut for a malicious load applies to: active, not
+ * protected, a tenant's, at a site whose alarm_settings.auto_cut_malicious is true. */
+struct autocut_target {
+	int64_t meter_id, tenant_id;
+	char serial[72], name[201], phone[24]; /* the tenant's name and phone ("" when none) */
+};
+enum db_status store_alarms_autocut_targets(PGconn *c, const int64_t *meter_ids, int n, struct autocut_target **out,
+					    int *nout);
+/* The open malicious-load alarms of meters[i] name the command that cut it, cmds[i]. */
+enum db_status store_alarms_cut_link(PGconn *c, const int64_t *meters, const int64_t *cmds, int n);
 
 void store_alarms_register(void);
 
