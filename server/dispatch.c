@@ -3,7 +3,7 @@
 #include "core/crypto.h"
 #include "core/buf.h"
 #include "core/clock.h"
-#include "store/db.h"
+#include "store/outbox.h"
 #include "core/log.h"
 
 #include <curl/curl.h>
@@ -25,43 +25,7 @@ static int64_t lease_real_us(void) { return dcfg.lease_ms * 1000; }
 
 static bool given(const char *s) { return s && *s; }
 #define BATCH 50 /* rows claimed at once; a full claim means: claim again at once */
-#define STR(x) #x
-#define XSTR(x) STR(x)
 #define MAX_ATTEMPTS 8
-
-static const struct db_stmt dispatch_stmts[] = {
-	{"cmd_claim", /* claim: the oldest due command of each meter whose earlier ones are sent */
-	 "UPDATE commands c SET next_attempt_at = " SQL_TS("$1") " + $2 * interval '1 microsecond',"
-	 " attempts = c.attempts + 1 FROM meters m"
-	 " WHERE c.id IN (SELECT c2.id FROM commands c2 WHERE c2.state = 'pending'"
-	 "  AND c2.next_attempt_at <= " SQL_TS("$1") " AND NOT EXISTS (SELECT 1 FROM commands c3"
-	 "  WHERE c3.meter_id = c2.meter_id AND c3.state = 'pending' AND c3.id < c2.id)"
-	 "  ORDER BY c2.id LIMIT " XSTR(BATCH) " FOR UPDATE SKIP LOCKED)"
-	 " AND m.id = c.meter_id"
-	 " RETURNING c.id, m.serial, c.action, c.reason, " SQL_US("c.created_at") ", coalesce(m.gateway, ''), c.attempts"},
-	{"cmd_sent", "UPDATE commands SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
-	{"cmd_retry", /* attempts used up: failed */
-	 "UPDATE commands SET next_attempt_at = " SQL_TS("$2") ","
-	 " state = CASE WHEN attempts >= $3 THEN 'failed' ELSE state END,"
-	 " detail = $4 WHERE id = $1 AND state = 'pending'"},
-	{"note_claim",
-	 "UPDATE notifications n SET next_attempt_at = " SQL_TS("$1") " + $2 * interval '1 microsecond',"
-	 " attempts = n.attempts + 1"
-	 " WHERE n.id IN (SELECT id FROM notifications WHERE state = 'pending'"
-	 "  AND next_attempt_at <= " SQL_TS("$1") " ORDER BY id LIMIT " XSTR(BATCH) " FOR UPDATE SKIP LOCKED)"
-	 " RETURNING n.id, n.channel, coalesce(n.recipient, ''), n.body, n.payload::text, n.attempts"},
-	{"note_sent", "UPDATE notifications SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
-	{"note_retry",
-	 "UPDATE notifications SET next_attempt_at = " SQL_TS("$2") ","
-	 " state = CASE WHEN attempts >= $3 THEN 'dead' ELSE state END,"
-	 " last_error = $4 WHERE id = $1 AND state = 'pending'"},
-	{"attempt_log",
-	 "INSERT INTO delivery_attempts (outbox, item_id, at, http_status, error, duration_ms)"
-	 " VALUES ($1, $2, " SQL_TS("$3") ", $4, $5, $6)"},
-	{0, 0},
-};
-
-void srv_dispatch_register(void) { db_register(dispatch_stmts); }
 
 int64_t srv_backoff_us(int attempts, unsigned *seed)
 {
@@ -116,55 +80,54 @@ static long post(CURL *h, const char *url, const char *ctype, const char *body,
 }
 
 struct sender {
-	const char *outbox, *claim, *sent, *retry, *failed_state;
-	/* Send row i; returns the HTTP status or 0 (err set). */
-	long (*send)(CURL *h, const PGresult *r, int i, char *err, size_t errn);
+	enum outbox box;
+	const char *prefix; /* of the row's id in the log */
+	/* Send one row; returns the HTTP status or 0 (err set). */
+	long (*send)(CURL *h, const struct outbox_item *x, char *err, size_t errn);
 };
 
-static long send_command(CURL *h, const PGresult *r, int i, char *err, size_t errn)
+static const char *str(const char *s) { return s ? s : ""; }
+
+static long send_command(CURL *h, const struct outbox_item *x, char *err, size_t errn)
 {
-	const char *gateway = PQgetvalue(r, i, 5);
 	const char *secret = dcfg.gateway_secret;
-	if (!*gateway) {
-		snprintf(err, errn, "meter %s has no gateway", PQgetvalue(r, i, 1));
+	if (!given(x->gateway)) {
+		snprintf(err, errn, "meter %s has no gateway", x->serial);
 		return 0;
 	}
 	char issued[40], id[32], url[600], sig[200];
-	snprintf(id, sizeof id, "cmd_%s", PQgetvalue(r, i, 0));
-	json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "command_id", id, "meter_serial",
-			      PQgetvalue(r, i, 1), "action", PQgetvalue(r, i, 2), "reason",
-			      PQgetvalue(r, i, 3), "issued_at",
-			      srv_time_format(db_int64(r, i, 4), issued, sizeof issued));
+	snprintf(id, sizeof id, "cmd_%lld", (long long)x->id);
+	json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "command_id", id, "meter_serial", x->serial, "action",
+			      x->action, "reason", str(x->reason), "issued_at",
+			      srv_time_format(x->created_us, issued, sizeof issued));
 	char *body = json_dumps(b, JSON_COMPACT);
 	json_decref(b);
-	snprintf(url, sizeof url, "%s/commands", gateway);
-	if (secret && *secret)
+	snprintf(url, sizeof url, "%s/commands", x->gateway);
+	if (given(secret))
 		srv_sign(secret, srv_clock_now_us() / 1000000, body, sig, sizeof sig);
-	long st = post(h, url, "application/json", body, secret && *secret ? sig : NULL, NULL, err, errn);
+	long st = post(h, url, "application/json", body, given(secret) ? sig : NULL, NULL, err, errn);
 	free(body);
 	return st;
 }
 
-static long send_note(CURL *h, const PGresult *r, int i, char *err, size_t errn)
+static long send_note(CURL *h, const struct outbox_item *x, char *err, size_t errn)
 {
-	const char *channel = PQgetvalue(r, i, 1);
-	if (!strcmp(channel, "sms")) {
+	if (!strcmp(x->channel, "sms")) {
 		const char *url = dcfg.sms_url;
 		if (!given(url)) {
 			snprintf(err, errn, "WATTLE_SMS_URL is not set");
 			return 0;
 		}
-		char *to = curl_easy_escape(h, PQgetvalue(r, i, 2), 0);
+		char *to = curl_easy_escape(h, str(x->recipient), 0);
 		char *from = curl_easy_escape(h, given(dcfg.sms_from) ? dcfg.sms_from : "wattle", 0);
-		char *text = curl_easy_escape(h, PQgetvalue(r, i, 3), 0);
+		char *text = curl_easy_escape(h, str(x->body), 0);
 		struct srv_buf form = {0};
 		srv_buf_printf(&form, "To=%s&From=%s&Body=%s", to, from, text);
 		curl_free(to);
 		curl_free(from);
 		curl_free(text);
 		char userpwd[300];
-		snprintf(userpwd, sizeof userpwd, "%s:%s", dcfg.sms_user ? dcfg.sms_user : "",
-			 dcfg.sms_token ? dcfg.sms_token : "");
+		snprintf(userpwd, sizeof userpwd, "%s:%s", str(dcfg.sms_user), str(dcfg.sms_token));
 		long st = post(h, url, "application/x-www-form-urlencoded", form.p, NULL, userpwd, err, errn);
 		srv_buf_free(&form);
 		return st;
@@ -176,75 +139,51 @@ static long send_note(CURL *h, const PGresult *r, int i, char *err, size_t errn)
 		return 0;
 	}
 	char sig[200];
-	const char *body = PQgetvalue(r, i, 4);
-	if (secret && *secret)
+	const char *body = str(x->payload_json);
+	if (given(secret))
 		srv_sign(secret, srv_clock_now_us() / 1000000, body, sig, sizeof sig);
-	return post(h, url, "application/json", body, secret && *secret ? sig : NULL, NULL, err, errn);
+	return post(h, url, "application/json", body, given(secret) ? sig : NULL, NULL, err, errn);
 }
 
 static const struct sender senders[2] = {
-	{"commands", "cmd_claim", "cmd_sent", "cmd_retry", "failed", send_command},
-	{"notifications", "note_claim", "note_sent", "note_retry", "dead", send_note},
+	{OUTBOX_COMMANDS, "cmd", send_command},
+	{OUTBOX_NOTES, "ntf", send_note},
 };
 
-
-static void record(PGconn *c, const struct sender *s, const char *id, long status,
-		   const char *err, int64_t ms)
-{
-	char now[24], st[24], dur[24];
-	snprintf(now, sizeof now, "%lld", (long long)srv_clock_now_us());
-	snprintf(st, sizeof st, "%ld", status);
-	snprintf(dur, sizeof dur, "%lld", (long long)ms);
-	const char *p[6] = {s->outbox, id, now, status ? st : NULL, status ? NULL : err, dur};
-	PGresult *r;
-	db_exec(c, "attempt_log", 6, p, &r);
-	PQclear(r);
-}
+static const char *const box_name[2] = {"commands", "notifications"};
 
 static int round_once(const struct sender *s, CURL *h, unsigned *seed)
 {
 	PGconn *c = db_conn();
 	if (!c)
 		return 0;
-	char now[24], lease[24];
-	snprintf(now, sizeof now, "%lld", (long long)srv_clock_now_us());
-	snprintf(lease, sizeof lease, "%lld", (long long)(lease_real_us() * srv_clock_speed()));
-	const char *p[2] = {now, lease};
-	PGresult *r; /* autocommit: the claim (the lease) is durable before anything is sent */
-	if (db_exec(c, s->claim, 2, p, &r) != DB_OK) {
-		PQclear(r);
+	struct outbox_item *x; /* autocommit: the claim (the lease) is durable before anything is sent */
+	int n;
+	if (store_outbox_claim(c, s->box, srv_clock_now_us(), lease_real_us() * srv_clock_speed(), BATCH, &x, &n) !=
+	    DB_OK) {
 		db_conn_reset();
 		return 0;
 	}
-	int n = PQntuples(r);
 	for (int i = 0; i < n; i++) {
 		char err[CURL_ERROR_SIZE + 64] = "";
 		int64_t t0 = srv_mono_us();
-		long status = s->send(h, r, i, err, sizeof err);
+		long status = s->send(h, &x[i], err, sizeof err);
 		int64_t ms = (srv_mono_us() - t0) / 1000;
-		const char *id = PQgetvalue(r, i, 0);
-		int attempts = (int)db_int64(r, i, PQnfields(r) - 1);
-		record(c, s, id, status, err, ms);
-		PGresult *u;
-		char when[24], max[8];
-		snprintf(when, sizeof when, "%lld", (long long)srv_clock_now_us());
+		int attempts = x[i].attempts;
+		store_outbox_attempt(c, s->box, x[i].id, srv_clock_now_us(), status, err, ms);
 		if (status >= 200 && status < 300) {
-			const char *q[2] = {id, when};
-			db_exec(c, s->sent, 2, q, &u);
+			store_outbox_sent(c, s->box, x[i].id, srv_clock_now_us());
 		} else {
 			if (status)
 				snprintf(err, sizeof err, "HTTP %ld", status);
-			snprintf(when, sizeof when, "%lld", (long long)(srv_clock_now_us() + srv_backoff_us(attempts, seed)));
-			snprintf(max, sizeof max, "%d", MAX_ATTEMPTS);
-			const char *q[4] = {id, when, max, err};
-			db_exec(c, s->retry, 4, q, &u);
-			srv_log(attempts >= MAX_ATTEMPTS ? LOG_ERROR : LOG_WARN, "%s: %s_%s attempt %d: %s%s",
-				s->outbox, s->outbox[0] == 'c' ? "cmd" : "ntf", id, attempts, err,
+			store_outbox_retry(c, s->box, x[i].id, srv_clock_now_us() + srv_backoff_us(attempts, seed),
+					   MAX_ATTEMPTS, err);
+			srv_log(attempts >= MAX_ATTEMPTS ? LOG_ERROR : LOG_WARN, "%s: %s_%lld attempt %d: %s%s",
+				box_name[s->box], s->prefix, (long long)x[i].id, attempts, err,
 				attempts >= MAX_ATTEMPTS ? " (giving up)" : "");
 		}
-		PQclear(u);
 	}
-	PQclear(r);
+	store_outbox_items_free(x, n);
 	return n;
 }
 

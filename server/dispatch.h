@@ -33,6 +33,4 @@ int srv_dispatch_notes_tick(void *state);
  * jitter of +-25%. */
 int64_t srv_backoff_us(int attempts, unsigned *seed);
 
-void srv_dispatch_register(void);
-
 #endif

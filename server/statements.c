@@ -4,7 +4,6 @@
 #include "api/api.h"
 #include "ops/account.h"
 #include "ops/ledger.h"
-#include "server/dispatch.h"
 #include "store/accounts.h"
 #include "store/closes.h"
 #include "store/ledger.h"
@@ -21,6 +20,5 @@ void srv_register_statements(void)
 	store_accounts_register();
 	store_ledger_register();
 	store_migrate_register();
-	srv_dispatch_register();
 	api_register_statements();
 }

@@ -55,6 +55,38 @@ static const struct db_stmt outbox_stmts[] = {
 	 "SELECT id, coalesce(tenant_id, 0) AS tenant_id, kind, channel, recipient, body, state, attempts, "
 	 SQL_US("created_at") " AS created_us, coalesce(" SQL_US("sent_at") ", 0) AS sent_us, last_error"
 	 " FROM notifications WHERE id > $1 AND ($3::text IS NULL OR state = $3) ORDER BY id LIMIT $2"},
+	{"cmd_claim", /* store_outbox_claim: the oldest due command of each meter whose earlier ones are sent */
+	 "UPDATE commands c SET next_attempt_at = " SQL_TS("$1") " + $2 * interval '1 microsecond',"
+	 " attempts = c.attempts + 1 FROM meters m"
+	 " WHERE c.id IN (SELECT c2.id FROM commands c2 WHERE c2.state = 'pending'"
+	 "  AND c2.next_attempt_at <= " SQL_TS("$1") " AND NOT EXISTS (SELECT 1 FROM commands c3"
+	 "  WHERE c3.meter_id = c2.meter_id AND c3.state = 'pending' AND c3.id < c2.id)"
+	 "  ORDER BY c2.id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+	 " AND m.id = c.meter_id"
+	 " RETURNING c.id, c.attempts, m.serial, c.action, c.reason, " SQL_US("c.created_at") " AS created_us,"
+	 " coalesce(m.gateway, '') AS gateway, '' AS channel, '' AS recipient, '' AS body, '' AS payload"},
+	{"cmd_sent", /* store_outbox_sent */
+	 "UPDATE commands SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
+	{"cmd_retry", /* store_outbox_retry: attempts used up: failed */
+	 "UPDATE commands SET next_attempt_at = " SQL_TS("$2") ","
+	 " state = CASE WHEN attempts >= $3 THEN 'failed' ELSE state END,"
+	 " detail = $4 WHERE id = $1 AND state = 'pending'"},
+	{"note_claim", /* store_outbox_claim */
+	 "UPDATE notifications n SET next_attempt_at = " SQL_TS("$1") " + $2 * interval '1 microsecond',"
+	 " attempts = n.attempts + 1"
+	 " WHERE n.id IN (SELECT id FROM notifications WHERE state = 'pending'"
+	 "  AND next_attempt_at <= " SQL_TS("$1") " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+	 " RETURNING n.id, n.attempts, '' AS serial, '' AS action, '' AS reason, 0::bigint AS created_us,"
+	 " '' AS gateway, n.channel, coalesce(n.recipient, '') AS recipient, n.body, n.payload::text AS payload"},
+	{"note_sent", /* store_outbox_sent */
+	 "UPDATE notifications SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
+	{"note_retry", /* store_outbox_retry: attempts used up: dead */
+	 "UPDATE notifications SET next_attempt_at = " SQL_TS("$2") ","
+	 " state = CASE WHEN attempts >= $3 THEN 'dead' ELSE state END,"
+	 " last_error = $4 WHERE id = $1 AND state = 'pending'"},
+	{"attempt_log", /* store_outbox_attempt */
+	 "INSERT INTO delivery_attempts (outbox, item_id, at, http_status, error, duration_ms)"
+	 " VALUES ($1, $2, " SQL_TS("$3") ", $4, $5, $6)"},
 	{0, 0},
 };
 
@@ -248,4 +280,78 @@ void store_note_rows_free(struct note_row *v, int n)
 		free(v[i].last_error);
 	}
 	free(v);
+}
+
+/* The statements of each outbox: claim, sent, retry, and its name in delivery_attempts. */
+static const struct {
+	const char *claim, *sent, *retry, *name;
+} box[2] = {{"cmd_claim", "cmd_sent", "cmd_retry", "commands"}, {"note_claim", "note_sent", "note_retry", "notifications"}};
+
+void store_outbox_items_free(struct outbox_item *v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(v[i].reason);
+		free(v[i].gateway);
+		free(v[i].recipient);
+		free(v[i].body);
+		free(v[i].payload_json);
+	}
+	free(v);
+}
+
+enum db_status store_outbox_claim(PGconn *c, enum outbox which, int64_t now_us, int64_t lease_us, int limit,
+				  struct outbox_item **out, int *n)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, now_us);
+	db_p_i64(&p, lease_us);
+	db_p_i64(&p, limit);
+	struct outbox_item x;
+	struct db_col spec[] = {
+		DB_COL("id", DB_I64, &x.id),
+		DB_COL("attempts", DB_INT, &x.attempts),
+		DB_COL_TEXT("serial", x.serial),
+		DB_COL_TEXT("action", x.action),
+		DB_COL("reason", DB_TEXT_NEW, &x.reason),
+		DB_COL("created_us", DB_I64, &x.created_us),
+		DB_COL("gateway", DB_TEXT_NEW, &x.gateway),
+		DB_COL_TEXT("channel", x.channel),
+		DB_COL("recipient", DB_TEXT_NEW, &x.recipient),
+		DB_COL("body", DB_TEXT_NEW, &x.body),
+		DB_COL("payload", DB_TEXT_NEW, &x.payload_json),
+		{0},
+	};
+	return db_exec_rows(c, box[which].claim, &p, spec, &x, sizeof x, (void **)out, n);
+}
+
+enum db_status store_outbox_sent(PGconn *c, enum outbox which, int64_t id, int64_t now_us)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, now_us);
+	return db_exec_void(c, box[which].sent, &p);
+}
+
+enum db_status store_outbox_retry(PGconn *c, enum outbox which, int64_t id, int64_t next_us, int max_attempts,
+				  const char *error)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, next_us);
+	db_p_i64(&p, max_attempts);
+	db_p_text(&p, error);
+	return db_exec_void(c, box[which].retry, &p);
+}
+
+enum db_status store_outbox_attempt(PGconn *c, enum outbox which, int64_t id, int64_t now_us, long http_status,
+				    const char *error, int64_t ms)
+{
+	struct db_params p = {0};
+	db_p_text(&p, box[which].name);
+	db_p_i64(&p, id);
+	db_p_i64(&p, now_us);
+	db_p_i64_if(&p, http_status != 0, http_status);
+	db_p_text(&p, http_status ? NULL : error);
+	db_p_i64(&p, ms);
+	return db_exec_void(c, "attempt_log", &p);
 }

@@ -82,4 +82,34 @@ void store_note_rows_free(struct note_row *v, int n);
 
 void store_outbox_register(void);
 
+/* The senders' side (server/dispatch.c): rows are claimed with a lease in autocommit (FOR
+ * UPDATE SKIP LOCKED, then next_attempt_at moved past the lease, attempts counted), sent,
+ * and marked sent or rescheduled; every attempt is recorded. */
+enum outbox { OUTBOX_COMMANDS, OUTBOX_NOTES };
+
+/* A claimed row. Commands fill the first group, notifications the second; strings new. */
+struct outbox_item {
+	int64_t id;
+	int attempts; /* including this one */
+	char serial[72], action[12];
+	char *reason, *gateway; /* gateway "" when the meter has none */
+	int64_t created_us;
+	char channel[16];      /* "sms" or "webhook" */
+	char *recipient, *body, *payload_json;
+};
+void store_outbox_items_free(struct outbox_item *v, int n);
+
+/* Claim up to limit due rows: for commands, the oldest pending one of each meter whose
+ * earlier ones are sent. They are not due again for lease_us. *out new. */
+enum db_status store_outbox_claim(PGconn *c, enum outbox which, int64_t now_us, int64_t lease_us, int limit,
+				  struct outbox_item **out, int *n);
+/* A pending row was delivered. */
+enum db_status store_outbox_sent(PGconn *c, enum outbox which, int64_t id, int64_t now_us);
+/* A pending row failed: due again at next_us, or failed / dead after max_attempts. */
+enum db_status store_outbox_retry(PGconn *c, enum outbox which, int64_t id, int64_t next_us, int max_attempts,
+				  const char *error);
+/* One delivery attempt: the HTTP status, or 0 and the error. */
+enum db_status store_outbox_attempt(PGconn *c, enum outbox which, int64_t id, int64_t now_us, long http_status,
+				    const char *error, int64_t ms);
+
 #endif
