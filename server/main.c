@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "store/migrate.h"
 #include "server/workers.h"
-#include "ops/alarm_db.h"
+#include "ops/alarm.h"
 
 #include <curl/curl.h>
 #include <microhttpd.h>
@@ -100,6 +100,29 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 }
 
 /* The CLI's changes are audited like the API's, as role "cli". */
+/* The key and its audit row, in one transaction. */
+struct key_tx {
+	const char *name, *role;
+	unsigned r;
+	int64_t tenant_id;
+	char key[KEY_LEN + 1];
+	int64_t id;
+};
+
+static enum db_status key_tx(PGconn *c, void *arg)
+{
+	struct key_tx *t = arg;
+	enum db_status st = srv_key_insert(c, t->name, t->r, t->tenant_id, t->key, &t->id);
+	if (st != DB_OK)
+		return st;
+	struct req rq = {0};
+	rq.method = "CLI";
+	rq.path = "wattle keys create";
+	snprintf(rq.request_id, sizeof rq.request_id, "cli-%d", (int)getpid());
+	return api_audit(c, &rq, "api_key.create",
+			 json_pack("{s:o, s:s}", "id", api_id_json(ID_KEY, t->id), "role", t->role));
+}
+
 static int cmd_keys(const struct config *cfg, int argc, char **argv)
 {
 	const char *role = NULL, *name = NULL, *tenant = NULL;
@@ -128,32 +151,14 @@ static int cmd_keys(const struct config *cfg, int argc, char **argv)
 	alarms_set_enabled(cfg->alarms);
 	srv_register_statements();
 	db_set_conninfo(cfg->database_url);
-	PGconn *c = db_conn();
-	if (!c)
-		return 1;
-	char key[KEY_LEN + 1];
-	int64_t id = 0;
-	PGresult *res = PQexec(c, "BEGIN");
-	PQclear(res);
-	enum db_status st = srv_key_insert(c, name, r, tid, key, &id);
-	if (st == DB_OK) {
-		struct req rq = {0};
-		rq.method = "CLI";
-		rq.path = "wattle keys create";
-		snprintf(rq.request_id, sizeof rq.request_id, "cli-%d", (int)getpid());
-		st = api_audit(c, &rq, "api_key.create",
-			       json_pack("{s:o, s:s}", "id", api_id_json(ID_KEY, id), "role", role));
-	}
-	res = PQexec(c, st == DB_OK ? "COMMIT" : "ROLLBACK");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		st = DB_HARD;
-	PQclear(res);
+	struct key_tx t = {name, role, r, tid, {0}, 0};
+	enum db_status st = db_run_tx(key_tx, &t);
 	db_close_all();
 	if (st != DB_OK) {
 		fprintf(stderr, "wattle: could not create the key (is the database migrated?)\n");
 		return 1;
 	}
-	printf("%s\n", key);
+	printf("%s\n", t.key);
 	return 0;
 }
 

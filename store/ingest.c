@@ -18,20 +18,20 @@ static const struct db_stmt ingest_stmts[] = {
 			     the ids come first so the plan walks primary keys, not whole tables */
 	 "WITH want AS (SELECT unnest($1::bigint[]) AS id"
 	 " UNION SELECT id FROM meters WHERE cardinality($2::text[]) > 0 AND serial = ANY($2::text[]))"
-	 " SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0), coalesce(m.tariff_id, 0),"
-	 " m.multiplier, coalesce(m.max_power_w, 0), coalesce(m.register_max_wh, 0), s.timezone,"
-	 " s.currency, " SQL_US("st.last_ts") ", st.last_register_wh, st.carry_nano, st.month_key,"
-	 " st.month_wh,"
+	 " SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0) AS tenant_id,"
+	 " coalesce(m.tariff_id, 0) AS tariff_id, m.multiplier, coalesce(m.max_power_w, 0) AS max_power_w,"
+	 " coalesce(m.register_max_wh, 0) AS register_max_wh, s.timezone, s.currency,"
+	 " " SQL_US("st.last_ts") " AS last_us, st.last_register_wh, st.carry_nano, st.month_key, st.month_wh,"
 	 " (SELECT c.relay FROM commands c WHERE c.meter_id = m.id AND c.state = 'acked'"
-	 "  ORDER BY c.id DESC LIMIT 1),"
-	 " EXISTS (SELECT 1 FROM commands c WHERE c.meter_id = m.id AND c.state IN ('pending', 'sent')),"
-	 " (s.alarm_settings || m.alarm_settings)::text, m.site_id, coalesce(t.category, ''),"
-	 " array_to_string(st.alarm_det, ',')"
+	 "  ORDER BY c.id DESC LIMIT 1) AS acked_relay,"
+	 " EXISTS (SELECT 1 FROM commands c WHERE c.meter_id = m.id AND c.state IN ('pending', 'sent')) AS in_flight,"
+	 " (s.alarm_settings || m.alarm_settings)::text AS alarm_settings, m.site_id,"
+	 " coalesce(t.category, '') AS category, array_to_string(st.alarm_det, ',') AS alarm_det"
 	 " FROM want JOIN meter_state st ON st.meter_id = want.id JOIN meters m ON m.id = st.meter_id"
 	 " JOIN sites s ON s.id = m.site_id LEFT JOIN tenants t ON t.id = m.tenant_id"
 	 " ORDER BY m.id FOR UPDATE OF st"},
 	{"ingest_tariffs", /* load_tariffs */
-	 "SELECT tariff_id, " SQL_US("effective_from") ", kind, spec::text FROM tariff_versions"
+	 "SELECT tariff_id, " SQL_US("effective_from") " AS from_us, kind, spec::text AS spec FROM tariff_versions"
 	 " WHERE tariff_id = ANY($1::bigint[]) ORDER BY tariff_id, effective_from"},
 	{"ingest_readings", /* bill_ingest: new readings; a conflict here is a bug, not a duplicate */
 	 "INSERT INTO readings (meter_id, ts, energy_wh, power_w, voltage_v, current_a, pf,"
@@ -47,7 +47,7 @@ static const struct db_stmt ingest_stmts[] = {
 	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::real[], $6::real[],"
 	 " $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::boolean[])"
 	 " AS x(m, t, e, p, v, a, f, hz, tv, ti, r, b) ON CONFLICT DO NOTHING"
-	 " RETURNING meter_id, " SQL_US("ts")},
+	 " RETURNING meter_id, " SQL_US("ts") " AS ts_us"},
 	{"ingest_state", /* bill_ingest */
 	 "UPDATE meter_state st SET last_ts = " ARR_TS ", last_register_wh = x.r, carry_nano = x.c,"
 	 " month_key = x.mk, month_wh = x.mw, billed_wh = st.billed_wh + x.bw,"
@@ -102,18 +102,26 @@ static void memo_free(struct settings_memo *mo)
 	memset(mo, 0, sizeof *mo);
 }
 
-static void load_alarm_cfg(struct mb_meter *m, const PGresult *r, int i, struct settings_memo *mo)
+/* One row of ingest_meters, as read. */
+struct meter_row {
+	struct mb_meter m;
+	char status[12], currency[4], category[32];
+	bool last_null;
+	char *alarm_settings, *alarm_det; /* new */
+};
+
+static void load_alarm_cfg(struct mb_meter *m, const struct meter_row *w, struct settings_memo *mo)
 {
-	const char *text = PQgetvalue(r, i, 17);
+	const char *text = w->alarm_settings ? w->alarm_settings : "{}";
 	if (!mo->text || strcmp(mo->text, text)) {
 		memo_free(mo);
 		mo->text = strdup(text);
 		mo->json = json_loads(text, 0, NULL);
 	}
-	alarm_cfg_load(&m->acfg, mo->json, m->max_power_w, PQgetvalue(r, i, 19));
+	alarm_cfg_load(&m->acfg, mo->json, m->max_power_w, w->category);
 	int64_t v[BILL_ALARM_STATE_N];
 	int nv = 0;
-	for (const char *p = PQgetvalue(r, i, 20); *p && nv < BILL_ALARM_STATE_N; nv++) {
+	for (const char *p = w->alarm_det ? w->alarm_det : ""; *p && nv < BILL_ALARM_STATE_N; nv++) {
 		char *end;
 		v[nv] = strtoll(p, &end, 10);
 		p = *end == ',' ? end + 1 : end;
@@ -143,46 +151,63 @@ static enum db_status load_meters(PGconn *c, const struct bill_reading *rd, int 
 	}
 	srv_buf_putc(&ids, '}');
 	srv_buf_putc(&serials, '}');
-	const char *p[2] = {ids.p, serials.p};
+	struct db_params p = {0};
+	db_p_take(&p, ids.p);
+	db_p_take(&p, serials.p);
+	struct meter_row w; /* scratch, per row */
+	struct mb_meter *m = &w.m;
+	int32_t month = 0;
+	struct db_col spec[] = {
+		DB_COL("id", DB_I64, &m->id),
+		DB_COL_TEXT("serial", m->serial),
+		DB_COL_TEXT("status", w.status),
+		DB_COL("tenant_id", DB_I64, &m->tenant_id),
+		DB_COL("tariff_id", DB_I64, &m->tariff_id),
+		DB_COL("multiplier", DB_I64, &m->multiplier),
+		DB_COL("max_power_w", DB_I64, &m->max_power_w),
+		DB_COL("register_max_wh", DB_I64, &m->register_max),
+		DB_COL_TEXT("timezone", m->zone),
+		DB_COL_TEXT("currency", w.currency),
+		DB_COL_NULL("last_us", DB_I64, &m->last_ts, &w.last_null),
+		DB_COL("last_register_wh", DB_I64, &m->last_reg),
+		DB_COL("carry_nano", DB_I64, &m->carry),
+		DB_COL("month_key", DB_INT, &month),
+		DB_COL("month_wh", DB_I64, &m->month.wh),
+		DB_COL_TEXT("acked_relay", m->acked_relay),
+		DB_COL("in_flight", DB_BOOL, &m->in_flight),
+		DB_COL("alarm_settings", DB_TEXT_NEW, &w.alarm_settings),
+		DB_COL("site_id", DB_I64, &m->site_id),
+		DB_COL_TEXT("category", w.category),
+		DB_COL("alarm_det", DB_TEXT_NEW, &w.alarm_det),
+		{0},
+	};
 	PGresult *r;
-	enum db_status st = db_exec(c, "ingest_meters", 2, p, &r);
-	srv_buf_free(&ids);
-	srv_buf_free(&serials);
-	if (st != DB_OK) {
-		PQclear(r);
+	enum db_status st = db_exec_bind(c, "ingest_meters", &p, spec, &r);
+	if (st != DB_OK)
 		return st;
-	}
 	x->nm = PQntuples(r);
 	x->m = calloc((size_t)x->nm + 1, sizeof *x->m);
 	if (!x->m)
 		abort();
 	for (int i = 0; i < x->nm; i++) {
-		struct mb_meter *m = &x->m[i];
-		m->id = db_int64(r, i, 0);
-		snprintf(m->serial, sizeof m->serial, "%s", PQgetvalue(r, i, 1));
-		m->retired = strcmp(PQgetvalue(r, i, 2), "active") != 0;
-		m->tenant_id = db_int64(r, i, 3);
-		m->tariff_id = db_int64(r, i, 4);
-		m->multiplier = db_int64(r, i, 5);
-		m->max_power_w = db_int64(r, i, 6);
-		m->register_max = db_int64(r, i, 7);
-		snprintf(m->zone, sizeof m->zone, "%s", PQgetvalue(r, i, 8));
+		memset(&w, 0, sizeof w);
+		month = 0;
+		db_cols_read(r, i, spec);
+		m->retired = strcmp(w.status, "active") != 0;
 		int digits = 2;
-		api_valid_currency(PQgetvalue(r, i, 9), &digits);
+		api_valid_currency(w.currency, &digits);
 		m->unit = bill_nano_per_minor(digits);
-		m->has_last = !PQgetisnull(r, i, 10);
-		m->last_ts = m->has_last ? db_int64(r, i, 10) : 0;
-		m->last_reg = m->has_last ? db_int64(r, i, 11) : 0;
-		m->carry = db_int64(r, i, 12);
-		m->month.month = (int32_t)db_int64(r, i, 13);
-		m->month.wh = db_int64(r, i, 14);
-		snprintf(m->acked_relay, sizeof m->acked_relay, "%s", PQgetvalue(r, i, 15));
-		m->in_flight = !strcmp(PQgetvalue(r, i, 16), "t");
-		m->site_id = db_int64(r, i, 18);
+		m->has_last = !w.last_null;
+		if (!m->has_last)
+			m->last_ts = m->last_reg = 0;
+		m->month.month = month;
 		/* the state is locked in meter id order, so concurrent batches cannot deadlock */
 		WATTLE_CHECK(i == 0 || m->id > x->m[i - 1].id);
 		if (x->alarms)
-			load_alarm_cfg(m, r, i, &memo);
+			load_alarm_cfg(m, &w, &memo);
+		x->m[i] = *m;
+		free(w.alarm_settings);
+		free(w.alarm_det);
 	}
 	memo_free(&memo);
 	PQclear(r);
@@ -198,20 +223,25 @@ static enum db_status load_tariffs(PGconn *c, struct mb_batch *x)
 			srv_buf_i64(&ids, x->m[i].tariff_id);
 		}
 	srv_buf_puts(&ids, ids.len ? "}" : "{}");
-	const char *p[1] = {ids.p};
+	struct db_params p = {0};
+	db_p_take(&p, ids.p);
+	int64_t tid, from_us;
+	char kind[16];
+	char *text;
+	struct db_col spec[] = {
+		DB_COL("tariff_id", DB_I64, &tid), DB_COL("from_us", DB_I64, &from_us), DB_COL_TEXT("kind", kind),
+		DB_COL("spec", DB_TEXT_NEW, &text), {0},
+	};
 	PGresult *r;
-	enum db_status st = db_exec(c, "ingest_tariffs", 1, p, &r);
-	srv_buf_free(&ids);
-	if (st != DB_OK) {
-		PQclear(r);
+	enum db_status st = db_exec_bind(c, "ingest_tariffs", &p, spec, &r);
+	if (st != DB_OK)
 		return st;
-	}
 	int rows = PQntuples(r);
 	x->tariffs = calloc((size_t)rows + 1, sizeof *x->tariffs);
 	if (!x->tariffs)
 		abort();
 	for (int i = 0; i < rows; i++) {
-		int64_t tid = db_int64(r, i, 0);
+		db_cols_read(r, i, spec);
 		if (x->nt == 0 || x->tariffs[x->nt - 1].id != tid) {
 			x->tariffs[x->nt].id = tid;
 			x->tariffs[x->nt].t.v = calloc((size_t)rows, sizeof(struct bill_version));
@@ -220,13 +250,14 @@ static enum db_status load_tariffs(PGconn *c, struct mb_batch *x)
 			x->nt++;
 		}
 		struct bill_tariff *t = &x->tariffs[x->nt - 1].t;
-		json_t *spec = json_loads(PQgetvalue(r, i, 3), 0, NULL);
-		if (spec && bill_version_parse(PQgetvalue(r, i, 2), spec, db_int64(r, i, 1), &t->v[t->n]) == 0)
+		json_t *js = json_loads(text ? text : "", 0, NULL);
+		free(text);
+		if (js && bill_version_parse(kind, js, from_us, &t->v[t->n]) == 0)
 			t->n++;
 		else
 			srv_log(LOG_ERROR, "ingest: tariff trf_%lld has a version that does not parse",
 				(long long)tid);
-		json_decref(spec);
+		json_decref(js);
 	}
 	PQclear(r);
 	return DB_OK;
@@ -301,11 +332,16 @@ static int by_key(const void *a, const void *b)
 static void mark_late_duplicates(struct bill_reading **rd, int n, PGresult *inserted)
 {
 	int k = inserted ? PQntuples(inserted) : 0;
-	struct key *keys = malloc(((size_t)k + 1) * sizeof *keys);
+	struct key *keys = malloc(((size_t)k + 1) * sizeof *keys), y;
 	if (!keys)
 		abort();
-	for (int i = 0; i < k; i++)
-		keys[i] = (struct key){db_int64(inserted, i, 0), db_int64(inserted, i, 1)};
+	struct db_col spec[] = {DB_COL("meter_id", DB_I64, &y.meter), DB_COL("ts_us", DB_I64, &y.ts), {0}};
+	if (k && db_cols_bind(inserted, spec, "ingest_late") != DB_OK)
+		k = 0;
+	for (int i = 0; i < k; i++) {
+		db_cols_read(inserted, i, spec);
+		keys[i] = y;
+	}
 	qsort(keys, (size_t)k, sizeof *keys, by_key);
 	for (int i = 0; i < n; i++) {
 		struct key want = {rd[i]->meter_id, rd[i]->ts_us};
