@@ -1,10 +1,11 @@
 /* control_latency.c: grace expiry -> cut at the gateway, and top-up commit -> restore at the
  * gateway, measured with a fake gateway that records arrival times.
  * usage: control_latency URL FINANCE_KEY GATEWAY_PORT CONNINFO N */
+#include "peer/peer.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,30 +24,12 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-struct body {
-	char *p;
-	size_t n;
-};
-
-static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-			      const char *version, const char *up, size_t *up_size, void **req_cls)
+static void on_req(void *ud, const struct peer_request *rq, struct peer_reply *out)
 {
-	(void)cls; (void)url; (void)method; (void)version;
-	struct body *b = *req_cls;
-	if (!b) {
-		*req_cls = calloc(1, sizeof *b);
-		return MHD_YES;
-	}
-	if (*up_size) {
-		b->p = realloc(b->p, b->n + *up_size + 1);
-		memcpy(b->p + b->n, up, *up_size);
-		b->n += *up_size;
-		b->p[b->n] = 0;
-		*up_size = 0;
-		return MHD_YES;
-	}
+	(void)ud;
+	(void)out;
 	double t = now_s();
-	json_t *j = b->p ? json_loads(b->p, 0, NULL) : NULL;
+	json_t *j = json_loads(rq->body, 0, NULL);
 	const char *serial = json_string_value(json_object_get(j, "meter_serial"));
 	const char *action = json_string_value(json_object_get(j, "action"));
 	int i = serial ? atoi(serial + 2) : 0; /* "L-<i>" */
@@ -58,13 +41,6 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
 	}
 	pthread_mutex_unlock(&mu);
 	json_decref(j);
-	free(b->p);
-	free(b);
-	*req_cls = NULL;
-	struct MHD_Response *r = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret = MHD_queue_response(c, 200, r);
-	MHD_destroy_response(r);
-	return ret;
 }
 
 static int cmp(const void *a, const void *b)
@@ -94,8 +70,7 @@ int main(int argc, char **argv)
 	int port = atoi(argv[3]), n = atoi(argv[5]);
 	if (n > MAXN)
 		n = MAXN;
-	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-						(uint16_t)port, NULL, NULL, on_req, NULL, MHD_OPTION_END);
+	struct peer *d = peer_start(port, on_req, NULL);
 	if (!d)
 		return 1;
 	PGconn *pg = PQconnectdb(argv[4]);
@@ -152,6 +127,6 @@ int main(int argc, char **argv)
 	printf("restores arrived: %d of %d\n", k, n);
 	curl_easy_cleanup(h);
 	PQfinish(pg);
-	MHD_stop_daemon(d);
+	peer_stop(d);
 	return 0;
 }

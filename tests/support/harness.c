@@ -1,10 +1,10 @@
 /* harness.c: real PostgreSQL databases, the real wattle binary, real HTTP. */
 #include "harness.h"
+#include "peer/peer.h"
 #include "core/buf.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -270,68 +270,26 @@ const char *th_err(const struct th_resp *r)
 }
 
 
-struct peer_conn {
-	struct srv_peer_body {
-		char *p;
-		size_t n;
-	} body;
-};
-
-static enum MHD_Result peer_req(void *cls, struct MHD_Connection *c, const char *url,
-				const char *method, const char *version, const char *up,
-				size_t *up_size, void **req_cls)
+/* The fake peer's answer: record the request, or fail it while fail_next > 0. */
+static void peer_answer(void *ud, const struct peer_request *rq, struct peer_reply *out)
 {
-	(void)version;
-	(void)method;
-	struct th_peer *p = cls;
-	struct peer_conn *pc = *req_cls;
-	if (!pc) {
-		*req_cls = calloc(1, sizeof *pc);
-		return MHD_YES;
-	}
-	if (*up_size) {
-		pc->body.p = realloc(pc->body.p, pc->body.n + *up_size + 1);
-		memcpy(pc->body.p + pc->body.n, up, *up_size);
-		pc->body.n += *up_size;
-		pc->body.p[pc->body.n] = 0;
-		*up_size = 0;
-		return MHD_YES;
-	}
+	struct th_peer *p = ud;
 	if (p->delay_ms)
 		usleep((useconds_t)p->delay_ms * 1000);
 	pthread_mutex_lock(&p->mu);
-	unsigned status = 200;
 	if (p->fail_next > 0) {
 		p->fail_next--;
-		status = 500;
+		out->status = 500;
 	} else if (p->n < TH_PEER_MAX) {
 		struct th_peer_req *r = &p->reqs[p->n++];
 		const char *v;
-		snprintf(r->path, sizeof r->path, "%s", url);
-		snprintf(r->auth, sizeof r->auth, "%s", (v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")) ? v : "");
-		snprintf(r->sig, sizeof r->sig, "%s", (v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Wattle-Signature")) ? v : "");
-		snprintf(r->ctype, sizeof r->ctype, "%s", (v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type")) ? v : "");
-		r->body = strdup(pc->body.p ? pc->body.p : "");
+		snprintf(r->path, sizeof r->path, "%s", rq->path);
+		snprintf(r->auth, sizeof r->auth, "%s", (v = peer_header(rq, "Authorization")) ? v : "");
+		snprintf(r->sig, sizeof r->sig, "%s", (v = peer_header(rq, "X-Wattle-Signature")) ? v : "");
+		snprintf(r->ctype, sizeof r->ctype, "%s", (v = peer_header(rq, "Content-Type")) ? v : "");
+		r->body = strdup(rq->body);
 	}
 	pthread_mutex_unlock(&p->mu);
-	static const char ok[] = "{}";
-	struct MHD_Response *resp = MHD_create_response_from_buffer(2, (void *)ok, MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static void peer_done(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode t)
-{
-	(void)cls;
-	(void)c;
-	(void)t;
-	struct peer_conn *pc = *req_cls;
-	if (pc) {
-		free(pc->body.p);
-		free(pc);
-	}
-	*req_cls = NULL;
 }
 
 void th_peer_start(struct th_peer *p, int port)
@@ -340,20 +298,13 @@ void th_peer_start(struct th_peer *p, int port)
 		pthread_mutex_init(&p->mu, NULL);
 		p->port = port ? port : th_free_port();
 	}
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)p->port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, (uint16_t)p->port, NULL, NULL,
-				     peer_req, p, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
-				     MHD_OPTION_NOTIFY_COMPLETED, peer_done, NULL, MHD_OPTION_END);
+	p->daemon = peer_start(p->port, peer_answer, p);
 	ck_assert_msg(p->daemon, "fake peer cannot listen on %d", p->port);
 }
 
 void th_peer_stop(struct th_peer *p)
 {
-	if (p->daemon)
-		MHD_stop_daemon(p->daemon);
+	peer_stop(p->daemon);
 	p->daemon = NULL;
 	for (int i = 0; i < p->n; i++)
 		free(p->reqs[i].body);

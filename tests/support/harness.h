@@ -93,9 +93,10 @@ struct th_peer_req {
 	char path[128], auth[256], sig[256], ctype[128];
 	char *body;
 };
+struct peer;
 struct th_peer {
 	int port;
-	void *daemon;
+	struct peer *daemon;
 	int fail_next;
 	int delay_ms; /* answer this late */
 	int n;

@@ -5,6 +5,7 @@
  * Stripe, with keys it makes), lets some run dry, waits for the month close, and writes
  * every report to ./var/reports as HTML, CSV and JSON. Then it serves the result until
  * Ctrl-C (or exits, with --exit). */
+#include "peer/peer.h"
 #include "demo/demo.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -14,7 +15,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <microhttpd.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -205,14 +205,13 @@ static void stop(pid_t *p)
 	*p = 0;
 }
 
-static struct MHD_Daemon *sink;
+static struct peer *sink;
 
 static void cleanup(void)
 {
 	stop(&D.sim);
 	stop(&D.server);
-	if (sink)
-		MHD_stop_daemon(sink);
+	peer_stop(sink);
 	sink = NULL;
 }
 
@@ -293,26 +292,12 @@ static void wait_healthy(void)
 
 /* ---- the outside world: an SMS provider and a control-room webhook that accept all ---- */
 
-static enum MHD_Result on_sink(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-			       const char *version, const char *data, size_t *size, void **req_cls)
+static void on_sink(void *ud, const struct peer_request *rq, struct peer_reply *out)
 {
-	(void)cls, (void)method, (void)version, (void)data;
-	if (!*req_cls) {
-		*req_cls = (void *)1;
-		return MHD_YES;
-	}
-	if (*size) {
-		*size = 0;
-		return MHD_YES;
-	}
-	if (strstr(url, "sms"))
-		atomic_fetch_add(&D.sms, 1);
-	else
-		atomic_fetch_add(&D.events, 1);
-	struct MHD_Response *r = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ok = MHD_queue_response(c, strstr(url, "sms") ? 201 : 200, r);
-	MHD_destroy_response(r);
-	return ok;
+	(void)ud;
+	bool sms = strstr(rq->path, "sms") != NULL;
+	atomic_fetch_add(sms ? &D.sms : &D.events, 1);
+	out->status = sms ? 201 : 200;
 }
 
 /* ---- the payment providers, played by the demo ---- */
@@ -659,11 +644,9 @@ static void start_server(int64_t speed, int64_t start_s, int64_t anchor_s)
 
 static int free_port(void)
 {
-	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_sink, NULL,
-						MHD_OPTION_END);
-	int port = d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port : 0;
-	if (d)
-		MHD_stop_daemon(d);
+	struct peer *p = peer_start(0, on_sink, NULL);
+	int port = p ? peer_port(p) : 0;
+	peer_stop(p);
 	return port;
 }
 
@@ -882,10 +865,10 @@ int srv_demo(int argc, char **argv)
 	free(admin);
 
 	/* the outside world and the providers' keys */
-	sink = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_sink, NULL, MHD_OPTION_END);
+	sink = peer_start(0, on_sink, NULL);
 	if (!sink)
 		die("cannot start the demo's SMS and webhook receiver");
-	D.sink_port = MHD_get_daemon_info(sink, MHD_DAEMON_INFO_BIND_PORT)->port;
+	D.sink_port = peer_port(sink);
 	D.sim_port = free_port();
 	rand_text(D.apiv3, 32);
 	snprintf(D.whsec, sizeof D.whsec, "whsec_");

@@ -5,6 +5,7 @@
  * WATTLE_CLOCK_START, as the server reads them), serves {gateway}/commands (checking
  * X-Wattle-Signature), honours the relay (a cut meter's energy stops) and acks.
  * --inject KIND:SERIAL makes a meter show a condition the alarms capability detects. */
+#include "peer/peer.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -14,7 +15,6 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -173,40 +173,19 @@ static struct meter *find(const char *serial)
 	return NULL;
 }
 
-struct req_body {
-	char *p;
-	size_t n;
-};
-
 /* POST /commands from wattle: check the signature, apply the relay, queue the ack. */
-static enum MHD_Result on_command(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version, const char *up,
-				  size_t *up_size, void **req_cls)
+static void on_command(void *ud, const struct peer_request *rq, struct peer_reply *out)
 {
-	(void)cls;
-	(void)version;
-	struct req_body *b = *req_cls;
-	if (!b) {
-		*req_cls = calloc(1, sizeof *b);
-		return MHD_YES;
-	}
-	if (*up_size) {
-		b->p = realloc(b->p, b->n + *up_size + 1);
-		memcpy(b->p + b->n, up, *up_size);
-		b->n += *up_size;
-		b->p[b->n] = 0;
-		*up_size = 0;
-		return MHD_YES;
-	}
+	(void)ud;
 	unsigned status = 200;
-	const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Wattle-Signature");
-	json_t *j = b->p ? json_loads(b->p, 0, NULL) : NULL;
-	if (strcmp(method, "POST") || strcmp(url, "/commands") || !j) {
+	const char *sig = peer_header(rq, "X-Wattle-Signature");
+	json_t *j = json_loads(rq->body, 0, NULL);
+	if (strcmp(rq->method, "POST") || strcmp(rq->path, "/commands") || !j) {
 		status = 404;
 	} else if (S.secret) {
 		char want[200];
 		long long t = sig && !strncmp(sig, "t=", 2) ? atoll(sig + 2) : 0;
-		srv_sign(S.secret, t, b->p, want, sizeof want);
+		srv_sign(S.secret, t, rq->body, want, sizeof want);
 		if (!sig || strcmp(sig, want)) {
 			status = 401;
 			pthread_mutex_lock(&S.mu);
@@ -231,24 +210,7 @@ static enum MHD_Result on_command(void *cls, struct MHD_Connection *c, const cha
 		pthread_mutex_unlock(&S.mu);
 	}
 	json_decref(j);
-	static const char ok[] = "{}";
-	struct MHD_Response *r = MHD_create_response_from_buffer(2, (void *)ok, MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static void on_done(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode t)
-{
-	(void)cls;
-	(void)c;
-	(void)t;
-	struct req_body *b = *req_cls;
-	if (b) {
-		free(b->p);
-		free(b);
-	}
-	*req_cls = NULL;
+	out->status = status;
 }
 
 static void send_acks(CURL *h)
@@ -448,13 +410,7 @@ int main(int argc, char **argv)
 	S.start_us = now;
 	for (int i = 0; i < S.n; i++)
 		S.m[i].next_us = now - now % ((int64_t)S.interval_min * 60000000);
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)S.port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)S.port, NULL, NULL,
-						on_command, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
-						MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+	struct peer *d = peer_start(S.port, on_command, NULL);
 	if (!d) {
 		fprintf(stderr, "metersim: cannot listen on %s\n", self);
 		return 1;
@@ -475,7 +431,7 @@ int main(int argc, char **argv)
 	}
 	send_acks(h);
 	summary(srv_clock_now_us(), 1);
-	MHD_stop_daemon(d);
+	peer_stop(d);
 	curl_easy_cleanup(h);
 	free(S.m);
 	return S.bad_signatures ? 3 : 0;
