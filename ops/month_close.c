@@ -10,6 +10,7 @@
 #include "store/closes.h"
 #include "store/outbox.h"
 #include "store/pools.h"
+#include "store/requests.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -118,6 +119,13 @@ enum db_status op_month_close(PGconn *c, const struct op_close_req *rq, struct o
 			srv_log(LOG_ERROR, "month close: pool_%lld %s: the allocation is refused (%d); the close waits for it",
 				(long long)pools[i], rq->period, (int)err);
 			st = DB_ABORT;
+		}
+		if (st == DB_OK) { /* audited as the API's commit is, naming the worker */
+			char target[96];
+			snprintf(target, sizeof target, "{\"id\":\"run_%lld\",\"period\":\"%s\"}", (long long)run.run_id,
+				 rq->period);
+			struct audit_row a = {0, "none", "WORKER", "month close", rid, "allocation.commit", target};
+			st = store_audit_insert(c, &a, rq->now_us);
 		}
 		alloc_run_free(&run);
 		out->allocations += st == DB_OK;

@@ -323,6 +323,11 @@ START_TEST(month_close_once)
 	/* the auto pool not committed by hand was committed for October first */
 	ck_assert_int_eq(q("SELECT count(*) FROM allocation_runs WHERE period = '2026-10' AND state = 'committed'"), 2);
 	ck_assert_int_eq(q("SELECT count(*) FROM allocation_runs WHERE pool_id = 2 AND api_key_id IS NULL AND period = '2026-10'"), 1);
+	/* month_close_auto_commit_is_audited: as the API's commit is, naming the worker */
+	ck_assert_int_eq(q("SELECT count(*) FROM audit_log WHERE action = 'allocation.commit' AND method = 'WORKER'"
+			   " AND path = 'month close' AND role = 'none' AND api_key_id IS NULL"
+			   " AND target->>'period' = '2026-10' AND target->>'id' = (SELECT 'run_' || id FROM allocation_runs"
+			   "  WHERE pool_id = 2 AND period = '2026-10')"), 1);
 	ck_assert_int_eq(q("SELECT allocations FROM month_closes WHERE period = '2026-10'"), 1);
 	/* each tenant is told: SMS where there is a phone, the app event for both */
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'statement_ready' AND channel = 'webhook'"
