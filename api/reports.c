@@ -2,10 +2,12 @@
  * as JSON, CSV or HTML by Accept (or ?format=); GET /v1/reports lists them. */
 #include "api/api.h"
 #include "api/render.h"
+#include "core/clock.h"
+#include "core/report_doc.h"
 #include "core/valid.h"
 #include "ops/report.h"
-#include "core/clock.h"
 #include "store/closes.h"
+#include "store/reports.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 #define ID_REPORT "rpt"
 
 void api_register_statements_reports(void);
-void api_register_statements_reports(void) { bill_report_register(); }
+void api_register_statements_reports(void) { store_reports_register(); }
 
 static json_t *report_json(const struct report_view *r)
 {
@@ -39,17 +41,21 @@ static enum db_status report_tx(PGconn *c, void *arg)
 	json_t *data = NULL;
 	enum db_status st;
 	if (t->kind == REPORT_STATEMENT) {
-		json_t *all = NULL;
-		st = bill_report_statements(c, t->site, t->tenant, t->tenant + 1, t->year, t->month, &all);
-		if (st == DB_OK) {
-			data = json_incref(json_array_get(all, 0));
-			json_object_del(data, "phone");
-		}
-		json_decref(all);
+		struct statement_set all;
+		st = op_report_statements(c, t->site, t->tenant, t->tenant + 1, t->year, t->month, &all);
+		if (st == DB_OK)
+			data = report_doc_statement(&all.site, &all.items[0]); /* without the phone number */
+		statement_set_free(&all);
 	} else if (t->kind == REPORT_FINANCE) {
-		st = bill_report_finance(c, t->site, t->year, t->month, &data);
+		struct finance_report f;
+		if ((st = op_report_finance(c, t->site, t->year, t->month, &f)) == DB_OK)
+			data = report_doc_finance(&f);
+		finance_report_free(&f);
 	} else {
-		st = bill_report_energy(c, t->site, t->year, t->month, &data);
+		struct energy_report e;
+		if ((st = op_report_energy(c, t->site, t->year, t->month, &e)) == DB_OK)
+			data = report_doc_energy(&e);
+		energy_report_free(&e);
 	}
 	if (st == DB_ABORT) {
 		if (t->tenant)

@@ -1,5 +1,6 @@
 /* month_close.c: the month close of one site (see month_close.h). Statements and reports are
- * computed by ops/report.c (JSON documents, stored as they are); allocations go through
+ * read by ops/report.c as typed data and stored as core/report_doc.c's JSON text; the
+ * notifications are made from the typed statements; allocations go through
  * ops/allocation.c exactly as POST /v1/cost-pools/{id}/runs does. */
 #include "ops/month_close.h"
 #include "core/clock.h"
@@ -12,7 +13,6 @@
 #include "store/pools.h"
 #include "store/requests.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,51 +20,41 @@
 #define CHUNK 500
 
 /* Store a range of statements and tell their tenants. */
-static enum db_status store_statements(PGconn *c, const struct op_close_req *rq, json_t *all, int *count)
+static enum db_status store_statements(PGconn *c, const struct op_close_req *rq, const struct statement_set *all,
+				       int *count)
 {
-	size_t n = json_array_size(all), i;
-	struct report_row *rows = calloc(n + 1, sizeof *rows);
-	struct note_order *notes = calloc(2 * n + 1, sizeof *notes);
-	char **texts = calloc(n + 1, sizeof *texts), **bodies = calloc(n + 1, sizeof *bodies),
-	     **payloads = calloc(n + 1, sizeof *payloads);
+	int n = all->n;
+	struct report_row *rows = calloc((size_t)n + 1, sizeof *rows);
+	struct note_order *notes = calloc(2 * (size_t)n + 1, sizeof *notes);
+	char **texts = calloc((size_t)n + 1, sizeof *texts), **bodies = calloc((size_t)n + 1, sizeof *bodies),
+	     **payloads = calloc((size_t)n + 1, sizeof *payloads);
 	if (!rows || !notes || !texts || !bodies || !payloads)
 		abort();
 	int nn = 0;
-	json_t *s;
-	json_array_foreach(all, i, s) {
-		json_t *tenant = json_object_get(s, "tenant");
-		const char *tid = json_string_value(json_object_get(tenant, "id"));
-		int64_t tenant_id = tid && !strncmp(tid, "ten_", 4) ? strtoll(tid + 4, NULL, 10) : 0;
-		const char *phone = json_string_value(json_object_get(s, "phone"));
-		int64_t closing = json_integer_value(json_object_get(s, "closing_balance_minor"));
-		struct msg_money cm = {closing, (int)json_integer_value(json_object_get(s, "minor_digits")),
-				       json_string_value(json_object_get(s, "currency"))};
+	for (int i = 0; i < n; i++) {
+		const struct statement *s = &all->items[i];
+		int64_t closing = report_statement_closing(s);
+		struct msg_money cm = {closing, all->site.minor_digits, s->currency};
 		char msg[400], pay[200];
-		msg_statement_ready(msg, sizeof msg, json_string_value(json_object_get(tenant, "name")), rq->period, cm);
+		msg_statement_ready(msg, sizeof msg, s->name, rq->period, cm);
 		snprintf(pay, sizeof pay,
 			 "{\"event\":\"statement_ready\",\"tenant_id\":\"ten_%lld\",\"period\":\"%s\",\"closing_balance_minor\":%lld}",
-			 (long long)tenant_id, rq->period, (long long)closing);
+			 (long long)s->tenant_id, rq->period, (long long)closing);
 		bodies[i] = strdup(msg);
 		payloads[i] = strdup(pay);
 		if (!bodies[i] || !payloads[i])
 			abort();
-		if (phone)
-			notes[nn++] = (struct note_order){tenant_id, "statement_ready", "sms", phone, bodies[i], payloads[i]};
-		notes[nn++] = (struct note_order){tenant_id, "statement_ready", "webhook", NULL, bodies[i], payloads[i]};
-		texts[i] = NULL;
-		rows[i] = (struct report_row){"tenant_statement", tenant_id, NULL};
+		if (s->phone)
+			notes[nn++] = (struct note_order){s->tenant_id, "statement_ready", "sms", s->phone, bodies[i], payloads[i]};
+		notes[nn++] = (struct note_order){s->tenant_id, "statement_ready", "webhook", NULL, bodies[i], payloads[i]};
+		texts[i] = report_doc_statement_text(&all->site, s); /* without the phone number */
+		rows[i] = (struct report_row){"tenant_statement", s->tenant_id, texts[i]};
 	}
-	/* the notes borrow the phone from s: queue them before s loses it */
 	enum db_status st = store_notes_queue(c, notes, nn, rq->now_us);
-	json_array_foreach(all, i, s) {
-		json_object_del(s, "phone"); /* the statement needs no phone number */
-		texts[i] = json_dumps(s, JSON_COMPACT);
-		rows[i].data_json = texts[i];
-	}
 	if (st == DB_OK)
-		st = store_reports_insert(c, rq->site_id, rq->period, rq->now_us, "month_close", rows, (int)n);
-	*count += (int)n;
-	for (i = 0; i < n; i++) {
+		st = store_reports_insert(c, rq->site_id, rq->period, rq->now_us, "month_close", rows, n);
+	*count += n;
+	for (int i = 0; i < n; i++) {
 		free(texts[i]);
 		free(bodies[i]);
 		free(payloads[i]);
@@ -80,16 +70,24 @@ static enum db_status store_statements(PGconn *c, const struct op_close_req *rq,
 static enum db_status site_report(PGconn *c, const struct op_close_req *rq, int year, int month,
 				  enum bill_report_kind kind)
 {
-	json_t *o = NULL;
-	enum db_status st = kind == REPORT_FINANCE ? bill_report_finance(c, rq->site_id, year, month, &o)
-						   : bill_report_energy(c, rq->site_id, year, month, &o);
+	char *text = NULL;
+	enum db_status st;
+	if (kind == REPORT_FINANCE) {
+		struct finance_report f;
+		if ((st = op_report_finance(c, rq->site_id, year, month, &f)) == DB_OK)
+			text = report_doc_finance_text(&f);
+		finance_report_free(&f);
+	} else {
+		struct energy_report e;
+		if ((st = op_report_energy(c, rq->site_id, year, month, &e)) == DB_OK)
+			text = report_doc_energy_text(&e);
+		energy_report_free(&e);
+	}
 	if (st != DB_OK)
 		return st;
-	char *text = json_dumps(o, JSON_COMPACT);
 	struct report_row row = {bill_report_kind_name(kind), 0, text};
 	st = store_reports_insert(c, rq->site_id, rq->period, rq->now_us, "month_close", &row, 1);
 	free(text);
-	json_decref(o);
 	return st;
 }
 
@@ -143,13 +141,13 @@ enum db_status op_month_close(PGconn *c, const struct op_close_req *rq, struct o
 			return st;
 		if (none)
 			break;
-		json_t *all = NULL;
+		struct statement_set all;
 		int64_t b0 = srv_mono_us();
-		if ((st = bill_report_statements(c, rq->site_id, lo, hi + 1, year, month, &all)) != DB_OK)
+		if ((st = op_report_statements(c, rq->site_id, lo, hi + 1, year, month, &all)) != DB_OK)
 			return st;
 		int64_t b1 = srv_mono_us();
-		st = store_statements(c, rq, all, &out->statements);
-		json_decref(all);
+		st = store_statements(c, rq, &all, &out->statements);
+		statement_set_free(&all);
 		out->build_us += b1 - b0;
 		out->store_us += srv_mono_us() - b1;
 		if (st != DB_OK)

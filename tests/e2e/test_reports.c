@@ -49,14 +49,16 @@ static void month_of_readings(const char *serial, int wh)
 
 static char e_start[64], e_anchor[64];
 static const char *env[] = {"WATTLE_CLOCK_SPEED=60", e_start, e_anchor, "WATTLE_CLOSE_DELAY_MIN=1", NULL};
+/* October never closes (the close waits 31 days): its data stays as the setup left it. */
+static const char *env_open[] = {"WATTLE_CLOCK_SPEED=60", e_start, e_anchor, "WATTLE_CLOSE_DELAY_MIN=44640", NULL};
 
-static void setup(void)
+static void setup_with(const char *const *e)
 {
 	snprintf(e_start, sizeof e_start, "WATTLE_CLOCK_START=%lld", (long long)START);
 	snprintf(e_anchor, sizeof e_anchor, "WATTLE_CLOCK_ANCHOR=%lld", (long long)time(NULL));
 	db = th_fresh_db();
 	/* the site existed before October */
-	th_server_start(&srv, db, env);
+	th_server_start(&srv, db, e);
 	fin = th_key(&srv, "finance", NULL);
 	gw = th_key(&srv, "gateway", NULL);
 	ops = th_key(&srv, "operator", NULL);
@@ -90,6 +92,21 @@ static void setup(void)
 	month_of_readings("T-2", 1500);
 	month_of_readings("HVAC", 4000);
 	post("/v1/cost-pools/pool_1/runs", fin, "{\"period\":\"2026-10\",\"commit\":true}", 201);
+}
+
+static void setup(void) { setup_with(env); }
+
+/* The setup with fixed times: the entries posted at the running clock's "now" (top-ups,
+ * the adjustment, the allocation) are dated one second apart by id from 23:40 on 31
+ * October, so every report of October is the same document on every run (but for its
+ * generated_at). The ledger is append-only, so its trigger is off for this one statement. */
+static void setup_fixed(void)
+{
+	setup_with(env_open);
+	PQclear(th_sql(db, "SET session_replication_role = replica;"
+			   " UPDATE ledger_entries SET at = '2026-10-31T15:40:00Z'::timestamptz + id * interval '1 second'"
+			   " WHERE kind <> 'energy_charge';"
+			   " SET session_replication_role = DEFAULT"));
 }
 
 static void teardown(void)
@@ -354,7 +371,78 @@ START_TEST(month_close_once)
 	ck_assert_int_eq(json_array_size(json_object_get(l, "items")), 1);
 	json_decref(l);
 	ck_assert_int_eq(q("SELECT count(*) FROM allocation_runs WHERE period = '2026-10' AND state = 'committed'"), 2);
+	/* what the close stored is what POST /v1/reports makes now, but for generated_at */
+	json_decref(report("{\"kind\":\"tenant_statement\",\"period\":\"2026-10\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\"}"));
+	json_decref(report("{\"kind\":\"tenant_statement\",\"period\":\"2026-10\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_2\"}"));
+	json_decref(report("{\"kind\":\"finance_summary\",\"period\":\"2026-10\",\"site_id\":\"site_1\"}"));
+	json_decref(report("{\"kind\":\"energy\",\"period\":\"2026-10\",\"site_id\":\"site_1\"}"));
+	ck_assert_int_eq(q("SELECT count(*) FROM reports a JOIN reports b ON b.kind = a.kind AND b.period = a.period"
+			   " AND coalesce(b.tenant_id, 0) = coalesce(a.tenant_id, 0) AND b.origin = 'api'"
+			   " WHERE a.origin = 'month_close' AND a.period = '2026-10'"
+			   " AND a.data - 'generated_at' = b.data - 'generated_at'"), 4);
 	ck_assert_int_eq(th_server_stop(&two), 0);
+}
+END_TEST
+
+/* The "data" of POST /v1/reports's reply as the server sent it, byte for byte, with the
+ * value of generated_at (the clock's now) replaced by "-". New: caller frees. */
+static char *report_text(const char *body)
+{
+	struct th_resp r = th_req(&srv, "POST", "/v1/reports", fin, body, NULL);
+	ck_assert_int_eq(r.status, 201);
+	const char *d = strstr(r.body, "\"data\":");
+	ck_assert_ptr_nonnull(d);
+	d += 7;
+	size_t n = strlen(d);
+	ck_assert(n > 0 && d[n - 1] == '}');
+	char *out = strndup(d, n - 1); /* without the reply's closing brace */
+	th_resp_free(&r);
+	char *g = strstr(out, "\"generated_at\":\"");
+	ck_assert_ptr_nonnull(g);
+	g += 16;
+	char *end = strchr(g, '"');
+	ck_assert_ptr_nonnull(end);
+	*g = '-';
+	memmove(g + 1, end, strlen(end) + 1);
+	return out;
+}
+
+/* Compare with tests/e2e/golden/NAME.json; WATTLE_GOLDEN_WRITE=1 writes it instead (after
+ * a change to the documents that is meant). */
+static void golden(const char *name, const char *body)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/tests/e2e/golden/%s.json", WATTLE_SRC, name);
+	char *got = report_text(body);
+	if (getenv("WATTLE_GOLDEN_WRITE")) {
+		FILE *f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "%s\n", got);
+		fclose(f);
+	}
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "no %s", path);
+	char *want = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&want, &cap, f);
+	fclose(f);
+	ck_assert(n > 0 && want[n - 1] == '\n');
+	want[n - 1] = 0;
+	ck_assert_msg(!strcmp(got, want), "%s differs:\n got: %s\nwant: %s", name, got, want);
+	free(want);
+	free(got);
+}
+
+START_TEST(documents_are_the_same_bytes)
+{
+	golden("statement_ten_1", "{\"kind\":\"tenant_statement\",\"period\":\"2026-10\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\"}");
+	golden("statement_ten_2", "{\"kind\":\"tenant_statement\",\"period\":\"2026-10\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_2\"}");
+	golden("finance_summary", "{\"kind\":\"finance_summary\",\"period\":\"2026-10\",\"site_id\":\"site_1\"}");
+	golden("energy", "{\"kind\":\"energy\",\"period\":\"2026-10\",\"site_id\":\"site_1\"}");
+	/* a month with no activity: empty arrays, no change_pct */
+	golden("statement_empty", "{\"kind\":\"tenant_statement\",\"period\":\"2026-08\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_2\"}");
+	golden("energy_empty", "{\"kind\":\"energy\",\"period\":\"2026-02\",\"site_id\":\"site_1\"}");
+	golden("finance_empty", "{\"kind\":\"finance_summary\",\"period\":\"2026-08\",\"site_id\":\"site_1\"}");
 }
 END_TEST
 
@@ -447,6 +535,11 @@ static Suite *suite(void)
 	tcase_add_test(core, month_close_once);
 	tcase_add_test(core, html_statement_renders_in_chromium);
 	suite_add_tcase(s, core);
+	TCase *fixed = tcase_create("golden");
+	tcase_set_timeout(fixed, 120);
+	tcase_add_checked_fixture(fixed, setup_fixed, teardown);
+	tcase_add_test(fixed, documents_are_the_same_bytes);
+	suite_add_tcase(s, fixed);
 	return s;
 }
 
