@@ -2,6 +2,9 @@
  * issue). */
 #include "core/messages.h"
 #include "core/money.h"
+#include "core/clock.h"
+
+#include <jansson.h>
 
 #include <ctype.h>
 #include <math.h>
@@ -94,4 +97,20 @@ char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, boo
 	snprintf(buf, n, "[%s] %s %s on meter %s at %s (peak %s)", sev, kind, opened ? "opened" : "closed", serial, site,
 		 pk);
 	return buf;
+}
+
+char *msg_account_event(const char *event, int64_t tenant_id, const char *tenant_name, int64_t balance_minor,
+			const char *currency, int64_t at_us, const char *extra_key, const char *extra_str,
+			int64_t extra_num)
+{
+	char at[40], tid[32];
+	snprintf(tid, sizeof tid, "ten_%lld", (long long)tenant_id);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "event", event, "tenant_id", tid, "tenant_name",
+			      tenant_name, "balance_minor", (json_int_t)balance_minor, "currency", currency, "at",
+			      srv_time_format(at_us, at, sizeof at));
+	if (extra_key)
+		json_object_set_new(o, extra_key, extra_str ? json_string(extra_str) : json_integer((json_int_t)extra_num));
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
 }

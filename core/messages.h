@@ -31,4 +31,11 @@ char *msg_malicious_load_cut(char *buf, size_t n, const char *tenant, const char
 char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, bool opened, const char *serial,
 		const char *site, const char *peak);
 
+/* The app/webhook event of an account's change (a JSON object, new: caller frees): event,
+ * tenant_id, tenant_name, balance_minor, currency, at, and one extra field when extra_key
+ * is given (extra_str when not NULL, else extra_num). */
+char *msg_account_event(const char *event, int64_t tenant_id, const char *tenant_name, int64_t balance_minor,
+			const char *currency, int64_t at_us, const char *extra_key, const char *extra_str,
+			int64_t extra_num);
+
 #endif

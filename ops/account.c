@@ -6,7 +6,6 @@
 #include "core/tz.h"
 #include "core/clock.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,22 +29,15 @@ static void local_time(const struct bill_acct *a, int64_t t_us, char *buf, size_
 	snprintf(buf, n, "%04d-%02d-%02d %02d:%02d", y, m, d, (int)(tod / 60), (int)(tod % 60));
 }
 
-static void add_note(struct bill_outbox *o, const struct bill_acct *a, const char *kind,
-		     const char *body, json_t *extra, int64_t now_us)
+/* The SMS (when the tenant has a phone) and the webhook event of one change. extra_key:
+ * one more field of the event (msg_account_event). */
+static void add_note(struct bill_outbox *o, const struct bill_acct *a, const char *kind, const char *body,
+		     int64_t now_us, const char *extra_key, const char *extra_str, int64_t extra_num)
 {
-	char at[40];
-	json_t *payload = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "event", kind, "tenant_id", "",
-				    "tenant_name", a->tenant_name, "balance_minor",
-				    (json_int_t)a->st.balance_minor, "currency", a->currency, "at",
-				    srv_time_format(now_us, at, sizeof at));
-	char tid[32];
-	snprintf(tid, sizeof tid, "ten_%lld", (long long)a->tenant_id);
-	json_object_set_new(payload, "tenant_id", json_string(tid));
-	if (extra)
-		json_object_update(payload, extra);
-	json_decref(extra);
-	char *p = json_dumps(payload, JSON_COMPACT);
-	json_decref(payload);
+	char *p = msg_account_event(kind, a->tenant_id, a->tenant_name, a->st.balance_minor, a->currency, now_us,
+				    extra_key, extra_str, extra_num);
+	if (!p)
+		abort();
 	for (int ch = 0; ch < 2; ch++) {
 		if (ch == 0 && !a->phone[0])
 			continue; /* no phone: the webhook event only */
@@ -86,24 +78,25 @@ static void queue_actions(struct bill_acct *a, const struct bill_action *act, in
 		switch (act[i].kind) {
 		case ACT_WARN:
 			msg_low_balance(body, sizeof body, a->tenant_name, bal, money(a, act[i].level));
-			add_note(o, a, "low_balance", body, json_pack("{s:I}", "level_minor", (json_int_t)act[i].level), now_us);
+			add_note(o, a, "low_balance", body, now_us, "level_minor", NULL, act[i].level);
 			break;
 		case ACT_GRACE:
 			local_time(a, act[i].at_us, when, sizeof when);
 			msg_grace_started(body, sizeof body, a->tenant_name, bal, when, a->zone);
-			add_note(o, a, "grace_started", body,
-				 json_pack("{s:s}", "cut_at", srv_time_format(act[i].at_us, at, sizeof at)), now_us);
+			add_note(o, a, "grace_started", body, now_us, "cut_at", srv_time_format(act[i].at_us, at, sizeof at),
+				 0);
 			break;
 		case ACT_CUT:
 			add_command(o, a, "cut_off", "balance_exhausted");
-			add_note(o, a, "cut_off", msg_cut_off(body, sizeof body, a->tenant_name, bal), NULL, now_us);
+			add_note(o, a, "cut_off", msg_cut_off(body, sizeof body, a->tenant_name, bal), now_us, NULL, NULL, 0);
 			break;
 		case ACT_RESTORE:
 			add_command(o, a, "restore", "topped_up");
-			add_note(o, a, "restored", msg_restored(body, sizeof body, a->tenant_name, bal), NULL, now_us);
+			add_note(o, a, "restored", msg_restored(body, sizeof body, a->tenant_name, bal), now_us, NULL, NULL, 0);
 			break;
 		case ACT_RECOVERED:
-			add_note(o, a, "grace_ended", msg_grace_ended(body, sizeof body, a->tenant_name, bal), NULL, now_us);
+			add_note(o, a, "grace_ended", msg_grace_ended(body, sizeof body, a->tenant_name, bal), now_us, NULL, NULL,
+				 0);
 			break;
 		}
 	}
@@ -138,7 +131,7 @@ void bill_acct_topup_notice(struct bill_acct *a, int64_t amount, int64_t now_us,
 {
 	char body[400];
 	msg_topup_received(body, sizeof body, a->tenant_name, money(a, amount), money(a, a->st.balance_minor));
-	add_note(o, a, "topup_received", body, json_pack("{s:I}", "amount_minor", (json_int_t)amount), now_us);
+	add_note(o, a, "topup_received", body, now_us, "amount_minor", NULL, amount);
 }
 
 enum db_status bill_outbox_flush(PGconn *c, struct bill_outbox *o, int64_t now_us)

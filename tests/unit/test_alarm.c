@@ -2,7 +2,6 @@
 #include "check_run.h"
 
 #include "core/alarm.h"
-#include "core/messages.h"
 
 #include <math.h>
 #include <string.h>
@@ -241,19 +240,6 @@ START_TEST(state_round_trip_and_settings)
 }
 END_TEST
 
-/* The duty phone's line, as the SQL format() that wrote it before ops/alarm.c did. */
-START_TEST(alarm_line)
-{
-	char b[200];
-	ck_assert_str_eq(msg_alarm(b, sizeof b, "critical", "overload", true, "M-1", "Harbour Mall", "8123.4"),
-			 "[CRITICAL] overload opened on meter M-1 at Harbour Mall (peak 8123.40)");
-	ck_assert_str_eq(msg_alarm(b, sizeof b, "major", "comm_lost", false, "M-2", "Harbour Mall", ""),
-			 "[MAJOR] comm_lost closed on meter M-2 at Harbour Mall (peak -)");
-	ck_assert_str_eq(msg_alarm(b, sizeof b, "minor", "under_voltage", true, "M-3", "X", "190.125"),
-			 "[MINOR] under_voltage opened on meter M-3 at X (peak 190.13)");
-}
-END_TEST
-
 static Suite *suite(void)
 {
 	Suite *s = suite_create("alarm");
@@ -264,7 +250,6 @@ static Suite *suite(void)
 	suite_add_tcase(s, core);
 	TCase *lim = tcase_create("limits");
 	tcase_add_test(lim, state_round_trip_and_settings);
-	tcase_add_test(lim, alarm_line);
 	suite_add_tcase(s, lim);
 	return s;
 }
