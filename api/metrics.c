@@ -55,6 +55,9 @@ static struct srv_counters *_Atomic families;
 
 void srv_counters_register(struct srv_counters *c)
 {
+	for (struct srv_counters *f = atomic_load(&families); f; f = f->next)
+		if (f == c) /* registered already (statements are registered again per test) */
+			return;
 	c->next = atomic_load(&families);
 	while (!atomic_compare_exchange_weak(&families, &c->next, c))
 		;

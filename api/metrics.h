@@ -10,7 +10,7 @@
 void srv_metrics_observe(int route_index, unsigned status, int64_t dur_us);
 
 /* A family of counters a module owns: one value per label set ("k=\"v\",k2=\"v2\"").
- * Registered once (before serving); rendered after the built-in series. */
+ * Registered before serving (again is a no-op); rendered after the built-in series. */
 struct srv_counters {
 	const char *name, *help;
 	int n;

@@ -14,6 +14,8 @@ static const struct {
 	const char *code;
 	const char *message;
 } errors[E__COUNT] = {
+	[E_MALFORMED_REQUEST] = {400, "malformed_request",
+				 "the request's framing or headers are ambiguous or invalid; the connection is closed"},
 	[E_MALFORMED_JSON] = {400, "malformed_json", "the body is not valid JSON"},
 	[E_INVALID_FIELD] = {400, "invalid_field", "a field has an invalid value"},
 	[E_MISSING_FIELD] = {400, "missing_field", "a required field is missing"},

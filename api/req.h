@@ -14,6 +14,7 @@
 /* Every error a client can see: one row each in http.c's table (status, code, message). */
 enum api_err {
 	E_MALFORMED_JSON,
+	E_MALFORMED_REQUEST,
 	E_INVALID_FIELD,
 	E_MISSING_FIELD,
 	E_UNKNOWN_FIELD,
@@ -56,6 +57,9 @@ struct req {
 	size_t body_len, body_cap, body_limit;
 	bool too_large;
 	bool answered; /* the reply was queued early */
+	bool close;    /* close the connection after the reply (framing refused) */
+	bool started;  /* past the first callback (the headers are in) */
+	size_t raw_uri_len; /* the request target as sent, for the header byte count */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */

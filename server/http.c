@@ -236,9 +236,140 @@ static enum MHD_Result send_reply(struct req *rq)
 	MHD_add_response_header(resp, "X-Request-Id", rq->request_id);
 	if (rq->allow)
 		MHD_add_response_header(resp, "Allow", rq->allow);
+	if (rq->close)
+		MHD_add_response_header(resp, "Connection", "close");
 	enum MHD_Result ret = MHD_queue_response(rq->conn, rq->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Framing. A request that two HTTP parsers could read two ways is where smuggling starts:
+ * the part after what one of them took for the end runs as a second request. So, once
+ * the headers are in and before any body is read, refuse (400, then close) two
+ * Content-Length headers, Content-Length with Transfer-Encoding, any transfer coding but
+ * a single "chunked", a length that is not digits, a header name that is not an RFC 9110
+ * token (a space before the colon), and NUL or control bytes in a name or value. */
+static const char *const refused_labels[] = {"reason=\"framing\""};
+static _Atomic uint64_t refused_v[1];
+static struct srv_counters refused = {"wattle_http_refused_total",
+				      "Requests refused before routing: ambiguous framing or bad header bytes",
+				      1, refused_labels, refused_v, NULL};
+
+struct framing {
+	int lengths, codings;
+	size_t headers, bytes; /* how many, and their size as "name:value\r\n" */
+	const char *why;       /* the first fault, static */
+};
+
+static bool tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static enum MHD_Result framing_scan(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				    const char *value, size_t value_size)
+{
+	(void)kind;
+	struct framing *f = cls;
+	const char *why = NULL;
+	f->headers++;
+	f->bytes += key_size + 1 + value_size + 2;
+	if (!key_size)
+		why = "an empty header name";
+	for (size_t i = 0; i < key_size && !why; i++)
+		if (!tchar((unsigned char)key[i]))
+			why = "a header name with a space or control byte";
+	for (size_t i = 0; value && i < value_size && !why; i++) {
+		unsigned char c = (unsigned char)value[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			why = "a NUL or control byte in a header value";
+	}
+	if (!why && !strcasecmp(key, "Content-Length")) {
+		f->lengths++;
+		if (!value || !value_size || strspn(value, "0123456789") != value_size)
+			why = "a Content-Length that is not digits";
+	}
+	if (!why && !strcasecmp(key, "Transfer-Encoding")) {
+		f->codings++;
+		if (!value || strcasecmp(value, "chunked"))
+			why = "a transfer coding other than chunked";
+	}
+	if (!why && f->lengths > 1)
+		why = "two Content-Length headers";
+	if (!why && f->codings > 1)
+		why = "two Transfer-Encoding headers";
+	if (!why && f->lengths && f->codings)
+		why = "both Content-Length and Transfer-Encoding";
+	if (why && !f->why)
+		f->why = why;
+	return MHD_YES;
+}
+
+/* A NUL in a header line cuts it for libmicrohttpd 0.9.75 (it reads lines as C strings),
+ * so the header's value is shorter than what was sent, and nothing in its API says so:
+ * two Idempotency-Keys that differ only after a NUL were one key. The bytes that did
+ * arrive are counted, though (the header's size), and every byte the parser kept is in the
+ * request line and the headers: what arrived beyond them is the whitespace after each
+ * colon, one space in every client's "Name: value". More than one byte per header is
+ * refused as bytes the parser did not see. (A client that writes "Name:value" lends a NUL
+ * elsewhere a byte of room; libmicrohttpd 0.9.77 and later refuse binary zeros itself,
+ * and are asked to below when built against them.) */
+static const char *unseen_bytes(struct MHD_Connection *conn, const struct req *rq, const char *version,
+				const struct framing *f)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (!ci || !rq->raw_uri_len)
+		return NULL;
+	size_t seen = strlen(rq->method) + 1 + rq->raw_uri_len + 1 + strlen(version) + 2 + f->bytes + 2;
+	if (ci->header_size > seen + f->headers)
+		return "header bytes the parser did not read (a NUL) or padding after a colon";
+	return NULL;
+}
+
+/* The request target as sent (before any decoding), seen before the headers are read:
+ * the struct req begins here. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	struct req *rq = calloc(1, sizeof *rq);
+	if (!rq)
+		abort();
+	rq->conn = conn;
+	rq->raw_uri_len = strlen(uri);
+	return rq;
+}
+
+/* Percent-decoding of the path and the query. %00 is never decoded (a NUL would cut the
+ * string, so the router would see another path than the one sent), and in the path %2F is
+ * not either (an id with a slash in it would be routed as two segments): both stay as
+ * they were sent, so the id they are part of names nothing. The path is the string MHD
+ * passes that begins with '/'; query names and values never need a slash kept. */
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	bool path = s[0] == '/';
+	char *o = s;
+	for (const char *p = s; *p;) {
+		int hi, lo;
+		if (p[0] == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+			int v = hi * 16 + lo;
+			if (v != 0 && !(path && v == '/')) {
+				*o++ = (char)v;
+				p += 3;
+				continue;
+			}
+		}
+		*o++ = *p++;
+	}
+	*o = 0;
+	return (size_t)(o - s);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -246,18 +377,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *upload_data, size_t *upload_size, void **req_cls)
 {
 	(void)cls;
-	(void)version;
 	struct req *rq = *req_cls;
-	if (!rq) {
-		rq = calloc(1, sizeof *rq);
-		if (!rq)
+	if (!rq) { /* (on_uri makes it; this is only if it did not run) */
+		if (!(rq = calloc(1, sizeof *rq)))
 			abort();
+		*req_cls = rq;
+	}
+	if (!rq->started) {
+		rq->started = true;
 		rq->conn = conn;
 		rq->method = method;
 		rq->path = url;
 		rq->route_index = -1;
 		rq->t0_us = srv_mono_us();
-		*req_cls = rq;
+		struct framing f = {0, 0, 0, 0, NULL};
+		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_scan, &f);
+		if (!f.why)
+			f.why = unseen_bytes(conn, rq, version, &f);
+		if (f.why) {
+			rq->answered = rq->close = true;
+			set_request_id(rq);
+			srv_counters_add(&refused, 0, 1);
+			srv_log(LOG_WARN, "http: %s %s refused (%s); the connection is closed", method, url, f.why);
+			api_error(rq, E_MALFORMED_REQUEST, json_pack("{s:s}", "reason", f.why), NULL);
+			return send_reply(rq);
+		}
 		route(rq);
 		rq->body_limit = rq->route && (rq->route->flags & ROUTE_BIG_BODY) ? 8 * body_max : body_max;
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -348,6 +492,7 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 		return NULL;
 	}
 	MHD_set_panic_func(on_panic, NULL);
+	srv_counters_register(&refused);
 	struct MHD_Daemon *d = MHD_start_daemon(
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
 			MHD_ALLOW_SUSPEND_RESUME, o->port, NULL,
@@ -357,7 +502,14 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 		(unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		/* Headers live in this per-connection pool (bodies are copied out); MHD clears
 		 * it between requests, so a smaller pool is less work per request. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+#if MHD_VERSION >= 0x00097700
+		MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)2,
+#endif
+		/* libmicrohttpd's strict client discipline: HTTP/1.1 needs Host, no spaces in the
+		 * request target; framing_scan checks what it lets through */
+		MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
 	if (!d)
 		srv_log(LOG_ERROR, "http: cannot listen on %s:%u", o->host, (unsigned)o->port);
 	return d;
