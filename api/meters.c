@@ -16,11 +16,12 @@ static json_t *opt_int(int64_t v) { return v ? json_integer(v) : json_null(); }
 
 static json_t *meter_json(const struct meter_row *m)
 {
-	return json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:I, s:o, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
+	return json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:I, s:o, s:o, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
 			 api_id_json(ID_METER, m->id), "serial", m->serial, "site_id", api_id_json(ID_SITE, m->site_id),
 			 "tenant_id", opt_id(ID_TENANT, m->tenant_id), "purpose", m->purpose, "tariff_id",
 			 opt_id(ID_TARIFF, m->tariff_id), "multiplier", (json_int_t)m->multiplier, "max_power_w",
-			 opt_int(m->max_power_w), "protected", m->is_protected, "gateway",
+			 opt_int(m->max_power_w), "max_plausible_power_w", opt_int(m->max_plausible_power_w), "protected",
+			 m->is_protected, "gateway",
 			 m->gateway[0] ? json_string(m->gateway) : json_null(), "status", m->status, "created_at",
 			 api_time_json(m->created_us), "updated_at", api_time_json(m->updated_us), "register_max_wh",
 			 opt_int(m->register_max_wh), "start_register_wh",
@@ -38,6 +39,7 @@ static const struct field meter_spec[] = {
 	{"tariff_id", FK_ID, F_NULL, 0, 0, 0, ID_TARIFF},
 	{"multiplier", FK_INT, 0, 1, 1000000, 0, 0},
 	{"max_power_w", FK_INT, F_NULL, 1, 1000000000, 0, 0},
+	{"max_plausible_power_w", FK_INT, F_NULL, 1, 1000000000, 0, 0},
 	{"protected", FK_BOOL, 0, 0, 0, 0, 0},
 	{"gateway", FK_URL, F_NULL, 0, 0, 0, 0},
 	{"status", FK_ENUM, 0, 0, 0, statuses, 0},
@@ -89,6 +91,8 @@ static void body_fields(struct req *rq, struct meter_fields *f)
 	f->set_tenant = api_body_has(rq, "tenant_id");
 	f->set_tariff = api_body_has(rq, "tariff_id");
 	f->set_max_power = api_body_has(rq, "max_power_w");
+	f->max_plausible_power_w = api_body_int(rq, "max_plausible_power_w");
+	f->set_max_plausible = api_body_has(rq, "max_plausible_power_w");
 	f->set_gateway = api_body_has(rq, "gateway");
 	f->set_register_max = api_body_has(rq, "register_max_wh");
 	json_t *prot = json_object_get(rq->json, "protected");

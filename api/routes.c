@@ -71,6 +71,7 @@ const struct route api_routes[] = {
 	 "/v1/payment-conflicts/{id}/resolve"},
 	{"GET", "/v1/alarms", api_alarms_list, OPS, 0, "/v1/alarms"},
 	{"POST", "/v1/alarms/{id}/ack", api_alarm_ack, OPS, ROUTE_BODY, "/v1/alarms/{id}/ack"},
+	{"POST", "/v1/alarms/{id}/shelve", api_alarm_shelve, OPS, ROUTE_BODY, "/v1/alarms/{id}/shelve"},
 	{"PUT", "/v1/sites/{id}/alarm-settings", api_site_alarm_settings, ADMIN | OPS, ROUTE_BODY,
 	 "/v1/sites/{id}/alarm-settings"},
 	{"PUT", "/v1/meters/{id}/alarm-settings", api_meter_alarm_settings, ADMIN | OPS, ROUTE_BODY,

@@ -10,10 +10,10 @@
 static const char *const kind_names[AK__COUNT] = {
 	"overload",      "suspected_malicious_load", "over_voltage",     "under_voltage",
 	"low_power_factor", "high_harmonics",       "comm_lost",        "energy_regressed",
-	"relay_mismatch",
+	"relay_mismatch", "energy_implausible",
 };
 static const char *const severities[AK__COUNT] = {
-	"critical", "critical", "major", "major", "minor", "minor", "major", "major", "critical",
+	"critical", "critical", "major", "major", "minor", "minor", "major", "major", "critical", "major",
 };
 
 const char *alarm_kind_name(enum alarm_kind k)
@@ -72,6 +72,7 @@ static const struct setting settings[] = {
 	{"auto_cut_malicious", S_BOOL, 0, 0, true},
 	{"duty_phone", S_TEXT, 0, 0, true},
 	{"sms_severities", S_SEVERITIES, 0, 0, true},
+	{"duty_sms_per_hour", S_INT, 0, 10000, true}, /* the flood guard: alarm SMS to the duty phone per hour */
 	{0, 0, 0, 0, false},
 };
 

@@ -21,6 +21,7 @@ enum alarm_kind {
 	AK_COMM_LOST,
 	AK_ENERGY_REGRESSED,
 	AK_RELAY_MISMATCH,
+	AK_ENERGY_IMPLAUSIBLE, /* a refused energy step: W it would have taken */
 	AK__COUNT
 };
 

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* "12.34 CNY" into b[48]. */
 static const char *amount(struct msg_money m, char *b)
@@ -81,7 +82,7 @@ char *msg_malicious_load_cut(char *buf, size_t n, const char *tenant, const char
 	return buf;
 }
 
-char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, bool opened, const char *serial,
+char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, const char *event, const char *serial,
 		const char *site, const char *peak)
 {
 	char sev[16], pk[40] = "-";
@@ -94,8 +95,8 @@ char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, boo
 		long long h = llround(v * 100);
 		snprintf(pk, sizeof pk, "%s%lld.%02lld", h < 0 ? "-" : "", llabs(h) / 100, llabs(h) % 100);
 	}
-	snprintf(buf, n, "[%s] %s %s on meter %s at %s (peak %s)", sev, kind, opened ? "opened" : "closed", serial, site,
-		 pk);
+	const char *what = !strncmp(event, "alarm_", 6) ? event + 6 : event;
+	snprintf(buf, n, "[%s] %s %s on meter %s at %s (peak %s)", sev, kind, what, serial, site, pk);
 	return buf;
 }
 

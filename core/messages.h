@@ -26,9 +26,10 @@ char *msg_topup_received(char *buf, size_t n, const char *tenant, struct msg_mon
 /* period "YYYY-MM". */
 char *msg_statement_ready(char *buf, size_t n, const char *tenant, const char *period, struct msg_money closing);
 char *msg_malicious_load_cut(char *buf, size_t n, const char *tenant, const char *serial);
-/* The duty phone's and the control room's line for an alarm opened (else closed): peak is
- * the measured extreme as a decimal text, "" when none. */
-char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, bool opened, const char *serial,
+/* The duty phone's and the control room's line for an alarm's change (event "alarm_opened",
+ * "alarm_acked", "alarm_cleared", "alarm_closed"): peak is the measured extreme as a decimal
+ * text, "" when none. */
+char *msg_alarm(char *buf, size_t n, const char *severity, const char *kind, const char *event, const char *serial,
 		const char *site, const char *peak);
 
 /* The app/webhook event of an account's change (a JSON object, new: caller frees): event,

@@ -230,13 +230,22 @@ static void bill_one(struct mb_batch *b, struct mb_meter *m, struct bill_reading
 		reject(r, "implausible_delta", "the energy step overflows");
 		return;
 	}
-	/* At most max_power_w for dt, plus one Wh of register resolution. */
-	if (m->max_power_w &&
-	    (__int128)wh * 3600000000 > (__int128)m->max_power_w * dt + 3600000000) {
-		reject(r, "implausible_delta", "%lld Wh in %lld s is more than %lld W can draw",
-		       (long long)wh, (long long)(dt / 1000000), (long long)m->max_power_w);
-		event(b, m, "implausible_delta", "{\"index\":%d,\"wh\":%lld,\"seconds\":%lld,\"max_power_w\":%lld}",
-		      r->index, (long long)wh, (long long)(dt / 1000000), (long long)m->max_power_w);
+	/* At most the plausible draw for dt, plus one Wh of register resolution. */
+	int64_t bound = m->max_plausible_w ? m->max_plausible_w : m->max_power_w * MB_PLAUSIBLE_FACTOR;
+	if (bound > 0 && (__int128)wh * 3600000000 > (__int128)bound * dt + 3600000000) {
+		reject(r, "implausible_delta", "%lld Wh in %lld s is more than %lld W can physically draw",
+		       (long long)wh, (long long)(dt / 1000000), (long long)bound);
+		event(b, m, "implausible_delta",
+		      "{\"index\":%d,\"wh\":%lld,\"seconds\":%lld,\"max_plausible_power_w\":%lld}", r->index,
+		      (long long)wh, (long long)(dt / 1000000), (long long)bound);
+		/* refused, not forgotten: a person looks at the meter (its register or its wiring) */
+		char detail[160];
+		snprintf(detail, sizeof detail, "{\"wh\":%lld,\"seconds\":%lld,\"max_plausible_power_w\":%lld}",
+			 (long long)wh, (long long)(dt / 1000000), (long long)bound);
+		struct alarm_hit h;
+		alarm_event_hit(&h, AK_ENERGY_IMPLAUSIBLE, dt > 0, dt > 0 ? (int64_t)((__int128)wh * 3600000000 / dt) : 0,
+				detail);
+		note_alarm(b, m, &h, r->ts_us);
 		return;
 	}
 	if (!m->tariff) {

@@ -45,11 +45,19 @@ struct bill_batch {
 	int64_t charged_minor; /* whole minor units posted to ledgers by this batch */
 };
 
+/* A meter's max_power_w is what it may draw (the overload alarm's threshold), not what it
+ * can: an overload's energy is real and billed. Only a step above what the circuit could
+ * physically deliver is refused (implausible_delta, alarm energy_implausible): the meter's
+ * max_plausible_power_w, or by default this multiple of max_power_w (a breaker rated for
+ * the limit trips long before a sustained draw of four times it). */
+#define MB_PLAUSIBLE_FACTOR 4
+
 #define MB_REQ_IDS 8 /* request ids an energy_charge entry names; more are counted */
 
 /* A meter as the batch sees it: loaded (store/ingest.c), then decided here. */
 struct mb_meter {
 	int64_t id, tenant_id, tariff_id, multiplier, max_power_w, register_max;
+	int64_t max_plausible_w; /* 0: MB_PLAUSIBLE_FACTOR x max_power_w */
 	char serial[72], zone[64];
 	bool retired;
 	char acked_relay[4]; /* the relay of the meter's last acked command, "" if none */

@@ -3,10 +3,12 @@
 #include "ops/alarm.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/messages.h"
 #include "store/alarms.h"
 #include "store/outbox.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +20,13 @@ bool alarms_enabled(void) { return alarms_on; }
 void alarms_set_enabled(bool on) { alarms_on = on; }
 
 
-/* The signed webhook event of an opened or closed alarm, a JSON object (new). */
+/* The signed webhook event of an alarm's change, a JSON object (new). */
 static char *event_payload(const struct alarm_event *e)
 {
 	struct srv_buf b = {0};
 	char t[40];
 	PUT_LIT(&b, "{\"event\":");
-	srv_buf_puts(&b, e->opened ? "\"alarm_opened\"" : "\"alarm_closed\"");
+	srv_buf_json_str(&b, e->event);
 	PUT_LIT(&b, ",\"alarm_id\":\"alm_");
 	srv_buf_i64(&b, e->id);
 	PUT_LIT(&b, "\",\"kind\":");
@@ -44,22 +46,34 @@ static char *event_payload(const struct alarm_event *e)
 		srv_buf_printf(&b, "\"ten_%lld\"", (long long)e->tenant_id);
 	else
 		PUT_LIT(&b, "null");
-	srv_buf_printf(&b, ",\"opened_at\":\"%s\"", srv_time_format(e->opened_us, t, sizeof t));
-	srv_buf_printf(&b, ",\"last_seen_at\":\"%s\"", srv_time_format(e->last_seen_us, t, sizeof t));
-	if (e->closed_us)
-		srv_buf_printf(&b, ",\"closed_at\":\"%s\"", srv_time_format(e->closed_us, t, sizeof t));
-	else
-		PUT_LIT(&b, ",\"closed_at\":null");
+	const struct {
+		const char *name;
+		int64_t us;
+	} times[] = {{"opened_at", e->opened_us}, {"last_seen_at", e->last_seen_us}, {"cleared_at", e->cleared_us},
+		     {"closed_at", e->closed_us}};
+	for (size_t i = 0; i < sizeof times / sizeof *times; i++)
+		if (times[i].us)
+			srv_buf_printf(&b, ",\"%s\":\"%s\"", times[i].name, srv_time_format(times[i].us, t, sizeof t));
+		else
+			srv_buf_printf(&b, ",\"%s\":null", times[i].name);
 	PUT_LIT(&b, ",\"peak\":");
 	srv_buf_puts(&b, e->peak[0] ? e->peak : "null"); /* a float8 as PostgreSQL prints it is a JSON number */
 	PUT_LIT(&b, ",\"detail\":");
 	srv_buf_puts(&b, e->detail_json && e->detail_json[0] ? e->detail_json : "null");
+	PUT_LIT(&b, ",\"shelved\":");
+	srv_buf_puts(&b, e->shelved ? "true" : "false");
 	srv_buf_putc(&b, '}');
 	return b.p;
 }
 
-/* Push each event: a webhook event for the control room, and an SMS to the site's duty
- * phone for the severities the site chose. */
+static _Atomic uint64_t duty_sms[3];
+
+_Atomic uint64_t *alarm_duty_sms_counters(void) { return duty_sms; }
+
+/* Push each event: a webhook event for the control room (every change), and for an opened
+ * alarm an SMS to the site's duty phone, for the severities the site chose, unless the
+ * alarm is shelved or the phone had its duty_sms_per_hour already (the flood guard: a
+ * gateway replaying its backlog must not send a thousand SMS). */
 static enum db_status push_events(PGconn *c, const struct alarm_event *ev, int n, int64_t now_us)
 {
 	if (n == 0)
@@ -67,34 +81,65 @@ static enum db_status push_events(PGconn *c, const struct alarm_event *ev, int n
 	struct note_order *notes = calloc(2 * (size_t)n, sizeof *notes);
 	char **pay = calloc((size_t)n, sizeof *pay);
 	char (*text)[400] = calloc((size_t)n, sizeof *text);
-	if (!notes || !pay || !text)
+	int *sent = calloc((size_t)n, sizeof *sent); /* SMS queued here, per event's phone (first event of it) */
+	if (!notes || !pay || !text || !sent)
 		abort();
-	int nn = 0;
+	int nn = 0, guarded = 0;
 	for (int i = 0; i < n; i++) {
 		const struct alarm_event *e = &ev[i];
-		const char *kind = e->opened ? "alarm_opened" : "alarm_closed";
 		pay[i] = event_payload(e);
-		msg_alarm(text[i], sizeof text[i], e->severity, e->kind, e->opened, e->serial, e->site_name, e->peak);
-		notes[nn++] = (struct note_order){e->tenant_id, kind, "webhook", NULL, text[i], pay[i]};
-		if (e->duty_phone[0] && e->duty_sms)
-			notes[nn++] = (struct note_order){e->tenant_id, kind, "sms", e->duty_phone, text[i], pay[i]};
+		msg_alarm(text[i], sizeof text[i], e->severity, e->kind, e->event, e->serial, e->site_name, e->peak);
+		notes[nn++] = (struct note_order){e->tenant_id, e->event, "webhook", NULL, text[i], pay[i]};
+		if (strcmp(e->event, "alarm_opened") || !e->duty_phone[0] || !e->duty_sms)
+			continue;
+		if (e->shelved) {
+			duty_sms[2]++;
+			continue;
+		}
+		int k = 0; /* the first event of this phone keeps the batch's count */
+		while (strcmp(ev[k].duty_phone, e->duty_phone))
+			k++;
+		if (e->duty_sms_recent + sent[k] >= e->duty_sms_per_hour) {
+			guarded++;
+			duty_sms[1]++;
+			continue;
+		}
+		sent[k]++;
+		duty_sms[0]++;
+		notes[nn++] = (struct note_order){e->tenant_id, e->event, "sms", e->duty_phone, text[i], pay[i]};
 	}
+	if (guarded)
+		srv_log(LOG_WARN, "alarms: %d duty-phone SMS held back by the flood guard (the webhook events all went)",
+			guarded);
 	enum db_status st = store_notes_queue(c, notes, nn, now_us);
 	for (int i = 0; i < n; i++)
 		free(pay[i]);
 	free(pay);
 	free(text);
 	free(notes);
+	free(sent);
 	return st;
 }
 
 enum db_status alarms_upsert(PGconn *c, const struct alarm_row *rows, int n, int64_t now_us, int *opened)
 {
 	struct alarm_event *ev;
-	enum db_status st = store_alarms_upsert(c, rows, n, &ev, opened);
+	enum db_status st = store_alarms_upsert(c, rows, n, now_us, &ev, opened);
 	if (st == DB_OK)
 		st = push_events(c, ev, *opened, now_us);
 	store_alarm_events_free(ev, *opened);
+	return st;
+}
+
+enum db_status op_alarm_ack(PGconn *c, int64_t id, const char *note, int64_t now_us, int64_t key_id, bool *acked)
+{
+	struct alarm_event *ev;
+	int n;
+	enum db_status st = store_alarm_ack(c, id, note, now_us, key_id, &ev, &n);
+	*acked = st == DB_OK && n == 1;
+	if (*acked)
+		st = push_events(c, ev, n, now_us);
+	store_alarm_events_free(ev, n);
 	return st;
 }
 
@@ -172,7 +217,7 @@ enum db_status alarms_tick(PGconn *c, int64_t now_us, int *opened, int *closed)
 	*opened = *closed = 0;
 	enum db_status st = store_alarms_tick(c, now_us, &ev, &n);
 	for (int i = 0; i < n; i++)
-		*(ev[i].opened ? opened : closed) += 1;
+		*(!strcmp(ev[i].event, "alarm_opened") ? opened : closed) += 1;
 	if (st == DB_OK)
 		st = push_events(c, ev, n, now_us);
 	store_alarm_events_free(ev, n);

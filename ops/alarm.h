@@ -8,6 +8,7 @@
 #include "core/alarm.h"
 #include "store/db.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,8 +28,16 @@ enum db_status alarms_upsert(PGconn *c, const struct alarm_row *rows, int n, int
 enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_t now_us,
 				   int *cuts);
 
-/* One worker tick at now_us: close alarms not seen for their clear time, close comm_lost
- * for meters heard from again, open comm_lost for meters silent for K intervals. */
+/* Acknowledge alarm id with a note (open -> acked, cleared -> closed) and push the change;
+ * *acked false when it was neither open nor cleared. key_id 0: none. */
+enum db_status op_alarm_ack(PGconn *c, int64_t id, const char *note, int64_t now_us, int64_t key_id, bool *acked);
+
+/* Duty-phone SMS of opened alarms since start: sent, held back by the flood guard, not sent
+ * because the alarm was shelved. */
+_Atomic uint64_t *alarm_duty_sms_counters(void);
+
+/* One worker tick at now_us (store_alarms_tick): *opened alarms opened, *closed cleared or
+ * closed, each pushed. */
 enum db_status alarms_tick(PGconn *c, int64_t now_us, int *opened, int *closed);
 
 #endif

@@ -7,20 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The columns of an opened or closed alarm (a data-modifying CTE's rows are visible to the
- * rest of its statement only through RETURNING, not through the table). */
-#define ALARM_RET "id, meter_id, site_id, tenant_id, kind, severity, state, opened_at, last_seen_at, closed_at, peak, detail"
+/* The columns of an alarm that changed (a data-modifying CTE's rows are visible to the rest
+ * of its statement only through RETURNING, not through the table). */
+#define ALARM_RET                                                                                        \
+	"id, meter_id, site_id, tenant_id, kind, severity, state, opened_at, last_seen_at, cleared_at,"        \
+	" closed_at, peak, detail, shelved_until"
 
-/* An alarm_event from relation SRC (ALARM_RET columns and a boolean `opened`), with its
- * meter's serial and what its site says about the duty phone. */
-#define ALARM_EVENTS(SRC)                                                                                \
-	" SELECT e.id, e.meter_id, e.site_id, coalesce(e.tenant_id, 0) AS tenant_id, e.opened, e.kind,"       \
+/* The alarm_events of relation SRC (ALARM_RET columns and `event`: alarm_opened, _acked,
+ * _cleared or _closed) at time NOW, with the meter's serial, what the site says about its
+ * duty phone, how many alarm SMS that phone got in the last hour (the flood guard), and
+ * whether an operator shelved this kind of alarm on this meter (any of its rows, so a
+ * chattering alarm that closes and opens again stays silent). */
+#define ALARM_EVENTS(SRC, NOW)                                                                           \
+	" ev2 AS (SELECT e.*, m.serial, s.name AS site_name,"                                                 \
+	"  coalesce(s.alarm_settings->>'duty_phone', '') AS duty_phone,"                                      \
+	"  coalesce(s.alarm_settings->'sms_severities', '[\"critical\"]'::jsonb) ? e.severity AS duty_sms,"   \
+	"  coalesce((s.alarm_settings->>'duty_sms_per_hour')::int, 10) AS duty_sms_per_hour"                  \
+	"  FROM " SRC " e JOIN meters m ON m.id = e.meter_id JOIN sites s ON s.id = e.site_id),"              \
+	" recent AS (SELECT p.duty_phone, (SELECT count(*) FROM notifications n WHERE n.channel = 'sms'"      \
+	"   AND n.recipient = p.duty_phone AND n.kind LIKE 'alarm%' AND n.created_at > " SQL_TS(NOW)           \
+	"   - interval '1 hour') AS c FROM (SELECT DISTINCT duty_phone FROM ev2 WHERE duty_phone <> '') p)"   \
+	" SELECT e.id, e.meter_id, e.site_id, coalesce(e.tenant_id, 0) AS tenant_id, e.event, e.kind,"        \
 	" e.severity, e.state, " SQL_US("e.opened_at") " AS opened_us, " SQL_US("e.last_seen_at") " AS last_seen_us," \
-	" coalesce(" SQL_US("e.closed_at") ", 0) AS closed_us, coalesce(e.peak::text, '') AS peak,"            \
-	" e.detail::text AS detail, m.serial, s.name AS site_name,"                                           \
-	" coalesce(s.alarm_settings->>'duty_phone', '') AS duty_phone,"                                       \
-	" coalesce(s.alarm_settings->'sms_severities', '[\"critical\"]'::jsonb) ? e.severity AS duty_sms"     \
-	" FROM " SRC " e JOIN meters m ON m.id = e.meter_id JOIN sites s ON s.id = e.site_id ORDER BY e.id"
+	" coalesce(" SQL_US("e.cleared_at") ", 0) AS cleared_us, coalesce(" SQL_US("e.closed_at") ", 0) AS closed_us," \
+	" coalesce(e.peak::text, '') AS peak, e.detail::text AS detail, e.serial, e.site_name, e.duty_phone,"  \
+	" e.duty_sms, e.duty_sms_per_hour, coalesce(r.c, 0)::int AS duty_sms_recent,"                          \
+	" EXISTS (SELECT 1 FROM alarms s2 WHERE s2.meter_id = e.meter_id AND s2.kind = e.kind"                  \
+	"  AND s2.shelved_until > " SQL_TS(NOW) ") AS shelved"                                                 \
+	" FROM ev2 e LEFT JOIN recent r ON r.duty_phone = e.duty_phone ORDER BY e.id"
 
 #define US(x) "('epoch'::timestamptz + (" x ") * interval '1 microsecond')"
 
@@ -29,7 +43,9 @@
 	" a.state, " SQL_US("a.opened_at") " AS opened_us, " SQL_US("a.last_seen_at") " AS last_seen_us,"   \
 	" a.detections, coalesce(a.peak::text, '') AS peak, a.detail::text AS detail,"                       \
 	" coalesce(" SQL_US("a.acked_at") ", 0) AS acked_us, a.ack_note,"                                   \
-	" coalesce(" SQL_US("a.closed_at") ", 0) AS closed_us, coalesce(a.cut_command_id, 0) AS cut_command_id"
+	" coalesce(" SQL_US("a.closed_at") ", 0) AS closed_us, coalesce(a.cut_command_id, 0) AS cut_command_id," \
+	" coalesce(" SQL_US("a.cleared_at") ", 0) AS cleared_us, coalesce(" SQL_US("a.shelved_until") ", 0) AS shelved_us," \
+	" a.shelve_reason"
 
 static const struct db_stmt alarm_stmts[] = {
 	{"alarm_upsert", /* store_alarms_upsert: rows are unique per (meter, kind) */
@@ -43,20 +59,26 @@ static const struct db_stmt alarm_stmts[] = {
 	 "   last_seen_at = greatest(a.last_seen_at, EXCLUDED.last_seen_at),"
 	 "   detections = a.detections + EXCLUDED.detections,"
 	 "   peak = CASE WHEN a.kind IN ('under_voltage', 'low_power_factor')"
-	 "    THEN least(a.peak, EXCLUDED.peak) ELSE greatest(a.peak, EXCLUDED.peak) END"
+	 "    THEN least(a.peak, EXCLUDED.peak) ELSE greatest(a.peak, EXCLUDED.peak) END,"
+	 "   state = CASE WHEN a.state = 'cleared' THEN 'open' ELSE a.state END," /* it came back */
+	 "   cleared_at = NULL"
 	 "  RETURNING " ALARM_RET ", xmax = 0 AS opened),"
-	 " new AS (SELECT * FROM up WHERE opened)"
-	 ALARM_EVENTS("new")},
-	{"alarm_tick", /* store_alarms_tick */
-	 "WITH stale AS (UPDATE alarms SET state = 'closed', closed_at = " SQL_TS("$1")
-	 "  WHERE state <> 'closed' AND kind <> 'comm_lost'"
-	 "  AND last_seen_at + clear_after_s * interval '1 second' <= " SQL_TS("$1")
-	 "  RETURNING " ALARM_RET "),"
-	 " back AS (UPDATE alarms a SET state = 'closed', closed_at = " SQL_TS("$1")
-	 "  FROM meter_state st WHERE a.kind = 'comm_lost' AND a.state <> 'closed'"
+	 " new AS (SELECT *, 'alarm_opened'::text AS event FROM up WHERE opened),"
+	 ALARM_EVENTS("new", "$12")},
+	{"alarm_tick", /* store_alarms_tick: ISA-18.2, on the readings' time */
+	 "WITH stale AS (UPDATE alarms a SET state = CASE a.state WHEN 'acked' THEN 'closed' ELSE 'cleared' END,"
+	 "  cleared_at = a.last_seen_at + a.clear_after_s * interval '1 second',"
+	 "  closed_at = CASE a.state WHEN 'acked' THEN " SQL_TS("$1") " END"
+	 "  FROM meter_state st WHERE st.meter_id = a.meter_id AND a.state IN ('open', 'acked')"
+	 "  AND a.kind <> 'comm_lost' AND st.last_ts >= a.last_seen_at + a.clear_after_s * interval '1 second'"
+	 "  RETURNING a.id, a.meter_id, a.site_id, a.tenant_id, a.kind, a.severity, a.state, a.opened_at,"
+	 "  a.last_seen_at, a.cleared_at, a.closed_at, a.peak, a.detail, a.shelved_until),"
+	 " back AS (UPDATE alarms a SET state = CASE a.state WHEN 'acked' THEN 'closed' ELSE 'cleared' END,"
+	 "  cleared_at = st.last_seen_at, closed_at = CASE a.state WHEN 'acked' THEN " SQL_TS("$1") " END"
+	 "  FROM meter_state st WHERE a.kind = 'comm_lost' AND a.state IN ('open', 'acked')"
 	 "  AND st.meter_id = a.meter_id AND st.last_seen_at > a.last_seen_at"
 	 "  RETURNING a.id, a.meter_id, a.site_id, a.tenant_id, a.kind, a.severity, a.state, a.opened_at,"
-	 "  a.last_seen_at, a.closed_at, a.peak, a.detail),"
+	 "  a.last_seen_at, a.cleared_at, a.closed_at, a.peak, a.detail, a.shelved_until),"
 	 " silent AS (INSERT INTO alarms (meter_id, site_id, tenant_id, kind, severity, opened_at,"
 	 "  last_seen_at, peak, detail, clear_after_s)"
 	 "  SELECT m.id, m.site_id, m.tenant_id, 'comm_lost', 'major', " SQL_TS("$1") ", st.last_seen_at,"
@@ -70,9 +92,10 @@ static const struct db_stmt alarm_stmts[] = {
 	 "  AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.meter_id = m.id AND a.kind = 'comm_lost'"
 	 "   AND a.state <> 'closed')"
 	 "  ON CONFLICT (meter_id, kind) WHERE state <> 'closed' DO NOTHING RETURNING " ALARM_RET "),"
-	 " ev AS (SELECT *, false AS opened FROM stale UNION ALL"
-	 "  SELECT *, false FROM back UNION ALL SELECT *, true FROM silent)"
-	 ALARM_EVENTS("ev")},
+	 " ev AS (SELECT *, CASE state WHEN 'closed' THEN 'alarm_closed' ELSE 'alarm_cleared' END AS event FROM stale"
+	 "  UNION ALL SELECT *, CASE state WHEN 'closed' THEN 'alarm_closed' ELSE 'alarm_cleared' END FROM back"
+	 "  UNION ALL SELECT *, 'alarm_opened' FROM silent),"
+	 ALARM_EVENTS("ev", "$1")},
 	{"alarm_autocut_targets", /* store_alarms_autocut_targets */
 	 "SELECT m.id, m.serial, t.id AS tenant_id, t.name, coalesce(t.phone, '') AS phone"
 	 " FROM meters m JOIN sites s ON s.id = m.site_id JOIN tenants t ON t.id = m.tenant_id"
@@ -86,9 +109,17 @@ static const struct db_stmt alarm_stmts[] = {
 	 " WHERE a.id > $1 AND ($3::bigint IS NULL OR a.site_id = $3) AND ($4::text IS NULL OR a.state = $4)"
 	 " AND ($5::text IS NULL OR a.kind = $5) AND ($6::bigint IS NULL OR a.last_seen_at >= " SQL_TS("$6") ")"
 	 " ORDER BY a.id LIMIT $2"},
-	{"alarm_ack", /* store_alarm_ack: open -> acked, once */
-	 "UPDATE alarms SET state = 'acked', acked_at = " SQL_TS("$3") ", acked_by_key = $4,"
-	 " ack_note = $2 WHERE id = $1 AND state = 'open' RETURNING id"},
+	{"alarm_ack", /* store_alarm_ack: open -> acked, cleared -> closed; once */
+	 "WITH x AS (UPDATE alarms a SET state = CASE a.state WHEN 'cleared' THEN 'closed' ELSE 'acked' END,"
+	 " acked_at = " SQL_TS("$3") ", acked_by_key = $4, ack_note = $2,"
+	 " closed_at = CASE a.state WHEN 'cleared' THEN " SQL_TS("$3") " END"
+	 " WHERE a.id = $1 AND a.state IN ('open', 'cleared') RETURNING " ALARM_RET "),"
+	 " ev AS (SELECT *, CASE state WHEN 'closed' THEN 'alarm_closed' ELSE 'alarm_acked' END AS event FROM x),"
+	 ALARM_EVENTS("ev", "$3")},
+	{"alarm_shelve", /* store_alarm_shelve: silence an alarm that is not closed */
+	 "UPDATE alarms SET shelved_until = CASE WHEN $2::bigint > 0 THEN " SQL_TS("$3") " + $2 * interval '1 minute' END,"
+	 " shelve_reason = CASE WHEN $2::bigint > 0 THEN $4 END, shelved_by_key = $5"
+	 " WHERE id = $1 AND state <> 'closed' RETURNING id"},
 	{"alarm_get", /* store_alarm_get */
 	 "SELECT " ALARM_COLS " FROM alarms a JOIN meters m ON m.id = a.meter_id WHERE a.id = $1"},
 	{"site_alarm_settings", /* store_alarm_settings_set */
@@ -110,7 +141,8 @@ void store_alarms_register(void) { db_register(alarm_stmts); }
 	 DB_COL("detections", DB_I64, &(x)->detections), DB_COL_TEXT("peak", (x)->peak),                          \
 	 DB_COL("detail", DB_TEXT_NEW, &(x)->detail_json), DB_COL("acked_us", DB_I64, &(x)->acked_us),           \
 	 DB_COL("ack_note", DB_TEXT_NEW, &(x)->ack_note), DB_COL("closed_us", DB_I64, &(x)->closed_us),          \
-	 DB_COL("cut_command_id", DB_I64, &(x)->cut_command_id), {0}}
+	 DB_COL("cut_command_id", DB_I64, &(x)->cut_command_id), DB_COL("cleared_us", DB_I64, &(x)->cleared_us), \
+	 DB_COL("shelved_us", DB_I64, &(x)->shelved_us), DB_COL_TEXT("shelve_reason", (x)->shelve_reason), {0}}
 
 void store_alarm_view_clear(struct alarm_view *x)
 {
@@ -141,17 +173,6 @@ enum db_status store_alarms_list(PGconn *c, int64_t after, int64_t limit, const 
 	return db_exec_rows(c, "alarm_list", &p, spec, &x, sizeof x, (void **)out, n);
 }
 
-enum db_status store_alarm_ack(PGconn *c, int64_t id, const char *note, int64_t now_us, int64_t key_id, bool *acked)
-{
-	struct db_params p = {0};
-	db_p_i64(&p, id);
-	db_p_text(&p, note);
-	db_p_i64(&p, now_us);
-	db_p_id(&p, key_id);
-	int64_t got;
-	struct db_col spec[] = {DB_COL("id", DB_I64, &got), {0}};
-	return db_exec_row(c, "alarm_ack", &p, spec, acked);
-}
 
 enum db_status store_alarm_get(PGconn *c, int64_t id, struct alarm_view *x)
 {
@@ -185,15 +206,17 @@ void store_alarm_events_free(struct alarm_event *v, int n)
 #define EVENT_SPEC(x)                                                                                    \
 	{DB_COL("id", DB_I64, &(x)->id), DB_COL("meter_id", DB_I64, &(x)->meter_id),                          \
 	 DB_COL("site_id", DB_I64, &(x)->site_id), DB_COL("tenant_id", DB_I64, &(x)->tenant_id),                \
-	 DB_COL("opened", DB_BOOL, &(x)->opened), DB_COL_TEXT("kind", (x)->kind),                               \
+	 DB_COL_TEXT("event", (x)->event), DB_COL_TEXT("kind", (x)->kind),                                      \
 	 DB_COL_TEXT("severity", (x)->severity), DB_COL_TEXT("state", (x)->state),                              \
 	 DB_COL("opened_us", DB_I64, &(x)->opened_us), DB_COL("last_seen_us", DB_I64, &(x)->last_seen_us),      \
-	 DB_COL("closed_us", DB_I64, &(x)->closed_us), DB_COL_TEXT("peak", (x)->peak),                          \
+	 DB_COL("cleared_us", DB_I64, &(x)->cleared_us), DB_COL("closed_us", DB_I64, &(x)->closed_us),          \
+	 DB_COL_TEXT("peak", (x)->peak),                                                                          \
 	 DB_COL("detail", DB_TEXT_NEW, &(x)->detail_json), DB_COL_TEXT("serial", (x)->serial),                  \
 	 DB_COL_TEXT("site_name", (x)->site_name), DB_COL_TEXT("duty_phone", (x)->duty_phone),                  \
-	 DB_COL("duty_sms", DB_BOOL, &(x)->duty_sms), {0}}
+	 DB_COL("duty_sms", DB_BOOL, &(x)->duty_sms), DB_COL("duty_sms_per_hour", DB_INT, &(x)->duty_sms_per_hour), \
+	 DB_COL("duty_sms_recent", DB_INT, &(x)->duty_sms_recent), DB_COL("shelved", DB_BOOL, &(x)->shelved), {0}}
 
-enum db_status store_alarms_upsert(PGconn *c, const struct alarm_row *rows, int n,
+enum db_status store_alarms_upsert(PGconn *c, const struct alarm_row *rows, int n, int64_t now_us,
 				   struct alarm_event **opened, int *nopened)
 {
 	*opened = NULL;
@@ -225,6 +248,7 @@ enum db_status store_alarms_upsert(PGconn *c, const struct alarm_row *rows, int 
 		srv_buf_putc(&a[k], '}');
 		db_p_take(&p, a[k].p);
 	}
+	db_p_i64(&p, now_us);
 	struct alarm_event e;
 	struct db_col spec[] = EVENT_SPEC(&e);
 	return db_exec_rows(c, "alarm_upsert", &p, spec, &e, sizeof e, (void **)opened, nopened);
@@ -259,4 +283,31 @@ enum db_status store_alarms_cut_link(PGconn *c, const int64_t *meters, const int
 	db_p_i64_array(&p, meters, n);
 	db_p_i64_array(&p, cmds, n);
 	return db_exec_void(c, "alarm_cut_link", &p);
+}
+
+enum db_status store_alarm_ack(PGconn *c, int64_t id, const char *note, int64_t now_us, int64_t key_id,
+			       struct alarm_event **ev, int *n)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_text(&p, note);
+	db_p_i64(&p, now_us);
+	db_p_id(&p, key_id);
+	struct alarm_event e;
+	struct db_col spec[] = EVENT_SPEC(&e);
+	return db_exec_rows(c, "alarm_ack", &p, spec, &e, sizeof e, (void **)ev, n);
+}
+
+enum db_status store_alarm_shelve(PGconn *c, int64_t id, int64_t minutes, const char *reason, int64_t now_us,
+				  int64_t key_id, bool *found)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, minutes);
+	db_p_i64(&p, now_us);
+	db_p_text(&p, reason);
+	db_p_id(&p, key_id);
+	int64_t got;
+	struct db_col spec[] = {DB_COL("id", DB_I64, &got), {0}};
+	return db_exec_row(c, "alarm_shelve", &p, spec, found);
 }

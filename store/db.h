@@ -84,7 +84,7 @@ void db_stats_get(struct db_stats *out);
 /* Parameters of one statement, built without hand-filled buffers: each db_p_* appends
  * parameter $n+1. Values are copied into the set; db_params_free releases it. At most
  * DB_MAX_PARAMS (more is a programming error: abort). */
-#define DB_MAX_PARAMS 16
+#define DB_MAX_PARAMS 24
 struct db_params {
 	int n;
 	const char *v[DB_MAX_PARAMS];

@@ -20,6 +20,7 @@ static const struct db_stmt ingest_stmts[] = {
 	 " UNION SELECT id FROM meters WHERE cardinality($2::text[]) > 0 AND serial = ANY($2::text[]))"
 	 " SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0) AS tenant_id,"
 	 " coalesce(m.tariff_id, 0) AS tariff_id, m.multiplier, coalesce(m.max_power_w, 0) AS max_power_w,"
+	 " coalesce(m.max_plausible_power_w, 0) AS max_plausible_power_w,"
 	 " coalesce(m.register_max_wh, 0) AS register_max_wh, s.timezone, s.currency,"
 	 " " SQL_US("st.last_ts") " AS last_us, st.last_register_wh, st.carry_nano, st.month_key, st.month_wh,"
 	 " (SELECT c.relay FROM commands c WHERE c.meter_id = m.id AND c.state = 'acked'"
@@ -165,6 +166,7 @@ static enum db_status load_meters(PGconn *c, const struct bill_reading *rd, int 
 		DB_COL("tariff_id", DB_I64, &m->tariff_id),
 		DB_COL("multiplier", DB_I64, &m->multiplier),
 		DB_COL("max_power_w", DB_I64, &m->max_power_w),
+		DB_COL("max_plausible_power_w", DB_I64, &m->max_plausible_w),
 		DB_COL("register_max_wh", DB_I64, &m->register_max),
 		DB_COL_TEXT("timezone", m->zone),
 		DB_COL_TEXT("currency", w.currency),

@@ -6,7 +6,8 @@
 
 #define METER_COLS                                                                                   \
 	"id, serial, site_id, coalesce(tenant_id, 0) AS tenant_id, purpose, coalesce(tariff_id, 0) AS tariff_id," \
-	" multiplier, coalesce(max_power_w, 0) AS max_power_w, protected, coalesce(gateway, '') AS gateway,"  \
+	" multiplier, coalesce(max_power_w, 0) AS max_power_w,"                                             \
+	" coalesce(max_plausible_power_w, 0) AS max_plausible_power_w, protected, coalesce(gateway, '') AS gateway," \
 	" status, " SQL_US("created_at") " AS created_us, " SQL_US("updated_at") " AS updated_us,"            \
 	" coalesce(register_max_wh, 0) AS register_max_wh, start_register_wh"
 
@@ -17,8 +18,9 @@ static const struct db_stmt meter_stmts[] = {
 	 " coalesce((SELECT site_id FROM tariffs WHERE id = $3), 0) AS tariff_site"},
 	{"meter_insert", /* store_meter_insert: the meter and its billing state */
 	 "WITH m AS (INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, multiplier,"
-	 " max_power_w, protected, gateway, register_max_wh, start_register_wh, created_at, updated_at)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, " SQL_TS("$10") ", " SQL_TS("$10") ")"
+	 " max_power_w, protected, gateway, register_max_wh, start_register_wh, created_at, updated_at,"
+	 " max_plausible_power_w)"
+	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, " SQL_TS("$10") ", " SQL_TS("$10") ", $13)"
 	 " RETURNING *),"
 	 " s AS (INSERT INTO meter_state (meter_id, last_ts, last_register_wh)"
 	 " SELECT id, CASE WHEN start_register_wh IS NULL THEN NULL ELSE created_at END,"
@@ -42,7 +44,8 @@ static const struct db_stmt meter_stmts[] = {
 	 " protected = coalesce($10::boolean, protected),"
 	 " gateway = CASE WHEN $12::boolean THEN $11 ELSE gateway END,"
 	 " status = coalesce($13, status), updated_at = " SQL_TS("$14") ","
-	 " register_max_wh = CASE WHEN $16::boolean THEN $15::bigint ELSE register_max_wh END"
+	 " register_max_wh = CASE WHEN $16::boolean THEN $15::bigint ELSE register_max_wh END,"
+	 " max_plausible_power_w = CASE WHEN $18::boolean THEN $17::bigint ELSE max_plausible_power_w END"
 	 " WHERE id = $1 RETURNING " METER_COLS},
 	{"command_meter_active", /* store_meter_takes_commands */
 	 "SELECT coalesce(tenant_id, 0) AS tenant_id FROM meters WHERE id = $1 AND status = 'active'"},
@@ -78,7 +81,8 @@ enum db_status store_meter_find(PGconn *c, int64_t id, const char *serial, struc
 	{DB_COL("id", DB_I64, &(x)->id), DB_COL_TEXT("serial", (x)->serial), DB_COL("site_id", DB_I64, &(x)->site_id), \
 	 DB_COL("tenant_id", DB_I64, &(x)->tenant_id), DB_COL_TEXT("purpose", (x)->purpose),                \
 	 DB_COL("tariff_id", DB_I64, &(x)->tariff_id), DB_COL("multiplier", DB_I64, &(x)->multiplier),      \
-	 DB_COL("max_power_w", DB_I64, &(x)->max_power_w), DB_COL("protected", DB_BOOL, &(x)->is_protected), \
+	 DB_COL("max_power_w", DB_I64, &(x)->max_power_w),                                                \
+	 DB_COL("max_plausible_power_w", DB_I64, &(x)->max_plausible_power_w), DB_COL("protected", DB_BOOL, &(x)->is_protected), \
 	 DB_COL_TEXT("gateway", (x)->gateway), DB_COL_TEXT("status", (x)->status),                           \
 	 DB_COL("created_us", DB_I64, &(x)->created_us), DB_COL("updated_us", DB_I64, &(x)->updated_us),    \
 	 DB_COL("register_max_wh", DB_I64, &(x)->register_max_wh),                                           \
@@ -120,6 +124,7 @@ enum db_status store_meter_insert(PGconn *c, int64_t site_id, const struct meter
 	db_p_i64(&p, now_us);
 	db_p_id(&p, f->register_max_wh);
 	db_p_i64_if(&p, f->has_start, f->start_register_wh);
+	db_p_id(&p, f->max_plausible_power_w);
 	return meter_row(c, "meter_insert", &p, out);
 }
 
@@ -166,6 +171,8 @@ enum db_status store_meter_update(PGconn *c, int64_t id, const struct meter_fiel
 	db_p_i64(&p, now_us);
 	db_p_id(&p, f->register_max_wh);
 	db_p_bool(&p, f->set_register_max);
+	db_p_id(&p, f->max_plausible_power_w);
+	db_p_bool(&p, f->set_max_plausible);
 	return meter_row(c, "meter_update", &p, out);
 }
 

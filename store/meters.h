@@ -19,6 +19,7 @@ enum db_status store_meter_find(PGconn *c, int64_t id, const char *serial, struc
 struct meter_row {
 	int64_t id, site_id, tenant_id, tariff_id; /* tenant, tariff 0: none */
 	int64_t multiplier, max_power_w, register_max_wh; /* max_power_w, register_max_wh 0: none */
+	int64_t max_plausible_power_w;                    /* 0: the default, 4 x max_power_w */
 	int64_t start_register_wh;
 	bool start_null; /* start_register_wh was not given */
 	bool is_protected;
@@ -30,9 +31,9 @@ struct meter_row {
  * is_protected < 0 leaves it. */
 struct meter_fields {
 	const char *serial, *purpose, *gateway, *status;
-	int64_t tenant_id, tariff_id, multiplier, max_power_w, register_max_wh, start_register_wh;
+	int64_t tenant_id, tariff_id, multiplier, max_power_w, register_max_wh, start_register_wh, max_plausible_power_w;
 	bool has_multiplier, has_start;
-	bool set_tenant, set_tariff, set_max_power, set_gateway, set_register_max;
+	bool set_tenant, set_tariff, set_max_power, set_gateway, set_register_max, set_max_plausible;
 	int is_protected;
 };
 

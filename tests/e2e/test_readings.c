@@ -153,8 +153,8 @@ START_TEST(rules_per_reading)
 		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":6000},"
 		 /* 2: regressed */
 		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:30:00Z\",\"energy_wh\":5999},"
-		 /* 3: implausible: 10 kWh in 15 min at 10 kW */
-		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:45:00Z\",\"energy_wh\":16000},"
+		 /* 3: implausible: 21 kWh in the 30 min since 0 is 42 kW, past 4 x the 10 kW limit */
+		 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:45:00Z\",\"energy_wh\":27000},"
 		 /* 4: late: before the baseline, stored not billed */
 		 "{\"meter\":\"M-1\",\"ts\":\"2026-10-31T23:45:00Z\",\"energy_wh\":4900},"
 		 /* 5: unknown, 6: retired, 7: bad field, 8: float energy, 9: future */
@@ -179,6 +179,9 @@ START_TEST(rules_per_reading)
 	ck_assert_int_eq(th_sql_int(w.db, "SELECT billed_wh FROM meter_state WHERE meter_id = 2"), 800);
 	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM readings WHERE meter_id = 1 AND NOT billed"), 2);
 	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM meter_events WHERE kind IN ('energy_regressed', 'implausible_delta')"), 2);
+	/* refused, not forgotten: an alarm for a person to look at */
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM alarms WHERE kind = 'energy_implausible' AND meter_id = 1"
+				  " AND (detail->>'max_plausible_power_w')::int = 40000"), 1);
 	/* each meter keeps its own carry: 1000 Wh -> 123.4567 fen -> 123; 800 Wh -> 98.76536 -> 98 */
 	ck_assert_int_eq(balance(), -221);
 	/* the late reading again: a duplicate now */
@@ -385,6 +388,44 @@ START_TEST(stops_cleanly_while_busy)
 }
 END_TEST
 
+/* overload_energy_is_billed: max_power_w was also the bound above which a reading was
+ * refused, so a tenant overloading a 5 kW circuit at 8 kW had the readings that prove it
+ * refused and that energy never billed. Now it is billed (and the overload alarmed); only a
+ * step past what the circuit can physically deliver is refused. */
+START_TEST(overload_energy_is_billed)
+{
+	seed("Asia/Shanghai", FLAT);
+	meter("M-1", "\"max_power_w\":5000");
+	meter("M-2", "\"max_power_w\":5000,\"max_plausible_power_w\":10000");
+	json_decref(post("{\"readings\":[{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0},"
+			 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0}]}"));
+	json_t *r = post("{\"readings\":["
+			 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":2000,\"power_w\":8000},"
+			 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:30:00Z\",\"energy_wh\":4000,\"power_w\":8000},"
+			 "{\"meter\":\"M-1\",\"ts\":\"2026-11-01T00:45:00Z\",\"energy_wh\":6000,\"power_w\":8000},"
+			 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:15:00Z\",\"energy_wh\":2000},"
+			 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:30:00Z\",\"energy_wh\":5000}]}");
+	ck_assert_int_eq(count(r, "accepted"), 4);
+	ck_assert_str_eq(rejected_code(r, 4), "implausible_delta"); /* 12 kW, past M-2's own 10 kW */
+	json_decref(r);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT billed_wh FROM meter_state WHERE meter_id = 1"), 6000);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT billed_wh FROM meter_state WHERE meter_id = 2"), 2000);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM alarms WHERE kind = 'overload' AND meter_id = 1"), 1);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM alarms WHERE kind = 'energy_implausible' AND meter_id = 2"), 1);
+	/* 6 kWh at 1.234567 CNY: 7.407402 CNY -> 740 fen, and 2 kWh -> 246 fen */
+	ck_assert_int_eq(balance(), -740 - 246);
+	json_t *m = th_ok(&w.srv, "GET", "/v1/meters/mtr_2", w.ops, NULL, 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "max_plausible_power_w")), 10000);
+	json_decref(m);
+	m = th_ok(&w.srv, "PATCH", "/v1/meters/mtr_2", w.ops, "{\"max_plausible_power_w\":null}", 200);
+	ck_assert(json_is_null(json_object_get(m, "max_plausible_power_w")));
+	json_decref(m);
+	struct th_resp bad = th_req(&w.srv, "PATCH", "/v1/meters/mtr_2", w.ops, "{\"max_plausible_power_w\":0}", NULL);
+	ck_assert_int_eq(bad.status, 400);
+	th_resp_free(&bad);
+}
+END_TEST
+
 /* ingest_batch_cost_overflow: two readings of one meter in one batch whose costs each fit
  * in int64 nano-units but whose sum does not. The sum was an __int128 cast to int64_t
  * unchecked: it wrapped negative and credited the tenant. Now the reading that would
@@ -495,6 +536,7 @@ static Suite *suite(void)
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, bills_once_and_duplicates_do_nothing);
 	tcase_add_test(core, rules_per_reading);
+	tcase_add_test(core, overload_energy_is_billed);
 	tcase_add_test(core, tou_bands_and_tariff_version);
 	tcase_add_test(core, meter_replacement_keeps_balance_and_history);
 	suite_add_tcase(s, core);

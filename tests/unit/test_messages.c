@@ -11,12 +11,14 @@
 START_TEST(alarm_line)
 {
 	char b[200];
-	ck_assert_str_eq(msg_alarm(b, sizeof b, "critical", "overload", true, "M-1", "Harbour Mall", "8123.4"),
+	ck_assert_str_eq(msg_alarm(b, sizeof b, "critical", "overload", "alarm_opened", "M-1", "Harbour Mall", "8123.4"),
 			 "[CRITICAL] overload opened on meter M-1 at Harbour Mall (peak 8123.40)");
-	ck_assert_str_eq(msg_alarm(b, sizeof b, "major", "comm_lost", false, "M-2", "Harbour Mall", ""),
+	ck_assert_str_eq(msg_alarm(b, sizeof b, "major", "comm_lost", "alarm_closed", "M-2", "Harbour Mall", ""),
 			 "[MAJOR] comm_lost closed on meter M-2 at Harbour Mall (peak -)");
-	ck_assert_str_eq(msg_alarm(b, sizeof b, "minor", "under_voltage", true, "M-3", "X", "190.125"),
+	ck_assert_str_eq(msg_alarm(b, sizeof b, "minor", "under_voltage", "alarm_opened", "M-3", "X", "190.125"),
 			 "[MINOR] under_voltage opened on meter M-3 at X (peak 190.13)");
+	ck_assert_str_eq(msg_alarm(b, sizeof b, "major", "overload", "alarm_cleared", "M-1", "X", "1"),
+			 "[MAJOR] overload cleared on meter M-1 at X (peak 1.00)");
 }
 END_TEST
 

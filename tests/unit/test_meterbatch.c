@@ -131,6 +131,47 @@ START_TEST(baseline_and_requests)
 }
 END_TEST
 
+/* An overload's energy is real: max_power_w is the alarm's threshold, not a bound on what
+ * is billed (the readings that prove an overload were refused as implausible_delta, and
+ * that energy never billed). Only a step past the plausible draw (4 x max_power_w, or the
+ * meter's max_plausible_power_w) is refused, and it raises energy_implausible. */
+START_TEST(overload_is_billed_only_the_impossible_refused)
+{
+	struct mb_batch b;
+	batch(&b, 1000000, false);
+	b.alarms = true;
+	b.m[0].max_power_w = 5000;
+	struct bill_reading rd[3];
+	reading(&rd[0], 0, "M-7", T0 + HOUR, 8000);              /* 8 kW for an hour: billed */
+	reading(&rd[1], 1, "M-7", T0 + 2 * HOUR, 8000 + 20002);  /* 20.002 kW: past 4 x 5 kW and 1 Wh */
+	reading(&rd[2], 2, "M-7", T0 + 3 * HOUR, 8000 + 20001);  /* 10 kW over two hours: billed */
+	struct bill_reading *order[3];
+	mb_decide(&b, rd, 3, order);
+	ck_assert_int_eq(rd[0].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[1].outcome, RD_REJECTED);
+	ck_assert_str_eq(rd[1].code, "implausible_delta");
+	ck_assert_int_eq(rd[2].outcome, RD_BILLED);
+	ck_assert_int_eq(b.m[0].batch_wh, 28001);
+	ck_assert_ptr_nonnull(b.m[0].alarms);
+	ck_assert_int_eq(b.m[0].alarms[AK_ENERGY_IMPLAUSIBLE].count, 1);
+	ck_assert_msg(strstr(b.m[0].alarms[AK_ENERGY_IMPLAUSIBLE].detail, "\"max_plausible_power_w\":20000"), "%s",
+		      b.m[0].alarms[AK_ENERGY_IMPLAUSIBLE].detail);
+	ck_assert_int_eq(b.nev, 1);
+	mb_free(&b);
+	/* the meter's own bound, when it has one */
+	batch(&b, 1000000, false);
+	b.alarms = true;
+	b.m[0].max_power_w = 5000;
+	b.m[0].max_plausible_w = 6000;
+	reading(&rd[0], 0, "M-7", T0 + HOUR, 6001);
+	reading(&rd[1], 1, "M-7", T0 + 2 * HOUR, 6002 + 6001);
+	mb_decide(&b, rd, 2, order);
+	ck_assert_int_eq(rd[0].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[1].outcome, RD_REJECTED);
+	mb_free(&b);
+}
+END_TEST
+
 /* The limits: a batch's cost per meter is int64 nano-units; the reading that would take it
  * past INT64_MAX is refused and the meter keeps what it had. */
 START_TEST(batch_cost_overflow)
@@ -181,6 +222,7 @@ static Suite *suite(void)
 {
 	Suite *s = suite_create("meterbatch");
 	TCase *core = tcase_create("core");
+	tcase_add_test(core, overload_is_billed_only_the_impossible_refused);
 	tcase_add_test(core, outcomes_and_charge);
 	tcase_add_test(core, baseline_and_requests);
 	tcase_add_test(core, relay_mismatch_resends);
