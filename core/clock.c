@@ -1,5 +1,6 @@
 /* clock.c: wattle's clock; real time by default, scaled for tests and the demo. */
 #include "core/clock.h"
+#include "core/calendar.h"
 #include "core/price.h"
 
 #include <stdio.h>
@@ -80,7 +81,7 @@ char *srv_time_format(int64_t us, char *buf, size_t n)
 		days -= 1;
 	}
 	int y, m, d;
-	bill_civil_from_days(days, &y, &m, &d); /* UTC: no tz database, no glibc tz lock */
+	cal_civil_from_days(days, &y, &m, &d); /* UTC: no tz database, no glibc tz lock */
 	if (y < 0 || y > 9999 || n < 28) {
 		snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(sod / 3600),
 			 (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);

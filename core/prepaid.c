@@ -1,5 +1,6 @@
 /* prepaid.c: warn, grace, cut, restore. Every decision is here, and none reads a clock. */
 #include "core/prepaid.h"
+#include "core/calendar.h"
 #include "core/price.h"
 #include "core/tz.h"
 
@@ -46,7 +47,7 @@ int64_t bill_next_cut_time(const struct bill_policy *p, const struct bill_calend
 		if (bill_tz_offset(cal->zone, t_us, &off))
 			return t_us; /* an unknown zone cannot hold a cut back */
 		int64_t local = t_us + (int64_t)off * 1000000;
-		int32_t day = bill_local_day(local);
+		int32_t day = cal_local_day(local);
 		int64_t tod = local - (int64_t)day * DAY_US;
 		int minute = (int)(tod / MIN_US);
 		if (holiday(cal, day)) {

@@ -1,42 +1,15 @@
 /* price.c: splitting an interval into priced parts (see price.h for the assumption). */
 #include "core/price.h"
+#include "core/calendar.h"
 #include "core/valid.h"
 #include "core/money.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define DAY_US INT64_C(86400000000)
+#define DAY_US CAL_DAY_US
 #define MIN_US INT64_C(60000000)
 
-void bill_civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	/* The civil-from-days algorithm published by Howard Hinnant. */
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-int32_t bill_local_day(int64_t local_us) { return (int32_t)floor_div(local_us, DAY_US); }
-
-int32_t bill_month_of_day(int32_t day)
-{
-	int y, m, d;
-	bill_civil_from_days(day, &y, &m, &d);
-	return y * 12 + m - 1;
-}
 
 int64_t bill_nano_per_minor(int digits)
 {
@@ -186,7 +159,7 @@ enum bill_price_result bill_price(const struct bill_tariff *t, const struct bill
 		}
 		const struct bill_version *v = &t->v[vi];
 		int64_t local = at + (int64_t)segs[si].offset_s * 1000000;
-		int32_t day = bill_local_day(local);
+		int32_t day = cal_local_day(local);
 		int64_t tod = local - (int64_t)day * DAY_US;
 		int64_t end = at + (DAY_US - tod); /* local midnight */
 		int band = v->kind == BILL_TIERED ? -1 : 0;
@@ -246,7 +219,7 @@ enum bill_price_result bill_price(const struct bill_tariff *t, const struct bill
 	/* 3. Price each piece; tiers by the meter's month-to-date energy. */
 	for (int i = 0; i < n && res == PRICE_OK; i++) {
 		const struct bill_version *v = &t->v[p[i].version];
-		int32_t m = bill_month_of_day(p[i].day);
+		int32_t m = cal_month_of_day(p[i].day);
 		if (month->month != m) {
 			month->month = m;
 			month->wh = 0;

@@ -14,6 +14,7 @@
 #ifndef WATTLE_PRICE_H
 #define WATTLE_PRICE_H
 
+#include "core/calendar.h"
 #include "core/tz.h"
 
 #include <jansson.h>
@@ -88,9 +89,5 @@ int64_t bill_nano_per_minor(int digits);
  * returns the whole minor units newly crossed and updates *carry. Never drifts. */
 int64_t bill_carry(int64_t *carry, int64_t cost_nano, int64_t unit);
 
-/* Local calendar helpers. */
-void bill_civil_from_days(int64_t days, int *y, int *m, int *d);
-int32_t bill_local_day(int64_t local_us);      /* floor(local / 1 day) */
-int32_t bill_month_of_day(int32_t day);        /* year * 12 + month - 1 */
 
 #endif

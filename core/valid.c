@@ -1,5 +1,6 @@
 /* valid.c: validation of phones, currencies, zones, clock times, timestamps and text. */
 #include "core/valid.h"
+#include "core/calendar.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -121,17 +122,6 @@ int api_parse_hhmm(const char *s, int allow_24)
 	return h * 60 + m;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
- * (the days-from-civil algorithm published by Howard Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
 
 static int days_in_month(int y, int m)
 {
@@ -182,7 +172,7 @@ int api_parse_time(const char *s, int64_t *out_us)
 	}
 	if (*p)
 		return -1;
-	int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off * 60;
+	int64_t secs = cal_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off * 60;
 	*out_us = secs * 1000000 + frac;
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* account.c: accounts with their policy, transitions into outbox rows, and those rows. */
 #include "ops/account.h"
+#include "core/calendar.h"
 #include "core/messages.h"
 #include "core/valid.h"
 #include "core/price.h"
@@ -22,10 +23,10 @@ static void local_time(const struct bill_acct *a, int64_t t_us, char *buf, size_
 	int32_t off = 0;
 	bill_tz_offset(a->zone, t_us, &off);
 	int64_t local = t_us + (int64_t)off * 1000000;
-	int32_t day = bill_local_day(local);
+	int32_t day = cal_local_day(local);
 	int64_t tod = (local - (int64_t)day * INT64_C(86400000000)) / 60000000;
 	int y, m, d;
-	bill_civil_from_days(day, &y, &m, &d);
+	cal_civil_from_days(day, &y, &m, &d);
 	snprintf(buf, n, "%04d-%02d-%02d %02d:%02d", y, m, d, (int)(tod / 60), (int)(tod % 60));
 }
 

@@ -1,5 +1,6 @@
 /* accounts.c: the SQL of prepaid accounts (accounts.h). */
 #include "store/accounts.h"
+#include "core/calendar.h"
 #include "core/buf.h"
 #include "core/check.h"
 #include "core/price.h"
@@ -74,7 +75,7 @@ static int split_ints(const char *s, int64_t *out, int max)
 static void holiday_from(int64_t now_us, char *buf, size_t n)
 {
 	int y, m, d;
-	bill_civil_from_days(bill_local_day(now_us) - 1, &y, &m, &d);
+	cal_civil_from_days(cal_local_day(now_us) - 1, &y, &m, &d);
 	snprintf(buf, n, "%04d-%02d-%02d", y, m, d);
 }
 

@@ -140,7 +140,7 @@ START_TEST(midnight_splits_days)
 	ck_assert_int_eq(r->lines[1].wh, 30);
 	/* the local day, not the UTC day: 23:30 local is 15:30 UTC of the same date */
 	int y, m, d;
-	bill_civil_from_days(r->lines[0].day, &y, &m, &d);
+	cal_civil_from_days(r->lines[0].day, &y, &m, &d);
 	ck_assert_int_eq(y * 10000 + m * 100 + d, 20261001);
 }
 END_TEST
@@ -337,10 +337,30 @@ START_TEST(tz_segments_remembered)
 }
 END_TEST
 
+/* calendar.h: day numbers and civil dates agree both ways over four centuries, across
+ * leap days and the epoch, and local days floor (negative times included). */
+START_TEST(calendar_round_trip)
+{
+	for (int64_t day = -146097; day <= 146097; day++) {
+		int y, m, d;
+		cal_civil_from_days(day, &y, &m, &d);
+		ck_assert_int_eq(cal_days_from_civil(y, m, d), day);
+	}
+	int y, m, d;
+	cal_civil_from_days(cal_days_from_civil(2024, 2, 29), &y, &m, &d);
+	ck_assert(y == 2024 && m == 2 && d == 29);
+	ck_assert_int_eq(cal_days_from_civil(1970, 1, 1), 0);
+	ck_assert_int_eq(cal_local_day(-1), -1);
+	ck_assert_int_eq(cal_local_day(CAL_DAY_US), 1);
+	ck_assert_int_eq(cal_month_of_day((int32_t)cal_days_from_civil(2026, 10, 31)), 2026 * 12 + 9);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("price");
 	TCase *core = tcase_create("core");
+	tcase_add_test(core, calendar_round_trip);
 	tcase_add_test(core, flat_exact);
 	tcase_add_test(core, tou_band_edge_split);
 	tcase_add_test(core, ties_go_to_the_earlier_piece);
