@@ -143,8 +143,8 @@ START_TEST(holidays_hold_the_cut)
 	p.quiet_from = 22 * 60;
 	p.quiet_to = 8 * 60;
 	struct bill_calendar cal = {"Asia/Shanghai", 2, {0, 0}};
-	cal.holidays[0] = bill_local_day(T("2026-10-01T00:00:00Z"));
-	cal.holidays[1] = bill_local_day(T("2026-10-02T00:00:00Z"));
+	cal.holidays[0] = cal_local_day(T("2026-10-01T00:00:00Z"));
+	cal.holidays[1] = cal_local_day(T("2026-10-02T00:00:00Z"));
 	/* due 30 Sep 23:00: quiet until 08:00, but 1 and 2 Oct are holidays: 3 Oct 08:00 */
 	ck_assert_int_eq(bill_next_cut_time(&p, &cal, T("2026-09-30T23:00:00+08:00")), T("2026-10-03T08:00:00+08:00"));
 	ck_assert_int_eq(bill_next_cut_time(&p, &cal, T("2026-10-03T09:00:00+08:00")), T("2026-10-03T09:00:00+08:00"));
