@@ -15,6 +15,7 @@
 enum api_err {
 	E_MALFORMED_JSON,
 	E_MALFORMED_REQUEST,
+	E_RATE_LIMITED,
 	E_INVALID_FIELD,
 	E_MISSING_FIELD,
 	E_UNKNOWN_FIELD,
@@ -60,6 +61,7 @@ struct req {
 	bool close;    /* close the connection after the reply (framing refused) */
 	bool started;  /* past the first callback (the headers are in) */
 	size_t raw_uri_len; /* the request target as sent, for the header byte count */
+	int64_t retry_after; /* seconds, for a 429's Retry-After; 0: none */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */

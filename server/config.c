@@ -29,7 +29,8 @@ const char *const srv_config_names[] = {
 	"WATTLE_SMS_URL", "WATTLE_SMS_USER", "WATTLE_SMS_TOKEN", "WATTLE_SMS_FROM", "WATTLE_NOTIFY_WEBHOOK_URL",
 	"WATTLE_NOTIFY_WEBHOOK_SECRET", "WATTLE_WECHAT_APIV3_KEY", "WATTLE_WECHAT_PLATFORM_PUBKEY",
 	"WATTLE_WECHAT_PLATFORM_SERIAL", "WATTLE_WECHAT_MCHID", "WATTLE_ALIPAY_PUBKEY", "WATTLE_ALIPAY_APP_ID",
-	"WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_PAY_URL", "WATTLE_TOPUP_ORDER_TTL_S", NULL,
+	"WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_PAY_URL", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
+	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR", NULL,
 };
 
 /* An integer setting in [min, max], or def when unset. */
@@ -122,6 +123,17 @@ int srv_config_load(struct config *c)
 	    int_setting("WATTLE_DISPATCH_LEASE_MS", 1000, 86400000, 60000, &c->dispatch.lease_ms) ||
 	    int_setting("WATTLE_TOPUP_ORDER_TTL_S", 1, 31 * 86400, 1800, &c->pay.order_ttl_s))
 		return -1;
+	int64_t per_key, per_addr, burst, fails, conns;
+	if (int_setting("WATTLE_RATE_PER_KEY", 0, 1000000, 1000, &per_key) ||
+	    int_setting("WATTLE_RATE_PER_ADDR", 0, 1000000, 0, &per_addr) ||
+	    int_setting("WATTLE_RATE_BURST", 0, 10000000, 0, &burst) ||
+	    int_setting("WATTLE_AUTH_FAILURES_PER_MIN", 0, 1000000, 10, &fails) ||
+	    int_setting("WATTLE_MAX_CONN_PER_ADDR", 0, 100000, 256, &conns))
+		return -1;
+	c->limits.key = (struct srv_rate){per_key * 60, burst ? burst : 2 * per_key};
+	c->limits.addr = (struct srv_rate){per_addr * 60, burst ? burst : 2 * per_addr};
+	c->limits.auth_fail = (struct srv_rate){fails, 2 * fails};
+	c->conn_per_addr = (unsigned)conns;
 	const char *al = getenv("WATTLE_ALARMS");
 	c->alarms = true;
 	if (al && *al) {

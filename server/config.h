@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "server/dispatch.h"
+#include "server/ratelimit.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,6 +20,10 @@ struct config {
 	unsigned ingest_workers;  /* WATTLE_INGEST_WORKERS, group-commit workers, default 2 */
 	int64_t close_delay_min;  /* WATTLE_CLOSE_DELAY_MIN, default 60 */
 	bool alarms;              /* WATTLE_ALARMS=on|off, default on */
+	struct srv_limits limits; /* WATTLE_RATE_PER_KEY (default 1000/s), WATTLE_RATE_PER_ADDR (default off),
+				     WATTLE_RATE_BURST (default twice the rate), WATTLE_AUTH_FAILURES_PER_MIN
+				     (default 10, burst twice) */
+	unsigned conn_per_addr;   /* WATTLE_MAX_CONN_PER_ADDR, default 256; 0 no limit */
 	/* WATTLE_LOG_LEVEL and WATTLE_CLOCK_SPEED/_START/_ANCHOR are applied as they are read */
 	struct srv_dispatch_cfg dispatch;  /* WATTLE_GATEWAY_SECRET, WATTLE_SMS_*, WATTLE_NOTIFY_WEBHOOK_*,
 					    * WATTLE_DISPATCH_LEASE_MS */

@@ -18,6 +18,21 @@
 #include <sys/random.h>
 #include <time.h>
 
+enum refusal { REF_FRAMING, REF_KEY_RATE, REF_ADDR_RATE, REF_AUTH_THROTTLED, REF__COUNT };
+static const char *const refused_labels[REF__COUNT] = {"reason=\"framing\"", "reason=\"key_rate\"",
+						       "reason=\"address_rate\"", "reason=\"auth_throttled\""};
+static _Atomic uint64_t refused_v[REF__COUNT];
+static struct srv_counters refused = {
+	"wattle_http_refused_total",
+	"Requests refused before their handler: ambiguous framing or header bytes, a key or an address over its"
+	" rate, an address throttled for failed authentications",
+	REF__COUNT, refused_labels, refused_v, NULL};
+static const char *const auth_labels[] = {"outcome=\"failed\""};
+static _Atomic uint64_t auth_v[1];
+static struct srv_counters auth_failures = {"wattle_auth_failures_total",
+					    "Requests whose API key was missing, unknown or revoked", 1, auth_labels,
+					    auth_v, NULL};
+
 static size_t body_max = 1 << 20;
 static const struct route *routes;
 static int nroutes;
@@ -123,6 +138,33 @@ static int authenticate(struct req *rq)
 	return 1;
 }
 
+/* JSON nested deeper than this is refused before it is parsed (the parser recurses once a
+ * level; no wattle body needs more than a handful). */
+#define MAX_JSON_DEPTH 32
+
+static bool too_deep(const char *p, size_t n)
+{
+	int depth = 0;
+	bool str = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				str = false;
+		} else if (c == '"') {
+			str = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > MAX_JSON_DEPTH)
+				return true;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return false;
+}
+
 static int parse_body(struct req *rq)
 {
 	if (rq->too_large) {
@@ -134,6 +176,11 @@ static int parse_body(struct req *rq)
 	size_t n = strlen("application/json");
 	if (!ct || strncasecmp(ct, "application/json", n) || (ct[n] && ct[n] != ';' && ct[n] != ' ')) {
 		api_error(rq, E_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
+		return 0;
+	}
+	if (too_deep(rq->body ? rq->body : "", rq->body_len)) {
+		api_error(rq, E_MALFORMED_JSON, json_pack("{s:i}", "max_depth", MAX_JSON_DEPTH),
+			  "the body nests deeper than %d levels", MAX_JSON_DEPTH);
 		return 0;
 	}
 	json_error_t jerr;
@@ -151,11 +198,56 @@ static int parse_body(struct req *rq)
 	return 1;
 }
 
+/* The client's IPv4 address as a number (0 when unknown). */
+static uint64_t client_addr(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!i || !i->client_addr || i->client_addr->sa_family != AF_INET)
+		return 0;
+	return ntohl(((const struct sockaddr_in *)(const void *)i->client_addr)->sin_addr.s_addr);
+}
+
+static bool limited(struct req *rq, int64_t wait, enum refusal why, const char *what)
+{
+	if (!wait)
+		return false;
+	rq->retry_after = wait;
+	srv_counters_add(&refused, (int)why, 1);
+	api_error(rq, E_RATE_LIMITED, json_pack("{s:I}", "retry_after_s", (json_int_t)wait), "%s; retry in %lld s",
+		  what, (long long)wait);
+	return true;
+}
+
+/* Authenticate with the limits around it: an address that failed to authenticate too
+ * often is refused before its key is even looked at (key guessing gets nowhere, and shows
+ * in wattle_auth_failures_total), and a key over its rate is refused after. */
+static int admit(struct req *rq)
+{
+	int64_t now = srv_mono_us();
+	uint64_t addr = client_addr(rq->conn);
+	if (limited(rq, srv_limit_take(SRV_BUCKET_ADDR, addr, now), REF_ADDR_RATE, "this address is over its rate"))
+		return 0;
+	if (!rq->route->roles)
+		return 1;
+	if (limited(rq, srv_limit_peek(SRV_BUCKET_AUTH_FAIL, addr, now), REF_AUTH_THROTTLED,
+		    "too many failed authentications from this address"))
+		return 0;
+	if (!authenticate(rq)) {
+		if (rq->status == 401) {
+			srv_counters_add(&auth_failures, 0, 1);
+			srv_limit_take(SRV_BUCKET_AUTH_FAIL, addr, now);
+		}
+		return 0;
+	}
+	return !limited(rq, srv_limit_take(SRV_BUCKET_KEY, (uint64_t)rq->who.key_id, now), REF_KEY_RATE,
+			"this API key is over its rate");
+}
+
 static void dispatch(struct req *rq)
 {
 	if (!rq->route) /* routed at the first callback; the reply is set */
 		return;
-	if (rq->route->roles && !authenticate(rq))
+	if (!admit(rq))
 		return;
 	if ((rq->route->flags & ROUTE_BODY) && !parse_body(rq))
 		return;
@@ -238,6 +330,11 @@ static enum MHD_Result send_reply(struct req *rq)
 		MHD_add_response_header(resp, "Allow", rq->allow);
 	if (rq->close)
 		MHD_add_response_header(resp, "Connection", "close");
+	if (rq->retry_after) {
+		char ra[24];
+		snprintf(ra, sizeof ra, "%lld", (long long)rq->retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
 	enum MHD_Result ret = MHD_queue_response(rq->conn, rq->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -249,11 +346,6 @@ static enum MHD_Result send_reply(struct req *rq)
  * Content-Length headers, Content-Length with Transfer-Encoding, any transfer coding but
  * a single "chunked", a length that is not digits, a header name that is not an RFC 9110
  * token (a space before the colon), and NUL or control bytes in a name or value. */
-static const char *const refused_labels[] = {"reason=\"framing\""};
-static _Atomic uint64_t refused_v[1];
-static struct srv_counters refused = {"wattle_http_refused_total",
-				      "Requests refused before routing: ambiguous framing or bad header bytes",
-				      1, refused_labels, refused_v, NULL};
 
 struct framing {
 	int lengths, codings;
@@ -397,7 +489,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (f.why) {
 			rq->answered = rq->close = true;
 			set_request_id(rq);
-			srv_counters_add(&refused, 0, 1);
+			srv_counters_add(&refused, REF_FRAMING, 1);
 			srv_log(LOG_WARN, "http: %s %s refused (%s); the connection is closed", method, url, f.why);
 			api_error(rq, E_MALFORMED_REQUEST, json_pack("{s:s}", "reason", f.why), NULL);
 			return send_reply(rq);
@@ -493,6 +585,8 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 	}
 	MHD_set_panic_func(on_panic, NULL);
 	srv_counters_register(&refused);
+	srv_counters_register(&auth_failures);
+	srv_limits_configure(&o->limits);
 	struct MHD_Daemon *d = MHD_start_daemon(
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
 			MHD_ALLOW_SUSPEND_RESUME, o->port, NULL,
@@ -503,7 +597,7 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 		/* Headers live in this per-connection pool (bodies are copied out); MHD clears
 		 * it between requests, so a smaller pool is less work per request. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->conn_per_addr,
 #if MHD_VERSION >= 0x00097700
 		MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)2,
 #endif

@@ -3,6 +3,7 @@
 #ifndef WATTLE_HTTP_H
 #define WATTLE_HTTP_H
 
+#include "server/ratelimit.h"
 #include "api/req.h"
 
 #include <stddef.h>
@@ -14,6 +15,8 @@ struct http_opts {
 	uint16_t port;
 	unsigned threads;
 	size_t body_max;
+	struct srv_limits limits; /* the rate limits (server/ratelimit.h) */
+	unsigned conn_per_addr;   /* open connections one address may hold, 0: no limit */
 };
 
 /* Start serving; returns an opaque daemon or NULL (logged). */

@@ -184,6 +184,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 		snprintf(r->request_id, sizeof r->request_id, "%.*s", (int)(n - 16), ptr + 14);
 	if (n > 14 && !strncasecmp(ptr, "Content-Type: ", 14))
 		snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(n - 16), ptr + 14);
+	if (n > 13 && !strncasecmp(ptr, "Retry-After: ", 13))
+		r->retry_after = atol(ptr + 13);
 	return n;
 }
 

@@ -50,6 +50,7 @@ struct th_resp {
 	json_t *json; /* parsed body or NULL */
 	char request_id[128];
 	char content_type[128];
+	long retry_after; /* the Retry-After header's seconds, 0 when none */
 };
 
 /* The world a suite starts each test from: a fresh database, the real server (with the
