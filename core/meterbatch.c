@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/money.h"
 #include "core/tz.h"
+#include "core/valid.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -478,3 +479,87 @@ void mb_free(struct mb_batch *x)
 	memset(x, 0, sizeof *x);
 }
 
+#define FUTURE_SKEW_US INT64_C(600000000) /* a meter clock 10 min fast is tolerated */
+
+void mb_reading_decode(json_t *o, struct bill_reading *r, int64_t now_us)
+{
+	static const char *const base[] = {"meter", "ts", "energy_wh"};
+	const char *key;
+	json_t *v;
+	r->invalid = true;
+	r->outcome = RD_REJECTED;
+	r->code = "invalid_reading";
+	if (!json_is_object(o)) {
+		snprintf(r->message, sizeof r->message, "a reading must be an object");
+		return;
+	}
+	json_object_foreach(o, key, v) {
+		int known = 0;
+		for (int i = 0; i < 3; i++)
+			known |= !strcmp(key, base[i]);
+		for (int i = 0; i < RD_OPT_N; i++)
+			known |= !strcmp(key, bill_reading_opt_names[i]);
+		if (!known) {
+			snprintf(r->message, sizeof r->message, "unknown field %.64s", key);
+			return;
+		}
+	}
+	const char *meter = json_string_value(json_object_get(o, "meter"));
+	const char *ts = json_string_value(json_object_get(o, "ts"));
+	json_t *e = json_object_get(o, "energy_wh");
+	if (!meter || !api_valid_text(meter, 64)) {
+		snprintf(r->message, sizeof r->message, "meter must be a meter id or serial");
+		return;
+	}
+	snprintf(r->meter, sizeof r->meter, "%s", meter);
+	if (!ts || api_parse_time(ts, &r->ts_us)) {
+		snprintf(r->message, sizeof r->message, "ts must be an RFC 3339 time with offset");
+		return;
+	}
+	if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+	    json_integer_value(e) > INT64_C(1000000000000000)) {
+		snprintf(r->message, sizeof r->message, "energy_wh must be an integer from 0 to 10^15");
+		return;
+	}
+	r->energy_wh = json_integer_value(e);
+	for (int i = 0; i < RD_OPT_N; i++) {
+		const char *name = bill_reading_opt_names[i];
+		v = json_object_get(o, name);
+		r->opt[i][0] = 0;
+		if (!v || json_is_null(v))
+			continue;
+		if (i == RD_OPT_N - 1) { /* relay */
+			const char *s = json_string_value(v);
+			if (!s || (strcmp(s, "on") && strcmp(s, "off"))) {
+				snprintf(r->message, sizeof r->message, "relay must be \"on\" or \"off\"");
+				return;
+			}
+			snprintf(r->opt[i], sizeof r->opt[i], "%s", s);
+			continue;
+		}
+		if (i == 0) { /* power_w: integer watts, negative when exporting */
+			if (!json_is_integer(v) || llabs(json_integer_value(v)) > 1000000000) {
+				snprintf(r->message, sizeof r->message, "power_w must be an integer number of watts");
+				return;
+			}
+			snprintf(r->opt[i], sizeof r->opt[i], "%lld", (long long)json_integer_value(v));
+			continue;
+		}
+		/* Instantaneous measurements, not money: JSON numbers are fine. */
+		double x = json_number_value(v);
+		int ok = json_is_number(v) && (i == 3 ? (x >= -1 && x <= 1) : (x >= 0 && x < 1e6));
+		if (!ok) {
+			snprintf(r->message, sizeof r->message, "%s is out of range", name);
+			return;
+		}
+		snprintf(r->opt[i], sizeof r->opt[i], "%.9g", x);
+	}
+	if (r->ts_us > now_us + FUTURE_SKEW_US) {
+		r->code = "ts_in_future";
+		snprintf(r->message, sizeof r->message, "ts is more than 10 minutes ahead of the server");
+		return;
+	}
+	r->invalid = false;
+	r->outcome = RD_PENDING;
+	r->code = NULL;
+}

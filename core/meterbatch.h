@@ -38,6 +38,12 @@ struct bill_reading {
 	const char *request_id; /* the request that carried it; borrowed, may be NULL */
 };
 
+/* Decode one reading of a batch from its JSON object (meter, ts, energy_wh, the optional
+ * measurements, relay) into r (its index and request_id are the caller's). A reading that
+ * is not one is marked invalid with its code (invalid_reading, ts_in_future: more than 10
+ * minutes ahead of now_us) and a message. Pure: no database. */
+void mb_reading_decode(json_t *o, struct bill_reading *r, int64_t now_us);
+
 /* The counts of a batch. */
 struct bill_batch {
 	int accepted, duplicates, rejected;
