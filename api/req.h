@@ -78,7 +78,7 @@ struct req {
 	char *raw;
 	size_t raw_len;
 	const char *content_type; /* static string, for raw */
-	const char *allow;        /* Allow header for 405, static */
+	char allow[64];           /* Allow header for 405; "" when none */
 };
 
 typedef void (*route_fn)(struct req *rq);

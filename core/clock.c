@@ -25,11 +25,8 @@ void srv_clock_set(int64_t s, int64_t start_us)
 	origin_us = start_us ? start_us : origin_real_us;
 }
 
-int srv_clock_init_from_env(void)
+int srv_clock_init(const char *sp, const char *st, const char *an)
 {
-	const char *sp = getenv("WATTLE_CLOCK_SPEED");
-	const char *st = getenv("WATTLE_CLOCK_START");
-	const char *an = getenv("WATTLE_CLOCK_ANCHOR");
 	long long s = 1, start = 0, anchor = 0;
 	char *end;
 	if (sp && *sp) {

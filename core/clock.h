@@ -10,8 +10,11 @@
 #include <stdint.h>
 #include <stddef.h>
 
-/* Configure from the environment; call once at startup. Returns 0, or -1 on a bad value. */
-int srv_clock_init_from_env(void);
+/* Configure from the texts of WATTLE_CLOCK_SPEED (1..1000000), WATTLE_CLOCK_START and
+ * WATTLE_CLOCK_ANCHOR (unix seconds), each NULL or "" when unset; call once at startup
+ * (the server's config module, and the tools, read the environment). Returns 0, or -1 on
+ * a bad value. */
+int srv_clock_init(const char *speed, const char *start, const char *anchor);
 
 /* Set speed and start explicitly (speed >= 1; start_us 0 = now). */
 void srv_clock_set(int64_t speed, int64_t start_us);

@@ -244,8 +244,8 @@ static void bill_one(struct mb_batch *b, struct mb_meter *m, struct bill_reading
 		snprintf(detail, sizeof detail, "{\"wh\":%lld,\"seconds\":%lld,\"max_plausible_power_w\":%lld}",
 			 (long long)wh, (long long)(dt / 1000000), (long long)bound);
 		struct alarm_hit h;
-		alarm_event_hit(&h, AK_ENERGY_IMPLAUSIBLE, dt > 0, dt > 0 ? (int64_t)((__int128)wh * 3600000000 / dt) : 0,
-				detail);
+		__int128 w = dt > 0 ? (__int128)wh * 3600000000 / dt : 0;
+		alarm_event_hit(&h, AK_ENERGY_IMPLAUSIBLE, dt > 0, w > INT64_MAX ? INT64_MAX : (int64_t)w, detail);
 		note_alarm(b, m, &h, r->ts_us);
 		return;
 	}

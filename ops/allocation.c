@@ -9,7 +9,7 @@
 #include "ops/ledger.h"
 #include "store/pools.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +92,7 @@ static enum db_status compute(PGconn *c, const struct pool *p, const char *perio
 		sum += share[i];
 	}
 	if (ar == ALLOC_OK) {
-		assert(sum == total_minor); /* the shares add up to the pool, to the unit */
+		WATTLE_CHECK(sum == total_minor); /* the shares add up to the pool, to the unit */
 		out->nlines = n;
 	}
 	free(w);

@@ -114,7 +114,7 @@ int srv_config_load(struct config *c)
 			return -1;
 		}
 	}
-	if (srv_clock_init_from_env()) {
+	if (srv_clock_init(getenv("WATTLE_CLOCK_SPEED"), getenv("WATTLE_CLOCK_START"), getenv("WATTLE_CLOCK_ANCHOR"))) {
 		fprintf(stderr, "wattle: WATTLE_CLOCK_SPEED (1..1000000), WATTLE_CLOCK_START and WATTLE_CLOCK_ANCHOR"
 				" (unix seconds) must be integers\n");
 		return -1;

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <strings.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,8 @@ static int match(struct req *rq, const char *pattern, const char *path)
 
 static void route(struct req *rq)
 {
-	static _Thread_local char allow[128];
+	char *allow = rq->allow; /* the request's own: a 405 may answer after another request ran here */
+	const size_t allow_n = sizeof rq->allow;
 	allow[0] = 0;
 	for (int i = 0; routes[i].method; i++) {
 		if (!match(rq, routes[i].pattern, rq->path))
@@ -103,10 +105,9 @@ static void route(struct req *rq)
 			return;
 		}
 		size_t n = strlen(allow);
-		snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
+		snprintf(allow + n, allow_n - n, "%s%s", n ? ", " : "", routes[i].method);
 	}
 	if (allow[0]) {
-		rq->allow = allow;
 		api_error(rq, E_METHOD_NOT_ALLOWED, json_pack("{s:s}", "allow", allow), NULL);
 	} else {
 		api_error(rq, E_NOT_FOUND, NULL, "no route for %s", rq->path);
@@ -326,7 +327,7 @@ static enum MHD_Result send_reply(struct req *rq)
 		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 	}
 	MHD_add_response_header(resp, "X-Request-Id", rq->request_id);
-	if (rq->allow)
+	if (rq->allow[0])
 		MHD_add_response_header(resp, "Allow", rq->allow);
 	if (rq->close)
 		MHD_add_response_header(resp, "Connection", "close");
@@ -404,9 +405,10 @@ static enum MHD_Result framing_scan(void *cls, enum MHD_ValueKind kind, const ch
  * arrive are counted, though (the header's size), and every byte the parser kept is in the
  * request line and the headers: what arrived beyond them is the whitespace after each
  * colon, one space in every client's "Name: value". More than one byte per header is
- * refused as bytes the parser did not see. (A client that writes "Name:value" lends a NUL
- * elsewhere a byte of room; libmicrohttpd 0.9.77 and later refuse binary zeros itself,
- * and are asked to below when built against them.) */
+ * refused as bytes the parser did not see. This is a bound, not a proof: a client that
+ * writes "Name:value" or ends a line with a bare LF lends a NUL elsewhere a byte or two of
+ * room, which the byte count cannot tell apart. libmicrohttpd 1.0 refuses binary zeros
+ * itself, and is asked to below when wattle is built against it; Debian 12 has 0.9.75. */
 static const char *unseen_bytes(struct MHD_Connection *conn, const struct req *rq, const char *version,
 				const struct framing *f)
 {
@@ -417,6 +419,31 @@ static const char *unseen_bytes(struct MHD_Connection *conn, const struct req *r
 	if (ci->header_size > seen + f->headers)
 		return "header bytes the parser did not read (a NUL) or padding after a colon";
 	return NULL;
+}
+
+/* A refused request's log line: its path made printable ASCII (it may be any bytes), and at
+ * most one line a second (a client sending nothing but bad requests must not flood the log;
+ * wattle_http_refused_total counts them all). */
+static void log_refusal(const char *method, const char *url, const char *why)
+{
+	static _Atomic int64_t last_us;
+	static _Atomic uint64_t quiet;
+	int64_t now = srv_mono_us(), prev = atomic_load(&last_us);
+	if (now - prev < 1000000 || !atomic_compare_exchange_strong(&last_us, &prev, now)) {
+		atomic_fetch_add(&quiet, 1);
+		return;
+	}
+	char path[128];
+	size_t i = 0;
+	for (; url[i] && i + 1 < sizeof path; i++)
+		path[i] = url[i] > 0x20 && url[i] < 0x7f ? url[i] : '?';
+	path[i] = 0;
+	char m[16];
+	for (i = 0; method[i] && i + 1 < sizeof m; i++)
+		m[i] = method[i] > 0x20 && method[i] < 0x7f ? method[i] : '?';
+	m[i] = 0;
+	srv_log(LOG_WARN, "http: %s %s refused (%s); the connection is closed (%llu more refused since the last line)",
+		m, path, why, (unsigned long long)atomic_exchange(&quiet, 0));
 }
 
 /* The request target as sent (before any decoding), seen before the headers are read:
@@ -490,7 +517,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			rq->answered = rq->close = true;
 			set_request_id(rq);
 			srv_counters_add(&refused, REF_FRAMING, 1);
-			srv_log(LOG_WARN, "http: %s %s refused (%s); the connection is closed", method, url, f.why);
+			log_refusal(method, url, f.why);
 			api_error(rq, E_MALFORMED_REQUEST, json_pack("{s:s}", "reason", f.why), NULL);
 			return send_reply(rq);
 		}
@@ -598,12 +625,15 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 		 * it between requests, so a smaller pool is less work per request. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->conn_per_addr,
-#if MHD_VERSION >= 0x00097700
-		MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)2,
-#endif
-		/* libmicrohttpd's strict client discipline: HTTP/1.1 needs Host, no spaces in the
-		 * request target; framing_scan checks what it lets through */
+
+		/* libmicrohttpd's strictest client discipline its version has: HTTP/1.1 needs Host,
+		 * no spaces in the request target (from 1.0 also no binary zeros or bare CRs);
+		 * framing_scan checks what it lets through */
+#if MHD_VERSION >= 0x01000000
+		MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)2, MHD_OPTION_END);
+#else
 		MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
+#endif
 	if (!d)
 		srv_log(LOG_ERROR, "http: cannot listen on %s:%u", o->host, (unsigned)o->port);
 	return d;

@@ -49,7 +49,10 @@
 
 static const struct db_stmt alarm_stmts[] = {
 	{"alarm_upsert", /* store_alarms_upsert: rows are unique per (meter, kind) */
-	 "WITH up AS (INSERT INTO alarms AS a (meter_id, site_id, tenant_id, kind, severity, opened_at,"
+	 "WITH prev AS (SELECT a.meter_id, a.kind FROM alarms a"
+	 "  JOIN unnest($1::bigint[], $4::text[]) AS x(m, k) ON a.meter_id = x.m AND a.kind = x.k"
+	 "  WHERE a.state = 'cleared')," /* (the snapshot before the upsert: these come back) */
+	 " up AS (INSERT INTO alarms AS a (meter_id, site_id, tenant_id, kind, severity, opened_at,"
 	 "  last_seen_at, detections, peak, detail, clear_after_s)"
 	 "  SELECT m, s, nullif(t, 0), k, sev, " US("o") ", " US("l") ", c, p, d::jsonb, ca"
 	 "  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],"
@@ -63,7 +66,8 @@ static const struct db_stmt alarm_stmts[] = {
 	 "   state = CASE WHEN a.state = 'cleared' THEN 'open' ELSE a.state END," /* it came back */
 	 "   cleared_at = NULL"
 	 "  RETURNING " ALARM_RET ", xmax = 0 AS opened),"
-	 " new AS (SELECT *, 'alarm_opened'::text AS event FROM up WHERE opened),"
+	 " new AS (SELECT *, 'alarm_opened'::text AS event FROM up WHERE opened"
+	 "  OR EXISTS (SELECT 1 FROM prev p WHERE p.meter_id = up.meter_id AND p.kind = up.kind)),"
 	 ALARM_EVENTS("new", "$12")},
 	{"alarm_tick", /* store_alarms_tick: ISA-18.2, on the readings' time */
 	 "WITH stale AS (UPDATE alarms a SET state = CASE a.state WHEN 'acked' THEN 'closed' ELSE 'cleared' END,"
@@ -79,6 +83,15 @@ static const struct db_stmt alarm_stmts[] = {
 	 "  AND st.meter_id = a.meter_id AND st.last_seen_at > a.last_seen_at"
 	 "  RETURNING a.id, a.meter_id, a.site_id, a.tenant_id, a.kind, a.severity, a.state, a.opened_at,"
 	 "  a.last_seen_at, a.cleared_at, a.closed_at, a.peak, a.detail, a.shelved_until),"
+	 " relost AS (UPDATE alarms a SET state = 'open', cleared_at = NULL, last_seen_at = st.last_seen_at,"
+	 "  detections = a.detections + 1"
+	 "  FROM meter_state st JOIN meters m ON m.id = st.meter_id JOIN sites s ON s.id = m.site_id,"
+	 "  LATERAL (SELECT coalesce(((s.alarm_settings || m.alarm_settings)->>'interval_seconds')::int, 900) AS iv,"
+	 "   coalesce(((s.alarm_settings || m.alarm_settings)->>'comm_lost_intervals')::int, 3) AS k) cfg"
+	 "  WHERE a.meter_id = m.id AND a.kind = 'comm_lost' AND a.state = 'cleared' AND m.status = 'active'"
+	 "  AND st.last_seen_at IS NOT NULL AND st.last_seen_at < " SQL_TS("$1") " - cfg.iv * cfg.k * interval '1 second'"
+	 "  RETURNING a.id, a.meter_id, a.site_id, a.tenant_id, a.kind, a.severity, a.state, a.opened_at,"
+	 "  a.last_seen_at, a.cleared_at, a.closed_at, a.peak, a.detail, a.shelved_until)," /* silent again, unacked */
 	 " silent AS (INSERT INTO alarms (meter_id, site_id, tenant_id, kind, severity, opened_at,"
 	 "  last_seen_at, peak, detail, clear_after_s)"
 	 "  SELECT m.id, m.site_id, m.tenant_id, 'comm_lost', 'major', " SQL_TS("$1") ", st.last_seen_at,"
@@ -94,7 +107,7 @@ static const struct db_stmt alarm_stmts[] = {
 	 "  ON CONFLICT (meter_id, kind) WHERE state <> 'closed' DO NOTHING RETURNING " ALARM_RET "),"
 	 " ev AS (SELECT *, CASE state WHEN 'closed' THEN 'alarm_closed' ELSE 'alarm_cleared' END AS event FROM stale"
 	 "  UNION ALL SELECT *, CASE state WHEN 'closed' THEN 'alarm_closed' ELSE 'alarm_cleared' END FROM back"
-	 "  UNION ALL SELECT *, 'alarm_opened' FROM silent),"
+	 "  UNION ALL SELECT *, 'alarm_opened' FROM silent UNION ALL SELECT *, 'alarm_opened' FROM relost),"
 	 ALARM_EVENTS("ev", "$1")},
 	{"alarm_autocut_targets", /* store_alarms_autocut_targets */
 	 "SELECT m.id, m.serial, t.id AS tenant_id, t.name, coalesce(t.phone, '') AS phone"
@@ -116,10 +129,12 @@ static const struct db_stmt alarm_stmts[] = {
 	 " WHERE a.id = $1 AND a.state IN ('open', 'cleared') RETURNING " ALARM_RET "),"
 	 " ev AS (SELECT *, CASE state WHEN 'closed' THEN 'alarm_closed' ELSE 'alarm_acked' END AS event FROM x),"
 	 ALARM_EVENTS("ev", "$3")},
-	{"alarm_shelve", /* store_alarm_shelve: silence an alarm that is not closed */
-	 "UPDATE alarms SET shelved_until = CASE WHEN $2::bigint > 0 THEN " SQL_TS("$3") " + $2 * interval '1 minute' END,"
+	{"alarm_shelve", /* store_alarm_shelve: shelve an alarm that is not closed; unshelving lifts the
+			    silence from every alarm of its meter and kind, closed ones included */
+	 "UPDATE alarms a SET shelved_until = CASE WHEN $2::bigint > 0 THEN " SQL_TS("$3") " + $2 * interval '1 minute' END,"
 	 " shelve_reason = CASE WHEN $2::bigint > 0 THEN $4 END, shelved_by_key = $5"
-	 " WHERE id = $1 AND state <> 'closed' RETURNING id"},
+	 " FROM alarms t WHERE t.id = $1 AND (t.state <> 'closed' OR $2::bigint = 0)"
+	 " AND a.meter_id = t.meter_id AND a.kind = t.kind AND (a.id = t.id OR $2::bigint = 0) RETURNING t.id"},
 	{"alarm_get", /* store_alarm_get */
 	 "SELECT " ALARM_COLS " FROM alarms a JOIN meters m ON m.id = a.meter_id WHERE a.id = $1"},
 	{"site_alarm_settings", /* store_alarm_settings_set */

@@ -16,7 +16,7 @@ struct alarm_view {
 	char serial[72], kind[32], severity[16], state[12];
 	int64_t opened_us, last_seen_us, detections, acked_us, closed_us, cut_command_id; /* 0: none */
 	int64_t cleared_us, shelved_us; /* 0: none */
-	char shelve_reason[201];
+	char shelve_reason[501];
 	char peak[32];   /* as PostgreSQL prints it; "" when none */
 	char *detail_json, *ack_note; /* new or NULL */
 };
@@ -83,8 +83,10 @@ enum db_status store_alarms_cut_link(PGconn *c, const int64_t *meters, const int
  * (event alarm_acked or alarm_closed), none when it was neither open nor cleared. key 0: none. */
 enum db_status store_alarm_ack(PGconn *c, int64_t id, const char *note, int64_t now_us, int64_t key_id,
 			       struct alarm_event **ev, int *n);
-/* Shelve an alarm that is not closed for minutes (0: unshelve) with a reason: no pushes
- * while shelved. *found false when there is no such alarm or it is closed. */
+/* Shelve an alarm that is not closed for minutes with a reason: no duty SMS for its meter
+ * and kind while shelved (webhook events still go, marked shelved). minutes 0 unshelves
+ * every alarm of its meter and kind, closed ones too. *found false when there is no such
+ * alarm, or it is closed and minutes > 0. */
 enum db_status store_alarm_shelve(PGconn *c, int64_t id, int64_t minutes, const char *reason, int64_t now_us,
 				  int64_t key_id, bool *found);
 

@@ -232,13 +232,6 @@ void db_stats_get(struct db_stats *o)
 	o->statements = atomic_load(&n_statements);
 }
 
-int64_t db_int64(const PGresult *r, int row, int col)
-{
-	return strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
-int db_isnull(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col); }
-
 static void p_own(struct db_params *p, char *s)
 {
 	if (p->n == DB_MAX_PARAMS) {
@@ -314,6 +307,20 @@ enum db_status db_exec_p(PGconn *c, const char *stmt, struct db_params *p, PGres
 	return st;
 }
 
+/* v into dst[size]; when it does not fit, cut at a UTF-8 character boundary, so a cut
+ * text is still text (a JSON encoder refuses half a character). */
+static void text_fit(char *dst, size_t size, const char *v)
+{
+	size_t n = strlen(v);
+	if (n >= size) {
+		n = size - 1;
+		while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(dst, v, n);
+	dst[n] = 0;
+}
+
 enum db_status db_cols_bind(const PGresult *r, struct db_col *spec, const char *what)
 {
 	for (struct db_col *s = spec; s->name; s++) {
@@ -367,7 +374,7 @@ void db_cols_read(const PGresult *r, int row, const struct db_col *spec)
 			*(bool *)s->dst = !null && v[0] == 't';
 			break;
 		case DB_TEXT:
-			snprintf(s->dst, s->size, "%s", v);
+			text_fit(s->dst, s->size, v);
 			break;
 		case DB_TEXT_NEW:
 			*(char **)s->dst = null ? NULL : dup_or_die(v);

@@ -152,8 +152,5 @@ struct db_col {
 enum db_status db_cols_bind(const PGresult *r, struct db_col *spec, const char *what);
 void db_cols_read(const PGresult *r, int row, const struct db_col *spec);
 
-/* Helpers for reading results. */
-int64_t db_int64(const PGresult *r, int row, int col);
-int db_isnull(const PGresult *r, int row, int col);
 
 #endif

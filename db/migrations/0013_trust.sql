@@ -5,6 +5,9 @@
 -- step was refused, so an overload's own readings were refused and its energy never
 -- billed. The refusal now has its own, higher bound.
 ALTER TABLE meters ADD COLUMN max_plausible_power_w bigint CHECK (max_plausible_power_w > 0);
+-- below the limit, the bound would refuse an overload's energy again
+ALTER TABLE meters ADD CONSTRAINT meters_plausible_above_limit
+    CHECK (max_plausible_power_w IS NULL OR max_power_w IS NULL OR max_plausible_power_w >= max_power_w);
 COMMENT ON COLUMN meters.max_plausible_power_w IS 'the draw above which an energy step is physically impossible: refused as implausible_delta with an energy_implausible alarm; NULL: 4 x max_power_w';
 
 -- States: open (active, not acknowledged), acked (acknowledged, not yet clear), cleared
@@ -21,7 +24,7 @@ ALTER TABLE alarms ADD COLUMN shelved_until timestamptz;
 ALTER TABLE alarms ADD COLUMN shelve_reason text;
 ALTER TABLE alarms ADD COLUMN shelved_by_key bigint REFERENCES api_keys(id);
 COMMENT ON COLUMN alarms.cleared_at IS 'when the condition was judged gone, in the readings'' time';
-COMMENT ON COLUMN alarms.shelved_until IS 'silenced until then (no SMS, no webhook event), with shelve_reason';
+COMMENT ON COLUMN alarms.shelved_until IS 'its meter and kind send no duty SMS until then (webhook events still go, marked shelved), with shelve_reason';
 
 CREATE INDEX alarms_shelved ON alarms (meter_id, kind) WHERE shelved_until IS NOT NULL;
 

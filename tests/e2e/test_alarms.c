@@ -315,6 +315,13 @@ START_TEST(replayed_backlog_alarms_clear_in_readings_time_and_stay_until_acked)
 	ck_assert_msg(strstr(m.body, "wattle_alarm_duty_sms_total{outcome=\"flood_guard\"} 1"), "%s", m.body);
 	th_resp_free(&m);
 
+	/* a cleared alarm that comes back is open again, and said so (it was silent) */
+	backlog(2, from + 13LL * 300 * 1000000, 6, 1, 3);
+	wait_for("SELECT count(*) FROM notifications WHERE kind = 'alarm_opened' AND channel = 'webhook'"
+		 " AND payload->>'alarm_id' = 'alm_2'", 2, 3000);
+	ck_assert_int_eq(q("SELECT count(*) FROM alarms"), 2); /* the same row */
+	wait_for("SELECT count(*) FROM alarms WHERE id = 2 AND state = 'cleared' AND detections >= 2", 1, 5000);
+
 	/* shelved: alm_1's kind on M-1 is silenced for an hour; it opens again without SMS */
 	struct th_resp r = th_req(&srv, "POST", "/v1/alarms/alm_1/shelve", ops, "{\"minutes\":60}", NULL);
 	ck_assert_int_eq(r.status, 400); /* a reason is required */
@@ -339,13 +346,31 @@ START_TEST(replayed_backlog_alarms_clear_in_readings_time_and_stay_until_acked)
 			  "\"overload_readings\":2}", 200));
 	backlog(1, from + 13LL * 300 * 1000000, 4, 1, 3);
 	wait_for("SELECT count(*) FROM alarms WHERE kind = 'overload' AND meter_id = 1 AND state <> 'closed'", 1, 3000);
-	wait_for("SELECT count(*) FROM notifications WHERE kind = 'alarm_opened' AND channel = 'webhook'", 3, 3000);
+	wait_for("SELECT count(*) FROM notifications WHERE kind = 'alarm_opened' AND channel = 'webhook'", 4, 3000);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE channel = 'sms' AND recipient = '+8613900000001'"), 0);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'alarm_opened' AND (payload->>'shelved')::boolean"), 1);
+	/* unshelved from the closed alarm that was shelved: the silence on M-1's overloads ends */
+	json_decref(th_ok(&srv, "POST", "/v1/alarms/alm_1/shelve", ops, "{\"minutes\":0}", 200));
+	ck_assert_int_eq(q("SELECT count(*) FROM alarms WHERE meter_id = 1 AND shelved_until IS NOT NULL"), 0);
 	m = th_req(&srv, "GET", "/metrics", NULL, NULL, NULL);
 	ck_assert_msg(strstr(m.body, "wattle_alarm_duty_sms_total{outcome=\"shelved\"} 1"), "%s", m.body);
 	th_resp_free(&m);
 	ck_assert_int_eq(q("SELECT count(*) FROM audit_log WHERE action = 'alarm.shelve'"), 1);
+}
+END_TEST
+
+/* comm_lost_returns_while_cleared: a meter heard from again clears its comm_lost; nobody
+ * acks it; the meter goes silent again. The cleared alarm blocked a new one (one open per
+ * meter and kind) and the tick only reopened nothing: the second outage was never raised. */
+START_TEST(comm_lost_returns_while_cleared)
+{
+	reading(1, 0, ",\"power_w\":300");
+	wait_for("SELECT count(*) FROM alarms WHERE kind = 'comm_lost' AND meter_id = 1 AND state = 'open'", 1, 8000);
+	reading(1, 1, ",\"power_w\":300");
+	wait_for("SELECT count(*) FROM alarms WHERE kind = 'comm_lost' AND meter_id = 1 AND state = 'cleared'", 1, 5000);
+	wait_for("SELECT count(*) FROM alarms WHERE kind = 'comm_lost' AND meter_id = 1 AND state = 'open'", 1, 8000);
+	ck_assert_int_eq(q("SELECT count(*) FROM alarms WHERE kind = 'comm_lost'"), 1); /* the same row, open again */
+	wait_for("SELECT count(*) FROM notifications WHERE kind = 'alarm_opened' AND channel = 'webhook'", 2, 3000);
 }
 END_TEST
 
@@ -503,6 +528,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(lim, setup, teardown);
 	tcase_add_test(lim, settings_validated);
 	tcase_add_test(lim, protected_meter_not_cut);
+	tcase_add_test(lim, comm_lost_returns_while_cleared);
 	tcase_add_test(lim, metersim_injects_each_condition);
 	suite_add_tcase(s, lim);
 	return s;

@@ -899,7 +899,7 @@ int srv_demo(int argc, char **argv)
 	snprintf(e[2], sizeof e[2], "WATTLE_CLOCK_ANCHOR=%lld", (long long)anchor);
 	for (int i = 0; i < 3; i++)
 		putenv(e[i]);
-	srv_clock_init_from_env();
+	srv_clock_init(getenv("WATTLE_CLOCK_SPEED"), getenv("WATTLE_CLOCK_START"), getenv("WATTLE_CLOCK_ANCHOR"));
 	start_server(D.speed, start, anchor);
 	char simexe[600], simlog[700], url2[64], port[16];
 	snprintf(simexe, sizeof simexe, "%s/wattle-metersim", D.self_dir);

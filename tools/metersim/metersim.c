@@ -393,7 +393,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!S.url || !S.key || !S.operator_key || S.port <= 0 || S.interval_min <= 0 ||
-	    srv_clock_init_from_env()) {
+	    srv_clock_init(getenv("WATTLE_CLOCK_SPEED"), getenv("WATTLE_CLOCK_START"), getenv("WATTLE_CLOCK_ANCHOR"))) {
 		usage();
 		return 2;
 	}
