@@ -1,0 +1,130 @@
+/* verify.c: the checks of `wattle verify` (verify.h). */
+#include "store/verify.h"
+#include "core/price.h"
+#include "core/valid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each statement returns checked, bad and examples (a text of up to five ids). */
+static const struct db_stmt verify_stmts[] = {
+	{"verify_balances", /* every balance is the sum of its account's entries */
+	 "WITH x AS (SELECT a.id, a.balance_minor <> coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e"
+	 "  WHERE e.account_id = a.id), 0) AS bad FROM accounts a)"
+	 " SELECT count(*) AS checked, count(*) FILTER (WHERE bad) AS bad,"
+	 " coalesce((SELECT string_agg('acct_' || id, ' ') FROM (SELECT id FROM x WHERE bad ORDER BY id LIMIT 5) f), '')"
+	 " AS examples FROM x"},
+	{"verify_chain", /* every entry's balance_after is the running sum of its account */
+	 "WITH x AS (SELECT id, balance_after_minor <> sum(amount_minor) OVER (PARTITION BY account_id ORDER BY id)"
+	 "  AS bad FROM ledger_entries)"
+	 " SELECT count(*) AS checked, count(*) FILTER (WHERE bad) AS bad,"
+	 " coalesce((SELECT string_agg('le_' || id, ' ') FROM (SELECT id FROM x WHERE bad ORDER BY id LIMIT 5) f), '')"
+	 " AS examples FROM x"},
+	{"verify_currencies", "SELECT DISTINCT currency FROM sites ORDER BY 1"},
+	{"verify_meter_cost", /* a meter's charges are the floor of its exact cost, for sites in $1 ($2 nano/minor) */
+	 "WITH x AS (SELECT st.meter_id AS id, st.charged_minor <> floor(st.cost_nano_total / $2::bigint) AS bad"
+	 "  FROM meter_state st JOIN meters m ON m.id = st.meter_id JOIN sites s ON s.id = m.site_id"
+	 "  WHERE s.currency = $1)"
+	 " SELECT count(*) AS checked, count(*) FILTER (WHERE bad) AS bad,"
+	 " coalesce((SELECT string_agg('mtr_' || id, ' ') FROM (SELECT id FROM x WHERE bad ORDER BY id LIMIT 5) f), '')"
+	 " AS examples FROM x"},
+	{"verify_meter_ledger", /* a tenant meter's charges are in its tenant's ledger, to the unit */
+	 "WITH posted AS (SELECT e.ref->>'meter_id' AS mid, -sum(e.amount_minor) AS minor FROM ledger_entries e"
+	 "  WHERE e.kind = 'energy_charge' GROUP BY 1),"
+	 " x AS (SELECT m.id, st.charged_minor <> coalesce(p.minor, 0) AS bad FROM meter_state st"
+	 "  JOIN meters m ON m.id = st.meter_id LEFT JOIN posted p ON p.mid = 'mtr_' || m.id"
+	 "  WHERE m.tenant_id IS NOT NULL)"
+	 " SELECT count(*) AS checked, count(*) FILTER (WHERE bad) AS bad,"
+	 " coalesce((SELECT string_agg('mtr_' || id, ' ') FROM (SELECT id FROM x WHERE bad ORDER BY id LIMIT 5) f), '')"
+	 " AS examples FROM x"},
+	{"verify_allocations", /* a committed run's entries are its pool's total; a reversed run's net to 0 */
+	 "WITH e AS (SELECT e.ref->>'run_id' AS rid, sum(e.amount_minor) FILTER (WHERE e.kind = 'allocation') AS alloc,"
+	 "  coalesce(sum(e.amount_minor) FILTER (WHERE e.kind = 'reversal'), 0) AS rev FROM ledger_entries e"
+	 "  WHERE e.kind IN ('allocation', 'reversal') GROUP BY 1),"
+	 " x AS (SELECT r.id, CASE r.state WHEN 'committed' THEN coalesce(-e.alloc, 0) <> r.total_minor"
+	 "  ELSE coalesce(e.alloc, 0) + e.rev <> 0 END AS bad"
+	 "  FROM allocation_runs r LEFT JOIN e ON e.rid = 'run_' || r.id)"
+	 " SELECT count(*) AS checked, count(*) FILTER (WHERE bad) AS bad,"
+	 " coalesce((SELECT string_agg('run_' || id, ' ') FROM (SELECT id FROM x WHERE bad ORDER BY id LIMIT 5) f), '')"
+	 " AS examples FROM x"},
+	{0, 0},
+};
+
+void store_verify_register(void) { db_register(verify_stmts); }
+
+static enum db_status one(PGconn *c, const char *stmt, struct db_params *p, struct verify_result *r)
+{
+	int64_t checked = 0, bad = 0;
+	char ex[160] = "";
+	struct db_col spec[] = {DB_COL("checked", DB_I64, &checked), DB_COL("bad", DB_I64, &bad),
+				DB_COL_TEXT("examples", ex), {0}};
+	enum db_status st = db_exec_row(c, stmt, p, spec, NULL);
+	if (st != DB_OK)
+		return st;
+	r->checked += checked;
+	r->bad += bad;
+	if (ex[0]) {
+		size_t n = strlen(r->examples);
+		snprintf(r->examples + n, sizeof r->examples - n, "%s%s", n ? " " : "", ex);
+	}
+	return DB_OK;
+}
+
+struct verify_tx {
+	struct verify_result *r;
+};
+
+static enum db_status verify_tx(PGconn *c, void *arg)
+{
+	struct verify_result *r = ((struct verify_tx *)arg)->r;
+	static const struct {
+		const char *check, *rule;
+	} names[5] = {
+		{"balances", "every balance is the sum of its account's ledger entries"},
+		{"ledger_chain", "every entry's balance_after is the running sum of its account"},
+		{"meter_cost", "every meter's charges are the floor of its exact cost"},
+		{"meter_ledger", "every tenant meter's charges are in its tenant's ledger"},
+		{"allocations", "every committed allocation run's entries sum to its pool; a reversed run's to 0"},
+	};
+	for (int i = 0; i < 5; i++)
+		r[i] = (struct verify_result){names[i].check, names[i].rule, 0, 0, ""};
+	PGresult *res = PQexec(c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+	enum db_status st = db_classify(c, res, "verify snapshot");
+	PQclear(res);
+	struct db_params p = {0};
+	if (st == DB_OK)
+		st = one(c, "verify_balances", &p, &r[0]);
+	if (st == DB_OK)
+		st = one(c, "verify_chain", &p, &r[1]);
+	char (*cur)[8] = NULL;
+	int ncur = 0;
+	if (st == DB_OK) {
+		char code[8];
+		struct db_col spec[] = {DB_COL_TEXT("currency", code), {0}};
+		st = db_exec_rows(c, "verify_currencies", &p, spec, code, sizeof code, (void **)&cur, &ncur);
+	}
+	for (int i = 0; st == DB_OK && i < ncur; i++) {
+		int digits = 2;
+		api_valid_currency(cur[i], &digits);
+		db_p_text(&p, cur[i]);
+		db_p_i64(&p, bill_nano_per_minor(digits));
+		st = one(c, "verify_meter_cost", &p, &r[2]);
+	}
+	free(cur);
+	if (st == DB_OK)
+		st = one(c, "verify_meter_ledger", &p, &r[3]);
+	if (st == DB_OK)
+		st = one(c, "verify_allocations", &p, &r[4]);
+	return st;
+}
+
+enum db_status store_verify(struct verify_result **out, int *n)
+{
+	*out = calloc(5, sizeof **out);
+	*n = 5;
+	if (!*out)
+		abort();
+	struct verify_tx t = {*out};
+	return db_run_tx(verify_tx, &t);
+}
