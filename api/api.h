@@ -190,6 +190,7 @@ void api_conflict_resolve(struct req *rq);
 void api_alarms_list(struct req *rq);
 void api_alarm_ack(struct req *rq);
 void api_alarm_shelve(struct req *rq);
+void api_audit_list(struct req *rq);
 void api_site_alarm_settings(struct req *rq);
 void api_meter_alarm_settings(struct req *rq);
 void api_reports_create(struct req *rq);

@@ -219,7 +219,7 @@ enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *
 {
 	char *t = json_dumps(target, JSON_COMPACT | JSON_ENCODE_ANY);
 	struct audit_row row = {rq->who.key_id, srv_role_name(rq->who.role), rq->method, rq->path, rq->request_id,
-				action, t};
+				action, t, rq->client_addr};
 	enum db_status st = store_audit_insert(c, &row, srv_clock_now_us());
 	free(t);
 	json_decref(target);

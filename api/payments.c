@@ -158,6 +158,11 @@ static enum db_status settle_tx(PGconn *c, void *arg)
 	enum pay_err err;
 	t->n->now_us = srv_clock_now_us();
 	enum db_status st = t->refund ? op_payment_refund(c, t->n, &t->res, &err) : op_payment_credit(c, t->n, &t->res, &err);
+	if (st == DB_OK && !err && (t->res.out == PAY_CREDITED || t->res.out == PAY_REFUND))
+		st = api_audit(c, t->rq, t->res.out == PAY_CREDITED ? "payment.credit" : "payment.refund",
+			       json_pack("{s:s, s:s, s:s?, s:I, s:s}", "provider", pay_provider_names[t->n->prov], "txn",
+					 t->n->txn, "order", t->n->out_trade_no, "amount_minor", (json_int_t)t->n->amount,
+					 "currency", t->n->currency));
 	if (st != DB_OK || !err)
 		return st;
 	switch (err) {

@@ -62,6 +62,7 @@ struct req {
 	bool started;  /* past the first callback (the headers are in) */
 	size_t raw_uri_len; /* the request target as sent, for the header byte count */
 	int64_t retry_after; /* seconds, for a 429's Retry-After; 0: none */
+	char client_addr[48]; /* the client's address as text, "" when unknown (the CLI, a worker) */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */

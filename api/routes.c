@@ -80,6 +80,7 @@ const struct route api_routes[] = {
 	{"GET", "/v1/reports", api_reports_list, FIN | OPS, 0, "/v1/reports"},
 	{"GET", "/v1/reports/{id}", api_reports_get, FIN | OPS | TEN, 0, "/v1/reports/{id}"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
+	{"GET", "/v1/audit", api_audit_list, ADMIN, 0, "/v1/audit"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
 	{0},
 };

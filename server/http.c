@@ -208,6 +208,14 @@ static uint64_t client_addr(struct MHD_Connection *c)
 	return ntohl(((const struct sockaddr_in *)(const void *)i->client_addr)->sin_addr.s_addr);
 }
 
+static void client_addr_text(struct MHD_Connection *c, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	out[0] = 0;
+	if (i && i->client_addr && i->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)i->client_addr)->sin_addr, out, (socklen_t)n);
+}
+
 static bool limited(struct req *rq, int64_t wait, enum refusal why, const char *what)
 {
 	if (!wait)
@@ -509,6 +517,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->path = url;
 		rq->route_index = -1;
 		rq->t0_us = srv_mono_us();
+		client_addr_text(conn, rq->client_addr, sizeof rq->client_addr);
 		struct framing f = {0, 0, 0, 0, NULL};
 		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_scan, &f);
 		if (!f.why)

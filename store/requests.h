@@ -8,13 +8,34 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* One audit row: who (key 0: none), as what role, the request, what it did and to what
- * (target: JSON text). */
+/* One audit row: who (key 0: none), as what role, from where (the client's address, NULL or
+ * "" when none: a worker), the request, what it did and to what (target: JSON text). Rows
+ * are chained by hash in the order they are written (0014_audit_chain.sql). */
 struct audit_row {
 	int64_t key_id;
 	const char *role, *method, *path, *request_id, *action, *target_json;
+	const char *client_addr;
 };
 enum db_status store_audit_insert(PGconn *c, const struct audit_row *a, int64_t now_us);
+
+/* The audit log as an admin reads it. */
+struct audit_entry {
+	int64_t id, at_us, key_id, chain_seq; /* key 0: none */
+	char role[16], method[16], request_id[80], action[64], client_addr[48];
+	char hash[65];
+	char *path, *target_json; /* new */
+};
+void store_audit_entries_free(struct audit_entry *v, int n);
+/* A page of it: by key (0: any), naming resource anywhere in its target (NULL: any), at or
+ * after since_us (when has_since), of action (NULL: any). *out new. */
+struct audit_filter {
+	int64_t key_id;
+	const char *resource, *action;
+	int64_t since_us;
+	bool has_since;
+};
+enum db_status store_audit_list(PGconn *c, int64_t after, int64_t limit, const struct audit_filter *f,
+				struct audit_entry **out, int *n);
 
 /* A key's first request, when it was used before. */
 struct idem_row {

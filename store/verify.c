@@ -48,6 +48,21 @@ static const struct db_stmt verify_stmts[] = {
 	 " SELECT count(*) AS checked, count(*) FILTER (WHERE bad) AS bad,"
 	 " coalesce((SELECT string_agg('run_' || id, ' ') FROM (SELECT id FROM x WHERE bad ORDER BY id LIMIT 5) f), '')"
 	 " AS examples FROM x"},
+	{"verify_audit", /* the audit log's hash chain: each row's place follows the last, its
+			    prev_hash is the last row's hash, its hash covers it; the head is the last row */
+	 "WITH x AS (SELECT a.id, a.chain_seq,"
+	 "  a.prev_hash IS DISTINCT FROM coalesce(lag(a.hash) OVER w, '\\x'::bytea)"
+	 "  OR a.chain_seq <> coalesce(lag(a.chain_seq) OVER w, 0) + 1"
+	 "  OR a.hash <> audit_hash(a.prev_hash, a.chain_seq, a.at, a.api_key_id, a.role, a.method, a.path,"
+	 "   a.request_id, a.action, a.target, a.client_addr) AS bad"
+	 "  FROM audit_log a WINDOW w AS (ORDER BY a.chain_seq)),"
+	 " head AS (SELECT h.seq <> coalesce((SELECT max(chain_seq) FROM audit_log), 0)"
+	 "  OR h.hash <> coalesce((SELECT hash FROM audit_log ORDER BY chain_seq DESC LIMIT 1), '\\x'::bytea) AS bad"
+	 "  FROM audit_head h)"
+	 " SELECT count(*) + 1 AS checked,"
+	 " count(*) FILTER (WHERE bad) + (SELECT count(*) FILTER (WHERE bad) FROM head) AS bad,"
+	 " concat_ws(' ', (SELECT string_agg('aud_' || id, ' ') FROM (SELECT id FROM x WHERE bad ORDER BY chain_seq LIMIT 5) f),"
+	 "  CASE WHEN (SELECT bool_or(bad) FROM head) THEN 'the head' END) AS examples FROM x"},
 	{0, 0},
 };
 
@@ -80,14 +95,15 @@ static enum db_status verify_tx(PGconn *c, void *arg)
 	struct verify_result *r = ((struct verify_tx *)arg)->r;
 	static const struct {
 		const char *check, *rule;
-	} names[5] = {
+	} names[6] = {
 		{"balances", "every balance is the sum of its account's ledger entries"},
 		{"ledger_chain", "every entry's balance_after is the running sum of its account"},
 		{"meter_cost", "every meter's charges are the floor of its exact cost"},
 		{"meter_ledger", "every tenant meter's charges are in its tenant's ledger"},
 		{"allocations", "every committed allocation run's entries sum to its pool; a reversed run's to 0"},
+		{"audit_chain", "the audit log's hash chain is whole: no row deleted, inserted or altered"},
 	};
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		r[i] = (struct verify_result){names[i].check, names[i].rule, 0, 0, ""};
 	PGresult *res = PQexec(c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 	enum db_status st = db_classify(c, res, "verify snapshot");
@@ -116,13 +132,15 @@ static enum db_status verify_tx(PGconn *c, void *arg)
 		st = one(c, "verify_meter_ledger", &p, &r[3]);
 	if (st == DB_OK)
 		st = one(c, "verify_allocations", &p, &r[4]);
+	if (st == DB_OK)
+		st = one(c, "verify_audit", &p, &r[5]);
 	return st;
 }
 
 enum db_status store_verify(struct verify_result **out, int *n)
 {
-	*out = calloc(5, sizeof **out);
-	*n = 5;
+	*out = calloc(6, sizeof **out);
+	*n = 6;
 	if (!*out)
 		abort();
 	struct verify_tx t = {*out};

@@ -8,7 +8,8 @@
 #include <stdint.h>
 
 struct verify_result {
-	const char *check; /* static: "balances", "ledger_chain", "meter_cost", "meter_ledger", "allocations" */
+	const char *check; /* static: "balances", "ledger_chain", "meter_cost", "meter_ledger", "allocations",
+			      "audit_chain" */
 	const char *rule;  /* static: what must hold */
 	int64_t checked, bad;
 	char examples[160]; /* the first few offenders' ids, "" when none */

@@ -62,6 +62,61 @@ START_TEST(verify_passes_then_names_what_is_wrong)
 }
 END_TEST
 
+/* The audit log says who, when, from where and what for every change, an admin can search
+ * it, and a row deleted behind the API's back (the triggers refuse it; a superuser can
+ * drop them) breaks the hash chain where it was. */
+START_TEST(audit_is_searchable_and_chained)
+{
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants/ten_1/topups", w.fin, "{\"amount_minor\":700,\"channel\":\"cash\"}",
+			  201));
+	json_decref(th_ok(&w.srv, "PATCH", "/v1/tenants/ten_1", w.fin, "{\"name\":\"Noodle Bar 2\"}", 200));
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants", w.fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Tea\",\"category\":\"catering\",\"area_m2\":\"20\","
+			  "\"credit_rating\":\"B\"}", 201));
+	/* the finance key is the one created fourth (admin, finance, operator, gateway, ...) */
+	long long fin_key = th_sql_int(w.db, "SELECT api_key_id FROM audit_log WHERE action = 'topup'");
+	char path[160];
+	snprintf(path, sizeof path, "/v1/audit?actor=key_%lld&resource=ten_1", fin_key);
+	json_t *l = th_ok(&w.srv, "GET", path, w.srv.admin_key, NULL, 200);
+	json_t *items = json_object_get(l, "items");
+	ck_assert_int_eq(json_array_size(items), 3); /* tenant.create of ten_1, the top-up, the update */
+	json_t *top = json_array_get(items, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(top, "action")), "topup");
+	ck_assert_str_eq(json_string_value(json_object_get(top, "client_addr")), "127.0.0.1");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(top, "actor"), "role")), "finance");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(top, "target"), "amount_minor")), 700);
+	ck_assert_int_eq(strlen(json_string_value(json_object_get(top, "hash"))), 64);
+	json_decref(l);
+	l = th_ok(&w.srv, "GET", "/v1/audit?action=tenant.create", w.srv.admin_key, NULL, 200);
+	ck_assert_int_eq(json_array_size(json_object_get(l, "items")), 2);
+	json_decref(l);
+	struct th_resp r = th_req(&w.srv, "GET", "/v1/audit", w.fin, NULL, NULL);
+	ck_assert_int_eq(r.status, 403);
+	th_resp_free(&r);
+	r = th_req(&w.srv, "GET", "/v1/audit?actor=ten_1", w.srv.admin_key, NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	th_resp_free(&r);
+	/* append-only, and a deletion behind its back shows */
+	char out[4096];
+	ck_assert_msg(verify(out, sizeof out) == 0, "%s", out);
+	PGconn *pc = PQconnectdb(w.db);
+	PGresult *d = PQexec(pc, "DELETE FROM audit_log WHERE action = 'topup'");
+	ck_assert_int_ne(PQresultStatus(d), PGRES_COMMAND_OK);
+	ck_assert_ptr_nonnull(strstr(PQresultErrorMessage(d), "append-only"));
+	PQclear(d);
+	PQfinish(pc);
+	long long next = th_sql_int(w.db, "SELECT id FROM audit_log WHERE chain_seq ="
+				    " (SELECT chain_seq + 1 FROM audit_log WHERE action = 'topup')");
+	PQclear(th_sql(w.db, "ALTER TABLE audit_log DISABLE TRIGGER audit_no_update;"
+			     " DELETE FROM audit_log WHERE action = 'topup';"
+			     " ALTER TABLE audit_log ENABLE TRIGGER audit_no_update"));
+	ck_assert_int_eq(verify(out, sizeof out), 1);
+	char want[64];
+	snprintf(want, sizeof want, "(first: aud_%lld)", next);
+	ck_assert_msg(strstr(out, "FAILED audit_chain") && strstr(out, want), "%s", out);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("recovery");
@@ -69,6 +124,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, verify_passes_then_names_what_is_wrong);
+	tcase_add_test(tc, audit_is_searchable_and_chained);
 	suite_add_tcase(s, tc);
 	return s;
 }
