@@ -221,15 +221,25 @@ static void send_acks(CURL *h)
 	memcpy(q, S.acks_q, (size_t)n * sizeof q[0]);
 	S.nacks = 0;
 	pthread_mutex_unlock(&S.mu);
+	int failed = 0;
 	for (int i = 0; i < n; i++) {
 		char id[40], relay[8], path[80], body[120];
 		sscanf(q[i], "%39s %7s", id, relay);
 		snprintf(path, sizeof path, "/v1/commands/%s/ack", id);
 		snprintf(body, sizeof body, "{\"result\":\"executed\",\"relay\":\"%s\"}", relay);
 		struct srv_buf s = sink_new();
-		if (http(h, "POST", path, S.key, body, &s) == 200)
+		long st = http(h, "POST", path, S.key, body, &s);
+		if (st == 200 || st == 409) /* 409: acked already (an ack whose answer was lost) */
 			S.acks++;
+		else /* wattle down or busy: the gateway keeps the ack and sends it again */
+			memmove(q[failed++], q[i], sizeof q[0]);
 		srv_buf_free(&s);
+	}
+	if (failed) {
+		pthread_mutex_lock(&S.mu);
+		for (int i = 0; i < failed && S.nacks < 1024; i++)
+			memcpy(S.acks_q[S.nacks++], q[i], sizeof q[0]);
+		pthread_mutex_unlock(&S.mu);
 	}
 }
 
