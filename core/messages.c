@@ -115,3 +115,51 @@ char *msg_account_event(const char *event, int64_t tenant_id, const char *tenant
 	json_decref(o);
 	return text;
 }
+
+static json_t *id_json(const char *prefix, int64_t id)
+{
+	char b[40];
+	snprintf(b, sizeof b, "%s_%lld", prefix, (long long)id);
+	return json_string(b);
+}
+
+static json_t *time_json(int64_t us)
+{
+	char t[40];
+	return us ? json_string(srv_time_format(us, t, sizeof t)) : json_null();
+}
+
+static char *dump(json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)); /* 8123.4, not 8123.3999999999996 */
+	json_decref(o);
+	if (!text)
+		abort();
+	return text;
+}
+
+char *msg_alarm_event_payload(const struct msg_alarm_event *e)
+{
+	json_t *detail = e->detail_json && e->detail_json[0] ? json_loads(e->detail_json, JSON_DECODE_ANY, NULL) : NULL;
+	json_t *peak = e->peak && e->peak[0] ? json_real(strtod(e->peak, NULL)) : json_null();
+	return dump(json_pack("{s:s, s:o, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "event",
+			      e->event, "alarm_id", id_json("alm", e->alarm_id), "kind", e->kind, "severity", e->severity,
+			      "state", e->state, "meter_id", id_json("mtr", e->meter_id), "serial", e->serial, "site_id",
+			      id_json("site", e->site_id), "tenant_id", e->tenant_id ? id_json("ten", e->tenant_id) : json_null(),
+			      "opened_at", time_json(e->opened_us), "last_seen_at", time_json(e->last_seen_us), "cleared_at",
+			      time_json(e->cleared_us), "closed_at", time_json(e->closed_us), "peak", peak, "detail",
+			      detail ? detail : json_null(), "shelved", e->shelved));
+}
+
+char *msg_malicious_cut_payload(int64_t tenant_id, int64_t meter_id, const char *serial, int64_t command_id)
+{
+	return dump(json_pack("{s:s, s:o, s:o, s:s, s:o}", "event", "malicious_load_cut", "tenant_id",
+			      id_json("ten", tenant_id), "meter_id", id_json("mtr", meter_id), "serial", serial, "command_id",
+			      id_json("cmd", command_id)));
+}
+
+char *msg_statement_ready_payload(int64_t tenant_id, const char *period, int64_t closing_minor)
+{
+	return dump(json_pack("{s:s, s:o, s:s, s:I}", "event", "statement_ready", "tenant_id", id_json("ten", tenant_id),
+			      "period", period, "closing_balance_minor", (json_int_t)closing_minor));
+}

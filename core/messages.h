@@ -39,4 +39,21 @@ char *msg_account_event(const char *event, int64_t tenant_id, const char *tenant
 			const char *currency, int64_t at_us, const char *extra_key, const char *extra_str,
 			int64_t extra_num);
 
+/* The webhook event of an alarm's change (a JSON object, new: caller frees). Strings
+ * borrowed; peak is a decimal number's text ("" when none), detail a JSON text (NULL: null);
+ * times 0 are null. */
+struct msg_alarm_event {
+	const char *event, *kind, *severity, *state, *serial, *peak, *detail_json;
+	int64_t alarm_id, meter_id, site_id, tenant_id; /* tenant 0: a public meter (null) */
+	int64_t opened_us, last_seen_us, cleared_us, closed_us;
+	bool shelved;
+};
+char *msg_alarm_event_payload(const struct msg_alarm_event *e);
+
+/* The event of a meter cut for a confirmed malicious load (new: caller frees). */
+char *msg_malicious_cut_payload(int64_t tenant_id, int64_t meter_id, const char *serial, int64_t command_id);
+
+/* The event of a tenant's month statement (new: caller frees). */
+char *msg_statement_ready_payload(int64_t tenant_id, const char *period, int64_t closing_minor);
+
 #endif

@@ -1,7 +1,6 @@
 /* alarm.c: alarms from detections and from the worker's tick, each opened or closed one
  * pushed to the control room and the duty phone, and the automatic cut. */
 #include "ops/alarm.h"
-#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/messages.h"
@@ -20,50 +19,13 @@ bool alarms_enabled(void) { return alarms_on; }
 void alarms_set_enabled(bool on) { alarms_on = on; }
 
 
-/* The signed webhook event of an alarm's change, a JSON object (new). */
+/* The signed webhook event of an alarm's change (new). */
 static char *event_payload(const struct alarm_event *e)
 {
-	struct srv_buf b = {0};
-	char t[40];
-	PUT_LIT(&b, "{\"event\":");
-	srv_buf_json_str(&b, e->event);
-	PUT_LIT(&b, ",\"alarm_id\":\"alm_");
-	srv_buf_i64(&b, e->id);
-	PUT_LIT(&b, "\",\"kind\":");
-	srv_buf_json_str(&b, e->kind);
-	PUT_LIT(&b, ",\"severity\":");
-	srv_buf_json_str(&b, e->severity);
-	PUT_LIT(&b, ",\"state\":");
-	srv_buf_json_str(&b, e->state);
-	PUT_LIT(&b, ",\"meter_id\":\"mtr_");
-	srv_buf_i64(&b, e->meter_id);
-	PUT_LIT(&b, "\",\"serial\":");
-	srv_buf_json_str(&b, e->serial);
-	PUT_LIT(&b, ",\"site_id\":\"site_");
-	srv_buf_i64(&b, e->site_id);
-	PUT_LIT(&b, "\",\"tenant_id\":");
-	if (e->tenant_id)
-		srv_buf_printf(&b, "\"ten_%lld\"", (long long)e->tenant_id);
-	else
-		PUT_LIT(&b, "null");
-	const struct {
-		const char *name;
-		int64_t us;
-	} times[] = {{"opened_at", e->opened_us}, {"last_seen_at", e->last_seen_us}, {"cleared_at", e->cleared_us},
-		     {"closed_at", e->closed_us}};
-	for (size_t i = 0; i < sizeof times / sizeof *times; i++)
-		if (times[i].us)
-			srv_buf_printf(&b, ",\"%s\":\"%s\"", times[i].name, srv_time_format(times[i].us, t, sizeof t));
-		else
-			srv_buf_printf(&b, ",\"%s\":null", times[i].name);
-	PUT_LIT(&b, ",\"peak\":");
-	srv_buf_puts(&b, e->peak[0] ? e->peak : "null"); /* a float8 as PostgreSQL prints it is a JSON number */
-	PUT_LIT(&b, ",\"detail\":");
-	srv_buf_puts(&b, e->detail_json && e->detail_json[0] ? e->detail_json : "null");
-	PUT_LIT(&b, ",\"shelved\":");
-	srv_buf_puts(&b, e->shelved ? "true" : "false");
-	srv_buf_putc(&b, '}');
-	return b.p;
+	struct msg_alarm_event m = {e->event, e->kind, e->severity, e->state, e->serial, e->peak, e->detail_json,
+				    e->id, e->meter_id, e->site_id, e->tenant_id, e->opened_us, e->last_seen_us,
+				    e->cleared_us, e->closed_us, e->shelved};
+	return msg_alarm_event_payload(&m);
 }
 
 static _Atomic uint64_t duty_sms[3];
@@ -179,18 +141,9 @@ enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_
 			if (!x)
 				continue;
 			msg_malicious_load_cut(body[i], sizeof body[i], x->name, x->serial);
-			struct srv_buf pl = {0};
-			PUT_LIT(&pl, "{\"event\":\"malicious_load_cut\",\"tenant_id\":\"ten_");
-			srv_buf_i64(&pl, x->tenant_id);
-			PUT_LIT(&pl, "\",\"meter_id\":\"mtr_");
-			srv_buf_i64(&pl, x->meter_id);
-			PUT_LIT(&pl, "\",\"serial\":");
-			srv_buf_json_str(&pl, x->serial);
-			PUT_LIT(&pl, ",\"command_id\":\"cmd_");
-			srv_buf_i64(&pl, q[i].id);
-			PUT_LIT(&pl, "\"}");
-			snprintf(pay[i], sizeof pay[i], "%s", pl.p);
-			srv_buf_free(&pl);
+			char *pl = msg_malicious_cut_payload(x->tenant_id, x->meter_id, x->serial, q[i].id);
+			snprintf(pay[i], sizeof pay[i], "%s", pl);
+			free(pl);
 			if (x->phone[0])
 				notes[nn++] = (struct note_order){x->tenant_id, "malicious_load_cut", "sms", x->phone, body[i], pay[i]};
 			notes[nn++] = (struct note_order){x->tenant_id, "malicious_load_cut", "webhook", NULL, body[i], pay[i]};

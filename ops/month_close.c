@@ -35,13 +35,10 @@ static enum db_status store_statements(PGconn *c, const struct op_close_req *rq,
 		const struct statement *s = &all->items[i];
 		int64_t closing = report_statement_closing(s);
 		struct msg_money cm = {closing, all->site.minor_digits, s->currency};
-		char msg[400], pay[200];
+		char msg[400];
 		msg_statement_ready(msg, sizeof msg, s->name, rq->period, cm);
-		snprintf(pay, sizeof pay,
-			 "{\"event\":\"statement_ready\",\"tenant_id\":\"ten_%lld\",\"period\":\"%s\",\"closing_balance_minor\":%lld}",
-			 (long long)s->tenant_id, rq->period, (long long)closing);
 		bodies[i] = strdup(msg);
-		payloads[i] = strdup(pay);
+		payloads[i] = msg_statement_ready_payload(s->tenant_id, rq->period, closing);
 		if (!bodies[i] || !payloads[i])
 			abort();
 		if (s->phone)

@@ -50,12 +50,42 @@ START_TEST(account_event)
 }
 END_TEST
 
+/* The events beside the texts: valid JSON whatever the strings hold, typed fields. */
+START_TEST(event_payloads)
+{
+	struct msg_alarm_event e = {"alarm_opened", "overload", "critical", "open", "M\"1", "8123.4", "{\"readings\":3}",
+				    5, 7, 1, 0, 1000000, 2000000, 0, 0, true};
+	char *t = msg_alarm_event_payload(&e);
+	json_t *o = json_loads(t, 0, NULL);
+	ck_assert_msg(o != NULL, "%s", t);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "alarm_id")), "alm_5");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "serial")), "M\"1");
+	ck_assert(json_is_null(json_object_get(o, "tenant_id")));
+	ck_assert(json_is_null(json_object_get(o, "closed_at")));
+	ck_assert_str_eq(json_string_value(json_object_get(o, "last_seen_at")), "1970-01-01T00:00:02.000000Z");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "detail"), "readings")), 3);
+	ck_assert(json_is_true(json_object_get(o, "shelved")));
+	ck_assert_ptr_nonnull(strstr(t, "\"peak\":8123.4,"));
+	json_decref(o);
+	free(t);
+	t = msg_malicious_cut_payload(3, 7, "M-7", 12);
+	ck_assert_str_eq(t, "{\"event\":\"malicious_load_cut\",\"tenant_id\":\"ten_3\",\"meter_id\":\"mtr_7\","
+			    "\"serial\":\"M-7\",\"command_id\":\"cmd_12\"}");
+	free(t);
+	t = msg_statement_ready_payload(3, "2026-10", -150);
+	ck_assert_str_eq(t, "{\"event\":\"statement_ready\",\"tenant_id\":\"ten_3\",\"period\":\"2026-10\","
+			    "\"closing_balance_minor\":-150}");
+	free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("messages");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, alarm_line);
 	tcase_add_test(tc, account_event);
+	tcase_add_test(tc, event_payloads);
 	suite_add_tcase(s, tc);
 	return s;
 }
