@@ -3,7 +3,7 @@
 #include "api/api.h"
 #include "core/clock.h"
 #include "store/meters.h"
-#include "store/outbox.h"
+#include "ops/meter.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,22 +54,29 @@ struct meter_tx {
 	json_t *out;
 };
 
-/* The tenant and tariff (ids, 0 = none) must exist and belong to site. Replies 400 and
- * returns DB_ABORT when not. */
-static enum db_status meter_check_refs(PGconn *c, struct req *rq, int64_t site, int64_t tenant,
-				       int64_t tariff)
+/* An operation's refusal as the API says it; DB_ABORT, or the status when there is none. */
+static enum db_status refused(struct req *rq, enum db_status st, enum op_meter_err err, const char *serial)
 {
-	struct meter_refs r;
-	enum db_status st = store_meter_refs(c, site, tenant, tariff, &r);
-	if (st != DB_OK)
+	switch (err) {
+	case OP_METER_OK:
 		return st;
-	if (!r.site)
-		return api_field_error(rq, "site_id", "no such site"), DB_ABORT;
-	if (tenant && r.tenant_site != site)
-		return api_field_error(rq, "tenant_id", "no such tenant on this site"), DB_ABORT;
-	if (tariff && r.tariff_site != site)
-		return api_field_error(rq, "tariff_id", "no such tariff on this site"), DB_ABORT;
-	return DB_OK;
+	case OP_METER_NO_SITE:
+		api_field_error(rq, "site_id", "no such site");
+		break;
+	case OP_METER_NO_TENANT:
+		api_field_error(rq, "tenant_id", "no such tenant on this site");
+		break;
+	case OP_METER_NO_TARIFF:
+		api_field_error(rq, "tariff_id", "no such tariff on this site");
+		break;
+	case OP_METER_SERIAL_TAKEN:
+		api_error(rq, E_ALREADY_EXISTS, json_pack("{s:s}", "field", "serial"), "a meter with serial %s exists", serial);
+		break;
+	case OP_METER_NOT_FOUND:
+		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", serial);
+		break;
+	}
+	return DB_ABORT;
 }
 
 /* What the body sets. */
@@ -99,32 +106,17 @@ static void body_fields(struct req *rq, struct meter_fields *f)
 	f->is_protected = prot ? json_is_true(prot) : -1;
 }
 
-/* A meter of a tenant whose account is cut off must not stay on: queue its cut. */
-static enum db_status follow_account(PGconn *c, int64_t meter)
-{
-	return store_commands_follow_account(c, meter, srv_clock_now_us());
-}
-
 static enum db_status meter_create_tx(PGconn *c, void *arg)
 {
 	struct meter_tx *t = arg;
 	struct req *rq = t->rq;
 	struct meter_fields f;
 	body_fields(rq, &f);
-	enum db_status st = meter_check_refs(c, rq, t->site, f.tenant_id, f.tariff_id);
-	if (st != DB_OK)
-		return st;
-	if (!f.purpose)
-		f.purpose = f.tenant_id ? "tenant" : "other";
 	struct meter_row m;
-	st = store_meter_insert(c, t->site, &f, srv_clock_now_us(), &m);
-	if (st == DB_UNIQUE) {
-		api_error(rq, E_ALREADY_EXISTS, json_pack("{s:s}", "field", "serial"), "a meter with serial %s exists",
-			  f.serial);
-		return DB_ABORT;
-	}
-	if (st != DB_OK || (st = follow_account(c, m.id)) != DB_OK)
-		return st;
+	enum op_meter_err err;
+	enum db_status st = op_meter_register(c, t->site, &f, srv_clock_now_us(), &m, &err);
+	if (st != DB_OK || err)
+		return refused(rq, st, err, f.serial);
 	json_decref(t->out);
 	t->out = meter_json(&m);
 	return api_audit(c, rq, "meter.create", json_pack("{s:O, s:s}", "id", json_object_get(t->out, "id"), "serial",
@@ -183,23 +175,14 @@ static enum db_status meter_patch_tx(PGconn *c, void *arg)
 {
 	struct meter_tx *t = arg;
 	struct req *rq = t->rq;
-	struct meter_ref ref;
-	int64_t site;
-	enum db_status st = store_meter_lock(c, api_id_parse(ID_METER, rq->args[0]), rq->args[0], &ref, &site);
-	if (st != DB_OK)
-		return st;
-	if (!ref.id) {
-		api_error(rq, E_NOT_FOUND, NULL, "no meter %s", rq->args[0]);
-		return DB_ABORT;
-	}
 	struct meter_fields f;
 	body_fields(rq, &f);
-	if ((st = meter_check_refs(c, rq, site, f.tenant_id, f.tariff_id)) != DB_OK)
-		return st;
 	struct meter_row m;
-	if ((st = store_meter_update(c, ref.id, &f, srv_clock_now_us(), &m)) != DB_OK ||
-	    (st = follow_account(c, m.id)) != DB_OK)
-		return st;
+	enum op_meter_err err;
+	enum db_status st = op_meter_change(c, api_id_parse(ID_METER, rq->args[0]), rq->args[0], &f, srv_clock_now_us(),
+					    &m, &err);
+	if (st != DB_OK || err)
+		return refused(rq, st, err, rq->args[0]);
 	json_decref(t->out);
 	t->out = meter_json(&m);
 	return api_audit(c, rq, "meter.update", json_pack("{s:O, s:O}", "id", json_object_get(t->out, "id"), "changes",

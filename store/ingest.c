@@ -297,6 +297,15 @@ static void cols_add(struct cols *k, const struct bill_reading *r, bool billed)
 	srv_buf_putc(&k->a[11], billed ? 't' : 'f');
 }
 
+/* Close the array literal being built in b and hand it to p as the next parameter (b is
+ * empty after). */
+static void p_array(struct db_params *p, struct srv_buf *b)
+{
+	srv_buf_putc(b, '}');
+	db_p_take(p, b->p);
+	*b = (struct srv_buf){0};
+}
+
 /* Insert the rows of k. With RETURNING, *res keeps the result (caller PQclear()s). */
 static enum db_status cols_insert(PGconn *c, struct cols *k, const char *stmt, const char *now,
 				  PGresult **res)
@@ -304,18 +313,16 @@ static enum db_status cols_insert(PGconn *c, struct cols *k, const char *stmt, c
 	*res = NULL;
 	if (!k->n)
 		return DB_OK;
-	const char *p[13];
-	for (int i = 0; i < 12; i++) {
-		srv_buf_putc(&k->a[i], '}');
-		p[i] = k->a[i].p;
-	}
 	/* An optional value no reading carries is sent as a NULL array: unnest pads it with
 	 * NULLs, and the database parses nothing for it. */
-	for (int i = 0; i < RD_OPT_N; i++)
-		if (!k->has[i])
-			p[3 + i] = NULL;
-	p[12] = now;
-	return db_exec(c, stmt, 13, p, res);
+	struct db_params p = {0};
+	for (int i = 0; i < 12; i++)
+		if (i >= 3 && i < 3 + RD_OPT_N && !k->has[i - 3])
+			db_p_text(&p, NULL);
+		else
+			p_array(&p, &k->a[i]);
+	db_p_text(&p, now);
+	return db_exec_p(c, stmt, &p, res);
 }
 
 struct key {
@@ -428,15 +435,12 @@ enum db_status store_ingest_state(PGconn *c, const struct mb_batch *x, int64_t n
 	}
 	enum db_status st = DB_OK;
 	if (n) {
-		const char *p[11];
-		for (int i = 0; i < 10; i++) {
-			srv_buf_putc(&a[i], '}');
-			p[i < 9 ? i : 10] = a[i].p;
-		}
-		p[9] = now;
-		PGresult *r;
-		st = db_exec(c, "ingest_state", 11, p, &r);
-		PQclear(r);
+		struct db_params p = {0};
+		for (int i = 0; i < 9; i++)
+			p_array(&p, &a[i]);
+		db_p_text(&p, now);
+		p_array(&p, &a[9]);
+		st = db_exec_void(c, "ingest_state", &p);
 	}
 	srv_buf_free(&lit);
 	for (int i = 0; i < 10; i++)
@@ -462,14 +466,10 @@ enum db_status store_ingest_rollups(PGconn *c, const struct mb_batch *x)
 		}
 	enum db_status st = DB_OK;
 	if (n) {
-		const char *p[5];
-		for (int i = 0; i < 5; i++) {
-			srv_buf_putc(&a[i], '}');
-			p[i] = a[i].p;
-		}
-		PGresult *r;
-		st = db_exec(c, "ingest_daily", 5, p, &r);
-		PQclear(r);
+		struct db_params p = {0};
+		for (int i = 0; i < 5; i++)
+			p_array(&p, &a[i]);
+		st = db_exec_void(c, "ingest_daily", &p);
 	}
 	for (int i = 0; i < 5; i++)
 		srv_buf_clear(&a[i]);
@@ -486,14 +486,10 @@ enum db_status store_ingest_rollups(PGconn *c, const struct mb_batch *x)
 			srv_buf_i64(&a[3], h->wh);
 		}
 	if (n && st == DB_OK) {
-		const char *p[4];
-		for (int i = 0; i < 4; i++) {
-			srv_buf_putc(&a[i], '}');
-			p[i] = a[i].p;
-		}
-		PGresult *r;
-		st = db_exec(c, "ingest_hourly", 4, p, &r);
-		PQclear(r);
+		struct db_params p = {0};
+		for (int i = 0; i < 4; i++)
+			p_array(&p, &a[i]);
+		st = db_exec_void(c, "ingest_hourly", &p);
 	}
 	for (int i = 0; i < 5; i++)
 		srv_buf_free(&a[i]);
