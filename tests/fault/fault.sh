@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # fault.sh BUILD_DIR [SECONDS]: wattle under mixed load while it is killed with SIGKILL at
 # random moments and PostgreSQL is restarted twice (fast, then immediate). The load: top-ups
-# with Idempotency-Keys, signed Stripe notifications (each sent twice), readings from
-# wattle-metersim (which also executes and acks the meters' commands), and operator
-# commands. Every client retries what got no definitive answer, as a real client would.
-# Then: every acknowledged top-up and payment is in the ledger exactly once, every meter's
-# billed energy is its register's advance, no command is left undelivered, and
-# `wattle verify` passes. Prints the counts.
+# with Idempotency-Keys (each tenant has a phone: every top-up queues an SMS), signed Stripe
+# notifications (each sent twice), readings from wattle-metersim (which executes the
+# meters' commands and acks them a second late), and operator commands. The SMS provider
+# and the webhook receiver stall for the first seconds, then recover. Every client retries
+# what got no definitive answer, as a real client would. Then: every acknowledged top-up and
+# payment is in the ledger exactly once, every meter's billed energy is its register's
+# advance, no command and no message is left undelivered, and `wattle verify` passes.
+# Prints the counts.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:?usage: fault.sh BUILD_DIR [SECONDS]}" && pwd)
@@ -29,7 +31,8 @@ export WATTLE_STRIPE_WEBHOOK_SECRET=whsec_fault WATTLE_GATEWAY_SECRET=gw-fault
 export WATTLE_CLOCK_SPEED=600 WATTLE_CLOCK_START=$(date +%s) WATTLE_CLOCK_ANCHOR=$(date +%s)
 export WATTLE_DISPATCH_LEASE_MS=1000
 "$build/wattle" migrate
-port=$(( 21000 + $$ % 20000 )); simport=$((port + 1))
+port=$(( 21000 + $$ % 20000 )); simport=$((port + 1)); peerport=$((port + 2))
+export WATTLE_SMS_URL=http://127.0.0.1:$peerport/sms WATTLE_NOTIFY_WEBHOOK_URL=http://127.0.0.1:$peerport/events
 base="http://127.0.0.1:$port"
 serve() {
   WATTLE_LISTEN=127.0.0.1:$port "$build/wattle" serve --no-migrate 2>>"$tmp/wattle.log" &
@@ -50,7 +53,7 @@ fin=$(key finance); ops=$(key operator); gw=$(key gateway)
 [ "$(post "$admin" /v1/sites '{"name":"Mall","timezone":"Asia/Shanghai","currency":"CNY"}')" = 201 ]
 [ "$(post "$fin" /v1/tariffs '{"site_id":"site_1","name":"Flat","currency":"CNY","kind":"flat","rate_micros_per_kwh":1234567,"effective_from":"2020-01-01T00:00:00+08:00"}')" = 201 ]
 for t in 1 2 3 4 5; do
-  [ "$(post "$fin" /v1/tenants "{\"site_id\":\"site_1\",\"name\":\"Shop $t\",\"category\":\"retail\",\"area_m2\":\"50\",\"credit_rating\":\"A\"}")" = 201 ]
+  [ "$(post "$fin" /v1/tenants "{\"site_id\":\"site_1\",\"name\":\"Shop $t\",\"category\":\"retail\",\"area_m2\":\"50\",\"credit_rating\":\"A\",\"phone\":\"+861380000000$t\"}")" = 201 ]
   [ "$(post "$ops" /v1/meters "{\"serial\":\"F-$t\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_$t\",\"tariff_id\":\"trf_1\",\"gateway\":\"http://127.0.0.1:$simport\"}")" = 201 ]
 done
 # one big top-up each first, so the load's commands come from operators, not from balances
@@ -99,8 +102,10 @@ commands() { # an operator cuts and restores meters
     sleep 0.3
   done
 }
+"$build/tests/fault-stall-peer" --port "$peerport" --stall-s 8 --log "$tmp/delivered" &
+pids+=($!); peer=$!
 "$build/wattle-metersim" --url "$base" --key "$gw" --operator-key "$ops" --port "$simport" --interval-min 1 \
-  >/dev/null 2>"$tmp/metersim.log" &
+  --ack-delay-s 1 >/dev/null 2>"$tmp/metersim.log" &
 pids+=($!); sim=$!
 for j in 1 2 3; do topups $j & pids+=($!); done
 for j in 1 2; do stripe $j & pids+=($!); done
@@ -125,9 +130,13 @@ while until_end; do
   serve
 done
 # the load stops; the clients finish what they started; the outboxes drain
-for p in "${pids[@]}"; do [ "$p" = "$sim" ] || wait "$p"; done
-sleep 3
-kill "$sim"; wait "$sim" 2>/dev/null || true
+for p in "${pids[@]}"; do [ "$p" = "$sim" ] || [ "$p" = "$peer" ] || wait "$p"; done
+for _ in $(seq 300); do # the outboxes drain: commands acked (late), messages delivered
+  [ "$(psql "$WATTLE_DATABASE_URL" -qAtc "SELECT (SELECT count(*) FROM commands WHERE state IN ('pending', 'sent'))
+        + (SELECT count(*) FROM notifications WHERE state = 'pending')")" = 0 ] && break
+  sleep 0.1
+done
+kill "$sim" "$peer"; wait "$sim" "$peer" 2>/dev/null || true
 pids=()
 
 # --- the books ---
@@ -146,10 +155,14 @@ credited=$(q "SELECT count(*) FROM ledger_entries WHERE kind = 'topup' AND ref->
 wh_bad=$(q "SELECT count(*) FROM meter_state st WHERE st.billed_wh <> st.last_register_wh - (SELECT min(energy_wh) FROM readings r WHERE r.meter_id = st.meter_id)")
 undelivered=$(q "SELECT count(*) FROM commands WHERE state NOT IN ('acked', 'superseded')")
 ncmd=$(q "SELECT count(*) FROM commands"); nread=$(q "SELECT count(*) FROM readings")
+notes=$(q "SELECT count(*) FROM notifications"); unsent=$(q "SELECT count(*) FROM notifications WHERE state <> 'sent'")
+delivered=$(wc -l <"$tmp/delivered")
 echo "fault: $secs s, $kills kill -9, $restarts PostgreSQL restarts; $acked top-ups and $paid payments acknowledged" \
      "($credited payment credits), $nread readings, $ncmd commands"
 echo "fault: top-ups lost or doubled $bad_topups (unacknowledged in the ledger: $extra_topups), payments not once $bad_pay," \
      "meters whose billed Wh is not their register's advance $wh_bad, commands undelivered $undelivered"
+echo "fault: $notes messages (SMS and webhook), $unsent not delivered; $delivered deliveries" \
+     "($((delivered - notes)) again after a stall or a kill: at least once, as an outbox sends)"
 "$build/wattle" verify
 [ "$bad_topups" = 0 ] && [ "$extra_topups" = 0 ] && [ "$bad_pay" = 0 ] && [ "$credited" = "$paid" ] && [ "$wh_bad" = 0 ] \
-  && [ "$undelivered" = 0 ] && [ "$kills" -ge 4 ] && [ "$restarts" = 2 ] && [ "$acked" -gt 50 ]
+  && [ "$undelivered" = 0 ] && [ "$unsent" = 0 ] && [ "$delivered" -ge "$notes" ] && [ "$kills" -ge 4 ] && [ "$restarts" = 2 ] && [ "$acked" -gt 50 ]

@@ -64,6 +64,7 @@ static struct {
 	/* acks to send: command id and relay */
 	char acks_q[1024][48];
 	int nacks;
+	int64_t ack_delay_us; /* --ack-delay-s */
 	volatile sig_atomic_t stop;
 } S = {.interval_min = 15, .offset_h = 8, .mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -205,7 +206,8 @@ static void on_command(void *ud, const struct peer_request *rq, struct peer_repl
 			m->relay_on = strcmp(action, "cut_off") != 0;
 			S.commands++;
 			if (S.nacks < 1024)
-				snprintf(S.acks_q[S.nacks++], sizeof S.acks_q[0], "%s %s", id, m->relay_on ? "on" : "off");
+				snprintf(S.acks_q[S.nacks++], sizeof S.acks_q[0], "%s %s %lld", id, m->relay_on ? "on" : "off",
+					 (long long)(srv_mono_us() + S.ack_delay_us));
 		}
 		pthread_mutex_unlock(&S.mu);
 	}
@@ -222,9 +224,15 @@ static void send_acks(CURL *h)
 	S.nacks = 0;
 	pthread_mutex_unlock(&S.mu);
 	int failed = 0;
+	int64_t now = srv_mono_us();
 	for (int i = 0; i < n; i++) {
 		char id[40], relay[8], path[80], body[120];
-		sscanf(q[i], "%39s %7s", id, relay);
+		long long due = 0;
+		sscanf(q[i], "%39s %7s %lld", id, relay, &due);
+		if (due > now) { /* --ack-delay-s: a gateway that acks late */
+			memmove(q[failed++], q[i], sizeof q[0]);
+			continue;
+		}
 		snprintf(path, sizeof path, "/v1/commands/%s/ack", id);
 		snprintf(body, sizeof body, "{\"result\":\"executed\",\"relay\":\"%s\"}", relay);
 		struct srv_buf s = sink_new();
@@ -352,10 +360,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: wattle-metersim --url URL --key GATEWAY_KEY --operator-key OPERATOR_KEY --port PORT\n"
 		"                       [--secret S] [--interval-min 15] [--seconds N] [--utc-offset-h 8]\n"
-		"                       [--inject KIND:SERIAL]... [--inject-until-min M]\n"
+		"                       [--inject KIND:SERIAL]... [--inject-until-min M] [--ack-delay-s S]\n"
 		"Simulates every active meter whose gateway is http://127.0.0.1:PORT. Its clock is wattle's:\n"
 		"WATTLE_CLOCK_SPEED and WATTLE_CLOCK_START (default: real time). The secret defaults to\n"
 		"WATTLE_GATEWAY_SECRET. --seconds: stop after that much real time (default: until SIGTERM).\n"
+		"--ack-delay-s: ack each command that long after executing it (a gateway that acks late).\n"
 		"--inject puts a condition on a meter from its third reading on (until M simulated minutes\n"
 		"after the start, when given): overload, malicious (a 3 kW resistive heater), over_voltage,\n"
 		"under_voltage, low_pf, harmonics, comm_lost (silence), energy_regressed (once),\n"
@@ -368,7 +377,7 @@ int main(int argc, char **argv)
 		{"url", 1, 0, 'u'}, {"key", 1, 0, 'k'}, {"operator-key", 1, 0, 'o'},
 		{"port", 1, 0, 'p'}, {"secret", 1, 0, 's'}, {"interval-min", 1, 0, 'i'},
 		{"seconds", 1, 0, 't'}, {"utc-offset-h", 1, 0, 'z'}, {"inject", 1, 0, 'j'},
-		{"inject-until-min", 1, 0, 'U'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+		{"inject-until-min", 1, 0, 'U'}, {"ack-delay-s", 1, 0, 'A'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	int c;
 	S.secret = getenv("WATTLE_GATEWAY_SECRET");
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -382,6 +391,7 @@ int main(int argc, char **argv)
 		case 't': S.seconds = atof(optarg); break;
 		case 'z': S.offset_h = atoi(optarg); break;
 		case 'U': S.inject_until_min = atof(optarg); break;
+		case 'A': S.ack_delay_us = (int64_t)(atof(optarg) * 1e6); break;
 		case 'j': {
 			const char *colon = strchr(optarg, ':');
 			int f = -1;
