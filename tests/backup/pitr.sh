@@ -19,6 +19,19 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# A port below the kernel's ephemeral range (so no test server's port 0 lands on it) that
+# nobody listens on, with the next n-1 free too.
+free_ports() {
+  local n=$1 p ok i
+  for _ in $(seq 200); do
+    p=$(( 10000 + RANDOM % 20000 )); ok=1
+    for i in $(seq 0 $((n - 1))); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null && ok=0
+    done
+    [ $ok = 1 ] && { echo "$p"; return 0; }
+  done
+  return 1
+}
 mkdir -p "$tmp/wal"
 [ "$(id -u)" = 0 ] && chown postgres: "$tmp/wal"
 
@@ -35,10 +48,14 @@ psql "$pg dbname=postgres" -qc "CREATE DATABASE wattle"
 export WATTLE_DATABASE_URL="$pg dbname=wattle" WATTLE_LOG_LEVEL=warn
 "$build/wattle" migrate
 admin=$("$build/wattle" keys create --role admin --name pitr)
-port=$(( 20000 + $$ % 20000 ))
+port=$(free_ports 1)
 WATTLE_LISTEN=127.0.0.1:$port "$build/wattle" serve --no-migrate 2>"$tmp/wattle.log" &
 wpid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do
+  kill -0 "$wpid" 2>/dev/null || { echo "pitr: wattle did not start" >&2; exit 1; }
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  sleep 0.1
+done
 api() { curl -s -o "$tmp/out" -w '%{http_code}' -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
           ${4:+-H "Idempotency-Key: $4"} -X POST -d "$3" "http://127.0.0.1:$port$2"; }
 [ "$(api "$admin" /v1/sites '{"name":"Mall","timezone":"Asia/Shanghai","currency":"CNY"}')" = 201 ]

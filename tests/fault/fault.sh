@@ -24,6 +24,19 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# A port below the kernel's ephemeral range (so no test server's port 0 lands on it) that
+# nobody listens on, with the next n-1 free too.
+free_ports() {
+  local n=$1 p ok i
+  for _ in $(seq 200); do
+    p=$(( 10000 + RANDOM % 20000 )); ok=1
+    for i in $(seq 0 $((n - 1))); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null && ok=0
+    done
+    [ $ok = 1 ] && { echo "$p"; return 0; }
+  done
+  return 1
+}
 pg=$("$root/scripts/pg.sh" start "$tmp/pg")   # durable
 psql "$pg dbname=postgres" -qc "CREATE DATABASE wattle"
 export WATTLE_DATABASE_URL="$pg dbname=wattle" WATTLE_LOG_LEVEL=warn
@@ -31,13 +44,18 @@ export WATTLE_STRIPE_WEBHOOK_SECRET=whsec_fault WATTLE_GATEWAY_SECRET=gw-fault
 export WATTLE_CLOCK_SPEED=600 WATTLE_CLOCK_START=$(date +%s) WATTLE_CLOCK_ANCHOR=$(date +%s)
 export WATTLE_DISPATCH_LEASE_MS=1000
 "$build/wattle" migrate
-port=$(( 21000 + $$ % 20000 )); simport=$((port + 1)); peerport=$((port + 2))
+port=$(free_ports 3); simport=$((port + 1)); peerport=$((port + 2))
 export WATTLE_SMS_URL=http://127.0.0.1:$peerport/sms WATTLE_NOTIFY_WEBHOOK_URL=http://127.0.0.1:$peerport/events
 base="http://127.0.0.1:$port"
 serve() {
   WATTLE_LISTEN=127.0.0.1:$port "$build/wattle" serve --no-migrate 2>>"$tmp/wattle.log" &
   wpid=$!
-  for _ in $(seq 200); do curl -sf "$base/healthz" >/dev/null && return 0; sleep 0.05; done
+  for _ in $(seq 200); do
+    kill -0 "$wpid" 2>/dev/null || { echo "fault: wattle did not start:" >&2; tail -3 "$tmp/wattle.log" >&2; exit 1; }
+    curl -sf "$base/healthz" >/dev/null && return 0
+    sleep 0.05
+  done
+  echo "fault: wattle does not answer on $base" >&2; exit 1
 }
 serve
 admin=$("$build/wattle" keys create --role admin --name fault)
