@@ -83,9 +83,17 @@ char *bill_format_decimal(int64_t v, int scale, char *buf, size_t n)
 {
 	/* The magnitude as unsigned, so INT64_MIN has one too. */
 	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, div = 1;
+	const char *sign = v < 0 ? "-" : "";
+	if (scale < 0)
+		scale = 0;
+	if (scale > 40) /* no currency has more than 4; a nonsense scale gets a bounded text */
+		scale = 40;
+	if (scale > 19) { /* past 10^19 the power overflows: every digit is a fraction digit */
+		snprintf(buf, n, "%s0.%0*llu", sign, scale, (unsigned long long)mag);
+		return buf;
+	}
 	for (int i = 0; i < scale; i++)
 		div *= 10;
-	const char *sign = v < 0 ? "-" : "";
 	if (scale == 0)
 		snprintf(buf, n, "%s%llu", sign, (unsigned long long)mag);
 	else

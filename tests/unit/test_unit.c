@@ -82,6 +82,20 @@ START_TEST(format_decimal_signed)
 }
 END_TEST
 
+/* format_decimal_wide_scale (found by fuzz_render): a report whose minor_digits was 88 made
+ * the power of ten overflow to 0 and the formatter divide by it (SIGFPE). Past 19 digits
+ * every digit is a fraction digit; a negative scale is 0, one past 40 is 40. */
+START_TEST(format_decimal_wide_scale)
+{
+	char buf[128];
+	ck_assert_str_eq(bill_format_decimal(12345, 19, buf, sizeof buf), "0.0000000000000012345");
+	ck_assert_str_eq(bill_format_decimal(-12345, 22, buf, sizeof buf), "-0.0000000000000000012345");
+	ck_assert_str_eq(bill_format_decimal(INT64_MIN, 20, buf, sizeof buf), "-0.09223372036854775808");
+	ck_assert_int_eq(strlen(bill_format_decimal(1, 88, buf, sizeof buf)), 42); /* bounded at 40 places */
+	ck_assert_str_eq(bill_format_decimal(42, -3, buf, sizeof buf), "42");
+}
+END_TEST
+
 START_TEST(decimal_limits)
 {
 	int64_t v;
@@ -354,6 +368,7 @@ static Suite *suite(void)
 	tcase_add_test(money, decimal_parse);
 	tcase_add_test(money, decimal_limits);
 	tcase_add_test(money, format_decimal_signed);
+	tcase_add_test(money, format_decimal_wide_scale);
 	suite_add_tcase(s, money);
 	TCase *valid = tcase_create("valid");
 	tcase_add_test(valid, valid_phone);
