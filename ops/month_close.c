@@ -104,6 +104,9 @@ enum db_status op_month_close(PGconn *c, const struct op_close_req *rq, struct o
 	int npools;
 	if ((st = store_pools_uncommitted_auto(c, rq->site_id, rq->period, &pools, &npools)) != DB_OK)
 		return st;
+	int64_t *runs = calloc((size_t)npools + 1, sizeof *runs);
+	if (!runs)
+		abort();
 	for (int i = 0; i < npools && st == DB_OK; i++) {
 		/* The worker commits as the API would, with no key: the same operation. */
 		struct op_alloc_req op = {pools[i], rq->period, true, 0, rid, rq->now_us};
@@ -115,19 +118,15 @@ enum db_status op_month_close(PGconn *c, const struct op_close_req *rq, struct o
 				(long long)pools[i], rq->period, (int)err);
 			st = DB_ABORT;
 		}
-		if (st == DB_OK) { /* audited as the API's commit is, naming the worker */
-			char target[96];
-			snprintf(target, sizeof target, "{\"id\":\"run_%lld\",\"period\":\"%s\"}", (long long)run.run_id,
-				 rq->period);
-			struct audit_row a = {0, "none", "WORKER", "month close", rid, "allocation.commit", target, NULL};
-			st = store_audit_insert(c, &a, rq->now_us);
-		}
+		if (st == DB_OK)
+			runs[out->allocations++] = run.run_id;
 		alloc_run_free(&run);
-		out->allocations += st == DB_OK;
 	}
 	free(pools);
-	if (st != DB_OK)
+	if (st != DB_OK) {
+		free(runs);
 		return st;
+	}
 	out->alloc_us = srv_mono_us() - t0;
 	/* 2. statements, a range of tenants at a time */
 	int64_t from = 0;
@@ -135,27 +134,41 @@ enum db_status op_month_close(PGconn *c, const struct op_close_req *rq, struct o
 		int64_t lo, hi;
 		bool none;
 		if ((st = store_close_tenants(c, rq->site_id, from, CHUNK, &lo, &hi, &none)) != DB_OK)
-			return st;
+			goto out;
 		if (none)
 			break;
 		struct statement_set all;
 		int64_t b0 = srv_mono_us();
 		if ((st = op_report_statements(c, rq->site_id, lo, hi + 1, year, month, &all)) != DB_OK)
-			return st;
+			goto out;
 		int64_t b1 = srv_mono_us();
 		st = store_statements(c, rq, &all, &out->statements);
 		statement_set_free(&all);
 		out->build_us += b1 - b0;
 		out->store_us += srv_mono_us() - b1;
 		if (st != DB_OK)
-			return st;
+			goto out;
 		from = hi + 1;
 	}
 	/* 3. the site's reports */
 	int64_t s0 = srv_mono_us();
 	if ((st = site_report(c, rq, year, month, REPORT_FINANCE)) != DB_OK ||
 	    (st = site_report(c, rq, year, month, REPORT_ENERGY)) != DB_OK)
-		return st;
+		goto out;
 	out->site_us = srv_mono_us() - s0;
-	return store_close_done(c, rq->site_id, rq->period, out->statements, out->allocations);
+	/* 4. the automatic commits audited as the API's are, naming the worker; last, because the
+	 * audit chain's head is locked from its first row to the commit, and every audited
+	 * change on every site waits on it */
+	for (int i = 0; i < out->allocations && st == DB_OK; i++) {
+		char target[96];
+		snprintf(target, sizeof target, "{\"id\":\"run_%lld\",\"period\":\"%s\"}", (long long)runs[i],
+			 rq->period);
+		struct audit_row a = {0, "none", "WORKER", "month close", rid, "allocation.commit", target, NULL};
+		st = store_audit_insert(c, &a, rq->now_us);
+	}
+	if (st == DB_OK)
+		st = store_close_done(c, rq->site_id, rq->period, out->statements, out->allocations);
+out:
+	free(runs);
+	return st;
 }

@@ -238,16 +238,19 @@ static int admit(struct req *rq)
 		return 0;
 	if (!rq->route->roles)
 		return 1;
-	if (limited(rq, srv_limit_peek(SRV_BUCKET_AUTH_FAIL, addr, now), REF_AUTH_THROTTLED,
+	/* every attempt takes a failure token first and a good key gives it back, so parallel
+	 * guesses cannot all pass while one token is left */
+	if (limited(rq, srv_limit_take(SRV_BUCKET_AUTH_FAIL, addr, now), REF_AUTH_THROTTLED,
 		    "too many failed authentications from this address"))
 		return 0;
 	if (!authenticate(rq)) {
-		if (rq->status == 401) {
+		if (rq->status == 401)
 			srv_counters_add(&auth_failures, 0, 1);
-			srv_limit_take(SRV_BUCKET_AUTH_FAIL, addr, now);
-		}
+		else /* 403 or 503: the key was good (or unknown for now) */
+			srv_limit_give(SRV_BUCKET_AUTH_FAIL, addr);
 		return 0;
 	}
+	srv_limit_give(SRV_BUCKET_AUTH_FAIL, addr);
 	return !limited(rq, srv_limit_take(SRV_BUCKET_KEY, (uint64_t)rq->who.key_id, now), REF_KEY_RATE,
 			"this API key is over its rate");
 }

@@ -88,3 +88,21 @@ static int64_t use(enum srv_bucket kind, uint64_t id, int64_t now_us, bool take)
 int64_t srv_limit_take(enum srv_bucket kind, uint64_t id, int64_t now_us) { return use(kind, id, now_us, true); }
 
 int64_t srv_limit_peek(enum srv_bucket kind, uint64_t id, int64_t now_us) { return use(kind, id, now_us, false); }
+
+void srv_limit_give(enum srv_bucket kind, uint64_t id)
+{
+	const struct srv_rate *r = &rates[kind];
+	if (r->per_min <= 0)
+		return;
+	uint64_t h = mix(id * 3 + (uint64_t)kind);
+	struct shard *s = &shards[h % SHARDS];
+	pthread_mutex_lock(&s->mu);
+	for (unsigned i = 0; i < PROBE; i++) {
+		struct bucket *c = &s->b[kind][(h / SHARDS + i) % SLOTS];
+		if (c->used && c->id == id) {
+			c->units = c->units + UNIT > r->burst * UNIT ? r->burst * UNIT : c->units + UNIT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}

@@ -30,5 +30,8 @@ enum srv_bucket { SRV_BUCKET_KEY, SRV_BUCKET_ADDR, SRV_BUCKET_AUTH_FAIL };
 int64_t srv_limit_take(enum srv_bucket kind, uint64_t id, int64_t now_us);
 /* The same without taking: 0 when a token is there. */
 int64_t srv_limit_peek(enum srv_bucket kind, uint64_t id, int64_t now_us);
+/* Give back a token taken (up to the burst): a failed-authentication token taken before the
+ * key was looked up, when the key turned out good. */
+void srv_limit_give(enum srv_bucket kind, uint64_t id);
 
 #endif

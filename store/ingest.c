@@ -54,10 +54,10 @@ static const struct db_stmt ingest_stmts[] = {
 	 " month_key = x.mk, month_wh = x.mw, billed_wh = st.billed_wh + x.bw,"
 	 " cost_nano_total = st.cost_nano_total + x.cn, charged_minor = st.charged_minor + x.cm,"
 	 " last_seen_at = greatest(st.last_seen_at, " SQL_TS("$10") "),"
-	 " alarm_det = coalesce(x.ad::bigint[], st.alarm_det)"
+	 " alarm_det = coalesce(x.ad::bigint[], st.alarm_det), unposted_minor = st.unposted_minor + x.um"
 	 " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::integer[],"
-	 " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $11::text[])"
-	 " AS x(id, t, r, c, mk, mw, bw, cn, cm, ad)"
+	 " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $11::text[], $12::bigint[])"
+	 " AS x(id, t, r, c, mk, mw, bw, cn, cm, ad, um)"
 	 " WHERE st.meter_id = x.id"},
 	{"ingest_daily", /* bill_ingest: rows are unique per (meter, day, band) */
 	 "INSERT INTO meter_daily (meter_id, day, band, wh, cost_nano)"
@@ -396,15 +396,16 @@ enum db_status store_ingest_state(PGconn *c, const struct mb_batch *x, int64_t n
 {
 	char now[24];
 	snprintf(now, sizeof now, "%lld", (long long)now_us);
-	struct srv_buf a[10] = {{0}}, lit = {0};
+	struct srv_buf a[11] = {{0}}, lit = {0};
 	int n = 0;
 	for (int i = 0; i < x->nm; i++) {
 		const struct mb_meter *m = &x->m[i];
 		if (!m->touched)
 			continue;
 		n++;
-		for (int k = 0; k < 10; k++)
+		for (int k = 0; k < 11; k++)
 			srv_buf_elem(&a[k]);
+		srv_buf_i64(&a[10], m->tenant_id ? 0 : m->minor); /* charged to no tenant: a vacant meter */
 		srv_buf_i64(&a[0], m->id);
 		if (m->has_last) {
 			srv_buf_i64(&a[1], m->last_ts);
@@ -440,10 +441,11 @@ enum db_status store_ingest_state(PGconn *c, const struct mb_batch *x, int64_t n
 			p_array(&p, &a[i]);
 		db_p_text(&p, now);
 		p_array(&p, &a[9]);
+		p_array(&p, &a[10]);
 		st = db_exec_void(c, "ingest_state", &p);
 	}
 	srv_buf_free(&lit);
-	for (int i = 0; i < 10; i++)
+	for (int i = 0; i < 11; i++)
 		srv_buf_free(&a[i]);
 	return st;
 }

@@ -1,5 +1,6 @@
 /* requests.c: the SQL of the audit log and the idempotency keys (requests.h). */
 #include "store/requests.h"
+#include "core/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@ static const struct db_stmt request_stmts[] = {
 	 "  WHERE one RETURNING seq, prev, hash)"
 	 " INSERT INTO audit_log (at, api_key_id, role, method, path, request_id, action, target, client_addr,"
 	 "  chain_seq, prev_hash, hash)"
-	 " SELECT v.ts, $2, $3, $4, $5, $6, $7, v.tg, $9, h.seq, h.prev, h.hash FROM v, h"},
+	 " SELECT v.ts, $2, $3, $4, $5, $6, $7, v.tg, $9, h.seq, h.prev, h.hash FROM v, h RETURNING chain_seq"},
 	{"audit_list", /* store_audit_list */
 	 "SELECT id, " SQL_US("at") " AS at_us, coalesce(api_key_id, 0) AS key_id, role, method, path, request_id,"
 	 " action, target::text AS target, coalesce(client_addr, '') AS client_addr, chain_seq, encode(hash, 'hex') AS hash"
@@ -47,7 +48,15 @@ enum db_status store_audit_insert(PGconn *c, const struct audit_row *a, int64_t 
 	db_p_text(&p, a->action);
 	db_p_text(&p, a->target_json);
 	db_p_text(&p, a->client_addr && a->client_addr[0] ? a->client_addr : NULL);
-	return db_exec_void(c, "audit_insert", &p);
+	int64_t seq;
+	bool found;
+	struct db_col spec[] = {DB_COL("chain_seq", DB_I64, &seq), {0}};
+	enum db_status st = db_exec_row(c, "audit_insert", &p, spec, &found);
+	if (st == DB_OK && !found) { /* no head row: writing nothing would turn auditing off unseen */
+		srv_log(LOG_ERROR, "audit: the chain's head row (audit_head) is missing; refusing the change");
+		return DB_HARD;
+	}
+	return st;
 }
 
 void store_audit_entries_free(struct audit_entry *v, int n)

@@ -94,10 +94,12 @@ restore_command = 'cp $tmp/wal/%f %p'
 CONF
 as_pg touch "$tmp/b/data/recovery.signal"
 pgb=$("$root/scripts/pg.sh" start "$tmp/b")
+recovered=
 for _ in $(seq 300); do
-  [ "$(psql "$pgb dbname=postgres" -qAtc 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ] && break
+  [ "$(psql "$pgb dbname=postgres" -qAtc 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ] && { recovered=1; break; }
   sleep 0.1
 done
+[ -n "$recovered" ] || { echo "pitr: the restored cluster did not finish recovery in 30 s" >&2; exit 1; }
 export WATTLE_DATABASE_URL="$pgb dbname=wattle"
 "$build/wattle" verify
 got=$(psql "$WATTLE_DATABASE_URL" -qAtc "SELECT count(*) || ' ' || coalesce(sum(amount_minor), 0) FROM ledger_entries WHERE kind = 'topup'")

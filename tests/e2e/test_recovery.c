@@ -117,6 +117,32 @@ START_TEST(audit_is_searchable_and_chained)
 }
 END_TEST
 
+/* verify_vacant_meter_is_not_a_false_alarm: a meter that billed while vacant and then got a
+ * tenant charged minor units no ledger holds; verify reported its books wrong forever. And
+ * the audit chain's head row cannot be deleted (auditing would stop with it). */
+START_TEST(verify_vacant_meter_is_not_a_false_alarm)
+{
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops,
+			  "{\"serial\":\"V-1\",\"site_id\":\"site_1\",\"tariff_id\":\"trf_1\",\"purpose\":\"other\"}", 201));
+	json_decref(th_ok(&w.srv, "POST", "/v1/readings", w.gw,
+			  "{\"readings\":[{\"meter\":\"V-1\",\"ts\":\"2026-11-01T00:00:00Z\",\"energy_wh\":0},"
+			  "{\"meter\":\"V-1\",\"ts\":\"2026-11-01T01:00:00Z\",\"energy_wh\":5000}]}",
+			  200));
+	json_decref(th_ok(&w.srv, "PATCH", "/v1/meters/V-1", w.ops, "{\"tenant_id\":\"ten_1\",\"purpose\":\"tenant\"}",
+			  200));
+	json_decref(th_ok(&w.srv, "POST", "/v1/readings", w.gw,
+			  "{\"readings\":[{\"meter\":\"V-1\",\"ts\":\"2026-11-01T02:00:00Z\",\"energy_wh\":9000}]}", 200));
+	char out[4096];
+	ck_assert_msg(verify(out, sizeof out) == 0, "%s", out);
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT unposted_minor FROM meter_state WHERE meter_id = 1"), 617);
+	PGconn *pc = PQconnectdb(w.db);
+	PGresult *d = PQexec(pc, "DELETE FROM audit_head");
+	ck_assert_int_ne(PQresultStatus(d), PGRES_COMMAND_OK);
+	PQclear(d);
+	PQfinish(pc);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("recovery");
@@ -125,6 +151,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, verify_passes_then_names_what_is_wrong);
 	tcase_add_test(tc, audit_is_searchable_and_chained);
+	tcase_add_test(tc, verify_vacant_meter_is_not_a_false_alarm);
 	suite_add_tcase(s, tc);
 	return s;
 }

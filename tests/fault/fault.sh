@@ -115,8 +115,9 @@ commands() { # an operator cuts and restores meters
   local i=0 s
   while until_end; do
     i=$((i + 1)); local m=$(( (i % 5) + 1 )) a; a=$([ $((i % 2)) = 1 ] && echo cut_off || echo restore)
-    s=$(post "$ops" /v1/meters/mtr_$m/commands "{\"action\":\"$a\",\"reason\":\"fault drill $i\"}")
-    [ "$s" = 201 ] && echo "$i" >>"$tmp/commands"
+    s=$(OUTF="$tmp/out.c" post "$ops" /v1/meters/mtr_$m/commands "{\"action\":\"$a\",\"reason\":\"fault drill $i\"}")
+    [ "$s" = 202 ] && echo "$i" >>"$tmp/commands"
+    [ "${s:0:1}" = 4 ] && { echo "fault: command $i answered $s: $(cat "$tmp/out.c")" >&2; exit 1; }
     sleep 0.3
   done
 }
@@ -132,20 +133,24 @@ commands & pids+=($!)
 # --- the faults ---
 kills=0 restarts=0
 start=$(date +%s)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_restart() { # under a serving wattle: its transactions lose the database mid-flight
+  as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$tmp/pg/data" -m "$1" -w restart -l "$tmp/pg/postgres.log" >/dev/null
+  restarts=$((restarts + 1))
+}
 while until_end; do
   sleep "$(( (RANDOM % 3) + 2 )).$(( RANDOM % 10 ))"
   until_end || break
-  kill -9 "$wpid" 2>/dev/null || true; wait "$wpid" 2>/dev/null || true
-  kills=$((kills + 1))
   el=$(( $(date +%s) - start ))
   if [ $restarts = 0 ] && [ $el -ge $((secs / 3)) ]; then
-    runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$tmp/pg/data" -m fast -w restart -l "$tmp/pg/postgres.log" >/dev/null
-    restarts=1
+    pg_restart fast
   elif [ $restarts = 1 ] && [ $el -ge $((2 * secs / 3)) ]; then
-    runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$tmp/pg/data" -m immediate -w restart -l "$tmp/pg/postgres.log" >/dev/null
-    restarts=2
+    pg_restart immediate
+  else
+    kill -9 "$wpid" 2>/dev/null || true; wait "$wpid" 2>/dev/null || true
+    kills=$((kills + 1))
+    serve
   fi
-  serve
 done
 # the load stops; the clients finish what they started; the outboxes drain
 for p in "${pids[@]}"; do [ "$p" = "$sim" ] || [ "$p" = "$peer" ] || wait "$p"; done
@@ -173,14 +178,15 @@ credited=$(q "SELECT count(*) FROM ledger_entries WHERE kind = 'topup' AND ref->
 wh_bad=$(q "SELECT count(*) FROM meter_state st WHERE st.billed_wh <> st.last_register_wh - (SELECT min(energy_wh) FROM readings r WHERE r.meter_id = st.meter_id)")
 undelivered=$(q "SELECT count(*) FROM commands WHERE state NOT IN ('acked', 'superseded')")
 ncmd=$(q "SELECT count(*) FROM commands"); nread=$(q "SELECT count(*) FROM readings")
+ordered=$(wc -l <"$tmp/commands" 2>/dev/null || echo 0)
 notes=$(q "SELECT count(*) FROM notifications"); unsent=$(q "SELECT count(*) FROM notifications WHERE state <> 'sent'")
 delivered=$(wc -l <"$tmp/delivered")
 echo "fault: $secs s, $kills kill -9, $restarts PostgreSQL restarts; $acked top-ups and $paid payments acknowledged" \
-     "($credited payment credits), $nread readings, $ncmd commands"
+     "($credited payment credits), $nread readings, $ordered operator commands accepted ($ncmd commands in all)"
 echo "fault: top-ups lost or doubled $bad_topups (unacknowledged in the ledger: $extra_topups), payments not once $bad_pay," \
      "meters whose billed Wh is not their register's advance $wh_bad, commands undelivered $undelivered"
 echo "fault: $notes messages (SMS and webhook), $unsent not delivered; $delivered deliveries" \
      "($((delivered - notes)) again after a stall or a kill: at least once, as an outbox sends)"
 "$build/wattle" verify
 [ "$bad_topups" = 0 ] && [ "$extra_topups" = 0 ] && [ "$bad_pay" = 0 ] && [ "$credited" = "$paid" ] && [ "$wh_bad" = 0 ] \
-  && [ "$undelivered" = 0 ] && [ "$unsent" = 0 ] && [ "$delivered" -ge "$notes" ] && [ "$kills" -ge 4 ] && [ "$restarts" = 2 ] && [ "$acked" -gt 50 ]
+  && [ "$undelivered" = 0 ] && [ "$unsent" = 0 ] && [ "$delivered" -ge "$notes" ] && [ "$ordered" -gt 10 ] && [ "$kills" -ge 4 ] && [ "$restarts" = 2 ] && [ "$acked" -gt 50 ]
