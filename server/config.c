@@ -30,7 +30,8 @@ const char *const srv_config_names[] = {
 	"WATTLE_NOTIFY_WEBHOOK_SECRET", "WATTLE_WECHAT_APIV3_KEY", "WATTLE_WECHAT_PLATFORM_PUBKEY",
 	"WATTLE_WECHAT_PLATFORM_SERIAL", "WATTLE_WECHAT_MCHID", "WATTLE_ALIPAY_PUBKEY", "WATTLE_ALIPAY_APP_ID",
 	"WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_PAY_URL", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
-	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR", NULL,
+	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR",
+	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", NULL,
 };
 
 /* An integer setting in [min, max], or def when unset. */
@@ -128,7 +129,9 @@ int srv_config_load(struct config *c)
 	    int_setting("WATTLE_RATE_PER_ADDR", 0, 1000000, 0, &per_addr) ||
 	    int_setting("WATTLE_RATE_BURST", 0, 10000000, 0, &burst) ||
 	    int_setting("WATTLE_AUTH_FAILURES_PER_MIN", 0, 1000000, 10, &fails) ||
-	    int_setting("WATTLE_MAX_CONN_PER_ADDR", 0, 100000, 256, &conns))
+	    int_setting("WATTLE_MAX_CONN_PER_ADDR", 0, 100000, 256, &conns) ||
+	    int_setting("WATTLE_IDLE_TIMEOUT_S", 1, 3600, 60, &c->idle_timeout_s) ||
+	    int_setting("WATTLE_REQUEST_TIMEOUT_S", 1, 3600, 30, &c->request_timeout_s))
 		return -1;
 	c->limits.key = (struct srv_rate){per_key * 60, burst ? burst : 2 * per_key};
 	c->limits.addr = (struct srv_rate){per_addr * 60, burst ? burst : 2 * per_addr};

@@ -19,14 +19,15 @@
 #include <sys/random.h>
 #include <time.h>
 
-enum refusal { REF_FRAMING, REF_KEY_RATE, REF_ADDR_RATE, REF_AUTH_THROTTLED, REF__COUNT };
+enum refusal { REF_FRAMING, REF_KEY_RATE, REF_ADDR_RATE, REF_AUTH_THROTTLED, REF_SLOW_BODY, REF__COUNT };
 static const char *const refused_labels[REF__COUNT] = {"reason=\"framing\"", "reason=\"key_rate\"",
-						       "reason=\"address_rate\"", "reason=\"auth_throttled\""};
+						       "reason=\"address_rate\"", "reason=\"auth_throttled\"",
+						       "reason=\"slow_body\""};
 static _Atomic uint64_t refused_v[REF__COUNT];
 static struct srv_counters refused = {
 	"wattle_http_refused_total",
 	"Requests refused before their handler: ambiguous framing or header bytes, a key or an address over its"
-	" rate, an address throttled for failed authentications",
+	" rate, an address throttled for failed authentications, a body still arriving after WATTLE_REQUEST_TIMEOUT_S",
 	REF__COUNT, refused_labels, refused_v, NULL};
 static const char *const auth_labels[] = {"outcome=\"failed\""};
 static _Atomic uint64_t auth_v[1];
@@ -35,6 +36,7 @@ static struct srv_counters auth_failures = {"wattle_auth_failures_total",
 					    auth_v, NULL};
 
 static size_t body_max = 1 << 20;
+static int64_t request_timeout_us = 30 * INT64_C(1000000);
 static const struct route *routes;
 static int nroutes;
 
@@ -548,6 +550,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_size) {
+		/* A body trickled in (a slow client holding a thread's worth of attention and a
+		 * connection) is cut off: the connection is closed, nothing runs. */
+		if (srv_mono_us() - rq->t0_us > request_timeout_us) {
+			srv_counters_add(&refused, REF_SLOW_BODY, 1);
+			log_refusal(method, url, "the body was still arriving after WATTLE_REQUEST_TIMEOUT_S");
+			return MHD_NO;
+		}
 		if (!rq->too_large) {
 			size_t need = rq->body_len + *upload_size;
 			if (need > rq->body_limit) {
@@ -611,6 +620,8 @@ static void on_panic(void *cls, const char *file, unsigned int line, const char 
 struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 {
 	body_max = o->body_max;
+	if (o->request_timeout_s > 0)
+		request_timeout_us = o->request_timeout_s * 1000000;
 	routes = o->routes;
 	for (nroutes = 0; routes[nroutes].method; nroutes++)
 		;
@@ -631,7 +642,7 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 			MHD_ALLOW_SUSPEND_RESUME, o->port, NULL,
 		NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, o->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+		NULL, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s ? o->idle_timeout_s : 60u, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		/* Headers live in this per-connection pool (bodies are copied out); MHD clears
 		 * it between requests, so a smaller pool is less work per request. */

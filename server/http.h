@@ -17,6 +17,8 @@ struct http_opts {
 	size_t body_max;
 	struct srv_limits limits; /* the rate limits (server/ratelimit.h) */
 	unsigned conn_per_addr;   /* open connections one address may hold, 0: no limit */
+	unsigned idle_timeout_s;  /* a connection silent this long is closed */
+	int64_t request_timeout_s; /* a request whose body is still arriving after this is cut off */
 };
 
 /* Start serving; returns an opaque daemon or NULL (logged). */

@@ -108,7 +108,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	db_set_conninfo(cfg->database_url);
 	api_route_count();
 	struct http_opts o = {api_routes, cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max, cfg->limits,
-			      cfg->conn_per_addr};
+			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s};
 	if (api_payments_start(&cfg->pay)) {
 		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
 		api_payments_stop();

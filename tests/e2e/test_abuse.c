@@ -144,6 +144,43 @@ START_TEST(deeply_nested_bodies_are_refused_before_parsing)
 }
 END_TEST
 
+/* A body trickled in a byte at a time held a connection and its request as long as the
+ * client liked (only silence timed out). Past WATTLE_REQUEST_TIMEOUT_S the connection is
+ * cut, and nothing runs. */
+START_TEST(a_trickled_body_is_cut_off)
+{
+	const char *env[] = {"WATTLE_REQUEST_TIMEOUT_S=1", NULL};
+	th_world_start(&w, env, TH_SITE | TH_TENANT);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {0};
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)w.srv.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	static const char body[] = "{\"amount_minor\":100,\"channel\":\"cash\"}";
+	char head[512];
+	int n = snprintf(head, sizeof head,
+			 "POST /v1/tenants/ten_1/topups HTTP/1.1\r\nHost: wattle\r\nAuthorization: Bearer %s\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+			 w.fin, strlen(body));
+	ck_assert_int_eq(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
+	bool closed = false;
+	for (size_t i = 0; i < strlen(body) && !closed; i++) {
+		if (send(fd, body + i, 1, MSG_NOSIGNAL) != 1)
+			closed = true;
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 200) == 1) {
+			char b[256];
+			closed = recv(fd, b, sizeof b, 0) <= 0;
+		}
+	}
+	close(fd);
+	ck_assert_msg(closed, "the trickled body was taken whole");
+	ck_assert_int_eq(th_sql_int(w.db, "SELECT count(*) FROM ledger_entries WHERE kind = 'topup'"), 0);
+	ck_assert(metric("wattle_http_refused_total{reason=\"slow_body\"} 1"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("abuse");
@@ -154,6 +191,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, a_key_over_its_rate_gets_429);
 	tcase_add_test(tc, connections_per_address_are_bounded);
 	tcase_add_test(tc, deeply_nested_bodies_are_refused_before_parsing);
+	tcase_add_test(tc, a_trickled_body_is_cut_off);
 	suite_add_tcase(s, tc);
 	return s;
 }
