@@ -101,7 +101,9 @@ static void route(struct req *rq)
 	for (int i = 0; routes[i].method; i++) {
 		if (!match(rq, routes[i].pattern, rq->path))
 			continue;
-		if (!strcmp(routes[i].method, rq->method)) {
+		/* HEAD is a GET whose body libmicrohttpd leaves out */
+		if (!strcmp(routes[i].method, rq->method) ||
+		    (!strcmp(rq->method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
 			rq->route = &routes[i];
 			rq->route_index = i;
 			return;

@@ -25,7 +25,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: wattle <command>\n"
+	fprintf(f, "usage: wattle <command>   (wattle --version: the release and commit)\n"
 		   "  migrate                      apply db/migrations to WATTLE_DATABASE_URL\n"
 		   "  serve [--no-migrate]         HTTP API on WATTLE_LISTEN (default 127.0.0.1:8080)\n"
 		   "  keys create --role ROLE --name NAME [--tenant ID]\n"
@@ -203,6 +203,16 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("wattle %s%s%s\n", WATTLE_VERSION, WATTLE_COMMIT[0] ? " " : "", WATTLE_COMMIT);
+		return 0;
+	}
+	/* `wattle migrate --help` and the like say what they do, and do nothing */
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
 	struct config cfg;
 	if (srv_config_load(&cfg)) {
 		fprintf(stderr, "wattle: bad configuration (see wattle --help)\n");

@@ -735,6 +735,33 @@ START_TEST(bad_settings_refused_at_start)
 }
 END_TEST
 
+/* What an operator tries first: `wattle --version` names the release; `wattle migrate
+ * --help` explained nothing and ran the migration; HEAD on a GET route was 405. */
+START_TEST(version_help_and_head)
+{
+	char cmd[512], out[256] = "";
+	snprintf(cmd, sizeof cmd, "%s --version", WATTLE_BIN);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(fgets(out, sizeof out, p));
+	ck_assert_int_eq(pclose(p), 0);
+	ck_assert_msg(!strncmp(out, "wattle 0.", 9), "%s", out);
+	/* no database named at all: a migration would fail; --help must not try */
+	snprintf(cmd, sizeof cmd, "env -u WATTLE_DATABASE_URL WATTLE_DATABASE_URL=host=/nonexistent %s migrate --help"
+		 " | grep -q 'usage: wattle'", WATTLE_BIN);
+	ck_assert_int_eq(system(cmd), 0);
+	const char *tid = seed();
+	char path[128];
+	snprintf(path, sizeof path, "/v1/tenants/%s/account", tid);
+	struct th_resp r = th_req(&srv, "HEAD", path, fin, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.content_type, "application/json");
+	th_resp_free(&r);
+	r = th_req(&srv, "HEAD", "/v1/tenants", fin, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	th_resp_free(&r);
+}
+END_TEST
+
 /* config_names_every_setting: each WATTLE_* setting the server's code names is one that
  * server/config.c reads (tests and tools have their own). */
 START_TEST(config_names_every_setting)
@@ -783,6 +810,7 @@ static Suite *suite(void)
 	tcase_add_test(engine, body_too_large);
 	tcase_add_test(engine, bad_settings_refused_at_start);
 	tcase_add_test(engine, config_names_every_setting);
+	tcase_add_test(engine, version_help_and_head);
 	suite_add_tcase(s, engine);
 	TCase *auth = tcase_create("auth");
 	tcase_add_checked_fixture(auth, setup, teardown);

@@ -212,6 +212,8 @@ struct th_resp th_req(struct th_server *s, const char *method, const char *path,
 	h = curl_slist_append(h, "Expect:");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (!strcmp(method, "HEAD")) /* the reply has no body to wait for */
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, srv_buf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
