@@ -75,8 +75,11 @@ int srv_config_load(struct config *c)
 	if (l && *l) {
 		const char *colon = strrchr(l, ':');
 		unsigned long long port;
-		if (!colon || (size_t)(colon - l) >= sizeof c->listen_host ||
-		    parse_uint("WATTLE_LISTEN port", colon + 1, 65535, &port))
+		if (!colon || (size_t)(colon - l) >= sizeof c->listen_host) {
+			fprintf(stderr, "wattle: WATTLE_LISTEN=%s must be host:port (127.0.0.1:8080) or :port\n", l);
+			return -1;
+		}
+		if (parse_uint("WATTLE_LISTEN port", colon + 1, 65535, &port))
 			return -1;
 		if (colon > l)
 			snprintf(c->listen_host, sizeof c->listen_host, "%.*s", (int)(colon - l), l);

@@ -199,6 +199,19 @@ START_TEST(auth_codes)
 	ck_assert_int_eq(r.status, 403);
 	th_resp_free(&r);
 	free(gw);
+	/* admin_reads_what_any_role_reads: the demo printed an admin key and examples with it, and
+	 * admin could not read an account, the alarms or the reports (403). It may now read every
+	 * GET route, and still changes only what it is listed for. */
+	static const char *const reads[] = {"/v1/alarms", "/v1/reports", "/v1/commands", "/v1/notifications",
+					    "/v1/payment-conflicts", NULL};
+	json_decref(th_ok(&srv, "GET", path, srv.admin_key, NULL, 200));
+	for (int i = 0; reads[i]; i++)
+		json_decref(th_ok(&srv, "GET", reads[i], srv.admin_key, NULL, 200));
+	char topups[128];
+	snprintf(topups, sizeof topups, "/v1/tenants/%s/topups", tid);
+	r = th_req(&srv, "POST", topups, srv.admin_key, "{\"amount_minor\":100,\"channel\":\"cash\"}", NULL);
+	ck_assert_int_eq(r.status, 403); /* money is finance's */
+	th_resp_free(&r);
 
 	/* A tenant key reads its own account and ledger, not another tenant's. */
 	char *own = th_key(&srv, "tenant", tid);
@@ -706,8 +719,8 @@ END_TEST
 static int serve_with(const char *setting, char *err, size_t n)
 {
 	char cmd[1024];
-	snprintf(cmd, sizeof cmd, "env %s WATTLE_DATABASE_URL='host=/nonexistent' WATTLE_LISTEN=127.0.0.1:0 %s serve"
-		 " --no-migrate 2>&1 >/dev/null", setting, WATTLE_BIN);
+	snprintf(cmd, sizeof cmd, "env WATTLE_DATABASE_URL='host=/nonexistent' WATTLE_LISTEN=127.0.0.1:0 %s %s serve"
+		 " --no-migrate 2>&1 >/dev/null", setting, WATTLE_BIN); /* the setting last: it may be WATTLE_LISTEN */
 	FILE *p = popen(cmd, "r");
 	ck_assert_ptr_nonnull(p);
 	size_t got = fread(err, 1, n - 1, p);
@@ -724,7 +737,8 @@ START_TEST(bad_settings_refused_at_start)
 {
 	static const char *const bad[] = {"WATTLE_CLOSE_DELAY_MIN=soon", "WATTLE_TOPUP_ORDER_TTL_S=-5",
 					  "WATTLE_DISPATCH_LEASE_MS=5", "WATTLE_ALARMS=maybe", "WATTLE_THREADS=0",
-					  "WATTLE_CLOCK_SPEED=fast", NULL};
+					  "WATTLE_CLOCK_SPEED=fast", "WATTLE_LISTEN=nonsense", "WATTLE_RATE_PER_KEY=-1",
+					  "WATTLE_REQUEST_TIMEOUT_S=0", NULL};
 	char err[4096];
 	for (int i = 0; bad[i]; i++) {
 		ck_assert_int_eq(serve_with(bad[i], err, sizeof err), 2);

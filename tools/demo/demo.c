@@ -970,11 +970,18 @@ int srv_demo(int argc, char **argv)
 		cleanup();
 		return 0;
 	}
-	say("\nwattle is serving the demo mall on http://%s until Ctrl-C. Admin key:\n\n  %s\n\n"
+	say("\nwattle is serving the demo mall on http://%s until Ctrl-C. Keys:\n\n"
+	    "  admin     %s   (reads everything; sites, keys)\n"
+	    "  finance   %s   (money: top-ups, pools, reports)\n"
+	    "  operator  %s   (meters, commands, alarms)\n\n"
 	    "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/tenants?limit=5\n"
-	    "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/reports?kind=finance_summary\n"
+	    "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/tenants/ten_1/account\n"
+	    "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/alarms\n"
+	    "  curl -s -H 'Authorization: Bearer %s' -X POST -H 'Content-Type: application/json'"
+	    " -d '{\"amount_minor\":5000,\"channel\":\"cash\"}' http://%s/v1/tenants/ten_1/topups\n"
 	    "  curl -s -H 'Authorization: Bearer %s' -H 'Accept: text/html' http://%s/v1/reports/rpt_1 > statement.html\n",
-	    D.listen, D.admin, D.admin, D.listen, D.admin, D.listen, D.admin, D.listen);
+	    D.listen, D.admin, D.fin, D.ops, D.admin, D.listen, D.admin, D.listen, D.ops, D.listen, D.fin, D.listen,
+	    D.admin, D.listen);
 	while (!D.stop)
 		pause();
 	cleanup();

@@ -355,9 +355,9 @@ static void on_signal(int sig)
 	S.stop = 1;
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: wattle-metersim --url URL --key GATEWAY_KEY --operator-key OPERATOR_KEY --port PORT\n"
 		"                       [--secret S] [--interval-min 15] [--seconds N] [--utc-offset-h 8]\n"
 		"                       [--inject KIND:SERIAL]... [--inject-until-min M] [--ack-delay-s S]\n"
@@ -409,12 +409,12 @@ int main(int argc, char **argv)
 			snprintf(S.inj[S.ninj++].serial, sizeof S.inj[0].serial, "%s", colon + 1);
 			break;
 		}
-		default: usage(); return c == 'h' ? 0 : 2;
+		default: usage(c == 'h' ? stdout : stderr); return c == 'h' ? 0 : 2; /* --help answers on stdout */
 		}
 	}
 	if (!S.url || !S.key || !S.operator_key || S.port <= 0 || S.interval_min <= 0 ||
 	    srv_clock_init(getenv("WATTLE_CLOCK_SPEED"), getenv("WATTLE_CLOCK_START"), getenv("WATTLE_CLOCK_ANCHOR"))) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	if (S.secret && !*S.secret)
