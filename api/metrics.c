@@ -124,11 +124,17 @@ char *srv_metrics_render(size_t *len)
 	struct db_stats ds;
 	db_stats_get(&ds);
 	srv_buf_printf(&b,
+		"# HELP wattle_db_tx_commits_total Database transactions committed.\n"
 		"# TYPE wattle_db_tx_commits_total counter\nwattle_db_tx_commits_total %llu\n"
+		"# HELP wattle_db_tx_retries_total Transactions run again after a serialization failure or deadlock.\n"
 		"# TYPE wattle_db_tx_retries_total counter\nwattle_db_tx_retries_total %llu\n"
+		"# HELP wattle_db_unavailable_total Transactions that found the database gone (answered 503).\n"
 		"# TYPE wattle_db_unavailable_total counter\nwattle_db_unavailable_total %llu\n"
+		"# HELP wattle_db_connects_total Database connections opened.\n"
 		"# TYPE wattle_db_connects_total counter\nwattle_db_connects_total %llu\n"
+		"# HELP wattle_db_connect_failures_total Database connections that could not be opened.\n"
 		"# TYPE wattle_db_connect_failures_total counter\nwattle_db_connect_failures_total %llu\n"
+		"# HELP wattle_db_statements_total Prepared statements executed.\n"
 		"# TYPE wattle_db_statements_total counter\nwattle_db_statements_total %llu\n",
 		(unsigned long long)ds.tx_commits, (unsigned long long)ds.tx_retries,
 		(unsigned long long)ds.tx_gone, (unsigned long long)ds.connects,
@@ -136,6 +142,7 @@ char *srv_metrics_render(size_t *len)
 	struct bill_ingest_stats is;
 	bill_ingest_stats_get(&is);
 	srv_buf_printf(&b,
+		"# HELP wattle_ingest_batches_total Readings batches billed (a group commit may bill several requests in one).\n"
 		"# TYPE wattle_ingest_batches_total counter\nwattle_ingest_batches_total %llu\n"
 		"# HELP wattle_ingest_readings_total Readings by outcome.\n"
 		"# TYPE wattle_ingest_readings_total counter\n"
@@ -144,6 +151,7 @@ char *srv_metrics_render(size_t *len)
 		"wattle_ingest_readings_total{outcome=\"late\"} %llu\n"
 		"wattle_ingest_readings_total{outcome=\"duplicate\"} %llu\n"
 		"wattle_ingest_readings_total{outcome=\"rejected\"} %llu\n"
+		"# HELP wattle_ingest_charged_minor_total Whole minor units charged to ledgers by ingest.\n"
 		"# TYPE wattle_ingest_charged_minor_total counter\nwattle_ingest_charged_minor_total %llu\n",
 		(unsigned long long)is.batches, (unsigned long long)is.billed,
 		(unsigned long long)is.baselines, (unsigned long long)is.late,

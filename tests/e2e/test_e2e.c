@@ -77,6 +77,14 @@ START_TEST(health_ready_metrics)
 	ck_assert(strstr(m.body, "wattle_http_requests_total{method=\"POST\",route=\"/v1/tenants\",status=\"201\"} 1"));
 	ck_assert(strstr(m.body, "wattle_http_request_duration_seconds_bucket{method=\"GET\",route=\"/readyz\",status=\"200\",le=\"+Inf\"} 1"));
 	ck_assert(strstr(m.body, "wattle_db_tx_commits_total"));
+	/* every family says what it counts (promtool refused the seven that did not) */
+	int types = 0, helps = 0;
+	for (const char *p = m.body; (p = strstr(p, "# TYPE ")); p += 7)
+		types++;
+	for (const char *p = m.body; (p = strstr(p, "# HELP ")); p += 7)
+		helps++;
+	ck_assert_int_ge(types, 15);
+	ck_assert_int_eq(helps, types);
 	th_resp_free(&m);
 }
 END_TEST
