@@ -147,6 +147,12 @@ void api_reports_get(struct req *rq)
 		api_error(rq, E_NOT_FOUND, NULL, "no report %s", rq->args[0]);
 		return;
 	}
+	char tag[48]; /* a stored report never changes; r2: the renderers' version */
+	snprintf(tag, sizeof tag, "rpt_%lld-%s-r2", (long long)r.id, f);
+	if (api_cacheable(rq, tag)) {
+		free(r.data_json);
+		return;
+	}
 	json_t *data = r.data_json ? json_loads(r.data_json, 0, NULL) : NULL;
 	free(r.data_json);
 	if (!strcmp(f, "json")) {

@@ -71,6 +71,17 @@ void api_reply_buf(struct req *rq, unsigned status, const char *ctype, struct sr
 	*b = (struct srv_buf){0};
 }
 
+bool api_cacheable(struct req *rq, const char *etag)
+{
+	snprintf(rq->etag, sizeof rq->etag, "\"%s\"", etag);
+	const char *inm = api_header(rq, "If-None-Match");
+	if (inm && (strstr(inm, rq->etag) || !strcmp(inm, "*"))) {
+		api_reply_raw(rq, 304, "application/json", "", 0);
+		return true;
+	}
+	return false;
+}
+
 void api_reply_raw(struct req *rq, unsigned status, const char *ctype, const char *buf,
 		   size_t len)
 {

@@ -63,6 +63,8 @@ struct req {
 	size_t raw_uri_len; /* the request target as sent, for the header byte count */
 	int64_t retry_after; /* seconds, for a 429's Retry-After; 0: none */
 	char client_addr[48]; /* the client's address as text, "" when unknown (the CLI, a worker) */
+	char etag[64];        /* ETag of a reply that never changes, "" when none (api_cacheable) */
+	char location[128];   /* Location of a 201's new resource, "" when none */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */
@@ -129,6 +131,10 @@ void api_complete(struct req *rq);
 
 /* A request header or query argument, borrowed for the request's life; NULL if absent. */
 const char *api_header(struct req *rq, const char *name);
+/* A reply that never changes (a stored report in one format): it gets ETag, a long private
+ * Cache-Control and Vary: Accept; returns true when the client's If-None-Match names it,
+ * with 304 and no body already set. */
+bool api_cacheable(struct req *rq, const char *etag);
 const char *api_query(struct req *rq, const char *name);
 
 /* Status code of an error, for the idempotency store and tests. */

@@ -261,6 +261,24 @@ static int admit(struct req *rq)
 			"this API key is over its rate");
 }
 
+/* A 201 whose reply has an id, on a collection with a GET of one member (POST /v1/tenants,
+ * GET /v1/tenants/{id}), says where the new resource is. */
+static void set_location(struct req *rq)
+{
+	if (rq->status != 201 || !rq->reply || rq->deferred)
+		return;
+	const char *id = json_string_value(json_object_get(rq->reply, "id"));
+	if (!id || strchr(id, '/'))
+		return;
+	char want[128];
+	snprintf(want, sizeof want, "%s/{id}", rq->route->pattern);
+	for (int i = 0; routes[i].method; i++)
+		if (!strcmp(routes[i].method, "GET") && !strcmp(routes[i].pattern, want)) {
+			snprintf(rq->location, sizeof rq->location, "%s/%s", rq->path, id);
+			return;
+		}
+}
+
 static void dispatch(struct req *rq)
 {
 	if (!rq->route) /* routed at the first callback; the reply is set */
@@ -276,6 +294,7 @@ static void dispatch(struct req *rq)
 	}
 	uint64_t s0 = db_thread_statements();
 	rq->route->fn(rq);
+	set_location(rq);
 	rq->db_statements = (int64_t)(db_thread_statements() - s0);
 	/* A deferred request belongs to the worker now: its reply may be half set. */
 	if (!rq->deferred && !rq->status)
@@ -348,6 +367,13 @@ static enum MHD_Result send_reply(struct req *rq)
 		MHD_add_response_header(resp, "Allow", rq->allow);
 	if (rq->close)
 		MHD_add_response_header(resp, "Connection", "close");
+	if (rq->etag[0]) {
+		MHD_add_response_header(resp, "ETag", rq->etag);
+		MHD_add_response_header(resp, "Cache-Control", "private, max-age=31536000, immutable");
+		MHD_add_response_header(resp, "Vary", "Accept");
+	}
+	if (rq->status == 201 && rq->location[0])
+		MHD_add_response_header(resp, "Location", rq->location);
 	if (rq->retry_after) {
 		char ra[24];
 		snprintf(ra, sizeof ra, "%lld", (long long)rq->retry_after);

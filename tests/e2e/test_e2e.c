@@ -778,6 +778,16 @@ START_TEST(version_help_and_head)
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.content_type, "application/json");
 	th_resp_free(&r);
+	/* a 201 says where the new resource is (it did not) */
+	r = th_req(&srv, "POST", "/v1/tenants", fin,
+		   "{\"site_id\":\"site_1\",\"name\":\"Tea\",\"category\":\"catering\",\"area_m2\":\"20\","
+		   "\"credit_rating\":\"B\"}", NULL);
+	ck_assert_int_eq(r.status, 201);
+	char want[64];
+	snprintf(want, sizeof want, "/v1/tenants/%s", json_string_value(json_object_get(r.json, "id")));
+	ck_assert_str_eq(r.location, want);
+	th_resp_free(&r);
+	json_decref(th_ok(&srv, "GET", want, fin, NULL, 200));
 	r = th_req(&srv, "HEAD", "/v1/tenants", fin, NULL, NULL);
 	ck_assert_int_eq(r.status, 200);
 	th_resp_free(&r);

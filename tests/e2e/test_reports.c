@@ -253,6 +253,20 @@ START_TEST(statement_adds_up_and_renders)
 	ck_assert_ptr_null(strstr(r.body, "src="));
 	ck_assert_ptr_null(strstr(r.body, "href="));
 	ck_assert_ptr_null(strstr(r.body, "url("));
+	/* a stored report never changes: cacheable, and asked again with its ETag, 304 */
+	ck_assert_msg(r.etag[0] == '"', "no ETag");
+	ck_assert_ptr_nonnull(strstr(r.cache_control, "immutable"));
+	char inm[160];
+	snprintf(inm, sizeof inm, "If-None-Match: %s", r.etag);
+	th_resp_free(&r);
+	const char *hi[] = {"Accept: text/html", inm, NULL};
+	r = th_req(&srv, "GET", one, fin, NULL, hi);
+	ck_assert_int_eq(r.status, 304);
+	ck_assert_int_eq(strlen(r.body ? r.body : ""), 0);
+	th_resp_free(&r);
+	r = th_req(&srv, "GET", one, fin, NULL, NULL); /* JSON: another representation, another tag */
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_ne(r.etag, inm + 15);
 	th_resp_free(&r);
 	/* the tenant reads its own statement, not the other's */
 	r = th_req(&srv, "GET", one, ten1, NULL, NULL);

@@ -186,6 +186,12 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 		snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(n - 16), ptr + 14);
 	if (n > 13 && !strncasecmp(ptr, "Retry-After: ", 13))
 		r->retry_after = atol(ptr + 13);
+	if (n > 10 && !strncasecmp(ptr, "Location: ", 10))
+		snprintf(r->location, sizeof r->location, "%.*s", (int)(n - 12), ptr + 10);
+	if (n > 6 && !strncasecmp(ptr, "ETag: ", 6))
+		snprintf(r->etag, sizeof r->etag, "%.*s", (int)(n - 8), ptr + 6);
+	if (n > 15 && !strncasecmp(ptr, "Cache-Control: ", 15))
+		snprintf(r->cache_control, sizeof r->cache_control, "%.*s", (int)(n - 17), ptr + 15);
 	return n;
 }
 

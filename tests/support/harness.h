@@ -51,6 +51,7 @@ struct th_resp {
 	char request_id[128];
 	char content_type[128];
 	long retry_after; /* the Retry-After header's seconds, 0 when none */
+	char location[256], etag[128], cache_control[128]; /* those headers, "" when none */
 };
 
 /* The world a suite starts each test from: a fresh database, the real server (with the
