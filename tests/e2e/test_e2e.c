@@ -1,5 +1,7 @@
 /* test_e2e.c: the real wattle binary over real HTTP against a real PostgreSQL. */
 #include "harness.h"
+
+#include <zlib.h>
 #include "server/config.h"
 
 #include <sys/wait.h>
@@ -788,6 +790,40 @@ START_TEST(version_help_and_head)
 	ck_assert_str_eq(r.location, want);
 	th_resp_free(&r);
 	json_decref(th_ok(&srv, "GET", want, fin, NULL, 200));
+	/* a big reply is gzip-compressed for a client that asks (a ledger page was 304 KB) */
+	char ledger[128];
+	snprintf(ledger, sizeof ledger, "/v1/tenants/%s/topups", tid);
+	for (int i = 0; i < 40; i++)
+		json_decref(th_ok(&srv, "POST", ledger, fin, "{\"amount_minor\":100,\"channel\":\"cash\",\"reference\":\"bulk\"}",
+				  201));
+	snprintf(ledger, sizeof ledger, "/v1/tenants/%s/ledger?limit=100", tid);
+	struct th_resp plain = th_req(&srv, "GET", ledger, fin, NULL, NULL);
+	ck_assert_int_eq(plain.status, 200);
+	ck_assert_str_eq(plain.content_encoding, "");
+	const char *gzh[] = {"Accept-Encoding: gzip", NULL};
+	r = th_req(&srv, "GET", ledger, fin, NULL, gzh);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.content_encoding, "gzip");
+	ck_assert_uint_lt(r.body_len, plain.body_len / 3);
+	char *inflated = malloc(plain.body_len + 1);
+	z_stream z = {0};
+	ck_assert_int_eq(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = (Bytef *)r.body;
+	z.avail_in = (uInt)r.body_len;
+	z.next_out = (Bytef *)inflated;
+	z.avail_out = (uInt)plain.body_len + 1;
+	ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+	ck_assert_uint_eq(z.total_out, plain.body_len);
+	inflateEnd(&z);
+	ck_assert(memcmp(inflated, plain.body, plain.body_len) == 0);
+	free(inflated);
+	th_resp_free(&r);
+	const char *refuse[] = {"Accept-Encoding: gzip;q=0, identity", NULL};
+	r = th_req(&srv, "GET", ledger, fin, NULL, refuse);
+	ck_assert_str_eq(r.content_encoding, "");
+	ck_assert_uint_eq(r.body_len, plain.body_len);
+	th_resp_free(&r);
+	th_resp_free(&plain);
 	r = th_req(&srv, "HEAD", "/v1/tenants", fin, NULL, NULL);
 	ck_assert_int_eq(r.status, 200);
 	th_resp_free(&r);

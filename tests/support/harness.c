@@ -188,6 +188,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 		r->retry_after = atol(ptr + 13);
 	if (n > 10 && !strncasecmp(ptr, "Location: ", 10))
 		snprintf(r->location, sizeof r->location, "%.*s", (int)(n - 12), ptr + 10);
+	if (n > 18 && !strncasecmp(ptr, "Content-Encoding: ", 18))
+		snprintf(r->content_encoding, sizeof r->content_encoding, "%.*s", (int)(n - 20), ptr + 18);
 	if (n > 6 && !strncasecmp(ptr, "ETag: ", 6))
 		snprintf(r->etag, sizeof r->etag, "%.*s", (int)(n - 8), ptr + 6);
 	if (n > 15 && !strncasecmp(ptr, "Cache-Control: ", 15))
@@ -236,6 +238,7 @@ struct th_resp th_req(struct th_server *s, const char *method, const char *path,
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	r.body = b.p ? b.p : strdup("");
+	r.body_len = b.p ? b.len : 0;
 	r.json = json_loads(r.body, 0, NULL);
 	return r;
 }

@@ -51,7 +51,8 @@ struct th_resp {
 	char request_id[128];
 	char content_type[128];
 	long retry_after; /* the Retry-After header's seconds, 0 when none */
-	char location[256], etag[128], cache_control[128]; /* those headers, "" when none */
+	char location[256], etag[128], cache_control[128], content_encoding[32]; /* those headers, "" when none */
+	size_t body_len; /* body's bytes (a gzip body holds NULs) */
 };
 
 /* The world a suite starts each test from: a fresh database, the real server (with the
