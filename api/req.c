@@ -18,6 +18,7 @@ static const struct {
 				 "the request's framing or headers are ambiguous or invalid; the connection is closed"},
 	[E_MALFORMED_JSON] = {400, "malformed_json", "the body is not valid JSON"},
 	[E_RATE_LIMITED] = {429, "rate_limited", "too many requests; retry after Retry-After seconds"},
+	[E_HEADERS_TOO_LARGE] = {431, "headers_too_large", "the request's headers are larger than allowed"},
 	[E_INVALID_FIELD] = {400, "invalid_field", "a field has an invalid value"},
 	[E_MISSING_FIELD] = {400, "missing_field", "a required field is missing"},
 	[E_UNKNOWN_FIELD] = {400, "unknown_field", "the body has a field this endpoint does not take"},

@@ -37,6 +37,10 @@ static struct srv_counters auth_failures = {"wattle_auth_failures_total",
 					    auth_v, NULL};
 
 static size_t body_max = 1 << 20;
+/* The request line and headers may be this big; libmicrohttpd's per-connection pool is
+ * twice it, so a request near the limit still has room for its JSON 431 (with a pool of
+ * just this, headers near 16 KB got no reply at all and larger ones libmicrohttpd's page). */
+#define HEADERS_MAX 16384
 static int64_t request_timeout_us = 30 * INT64_C(1000000);
 static const struct route *routes;
 static int nroutes;
@@ -636,6 +640,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		client_addr_text(conn, rq->client_addr, sizeof rq->client_addr);
 		struct framing f = {0, 0, 0, 0, NULL};
 		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_scan, &f);
+		const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+		if (hs && hs->header_size > HEADERS_MAX) { /* answered in JSON, while the pool has room to */
+			rq->answered = rq->close = true;
+			set_request_id(rq);
+			api_error(rq, E_HEADERS_TOO_LARGE, json_pack("{s:i}", "max_bytes", HEADERS_MAX), NULL);
+			return send_reply(rq);
+		}
 		if (!f.why)
 			f.why = unseen_bytes(conn, rq, version, &f);
 		if (f.why) {
@@ -757,7 +768,7 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 		(unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		/* Headers live in this per-connection pool (bodies are copied out); MHD clears
 		 * it between requests, so a smaller pool is less work per request. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * HEADERS_MAX), MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->conn_per_addr,
 
 		/* libmicrohttpd's strictest client discipline its version has: HTTP/1.1 needs Host,
