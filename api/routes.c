@@ -108,6 +108,7 @@ void api_register_statements_pools(void);
 void api_register_statements_payments(void);
 void api_register_statements_alarms(void);
 void api_register_statements_reports(void);
+void api_register_statements_gauges(void);
 
 void api_register_statements(void)
 {
@@ -122,4 +123,5 @@ void api_register_statements(void)
 	api_register_statements_payments();
 	api_register_statements_alarms();
 	api_register_statements_reports();
+	api_register_statements_gauges();
 }

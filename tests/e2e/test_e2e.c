@@ -87,6 +87,12 @@ START_TEST(health_ready_metrics)
 		helps++;
 	ck_assert_int_ge(types, 15);
 	ck_assert_int_eq(helps, types);
+	/* what the control room graphs: accounts by state, alarms, the outboxes, the build */
+	ck_assert_msg(strstr(m.body, "wattle_accounts{state=\"normal\"} 1\n"), "%s", m.body);
+	ck_assert(strstr(m.body, "wattle_gauges_up 1\n"));
+	ck_assert(strstr(m.body, "wattle_outbox_commands_oldest_seconds 0\n"));
+	ck_assert(strstr(m.body, "wattle_outbox_notifications_oldest_seconds "));
+	ck_assert(strstr(m.body, "wattle_build_info{version=\"0."));
 	th_resp_free(&m);
 }
 END_TEST
