@@ -82,6 +82,23 @@ void api_alarms_list(struct req *rq)
 	api_reply(rq, 200, api_page_reply(items, limit));
 }
 
+/* The alarm as a change left it, into t->out; 404 (DB_ABORT) when there is none. */
+static enum db_status alarm_after(PGconn *c, struct api_id_tx *t)
+{
+	struct alarm_view x;
+	enum db_status st = store_alarm_get(c, t->id, &x);
+	if (st != DB_OK)
+		return st;
+	if (!x.id) {
+		api_error(t->rq, E_NOT_FOUND, NULL, "no alarm %s", t->rq->args[0]);
+		return DB_ABORT;
+	}
+	json_decref(t->out);
+	t->out = alarm_json(&x);
+	store_alarm_view_clear(&x);
+	return DB_OK;
+}
+
 static enum db_status ack_tx(PGconn *c, void *arg)
 {
 	struct api_id_tx *t = arg;
@@ -90,16 +107,8 @@ static enum db_status ack_tx(PGconn *c, void *arg)
 	enum db_status st = op_alarm_ack(c, t->id, api_body_str(rq, "note"), srv_clock_now_us(), rq->who.key_id, &acked);
 	if (st != DB_OK)
 		return st;
-	struct alarm_view x;
-	if ((st = store_alarm_get(c, t->id, &x)) != DB_OK)
+	if ((st = alarm_after(c, t)) != DB_OK)
 		return st;
-	if (!x.id) {
-		api_error(rq, E_NOT_FOUND, NULL, "no alarm %s", rq->args[0]);
-		return DB_ABORT;
-	}
-	json_decref(t->out);
-	t->out = alarm_json(&x);
-	store_alarm_view_clear(&x);
 	if (!acked) {
 		const char *state = json_string_value(json_object_get(t->out, "state"));
 		api_error(rq, E_CONFLICT, json_pack("{s:s}", "state", state), "the alarm is already %s", state);
@@ -135,16 +144,8 @@ static enum db_status shelve_tx(PGconn *c, void *arg)
 					       rq->who.key_id, &found);
 	if (st != DB_OK)
 		return st;
-	struct alarm_view x;
-	if ((st = store_alarm_get(c, t->id, &x)) != DB_OK)
+	if ((st = alarm_after(c, t)) != DB_OK)
 		return st;
-	if (!x.id) {
-		api_error(rq, E_NOT_FOUND, NULL, "no alarm %s", rq->args[0]);
-		return DB_ABORT;
-	}
-	json_decref(t->out);
-	t->out = alarm_json(&x);
-	store_alarm_view_clear(&x);
 	if (!found) {
 		api_error(rq, E_CONFLICT, json_pack("{s:s}", "state", "closed"), "a closed alarm cannot be shelved");
 		return DB_ABORT;

@@ -218,8 +218,12 @@ int api_tx_failed(struct req *rq, enum db_status st)
 enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *target)
 {
 	char *t = json_dumps(target, JSON_COMPACT | JSON_ENCODE_ANY);
+	char addr[16] = ""; /* dotted quad, only when a change is audited */
+	if (rq->client_addr)
+		snprintf(addr, sizeof addr, "%u.%u.%u.%u", rq->client_addr >> 24, rq->client_addr >> 16 & 255,
+			 rq->client_addr >> 8 & 255, rq->client_addr & 255);
 	struct audit_row row = {rq->who.key_id, srv_role_name(rq->who.role), rq->method, rq->path, rq->request_id,
-				action, t, rq->client_addr};
+				action, t, addr};
 	enum db_status st = store_audit_insert(c, &row, srv_clock_now_us());
 	free(t);
 	json_decref(target);

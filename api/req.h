@@ -63,7 +63,7 @@ struct req {
 	bool started;  /* past the first callback (the headers are in) */
 	size_t raw_uri_len; /* the request target as sent, for the header byte count */
 	int64_t retry_after; /* seconds, for a 429's Retry-After; 0: none */
-	char client_addr[48]; /* the client's address as text, "" when unknown (the CLI, a worker) */
+	uint32_t client_addr; /* the client's IPv4 address, host order; 0 when unknown (the CLI, a worker) */
 	char etag[64];        /* ETag of a reply that never changes, "" when none (api_cacheable) */
 	char location[128];   /* Location of a 201's new resource, "" when none */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */

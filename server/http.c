@@ -211,20 +211,12 @@ static int parse_body(struct req *rq)
 }
 
 /* The client's IPv4 address as a number (0 when unknown). */
-static uint64_t client_addr(struct MHD_Connection *c)
+static uint32_t client_addr(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (!i || !i->client_addr || i->client_addr->sa_family != AF_INET)
 		return 0;
 	return ntohl(((const struct sockaddr_in *)(const void *)i->client_addr)->sin_addr.s_addr);
-}
-
-static void client_addr_text(struct MHD_Connection *c, char *out, size_t n)
-{
-	const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	out[0] = 0;
-	if (i && i->client_addr && i->client_addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)i->client_addr)->sin_addr, out, (socklen_t)n);
 }
 
 static bool limited(struct req *rq, int64_t wait, enum refusal why, const char *what)
@@ -244,7 +236,7 @@ static bool limited(struct req *rq, int64_t wait, enum refusal why, const char *
 static int admit(struct req *rq)
 {
 	int64_t now = srv_mono_us();
-	uint64_t addr = client_addr(rq->conn);
+	uint64_t addr = rq->client_addr;
 	if (limited(rq, srv_limit_take(SRV_BUCKET_ADDR, addr, now), REF_ADDR_RATE, "this address is over its rate"))
 		return 0;
 	if (!rq->route->roles)
@@ -537,14 +529,13 @@ static enum MHD_Result framing_scan(void *cls, enum MHD_ValueKind kind, const ch
  * writes "Name:value" or ends a line with a bare LF lends a NUL elsewhere a byte or two of
  * room, which the byte count cannot tell apart. libmicrohttpd 1.0 refuses binary zeros
  * itself, and is asked to below when wattle is built against it; Debian 12 has 0.9.75. */
-static const char *unseen_bytes(struct MHD_Connection *conn, const struct req *rq, const char *version,
+static const char *unseen_bytes(size_t header_size, const struct req *rq, const char *version,
 				const struct framing *f)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	if (!ci || !rq->raw_uri_len)
+	if (!header_size || !rq->raw_uri_len)
 		return NULL;
 	size_t seen = strlen(rq->method) + 1 + rq->raw_uri_len + 1 + strlen(version) + 2 + f->bytes + 2;
-	if (ci->header_size > seen + f->headers)
+	if (header_size > seen + f->headers)
 		return "header bytes the parser did not read (a NUL) or padding after a colon";
 	return NULL;
 }
@@ -637,18 +628,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->path = url;
 		rq->route_index = -1;
 		rq->t0_us = srv_mono_us();
-		client_addr_text(conn, rq->client_addr, sizeof rq->client_addr);
+		rq->client_addr = client_addr(conn);
 		struct framing f = {0, 0, 0, 0, NULL};
 		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_scan, &f);
 		const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-		if (hs && hs->header_size > HEADERS_MAX) { /* answered in JSON, while the pool has room to */
+		size_t header_size = hs ? hs->header_size : 0;
+		if (header_size > HEADERS_MAX) { /* answered in JSON, while the pool has room to */
 			rq->answered = rq->close = true;
 			set_request_id(rq);
 			api_error(rq, E_HEADERS_TOO_LARGE, json_pack("{s:i}", "max_bytes", HEADERS_MAX), NULL);
 			return send_reply(rq);
 		}
 		if (!f.why)
-			f.why = unseen_bytes(conn, rq, version, &f);
+			f.why = unseen_bytes(header_size, rq, version, &f);
 		if (f.why) {
 			rq->answered = rq->close = true;
 			set_request_id(rq);

@@ -6,12 +6,12 @@
 # must pass and every acknowledged top-up must be present, exactly once.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/tests/lib.sh"
 build=$(cd "${1:?usage: pitr.sh BUILD_DIR}" && pwd)
 bin=/usr/lib/postgresql/15/bin
 tmp=$(mktemp -d /tmp/wattle-pitr.XXXXXX)
 chmod 755 "$tmp"
 wpid=
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
   "$root/scripts/pg.sh" stop "$tmp/a" || true
@@ -19,19 +19,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-# A port below the kernel's ephemeral range (so no test server's port 0 lands on it) that
-# nobody listens on, with the next n-1 free too.
-free_ports() {
-  local n=$1 p ok i
-  for _ in $(seq 200); do
-    p=$(( 10000 + RANDOM % 20000 )); ok=1
-    for i in $(seq 0 $((n - 1))); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null && ok=0
-    done
-    [ $ok = 1 ] && { echo "$p"; return 0; }
-  done
-  return 1
-}
 mkdir -p "$tmp/wal"
 [ "$(id -u)" = 0 ] && chown postgres: "$tmp/wal"
 

@@ -11,6 +11,7 @@
 # Prints the counts.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/tests/lib.sh"
 build=$(cd "${1:?usage: fault.sh BUILD_DIR [SECONDS]}" && pwd)
 secs=${2:-45}
 tmp=$(mktemp -d /tmp/wattle-fault.XXXXXX)
@@ -24,19 +25,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-# A port below the kernel's ephemeral range (so no test server's port 0 lands on it) that
-# nobody listens on, with the next n-1 free too.
-free_ports() {
-  local n=$1 p ok i
-  for _ in $(seq 200); do
-    p=$(( 10000 + RANDOM % 20000 )); ok=1
-    for i in $(seq 0 $((n - 1))); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null && ok=0
-    done
-    [ $ok = 1 ] && { echo "$p"; return 0; }
-  done
-  return 1
-}
 pg=$("$root/scripts/pg.sh" start "$tmp/pg")   # durable
 psql "$pg dbname=postgres" -qc "CREATE DATABASE wattle"
 export WATTLE_DATABASE_URL="$pg dbname=wattle" WATTLE_LOG_LEVEL=warn
@@ -133,7 +121,6 @@ commands & pids+=($!)
 # --- the faults ---
 kills=0 restarts=0
 start=$(date +%s)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_restart() { # under a serving wattle: its transactions lose the database mid-flight
   as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$tmp/pg/data" -m "$1" -w restart -l "$tmp/pg/postgres.log" >/dev/null
   restarts=$((restarts + 1))
