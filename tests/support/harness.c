@@ -128,12 +128,25 @@ static void cli_admin_key(struct th_server *s)
 	ck_assert_int_eq((int)strlen(s->admin_key), 51);
 }
 
+static void spawn(struct th_server *s, const char *conninfo, const char *const *env);
+
 void th_server_start(struct th_server *s, const char *conninfo, const char *const *env)
 {
 	memset(s, 0, sizeof *s);
 	snprintf(s->conninfo, sizeof s->conninfo, "%s", conninfo);
 	cli_admin_key(s);
 	s->port = th_free_port();
+	spawn(s, conninfo, env);
+}
+
+void th_server_restart(struct th_server *s, const char *const *env)
+{
+	ck_assert_int_eq(s->pid, 0);
+	spawn(s, s->conninfo, env);
+}
+
+static void spawn(struct th_server *s, const char *conninfo, const char *const *env)
+{
 	snprintf(s->log_path, sizeof s->log_path, "/tmp/wattle-test-%d-%d.log", (int)getpid(), s->port);
 	s->pid = fork();
 	ck_assert(s->pid >= 0);
@@ -366,4 +379,73 @@ void th_world_stop(struct th_world *w)
 	free(w->gw);
 	free(w->db);
 	memset(w, 0, sizeof *w);
+}
+
+pid_t th_spawn(const char *const *argv, const char *log_path)
+{
+	pid_t pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		if (log_path) {
+			FILE *log = freopen(log_path, "a", stderr);
+			(void)log;
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int th_reap(pid_t pid, int sig)
+{
+	if (pid <= 0)
+		return -1;
+	kill(pid, sig);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Whether something listens on 127.0.0.1:port. */
+static int listening(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {0};
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	close(fd);
+	return ok;
+}
+
+void th_wait_port(int port)
+{
+	for (int i = 0; i < 200; i++) {
+		if (listening(port))
+			return;
+		usleep(25000);
+	}
+	ck_abort_msg("nothing listens on port %d", port);
+}
+
+void th_broker_start(struct th_broker *b)
+{
+	memset(b, 0, sizeof *b);
+	b->port = th_free_port();
+	snprintf(b->conf, sizeof b->conf, "/tmp/wattle-mosquitto-%d-%d.conf", (int)getpid(), b->port);
+	FILE *f = fopen(b->conf, "w");
+	ck_assert(f != NULL);
+	fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", b->port);
+	fclose(f);
+	const char *argv[] = {"/usr/sbin/mosquitto", "-c", b->conf, NULL};
+	b->pid = th_spawn(argv, "/dev/null");
+	th_wait_port(b->port);
+}
+
+void th_broker_stop(struct th_broker *b)
+{
+	th_reap(b->pid, SIGTERM);
+	unlink(b->conf);
+	b->pid = 0;
 }

@@ -41,6 +41,10 @@ struct th_server {
  * Waits for /healthz. */
 void th_server_start(struct th_server *s, const char *conninfo, const char *const *env);
 
+/* Start s again after th_server_stop, on the same port and database (a client that knows
+ * its address finds it back). */
+void th_server_restart(struct th_server *s, const char *const *env);
+
 /* SIGTERM and wait; returns the exit status (0 = clean stop). */
 int th_server_stop(struct th_server *s);
 
@@ -113,6 +117,22 @@ void th_peer_stop(struct th_peer *p);
 int th_free_port(void);
 /* Requests received so far whose body contains needle (NULL: all). */
 int th_peer_count(struct th_peer *p, const char *needle);
+
+/* Run argv[0] (a path) with stderr to log_path (appended; NULL: the test's own). */
+pid_t th_spawn(const char *const *argv, const char *log_path);
+/* Send sig and wait; the exit status (128 + the signal when killed). */
+int th_reap(pid_t pid, int sig);
+/* Wait until something listens on 127.0.0.1:port (or fail the test). */
+void th_wait_port(int port);
+
+/* A real mosquitto broker (Debian's) on a free loopback port, for a suite that needs one. */
+struct th_broker {
+	pid_t pid;
+	int port;
+	char conf[128];
+};
+void th_broker_start(struct th_broker *b);
+void th_broker_stop(struct th_broker *b);
 
 
 #endif

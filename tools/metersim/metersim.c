@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/crypto.h"
+#include "metersim/devices.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -368,7 +369,9 @@ static void usage(FILE *f)
 		"--inject puts a condition on a meter from its third reading on (until M simulated minutes\n"
 		"after the start, when given): overload, malicious (a 3 kW resistive heater), over_voltage,\n"
 		"under_voltage, low_pf, harmonics, comm_lost (silence), energy_regressed (once),\n"
-		"relay_mismatch (the relay always reports on).\n");
+		"relay_mismatch (the relay always reports on).\n"
+		"With --protocol (see wattle-metersim --protocol x --help) it plays the meters as Modbus,\n"
+		"DL/T 645 or MQTT devices for wattle-gateway instead.\n");
 }
 
 int main(int argc, char **argv)
@@ -378,6 +381,9 @@ int main(int argc, char **argv)
 		{"port", 1, 0, 'p'}, {"secret", 1, 0, 's'}, {"interval-min", 1, 0, 'i'},
 		{"seconds", 1, 0, 't'}, {"utc-offset-h", 1, 0, 'z'}, {"inject", 1, 0, 'j'},
 		{"inject-until-min", 1, 0, 'U'}, {"ack-delay-s", 1, 0, 'A'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+	for (int i = 1; i < argc; i++) /* the fleet as real-protocol devices for wattle-gateway */
+		if (!strcmp(argv[i], "--protocol") || !strncmp(argv[i], "--protocol=", 11))
+			return metersim_devices(argc, argv);
 	int c;
 	S.secret = getenv("WATTLE_GATEWAY_SECRET");
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
