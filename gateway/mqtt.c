@@ -318,7 +318,7 @@ static void on_message(struct mosquitto *mq, void *ud, const struct mosquitto_me
 				continue;
 			if (!strncmp(k, "switch:", 7) && json_is_boolean(json_object_get(v, "output")))
 				relay_seen(d, json_is_true(json_object_get(v, "output")));
-			else if (strncmp(k, "em1data:", 8)) /* energy notifications carry deltas only: asked for */
+			else /* a NotifyStatus carries what changed; a total_act_energy there is the total */
 				take(d, k, v);
 		}
 		break;
