@@ -161,19 +161,6 @@ void api_readings_create(struct req *rq)
 	}
 }
 
-/* ?name= as an RFC 3339 time, or def when absent. Replies 400 and returns -1 if bad. */
-static int query_time(struct req *rq, const char *name, int64_t def, int64_t *out)
-{
-	const char *s = api_query(rq, name);
-	*out = def;
-	if (s && api_parse_time(s, out)) {
-		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", name),
-			  "%s must be an RFC 3339 time with offset", name);
-		return -1;
-	}
-	return 0;
-}
-
 void api_meter_readings(struct req *rq)
 {
 	int64_t tenant, meter = api_meter_find(rq, &tenant);
@@ -183,9 +170,10 @@ void api_meter_readings(struct req *rq)
 		api_error(rq, E_FORBIDDEN, NULL, "a tenant key may only read its own meters");
 		return;
 	}
-	int64_t from, to, after, limit, dummy;
-	if (query_time(rq, "from", 0, &from) || query_time(rq, "to", INT64_C(253402300799000000), &to) ||
-	    query_time(rq, "after", -1, &after) || api_page(rq, ID_METER, &limit, &dummy))
+	/* paged by time: ?after= is the next_after (a ts) of the page before, not an id */
+	int64_t from, to, after, limit;
+	if (api_query_time(rq, "from", 0, &from) || api_query_time(rq, "to", INT64_C(253402300799000000), &to) ||
+	    api_query_time(rq, "after", -1, &after) || api_query_limit(rq, &limit))
 		return;
 	PGconn *c = api_conn(rq);
 	struct reading_row *v;
