@@ -120,6 +120,7 @@ static void run_jobs(struct srv_job *batch)
 			reply_counts(j->rq, mine, j->n);
 		at += j->n;
 		free(alone);
+		mb_readings_clear(j->rd, j->n); /* the copies borrowed them; mine is answered */
 		free(j->rd);
 		api_complete(j->rq); /* j->rq is the server's again */
 		free(j);
@@ -156,6 +157,7 @@ void api_readings_create(struct req *rq)
 	}
 	if (!srv_queue_push(&q, &j->q, api_defer_hook, rq)) {
 		api_error(rq, E_SHUTTING_DOWN, NULL, NULL);
+		mb_readings_clear(j->rd, j->n);
 		free(j->rd);
 		free(j);
 	}
