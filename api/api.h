@@ -168,6 +168,7 @@ void api_tariffs_get(struct req *rq);
 void api_tariff_versions_create(struct req *rq);
 void api_readings_create(struct req *rq);
 void api_meter_readings(struct req *rq);
+void api_meter_power_quality(struct req *rq);
 void api_consumption(struct req *rq);
 void api_commands_list(struct req *rq);
 void api_notifications_list(struct req *rq);
