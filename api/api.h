@@ -99,6 +99,11 @@ enum db_status api_idem_finish(PGconn *c, struct req *rq);
 /* ?limit= and ?after=: limit 1..1000 (default 50), after an id of prefix (0 = start).
  * On a bad value reply 400 and return -1. */
 int api_page(struct req *rq, const char *prefix, int64_t *limit, int64_t *after);
+/* ?limit= alone, as api_page reads it, for lists paged by something other than an id. */
+int api_query_limit(struct req *rq, int64_t *limit);
+/* Optional ?name= as an RFC 3339 time: *out unix microseconds, or def when absent. On a bad
+ * value reply 400 and return -1. */
+int api_query_time(struct req *rq, const char *name, int64_t def, int64_t *out);
 
 /* Build {"items": items, "next_after": ...}: when items holds more than limit entries,
  * the extra one is dropped and next_after is the id of the last kept. Steals items. */
@@ -163,6 +168,7 @@ void api_tariffs_get(struct req *rq);
 void api_tariff_versions_create(struct req *rq);
 void api_readings_create(struct req *rq);
 void api_meter_readings(struct req *rq);
+void api_meter_power_quality(struct req *rq);
 void api_consumption(struct req *rq);
 void api_commands_list(struct req *rq);
 void api_notifications_list(struct req *rq);

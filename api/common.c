@@ -291,12 +291,10 @@ enum db_status api_idem_finish(PGconn *c, struct req *rq)
 	return st;
 }
 
-int api_page(struct req *rq, const char *prefix, int64_t *limit, int64_t *after)
+int api_query_limit(struct req *rq, int64_t *limit)
 {
 	*limit = 50;
-	*after = 0;
 	const char *l = api_query(rq, "limit");
-	const char *a = api_query(rq, "after");
 	if (l) {
 		int64_t v;
 		if (bill_parse_decimal(l, 0, 1000, &v) || v < 1) {
@@ -306,6 +304,27 @@ int api_page(struct req *rq, const char *prefix, int64_t *limit, int64_t *after)
 		}
 		*limit = v;
 	}
+	return 0;
+}
+
+int api_query_time(struct req *rq, const char *name, int64_t def, int64_t *out)
+{
+	const char *s = api_query(rq, name);
+	*out = def;
+	if (s && api_parse_time(s, out)) {
+		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", name),
+			  "%s must be an RFC 3339 time with offset", name);
+		return -1;
+	}
+	return 0;
+}
+
+int api_page(struct req *rq, const char *prefix, int64_t *limit, int64_t *after)
+{
+	*after = 0;
+	const char *a = api_query(rq, "after");
+	if (api_query_limit(rq, limit))
+		return -1;
 	if (a && *a) {
 		*after = api_id_parse(prefix, a);
 		if (!*after) {

@@ -120,6 +120,7 @@ static void run_jobs(struct srv_job *batch)
 			reply_counts(j->rq, mine, j->n);
 		at += j->n;
 		free(alone);
+		mb_readings_clear(j->rd, j->n); /* the copies borrowed them; mine is answered */
 		free(j->rd);
 		api_complete(j->rq); /* j->rq is the server's again */
 		free(j);
@@ -156,22 +157,10 @@ void api_readings_create(struct req *rq)
 	}
 	if (!srv_queue_push(&q, &j->q, api_defer_hook, rq)) {
 		api_error(rq, E_SHUTTING_DOWN, NULL, NULL);
+		mb_readings_clear(j->rd, j->n);
 		free(j->rd);
 		free(j);
 	}
-}
-
-/* ?name= as an RFC 3339 time, or def when absent. Replies 400 and returns -1 if bad. */
-static int query_time(struct req *rq, const char *name, int64_t def, int64_t *out)
-{
-	const char *s = api_query(rq, name);
-	*out = def;
-	if (s && api_parse_time(s, out)) {
-		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", name),
-			  "%s must be an RFC 3339 time with offset", name);
-		return -1;
-	}
-	return 0;
 }
 
 void api_meter_readings(struct req *rq)
@@ -183,9 +172,10 @@ void api_meter_readings(struct req *rq)
 		api_error(rq, E_FORBIDDEN, NULL, "a tenant key may only read its own meters");
 		return;
 	}
-	int64_t from, to, after, limit, dummy;
-	if (query_time(rq, "from", 0, &from) || query_time(rq, "to", INT64_C(253402300799000000), &to) ||
-	    query_time(rq, "after", -1, &after) || api_page(rq, ID_METER, &limit, &dummy))
+	/* paged by time: ?after= is the next_after (a ts) of the page before, not an id */
+	int64_t from, to, after, limit;
+	if (api_query_time(rq, "from", 0, &from) || api_query_time(rq, "to", INT64_C(253402300799000000), &to) ||
+	    api_query_time(rq, "after", -1, &after) || api_query_limit(rq, &limit))
 		return;
 	PGconn *c = api_conn(rq);
 	struct reading_row *v;

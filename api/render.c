@@ -1,5 +1,6 @@
-/* render.c: reports as CSV and as HTML with inline SVG. */
+/* render.c: reports as CSV and as HTML with inline SVG; power quality as HTML. */
 #include "api/render.h"
+#include "core/alarm.h"
 #include "core/money.h"
 #include "core/buf.h"
 
@@ -533,6 +534,145 @@ static void energy_html(struct srv_buf *b, const json_t *r)
 		srv_buf_printf(b, "</td><td class=\"n\">%s</td></tr>", kwh(num(e, "wh"), n, sizeof n));
 	}
 	srv_buf_puts(b, "</table>");
+}
+
+/* ---- power quality ---- */
+
+/* A JSON percentage as hundredths, within 0..10000 (anything else as 0). */
+static int hundredths(const json_t *v)
+{
+	double x = json_number_value(v);
+	return x >= 0 && x <= 100 ? (int)(x * 100 + 0.5) : 0;
+}
+
+/* The smallest of 1, 2, 5, 10, 20, 50, 100 percent (in hundredths) at or above v. */
+static int nice_top(int v)
+{
+	static const int steps[] = {100, 200, 500, 1000, 2000, 5000, 10000};
+	for (size_t k = 0; k < sizeof steps / sizeof *steps; k++)
+		if (v <= steps[k])
+			return steps[k];
+	return 10000;
+}
+
+/* One spectrum (30 percentages, orders 2..31) as a bar chart: exactly one <rect> per order;
+ * each order's limit (limits: {"3": 5}) a red tick across its bar, the bar red when over. */
+static void spectrum_svg(struct srv_buf *b, const json_t *values, const json_t *limits, const char *what)
+{
+	const int W = 900, H = 250, left = 48, bottom = 30, top = 16, n = 30;
+	int v[30], lim[30], max = 0;
+	for (int k = 0; k < n; k++) {
+		char key[8];
+		snprintf(key, sizeof key, "%d", k + 2);
+		json_t *l = json_object_get(limits, key);
+		v[k] = hundredths(json_array_get(values, (size_t)k));
+		lim[k] = json_is_number(l) ? hundredths(l) : -1;
+		max = v[k] > max ? v[k] : max;
+		max = lim[k] > max ? lim[k] : max;
+	}
+	int ymax = nice_top(max);
+	int plot_w = W - left - 8, plot_h = H - bottom - top;
+	char t[16];
+	srv_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"", W, H);
+	esc(b, what);
+	srv_buf_puts(b, "\">");
+	for (int g = 0; g <= 4; g++) {
+		int y = top + plot_h - plot_h * g / 4;
+		srv_buf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#e3e8ec\"/>"
+				  "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\" fill=\"#5b6b78\">%s</text>",
+			       left, W - 8, y, y, left - 4, y + 3, alarm_pct_text((unsigned)(ymax * g / 4), t, sizeof t));
+	}
+	srv_buf_puts(b, "<text x=\"4\" y=\"10\" font-size=\"10\" fill=\"#5b6b78\">%</text>");
+	double slot = (double)plot_w / n;
+	for (int k = 0; k < n; k++) {
+		int h = v[k] * plot_h / ymax;
+		bool over = lim[k] >= 0 && v[k] > lim[k];
+		double x = left + slot * k;
+		srv_buf_printf(b, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>order %d: %s%%",
+			       x + slot * 0.15, top + plot_h - h, slot * 0.7, h, over ? "#c0392b" : "#1f6f8b", k + 2,
+			       alarm_pct_text((unsigned)v[k], t, sizeof t));
+		if (lim[k] >= 0)
+			srv_buf_printf(b, " (limit %s%%)", alarm_pct_text((unsigned)lim[k], t, sizeof t));
+		srv_buf_puts(b, "</title></rect>");
+		if (lim[k] >= 0) {
+			int y = top + plot_h - lim[k] * plot_h / ymax;
+			srv_buf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#c0392b\" stroke-width=\"2\"/>",
+				       x + slot * 0.05, x + slot * 0.95, y, y);
+		}
+		srv_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" fill=\"#5b6b78\">%d</text>",
+			       x + slot / 2, H - 14, k + 2);
+	}
+	srv_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" fill=\"#5b6b78\">harmonic order</text></svg>",
+		       left + plot_w / 2, H - 1);
+}
+
+/* A THD or other measurement cell: the number, or a dash. */
+static void measure_cell(struct srv_buf *b, const json_t *v)
+{
+	if (json_is_number(v))
+		srv_buf_printf(b, "<td class=\"n\">%.2f</td>", json_number_value(v));
+	else
+		srv_buf_puts(b, "<td class=\"n\">&ndash;</td>");
+}
+
+char *api_render_power_quality_html(const json_t *d, size_t *len)
+{
+	struct srv_buf b = {0};
+	char title[120];
+	snprintf(title, sizeof title, "Power quality: %.80s", str(d, "serial"));
+	srv_buf_puts(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+	esc(&b, title);
+	srv_buf_puts(&b, "</title>");
+	srv_buf_puts(&b, style);
+	srv_buf_puts(&b, "</head><body><h1>");
+	esc(&b, title);
+	srv_buf_puts(&b, "</h1>");
+	char range[120], generated[80];
+	snprintf(range, sizeof range, "%.40s to %.40s", str(d, "from"), str(d, "to"));
+	snprintf(generated, sizeof generated, "generated %.40s", str(d, "generated_at"));
+	const char *parts[] = {str(d, "meter_id"), range, generated};
+	dotted(&b, parts, 3);
+	static const char *const halves[][3] = {{"harmonics_v_pct", "harmonic_limits_pct", "Voltage harmonics"},
+						{"harmonics_i_pct", "harmonic_limits_i_pct", "Current harmonics"}};
+	bool any = false;
+	for (int h = 0; h < 2; h++) {
+		json_t *v = json_object_get(d, halves[h][0]);
+		if (!json_is_array(v))
+			continue;
+		any = true;
+		srv_buf_printf(&b, "<h2>%s, orders 2 to 31</h2>", halves[h][2]);
+		char at[160];
+		snprintf(at, sizeof at, "latest spectrum in range, at %.40s; percent of the fundamental",
+			 str(d, "harmonics_ts"));
+		dotted(&b, (const char *[]){at}, 1);
+		spectrum_svg(&b, v, json_object_get(d, halves[h][1]), halves[h][2]);
+	}
+	if (!any)
+		srv_buf_puts(&b, "<h2>Harmonics</h2><p class=\"sub\">No spectrum was kept in this range.</p>");
+	srv_buf_puts(&b, "<h2>Total harmonic distortion</h2><table><tr><th>Time</th><th class=\"n\">THD voltage %</th>"
+			 "<th class=\"n\">THD current %</th></tr>");
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(d, "thd"), i, e) {
+		srv_buf_puts(&b, "<tr><td>");
+		esc(&b, str(e, "ts"));
+		srv_buf_puts(&b, "</td>");
+		measure_cell(&b, json_object_get(e, "thd_v_pct"));
+		measure_cell(&b, json_object_get(e, "thd_i_pct"));
+		srv_buf_puts(&b, "</tr>");
+	}
+	if (!json_array_size(json_object_get(d, "thd")))
+		srv_buf_puts(&b, "<tr><td colspan=\"3\" class=\"sub\">No readings with THD in this range.</td></tr>");
+	srv_buf_puts(&b, "</table>");
+	if (json_is_string(json_object_get(d, "next_after"))) {
+		srv_buf_puts(&b, "<p class=\"sub\">More readings follow; ask again with after=");
+		esc(&b, str(d, "next_after"));
+		srv_buf_puts(&b, ".</p>");
+	}
+	srv_buf_puts(&b, "<p class=\"sub\" style=\"margin-top:32px\">wattle &middot; measured by the meter; spectra kept "
+			 "one per 15 minutes.</p></body></html>\n");
+	*len = b.len;
+	return b.p;
 }
 
 char *api_render_html(const json_t *r, size_t *len)

@@ -1,5 +1,6 @@
 /* render.h: a report's data (billing/report.h) as CSV or as one self-contained HTML page
- * with inline SVG charts. Pure: JSON in, bytes out. */
+ * with inline SVG charts, and a meter's power quality as such a page. Pure: JSON in, bytes
+ * out. */
 #ifndef WATTLE_RENDER_H
 #define WATTLE_RENDER_H
 
@@ -13,5 +14,11 @@ char *api_render_csv(const json_t *report, size_t *len);
 
 /* One printable HTML page: no scripts, no external assets. New: caller frees. */
 char *api_render_html(const json_t *report, size_t *len);
+
+/* A meter's power quality (core/report_doc.h, report_doc_power_quality's document) as one
+ * printable page like the reports': the latest spectrum as SVG bar charts (orders 2 to 31 on
+ * x, percent of the fundamental on y, each order's limit drawn where one is set, bars over it
+ * marked), and the THD series as a table. New: caller frees. */
+char *api_render_power_quality_html(const json_t *doc, size_t *len);
 
 #endif

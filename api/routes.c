@@ -44,6 +44,8 @@ const struct route api_routes[] = {
 	{"POST", "/v1/readings", api_readings_create, GW, ROUTE_BODY | ROUTE_BIG_BODY, "/v1/readings"},
 	{"GET", "/v1/meters/{id}/readings", api_meter_readings, FIN | OPS | TEN, 0,
 	 "/v1/meters/{id}/readings"},
+	{"GET", "/v1/meters/{id}/power-quality", api_meter_power_quality, FIN | OPS, 0,
+	 "/v1/meters/{id}/power-quality"},
 	{"GET", "/v1/tenants/{id}/consumption", api_consumption, FIN | OPS | TEN, 0,
 	 "/v1/tenants/{id}/consumption"},
 	{"GET", "/v1/commands", api_commands_list, OPS | GW, 0, "/v1/commands"},

@@ -41,7 +41,7 @@ bool alarm_higher_is_worse(enum alarm_kind k)
 
 /* ---- settings ---- */
 
-enum skind { S_INT, S_NUM, S_BOOL, S_HOURS, S_STRINGS, S_SEVERITIES, S_TEXT };
+enum skind { S_INT, S_NUM, S_BOOL, S_HOURS, S_STRINGS, S_SEVERITIES, S_TEXT, S_ORDERS };
 
 struct setting {
 	const char *key;
@@ -65,6 +65,8 @@ static const struct setting settings[] = {
 	{"low_pf_min_power_w", S_INT, 0, 1000000, false},
 	{"thd_v_pct", S_NUM, 0, 100, false},
 	{"thd_i_pct", S_NUM, 0, 1000, false},
+	{"harmonic_limits_pct", S_ORDERS, 0, 100, false},   /* {"3": 5.0, ...}: voltage, per order */
+	{"harmonic_limits_i_pct", S_ORDERS, 0, 100, false}, /* the same for current */
 	{"clear_minutes", S_INT, 1, 10080, false},
 	{"interval_seconds", S_INT, 1, 86400, false},
 	{"comm_lost_intervals", S_INT, 1, 1000, false},
@@ -88,6 +90,40 @@ static int hhmm(const char *s, bool end)
 	if (m > 59 || h > 24 || (h == 24 && (m || !end)))
 		return -1;
 	return h * 60 + m;
+}
+
+int alarm_order_key(const char *k)
+{
+	if (!k || k[0] < '1' || k[0] > '9' || (k[1] && (k[1] < '0' || k[1] > '9' || k[2])))
+		return -1;
+	int order = k[1] ? (k[0] - '0') * 10 + k[1] - '0' : k[0] - '0';
+	return order >= ALARM_FIRST_ORDER && order < ALARM_FIRST_ORDER + ALARM_ORDERS ? order : -1;
+}
+
+/* A per-order limits object: keys orders 2..31, values numbers in [s->min, s->max]. On a bad
+ * key or value, field names it (alarm_settings.<setting>.<key>). */
+static bool orders_ok(const struct setting *s, const json_t *v, char *field, size_t fn, char *msg, size_t mn)
+{
+	if (!json_is_object(v)) {
+		snprintf(msg, mn, "%s must be an object of limits by order, {\"3\": 5.0}", s->key);
+		return false;
+	}
+	const char *k;
+	json_t *x;
+	json_object_foreach((json_t *)v, k, x) {
+		snprintf(field, fn, "alarm_settings.%s.%.8s", s->key, k);
+		if (alarm_order_key(k) < 0) {
+			snprintf(msg, mn, "%s keys must be harmonic orders from %d to %d", s->key, ALARM_FIRST_ORDER,
+				 ALARM_FIRST_ORDER + ALARM_ORDERS - 1);
+			return false;
+		}
+		if (!json_is_number(x) || json_number_value(x) < s->min || json_number_value(x) > s->max) {
+			snprintf(msg, mn, "%s.%s must be a percent of the fundamental from %g to %g", s->key, k, s->min,
+				 s->max);
+			return false;
+		}
+	}
+	return true;
 }
 
 int alarm_settings_check(const json_t *o, bool site, char *field, size_t fn, char *msg, size_t mn)
@@ -130,6 +166,10 @@ int alarm_settings_check(const json_t *o, bool site, char *field, size_t fn, cha
 			     hhmm(json_string_value(json_object_get(v, "from")), false) >= 0 &&
 			     hhmm(json_string_value(json_object_get(v, "to")), true) >= 0;
 			break;
+		case S_ORDERS:
+			if (!orders_ok(s, v, field, fn, msg, mn))
+				return -1;
+			break;
 		case S_STRINGS:
 		case S_SEVERITIES: {
 			ok = json_is_array(v) && json_array_size(v) <= 64;
@@ -150,6 +190,7 @@ int alarm_settings_check(const json_t *o, bool site, char *field, size_t fn, cha
 				[S_BOOL] = "true or false", [S_HOURS] = "{\"from\":\"HH:MM\",\"to\":\"HH:MM\"}",
 				[S_STRINGS] = "an array of strings",
 				[S_SEVERITIES] = "an array of critical, major, minor", [S_TEXT] = "a string",
+				[S_ORDERS] = "an object of limits by order",
 			};
 			snprintf(msg, mn, "%s must be %s", key, what[s->kind]);
 			if (s->kind == S_INT || s->kind == S_NUM)
@@ -171,6 +212,29 @@ static int64_t integer(const json_t *o, const char *k, int64_t def)
 {
 	json_t *v = json_object_get(o, k);
 	return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+/* Hundredths of a percent from a number in [0, 100]. */
+static uint16_t hundredths(double pct) { return (uint16_t)(pct * 100 + 0.5); }
+
+/* A per-order limits object (as alarm_settings_check lets it through) into out, orders
+ * without a limit ALARM_NO_LIMIT. Whether any order has one. */
+static bool limits(const json_t *o, uint16_t out[ALARM_ORDERS])
+{
+	bool any = false;
+	for (int k = 0; k < ALARM_ORDERS; k++)
+		out[k] = ALARM_NO_LIMIT;
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)o, key, v) {
+		int order = alarm_order_key(key);
+		double x = json_number_value(v);
+		if (order < 0 || !json_is_number(v) || !(x >= 0 && x <= 100))
+			continue;
+		out[order - ALARM_FIRST_ORDER] = hundredths(x);
+		any = true;
+	}
+	return any;
 }
 
 void alarm_cfg_load(struct alarm_cfg *c, const json_t *o, int64_t max_power_w,
@@ -202,9 +266,39 @@ void alarm_cfg_load(struct alarm_cfg *c, const json_t *o, int64_t max_power_w,
 	c->low_pf_min_w = integer(o, "low_pf_min_power_w", 200);
 	c->thd_v_pct = num(o, "thd_v_pct", 5);
 	c->thd_i_pct = num(o, "thd_i_pct", 20);
+	bool lv = limits(json_object_get(o, "harmonic_limits_pct"), c->harm_lim_v);
+	bool li = limits(json_object_get(o, "harmonic_limits_i_pct"), c->harm_lim_i);
+	c->harm_limits = lv || li;
 	c->clear_us = integer(o, "clear_minutes", 5) * 60000000;
 	c->interval_us = integer(o, "interval_seconds", 900) * 1000000;
 	c->comm_lost_intervals = integer(o, "comm_lost_intervals", 3);
+}
+
+/* ---- spectra ---- */
+
+int alarm_spectrum_decode(const json_t *a, uint16_t out[ALARM_ORDERS])
+{
+	if (!json_is_array(a) || json_array_size(a) != ALARM_ORDERS)
+		return -1;
+	for (size_t k = 0; k < ALARM_ORDERS; k++) {
+		const json_t *e = json_array_get(a, k);
+		double x = json_number_value(e);
+		if (!json_is_number(e) || !(x >= 0 && x <= 100))
+			return -1;
+		out[k] = hundredths(x);
+	}
+	return 0;
+}
+
+char *alarm_pct_text(unsigned v, char *buf, size_t n)
+{
+	if (v % 100 == 0)
+		snprintf(buf, n, "%u", v / 100);
+	else if (v % 10 == 0)
+		snprintf(buf, n, "%u.%u", v / 100, v % 100 / 10);
+	else
+		snprintf(buf, n, "%u.%02u", v / 100, v % 100);
+	return buf;
 }
 
 /* ---- state ---- */
@@ -286,6 +380,68 @@ static int hit(struct alarm_hit *out, int n, enum alarm_kind k, double value, co
 	vsnprintf(out[n].detail, sizeof out[n].detail, fmt, ap);
 	va_end(ap);
 	return n + 1;
+}
+
+/* Append to detail (at *len of ALARM_DETAIL) the orders of v over their limit lim as
+ * "name":{"5":7.1,...}, keeping room for the closing "more" and braces; the orders it had
+ * no room for are added to *more. */
+static void orders_map(char *detail, size_t *len, const char *name, const uint16_t *v, const uint16_t *lim,
+		       int *more)
+{
+	*len += (size_t)snprintf(detail + *len, ALARM_DETAIL - *len, ",\"%s\":{", name);
+	bool first = true;
+	for (int k = 0; k < ALARM_ORDERS; k++) {
+		if (lim[k] == ALARM_NO_LIMIT || v[k] <= lim[k])
+			continue;
+		char pct[16], one[32];
+		int w = snprintf(one, sizeof one, "%s\"%d\":%s", first ? "" : ",", k + ALARM_FIRST_ORDER,
+				 alarm_pct_text(v[k], pct, sizeof pct));
+		if (*len + (size_t)w + 40 >= ALARM_DETAIL) { /* 40: "}", the other map's head, "more" */
+			(*more)++;
+			continue;
+		}
+		memcpy(detail + *len, one, (size_t)w + 1);
+		*len += (size_t)w;
+		first = false;
+	}
+	detail[(*len)++] = '}';
+	detail[*len] = 0;
+}
+
+/* The high_harmonics hit of a spectrum with an order over its limit, into *h (see
+ * alarm_feed); false when none is. */
+static bool orders_over(const struct alarm_cfg *c, const struct alarm_spectrum *s, struct alarm_hit *h)
+{
+	int worst = -1, worst_i = 0, excess = 0;
+	for (int of = 0; of < 2; of++) {
+		const uint16_t *v = of ? s->i : s->v, *lim = of ? c->harm_lim_i : c->harm_lim_v;
+		if (!(of ? s->has_i : s->has_v))
+			continue;
+		for (int k = 0; k < ALARM_ORDERS; k++)
+			if (lim[k] != ALARM_NO_LIMIT && v[k] > lim[k] && (worst < 0 || v[k] - lim[k] > excess)) {
+				worst = k;
+				worst_i = of;
+				excess = v[k] - lim[k];
+			}
+	}
+	if (worst < 0)
+		return false;
+	const uint16_t *v = worst_i ? s->i : s->v, *lim = worst_i ? c->harm_lim_i : c->harm_lim_v;
+	char pct[16], limit[16];
+	h->kind = AK_HARMONICS;
+	h->value = v[worst] / 100.0;
+	size_t len = (size_t)snprintf(h->detail, sizeof h->detail,
+				      "{\"order\":%d,\"of\":\"%s\",\"pct\":%s,\"limit_pct\":%s", worst + ALARM_FIRST_ORDER,
+				      worst_i ? "current" : "voltage", alarm_pct_text(v[worst], pct, sizeof pct),
+				      alarm_pct_text(lim[worst], limit, sizeof limit));
+	static const uint16_t none[ALARM_ORDERS] = {0};
+	int more = 0;
+	orders_map(h->detail, &len, "orders_v_pct", s->has_v ? s->v : none, c->harm_lim_v, &more);
+	orders_map(h->detail, &len, "orders_i_pct", s->has_i ? s->i : none, c->harm_lim_i, &more);
+	if (more)
+		len += (size_t)snprintf(h->detail + len, sizeof h->detail - len, ",\"more\":%d", more);
+	snprintf(h->detail + len, sizeof h->detail - len, "}");
+	return true;
 }
 
 int alarm_feed(const struct alarm_cfg *c, struct alarm_state *st,
@@ -370,10 +526,12 @@ int alarm_feed(const struct alarm_cfg *c, struct alarm_state *st,
 		}
 	}
 
-	/* harmonics: voltage THD, current THD */
+	/* harmonics: an order over its limit, else voltage THD, current THD */
 	bool tv = !isnan(r->thd_v_pct) && r->thd_v_pct > c->thd_v_pct;
 	bool ti = !isnan(r->thd_i_pct) && r->thd_i_pct > c->thd_i_pct;
-	if (tv || ti)
+	if (r->harm && c->harm_limits && orders_over(c, r->harm, &out[n]))
+		n++;
+	else if (tv || ti)
 		n = hit(out, n, AK_HARMONICS, tv ? r->thd_v_pct : r->thd_i_pct,
 			"{\"%s\":%.2f,\"limit_pct\":%.2f}", tv ? "thd_v_pct" : "thd_i_pct",
 			tv ? r->thd_v_pct : r->thd_i_pct, tv ? c->thd_v_pct : c->thd_i_pct);

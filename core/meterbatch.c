@@ -137,6 +137,7 @@ static void detect(const struct mb_batch *b, struct mb_meter *m, const struct bi
 {
 	struct alarm_reading ar;
 	alarm_reading_from_text(&ar, r->ts_us, r->opt[0], r->opt[1], r->opt[2], r->opt[3], r->opt[5], r->opt[6]);
+	ar.harm = r->harm;
 	/* Site-local time is needed only to judge a step against the site's hours: look it up
 	 * only for a reading that steps up far enough (a zone lookup per reading is not free). */
 	int32_t off;
@@ -307,10 +308,12 @@ static int by_meter_ts(const void *a, const void *b)
 
 int mb_decide(struct mb_batch *b, struct bill_reading *rd, int n, struct bill_reading **order)
 {
+	b->nharm = 0;
 	for (int i = 0; i < n; i++)
 		if (!rd[i].invalid) {
 			rd[i].outcome = RD_PENDING;
 			rd[i].meter_id = 0;
+			b->nharm += rd[i].harm != NULL;
 		}
 	struct bill_line *scratch = malloc(BILL_MAX_LINES * sizeof *scratch);
 	if (!scratch)
@@ -479,16 +482,75 @@ void mb_free(struct mb_batch *x)
 	memset(x, 0, sizeof *x);
 }
 
+int64_t mb_harm_slot_us(int64_t ts_us)
+{
+	int64_t q = ts_us / MB_HARM_SLOT_US;
+	if (ts_us % MB_HARM_SLOT_US < 0)
+		q--; /* before 1970: the slot starts earlier, not later */
+	return q * MB_HARM_SLOT_US;
+}
+
+int mb_harm_pick(struct bill_reading *const *order, int n, struct bill_reading **out)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		struct bill_reading *r = order[i];
+		if (!r->harm || (r->outcome != RD_BILLED && r->outcome != RD_BASELINE && r->outcome != RD_LATE))
+			continue;
+		if (k && out[k - 1]->meter_id == r->meter_id &&
+		    mb_harm_slot_us(out[k - 1]->ts_us) == mb_harm_slot_us(r->ts_us))
+			continue;
+		out[k++] = r;
+	}
+	return k;
+}
+
+void mb_readings_clear(struct bill_reading *rd, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (rd[i].harm) {
+			free(rd[i].harm);
+			rd[i].harm = NULL;
+		}
+}
+
+/* The harmonics of reading r from its harmonics_v_pct (hv) and harmonics_i_pct (hi), either
+ * may be NULL or null (absent). Returns 0, or -1 with r's message naming the field. */
+static int decode_harmonics(const json_t *hv, const json_t *hi, struct bill_reading *r)
+{
+	hv = json_is_null(hv) ? NULL : hv;
+	hi = json_is_null(hi) ? NULL : hi;
+	if (!hv && !hi)
+		return 0;
+	struct alarm_spectrum *s = calloc(1, sizeof *s);
+	if (!s)
+		abort();
+	const char *bad = hv && alarm_spectrum_decode(hv, s->v) ? "harmonics_v_pct"
+			  : hi && alarm_spectrum_decode(hi, s->i) ? "harmonics_i_pct" : NULL;
+	if (bad) {
+		free(s);
+		snprintf(r->message, sizeof r->message,
+			 "%s must be an array of %d numbers from 0 to 100 (orders %d to %d, percent of the fundamental)",
+			 bad, ALARM_ORDERS, ALARM_FIRST_ORDER, ALARM_FIRST_ORDER + ALARM_ORDERS - 1);
+		return -1;
+	}
+	s->has_v = hv != NULL;
+	s->has_i = hi != NULL;
+	r->harm = s;
+	return 0;
+}
+
 #define FUTURE_SKEW_US INT64_C(600000000) /* a meter clock 10 min fast is tolerated */
 
 void mb_reading_decode(json_t *o, struct bill_reading *r, int64_t now_us)
 {
 	static const char *const base[] = {"meter", "ts", "energy_wh"};
 	const char *key;
-	json_t *v;
+	json_t *v, *hv = NULL, *hi = NULL;
 	r->invalid = true;
 	r->outcome = RD_REJECTED;
 	r->code = "invalid_reading";
+	r->harm = NULL;
 	if (!json_is_object(o)) {
 		snprintf(r->message, sizeof r->message, "a reading must be an object");
 		return;
@@ -499,6 +561,15 @@ void mb_reading_decode(json_t *o, struct bill_reading *r, int64_t now_us)
 			known |= !strcmp(key, base[i]);
 		for (int i = 0; i < RD_OPT_N; i++)
 			known |= !strcmp(key, bill_reading_opt_names[i]);
+		/* only a key that is none of those is compared again: free for a reading without */
+		if (!known && !strcmp(key, "harmonics_v_pct")) {
+			hv = v;
+			continue;
+		}
+		if (!known && !strcmp(key, "harmonics_i_pct")) {
+			hi = v;
+			continue;
+		}
 		if (!known) {
 			snprintf(r->message, sizeof r->message, "unknown field %.64s", key);
 			return;
@@ -559,6 +630,8 @@ void mb_reading_decode(json_t *o, struct bill_reading *r, int64_t now_us)
 		snprintf(r->message, sizeof r->message, "ts is more than 10 minutes ahead of the server");
 		return;
 	}
+	if ((hv || hi) && decode_harmonics(hv, hi, r))
+		return;
 	r->invalid = false;
 	r->outcome = RD_PENDING;
 	r->code = NULL;

@@ -36,13 +36,32 @@ struct bill_reading {
 	char message[160];
 	int64_t meter_id;     /* resolved */
 	const char *request_id; /* the request that carried it; borrowed, may be NULL */
+	struct alarm_spectrum *harm; /* harmonics_v_pct / harmonics_i_pct, NULL when it carries
+					neither: new, owned by the array mb_reading_decode filled
+					(mb_readings_clear); copies of the reading borrow it */
 };
 
 /* Decode one reading of a batch from its JSON object (meter, ts, energy_wh, the optional
- * measurements, relay) into r (its index and request_id are the caller's). A reading that
- * is not one is marked invalid with its code (invalid_reading, ts_in_future: more than 10
- * minutes ahead of now_us) and a message. Pure: no database. */
+ * measurements, relay, the harmonics) into r (its index and request_id are the caller's;
+ * r->harm is set, so r holds none before). A reading that is not one is marked invalid with
+ * its code (invalid_reading, ts_in_future: more than 10 minutes ahead of now_us) and a
+ * message naming the field, and holds no harmonics. Pure: no database. */
 void mb_reading_decode(json_t *o, struct bill_reading *r, int64_t now_us);
+
+/* Free the harmonics that mb_reading_decode allocated for rd[0..n) (not rd itself). */
+void mb_readings_clear(struct bill_reading *rd, int n);
+
+/* Spectra are kept at most one per meter per slot of this length (the first of the slot
+ * that reaches the database); detection sees every one. */
+#define MB_HARM_SLOT_US INT64_C(900000000)
+/* The start of the slot holding ts_us. */
+int64_t mb_harm_slot_us(int64_t ts_us);
+
+/* Of the decided readings order[0..n) (by meter and time, as mb_decide left them), the ones
+ * whose spectrum to store: accepted (billed, baseline or late), carrying harmonics, the
+ * first of their meter's slot in the batch. Writes them to out (room for n) in order and
+ * returns how many. */
+int mb_harm_pick(struct bill_reading *const *order, int n, struct bill_reading **out);
 
 /* The counts of a batch. */
 struct bill_batch {
@@ -119,6 +138,7 @@ struct mb_batch {
 	struct mb_tariff *tariffs; /* in id order, each with its versions */
 	int nt;
 	bool alarms; /* run the detector */
+	int nharm;   /* mb_decide: readings that carry harmonics (0: nothing to keep) */
 	struct mb_event *ev;
 	int nev, capev;
 };

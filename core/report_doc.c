@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/money.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,61 @@ json_t *report_doc_energy(const struct energy_report *e)
 						   "category", e->top[i].category, "wh", (json_int_t)e->top[i].wh));
 	}
 	json_object_set_new(o, "top_consumers", a);
+	return o;
+}
+
+/* 30 percentages from hundredths, or null when the spectrum has no such half. */
+static json_t *spectrum_json(bool has, const uint16_t *v)
+{
+	if (!has)
+		return json_null();
+	json_t *a = json_array();
+	for (int k = 0; k < ALARM_ORDERS; k++)
+		json_array_append_new(a, json_real(v[k] / 100.0));
+	return a;
+}
+
+/* {"3": 5, ...}: the orders with a limit. */
+static json_t *limits_json(const uint16_t *lim)
+{
+	json_t *o = json_object();
+	for (int k = 0; k < ALARM_ORDERS; k++)
+		if (lim[k] != ALARM_NO_LIMIT) {
+			char key[8];
+			snprintf(key, sizeof key, "%d", k + ALARM_FIRST_ORDER);
+			json_object_set_new(o, key, json_real(lim[k] / 100.0));
+		}
+	return o;
+}
+
+static json_t *real_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
+
+json_t *report_doc_power_quality(const struct pq_report *p)
+{
+	char mid[32];
+	snprintf(mid, sizeof mid, "mtr_%lld", (long long)p->meter_id);
+	const struct pq_spectrum *l = p->latest;
+	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "kind", "power_quality",
+			      "meter_id", mid, "serial", p->serial, "from", time_json(p->from_us), "to",
+			      time_json(p->to_us), "generated_at", time_json(p->generated_us), "harmonics_ts",
+			      l ? time_json(l->ts_us) : json_null(), "harmonics_v_pct",
+			      spectrum_json(l && l->s.has_v, l ? l->s.v : NULL), "harmonics_i_pct",
+			      spectrum_json(l && l->s.has_i, l ? l->s.i : NULL), "harmonic_limits_pct",
+			      limits_json(p->lim_v), "harmonic_limits_i_pct", limits_json(p->lim_i));
+	json_t *a = json_array();
+	for (int k = 0; k < p->nthd; k++)
+		json_array_append_new(a, json_pack("{s:o, s:o, s:o}", "ts", time_json(p->thd[k].ts_us), "thd_v_pct",
+						   real_or_null(p->thd[k].v), "thd_i_pct", real_or_null(p->thd[k].i)));
+	json_object_set_new(o, "thd", a);
+	a = json_array();
+	for (int k = 0; k < p->nspectra; k++) {
+		const struct alarm_spectrum *s = &p->spectra[k].s;
+		json_array_append_new(a, json_pack("{s:o, s:o, s:o}", "ts", time_json(p->spectra[k].ts_us),
+						   "harmonics_v_pct", spectrum_json(s->has_v, s->v), "harmonics_i_pct",
+						   spectrum_json(s->has_i, s->i)));
+	}
+	json_object_set_new(o, "spectra", a);
+	json_object_set_new(o, "next_after", p->has_next ? time_json(p->next_after_us) : json_null());
 	return o;
 }
 

@@ -8,6 +8,8 @@
 #ifndef WATTLE_CORE_REPORT_DOC_H
 #define WATTLE_CORE_REPORT_DOC_H
 
+#include "core/alarm.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -161,6 +163,37 @@ void energy_report_free(struct energy_report *e);
 json_t *report_doc_statement(const struct report_site *site, const struct statement *s);
 json_t *report_doc_finance(const struct finance_report *f);
 json_t *report_doc_energy(const struct energy_report *e);
+
+/* A meter's power quality over [from, to), as GET /v1/meters/{id}/power-quality serves it:
+ * one page of its THD series, the spectra kept in the same stretch of time (a page ends where
+ * either series had more than a page), the newest spectrum of the whole range, and the
+ * per-order limits in force. Measurements, not money: THD as the doubles stored, spectra in
+ * hundredths of a percent. Not stored: served as it is read. */
+struct pq_thd {
+	int64_t ts_us;
+	double v, i; /* NAN when the reading had none */
+};
+struct pq_spectrum {
+	int64_t ts_us; /* the reading that carried it */
+	struct alarm_spectrum s;
+};
+struct pq_report {
+	int64_t meter_id;
+	char serial[72];
+	int64_t from_us, to_us, generated_us;
+	const struct pq_thd *thd;          /* borrowed, by time */
+	const struct pq_spectrum *spectra; /* borrowed, by time */
+	int nthd, nspectra;
+	bool has_next;                     /* another page follows ... */
+	int64_t next_after_us;             /* ... after this time (the page's last) */
+	const struct pq_spectrum *latest;  /* borrowed; NULL when none was kept in range */
+	uint16_t lim_v[ALARM_ORDERS], lim_i[ALARM_ORDERS]; /* hundredths; ALARM_NO_LIMIT: none */
+};
+/* {"kind":"power_quality","meter_id","serial","from","to","generated_at","harmonics_ts",
+ * "harmonics_v_pct","harmonics_i_pct" (the latest spectrum: 30 numbers, orders 2 to 31, or
+ * null),"harmonic_limits_pct","harmonic_limits_i_pct" ({"3": 5}),"thd":[{"ts","thd_v_pct",
+ * "thd_i_pct"}],"spectra":[{"ts","harmonics_v_pct","harmonics_i_pct"}],"next_after"}: new. */
+json_t *report_doc_power_quality(const struct pq_report *p);
 
 /* The same as compact JSON text, as reports are stored: new (caller frees). */
 char *report_doc_statement_text(const struct report_site *site, const struct statement *s);

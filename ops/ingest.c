@@ -1,13 +1,14 @@
 /* ingest.c: a batch of readings, billed in one transaction (DESIGN.md, money path 1-3):
  * load and lock its meters (store/ingest.c), decide every reading (core/meterbatch.c), then
- * write the readings, the meters' state and rollups, the ledger entries (one energy_charge
- * per charged meter, through ops/ledger.c), the commands a disobeying relay needs, the meter
- * events and the alarms. */
+ * write the readings, the spectra of harmonics they carry (one per meter and 15 minutes), the
+ * meters' state and rollups, the ledger entries (one energy_charge per charged meter, through
+ * ops/ledger.c), the commands a disobeying relay needs, the meter events and the alarms. */
 #include "ops/ingest.h"
 #include "core/log.h"
 #include "ops/account.h"
 #include "ops/alarm.h"
 #include "ops/ledger.h"
+#include "store/harmonics.h"
 #include "store/ingest.h"
 #include "store/outbox.h"
 
@@ -16,7 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-void bill_ingest_register(void) { store_ingest_register(); }
+void bill_ingest_register(void)
+{
+	store_ingest_register();
+	store_harmonics_register();
+}
 
 static _Atomic uint64_t st_batches, st_billed, st_baselines, st_late, st_dups, st_rejected,
 	st_charged;
@@ -81,6 +86,20 @@ static enum db_status write_alarms(PGconn *c, struct mb_batch *x, int64_t now_us
 		srv_log(LOG_WARN, "alarms: %d meters cut for a confirmed malicious load", cuts);
 	free(rows);
 	free(cut);
+	return st;
+}
+
+/* Keep the batch's spectra, the first of each meter's 15-minute slot (detection saw every
+ * one). Nothing to do, and nothing allocated, for a batch that carries none. */
+static enum db_status write_harmonics(PGconn *c, const struct mb_batch *x, struct bill_reading **order, int n)
+{
+	if (!x->nharm)
+		return DB_OK;
+	struct bill_reading **keep = malloc(((size_t)n + 1) * sizeof *keep);
+	if (!keep)
+		abort();
+	enum db_status st = store_harmonics_insert(c, keep, mb_harm_pick(order, n, keep));
+	free(keep);
 	return st;
 }
 
@@ -162,7 +181,7 @@ enum db_status bill_ingest(PGconn *c, struct bill_reading *rd, int n, int64_t no
 		srv_log(LOG_ERROR, "ingest: a reading newer than its meter's baseline is already stored");
 		st = DB_HARD;
 	}
-	if (st != DB_OK)
+	if (st != DB_OK || (st = write_harmonics(c, &x, order, no)) != DB_OK)
 		goto out;
 	mb_carry(&x);
 	mb_relay_check(&x);

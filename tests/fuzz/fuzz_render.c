@@ -1,5 +1,6 @@
-/* fuzz_render.c: a report's JSON rendered as CSV and as HTML: no crash, and the HTML never
- * carries a raw '<' that came from the data (every text is escaped). */
+/* fuzz_render.c: a report's JSON rendered as CSV and as HTML, and as a power-quality page:
+ * no crash, and the HTML never carries a script that came from the data (every text is
+ * escaped). */
 #include "api/render.h"
 
 #include <jansson.h>
@@ -19,6 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n;
 	free(api_render_csv(j, &n));
 	char *html = api_render_html(j, &n);
+	if (html && strstr(html, "<script"))
+		abort();
+	free(html);
+	html = api_render_power_quality_html(j, &n);
 	if (html && strstr(html, "<script"))
 		abort();
 	free(html);

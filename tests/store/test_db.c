@@ -41,12 +41,22 @@ static int64_t seed_tenant(void)
 	return th_sql_int(db, "SELECT max(id) FROM tenants");
 }
 
+/* How many migrations the binary carries: their numbers may have gaps (two branches each
+ * add one; a later number may land first), so the count, not the latest number. */
+static int migrations_embedded(void)
+{
+	int n = 0;
+	for (const struct migration *m = srv_migrations; m->sql; m++)
+		n++;
+	return n;
+}
+
 START_TEST(migrate_is_idempotent)
 {
 	/* The template is migrated already: nothing more to apply. */
 	ck_assert_int_eq(srv_migrate(db), 0);
-	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM schema_migrations"),
-			 srv_migrations_latest());
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM schema_migrations"), migrations_embedded());
+	ck_assert_int_eq(th_sql_int(db, "SELECT max(version) FROM schema_migrations"), srv_migrations_latest());
 }
 END_TEST
 
@@ -71,8 +81,7 @@ START_TEST(migrate_concurrently_applies_once)
 		waitpid(kids[i], &st, 0);
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "migrator %d failed", i);
 	}
-	ck_assert_int_eq(th_sql_int(target, "SELECT count(*) FROM schema_migrations"),
-			 srv_migrations_latest());
+	ck_assert_int_eq(th_sql_int(target, "SELECT count(*) FROM schema_migrations"), migrations_embedded());
 	ck_assert_int_eq(th_sql_int(target, "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger_entries'"), 1);
 	free(target);
 }

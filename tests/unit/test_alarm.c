@@ -21,7 +21,7 @@ static void fresh(const char *settings, int64_t max_power_w, const char *categor
 
 static struct alarm_reading rd(int minute, int64_t power_w, double pf)
 {
-	struct alarm_reading r = {minute * MIN_US, power_w != INT64_MIN, power_w, NAN, NAN, pf, NAN, NAN, -1};
+	struct alarm_reading r = {minute * MIN_US, power_w != INT64_MIN, power_w, NAN, NAN, pf, NAN, NAN, -1, NULL};
 	return r;
 }
 
@@ -174,8 +174,197 @@ START_TEST(voltage_pf_harmonics)
 	fresh(NULL, 5000, NULL);
 	struct alarm_hit h[AK__COUNT];
 	bool cut;
-	struct alarm_reading none = {0, false, 0, NAN, NAN, NAN, NAN, NAN, -1};
+	struct alarm_reading none = {0, false, 0, NAN, NAN, NAN, NAN, NAN, -1, NULL};
 	ck_assert_int_eq(alarm_feed(&cfg, &st, &none, h, &cut), 0);
+}
+END_TEST
+
+/* A spectrum whose every order is at pct hundredths, voltage and/or current. */
+static struct alarm_spectrum flat_spectrum(bool v, bool i, uint16_t pct)
+{
+	struct alarm_spectrum s = {v, i, {0}, {0}};
+	for (int k = 0; k < ALARM_ORDERS; k++)
+		s.v[k] = s.i[k] = pct;
+	return s;
+}
+
+/* The high_harmonics hit of r (its detail parsed into *detail, new) or 0. */
+static int harm_hit(struct alarm_reading r, double *v, json_t **detail)
+{
+	struct alarm_hit h[AK__COUNT];
+	bool c;
+	int n = alarm_feed(&cfg, &st, &r, h, &c);
+	for (int k = 0; k < n; k++)
+		if (h[k].kind == AK_HARMONICS) {
+			*v = h[k].value;
+			*detail = json_loads(h[k].detail, 0, NULL);
+			ck_assert_msg(*detail, "not JSON: %s", h[k].detail);
+			return 1;
+		}
+	return 0;
+}
+
+START_TEST(harmonic_orders_over_their_limits)
+{
+	fresh("{\"harmonic_limits_pct\":{\"3\":5,\"5\":6,\"31\":0.5},\"harmonic_limits_i_pct\":{\"7\":20}}", 0, NULL);
+	ck_assert(cfg.harm_limits);
+	ck_assert_int_eq(cfg.harm_lim_v[3 - 2], 500);
+	ck_assert_int_eq(cfg.harm_lim_v[31 - 2], 50);
+	ck_assert_int_eq(cfg.harm_lim_v[4 - 2], ALARM_NO_LIMIT);
+	ck_assert_int_eq(cfg.harm_lim_i[7 - 2], 2000);
+	struct alarm_spectrum s = flat_spectrum(true, true, 40); /* 0.4% everywhere: under every limit */
+	struct alarm_reading r = rd(0, 1000, 0.95);
+	r.harm = &s;
+	double v;
+	json_t *d;
+	ck_assert(!harm_hit(r, &v, &d));
+	s.v[3 - 2] = 500; /* at the limit is not over it */
+	ck_assert(!harm_hit(r, &v, &d));
+	s.v[3 - 2] = 501;
+	s.v[5 - 2] = 710;  /* 1.1 over: the worst */
+	s.i[7 - 2] = 2050; /* 0.5 over */
+	s.i[9 - 2] = 9000; /* no limit on the 9th: not over anything */
+	ck_assert(harm_hit(r, &v, &d));
+	ck_assert(v == 7.1);
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "order")), 5);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "of")), "voltage");
+	ck_assert(json_number_value(json_object_get(d, "pct")) == 7.1);
+	ck_assert(json_number_value(json_object_get(d, "limit_pct")) == 6);
+	json_t *ov = json_object_get(d, "orders_v_pct"), *oi = json_object_get(d, "orders_i_pct");
+	ck_assert_int_eq(json_object_size(ov), 2);
+	ck_assert(json_number_value(json_object_get(ov, "3")) == 5.01);
+	ck_assert(json_number_value(json_object_get(ov, "5")) == 7.1);
+	ck_assert_int_eq(json_object_size(oi), 1);
+	ck_assert(json_number_value(json_object_get(oi, "7")) == 20.5);
+	ck_assert_ptr_null(json_object_get(d, "more"));
+	json_decref(d);
+	/* the current's order furthest over names the alarm */
+	s.i[7 - 2] = 3000;
+	ck_assert(harm_hit(r, &v, &d));
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "order")), 7);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "of")), "current");
+	json_decref(d);
+	/* a spectrum of voltage only is judged on voltage only */
+	s.has_i = false;
+	ck_assert(harm_hit(r, &v, &d));
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "order")), 5);
+	ck_assert_int_eq(json_object_size(json_object_get(d, "orders_i_pct")), 0);
+	json_decref(d);
+	/* an order over wins the detail over the THD; with none over, the THD alarms as before */
+	r.thd_v_pct = 9;
+	ck_assert(harm_hit(r, &v, &d));
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "order")), 5);
+	json_decref(d);
+	r.harm = NULL;
+	ck_assert(harm_hit(r, &v, &d));
+	ck_assert(v == 9);
+	ck_assert_ptr_null(json_object_get(d, "order"));
+	ck_assert(json_number_value(json_object_get(d, "thd_v_pct")) == 9);
+	json_decref(d);
+	/* no limits set: a spectrum alone raises nothing */
+	fresh(NULL, 0, NULL);
+	ck_assert(!cfg.harm_limits);
+	r.thd_v_pct = NAN;
+	r.harm = &s;
+	ck_assert(!harm_hit(r, &v, &d));
+}
+END_TEST
+
+/* The limits: every order of both halves over a limit of 0 still makes a JSON detail that
+ * names the worst and says how many orders it had no room for. */
+START_TEST(harmonic_detail_full_of_orders)
+{
+	char settings[1024];
+	int len = snprintf(settings, sizeof settings, "{\"harmonic_limits_pct\":{");
+	for (int k = 2; k <= 31; k++)
+		len += snprintf(settings + len, sizeof settings - (size_t)len, "%s\"%d\":0", k > 2 ? "," : "", k);
+	len += snprintf(settings + len, sizeof settings - (size_t)len, "},\"harmonic_limits_i_pct\":{");
+	for (int k = 2; k <= 31; k++)
+		len += snprintf(settings + len, sizeof settings - (size_t)len, "%s\"%d\":0", k > 2 ? "," : "", k);
+	snprintf(settings + len, sizeof settings - (size_t)len, "}}");
+	fresh(settings, 0, NULL);
+	struct alarm_spectrum s = flat_spectrum(true, true, 10000);
+	s.i[31 - 2] = 9999;
+	struct alarm_reading r = rd(0, 1000, 0.95);
+	r.harm = &s;
+	double v;
+	json_t *d;
+	ck_assert(harm_hit(r, &v, &d));
+	ck_assert(v == 100);
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "order")), 2);
+	int listed = (int)(json_object_size(json_object_get(d, "orders_v_pct")) +
+			   json_object_size(json_object_get(d, "orders_i_pct")));
+	ck_assert_int_gt(listed, 10);
+	ck_assert_int_eq(listed + (int)json_integer_value(json_object_get(d, "more")), 60);
+	json_decref(d);
+}
+END_TEST
+
+START_TEST(harmonic_limits_settings_and_spectra)
+{
+	char f[96], m[160];
+	const char *good[] = {"{\"harmonic_limits_pct\":{\"3\":5.0,\"5\":6,\"31\":100}}",
+			      "{\"harmonic_limits_i_pct\":{\"2\":0}}", "{\"harmonic_limits_pct\":{}}",
+			      "{\"harmonic_limits_pct\":null}", NULL};
+	for (int i = 0; good[i]; i++) {
+		json_t *o = json_loads(good[i], 0, NULL);
+		ck_assert_msg(alarm_settings_check(o, false, f, sizeof f, m, sizeof m) == 0, "%s: %s", good[i], m);
+		json_decref(o);
+	}
+	struct {
+		const char *body, *field;
+	} bad[] = {
+		{"{\"harmonic_limits_pct\":{\"1\":5}}", "alarm_settings.harmonic_limits_pct.1"},
+		{"{\"harmonic_limits_pct\":{\"32\":5}}", "alarm_settings.harmonic_limits_pct.32"},
+		{"{\"harmonic_limits_pct\":{\"03\":5}}", "alarm_settings.harmonic_limits_pct.03"},
+		{"{\"harmonic_limits_pct\":{\"3.0\":5}}", "alarm_settings.harmonic_limits_pct.3.0"},
+		{"{\"harmonic_limits_pct\":{\"third\":5}}", "alarm_settings.harmonic_limits_pct.third"},
+		{"{\"harmonic_limits_pct\":{\"3\":-0.5}}", "alarm_settings.harmonic_limits_pct.3"},
+		{"{\"harmonic_limits_i_pct\":{\"7\":100.5}}", "alarm_settings.harmonic_limits_i_pct.7"},
+		{"{\"harmonic_limits_i_pct\":{\"7\":\"5\"}}", "alarm_settings.harmonic_limits_i_pct.7"},
+		{"{\"harmonic_limits_pct\":[5,6]}", "alarm_settings.harmonic_limits_pct"},
+		{"{\"harmonic_limits_pct\":5}", "alarm_settings.harmonic_limits_pct"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		json_t *o = json_loads(bad[i].body, 0, NULL);
+		ck_assert_msg(alarm_settings_check(o, false, f, sizeof f, m, sizeof m) == -1, "%s", bad[i].body);
+		ck_assert_str_eq(f, bad[i].field);
+		json_decref(o);
+	}
+	ck_assert_int_eq(alarm_order_key("2"), 2);
+	ck_assert_int_eq(alarm_order_key("31"), 31);
+	ck_assert_int_eq(alarm_order_key("0"), -1);
+	ck_assert_int_eq(alarm_order_key("+3"), -1);
+	ck_assert_int_eq(alarm_order_key("310"), -1);
+	ck_assert_int_eq(alarm_order_key(""), -1);
+	/* spectra: exactly 30 numbers from 0 to 100, to hundredths */
+	uint16_t v[ALARM_ORDERS];
+	json_t *a = json_array();
+	for (int k = 0; k < ALARM_ORDERS; k++)
+		json_array_append_new(a, k == 0 ? json_real(6.2) : k == 1 ? json_integer(100) : json_real(0.004));
+	ck_assert_int_eq(alarm_spectrum_decode(a, v), 0);
+	ck_assert_int_eq(v[0], 620);
+	ck_assert_int_eq(v[1], 10000);
+	ck_assert_int_eq(v[2], 0);
+	json_array_set_new(a, 2, json_real(100.001));
+	ck_assert_int_eq(alarm_spectrum_decode(a, v), -1);
+	json_array_set_new(a, 2, json_real(-0.001));
+	ck_assert_int_eq(alarm_spectrum_decode(a, v), -1);
+	json_array_set_new(a, 2, json_string("1"));
+	ck_assert_int_eq(alarm_spectrum_decode(a, v), -1);
+	json_array_set_new(a, 2, json_integer(0));
+	ck_assert_int_eq(alarm_spectrum_decode(a, v), 0);
+	json_array_append_new(a, json_integer(0)); /* 31 */
+	ck_assert_int_eq(alarm_spectrum_decode(a, v), -1);
+	json_array_remove(a, 30);
+	json_array_remove(a, 29); /* 29 */
+	ck_assert_int_eq(alarm_spectrum_decode(a, v), -1);
+	json_decref(a);
+	char t[16];
+	ck_assert_str_eq(alarm_pct_text(620, t, sizeof t), "6.2");
+	ck_assert_str_eq(alarm_pct_text(500, t, sizeof t), "5");
+	ck_assert_str_eq(alarm_pct_text(5, t, sizeof t), "0.05");
+	ck_assert_str_eq(alarm_pct_text(10000, t, sizeof t), "100");
 }
 END_TEST
 
@@ -247,9 +436,12 @@ static Suite *suite(void)
 	tcase_add_test(core, overload_needs_n_readings_or_t);
 	tcase_add_test(core, malicious_step_is_resistive_and_held);
 	tcase_add_test(core, voltage_pf_harmonics);
+	tcase_add_test(core, harmonic_orders_over_their_limits);
 	suite_add_tcase(s, core);
 	TCase *lim = tcase_create("limits");
 	tcase_add_test(lim, state_round_trip_and_settings);
+	tcase_add_test(lim, harmonic_limits_settings_and_spectra);
+	tcase_add_test(lim, harmonic_detail_full_of_orders);
 	suite_add_tcase(s, lim);
 	return s;
 }

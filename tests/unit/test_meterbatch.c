@@ -218,6 +218,148 @@ START_TEST(relay_mismatch_resends)
 }
 END_TEST
 
+/* A reading's JSON with harmonics: "harmonics_v_pct":[...] of n numbers, the k-th pct(k). */
+static json_t *with_spectrum(const char *field, int n, double (*pct)(int))
+{
+	json_t *o = json_pack("{s:s, s:s, s:i}", "meter", "M-7", "ts", "2026-11-01T09:00:00Z", "energy_wh", 100);
+	json_t *a = json_array();
+	for (int k = 0; k < n; k++)
+		json_array_append_new(a, json_real(pct(k)));
+	json_object_set_new(o, field, a);
+	return o;
+}
+
+static double ramp(int k) { return k * 0.5; }     /* order 2 at 0%, 31 at 14.5% */
+static double too_big(int k) { return k == 29 ? 100.01 : 1; }
+static double negative(int k) { return k == 3 ? -1 : 1; }
+
+START_TEST(harmonics_decoded_or_refused)
+{
+	const int64_t NOW = T0 + 2 * HOUR; /* the readings are at 09:00Z, an hour after T0 */
+	struct bill_reading r;
+	memset(&r, 0, sizeof r);
+	/* none: nothing allocated, as before */
+	json_t *o = json_pack("{s:s, s:s, s:i, s:f}", "meter", "M-7", "ts", "2026-11-01T09:00:00Z", "energy_wh", 100,
+			      "thd_v_pct", 2.5);
+	mb_reading_decode(o, &r, NOW);
+	json_decref(o);
+	ck_assert(!r.invalid);
+	ck_assert_ptr_null(r.harm);
+	/* voltage only, in hundredths */
+	o = with_spectrum("harmonics_v_pct", 30, ramp);
+	mb_reading_decode(o, &r, NOW);
+	json_decref(o);
+	ck_assert_msg(!r.invalid, "%s", r.message);
+	ck_assert_ptr_nonnull(r.harm);
+	ck_assert(r.harm->has_v && !r.harm->has_i);
+	ck_assert_int_eq(r.harm->v[0], 0);
+	ck_assert_int_eq(r.harm->v[1], 50);
+	ck_assert_int_eq(r.harm->v[29], 1450);
+	mb_readings_clear(&r, 1);
+	ck_assert_ptr_null(r.harm);
+	/* both; a null one is absent */
+	o = with_spectrum("harmonics_i_pct", 30, ramp);
+	json_object_set_new(o, "harmonics_v_pct", json_null());
+	mb_reading_decode(o, &r, NOW);
+	ck_assert(!r.invalid && r.harm && !r.harm->has_v && r.harm->has_i && r.harm->i[2] == 100);
+	mb_readings_clear(&r, 1);
+	json_object_set(o, "harmonics_v_pct", json_object_get(o, "harmonics_i_pct"));
+	mb_reading_decode(o, &r, NOW);
+	json_decref(o);
+	ck_assert(!r.invalid && r.harm->has_v && r.harm->has_i);
+	mb_readings_clear(&r, 1);
+	/* refused, naming the field, holding nothing */
+	struct {
+		const char *field;
+		int n;
+		double (*pct)(int);
+	} bad[] = {
+		{"harmonics_v_pct", 29, ramp}, {"harmonics_v_pct", 31, ramp}, {"harmonics_i_pct", 30, too_big},
+		{"harmonics_i_pct", 30, negative}, {"harmonics_v_pct", 0, ramp},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		o = with_spectrum(bad[i].field, bad[i].n, bad[i].pct);
+		if (i == 2) { /* a good voltage half does not save a bad current half */
+			json_t *good = with_spectrum("harmonics_v_pct", 30, ramp);
+			json_object_set(o, "harmonics_v_pct", json_object_get(good, "harmonics_v_pct"));
+			json_decref(good);
+		}
+		mb_reading_decode(o, &r, NOW);
+		json_decref(o);
+		ck_assert_msg(r.invalid, "%zu", i);
+		ck_assert_str_eq(r.code, "invalid_reading");
+		ck_assert_msg(strstr(r.message, bad[i].field), "%s", r.message);
+		ck_assert_ptr_null(r.harm);
+	}
+	o = json_pack("{s:s, s:s, s:i, s:s}", "meter", "M-7", "ts", "2026-11-01T09:00:00Z", "energy_wh", 100,
+		      "harmonics_v_pct", "3%");
+	mb_reading_decode(o, &r, NOW);
+	json_decref(o);
+	ck_assert(r.invalid && strstr(r.message, "harmonics_v_pct") && !r.harm);
+	o = json_pack("{s:s, s:s, s:i, s:i}", "meter", "M-7", "ts", "2026-11-01T09:00:00Z", "energy_wh", 100,
+		      "harmonics_w_pct", 1);
+	mb_reading_decode(o, &r, NOW);
+	json_decref(o);
+	ck_assert(r.invalid && strstr(r.message, "unknown field harmonics_w_pct"));
+}
+END_TEST
+
+/* Every reading's spectrum is judged (an alarm hit each time one is over its limit), but only
+ * the first of each meter's 15-minute slot is picked to keep; late readings too, duplicates
+ * and refused ones not. */
+START_TEST(harmonics_detected_on_every_reading_kept_once_per_slot)
+{
+	struct mb_batch b;
+	batch(&b, 1000000, false);
+	b.alarms = true;
+	json_t *set = json_loads("{\"harmonic_limits_pct\":{\"5\":6}}", 0, NULL);
+	alarm_cfg_load(&b.m[0].acfg, set, 0, NULL);
+	json_decref(set);
+	alarm_state_init(&b.m[0].ast);
+	const int64_t MIN = INT64_C(60000000);
+	struct bill_reading rd[7];
+	struct alarm_spectrum sp[7];
+	memset(sp, 0, sizeof sp);
+	reading(&rd[0], 0, "M-7", T0 + 1 * MIN, 10);  /* slot T0: kept, 5th over */
+	reading(&rd[1], 1, "M-7", T0 + 5 * MIN, 20);  /* slot T0: not kept, 5th over: detected */
+	reading(&rd[2], 2, "M-7", T0 + 14 * MIN, 30); /* slot T0: no spectrum */
+	reading(&rd[3], 3, "M-7", T0 + 15 * MIN, 40); /* slot T0+15: kept, fine */
+	reading(&rd[4], 4, "M-7", T0 + 15 * MIN, 40); /* the same (meter, ts): a duplicate */
+	reading(&rd[5], 5, "M-7", T0 - 10 * MIN, 5);  /* late, slot T0-15: kept */
+	reading(&rd[6], 6, "M-9", T0 + 20 * MIN, 5);  /* no such meter */
+	for (int i = 0; i < 7; i++) {
+		if (i == 2)
+			continue;
+		sp[i].has_v = true;
+		sp[i].v[5 - 2] = i < 2 ? 700 : 100;
+		rd[i].harm = &sp[i];
+	}
+	struct bill_reading *order[7], *keep[7];
+	int no = mb_decide(&b, rd, 7, order);
+	ck_assert_int_eq(b.nharm, 6);
+	ck_assert_int_eq(rd[4].outcome, RD_DUPLICATE);
+	ck_assert_int_eq(rd[5].outcome, RD_LATE);
+	ck_assert_ptr_nonnull(b.m[0].alarms);
+	ck_assert_int_eq(b.m[0].alarms[AK_HARMONICS].count, 2); /* both readings over, one of them not kept */
+	ck_assert(b.m[0].alarms[AK_HARMONICS].peak == 7);
+	ck_assert_msg(strstr(b.m[0].alarms[AK_HARMONICS].detail, "\"order\":5"), "%s", b.m[0].alarms[AK_HARMONICS].detail);
+	int nk = mb_harm_pick(order, no, keep);
+	ck_assert_int_eq(nk, 3);
+	ck_assert_ptr_eq(keep[0], &rd[5]);
+	ck_assert_ptr_eq(keep[1], &rd[0]);
+	ck_assert_ptr_eq(keep[2], &rd[3]);
+	for (int i = 0; i < 7; i++)
+		rd[i].harm = NULL; /* the test's, not decode's */
+	mb_free(&b);
+	/* slots: 15 minutes from the epoch, before it too */
+	ck_assert_int_eq(mb_harm_slot_us(T0), T0);
+	ck_assert_int_eq(mb_harm_slot_us(T0 + MB_HARM_SLOT_US - 1), T0);
+	ck_assert_int_eq(mb_harm_slot_us(T0 + MB_HARM_SLOT_US), T0 + MB_HARM_SLOT_US);
+	ck_assert_int_eq(mb_harm_slot_us(-1), -MB_HARM_SLOT_US);
+	ck_assert_int_eq(mb_harm_slot_us(-MB_HARM_SLOT_US), -MB_HARM_SLOT_US);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("meterbatch");
@@ -226,6 +368,8 @@ static Suite *suite(void)
 	tcase_add_test(core, outcomes_and_charge);
 	tcase_add_test(core, baseline_and_requests);
 	tcase_add_test(core, relay_mismatch_resends);
+	tcase_add_test(core, harmonics_decoded_or_refused);
+	tcase_add_test(core, harmonics_detected_on_every_reading_kept_once_per_slot);
 	suite_add_tcase(s, core);
 	TCase *lim = tcase_create("limits");
 	tcase_add_test(lim, batch_cost_overflow);

@@ -4,6 +4,7 @@
 
 #include "core/report_doc.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,11 +84,63 @@ START_TEST(limits_negative_charges_and_no_bands)
 }
 END_TEST
 
+/* The power-quality document: the latest spectrum's halves as 30 percentages or null, the
+ * limits in force by order, THD points with their absent values null, the page's cursor. */
+START_TEST(power_quality_document)
+{
+	struct pq_spectrum sp[2] = {{1000000, {true, false, {0}, {0}}}, {2000000, {true, true, {0}, {0}}}};
+	for (int k = 0; k < ALARM_ORDERS; k++) {
+		sp[0].s.v[k] = (uint16_t)(k * 10);
+		sp[1].s.v[k] = 620;
+		sp[1].s.i[k] = 10000;
+	}
+	struct pq_thd thd[2] = {{1000000, 2.5, 9}, {1500000, 2.75, NAN}};
+	struct pq_report p = {.meter_id = 4, .serial = "M-4", .from_us = 0, .to_us = 86400000000LL, .thd = thd,
+			      .nthd = 2, .spectra = sp, .nspectra = 2, .has_next = true, .next_after_us = 2000000,
+			      .latest = &sp[1]};
+	for (int k = 0; k < ALARM_ORDERS; k++)
+		p.lim_v[k] = p.lim_i[k] = ALARM_NO_LIMIT;
+	p.lim_v[3 - 2] = 500;
+	p.lim_i[31 - 2] = 1050;
+	json_t *d = report_doc_power_quality(&p);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "kind")), "power_quality");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "meter_id")), "mtr_4");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "harmonics_ts")), "1970-01-01T00:00:02.000000Z");
+	json_t *v = json_object_get(d, "harmonics_v_pct"), *i = json_object_get(d, "harmonics_i_pct");
+	ck_assert_int_eq(json_array_size(v), 30);
+	ck_assert(json_real_value(json_array_get(v, 29)) == 6.2);
+	ck_assert(json_real_value(json_array_get(i, 0)) == 100);
+	json_t *lim = json_object_get(d, "harmonic_limits_pct");
+	ck_assert_int_eq(json_object_size(lim), 1);
+	ck_assert(json_real_value(json_object_get(lim, "3")) == 5);
+	ck_assert(json_real_value(json_object_get(json_object_get(d, "harmonic_limits_i_pct"), "31")) == 10.5);
+	json_t *t = json_object_get(d, "thd");
+	ck_assert_int_eq(json_array_size(t), 2);
+	ck_assert(json_real_value(json_object_get(json_array_get(t, 1), "thd_v_pct")) == 2.75);
+	ck_assert(json_is_null(json_object_get(json_array_get(t, 1), "thd_i_pct")));
+	json_t *s0 = json_array_get(json_object_get(d, "spectra"), 0);
+	ck_assert(json_real_value(json_array_get(json_object_get(s0, "harmonics_v_pct"), 1)) == 0.1);
+	ck_assert(json_is_null(json_object_get(s0, "harmonics_i_pct")));
+	ck_assert_str_eq(json_string_value(json_object_get(d, "next_after")), "1970-01-01T00:00:02.000000Z");
+	json_decref(d);
+	/* nothing kept in range: null halves and time; the last page: no cursor */
+	p.latest = NULL;
+	p.has_next = false;
+	p.nspectra = p.nthd = 0;
+	d = report_doc_power_quality(&p);
+	ck_assert(json_is_null(json_object_get(d, "harmonics_ts")) && json_is_null(json_object_get(d, "harmonics_v_pct")) &&
+		  json_is_null(json_object_get(d, "harmonics_i_pct")) && json_is_null(json_object_get(d, "next_after")));
+	ck_assert_int_eq(json_array_size(json_object_get(d, "spectra")), 0);
+	json_decref(d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("report_doc");
 	TCase *core = tcase_create("core");
 	tcase_add_test(core, statement_in_order_without_phone);
+	tcase_add_test(core, power_quality_document);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_test(limits, limits_negative_charges_and_no_bands);
