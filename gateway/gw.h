@@ -25,7 +25,11 @@
 enum gw_proto { GP_MODBUS, GP_DLT645, GP_SHELLY, GP_TASMOTA };
 
 /* The reading fields a profile may fill (the names of POST /v1/readings). */
-enum gw_field { GF_ENERGY, GF_POWER, GF_VOLTAGE, GF_CURRENT, GF_PF, GF_FREQ, GF_THD_V, GF_THD_I, GF__COUNT };
+enum gw_field { GF_ENERGY, GF_POWER, GF_VOLTAGE, GF_CURRENT, GF_PF, GF_FREQ, GF_THD_V, GF_THD_I, GF_HARM_V, GF_HARM_I,
+		GF__COUNT };
+/* The spectra (harmonics_v_pct, harmonics_i_pct) are GW_HARMONICS values each: orders 2 to 31,
+ * in consecutive registers or a JSON array. */
+#define GW_HARMONICS 30
 extern const char *const gw_field_names[GF__COUNT];
 
 enum gw_type { GT_U16, GT_I16, GT_U32, GT_I32, GT_F32, GT_BCD, GT_SBCD, GT_NUMBER };
@@ -39,6 +43,7 @@ struct gw_value {
 	uint32_t di;         /* DL/T 645 data identifier */
 	int bytes;           /* DL/T 645: BCD bytes of the value */
 	char path[64];       /* JSON (MQTT): "em1data:0.total_act_energy", "ENERGY.Total" */
+	int count;           /* 1, or GW_HARMONICS for a spectrum */
 	bool low_word_first; /* 32-bit Modbus values: the low word in the first register */
 	int64_t scale_mant;  /* scale = scale_mant x 10^scale_exp, exact */
 	int scale_exp;
@@ -90,11 +95,12 @@ int gw_fail(char *err, size_t errn, const char *fmt, ...) __attribute__((format(
 /* Load profile `name` from dir (name.json). 0, or -1 with err set (the file, the key). */
 int gw_profile_load(const char *dir, const char *name, struct gw_profile *p, char *err, size_t errn);
 
-/* A decoded value: exact Wh for energy from integer and BCD types, else x. */
+/* A decoded value: exact Wh for energy from integer and BCD types, else x (a spectrum: xs). */
 struct gw_decoded {
 	bool ok;
 	int64_t wh; /* GF_ENERGY */
 	double x;   /* the field's value in its unit */
+	double xs[GW_HARMONICS];
 	char why[96];
 };
 /* Decode v from Modbus registers regs (the block starting at block_start). */
@@ -103,6 +109,8 @@ void gw_value_from_regs(const struct gw_value *v, const uint16_t *regs, uint16_t
 void gw_value_from_bcd(const struct gw_value *v, int64_t digits, struct gw_decoded *d);
 /* Decode v from a JSON number. */
 void gw_value_from_number(const struct gw_value *v, double n, struct gw_decoded *d);
+/* Decode a spectrum v from a JSON array of GW_HARMONICS numbers. */
+void gw_value_from_array(const struct gw_value *v, json_t *a, struct gw_decoded *d);
 
 /* ---- meters and config ---- */
 

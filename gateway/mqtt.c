@@ -126,11 +126,14 @@ static void take(struct dev *d, const char *comp, json_t *o)
 		if (!x)
 			continue;
 		struct gw_decoded dv;
-		if (!json_is_number(x)) {
+		if (v->count > 1) {
+			gw_value_from_array(v, x, &dv);
+		} else if (!json_is_number(x)) {
 			atomic_fetch_add(&d->m->faults[GF_PARSE], 1);
 			continue;
+		} else {
+			gw_value_from_number(v, json_number_value(x), &dv);
 		}
-		gw_value_from_number(v, json_number_value(x), &dv);
 		if (!dv.ok) {
 			uint64_t n = atomic_fetch_add(&d->m->faults[GF_RANGE], 1);
 			if (n % 100 == 0)

@@ -469,7 +469,7 @@ static int poll_meter(struct gw_lane *l, struct gw_meter *m, int timeout_ms)
 				goto failed;
 			for (int i = 0; i < p->nv; i++) {
 				const struct gw_value *v = &p->v[i];
-				int sp = v->type == GT_U16 || v->type == GT_I16 ? 1 : 2;
+				int sp = (v->type == GT_U16 || v->type == GT_I16 ? 1 : 2) * v->count;
 				if (v->function != k->function || v->reg < k->start || v->reg + sp > k->start + k->count)
 					continue;
 				struct gw_decoded x;

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const gw_field_names[GF__COUNT] = {"energy_wh", "power_w", "voltage_v", "current_a",
-					       "pf", "frequency_hz", "thd_v_pct", "thd_i_pct"};
+const char *const gw_field_names[GF__COUNT] = {"energy_wh",    "power_w",   "voltage_v",       "current_a",
+					       "pf",           "frequency_hz", "thd_v_pct",    "thd_i_pct",
+					       "harmonics_v_pct", "harmonics_i_pct"};
 
 /* The unit a field may be given in, and its factor to the reading's unit. */
 static const struct {
@@ -23,7 +24,7 @@ static const struct {
 } units[] = {
 	{GF_ENERGY, "kWh", 1000}, {GF_ENERGY, "Wh", 1}, {GF_POWER, "kW", 1000}, {GF_POWER, "W", 1},
 	{GF_VOLTAGE, "V", 1},     {GF_CURRENT, "A", 1}, {GF_PF, "", 1},          {GF_FREQ, "Hz", 1},
-	{GF_THD_V, "%", 1},       {GF_THD_I, "%", 1},
+	{GF_THD_V, "%", 1},       {GF_THD_I, "%", 1},   {GF_HARM_V, "%", 1},     {GF_HARM_I, "%", 1},
 };
 
 int gw_fail(char *err, size_t errn, const char *fmt, ...)
@@ -127,6 +128,9 @@ static int parse_words(json_t *a, uint16_t *w, int *n)
 
 static int span(enum gw_type t) { return t == GT_U16 || t == GT_I16 ? 1 : 2; }
 
+/* Registers a value takes: a spectrum is count values in a row. */
+static int regs_of(const struct gw_value *v) { return span(v->type) * v->count; }
+
 /* The Modbus reads that cover every value: values sorted by (function, register), merged
  * while the gap between them is at most gap registers and a read stays within 125. */
 static int plan_blocks(struct gw_profile *p, int gap, char *err, size_t errn)
@@ -146,7 +150,7 @@ static int plan_blocks(struct gw_profile *p, int gap, char *err, size_t errn)
 	p->nblocks = 0;
 	for (int i = 0; i < p->nv; i++) {
 		const struct gw_value *v = &p->v[order[i]];
-		int end = v->reg + span(v->type);
+		int end = v->reg + regs_of(v);
 		struct gw_block *b = p->nblocks ? &p->blocks[p->nblocks - 1] : NULL;
 		if (b && b->function == v->function && v->reg <= b->start + b->count + gap && end - b->start <= 125) {
 			if (end > b->start + b->count)
@@ -155,7 +159,7 @@ static int plan_blocks(struct gw_profile *p, int gap, char *err, size_t errn)
 		}
 		if (p->nblocks == GW_MAX_BLOCKS)
 			return gw_fail(err, errn, "values: more than %d separate reads", GW_MAX_BLOCKS);
-		p->blocks[p->nblocks++] = (struct gw_block){v->function, v->reg, (uint16_t)span(v->type)};
+		p->blocks[p->nblocks++] = (struct gw_block){v->function, v->reg, (uint16_t)regs_of(v)};
 	}
 	return 0;
 }
@@ -172,6 +176,7 @@ static int parse_value(json_t *o, enum gw_proto proto, struct gw_value *v, char 
 	if (f < 0)
 		return gw_fail(err, errn, "field: not a reading field (energy_wh, power_w, voltage_v, ...)");
 	v->field = (enum gw_field)f;
+	v->count = f == GF_HARM_V || f == GF_HARM_I ? GW_HARMONICS : 1;
 	const char *type = json_string_value(json_object_get(o, "type"));
 	int t = -1;
 	for (int i = 0; type && i < (int)(sizeof types / sizeof *types); i++)
@@ -201,6 +206,8 @@ static int parse_value(json_t *o, enum gw_proto proto, struct gw_value *v, char 
 	case GP_DLT645:
 		if (t != GT_BCD && t != GT_SBCD)
 			return gw_fail(err, errn, "type: a DL/T 645 value is bcd or sbcd");
+		if (v->count > 1)
+			return gw_fail(err, errn, "field: spectra are read from Modbus registers or MQTT JSON");
 		if (parse_di(json_object_get(o, "di"), &v->di))
 			return gw_fail(err, errn, "di: eight hex digits, DI3 first (\"00010000\")");
 		if (parse_uint(json_object_get(o, "bytes"), 8, &x) || x < 1)
@@ -423,9 +430,48 @@ static void from_real(const struct gw_value *v, double f, struct gw_decoded *d)
 	d->ok = true;
 }
 
+static void one_from_regs(const struct gw_value *v, const uint16_t *r, struct gw_decoded *d);
+
+/* A spectrum: each order decoded as a value of its own, all in range or none. */
+static void spectrum_from(const struct gw_value *v, const uint16_t *r, json_t *a, struct gw_decoded *d)
+{
+	struct gw_value one = *v;
+	one.count = 1;
+	struct gw_decoded x;
+	memset(d, 0, sizeof *d);
+	for (int k = 0; k < GW_HARMONICS; k++) {
+		if (r) {
+			one_from_regs(&one, r + k * span(v->type), &x);
+		} else {
+			json_t *e = json_array_get(a, (size_t)k);
+			if (!json_is_number(e) || json_array_size(a) != GW_HARMONICS) {
+				snprintf(d->why, sizeof d->why, "%s is not an array of %d numbers", gw_field_names[v->field],
+					 GW_HARMONICS);
+				return;
+			}
+			from_real(&one, json_number_value(e), &x);
+		}
+		if (!x.ok) {
+			snprintf(d->why, sizeof d->why, "%s order %d: %.60s", gw_field_names[v->field], k + 2, x.why);
+			return;
+		}
+		d->xs[k] = x.x;
+	}
+	d->ok = true;
+}
+
+void gw_value_from_array(const struct gw_value *v, json_t *a, struct gw_decoded *d) { spectrum_from(v, NULL, a, d); }
+
 void gw_value_from_regs(const struct gw_value *v, const uint16_t *regs, uint16_t block_start, struct gw_decoded *d)
 {
-	const uint16_t *r = regs + (v->reg - block_start);
+	if (v->count > 1)
+		spectrum_from(v, regs + (v->reg - block_start), NULL, d);
+	else
+		one_from_regs(v, regs + (v->reg - block_start), d);
+}
+
+static void one_from_regs(const struct gw_value *v, const uint16_t *r, struct gw_decoded *d)
+{
 	uint32_t u32 = v->low_word_first ? ((uint32_t)r[1] << 16 | r[0]) : ((uint32_t)r[0] << 16 | r[1]);
 	switch (v->type) {
 	case GT_U16:

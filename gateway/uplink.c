@@ -343,7 +343,11 @@ char *gw_reading_json(const char *serial, int64_t ts_us, const struct gw_decoded
 		if (!have[f])
 			continue;
 		srv_buf_printf(&b, ",\"%s\":", gw_field_names[f]);
-		if (f == GF_POWER)
+		if (f == GF_HARM_V || f == GF_HARM_I) {
+			for (int k = 0; k < GW_HARMONICS; k++)
+				srv_buf_printf(&b, "%c%.4g", k ? ',' : '[', values[f].xs[k]);
+			srv_buf_putc(&b, ']');
+		} else if (f == GF_POWER)
 			srv_buf_i64(&b, (int64_t)(values[f].x < 0 ? values[f].x - 0.5 : values[f].x + 0.5));
 		else
 			srv_buf_printf(&b, "%.6g", values[f].x);

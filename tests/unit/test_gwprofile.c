@@ -181,6 +181,48 @@ START_TEST(low_word_first_and_scales)
 }
 END_TEST
 
+/* A model that has them maps its 2nd-31st harmonics as a spectrum: 30 registers in a row
+ * (one read with the energy when near), or a JSON array. */
+START_TEST(spectrum_from_registers_and_arrays)
+{
+	snprintf(scratch, sizeof scratch, "/tmp/gwprof-%d", (int)getpid());
+	mkdir(scratch, 0700);
+	write_profile("harmonic-meter",
+		      "{\"protocol\":\"modbus\",\"read_gap\":4,\"values\":["
+		      "{\"field\":\"energy_wh\",\"function\":3,\"register\":0,\"type\":\"u32\",\"scale\":\"0.01\",\"unit\":\"kWh\"},"
+		      "{\"field\":\"harmonics_v_pct\",\"function\":3,\"register\":4,\"type\":\"u16\",\"scale\":\"0.01\","
+		      "\"unit\":\"%\",\"min\":0,\"max\":100}]}");
+	struct gw_profile p;
+	char err[300] = "";
+	ck_assert_msg(gw_profile_load(scratch, "harmonic-meter", &p, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(p.nblocks, 1);
+	ck_assert_uint_eq(p.blocks[0].count, 4 + GW_HARMONICS);
+	uint16_t regs[4 + GW_HARMONICS] = {0};
+	for (int k = 0; k < GW_HARMONICS; k++)
+		regs[4 + k] = (uint16_t)(100 * (k + 1)); /* order k+2 at (k+1).00 % */
+	struct gw_decoded d;
+	gw_value_from_regs(&p.v[1], regs, 0, &d);
+	ck_assert(d.ok);
+	ck_assert_double_eq_tol(d.xs[0], 1.0, 1e-9);
+	ck_assert_double_eq_tol(d.xs[29], 30.0, 1e-9);
+	regs[4 + 3] = 20000; /* order 5 at 200 %: the spectrum is refused, naming the order */
+	gw_value_from_regs(&p.v[1], regs, 0, &d);
+	ck_assert(!d.ok);
+	ck_assert(strstr(d.why, "order 5"));
+	json_t *a = json_array();
+	for (int k = 0; k < GW_HARMONICS; k++)
+		json_array_append_new(a, json_real(0.5 * k));
+	struct gw_value jv = p.v[1];
+	gw_value_from_array(&jv, a, &d);
+	ck_assert(d.ok);
+	ck_assert_double_eq_tol(d.xs[29], 0.145, 1e-9); /* 14.5 x the profile's 0.01 */
+	json_array_remove(a, 0);
+	gw_value_from_array(&jv, a, &d);
+	ck_assert(!d.ok);
+	json_decref(a);
+}
+END_TEST
+
 START_TEST(bad_profiles_name_the_key)
 {
 	snprintf(scratch, sizeof scratch, "/tmp/gwprof-%d", (int)getpid());
@@ -225,6 +267,7 @@ static Suite *suite(void)
 	tcase_add_test(core, dlt645_bcd_digits_and_range);
 	tcase_add_test(core, mqtt_numbers);
 	tcase_add_test(core, low_word_first_and_scales);
+	tcase_add_test(core, spectrum_from_registers_and_arrays);
 	suite_add_tcase(s, core);
 	TCase *lim = tcase_create("limits");
 	tcase_add_test(lim, bad_profiles_name_the_key);
