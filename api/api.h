@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12. */
+/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12, gw_5. */
 #define ID_SITE "site"
 #define ID_TENANT "ten"
 #define ID_POLICY "pol"
@@ -18,6 +18,7 @@
 #define ID_METER "mtr"
 #define ID_KEY "key"
 #define ID_LEDGER "le"
+#define ID_GATEWAY "gw"
 
 /* Parse "<prefix>_<n>" -> n > 0, or 0 when it is not such an id. */
 int64_t api_id_parse(const char *prefix, const char *s);
@@ -167,6 +168,13 @@ void api_consumption(struct req *rq);
 void api_commands_list(struct req *rq);
 void api_notifications_list(struct req *rq);
 void api_command_ack(struct req *rq);
+void api_gateways_create(struct req *rq);
+void api_gateways_list(struct req *rq);
+void api_gateways_get(struct req *rq);
+
+/* A request made with a key bound to a gateway: its last_seen_at (and the version and queue
+ * depth its headers say), written at most once per 5 s per gateway in this process. */
+void api_gateway_seen(struct req *rq);
 void api_pools_create(struct req *rq);
 void api_pools_list(struct req *rq);
 void api_pool_runs_create(struct req *rq);

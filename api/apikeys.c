@@ -24,7 +24,8 @@ static enum db_status key_create_tx(PGconn *c, void *arg)
 			return DB_ABORT;
 		}
 	}
-	st = srv_key_insert(c, api_body_str(t->rq, "name"), t->role, t->tenant, t->key, &t->id);
+	struct key_new k = {api_body_str(t->rq, "name"), t->role, t->tenant, 0, 0};
+	st = srv_key_insert(c, &k, t->key, &t->id);
 	if (st != DB_OK)
 		return st;
 	return api_audit(c, t->rq, "api_key.create",

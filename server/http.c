@@ -44,6 +44,7 @@ static size_t body_max = 1 << 20;
 static int64_t request_timeout_us = 30 * INT64_C(1000000);
 static const struct route *routes;
 static int nroutes;
+static void (*admitted)(struct req *rq);
 
 /* Request ids: echo a sane client id, else 16 hex digits from a per-thread generator. */
 static void set_request_id(struct req *rq)
@@ -282,6 +283,8 @@ static void dispatch(struct req *rq)
 		return;
 	if (!admit(rq))
 		return;
+	if (admitted && rq->who.key_id)
+		admitted(rq);
 	if ((rq->route->flags & ROUTE_BODY) && !parse_body(rq))
 		return;
 	if ((rq->route->flags & ROUTE_RAW) && rq->too_large) {
@@ -737,6 +740,7 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 	if (o->request_timeout_s > 0)
 		request_timeout_us = o->request_timeout_s * 1000000;
 	routes = o->routes;
+	admitted = o->admitted;
 	for (nroutes = 0; routes[nroutes].method; nroutes++)
 		;
 	struct sockaddr_in sa;

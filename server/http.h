@@ -19,6 +19,7 @@ struct http_opts {
 	unsigned conn_per_addr;   /* open connections one address may hold, 0: no limit */
 	unsigned idle_timeout_s;  /* a connection silent this long is closed */
 	int64_t request_timeout_s; /* a request whose body is still arriving after this is cut off */
+	void (*admitted)(struct req *rq); /* after a request is authenticated, before its handler; NULL: none */
 };
 
 /* Start serving; returns an opaque daemon or NULL (logged). */

@@ -108,7 +108,8 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	db_set_conninfo(cfg->database_url);
 	api_route_count();
 	struct http_opts o = {api_routes, cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max, cfg->limits,
-			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s};
+			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s,
+			      api_gateway_seen};
 	if (api_payments_start(&cfg->pay)) {
 		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
 		api_payments_stop();
@@ -147,7 +148,8 @@ struct key_tx {
 static enum db_status key_tx(PGconn *c, void *arg)
 {
 	struct key_tx *t = arg;
-	enum db_status st = srv_key_insert(c, t->name, t->r, t->tenant_id, t->key, &t->id);
+	struct key_new k = {t->name, t->r, t->tenant_id, 0, 0};
+	enum db_status st = srv_key_insert(c, &k, t->key, &t->id);
 	if (st != DB_OK)
 		return st;
 	struct req rq = {0};
