@@ -82,8 +82,9 @@ static enum db_status ack_tx(PGconn *c, void *arg)
 	struct req *rq = t->rq;
 	const char *result = api_body_str(rq, "result");
 	bool acked;
+	int64_t gw = rq->who.gateway_id, site = gw ? 0 : rq->who.site_id; /* the key's reach, 0: any */
 	enum db_status st = store_command_ack(c, t->id, result, api_body_str(rq, "relay"), api_body_str(rq, "detail"),
-					      srv_clock_now_us(), &acked);
+					      gw, site, srv_clock_now_us(), &acked);
 	if (st != DB_OK)
 		return st;
 	struct command_row x;
@@ -91,6 +92,10 @@ static enum db_status ack_tx(PGconn *c, void *arg)
 		return st;
 	if (!x.id) {
 		api_error(rq, E_NOT_FOUND, NULL, "no command %s", rq->args[0]);
+		return DB_ABORT;
+	}
+	if ((gw && x.gateway_id != gw) || (site && x.site_id != site)) { /* the ack changed nothing */
+		api_error(rq, E_FORBIDDEN, NULL, "command %s is not for a meter of this gateway key", rq->args[0]);
 		return DB_ABORT;
 	}
 	json_decref(t->out);

@@ -20,6 +20,9 @@ static const struct db_stmt auth_stmts[] = {
 	{"auth_insert", /* srv_key_insert */
 	 "INSERT INTO api_keys (name, role, tenant_id, key_hash, key_prefix, created_at, site_id, gateway_id)"
 	 " VALUES ($1, $2, $3::bigint, $4, $5, " SQL_TS("$6") ", $7::bigint, $8::bigint) RETURNING id"},
+	{"keys_unbound", /* store_keys_unbound */
+	 "SELECT count(*) AS n FROM api_keys WHERE role = 'gateway' AND revoked_at IS NULL"
+	 " AND site_id IS NULL AND gateway_id IS NULL"},
 	{0, 0},
 };
 
@@ -126,6 +129,14 @@ enum db_status srv_key_insert(PGconn *c, const struct key_new *k, char *key, int
 	db_p_id(&p, k->gateway_id);
 	struct db_col spec[] = {DB_COL("id", DB_I64, id_out), {0}};
 	return db_exec_row(c, "auth_insert", &p, spec, NULL);
+}
+
+enum db_status store_keys_unbound(PGconn *c, int64_t *n)
+{
+	struct db_params p = {0};
+	*n = 0;
+	struct db_col spec[] = {DB_COL("n", DB_I64, n), {0}};
+	return db_exec_row(c, "keys_unbound", &p, spec, NULL);
 }
 
 enum db_status store_key_revoke(PGconn *c, int64_t id, int64_t now_us, bool *found)

@@ -39,6 +39,9 @@ struct key_new {
  * the new id. Returns the db status. */
 enum db_status srv_key_insert(PGconn *c, const struct key_new *k, char *key, int64_t *id_out);
 
+/* Gateway keys not revoked and bound to no gateway and no site (they reach every meter). */
+enum db_status store_keys_unbound(PGconn *c, int64_t *n);
+
 /* Revoke key id (kept revoked if it was); *found false when there is no such key. */
 enum db_status store_key_revoke(PGconn *c, int64_t id, int64_t now_us, bool *found);
 

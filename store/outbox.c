@@ -8,7 +8,8 @@
 #define COMMAND_COLS                                                                               \
 	"c.id, c.meter_id, m.serial, c.action, c.reason, c.state, c.attempts, " SQL_US("c.created_at")  \
 	" AS created_us, coalesce(" SQL_US("c.acked_at") ", 0) AS acked_us, c.origin,"                 \
-	" coalesce(c.result, '') AS result, coalesce(c.relay, '') AS relay"
+	" coalesce(c.result, '') AS result, coalesce(c.relay, '') AS relay,"                             \
+	" coalesce(m.gateway_id, 0) AS gateway_id, m.site_id"
 
 static const struct db_stmt outbox_stmts[] = {
 	{"outbox_commands", /* store_commands_queue: the rules of outbox.h, in one statement */
@@ -43,10 +44,13 @@ static const struct db_stmt outbox_stmts[] = {
 	 " WHERE c.id > $1 AND ($3::text IS NULL OR c.state = $3) ORDER BY c.id LIMIT $2"},
 	{"command_get", /* store_command_get */
 	 "SELECT " COMMAND_COLS " FROM commands c JOIN meters m ON m.id = c.meter_id WHERE c.id = $1"},
-	{"command_ack", /* store_command_ack: the first answer counts; supply follows the relay */
+	{"command_ack", /* store_command_ack: the first answer counts; supply follows the relay; a
+			   scoped key answers only for its gateway's ($6) or site's ($7) meters */
 	 "WITH c AS (UPDATE commands SET state = CASE WHEN $2 = 'executed' THEN 'acked' ELSE 'failed' END,"
 	 "  result = $2, relay = $3, detail = $4, acked_at = " SQL_TS("$5")
 	 "  WHERE id = $1 AND state IN ('pending', 'sent', 'superseded') AND result IS NULL"
+	 "  AND ($6::bigint IS NULL AND $7::bigint IS NULL OR EXISTS (SELECT 1 FROM meters m WHERE m.id = commands.meter_id"
+	 "   AND ($6::bigint IS NULL OR m.gateway_id = $6) AND ($7::bigint IS NULL OR m.site_id = $7)))"
 	 "  RETURNING account_id, relay, state),"
 	 " a AS (UPDATE accounts SET supply = c.relay FROM c"
 	 "  WHERE accounts.id = c.account_id AND c.relay IS NOT NULL AND $2 = 'executed')"
@@ -206,7 +210,8 @@ enum db_status store_commands_follow_account(PGconn *c, int64_t meter_id, int64_
 	 DB_COL_TEXT("reason", (x)->reason), DB_COL_TEXT("state", (x)->state),                       \
 	 DB_COL("attempts", DB_I64, &(x)->attempts), DB_COL("created_us", DB_I64, &(x)->created_us), \
 	 DB_COL("acked_us", DB_I64, &(x)->acked_us), DB_COL_TEXT("origin", (x)->origin),             \
-	 DB_COL_TEXT("result", (x)->result), DB_COL_TEXT("relay", (x)->relay), {0}}
+	 DB_COL_TEXT("result", (x)->result), DB_COL_TEXT("relay", (x)->relay),                        \
+	 DB_COL("gateway_id", DB_I64, &(x)->gateway_id), DB_COL("site_id", DB_I64, &(x)->site_id), {0}}
 
 enum db_status store_commands_list(PGconn *c, int64_t after, int64_t limit, const char *state,
 				   struct command_row **out, int *n)
@@ -232,7 +237,7 @@ enum db_status store_command_get(PGconn *c, int64_t id, struct command_row *x)
 }
 
 enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, const char *relay, const char *detail,
-				 int64_t now_us, bool *acked)
+				 int64_t gateway_id, int64_t site_id, int64_t now_us, bool *acked)
 {
 	struct db_params p = {0};
 	db_p_i64(&p, id);
@@ -240,6 +245,8 @@ enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, cons
 	db_p_text(&p, relay);
 	db_p_text(&p, detail);
 	db_p_i64(&p, now_us);
+	db_p_id(&p, gateway_id);
+	db_p_id(&p, site_id);
 	char state[12];
 	struct db_col spec[] = {DB_COL_TEXT("state", state), {0}};
 	return db_exec_row(c, "command_ack", &p, spec, acked);

@@ -59,16 +59,19 @@ struct command_row {
 	int64_t id, meter_id, attempts, created_us, acked_us; /* acked_us 0: not acked */
 	char serial[72], action[12], reason[501], state[12], origin[12];
 	char result[12], relay[4]; /* "" when none */
+	int64_t gateway_id, site_id; /* the meter's (gateway 0: none) */
 };
 /* A page of commands in state (NULL: all). *out new (caller frees). */
 enum db_status store_commands_list(PGconn *c, int64_t after, int64_t limit, const char *state,
 				   struct command_row **out, int *n);
 /* x->id == 0 when there is none. */
 enum db_status store_command_get(PGconn *c, int64_t id, struct command_row *x);
-/* Record a gateway's answer; the first one counts (*acked false when it was answered before),
- * and an executed command's relay becomes its account's supply. */
+/* Record a gateway's answer; the first one counts (*acked false when it was answered before,
+ * or when the command's meter is not of gateway_id, or not of site_id: 0 for any), and an
+ * executed command's relay becomes its account's supply. */
 enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, const char *relay, const char *detail,
-				 int64_t now_us, bool *acked);
+				 int64_t gateway_id, int64_t site_id, int64_t now_us, bool *acked);
+
 
 struct note_row {
 	int64_t id, tenant_id, attempts, created_us, sent_us; /* tenant_id, sent_us 0: none */

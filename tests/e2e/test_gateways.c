@@ -1,5 +1,6 @@
 /* test_gateways.c: gateways as a resource, through the real binary: a gateway made with its
- * key, its meters, and what its requests say about it. */
+ * key, what its requests say about it, and a gateway key's reach (forbidden_meter, 403 on
+ * another's ack; an unbound old key as before). */
 #include "harness.h"
 
 #include <stdio.h>
@@ -8,17 +9,23 @@
 #include <unistd.h>
 
 static struct th_world w;
+static struct th_peer peer;
+static char peer_url[100];
 
 static const char *const env[] = {NULL};
 
 static void setup(void)
 {
+	memset(&peer, 0, sizeof peer);
+	th_peer_start(&peer, 0);
+	snprintf(peer_url, sizeof peer_url, "http://127.0.0.1:%d", peer.port);
 	th_world_start(&w, env, TH_SITE | TH_TENANT | TH_TARIFF);
 }
 
 static void teardown(void)
 {
 	th_world_stop(&w);
+	th_peer_stop(&peer);
 }
 
 static long long q(const char *sql) { return th_sql_int(w.db, sql); }
@@ -52,6 +59,17 @@ static void meter(const char *serial, const char *site, const char *gw)
 		snprintf(body, sizeof body,
 			 "{\"serial\":\"%s\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\"%s}", serial, g);
 	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops, body, 201));
+}
+
+/* An operator's command on meter serial; its id into id[32]. */
+static void command(const char *serial, const char *action, char *id)
+{
+	char path[100], body[100];
+	snprintf(path, sizeof path, "/v1/meters/%s/commands", serial);
+	snprintf(body, sizeof body, "{\"action\":\"%s\",\"reason\":\"test\"}", action);
+	json_t *c = th_ok(&w.srv, "POST", path, w.ops, body, 202);
+	snprintf(id, 32, "%s", json_string_value(json_object_get(c, "id")));
+	json_decref(c);
 }
 
 static json_t *items(json_t *page) { return json_object_get(page, "items"); }
@@ -192,6 +210,176 @@ START_TEST(gateway_shows_its_meters_and_what_its_requests_said)
 }
 END_TEST
 
+static const char *rejected_code(json_t *r, int index)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(r, "rejected"), i, x)
+		if (json_integer_value(json_object_get(x, "index")) == index)
+			return json_string_value(json_object_get(x, "code"));
+	return "";
+}
+
+static json_t *readings(const char *key, const char *body)
+{
+	return th_ok(&w.srv, "POST", "/v1/readings", key, body, 200);
+}
+
+static long long balance(void)
+{
+	json_t *a = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
+	long long b = json_integer_value(json_object_get(a, "balance_minor"));
+	json_decref(a);
+	return b;
+}
+
+START_TEST(forbidden_meter_for_another_gateways_or_sites_meter)
+{
+	char a[32], b[32];
+	char *ka = gateway("site_1", "pull", NULL, a);
+	char *kb = gateway("site_1", "push", peer_url, b);
+	json_decref(th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key,
+			  "{\"name\":\"Tower\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
+	meter("M-A", NULL, a);
+	meter("M-B", NULL, b);
+	meter("M-2", "site_2", NULL);
+	json_t *k = th_ok(&w.srv, "POST", "/v1/api-keys", w.srv.admin_key,
+			  "{\"name\":\"site gw\",\"role\":\"gateway\",\"site_id\":\"site_1\"}", 201);
+	ck_assert_str_eq(json_string_value(json_object_get(k, "site_id")), "site_1");
+	char *ks = strdup(json_string_value(json_object_get(k, "key")));
+	json_decref(k);
+	/* one batch of gateway A's key: its meter billed, the others refused and untouched */
+	json_t *r = readings(ka, "{\"readings\":["
+				 "{\"meter\":\"M-A\",\"ts\":\"2026-11-01T00:00:00+08:00\",\"energy_wh\":1000},"
+				 "{\"meter\":\"M-B\",\"ts\":\"2026-11-01T00:00:00+08:00\",\"energy_wh\":1000},"
+				 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:00:00+08:00\",\"energy_wh\":1000},"
+				 "{\"meter\":\"mtr_2\",\"ts\":\"2026-11-01T01:00:00+08:00\",\"energy_wh\":2000},"
+				 "{\"meter\":\"M-A\",\"ts\":\"2026-11-01T01:00:00+08:00\",\"energy_wh\":11000}]}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "accepted")), 2);
+	ck_assert_int_eq((int)json_array_size(json_object_get(r, "rejected")), 3);
+	ck_assert_str_eq(rejected_code(r, 1), "forbidden_meter");
+	ck_assert_str_eq(rejected_code(r, 2), "forbidden_meter");
+	ck_assert_str_eq(rejected_code(r, 3), "forbidden_meter"); /* by id alike */
+	json_decref(r);
+	ck_assert_int_eq(balance(), -1234); /* 10 kWh x 1.234567 CNY, the rest carried */
+	ck_assert_int_eq(q("SELECT count(*) FROM readings r JOIN meters m ON m.id = r.meter_id WHERE m.serial <> 'M-A'"), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM meter_state st JOIN meters m ON m.id = st.meter_id"
+			   " WHERE m.serial <> 'M-A' AND (st.last_ts IS NOT NULL OR st.last_seen_at IS NOT NULL)"),
+			 0);
+	/* a key of site_1 alone: both gateways' meters, not site_2's */
+	r = readings(ks, "{\"readings\":["
+			 "{\"meter\":\"M-B\",\"ts\":\"2026-11-01T00:00:00+08:00\",\"energy_wh\":1000},"
+			 "{\"meter\":\"M-A\",\"ts\":\"2026-11-01T02:00:00+08:00\",\"energy_wh\":11000},"
+			 "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:00:00+08:00\",\"energy_wh\":1000}]}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "accepted")), 2);
+	ck_assert_str_eq(rejected_code(r, 2), "forbidden_meter");
+	json_decref(r);
+	/* site keys are for gateways, and for sites that exist */
+	struct th_resp x = th_req(&w.srv, "POST", "/v1/api-keys", w.srv.admin_key,
+				  "{\"name\":\"x\",\"role\":\"operator\",\"site_id\":\"site_1\"}", NULL);
+	ck_assert_int_eq(x.status, 400);
+	th_resp_free(&x);
+	x = th_req(&w.srv, "POST", "/v1/api-keys", w.srv.admin_key, "{\"name\":\"x\",\"role\":\"gateway\",\"site_id\":\"site_7\"}",
+		   NULL);
+	ck_assert_int_eq(x.status, 400);
+	th_resp_free(&x);
+	free(ka);
+	free(kb);
+	free(ks);
+}
+END_TEST
+
+START_TEST(ack_of_another_gateways_command_is_403_and_changes_nothing)
+{
+	char a[32], b[32], id[32];
+	char *ka = gateway("site_1", "pull", NULL, a);
+	char *kb = gateway("site_1", "pull", NULL, b);
+	meter("M-B", NULL, b);
+	command("M-B", "cut_off", id);
+	char path[100];
+	snprintf(path, sizeof path, "/v1/commands/%s/ack", id);
+	struct th_resp r = th_req(&w.srv, "POST", path, ka, "{\"result\":\"executed\",\"relay\":\"off\"}", NULL);
+	ck_assert_int_eq(r.status, 403);
+	th_resp_free(&r);
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE state = 'pending' AND result IS NULL AND acked_at IS NULL"), 1);
+	json_t *acct = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
+	ck_assert_str_eq(json_string_value(json_object_get(acct, "supply")), "pending_off");
+	json_decref(acct);
+	ck_assert_int_eq(q("SELECT count(*) FROM audit_log WHERE action = 'command.ack'"), 0);
+	/* its own gateway's key answers it */
+	json_t *ok = th_ok(&w.srv, "POST", path, kb, "{\"result\":\"executed\",\"relay\":\"off\"}", 200);
+	ck_assert_str_eq(json_string_value(json_object_get(ok, "state")), "acked");
+	json_decref(ok);
+	/* and once answered, the other's key still learns nothing but 403 */
+	r = th_req(&w.srv, "POST", path, ka, "{\"result\":\"executed\",\"relay\":\"off\"}", NULL);
+	ck_assert_int_eq(r.status, 403);
+	th_resp_free(&r);
+	free(ka);
+	free(kb);
+}
+END_TEST
+
+static long long unbound_gauge(void)
+{
+	struct th_resp r = th_req(&w.srv, "GET", "/metrics", NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(strstr(r.body, "# HELP wattle_gateway_keys_unbound "), "no HELP for the gauge");
+	const char *at = strstr(r.body, "\nwattle_gateway_keys_unbound ");
+	ck_assert_msg(at, "no wattle_gateway_keys_unbound in /metrics");
+	long long n = atoll(at + strlen("\nwattle_gateway_keys_unbound "));
+	th_resp_free(&r);
+	return n;
+}
+
+START_TEST(unbound_gateway_key_keeps_its_reach_and_is_counted)
+{
+	char a[32], id[32];
+	char *ka = gateway("site_1", "pull", NULL, a);
+	json_decref(th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key,
+			  "{\"name\":\"Tower\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
+	meter("M-A", NULL, a);
+	meter("M-2", "site_2", NULL);
+	/* w.gw was made as before gateways: any meter of any site, any command */
+	json_t *r = readings(w.gw, "{\"readings\":["
+				   "{\"meter\":\"M-A\",\"ts\":\"2026-11-01T00:00:00+08:00\",\"energy_wh\":1000},"
+				   "{\"meter\":\"M-2\",\"ts\":\"2026-11-01T00:00:00+08:00\",\"energy_wh\":1000}]}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "accepted")), 2);
+	json_decref(r);
+	command("M-A", "cut_off", id);
+	char path[100];
+	snprintf(path, sizeof path, "/v1/commands/%s/ack", id);
+	json_decref(th_ok(&w.srv, "POST", path, w.gw, "{\"result\":\"executed\",\"relay\":\"off\"}", 200));
+	json_t *p = th_ok(&w.srv, "GET", "/v1/commands?state=acked", w.gw, NULL, 200); /* today's list */
+	ck_assert_int_eq((int)json_array_size(items(p)), 1);
+	json_decref(p);
+	/* counted: the world's one unbound key (the gateway's own key is bound) */
+	ck_assert_int_eq(unbound_gauge(), 1);
+	char *old = th_key(&w.srv, "gateway", NULL);
+	ck_assert_int_eq(unbound_gauge(), 2);
+	/* and warned about at start (before it listens: the log has it once it answers) */
+	struct th_server second;
+	th_server_start(&second, w.db, env);
+	FILE *f = fopen(second.log_path, "r");
+	ck_assert(f);
+	char line[2048];
+	int warned = 0;
+	while (fgets(line, sizeof line, f))
+		warned |= strstr(line, "2 gateway keys are bound to no gateway or site; replace them") != NULL;
+	fclose(f);
+	ck_assert_int_eq(th_server_stop(&second), 0);
+	ck_assert_msg(warned, "no warning about the unbound gateway keys at start");
+	/* revoked, it is no longer counted */
+	long long kid = q("SELECT max(id) FROM api_keys WHERE role = 'gateway' AND gateway_id IS NULL");
+	snprintf(path, sizeof path, "/v1/api-keys/key_%lld", kid);
+	struct th_resp d = th_req(&w.srv, "DELETE", path, w.srv.admin_key, NULL, NULL);
+	ck_assert_int_eq(d.status, 204);
+	th_resp_free(&d);
+	ck_assert_int_eq(unbound_gauge(), 1);
+	free(old);
+	free(ka);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("gateways");
@@ -200,6 +388,9 @@ static Suite *suite(void)
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, gateway_is_made_with_its_key_shown_once);
 	tcase_add_test(core, gateway_shows_its_meters_and_what_its_requests_said);
+	tcase_add_test(core, forbidden_meter_for_another_gateways_or_sites_meter);
+	tcase_add_test(core, ack_of_another_gateways_command_is_403_and_changes_nothing);
+	tcase_add_test(core, unbound_gateway_key_keeps_its_reach_and_is_counted);
 	suite_add_tcase(s, core);
 	return s;
 }
