@@ -24,6 +24,8 @@ struct http_opts {
 
 /* Start serving; returns an opaque daemon or NULL (logged). */
 struct MHD_Daemon *srv_http_start(const struct http_opts *o);
+/* Stop serving: after the workers (srv_workers_stop), so the answers they gave suspended
+ * requests are sent first (up to 2 s), then every connection is closed. */
 void srv_http_stop(struct MHD_Daemon *d);
 
 /* The port actually bound (for port 0). */

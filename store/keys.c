@@ -11,9 +11,11 @@
 #include <time.h>
 
 static const struct db_stmt auth_stmts[] = {
-	{"auth_lookup", /* srv_auth_lookup: the key and its reach */
-	 "SELECT id, role, coalesce(tenant_id, 0) AS tenant_id, coalesce(site_id, 0) AS site_id,"
-	 " coalesce(gateway_id, 0) AS gateway_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"},
+	{"auth_lookup", /* srv_auth_lookup: the key, its reach and its gateway's delivery */
+	 "SELECT k.id, k.role, coalesce(k.tenant_id, 0) AS tenant_id, coalesce(k.site_id, 0) AS site_id,"
+	 " coalesce(k.gateway_id, 0) AS gateway_id, coalesce(g.delivery = 'pull', false) AS pull"
+	 " FROM api_keys k LEFT JOIN gateways g ON g.id = k.gateway_id"
+	 " WHERE k.key_hash = $1 AND k.revoked_at IS NULL"},
 	{"key_revoke", /* store_key_revoke */
 	 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, " SQL_TS("$2") ")"
 	 " WHERE id = $1 RETURNING id"},
@@ -81,7 +83,8 @@ int srv_auth_lookup(const char *key, struct auth *out)
 	char role[16];
 	struct db_col spec[] = {DB_COL("id", DB_I64, &out->key_id), DB_COL_TEXT("role", role),
 				DB_COL("tenant_id", DB_I64, &out->tenant_id), DB_COL("site_id", DB_I64, &out->site_id),
-				DB_COL("gateway_id", DB_I64, &out->gateway_id), {0}};
+				DB_COL("gateway_id", DB_I64, &out->gateway_id), DB_COL("pull", DB_BOOL, &out->pull),
+				{0}};
 	bool one;
 	enum db_status st = db_exec_row(c, "auth_lookup", &p, spec, &one);
 	int found = -1;

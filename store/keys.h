@@ -17,6 +17,7 @@ struct auth {
 	/* A gateway key's reach: its gateway's meters (gateway_id), else its site's (site_id),
 	 * else, unbound (a key of before gateways), every meter. 0: none. */
 	int64_t gateway_id, site_id;
+	bool pull; /* its gateway takes its commands by GET /v1/commands (delivery pull) */
 };
 
 /* Resolve a key. Returns 1 and fills *out when it is known and not revoked, 0 when it

@@ -72,6 +72,16 @@ enum db_status store_command_get(PGconn *c, int64_t id, struct command_row *x);
 enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, const char *relay, const char *detail,
 				 int64_t gateway_id, int64_t site_id, int64_t now_us, bool *acked);
 
+/* Hand pull gateways their commands, in one statement (autocommit): for each gateway_ids[i],
+ * up to limits[i] of its meters' due commands, each the oldest not yet settled of its meter
+ * (the push rule: a meter's later command waits for its earlier one). Pending ones, and
+ * those handed out before whose lease ran out unacknowledged, are marked sent, attempts
+ * counted, leased for lease_us and remembered as pulled; any handed out max_attempts times
+ * and still not acknowledged when the lease ends is failed instead. *out (new: caller frees)
+ * gets the commands handed out, by gateway (gateway_id) and id. */
+enum db_status store_commands_pull(PGconn *c, const int64_t *gateway_ids, const int64_t *limits, int n,
+				   int64_t now_us, int64_t lease_us, int max_attempts, struct command_row **out,
+				   int *nout);
 
 struct note_row {
 	int64_t id, tenant_id, attempts, created_us, sent_us; /* tenant_id, sent_us 0: none */
@@ -87,8 +97,12 @@ void store_outbox_register(void);
 
 /* The senders' side (server/dispatch.c): rows are claimed with a lease in autocommit (FOR
  * UPDATE SKIP LOCKED, then next_attempt_at moved past the lease, attempts counted), sent,
- * and marked sent or rescheduled; every attempt is recorded. */
+ * and marked sent or rescheduled; every attempt is recorded. A pull gateway's meters are
+ * never claimed here: store_commands_pull hands theirs out. */
 enum outbox { OUTBOX_COMMANDS, OUTBOX_NOTES };
+
+/* Deliveries of a row before it is failed (or dead), pushed or pulled alike. */
+#define OUTBOX_MAX_ATTEMPTS 8
 
 /* A claimed row. Commands fill the first group, notifications the second; strings new. */
 struct outbox_item {

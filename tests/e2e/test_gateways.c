@@ -1,18 +1,24 @@
 /* test_gateways.c: gateways as a resource, through the real binary: a gateway made with its
- * key, what its requests say about it, and a gateway key's reach (forbidden_meter, 403 on
- * another's ack; an unbound old key as before). */
+ * key, what its requests say about it, pull delivery (handed out, leased, handed out again,
+ * held without a thread), the push dispatcher leaving pull gateways alone, and a gateway
+ * key's reach (forbidden_meter, 403 on another's ack; an unbound old key as before). One
+ * HTTP thread and a 1 s idle timeout: a held pull that blocked its thread, or that the idle
+ * timeout closed, fails here. */
 #include "harness.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct th_world w;
 static struct th_peer peer;
 static char peer_url[100];
 
-static const char *const env[] = {NULL};
+static const char *const env[] = {"WATTLE_THREADS=1", "WATTLE_IDLE_TIMEOUT_S=1", "WATTLE_DISPATCH_LEASE_MS=1000",
+				  NULL};
 
 static void setup(void)
 {
@@ -29,6 +35,13 @@ static void teardown(void)
 }
 
 static long long q(const char *sql) { return th_sql_int(w.db, sql); }
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* A gateway of site with delivery (and url, may be NULL): its id into id[32], its key (new). */
 static char *gateway(const char *site, const char *delivery, const char *url, char *id)
@@ -70,6 +83,14 @@ static void command(const char *serial, const char *action, char *id)
 	json_t *c = th_ok(&w.srv, "POST", path, w.ops, body, 202);
 	snprintf(id, 32, "%s", json_string_value(json_object_get(c, "id")));
 	json_decref(c);
+}
+
+/* A pull with key and query: the page (caller decrefs). */
+static json_t *pull(const char *key, const char *query)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/v1/commands?state=pending%s", query ? query : "");
+	return th_ok(&w.srv, "GET", path, key, NULL, 200);
 }
 
 static json_t *items(json_t *page) { return json_object_get(page, "items"); }
@@ -210,6 +231,267 @@ START_TEST(gateway_shows_its_meters_and_what_its_requests_said)
 }
 END_TEST
 
+START_TEST(pull_hands_out_only_its_own_meters_commands)
+{
+	char a[32], b[32], c1[32], c2[32], c3[32], c4[32];
+	char *ka = gateway("site_1", "pull", NULL, a);
+	char *kb = gateway("site_1", "pull", NULL, b);
+	meter("M-A", NULL, a);
+	meter("M-B", NULL, b);
+	meter("M-C", NULL, NULL);
+	command("M-B", "cut_off", c1);
+	command("M-A", "cut_off", c2);
+	command("M-C", "cut_off", c3);
+	command("M-A", "cut_off", c4); /* the same meter again: waits for the first */
+	json_t *p = pull(ka, NULL);
+	ck_assert_int_eq((int)json_array_size(items(p)), 1);
+	ck_assert_str_eq(item_str(p, 0, "id"), c2);
+	ck_assert_str_eq(item_str(p, 0, "serial"), "M-A");
+	ck_assert_str_eq(item_str(p, 0, "state"), "sent");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items(p), 0), "attempts")), 1);
+	ck_assert(json_is_null(json_object_get(p, "next_after")));
+	json_decref(p);
+	p = pull(ka, NULL); /* leased; the meter's next waits for the ack */
+	ck_assert_int_eq((int)json_array_size(items(p)), 0);
+	json_decref(p);
+	p = pull(kb, "&limit=10");
+	ck_assert_int_eq((int)json_array_size(items(p)), 1);
+	ck_assert_str_eq(item_str(p, 0, "id"), c1);
+	json_decref(p);
+	char path[100];
+	snprintf(path, sizeof path, "/v1/commands/%s/ack", c2);
+	json_decref(th_ok(&w.srv, "POST", path, ka, "{\"result\":\"executed\",\"relay\":\"off\"}", 200));
+	p = pull(ka, "&limit=1");
+	ck_assert_int_eq((int)json_array_size(items(p)), 1);
+	ck_assert_str_eq(item_str(p, 0, "id"), c4);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "next_after")), c4); /* a full page */
+	json_decref(p);
+	/* the meter without a gateway was never pulled; an operator still sees every command */
+	snprintf(path, sizeof path, "SELECT count(*) FROM commands WHERE id = %s AND pulled_by IS NULL", c3 + 4);
+	ck_assert_int_eq(q(path), 1);
+	p = th_ok(&w.srv, "GET", "/v1/commands", w.ops, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(items(p)), 4);
+	json_decref(p);
+	/* a pull takes pending commands only, waits 0..60 s, and wait_s is a pull gateway key's */
+	static const struct {
+		const char *query, *param;
+		int pull_key;
+	} bad[] = {{"/v1/commands?state=acked", "state", 1},	       {"/v1/commands?wait_s=61", "wait_s", 1},
+		   {"/v1/commands?wait_s=-1", "wait_s", 1},	       {"/v1/commands?wait_s=1.5", "wait_s", 1},
+		   {"/v1/commands?state=pending&wait_s=5", "wait_s", 0}};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		struct th_resp r = th_req(&w.srv, "GET", bad[i].query, bad[i].pull_key ? ka : w.ops, NULL, NULL);
+		ck_assert_msg(r.status == 400 && !strcmp(th_err(&r), "invalid_parameter"), "%s: %ld", bad[i].query, r.status);
+		ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(r.json, "error"), "details"),
+								   "parameter")),
+				 bad[i].param);
+		th_resp_free(&r);
+	}
+	struct th_resp r = th_req(&w.srv, "GET", "/v1/commands?wait_s=1", w.gw, NULL, NULL); /* an unbound key */
+	ck_assert_int_eq(r.status, 400);
+	th_resp_free(&r);
+	free(ka);
+	free(kb);
+}
+END_TEST
+
+struct held {
+	const char *key, *query;
+	double done;
+	json_t *page;
+	long status;
+};
+
+static void *held_pull(void *arg)
+{
+	struct held *h = arg;
+	char path[200];
+	snprintf(path, sizeof path, "/v1/commands?state=pending%s", h->query);
+	struct th_resp r = th_req(&w.srv, "GET", path, h->key, NULL, NULL);
+	h->done = now_s();
+	h->status = r.status;
+	h->page = json_incref(r.json);
+	th_resp_free(&r);
+	return NULL;
+}
+
+START_TEST(long_poll_answers_as_soon_as_a_command_is_queued)
+{
+	char a[32], b[32], id[32];
+	char *ka = gateway("site_1", "pull", NULL, a);
+	char *kb = gateway("site_1", "pull", NULL, b);
+	meter("M-A", NULL, a);
+	meter("M-B", NULL, b);
+	struct held h = {ka, "&wait_s=20", 0, NULL, 0}, other = {kb, "&wait_s=20", 0, NULL, 0};
+	double t0 = now_s();
+	pthread_t th, th2;
+	pthread_create(&th, NULL, held_pull, &h);
+	pthread_create(&th2, NULL, held_pull, &other);
+	usleep(600000);
+	/* held, and the one HTTP thread serves others meanwhile */
+	double s0 = now_s();
+	struct th_resp r = th_req(&w.srv, "GET", "/healthz", NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	th_resp_free(&r);
+	ck_assert_msg(now_s() - s0 < 0.3, "a held pull blocked the HTTP thread: %.3f s", now_s() - s0);
+	ck_assert(h.done == 0);
+	double queued = now_s();
+	command("M-A", "cut_off", id);
+	pthread_join(th, NULL);
+	double latency = h.done - queued;
+	fprintf(stderr, "long poll: answered %.0f ms after the command was queued (held %.0f ms)\n", latency * 1000,
+		(queued - t0) * 1000);
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_msg(latency < 1.0, "the held pull answered %.3f s after the command was queued", latency);
+	ck_assert_int_eq((int)json_array_size(items(h.page)), 1);
+	ck_assert_str_eq(item_str(h.page, 0, "id"), id);
+	ck_assert_str_eq(item_str(h.page, 0, "state"), "sent");
+	json_decref(h.page);
+	char path[100];
+	snprintf(path, sizeof path, "/v1/commands/%s/ack", id); /* else it comes again in 1 s */
+	json_decref(th_ok(&w.srv, "POST", path, ka, "{\"result\":\"executed\",\"relay\":\"off\"}", 200));
+	/* the other gateway's pull is still held: that command was not its */
+	ck_assert(other.done == 0);
+	command("M-B", "restore", id);
+	pthread_join(th2, NULL);
+	ck_assert_str_eq(item_str(other.page, 0, "id"), id);
+	json_decref(other.page);
+	/* nothing comes: an empty page after wait_s, though the idle timeout is 1 s */
+	struct held e = {ka, "&wait_s=2", 0, NULL, 0};
+	t0 = now_s();
+	held_pull(&e);
+	double took = e.done - t0;
+	ck_assert_int_eq(e.status, 200);
+	ck_assert_int_eq((int)json_array_size(items(e.page)), 0);
+	ck_assert(json_is_null(json_object_get(e.page, "next_after")));
+	ck_assert_msg(took >= 1.9 && took < 3.0, "an empty long poll took %.3f s for wait_s=2", took);
+	json_decref(e.page);
+	/* wait_s=0 answers at once */
+	t0 = now_s();
+	json_decref(pull(ka, "&wait_s=0"));
+	ck_assert(now_s() - t0 < 0.5);
+	free(ka);
+	free(kb);
+}
+END_TEST
+
+/* Held pulls were answered by the stopping workers, but the daemon stopped right after and
+ * could close a connection before its answer was written: the pull got no reply. */
+START_TEST(a_held_pull_is_answered_when_the_server_stops)
+{
+	char a[32];
+	char *ka = gateway("site_1", "pull", NULL, a);
+	enum { N = 24 };
+	struct held h[N];
+	pthread_t th[N];
+	for (int i = 0; i < N; i++) {
+		h[i] = (struct held){ka, "&wait_s=30", 0, NULL, 0};
+		pthread_create(&th[i], NULL, held_pull, &h[i]);
+	}
+	usleep(800000);
+	double t0 = now_s();
+	ck_assert_int_eq(th_server_stop(&w.srv), 0); /* a clean stop, not held up by the pulls */
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(h[i].status == 200, "held pull %d got %ld at the stop", i, h[i].status);
+		ck_assert_int_eq((int)json_array_size(items(h[i].page)), 0);
+		ck_assert(h[i].done - t0 < 5.0);
+		json_decref(h[i].page);
+	}
+	free(ka);
+}
+END_TEST
+
+START_TEST(lease_hands_an_unacked_command_out_again_until_it_fails)
+{
+	char a[32], id[32];
+	char *ka = gateway("site_1", "pull", NULL, a);
+	meter("M-A", NULL, a);
+	command("M-A", "cut_off", id);
+	json_t *p = pull(ka, NULL);
+	ck_assert_str_eq(item_str(p, 0, "id"), id);
+	json_decref(p);
+	p = pull(ka, NULL);
+	ck_assert_int_eq((int)json_array_size(items(p)), 0); /* leased for 1 s */
+	json_decref(p);
+	/* not acked: after the lease it is handed out again, a long poll seeing it come due */
+	usleep(200000);
+	double t0 = now_s();
+	p = pull(ka, "&wait_s=5");
+	ck_assert_msg(now_s() - t0 < 1.5, "the re-handed command took %.3f s", now_s() - t0);
+	ck_assert_str_eq(item_str(p, 0, "id"), id);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items(p), 0), "attempts")), 2);
+	json_decref(p);
+	/* and again, until 8 deliveries went unacknowledged: then it fails */
+	for (int k = 3; k <= 8; k++) {
+		p = pull(ka, "&wait_s=5");
+		ck_assert_int_eq((int)json_array_size(items(p)), 1);
+		ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items(p), 0), "attempts")), k);
+		json_decref(p);
+	}
+	p = pull(ka, "&wait_s=2");
+	ck_assert_int_eq((int)json_array_size(items(p)), 0);
+	json_decref(p);
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE state = 'failed' AND attempts = 8 AND result IS NULL"), 1);
+	/* an acked command is not handed out again */
+	command("M-A", "restore", id);
+	p = pull(ka, NULL);
+	ck_assert_str_eq(item_str(p, 0, "id"), id);
+	json_decref(p);
+	char path[100];
+	snprintf(path, sizeof path, "/v1/commands/%s/ack", id);
+	json_t *ack = th_ok(&w.srv, "POST", path, ka, "{\"result\":\"executed\",\"relay\":\"on\"}", 200);
+	ck_assert_str_eq(json_string_value(json_object_get(ack, "state")), "acked");
+	json_decref(ack);
+	usleep(1200000);
+	p = pull(ka, NULL);
+	ck_assert_int_eq((int)json_array_size(items(p)), 0);
+	json_decref(p);
+	free(ka);
+}
+END_TEST
+
+static int wait_for(const char *sql, long long want)
+{
+	for (int i = 0; i < 100; i++) {
+		if (q(sql) == want)
+			return 1;
+		usleep(50000);
+	}
+	return 0;
+}
+
+START_TEST(push_dispatcher_leaves_pull_gateways_alone)
+{
+	char push[32], pl[32], id[32];
+	char *kp = gateway("site_1", "push", peer_url, push);
+	char *kl = gateway("site_1", "pull", NULL, pl);
+	meter("M-PUSH", NULL, push);
+	meter("M-PULL", NULL, pl);
+	char body[300];
+	snprintf(body, sizeof body,
+		 "{\"serial\":\"M-URL\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"gateway\":\"%s\"}", peer_url);
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops, body, 201));
+	command("M-PULL", "cut_off", id);
+	command("M-PUSH", "cut_off", id);
+	command("M-URL", "cut_off", id);
+	ck_assert(wait_for("SELECT count(*) FROM commands WHERE state = 'sent'", 2));
+	usleep(500000); /* ten rounds of the dispatcher more */
+	ck_assert_int_eq(th_peer_count(&peer, NULL), 2);
+	ck_assert_int_eq(th_peer_count(&peer, "M-PUSH"), 1);
+	ck_assert_int_eq(th_peer_count(&peer, "M-URL"), 1);
+	ck_assert_int_eq(th_peer_count(&peer, "M-PULL"), 0);
+	ck_assert_str_eq(peer.reqs[0].path, "/commands");
+	ck_assert_int_eq(q("SELECT attempts FROM commands c JOIN meters m ON m.id = c.meter_id WHERE m.serial = 'M-PULL'"), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM delivery_attempts"), 2);
+	json_t *p = pull(kl, NULL);
+	ck_assert_str_eq(item_str(p, 0, "serial"), "M-PULL");
+	json_decref(p);
+	free(kp);
+	free(kl);
+}
+END_TEST
+
 static const char *rejected_code(json_t *r, int index)
 {
 	size_t i;
@@ -296,12 +578,13 @@ START_TEST(ack_of_another_gateways_command_is_403_and_changes_nothing)
 	char *kb = gateway("site_1", "pull", NULL, b);
 	meter("M-B", NULL, b);
 	command("M-B", "cut_off", id);
+	json_decref(pull(kb, NULL));
 	char path[100];
 	snprintf(path, sizeof path, "/v1/commands/%s/ack", id);
 	struct th_resp r = th_req(&w.srv, "POST", path, ka, "{\"result\":\"executed\",\"relay\":\"off\"}", NULL);
 	ck_assert_int_eq(r.status, 403);
 	th_resp_free(&r);
-	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE state = 'pending' AND result IS NULL AND acked_at IS NULL"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM commands WHERE state = 'sent' AND result IS NULL AND acked_at IS NULL"), 1);
 	json_t *acct = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
 	ck_assert_str_eq(json_string_value(json_object_get(acct, "supply")), "pending_off");
 	json_decref(acct);
@@ -388,10 +671,19 @@ static Suite *suite(void)
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, gateway_is_made_with_its_key_shown_once);
 	tcase_add_test(core, gateway_shows_its_meters_and_what_its_requests_said);
+	tcase_add_test(core, pull_hands_out_only_its_own_meters_commands);
+	tcase_add_test(core, push_dispatcher_leaves_pull_gateways_alone);
 	tcase_add_test(core, forbidden_meter_for_another_gateways_or_sites_meter);
 	tcase_add_test(core, ack_of_another_gateways_command_is_403_and_changes_nothing);
 	tcase_add_test(core, unbound_gateway_key_keeps_its_reach_and_is_counted);
 	suite_add_tcase(s, core);
+	TCase *lp = tcase_create("long_poll");
+	tcase_add_checked_fixture(lp, setup, teardown);
+	tcase_set_timeout(lp, 120);
+	tcase_add_test(lp, long_poll_answers_as_soon_as_a_command_is_queued);
+	tcase_add_test(lp, a_held_pull_is_answered_when_the_server_stops);
+	tcase_add_test(lp, lease_hands_an_unacked_command_out_again_until_it_fails);
+	suite_add_tcase(s, lp);
 	return s;
 }
 
