@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12. */
+/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12, gw_5. */
 #define ID_SITE "site"
 #define ID_TENANT "ten"
 #define ID_POLICY "pol"
@@ -18,6 +18,7 @@
 #define ID_METER "mtr"
 #define ID_KEY "key"
 #define ID_LEDGER "le"
+#define ID_GATEWAY "gw"
 
 /* Parse "<prefix>_<n>" -> n > 0, or 0 when it is not such an id. */
 int64_t api_id_parse(const char *prefix, const char *s);
@@ -173,6 +174,25 @@ void api_consumption(struct req *rq);
 void api_commands_list(struct req *rq);
 void api_notifications_list(struct req *rq);
 void api_command_ack(struct req *rq);
+void api_gateways_create(struct req *rq);
+void api_gateways_list(struct req *rq);
+void api_gateways_get(struct req *rq);
+
+/* A command as GET /v1/commands shows it (commands.c). New. */
+struct command_row;
+json_t *api_command_json(const struct command_row *x);
+/* GET /v1/commands for the key of a pull gateway (pull.c): hand out its due commands, or
+ * hold the request until some are queued or ?wait_s= (0..60) is up. state is "pending" or
+ * NULL; limit the page's. */
+void api_commands_pull(struct req *rq, const char *state, int64_t limit);
+/* Start and stop the thread that answers held pulls; stopping answers every held one.
+ * lease_us (wattle's clock) is how long a handed-out command waits for its ack before it is
+ * handed out again. */
+void api_pull_start(int64_t lease_us);
+void api_pull_stop(void);
+/* A request made with a key bound to a gateway: its last_seen_at (and the version and queue
+ * depth its headers say), written at most once per 5 s per gateway in this process. */
+void api_gateway_seen(struct req *rq);
 void api_pools_create(struct req *rq);
 void api_pools_list(struct req *rq);
 void api_pool_runs_create(struct req *rq);

@@ -1,5 +1,6 @@
 /* commands.c: the outboxes as operators see them (meter commands and notifications), a
- * gateway's acknowledgement, and an operator's command. */
+ * gateway's acknowledgement, and an operator's command. A pull gateway's key takes its own
+ * commands from the same list (api/pull.c). */
 #include "api/api.h"
 #include "core/clock.h"
 #include "store/meters.h"
@@ -13,7 +14,7 @@
 
 static json_t *opt_str(const char *s) { return s && s[0] ? json_string(s) : json_null(); }
 
-static json_t *command_json(const struct command_row *x)
+json_t *api_command_json(const struct command_row *x)
 {
 	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:s, s:o, s:o}", "id",
 			 api_id_json(ID_COMMAND, x->id), "meter_id", api_id_json(ID_METER, x->meter_id), "serial",
@@ -41,6 +42,16 @@ void api_commands_list(struct req *rq)
 	int64_t limit, after;
 	if (api_query_enum(rq, "state", states, &state) || api_page(rq, ID_COMMAND, &limit, &after))
 		return;
+	if (rq->who.role == ROLE_GATEWAY && rq->who.pull) {
+		api_commands_pull(rq, state, limit);
+		return;
+	}
+	/* Anyone else has nothing to wait for: a loop that thinks it long-polls would spin. */
+	if (api_query(rq, "wait_s")) {
+		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "wait_s"),
+			  "wait_s is for the key of a pull gateway; this key's commands are not pulled");
+		return;
+	}
 	PGconn *c = api_conn(rq);
 	if (!c)
 		return;
@@ -50,7 +61,7 @@ void api_commands_list(struct req *rq)
 		return;
 	json_t *items = json_array();
 	for (int i = 0; i < n; i++)
-		json_array_append_new(items, command_json(&v[i]));
+		json_array_append_new(items, api_command_json(&v[i]));
 	free(v);
 	api_reply(rq, 200, api_page_reply(items, limit));
 }
@@ -82,8 +93,9 @@ static enum db_status ack_tx(PGconn *c, void *arg)
 	struct req *rq = t->rq;
 	const char *result = api_body_str(rq, "result");
 	bool acked;
+	int64_t gw = rq->who.gateway_id, site = gw ? 0 : rq->who.site_id; /* the key's reach, 0: any */
 	enum db_status st = store_command_ack(c, t->id, result, api_body_str(rq, "relay"), api_body_str(rq, "detail"),
-					      srv_clock_now_us(), &acked);
+					      gw, site, srv_clock_now_us(), &acked);
 	if (st != DB_OK)
 		return st;
 	struct command_row x;
@@ -93,8 +105,12 @@ static enum db_status ack_tx(PGconn *c, void *arg)
 		api_error(rq, E_NOT_FOUND, NULL, "no command %s", rq->args[0]);
 		return DB_ABORT;
 	}
+	if ((gw && x.gateway_id != gw) || (site && x.site_id != site)) { /* the ack changed nothing */
+		api_error(rq, E_FORBIDDEN, NULL, "command %s is not for a meter of this gateway key", rq->args[0]);
+		return DB_ABORT;
+	}
 	json_decref(t->out);
-	t->out = command_json(&x);
+	t->out = api_command_json(&x);
 	if (!acked) { /* acked before: the same answer again is fine, another is a conflict */
 		if (!x.result[0] || strcmp(x.result, result)) {
 			api_error(rq, E_CONFLICT, json_pack("{s:O}", "result", json_object_get(t->out, "result")),
@@ -163,7 +179,7 @@ static enum db_status manual_tx(PGconn *c, void *arg)
 	struct command_row x;
 	if ((st = store_command_get(c, id, &x)) != DB_OK)
 		return st;
-	json_t *out = command_json(&x);
+	json_t *out = api_command_json(&x);
 	api_reply(rq, 202, out);
 	st = api_audit(c, rq, "command.manual", json_pack("{s:O, s:s, s:s}", "id", json_object_get(out, "id"),
 							  "action", action, "reason", reason));

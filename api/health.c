@@ -44,6 +44,9 @@ static void gauges(struct srv_buf *b)
 		 "Age of the oldest pending meter command, on wattle's clock (0: none)."},
 		{"notifications_oldest_seconds", "wattle_outbox_notifications_oldest_seconds", NULL,
 		 "Age of the oldest pending message, on wattle's clock (0: none)."},
+		{"gateway_keys_unbound", "wattle_gateway_keys_unbound", NULL,
+		 "Gateway keys bound to no gateway and no site: they may report for any meter of any site."
+		 " Replace each with a gateway's own key (POST /v1/gateways) and revoke it."},
 	};
 	srv_buf_printf(b, "# HELP wattle_build_info The running build.\n# TYPE wattle_build_info gauge\n"
 			  "wattle_build_info{version=\"%s\",commit=\"%s\"} 1\n", WATTLE_VERSION, WATTLE_COMMIT);

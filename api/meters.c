@@ -1,5 +1,5 @@
 /* meters.c: /v1/meters. A meter belongs to a site and, unless it is a public-area meter,
- * to one of the site's tenants; its tariff must be one of the site's. */
+ * to one of the site's tenants; its tariff and its gateway must be the site's. */
 #include "api/api.h"
 #include "core/clock.h"
 #include "store/meters.h"
@@ -16,13 +16,14 @@ static json_t *opt_int(int64_t v) { return v ? json_integer(v) : json_null(); }
 
 static json_t *meter_json(const struct meter_row *m)
 {
-	return json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:I, s:o, s:o, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
+	return json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:I, s:o, s:o, s:b, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
 			 api_id_json(ID_METER, m->id), "serial", m->serial, "site_id", api_id_json(ID_SITE, m->site_id),
 			 "tenant_id", opt_id(ID_TENANT, m->tenant_id), "purpose", m->purpose, "tariff_id",
 			 opt_id(ID_TARIFF, m->tariff_id), "multiplier", (json_int_t)m->multiplier, "max_power_w",
 			 opt_int(m->max_power_w), "max_plausible_power_w", opt_int(m->max_plausible_power_w), "protected",
 			 m->is_protected, "gateway",
-			 m->gateway[0] ? json_string(m->gateway) : json_null(), "status", m->status, "created_at",
+			 m->gateway[0] ? json_string(m->gateway) : json_null(), "gateway_id", opt_id(ID_GATEWAY, m->gateway_id),
+			 "status", m->status, "created_at",
 			 api_time_json(m->created_us), "updated_at", api_time_json(m->updated_us), "register_max_wh",
 			 opt_int(m->register_max_wh), "start_register_wh",
 			 m->start_null ? json_null() : json_integer(m->start_register_wh));
@@ -42,6 +43,7 @@ static const struct field meter_spec[] = {
 	{"max_plausible_power_w", FK_INT, F_NULL, 1, 1000000000, 0, 0},
 	{"protected", FK_BOOL, 0, 0, 0, 0, 0},
 	{"gateway", FK_URL, F_NULL, 0, 0, 0, 0},
+	{"gateway_id", FK_ID, F_NULL, 0, 0, 0, ID_GATEWAY},
 	{"status", FK_ENUM, 0, 0, 0, statuses, 0},
 	{"register_max_wh", FK_INT, F_NULL, 1, INT64_C(1000000000000000), 0, 0},
 	{"start_register_wh", FK_INT, 0, 0, INT64_C(1000000000000000), 0, 0},
@@ -69,6 +71,9 @@ static enum db_status refused(struct req *rq, enum db_status st, enum op_meter_e
 	case OP_METER_NO_TARIFF:
 		api_field_error(rq, "tariff_id", "no such tariff on this site");
 		break;
+	case OP_METER_NO_GATEWAY:
+		api_field_error(rq, "gateway_id", "no such gateway on this site");
+		break;
 	case OP_METER_SERIAL_TAKEN:
 		api_error(rq, E_ALREADY_EXISTS, json_pack("{s:s}", "field", "serial"), "a meter with serial %s exists", serial);
 		break;
@@ -89,6 +94,8 @@ static void body_fields(struct req *rq, struct meter_fields *f)
 	f->status = api_body_str(rq, "status");
 	f->tenant_id = api_body_id(rq, ID_TENANT, "tenant_id");
 	f->tariff_id = api_body_id(rq, ID_TARIFF, "tariff_id");
+	f->gateway_id = api_body_id(rq, ID_GATEWAY, "gateway_id");
+	f->set_gateway_id = api_body_has(rq, "gateway_id");
 	f->has_multiplier = api_body_has(rq, "multiplier");
 	f->multiplier = api_body_int(rq, "multiplier");
 	f->max_power_w = api_body_int(rq, "max_power_w");

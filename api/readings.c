@@ -153,6 +153,8 @@ void api_readings_create(struct req *rq)
 	for (size_t i = 0; i < n; i++) {
 		j->rd[i].index = (int)i;
 		j->rd[i].request_id = rq->request_id;
+		j->rd[i].scope_gateway = rq->who.gateway_id;
+		j->rd[i].scope_site = rq->who.site_id;
 		mb_reading_decode(json_array_get(arr, i), &j->rd[i], now);
 	}
 	if (!srv_queue_push(&q, &j->q, api_defer_hook, rq)) {

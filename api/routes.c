@@ -48,6 +48,9 @@ const struct route api_routes[] = {
 	 "/v1/meters/{id}/power-quality"},
 	{"GET", "/v1/tenants/{id}/consumption", api_consumption, FIN | OPS | TEN, 0,
 	 "/v1/tenants/{id}/consumption"},
+	{"POST", "/v1/gateways", api_gateways_create, ADMIN | OPS, ROUTE_BODY, "/v1/gateways"},
+	{"GET", "/v1/gateways", api_gateways_list, ADMIN | OPS, 0, "/v1/gateways"},
+	{"GET", "/v1/gateways/{id}", api_gateways_get, ADMIN | OPS, 0, "/v1/gateways/{id}"},
 	{"GET", "/v1/commands", api_commands_list, OPS | GW, 0, "/v1/commands"},
 	{"POST", "/v1/commands/{id}/ack", api_command_ack, GW, ROUTE_BODY, "/v1/commands/{id}/ack"},
 	{"POST", "/v1/meters/{id}/commands", api_meter_command, OPS, ROUTE_BODY, "/v1/meters/{id}/commands"},
@@ -111,6 +114,7 @@ void api_register_statements_payments(void);
 void api_register_statements_alarms(void);
 void api_register_statements_reports(void);
 void api_register_statements_gauges(void);
+void api_register_statements_gateways(void);
 
 void api_register_statements(void)
 {
@@ -126,4 +130,5 @@ void api_register_statements(void)
 	api_register_statements_alarms();
 	api_register_statements_reports();
 	api_register_statements_gauges();
+	api_register_statements_gateways();
 }

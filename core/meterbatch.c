@@ -295,6 +295,13 @@ static void bill_one(struct mb_batch *b, struct mb_meter *m, struct bill_reading
 		add_hour(m, r->ts_us, wh);
 }
 
+bool mb_in_scope(const struct mb_meter *m, const struct bill_reading *r)
+{
+	if (r->scope_gateway)
+		return m->gateway_id == r->scope_gateway;
+	return !r->scope_site || m->site_id == r->scope_site;
+}
+
 static int by_meter_ts(const void *a, const void *b)
 {
 	const struct bill_reading *x = *(const struct bill_reading *const *)a;
@@ -325,6 +332,8 @@ int mb_decide(struct mb_batch *b, struct bill_reading *rd, int n, struct bill_re
 		struct mb_meter *m = mb_find(b, rd[i].meter);
 		if (!m)
 			reject(&rd[i], "unknown_meter", "no meter %s", rd[i].meter);
+		else if (!mb_in_scope(m, &rd[i]))
+			reject(&rd[i], "forbidden_meter", "meter %s is not one of this gateway key's meters", rd[i].meter);
 		else if (m->retired)
 			reject(&rd[i], "meter_retired", "meter %s is retired", m->serial);
 		else if (m->register_max && rd[i].energy_wh >= m->register_max)

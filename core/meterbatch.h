@@ -39,6 +39,10 @@ struct bill_reading {
 	struct alarm_spectrum *harm; /* harmonics_v_pct / harmonics_i_pct, NULL when it carries
 					neither: new, owned by the array mb_reading_decode filled
 					(mb_readings_clear); copies of the reading borrow it */
+	/* The reach of the key that sent it (readings of several requests are billed together):
+	 * only meters of this gateway, else of this site; 0: any. Another's meter is refused
+	 * forbidden_meter. */
+	int64_t scope_gateway, scope_site;
 };
 
 /* Decode one reading of a batch from its JSON object (meter, ts, energy_wh, the optional
@@ -83,6 +87,7 @@ struct bill_batch {
 struct mb_meter {
 	int64_t id, tenant_id, tariff_id, multiplier, max_power_w, register_max;
 	int64_t max_plausible_w; /* 0: MB_PLAUSIBLE_FACTOR x max_power_w */
+	int64_t gateway_id;      /* 0: none */
 	char serial[72], zone[64];
 	bool retired;
 	char acked_relay[4]; /* the relay of the meter's last acked command, "" if none */
@@ -152,6 +157,9 @@ int64_t mb_meter_ref_id(const char *ref);
 
 /* The meter a reading names (id or serial), or NULL. */
 struct mb_meter *mb_find(struct mb_batch *b, const char *ref);
+
+/* Whether the key that sent r may report for m (its scope_gateway, else scope_site). */
+bool mb_in_scope(const struct mb_meter *m, const struct bill_reading *r);
 
 /* Decide rd[0..n): every reading not marked invalid gets an outcome (it may be decided again
  * when the transaction is retried). order[] (room for n) gets the readings that name a

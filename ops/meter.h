@@ -1,5 +1,5 @@
-/* meter.h: registering a meter and changing one, with their rules: the tenant and tariff
- * must be the site's, a public-area meter's purpose defaults to "other", and a meter that
+/* meter.h: registering a meter and changing one, with their rules: the tenant, tariff and
+ * gateway must be the site's, a public-area meter's purpose defaults to "other", and a meter that
  * joins (or is moved to) a tenant whose account is cut off is cut too. Inside the caller's
  * transaction. */
 #ifndef WATTLE_OPS_METER_H
@@ -12,6 +12,7 @@ enum op_meter_err {
 	OP_METER_NO_SITE,
 	OP_METER_NO_TENANT,   /* not a tenant of the site */
 	OP_METER_NO_TARIFF,   /* not a tariff of the site */
+	OP_METER_NO_GATEWAY,  /* not a gateway of the site */
 	OP_METER_SERIAL_TAKEN,
 	OP_METER_NOT_FOUND,
 };

@@ -25,7 +25,7 @@ static int64_t lease_real_us(void) { return dcfg.lease_ms * 1000; }
 
 static bool given(const char *s) { return s && *s; }
 #define BATCH 50 /* rows claimed at once; a full claim means: claim again at once */
-#define MAX_ATTEMPTS 8
+#define MAX_ATTEMPTS OUTBOX_MAX_ATTEMPTS
 
 int64_t srv_backoff_us(int attempts, unsigned *seed)
 {

@@ -44,6 +44,10 @@ static size_t body_max = 1 << 20;
 static int64_t request_timeout_us = 30 * INT64_C(1000000);
 static const struct route *routes;
 static int nroutes;
+static void (*admitted)(struct req *rq);
+/* Requests suspended for a worker (api_defer) whose connection has not completed: the
+ * server stops only once the answers the stopped workers gave them are sent. */
+static _Atomic int suspended;
 
 /* Request ids: echo a sane client id, else 16 hex digits from a per-thread generator. */
 static void set_request_id(struct req *rq)
@@ -282,6 +286,8 @@ static void dispatch(struct req *rq)
 		return;
 	if (!admit(rq))
 		return;
+	if (admitted && rq->who.key_id)
+		admitted(rq);
 	if ((rq->route->flags & ROUTE_BODY) && !parse_body(rq))
 		return;
 	if ((rq->route->flags & ROUTE_RAW) && rq->too_large) {
@@ -702,8 +708,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_reply(rq);
 	set_request_id(rq);
 	dispatch(rq);
-	if (rq->deferred)
+	if (rq->deferred) { /* counted before a worker's resume can be seen: it runs on return */
+		atomic_fetch_add(&suspended, 1);
 		return MHD_YES;
+	}
 	return send_reply(rq);
 }
 
@@ -716,6 +724,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *rq = *req_cls;
 	if (!rq)
 		return;
+	if (rq->deferred)
+		atomic_fetch_sub(&suspended, 1);
 	json_decref(rq->json);
 	json_decref(rq->reply);
 	free(rq->raw);
@@ -737,6 +747,7 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 	if (o->request_timeout_s > 0)
 		request_timeout_us = o->request_timeout_s * 1000000;
 	routes = o->routes;
+	admitted = o->admitted;
 	for (nroutes = 0; routes[nroutes].method; nroutes++)
 		;
 	struct sockaddr_in sa;
@@ -784,6 +795,14 @@ uint16_t srv_http_port(struct MHD_Daemon *d)
 
 void srv_http_stop(struct MHD_Daemon *d)
 {
-	if (d)
-		MHD_stop_daemon(d);
+	if (!d)
+		return;
+	/* The workers stopped first and answered every suspended request (a held pull, a queued
+	 * batch); stopping the daemon at once closed connections whose resumed answer was not
+	 * written yet. Give them up to 2 s. */
+	for (int i = 0; i < 200 && atomic_load(&suspended) > 0; i++) {
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	MHD_stop_daemon(d);
 }

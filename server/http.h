@@ -19,10 +19,13 @@ struct http_opts {
 	unsigned conn_per_addr;   /* open connections one address may hold, 0: no limit */
 	unsigned idle_timeout_s;  /* a connection silent this long is closed */
 	int64_t request_timeout_s; /* a request whose body is still arriving after this is cut off */
+	void (*admitted)(struct req *rq); /* after a request is authenticated, before its handler; NULL: none */
 };
 
 /* Start serving; returns an opaque daemon or NULL (logged). */
 struct MHD_Daemon *srv_http_start(const struct http_opts *o);
+/* Stop serving: after the workers (srv_workers_stop), so the answers they gave suspended
+ * requests are sent first (up to 2 s), then every connection is closed. */
 void srv_http_stop(struct MHD_Daemon *d);
 
 /* The port actually bound (for port 0). */

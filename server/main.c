@@ -80,6 +80,20 @@ static int cmd_migrate(const struct config *cfg)
 	return 0;
 }
 
+/* Gateway keys made before gateways reach every meter of every site; until each is replaced,
+ * every start says so (and /metrics counts them: wattle_gateway_keys_unbound). */
+static void warn_unbound_keys(void)
+{
+	PGconn *c = db_conn();
+	int64_t n = 0;
+	if (c && store_keys_unbound(c, &n) == DB_OK && n > 0)
+		srv_log(LOG_WARN, "serve: %lld gateway keys are bound to no gateway or site; replace them: make each"
+			" gateway with POST /v1/gateways (it comes with its own key) or a key with POST /v1/api-keys"
+			" {\"role\":\"gateway\",\"site_id\":...}, then revoke the old key with DELETE /v1/api-keys/{id}",
+			(long long)n);
+	db_thread_close();
+}
+
 static int cmd_serve(const struct config *cfg, int argc, char **argv)
 {
 	int migrate = 1;
@@ -108,7 +122,9 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	db_set_conninfo(cfg->database_url);
 	api_route_count();
 	struct http_opts o = {api_routes, cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max, cfg->limits,
-			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s};
+			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s,
+			      api_gateway_seen};
+	warn_unbound_keys();
 	if (api_payments_start(&cfg->pay)) {
 		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
 		api_payments_stop();
@@ -147,7 +163,8 @@ struct key_tx {
 static enum db_status key_tx(PGconn *c, void *arg)
 {
 	struct key_tx *t = arg;
-	enum db_status st = srv_key_insert(c, t->name, t->r, t->tenant_id, t->key, &t->id);
+	struct key_new k = {t->name, t->r, t->tenant_id, 0, 0};
+	enum db_status st = srv_key_insert(c, &k, t->key, &t->id);
 	if (st != DB_OK)
 		return st;
 	struct req rq = {0};

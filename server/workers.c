@@ -1,7 +1,8 @@
 /* workers.c: the worker table. A row is either a pool with its own start and stop (the
- * batching queues, whose threads wait on a condition variable), or a loop: a tick that runs
- * every period_ms of real time, at once again when it says there is more, on a thread with
- * its own connection and, when it has open/close, its own state. */
+ * batching queues, whose threads wait on a condition variable, and the waiter of pull
+ * gateways' held requests), or a loop: a tick that runs every period_ms of real time, at
+ * once again when it says there is more, on a thread with its own connection and, when it
+ * has open/close, its own state. */
 #include "server/workers.h"
 #include "api/api.h"
 #include "core/clock.h"
@@ -117,6 +118,10 @@ static void readings_start(void) { api_readings_start(cfg->ingest_workers); }
  * reads than two, with half the database time per read). */
 static void accounts_start(void) { api_accounts_start((cfg->threads + 1) / 2); }
 
+/* The held pulls of pull gateways: a handed-out command waits for its ack as long as a
+ * pushed one does (the lease, WATTLE_DISPATCH_LEASE_MS of real time). */
+static void pulls_start(void) { api_pull_start(cfg->dispatch.lease_ms * 1000 * srv_clock_speed()); }
+
 static bool alarms_on(void) { return alarms_enabled(); }
 
 /* ---- the table ---- */
@@ -136,6 +141,7 @@ struct srv_worker {
 static const struct srv_worker table[] = {
 	{"readings", NULL, readings_start, api_readings_stop, 0, NULL, NULL, NULL},
 	{"account_reads", NULL, accounts_start, api_accounts_stop, 0, NULL, NULL, NULL},
+	{"command_pulls", NULL, pulls_start, api_pull_stop, 0, NULL, NULL, NULL},
 	{"grace", NULL, NULL, NULL, 100, grace, NULL, NULL},
 	{"alarms", alarms_on, NULL, NULL, 1000, alarms, NULL, NULL},
 	{"dispatch_commands", NULL, NULL, NULL, 50, srv_dispatch_commands_tick, srv_dispatch_open, srv_dispatch_close},

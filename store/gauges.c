@@ -15,6 +15,8 @@ static const struct db_stmt gauge_stmts[] = {
 	 " UNION ALL SELECT 'notifications', state, count(*) FROM notifications WHERE state IN ('pending', 'dead')"
 	 "  GROUP BY state"
 	 OLDEST("commands_oldest_seconds", "commands") OLDEST("notifications_oldest_seconds", "notifications")
+	 " UNION ALL SELECT 'gateway_keys_unbound', '', count(*) FROM api_keys WHERE role = 'gateway'"
+	 "  AND revoked_at IS NULL AND site_id IS NULL AND gateway_id IS NULL"
 	 " ORDER BY 1, 2"},
 	{0, 0},
 };

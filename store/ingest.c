@@ -21,7 +21,8 @@ static const struct db_stmt ingest_stmts[] = {
 	 " SELECT m.id, m.serial, m.status, coalesce(m.tenant_id, 0) AS tenant_id,"
 	 " coalesce(m.tariff_id, 0) AS tariff_id, m.multiplier, coalesce(m.max_power_w, 0) AS max_power_w,"
 	 " coalesce(m.max_plausible_power_w, 0) AS max_plausible_power_w,"
-	 " coalesce(m.register_max_wh, 0) AS register_max_wh, s.timezone, s.currency,"
+	 " coalesce(m.register_max_wh, 0) AS register_max_wh, coalesce(m.gateway_id, 0) AS gateway_id,"
+	 " s.timezone, s.currency,"
 	 " " SQL_US("st.last_ts") " AS last_us, st.last_register_wh, st.carry_nano, st.month_key, st.month_wh,"
 	 " (SELECT c.relay FROM commands c WHERE c.meter_id = m.id AND c.state = 'acked'"
 	 "  ORDER BY c.id DESC LIMIT 1) AS acked_relay,"
@@ -168,6 +169,7 @@ static enum db_status load_meters(PGconn *c, const struct bill_reading *rd, int 
 		DB_COL("max_power_w", DB_I64, &m->max_power_w),
 		DB_COL("max_plausible_power_w", DB_I64, &m->max_plausible_w),
 		DB_COL("register_max_wh", DB_I64, &m->register_max),
+		DB_COL("gateway_id", DB_I64, &m->gateway_id),
 		DB_COL_TEXT("timezone", m->zone),
 		DB_COL_TEXT("currency", w.currency),
 		DB_COL_NULL("last_us", DB_I64, &m->last_ts, &w.last_null),

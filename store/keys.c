@@ -11,15 +11,20 @@
 #include <time.h>
 
 static const struct db_stmt auth_stmts[] = {
-	{"auth_lookup", /* srv_auth_lookup */
-	 "SELECT id, role, coalesce(tenant_id, 0) AS tenant_id FROM api_keys"
-	 " WHERE key_hash = $1 AND revoked_at IS NULL"},
+	{"auth_lookup", /* srv_auth_lookup: the key, its reach and its gateway's delivery */
+	 "SELECT k.id, k.role, coalesce(k.tenant_id, 0) AS tenant_id, coalesce(k.site_id, 0) AS site_id,"
+	 " coalesce(k.gateway_id, 0) AS gateway_id, coalesce(g.delivery = 'pull', false) AS pull"
+	 " FROM api_keys k LEFT JOIN gateways g ON g.id = k.gateway_id"
+	 " WHERE k.key_hash = $1 AND k.revoked_at IS NULL"},
 	{"key_revoke", /* store_key_revoke */
 	 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, " SQL_TS("$2") ")"
 	 " WHERE id = $1 RETURNING id"},
 	{"auth_insert", /* srv_key_insert */
-	 "INSERT INTO api_keys (name, role, tenant_id, key_hash, key_prefix, created_at)"
-	 " VALUES ($1, $2, $3::bigint, $4, $5, " SQL_TS("$6") ") RETURNING id"},
+	 "INSERT INTO api_keys (name, role, tenant_id, key_hash, key_prefix, created_at, site_id, gateway_id)"
+	 " VALUES ($1, $2, $3::bigint, $4, $5, " SQL_TS("$6") ", $7::bigint, $8::bigint) RETURNING id"},
+	{"keys_unbound", /* store_keys_unbound */
+	 "SELECT count(*) AS n FROM api_keys WHERE role = 'gateway' AND revoked_at IS NULL"
+	 " AND site_id IS NULL AND gateway_id IS NULL"},
 	{0, 0},
 };
 
@@ -77,7 +82,9 @@ int srv_auth_lookup(const char *key, struct auth *out)
 	db_p_text(&p, hash);
 	char role[16];
 	struct db_col spec[] = {DB_COL("id", DB_I64, &out->key_id), DB_COL_TEXT("role", role),
-				DB_COL("tenant_id", DB_I64, &out->tenant_id), {0}};
+				DB_COL("tenant_id", DB_I64, &out->tenant_id), DB_COL("site_id", DB_I64, &out->site_id),
+				DB_COL("gateway_id", DB_I64, &out->gateway_id), DB_COL("pull", DB_BOOL, &out->pull),
+				{0}};
 	bool one;
 	enum db_status st = db_exec_row(c, "auth_lookup", &p, spec, &one);
 	int found = -1;
@@ -107,8 +114,7 @@ void srv_auth_forget(int64_t key_id)
 	pthread_mutex_unlock(&cache_mu);
 }
 
-enum db_status srv_key_insert(PGconn *c, const char *name, unsigned role, int64_t tenant_id,
-			      char *key, int64_t *id_out)
+enum db_status srv_key_insert(PGconn *c, const struct key_new *k, char *key, int64_t *id_out)
 {
 	if (srv_key_generate(key) != 0)
 		return DB_HARD;
@@ -116,14 +122,24 @@ enum db_status srv_key_insert(PGconn *c, const char *name, unsigned role, int64_
 	srv_key_hash(key, hash);
 	snprintf(prefix, sizeof prefix, "%.10s", key);
 	struct db_params p = {0};
-	db_p_text(&p, name);
-	db_p_text(&p, srv_role_name(role));
-	db_p_id(&p, tenant_id);
+	db_p_text(&p, k->name);
+	db_p_text(&p, srv_role_name(k->role));
+	db_p_id(&p, k->tenant_id);
 	db_p_text(&p, hash);
 	db_p_text(&p, prefix);
 	db_p_i64(&p, srv_clock_now_us());
+	db_p_id(&p, k->site_id);
+	db_p_id(&p, k->gateway_id);
 	struct db_col spec[] = {DB_COL("id", DB_I64, id_out), {0}};
 	return db_exec_row(c, "auth_insert", &p, spec, NULL);
+}
+
+enum db_status store_keys_unbound(PGconn *c, int64_t *n)
+{
+	struct db_params p = {0};
+	*n = 0;
+	struct db_col spec[] = {DB_COL("n", DB_I64, n), {0}};
+	return db_exec_row(c, "keys_unbound", &p, spec, NULL);
 }
 
 enum db_status store_key_revoke(PGconn *c, int64_t id, int64_t now_us, bool *found)

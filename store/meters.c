@@ -9,18 +9,19 @@
 	" multiplier, coalesce(max_power_w, 0) AS max_power_w,"                                             \
 	" coalesce(max_plausible_power_w, 0) AS max_plausible_power_w, protected, coalesce(gateway, '') AS gateway," \
 	" status, " SQL_US("created_at") " AS created_us, " SQL_US("updated_at") " AS updated_us,"            \
-	" coalesce(register_max_wh, 0) AS register_max_wh, start_register_wh"
+	" coalesce(register_max_wh, 0) AS register_max_wh, start_register_wh, coalesce(gateway_id, 0) AS gateway_id"
 
 static const struct db_stmt meter_stmts[] = {
 	{"meter_refs", /* store_meter_refs */
 	 "SELECT EXISTS (SELECT 1 FROM sites WHERE id = $1) AS site,"
 	 " coalesce((SELECT site_id FROM tenants WHERE id = $2), 0) AS tenant_site,"
-	 " coalesce((SELECT site_id FROM tariffs WHERE id = $3), 0) AS tariff_site"},
+	 " coalesce((SELECT site_id FROM tariffs WHERE id = $3), 0) AS tariff_site,"
+	 " coalesce((SELECT site_id FROM gateways WHERE id = $4), 0) AS gateway_site"},
 	{"meter_insert", /* store_meter_insert: the meter and its billing state */
 	 "WITH m AS (INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, multiplier,"
 	 " max_power_w, protected, gateway, register_max_wh, start_register_wh, created_at, updated_at,"
-	 " max_plausible_power_w)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, " SQL_TS("$10") ", " SQL_TS("$10") ", $13)"
+	 " max_plausible_power_w, gateway_id)"
+	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, " SQL_TS("$10") ", " SQL_TS("$10") ", $13, $14)"
 	 " RETURNING *),"
 	 " s AS (INSERT INTO meter_state (meter_id, last_ts, last_register_wh)"
 	 " SELECT id, CASE WHEN start_register_wh IS NULL THEN NULL ELSE created_at END,"
@@ -45,7 +46,8 @@ static const struct db_stmt meter_stmts[] = {
 	 " gateway = CASE WHEN $12::boolean THEN $11 ELSE gateway END,"
 	 " status = coalesce($13, status), updated_at = " SQL_TS("$14") ","
 	 " register_max_wh = CASE WHEN $16::boolean THEN $15::bigint ELSE register_max_wh END,"
-	 " max_plausible_power_w = CASE WHEN $18::boolean THEN $17::bigint ELSE max_plausible_power_w END"
+	 " max_plausible_power_w = CASE WHEN $18::boolean THEN $17::bigint ELSE max_plausible_power_w END,"
+	 " gateway_id = CASE WHEN $20::boolean THEN $19::bigint ELSE gateway_id END"
 	 " WHERE id = $1 RETURNING " METER_COLS},
 	{"command_meter_active", /* store_meter_takes_commands */
 	 "SELECT coalesce(tenant_id, 0) AS tenant_id FROM meters WHERE id = $1 AND status = 'active'"},
@@ -86,7 +88,8 @@ enum db_status store_meter_find(PGconn *c, int64_t id, const char *serial, struc
 	 DB_COL_TEXT("gateway", (x)->gateway), DB_COL_TEXT("status", (x)->status),                           \
 	 DB_COL("created_us", DB_I64, &(x)->created_us), DB_COL("updated_us", DB_I64, &(x)->updated_us),    \
 	 DB_COL("register_max_wh", DB_I64, &(x)->register_max_wh),                                           \
-	 DB_COL_NULL("start_register_wh", DB_I64, &(x)->start_register_wh, &(x)->start_null), {0}}
+	 DB_COL_NULL("start_register_wh", DB_I64, &(x)->start_register_wh, &(x)->start_null),                \
+	 DB_COL("gateway_id", DB_I64, &(x)->gateway_id), {0}}
 
 /* One meter row of stmt into *out (out->id == 0 when there is none). */
 static enum db_status meter_row(PGconn *c, const char *stmt, struct db_params *p, struct meter_row *out)
@@ -96,15 +99,18 @@ static enum db_status meter_row(PGconn *c, const char *stmt, struct db_params *p
 	return db_exec_row(c, stmt, p, spec, NULL);
 }
 
-enum db_status store_meter_refs(PGconn *c, int64_t site, int64_t tenant, int64_t tariff, struct meter_refs *out)
+enum db_status store_meter_refs(PGconn *c, int64_t site, int64_t tenant, int64_t tariff, int64_t gateway,
+				struct meter_refs *out)
 {
 	memset(out, 0, sizeof *out);
 	struct db_params p = {0};
 	db_p_i64(&p, site);
 	db_p_id(&p, tenant);
 	db_p_id(&p, tariff);
+	db_p_id(&p, gateway);
 	struct db_col spec[] = {DB_COL("site", DB_BOOL, &out->site), DB_COL("tenant_site", DB_I64, &out->tenant_site),
-				DB_COL("tariff_site", DB_I64, &out->tariff_site), {0}};
+				DB_COL("tariff_site", DB_I64, &out->tariff_site),
+				DB_COL("gateway_site", DB_I64, &out->gateway_site), {0}};
 	return db_exec_row(c, "meter_refs", &p, spec, NULL);
 }
 
@@ -125,6 +131,7 @@ enum db_status store_meter_insert(PGconn *c, int64_t site_id, const struct meter
 	db_p_id(&p, f->register_max_wh);
 	db_p_i64_if(&p, f->has_start, f->start_register_wh);
 	db_p_id(&p, f->max_plausible_power_w);
+	db_p_id(&p, f->gateway_id);
 	return meter_row(c, "meter_insert", &p, out);
 }
 
@@ -173,6 +180,8 @@ enum db_status store_meter_update(PGconn *c, int64_t id, const struct meter_fiel
 	db_p_bool(&p, f->set_register_max);
 	db_p_id(&p, f->max_plausible_power_w);
 	db_p_bool(&p, f->set_max_plausible);
+	db_p_id(&p, f->gateway_id);
+	db_p_bool(&p, f->set_gateway_id);
 	return meter_row(c, "meter_update", &p, out);
 }
 

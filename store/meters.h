@@ -17,7 +17,7 @@ struct meter_ref {
 enum db_status store_meter_find(PGconn *c, int64_t id, const char *serial, struct meter_ref *out);
 
 struct meter_row {
-	int64_t id, site_id, tenant_id, tariff_id; /* tenant, tariff 0: none */
+	int64_t id, site_id, tenant_id, tariff_id, gateway_id; /* tenant, tariff, gateway 0: none */
 	int64_t multiplier, max_power_w, register_max_wh; /* max_power_w, register_max_wh 0: none */
 	int64_t max_plausible_power_w;                    /* 0: the default, 4 x max_power_w */
 	int64_t start_register_wh;
@@ -32,18 +32,20 @@ struct meter_row {
 struct meter_fields {
 	const char *serial, *purpose, *gateway, *status;
 	int64_t tenant_id, tariff_id, multiplier, max_power_w, register_max_wh, start_register_wh, max_plausible_power_w;
+	int64_t gateway_id;
 	bool has_multiplier, has_start;
-	bool set_tenant, set_tariff, set_max_power, set_gateway, set_register_max, set_max_plausible;
+	bool set_tenant, set_tariff, set_max_power, set_gateway, set_register_max, set_max_plausible, set_gateway_id;
 	int is_protected;
 };
 
-/* The sites of what a meter would reference: whether site exists, the site of the tenant and
- * of the tariff (0: no such one; ids 0 are not looked up). */
+/* The sites of what a meter would reference: whether site exists, the site of the tenant, of
+ * the tariff and of the gateway (0: no such one; ids 0 are not looked up). */
 struct meter_refs {
 	bool site;
-	int64_t tenant_site, tariff_site;
+	int64_t tenant_site, tariff_site, gateway_site;
 };
-enum db_status store_meter_refs(PGconn *c, int64_t site, int64_t tenant, int64_t tariff, struct meter_refs *out);
+enum db_status store_meter_refs(PGconn *c, int64_t site, int64_t tenant, int64_t tariff, int64_t gateway,
+				struct meter_refs *out);
 
 /* Register a meter of site_id with its billing state (a starting register is the baseline of
  * a replacement meter). DB_UNIQUE: the serial exists. */

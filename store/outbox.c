@@ -8,7 +8,14 @@
 #define COMMAND_COLS                                                                               \
 	"c.id, c.meter_id, m.serial, c.action, c.reason, c.state, c.attempts, " SQL_US("c.created_at")  \
 	" AS created_us, coalesce(" SQL_US("c.acked_at") ", 0) AS acked_us, c.origin,"                 \
-	" coalesce(c.result, '') AS result, coalesce(c.relay, '') AS relay"
+	" coalesce(c.result, '') AS result, coalesce(c.relay, '') AS relay,"                             \
+	" coalesce(m.gateway_id, 0) AS gateway_id, m.site_id"
+
+/* A command a pull gateway may be handed (the alias's row): pending, or handed out before and
+ * not acked, with attempts left (its lease is next_attempt_at). commands_open covers it. */
+#define PULL_OPEN(c)                                                                             \
+	"(" c ".state = 'pending' OR (" c ".state = 'sent' AND " c ".pulled_by IS NOT NULL AND " c    \
+	".attempts < $5))"
 
 static const struct db_stmt outbox_stmts[] = {
 	{"outbox_commands", /* store_commands_queue: the rules of outbox.h, in one statement */
@@ -43,10 +50,13 @@ static const struct db_stmt outbox_stmts[] = {
 	 " WHERE c.id > $1 AND ($3::text IS NULL OR c.state = $3) ORDER BY c.id LIMIT $2"},
 	{"command_get", /* store_command_get */
 	 "SELECT " COMMAND_COLS " FROM commands c JOIN meters m ON m.id = c.meter_id WHERE c.id = $1"},
-	{"command_ack", /* store_command_ack: the first answer counts; supply follows the relay */
+	{"command_ack", /* store_command_ack: the first answer counts; supply follows the relay; a
+			   scoped key answers only for its gateway's ($6) or site's ($7) meters */
 	 "WITH c AS (UPDATE commands SET state = CASE WHEN $2 = 'executed' THEN 'acked' ELSE 'failed' END,"
 	 "  result = $2, relay = $3, detail = $4, acked_at = " SQL_TS("$5")
 	 "  WHERE id = $1 AND state IN ('pending', 'sent', 'superseded') AND result IS NULL"
+	 "  AND ($6::bigint IS NULL AND $7::bigint IS NULL OR EXISTS (SELECT 1 FROM meters m WHERE m.id = commands.meter_id"
+	 "   AND ($6::bigint IS NULL OR m.gateway_id = $6) AND ($7::bigint IS NULL OR m.site_id = $7)))"
 	 "  RETURNING account_id, relay, state),"
 	 " a AS (UPDATE accounts SET supply = c.relay FROM c"
 	 "  WHERE accounts.id = c.account_id AND c.relay IS NOT NULL AND $2 = 'executed')"
@@ -55,16 +65,39 @@ static const struct db_stmt outbox_stmts[] = {
 	 "SELECT id, coalesce(tenant_id, 0) AS tenant_id, kind, channel, recipient, body, state, attempts, "
 	 SQL_US("created_at") " AS created_us, coalesce(" SQL_US("sent_at") ", 0) AS sent_us, last_error"
 	 " FROM notifications WHERE id > $1 AND ($3::text IS NULL OR state = $3) ORDER BY id LIMIT $2"},
-	{"cmd_claim", /* store_outbox_claim: the oldest due command of each meter whose earlier ones are sent */
+	{"cmd_claim", /* store_outbox_claim: the oldest due command of each meter whose earlier ones are
+			 sent, but none of a pull gateway's meters (they take theirs: cmd_pull); a meter's
+			 gateway's url before its own gateway URL */
 	 "UPDATE commands c SET next_attempt_at = " SQL_TS("$1") " + $2 * interval '1 microsecond',"
-	 " attempts = c.attempts + 1 FROM meters m"
+	 " attempts = c.attempts + 1 FROM meters m LEFT JOIN gateways g ON g.id = m.gateway_id"
 	 " WHERE c.id IN (SELECT c2.id FROM commands c2 WHERE c2.state = 'pending'"
 	 "  AND c2.next_attempt_at <= " SQL_TS("$1") " AND NOT EXISTS (SELECT 1 FROM commands c3"
 	 "  WHERE c3.meter_id = c2.meter_id AND c3.state = 'pending' AND c3.id < c2.id)"
+	 "  AND NOT EXISTS (SELECT 1 FROM meters m2 JOIN gateways g2 ON g2.id = m2.gateway_id"
+	 "   WHERE m2.id = c2.meter_id AND g2.delivery = 'pull')"
 	 "  ORDER BY c2.id LIMIT $3 FOR UPDATE SKIP LOCKED)"
 	 " AND m.id = c.meter_id"
 	 " RETURNING c.id, c.attempts, m.serial, c.action, c.reason, " SQL_US("c.created_at") " AS created_us,"
-	 " coalesce(m.gateway, '') AS gateway, '' AS channel, '' AS recipient, '' AS body, '' AS payload"},
+	 " coalesce(g.url, m.gateway, '') AS gateway, '' AS channel, '' AS recipient, '' AS body, '' AS payload"},
+	{"cmd_pull", /* store_commands_pull: for each gateway $1[i], up to $2[i] of its meters' due
+			commands, oldest first, each the oldest open one of its meter; marked sent with
+			a lease and the gateway that took them. Those handed out $5 times and still not
+			acked when the lease ends are failed. */
+	 "WITH w AS (SELECT gw, lim FROM unnest($1::bigint[], $2::integer[]) AS w(gw, lim)),"
+	 " due AS (SELECT c.id, w.lim, row_number() OVER (PARTITION BY w.gw ORDER BY c.id) AS rn"
+	 "  FROM commands c JOIN meters m ON m.id = c.meter_id JOIN w ON w.gw = m.gateway_id"
+	 "  WHERE " PULL_OPEN("c") " AND c.next_attempt_at <= " SQL_TS("$3")
+	 "  AND NOT EXISTS (SELECT 1 FROM commands c3 WHERE c3.meter_id = c.meter_id AND c3.id < c.id"
+	 "   AND " PULL_OPEN("c3") ")),"
+	 " pick AS (SELECT c.id FROM commands c WHERE c.id IN (SELECT id FROM due WHERE rn <= lim)"
+	 "  AND " PULL_OPEN("c") " AND c.next_attempt_at <= " SQL_TS("$3") " FOR UPDATE SKIP LOCKED),"
+	 " up AS (UPDATE commands c SET state = 'sent', sent_at = " SQL_TS("$3") ", attempts = c.attempts + 1,"
+	 "  next_attempt_at = " SQL_TS("$3") " + $4 * interval '1 microsecond', pulled_by = m.gateway_id"
+	 "  FROM pick, meters m WHERE c.id = pick.id AND m.id = c.meter_id RETURNING c.*),"
+	 " gone AS (UPDATE commands c SET state = 'failed', detail = 'not acknowledged after ' || c.attempts || ' deliveries'"
+	 "  FROM meters m JOIN w ON w.gw = m.gateway_id WHERE c.meter_id = m.id AND c.state = 'sent'"
+	 "  AND c.pulled_by IS NOT NULL AND c.attempts >= $5 AND c.next_attempt_at <= " SQL_TS("$3") ")"
+	 " SELECT " COMMAND_COLS " FROM up c JOIN meters m ON m.id = c.meter_id ORDER BY m.gateway_id, c.id"},
 	{"cmd_sent", /* store_outbox_sent */
 	 "UPDATE commands SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
 	{"cmd_retry", /* store_outbox_retry: attempts used up: failed */
@@ -206,7 +239,8 @@ enum db_status store_commands_follow_account(PGconn *c, int64_t meter_id, int64_
 	 DB_COL_TEXT("reason", (x)->reason), DB_COL_TEXT("state", (x)->state),                       \
 	 DB_COL("attempts", DB_I64, &(x)->attempts), DB_COL("created_us", DB_I64, &(x)->created_us), \
 	 DB_COL("acked_us", DB_I64, &(x)->acked_us), DB_COL_TEXT("origin", (x)->origin),             \
-	 DB_COL_TEXT("result", (x)->result), DB_COL_TEXT("relay", (x)->relay), {0}}
+	 DB_COL_TEXT("result", (x)->result), DB_COL_TEXT("relay", (x)->relay),                        \
+	 DB_COL("gateway_id", DB_I64, &(x)->gateway_id), DB_COL("site_id", DB_I64, &(x)->site_id), {0}}
 
 enum db_status store_commands_list(PGconn *c, int64_t after, int64_t limit, const char *state,
 				   struct command_row **out, int *n)
@@ -232,7 +266,7 @@ enum db_status store_command_get(PGconn *c, int64_t id, struct command_row *x)
 }
 
 enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, const char *relay, const char *detail,
-				 int64_t now_us, bool *acked)
+				 int64_t gateway_id, int64_t site_id, int64_t now_us, bool *acked)
 {
 	struct db_params p = {0};
 	db_p_i64(&p, id);
@@ -240,9 +274,28 @@ enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, cons
 	db_p_text(&p, relay);
 	db_p_text(&p, detail);
 	db_p_i64(&p, now_us);
+	db_p_id(&p, gateway_id);
+	db_p_id(&p, site_id);
 	char state[12];
 	struct db_col spec[] = {DB_COL_TEXT("state", state), {0}};
 	return db_exec_row(c, "command_ack", &p, spec, acked);
+}
+
+enum db_status store_commands_pull(PGconn *c, const int64_t *gateway_ids, const int64_t *limits, int n,
+				   int64_t now_us, int64_t lease_us, int max_attempts, struct command_row **out,
+				   int *nout)
+{
+	*out = NULL;
+	*nout = 0;
+	struct db_params p = {0};
+	db_p_i64_array(&p, gateway_ids, n);
+	db_p_i64_array(&p, limits, n);
+	db_p_i64(&p, now_us);
+	db_p_i64(&p, lease_us);
+	db_p_i64(&p, max_attempts);
+	struct command_row x;
+	struct db_col spec[] = COMMAND_SPEC(&x);
+	return db_exec_rows(c, "cmd_pull", &p, spec, &x, sizeof x, (void **)out, nout);
 }
 
 enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const char *state, struct note_row **out,

@@ -59,16 +59,29 @@ struct command_row {
 	int64_t id, meter_id, attempts, created_us, acked_us; /* acked_us 0: not acked */
 	char serial[72], action[12], reason[501], state[12], origin[12];
 	char result[12], relay[4]; /* "" when none */
+	int64_t gateway_id, site_id; /* the meter's (gateway 0: none) */
 };
 /* A page of commands in state (NULL: all). *out new (caller frees). */
 enum db_status store_commands_list(PGconn *c, int64_t after, int64_t limit, const char *state,
 				   struct command_row **out, int *n);
 /* x->id == 0 when there is none. */
 enum db_status store_command_get(PGconn *c, int64_t id, struct command_row *x);
-/* Record a gateway's answer; the first one counts (*acked false when it was answered before),
- * and an executed command's relay becomes its account's supply. */
+/* Record a gateway's answer; the first one counts (*acked false when it was answered before,
+ * or when the command's meter is not of gateway_id, or not of site_id: 0 for any), and an
+ * executed command's relay becomes its account's supply. */
 enum db_status store_command_ack(PGconn *c, int64_t id, const char *result, const char *relay, const char *detail,
-				 int64_t now_us, bool *acked);
+				 int64_t gateway_id, int64_t site_id, int64_t now_us, bool *acked);
+
+/* Hand pull gateways their commands, in one statement (autocommit): for each gateway_ids[i],
+ * up to limits[i] of its meters' due commands, each the oldest not yet settled of its meter
+ * (the push rule: a meter's later command waits for its earlier one). Pending ones, and
+ * those handed out before whose lease ran out unacknowledged, are marked sent, attempts
+ * counted, leased for lease_us and remembered as pulled; any handed out max_attempts times
+ * and still not acknowledged when the lease ends is failed instead. *out (new: caller frees)
+ * gets the commands handed out, by gateway (gateway_id) and id. */
+enum db_status store_commands_pull(PGconn *c, const int64_t *gateway_ids, const int64_t *limits, int n,
+				   int64_t now_us, int64_t lease_us, int max_attempts, struct command_row **out,
+				   int *nout);
 
 struct note_row {
 	int64_t id, tenant_id, attempts, created_us, sent_us; /* tenant_id, sent_us 0: none */
@@ -84,8 +97,12 @@ void store_outbox_register(void);
 
 /* The senders' side (server/dispatch.c): rows are claimed with a lease in autocommit (FOR
  * UPDATE SKIP LOCKED, then next_attempt_at moved past the lease, attempts counted), sent,
- * and marked sent or rescheduled; every attempt is recorded. */
+ * and marked sent or rescheduled; every attempt is recorded. A pull gateway's meters are
+ * never claimed here: store_commands_pull hands theirs out. */
 enum outbox { OUTBOX_COMMANDS, OUTBOX_NOTES };
+
+/* Deliveries of a row before it is failed (or dead), pushed or pulled alike. */
+#define OUTBOX_MAX_ATTEMPTS 8
 
 /* A claimed row. Commands fill the first group, notifications the second; strings new. */
 struct outbox_item {

@@ -6,6 +6,9 @@
 #include "ops/ledger.h"
 #include "store/db.h"
 #include "store/migrate.h"
+#include "store/outbox.h"
+
+#include <pthread.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +287,107 @@ START_TEST(tx_database_gone_is_503_then_recovers)
 }
 END_TEST
 
+/* Two pull gateways of one site and a third site's: gateway 1 has meters 1..40 with three
+ * commands each, gateway 2 meters 41..50 with one each. */
+static void seed_pull(void)
+{
+	seed_tenant();
+	PQclear(th_sql(db, "INSERT INTO sites (name, timezone, currency, created_at) VALUES ('S2', 'UTC', 'CNY', now())"));
+	PQclear(th_sql(db, "INSERT INTO gateways (site_id, name, delivery, created_at, updated_at)"
+			   " VALUES (1, 'G1', 'pull', now(), now()), (1, 'G2', 'pull', now(), now()),"
+			   " (2, 'G3', 'pull', now(), now())"));
+	PQclear(th_sql(db, "INSERT INTO meters (serial, site_id, tenant_id, purpose, gateway_id, created_at, updated_at)"
+			   " SELECT 'M-' || g, 1, 1, 'tenant', CASE WHEN g <= 40 THEN 1 ELSE 2 END, now(), now()"
+			   " FROM generate_series(1, 50) g"));
+	PQclear(th_sql(db, "INSERT INTO commands (meter_id, action, reason, origin, created_at, next_attempt_at)"
+			   " SELECT m.id, 'cut_off', 'r' || k, 'operator', now(), now() FROM meters m,"
+			   " generate_series(1, 3) k WHERE k = 1 OR m.gateway_id = 1 ORDER BY k, m.id"));
+}
+
+/* The SQLSTATE of running sql ("" when it ran). Static. */
+static const char *sqlstate(const char *sql)
+{
+	static char state[8];
+	PGconn *c = PQconnectdb(db);
+	PGresult *r = PQexec(c, sql);
+	const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	snprintf(state, sizeof state, "%s", s ? s : "");
+	PQclear(r);
+	PQfinish(c);
+	return state;
+}
+
+#define PULLERS 4
+static _Atomic int handed[200]; /* by command id */
+
+static void *puller(void *arg)
+{
+	(void)arg;
+	PGconn *c = db_conn();
+	int64_t gw = 1, lim = 3;
+	for (int round = 0; round < 40; round++) {
+		struct command_row *v;
+		int n;
+		ck_assert_int_eq(store_commands_pull(c, &gw, &lim, 1, INT64_C(4102444800000000), INT64_C(60000000), 8, &v, &n),
+				 DB_OK);
+		for (int i = 0; i < n; i++) {
+			ck_assert_int_eq(v[i].gateway_id, 1);
+			handed[v[i].id]++;
+		}
+		free(v);
+	}
+	db_thread_close();
+	return NULL;
+}
+
+START_TEST(pull_hands_each_command_once_and_a_meter_one_at_a_time)
+{
+	seed_pull();
+	/* the database refuses a meter on another site's gateway, and a push gateway without url */
+	ck_assert_str_eq(sqlstate("UPDATE meters SET gateway_id = 3 WHERE id = 1"), "23503");
+	ck_assert_str_eq(sqlstate("INSERT INTO gateways (site_id, name, delivery, created_at, updated_at)"
+				  " VALUES (1, 'P', 'push', now(), now())"),
+			 "23514");
+	/* one statement for both gateways: each its own limit, by gateway then id */
+	PGconn *c = db_conn();
+	int64_t gws[2] = {2, 1}, lims[2] = {4, 2};
+	struct command_row *v;
+	int n;
+	int64_t now = INT64_C(4102444800000000); /* 2100: every command is due */
+	ck_assert_int_eq(store_commands_pull(c, gws, lims, 2, now, INT64_C(60000000), 8, &v, &n), DB_OK);
+	ck_assert_int_eq(n, 6);
+	ck_assert_int_eq(v[0].gateway_id, 1);
+	ck_assert_int_eq(v[0].id, 1);
+	ck_assert_int_eq(v[1].id, 2);
+	ck_assert_int_eq(v[2].gateway_id, 2);
+	ck_assert_int_eq(v[2].id, 41);
+	ck_assert_str_eq(v[5].state, "sent");
+	ck_assert_int_eq(v[5].attempts, 1);
+	free(v);
+	/* four pullers at once: each meter's first command once, its second not until the first
+	 * is settled */
+	memset(handed, 0, sizeof handed);
+	pthread_t th[PULLERS];
+	for (int i = 0; i < PULLERS; i++)
+		pthread_create(&th[i], NULL, puller, NULL);
+	for (int i = 0; i < PULLERS; i++)
+		pthread_join(th[i], NULL);
+	for (int id = 3; id <= 40; id++)
+		ck_assert_msg(handed[id] == 1, "cmd_%d handed out %d times", id, handed[id]);
+	for (int id = 41; id < 200; id++)
+		ck_assert_msg(handed[id] == 0, "cmd_%d handed out before its meter's first was settled", id);
+	ck_assert_int_eq(th_sql_int(db, "SELECT count(*) FROM commands WHERE state = 'sent' AND pulled_by = 1"), 40);
+	/* the first acked, the meter's next is handed out */
+	PQclear(th_sql(db, "UPDATE commands SET state = 'acked', result = 'executed' WHERE id = 1"));
+	int64_t one = 1, lim = 10;
+	ck_assert_int_eq(store_commands_pull(c, &one, &lim, 1, now, INT64_C(60000000), 8, &v, &n), DB_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(v[0].meter_id, 1);
+	ck_assert_int_eq(v[0].id, 51);
+	free(v);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("db");
@@ -298,6 +402,7 @@ static Suite *suite(void)
 	tcase_add_test(core, tx_retries_serialization_failure);
 	tcase_add_test(core, tx_abort_rolls_back);
 	tcase_add_test(core, wrong_parameter_count_is_a_hard_error_not_gone);
+	tcase_add_test(core, pull_hands_each_command_once_and_a_meter_one_at_a_time);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_checked_fixture(limits, setup, teardown);

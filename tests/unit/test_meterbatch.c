@@ -360,6 +360,41 @@ START_TEST(harmonics_detected_on_every_reading_kept_once_per_slot)
 }
 END_TEST
 
+/* A reading carries the reach of the key that sent it: readings of several requests are
+ * decided in one batch, so each is judged by its own key. */
+START_TEST(forbidden_meter_by_the_keys_reach)
+{
+	struct mb_batch b;
+	batch(&b, 1000000, false);
+	b.m[0].site_id = 2;
+	b.m[0].gateway_id = 5;
+	struct bill_reading rd[6];
+	for (int i = 0; i < 6; i++)
+		reading(&rd[i], i, "M-7", T0 + (i + 1) * HOUR, (i + 1) * 10);
+	rd[0].scope_gateway = 5; /* its own gateway's key */
+	rd[1].scope_gateway = 6; /* another gateway's */
+	rd[1].scope_site = 2;
+	rd[2].scope_site = 2;    /* its site's key */
+	rd[3].scope_site = 3;    /* another site's */
+	/* rd[4], rd[5]: an unbound key of before gateways reaches every meter */
+	struct bill_reading *order[6];
+	ck_assert_int_eq(mb_decide(&b, rd, 6, order), 4);
+	ck_assert_int_eq(rd[0].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[1].outcome, RD_REJECTED);
+	ck_assert_str_eq(rd[1].code, "forbidden_meter");
+	ck_assert_int_eq(rd[2].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[3].outcome, RD_REJECTED);
+	ck_assert_str_eq(rd[3].code, "forbidden_meter");
+	ck_assert_int_eq(rd[4].outcome, RD_BILLED);
+	ck_assert_int_eq(rd[5].outcome, RD_BILLED);
+	/* a meter without a gateway is no gateway key's */
+	b.m[0].gateway_id = 0;
+	rd[0].scope_gateway = 5;
+	ck_assert(!mb_in_scope(&b.m[0], &rd[0]));
+	mb_free(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("meterbatch");
@@ -370,6 +405,7 @@ static Suite *suite(void)
 	tcase_add_test(core, relay_mismatch_resends);
 	tcase_add_test(core, harmonics_decoded_or_refused);
 	tcase_add_test(core, harmonics_detected_on_every_reading_kept_once_per_slot);
+	tcase_add_test(core, forbidden_meter_by_the_keys_reach);
 	suite_add_tcase(s, core);
 	TCase *lim = tcase_create("limits");
 	tcase_add_test(lim, batch_cost_overflow);

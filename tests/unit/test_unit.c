@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,6 +254,17 @@ START_TEST(ids)
 	ck_assert_int_eq(api_id_parse("ten", "ten_-1"), 0);
 	ck_assert_int_eq(api_id_parse("ten", "tenant_1"), 0);
 	ck_assert_int_eq(api_id_parse("ten", NULL), 0);
+	/* the prefixes of api.h: none is another's, so no id parses as two kinds */
+	static const char *const prefixes[] = {ID_SITE, ID_TENANT, ID_POLICY, ID_TARIFF, ID_METER,
+					       ID_KEY,	ID_LEDGER, ID_GATEWAY};
+	size_t np = sizeof prefixes / sizeof *prefixes;
+	for (size_t i = 0; i < np; i++)
+		for (size_t k = 0; k < np; k++) {
+			char id[32];
+			snprintf(id, sizeof id, "%s_7", prefixes[i]);
+			ck_assert_int_eq(api_id_parse(prefixes[k], id), i == k ? 7 : 0);
+		}
+	ck_assert_int_eq(api_id_parse(ID_GATEWAY, "gw_12"), 12);
 }
 END_TEST
 
