@@ -82,9 +82,10 @@ static long long gw_metric(struct rig *r, const char *name)
 	s.port = r->listen;
 	struct th_resp x = th_req(&s, "GET", "/metrics", NULL, NULL, NULL);
 	long long v = -1;
-	const char *p = x.body ? strstr(x.body, name) : NULL;
-	if (p && p[strlen(name)] == ' ')
-		v = atoll(p + strlen(name) + 1);
+	size_t n = strlen(name);
+	for (const char *p = x.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == ' ') /* a sample line, not its # HELP */
+			v = atoll(p + n + 1);
 	th_resp_free(&x);
 	return v;
 }

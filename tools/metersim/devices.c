@@ -109,6 +109,17 @@ static double volts(const struct dev *v) { return v->relay_on ? 230.0 : 229.0; }
 static double amps(const struct dev *v) { return v->relay_on ? (double)v->power_w / 230.0 / 0.95 : 0; }
 static int64_t watts(const struct dev *v) { return v->relay_on ? v->power_w : 0; }
 
+/* An IEEE-754 float32 in two registers, high word first, each big-endian on the wire: what
+ * Eastron sends. (libmodbus 3.1.6's modbus_set_float_abcd swaps the words' bytes on a
+ * little-endian host, so it is not used.) */
+static void put_f32(float f, uint16_t *dest)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	dest[0] = (uint16_t)(u >> 16);
+	dest[1] = (uint16_t)u;
+}
+
 /* Fill a meter's registers from its state. Under D.mu. */
 static void fill_registers(struct dev *v)
 {
@@ -126,14 +137,14 @@ static void fill_registers(struct dev *v)
 		m->tab_registers[0x58] = v->relay_on ? 0 : 1;
 		return;
 	}
-	modbus_set_float_abcd((float)((double)wh / 1000.0), &m->tab_input_registers[0x156]);
-	modbus_set_float_abcd((float)volts(v), &m->tab_input_registers[0x00]);
-	modbus_set_float_abcd((float)amps(v), &m->tab_input_registers[0x06]);
-	modbus_set_float_abcd((float)watts(v), &m->tab_input_registers[0x0C]);
-	modbus_set_float_abcd(0.95f, &m->tab_input_registers[0x1E]);
-	modbus_set_float_abcd(50.0f, &m->tab_input_registers[0x46]);
-	modbus_set_float_abcd(2.1f, &m->tab_input_registers[0xEA]);
-	modbus_set_float_abcd(7.5f, &m->tab_input_registers[0xF0]);
+	put_f32((float)((double)wh / 1000.0), &m->tab_input_registers[0x156]);
+	put_f32((float)volts(v), &m->tab_input_registers[0x00]);
+	put_f32((float)amps(v), &m->tab_input_registers[0x06]);
+	put_f32((float)watts(v), &m->tab_input_registers[0x0C]);
+	put_f32(0.95f, &m->tab_input_registers[0x1E]);
+	put_f32(50.0f, &m->tab_input_registers[0x46]);
+	put_f32(2.1f, &m->tab_input_registers[0xEA]);
+	put_f32(7.5f, &m->tab_input_registers[0xF0]);
 }
 
 /* An Acrel relay write landed in the control words: the relay follows. Under D.mu. */
