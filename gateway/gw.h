@@ -198,7 +198,7 @@ int gw_queue_ack_peek(char *command_id, size_t n, char **json);
 void gw_queue_ack_drop(const char *command_id);
 /* A command already executed here: 1 (its ack re-queued if none is waiting), else 0. */
 int gw_queue_done(const char *command_id);
-/* Wait until the writer has committed everything handed to it so far. */
+/* Wait until the writer has committed everything handed to it so far (5 s at most). */
 void gw_queue_flush(void);
 
 /* ---- wattle ---- */

@@ -178,7 +178,9 @@ static void usage(FILE *f)
 		   "  queues every reading on disk and posts it to wattle, and runs wattle's relay commands.\n"
 		   "  --check     validate FILE and its profiles, print what it would run, and exit\n"
 		   "  --quiet     log warnings and errors only\n"
-		   "  --version   print the version\n");
+		   "  --version   print the version\n"
+		   "Readings are stamped with the system clock, or, in a simulation, with wattle's clock settings\n"
+		   "WATTLE_CLOCK_SPEED, WATTLE_CLOCK_START and WATTLE_CLOCK_ANCHOR as wattle has them.\n");
 }
 
 int main(int argc, char **argv)
@@ -213,6 +215,12 @@ int main(int argc, char **argv)
 	}
 	if (!path) {
 		usage(stderr);
+		return 2;
+	}
+	/* readings are stamped on wattle's clock; in a simulation (the demo) that clock may be
+	 * set off or sped up as wattle's is, with the same settings */
+	if (srv_clock_init(getenv("WATTLE_CLOCK_SPEED"), getenv("WATTLE_CLOCK_START"), getenv("WATTLE_CLOCK_ANCHOR"))) {
+		fprintf(stderr, "wattle-gateway: bad WATTLE_CLOCK_SPEED, WATTLE_CLOCK_START or WATTLE_CLOCK_ANCHOR\n");
 		return 2;
 	}
 	char err[600] = "";

@@ -45,6 +45,7 @@ struct gw_lane {
 	size_t rxn;
 	struct lane_cmd *cmds;
 	int ncmds, capcmds;
+	char running[32]; /* the id of the command being run, "" when none */
 	bool busy;
 	int64_t due_us;
 };
@@ -640,9 +641,11 @@ static void *worker(void *arg)
 		while (l->ncmds) {
 			struct lane_cmd lc = l->cmds[0];
 			memmove(l->cmds, l->cmds + 1, (size_t)--l->ncmds * sizeof *l->cmds);
+			snprintf(l->running, sizeof l->running, "%s", lc.c.id);
 			pthread_mutex_unlock(&P.mu);
 			run_command(l, lc.m, &lc.c, timeout_ms);
 			pthread_mutex_lock(&P.mu);
+			l->running[0] = 0;
 		}
 		pthread_mutex_unlock(&P.mu);
 		int64_t due = INT64_MAX;
@@ -678,6 +681,14 @@ void gw_poll_command(struct gw_meter *m, const struct gw_cmd *c)
 {
 	struct gw_lane *l = m->lane;
 	pthread_mutex_lock(&P.mu);
+	/* handed out again while it waits or runs (its lease ran out): it is answered once */
+	bool dup = !strcmp(l->running, c->id);
+	for (int i = 0; i < l->ncmds; i++)
+		dup |= !strcmp(l->cmds[i].c.id, c->id);
+	if (dup) {
+		pthread_mutex_unlock(&P.mu);
+		return;
+	}
 	if (l->ncmds == l->capcmds &&
 	    !(l->cmds = realloc(l->cmds, (size_t)(l->capcmds = l->capcmds ? 2 * l->capcmds : 4) * sizeof *l->cmds)))
 		abort();

@@ -472,7 +472,10 @@ void gw_value_from_regs(const struct gw_value *v, const uint16_t *regs, uint16_t
 
 static void one_from_regs(const struct gw_value *v, const uint16_t *r, struct gw_decoded *d)
 {
-	uint32_t u32 = v->low_word_first ? ((uint32_t)r[1] << 16 | r[0]) : ((uint32_t)r[0] << 16 | r[1]);
+	/* a 16-bit value's next register may be past the block: read it only for 32 bits */
+	uint32_t u32 = span(v->type) == 1      ? 0
+		       : v->low_word_first ? ((uint32_t)r[1] << 16 | r[0])
+					   : ((uint32_t)r[0] << 16 | r[1]);
 	switch (v->type) {
 	case GT_U16:
 		from_int(v, r[0], d);

@@ -80,6 +80,17 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
+/* libcurl asks this during a transfer: a long poll in progress is cut when stopping. */
+static int abort_on_stop(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)ud;
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return stopping();
+}
+
 /* One request to wattle; a->status 0 when nothing came back (a->err says why). */
 static void call(CURL *h, const char *method, const char *path, const char *body, long timeout_s, struct answer *a)
 {
@@ -111,6 +122,10 @@ static void call(CURL *h, const char *method, const char *path, const char *body
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	if (body)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	else { /* a GET is the long poll: it may wait 25 s, and stopping must not */
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
+	}
 	CURLcode rc = curl_easy_perform(h);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
@@ -308,9 +323,8 @@ void gw_uplink_stop(void)
 	pthread_cond_broadcast(&U.cv);
 	pthread_mutex_unlock(&U.mu);
 	pthread_join(U.sender, NULL);
-	/* the long poll may be waiting up to 25 s: it is cut by exiting */
-	if (U.pulling)
-		pthread_cancel(U.puller);
+	if (U.pulling) /* its long poll is cut by abort_on_stop */
+		pthread_join(U.puller, NULL);
 }
 
 void gw_ack(const char *command_id, bool executed, const char *relay, const char *detail)
