@@ -160,15 +160,16 @@ static void log_rejected(const char *sent, json_t *rejected)
 	json_decref(body);
 }
 
-/* Backoff after a failure: 1 s doubling to 30 s, or what Retry-After says. */
+/* Backoff after a failure: 1 s doubling to 8 s (one request in 8 s costs wattle nothing,
+ * and the backlog starts moving soon after it is back), or what Retry-After says. */
 static int64_t backoff_ms(int fails, int64_t retry_after_s)
 {
 	if (retry_after_s > 0)
 		return (retry_after_s > 300 ? 300 : retry_after_s) * 1000;
 	int64_t ms = 1000;
-	for (int i = 1; i < fails && ms < 30000; i++)
+	for (int i = 1; i < fails && ms < 8000; i++)
 		ms *= 2;
-	return ms > 30000 ? 30000 : ms;
+	return ms;
 }
 
 /* Send the acks, then one batch of readings. 1 when there may be more, 0 when the queue is

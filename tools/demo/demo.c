@@ -49,6 +49,10 @@ static struct {
 	int64_t speed;
 	bool exit_after;
 	pid_t server, sim;
+	pid_t building[4]; /* the devices, the broker and wattle-gateway of the building */
+	int nbuilding;
+	int ctl_modbus, ctl_dlt, ctl_mqtt, gw_metrics;
+	int64_t real_anchor; /* when the server began to run at real speed from T_NOV1 + 3600 */
 	char admin[80], fin[80], ops[80], gw[80];
 	char apiv3[33], whsec[48];
 	EVP_PKEY *wx, *ali;
@@ -209,6 +213,9 @@ static struct peer *sink;
 
 static void cleanup(void)
 {
+	for (int i = D.nbuilding - 1; i >= 0; i--) /* the gateway first, then what it talks to */
+		stop(&D.building[i]);
+	D.nbuilding = 0;
 	stop(&D.sim);
 	stop(&D.server);
 	peer_stop(sink);
@@ -606,6 +613,120 @@ static void key(const char *role, char *out)
 
 static char env_buf[24][1200];
 
+/* ---- a building on real protocols ---- */
+
+static int free_port(void);
+
+/* Append the meters of the config metersim wrote at path to meters; its mqtt to *mqtt. */
+static void take_meters(const char *path, json_t *meters, json_t **mqtt)
+{
+	json_t *c = json_load_file(path, 0, NULL);
+	if (!c)
+		die("metersim wrote no gateway config at %s", path);
+	json_array_extend(meters, json_object_get(c, "meters"));
+	if (json_object_get(c, "mqtt"))
+		*mqtt = json_incref(json_object_get(c, "mqtt"));
+	json_decref(c);
+}
+
+/* Once October is closed and wattle runs at real speed: distribution room B1 on real meter
+ * protocols, so the whole path can be seen. A pull gateway gw_1, two Acrel meters on Modbus
+ * TCP and a DL/T 645 meter behind a converter (wattle-metersim plays them), a Tasmota plug on
+ * MQTT when Debian's mosquitto is there, and wattle-gateway reading them all, on wattle's
+ * clock. Public-area meters, so no tenant's statement changes. */
+static void start_building(void)
+{
+	char *out = NULL;
+	if (http("POST", "/v1/gateways", D.ops, NULL,
+		 "{\"site_id\":\"site_1\",\"name\":\"Distribution room B1\",\"delivery\":\"pull\"}", NULL, &out) != 201)
+		die("could not create the building's gateway: %s", out);
+	json_t *g = json_loads(out, 0, NULL);
+	free(out);
+	char key[80];
+	snprintf(key, sizeof key, "%s", json_string_value(json_object_get(g, "key")));
+	char gw_id[32];
+	snprintf(gw_id, sizeof gw_id, "%s", json_string_value(json_object_get(g, "id")));
+	json_decref(g);
+	bool mqtt = access("/usr/sbin/mosquitto", X_OK) == 0;
+	static const char *const serials[] = {"B1-AC-1", "B1-AC-2", "B1-DL-1", "B1-TA-1"};
+	for (int i = 0; i < (mqtt ? 4 : 3); i++) {
+		char body[300];
+		snprintf(body, sizeof body,
+			 "{\"serial\":\"%s\",\"site_id\":\"site_1\",\"purpose\":\"other\",\"tariff_id\":\"trf_1\","
+			 "\"gateway_id\":\"%s\"}", serials[i], gw_id);
+		if (http("POST", "/v1/meters", D.ops, NULL, body, NULL, NULL) != 201)
+			die("could not register meter %s", serials[i]);
+	}
+	char url[64], sim[600], cfg[3][700], queue[700], clk[3][64];
+	snprintf(url, sizeof url, "http://%s", D.listen);
+	snprintf(sim, sizeof sim, "%s/wattle-metersim", D.self_dir);
+	snprintf(queue, sizeof queue, "%s/gateway-queue.db", D.var);
+	/* the server's clock since October closed: real speed from T_NOV1 + 3600 */
+	snprintf(clk[0], sizeof clk[0], "WATTLE_CLOCK_SPEED=1");
+	snprintf(clk[1], sizeof clk[1], "WATTLE_CLOCK_START=%lld", (long long)(T_NOV1 + 3600));
+	snprintf(clk[2], sizeof clk[2], "WATTLE_CLOCK_ANCHOR=%lld", (long long)D.real_anchor);
+	const char *env[] = {clk[0], clk[1], clk[2], NULL};
+	char log[700], p1[16], p2[16], p3[16], c1[16], c2[16], c3[16], brk[32];
+	D.ctl_modbus = free_port();
+	D.ctl_dlt = free_port();
+	D.ctl_mqtt = free_port();
+	D.gw_metrics = free_port();
+	int base = free_port(), bus = free_port(), broker = free_port();
+	snprintf(p1, sizeof p1, "%d", base);
+	snprintf(p2, sizeof p2, "%d", bus);
+	snprintf(p3, sizeof p3, "%d", broker);
+	snprintf(c1, sizeof c1, "%d", D.ctl_modbus);
+	snprintf(c2, sizeof c2, "%d", D.ctl_dlt);
+	snprintf(c3, sizeof c3, "%d", D.ctl_mqtt);
+	snprintf(brk, sizeof brk, "127.0.0.1:%d", broker);
+	for (int i = 0; i < 3; i++)
+		snprintf(cfg[i], sizeof cfg[i], "%s/gateway-%d.json", D.var, i);
+	const char *mb[] = {sim, "--protocol", "modbus-tcp", "--meters", "2", "--model", "acrel-ddsy1352", "--port", p1,
+			    "--serial-prefix", "B1-AC-", "--power-w", "4000", "--control-port", c1, "--poll-s", "5",
+			    "--write-config", cfg[0], "--url", url, "--key", key, "--queue", queue, NULL};
+	snprintf(log, sizeof log, "%s/devices-modbus.log", D.var);
+	D.building[D.nbuilding++] = spawn(mb, env, log);
+	const char *dl[] = {sim, "--protocol", "dlt645-tcp", "--meters", "1", "--port", p2, "--serial-prefix", "B1-DL-",
+			    "--power-w", "2500", "--control-port", c2, "--poll-s", "5", "--write-config", cfg[1], NULL};
+	snprintf(log, sizeof log, "%s/devices-dlt645.log", D.var);
+	D.building[D.nbuilding++] = spawn(dl, env, log);
+	if (mqtt) {
+		const char *bk[] = {"/usr/sbin/mosquitto", "-p", p3, NULL};
+		snprintf(log, sizeof log, "%s/mosquitto.log", D.var);
+		D.building[D.nbuilding++] = spawn(bk, env, log);
+		usleep(300000);
+		const char *ta[] = {sim, "--protocol", "mqtt-tasmota", "--meters", "1", "--broker", brk, "--serial-prefix",
+				    "B1-TA-", "--power-w", "1500", "--control-port", c3, "--poll-s", "5",
+				    "--write-config", cfg[2], NULL};
+		snprintf(log, sizeof log, "%s/devices-mqtt.log", D.var);
+		D.building[D.nbuilding++] = spawn(ta, env, log);
+	}
+	usleep(700000);
+	/* one gateway config for the room: the first file's wattle and queue, every meter */
+	json_t *c = json_load_file(cfg[0], 0, NULL), *meters = json_array(), *broker_cfg = NULL;
+	if (!c)
+		die("metersim wrote no gateway config at %s", cfg[0]);
+	for (int i = 0; i < (mqtt ? 3 : 2); i++)
+		take_meters(cfg[i], meters, &broker_cfg);
+	json_object_set_new(c, "meters", meters);
+	if (broker_cfg)
+		json_object_set_new(c, "mqtt", broker_cfg);
+	char listen[32], profiles[600], gwcfg[700];
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", D.gw_metrics);
+	snprintf(profiles, sizeof profiles, "%s/gateway/profiles", D.root);
+	json_object_set_new(c, "listen", json_string(listen));
+	json_object_set_new(c, "profiles", json_string(profiles));
+	snprintf(gwcfg, sizeof gwcfg, "%s/gateway.json", D.var);
+	if (json_dump_file(c, gwcfg, JSON_INDENT(2)))
+		die("cannot write %s", gwcfg);
+	json_decref(c);
+	char gw[600];
+	snprintf(gw, sizeof gw, "%s/wattle-gateway", D.self_dir);
+	const char *ga[] = {gw, "--config", gwcfg, NULL};
+	snprintf(log, sizeof log, "%s/gateway.log", D.var);
+	D.building[D.nbuilding++] = spawn(ga, env, log);
+}
+
 static void start_server(int64_t speed, int64_t start_s, int64_t anchor_s)
 {
 	int n = 0;
@@ -948,7 +1069,8 @@ int srv_demo(int argc, char **argv)
 	/* October is closed: from here the server runs at real speed, so nothing more happens
 	 * to the mall while the reports are fetched (and while it is browsed). */
 	stop(&D.server);
-	start_server(1, T_NOV1 + 3600, (int64_t)time(NULL));
+	D.real_anchor = (int64_t)time(NULL);
+	start_server(1, T_NOV1 + 3600, D.real_anchor);
 	long long stmts = sql_int(c, "SELECT statements FROM month_closes WHERE period = '2026-10'");
 	long long readings = sql_int(c, "SELECT count(*) FROM readings WHERE ts < " T_NOV1_SQL);
 	long long cuts = sql_int(c, "SELECT count(*) FROM commands WHERE action = 'cut_off' AND reason <> 'relay_mismatch'"
@@ -970,6 +1092,17 @@ int srv_demo(int argc, char **argv)
 		cleanup();
 		return 0;
 	}
+	start_building();
+	say("\nDistribution room B1 is on real meter protocols: wattle-gateway (%s/gateway.json) reads two\n"
+	    "Acrel meters on Modbus TCP, a DL/T 645 meter behind a converter%s, played by wattle-metersim,\n"
+	    "and takes its commands by long poll:\n\n"
+	    "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/gateways/gw_1\n"
+	    "  curl -s -H 'Authorization: Bearer %s' -X POST -H 'Content-Type: application/json'"
+	    " -d '{\"action\":\"cut_off\",\"reason\":\"demo\"}' http://%s/v1/meters/B1-AC-1/commands\n"
+	    "  curl -s http://127.0.0.1:%d/state      # the Acrel meters as the devices see it: the relay opens\n"
+	    "  curl -s http://127.0.0.1:%d/metrics    # the gateway: polls, readings, faults, queue depth\n",
+	    D.var, D.nbuilding > 3 ? " and a Tasmota plug on MQTT" : "", D.ops, D.listen, D.ops, D.listen,
+	    D.ctl_modbus, D.gw_metrics);
 	say("\nwattle is serving the demo mall on http://%s until Ctrl-C. Keys:\n\n"
 	    "  admin     %s   (reads everything; sites, keys)\n"
 	    "  finance   %s   (money: top-ups, pools, reports)\n"
