@@ -41,6 +41,7 @@ bench: build
 	@bench/alarms.sh
 	@bench/month_close.sh
 	@bench/control_latency.sh
+	@bench/gateway.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -125,7 +125,7 @@ static void rig_start(struct rig *r, const char *proto, const char *model, int n
 	snprintf(r->queue, sizeof r->queue, "/tmp/wattle-gw-%d-%d.db", (int)getpid(), r->base);
 	snprintf(r->log, sizeof r->log, "/tmp/wattle-gw-%d-%d.log", (int)getpid(), r->base);
 	unlink(r->queue);
-	char url[64], meters[8], base[8], ctl[8], brk[32];
+	char url[64], meters[16], base[16], ctl[16], brk[32];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", w.srv.port);
 	snprintf(meters, sizeof meters, "%d", n);
 	snprintf(base, sizeof base, "%d", r->base);
