@@ -401,6 +401,10 @@ static void *timer(void *arg)
 				char topic[200];
 				snprintf(topic, sizeof topic, "cmnd/%s/STATUS", d->m->topic);
 				publish(topic, "10");
+				if (!d->relay[0]) { /* an empty POWER asks the relay's state (stat/<topic>/POWER) */
+					snprintf(topic, sizeof topic, "cmnd/%s/POWER", d->m->topic);
+					publish(topic, "");
+				}
 			}
 		}
 		pthread_mutex_unlock(&Q.mu);
