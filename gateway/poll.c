@@ -183,13 +183,15 @@ static bool put(int fd, const uint8_t *p, size_t n, int timeout_ms)
 	return true;
 }
 
-/* Read more bytes into the lane's buffer within the deadline; false on timeout or EOF. */
-static bool more(struct gw_lane *l, int64_t deadline_us, enum gw_fault *fault)
+/* Read more bytes into the lane's buffer within the deadline; false on timeout or EOF
+ * (*fault and why set). */
+static bool more(struct gw_lane *l, int64_t deadline_us, int timeout_ms, enum gw_fault *fault, char *why, size_t whyn)
 {
 	int64_t left = (deadline_us - srv_mono_us()) / 1000;
 	struct pollfd pf = {l->fd, POLLIN, 0};
 	if (left <= 0 || poll(&pf, 1, (int)left) != 1) {
 		*fault = GF_TIMEOUT;
+		snprintf(why, whyn, "no answer within %d ms", timeout_ms);
 		return false;
 	}
 	if (l->rxn == sizeof l->rx)
@@ -197,19 +199,28 @@ static bool more(struct gw_lane *l, int64_t deadline_us, enum gw_fault *fault)
 	ssize_t r = read(l->fd, l->rx + l->rxn, sizeof l->rx - l->rxn);
 	if (r <= 0) {
 		*fault = GF_IO;
+		snprintf(why, whyn, "connection closed");
 		return false;
 	}
 	l->rxn += (size_t)r;
 	return true;
 }
 
-/* Drop what a previous, timed-out answer left behind before asking again. */
-static void drain(struct gw_lane *l)
+/* Send a request's n bytes after dropping what a previous, timed-out answer left behind;
+ * the deadline of its answer, or -1 (*fault and why set). */
+static int64_t ask(struct gw_lane *l, const uint8_t *req, size_t n, int timeout_ms, enum gw_fault *fault, char *why,
+		   size_t whyn)
 {
 	uint8_t junk[256];
 	while (read(l->fd, junk, sizeof junk) > 0)
 		;
 	l->rxn = 0;
+	if (!n || !put(l->fd, req, n, timeout_ms)) {
+		*fault = GF_IO;
+		snprintf(why, whyn, "write: %s", n ? strerror(errno) : "the request does not encode");
+		return -1;
+	}
+	return srv_mono_us() + (int64_t)timeout_ms * 1000;
 }
 
 /* ---- Modbus ---- */
@@ -230,24 +241,16 @@ static int rtu_exchange(struct gw_lane *l, const struct mbrtu_req *rq, uint16_t 
 			size_t whyn, int timeout_ms)
 {
 	uint8_t req[MBRTU_FRAME_MAX];
-	size_t reqn = mbrtu_request_encode(rq, req, sizeof req);
-	drain(l);
-	if (!reqn || !put(l->fd, req, reqn, timeout_ms)) {
-		*fault = GF_IO;
-		snprintf(why, whyn, "write: %s", strerror(errno));
+	int64_t deadline = ask(l, req, mbrtu_request_encode(rq, req, sizeof req), timeout_ms, fault, why, whyn);
+	if (deadline < 0)
 		return -1;
-	}
-	int64_t deadline = srv_mono_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
 		uint8_t code = 0;
 		size_t used = 0;
 		enum mbrtu_status st = mbrtu_reply_decode(rq, l->rx, l->rxn, regs, &code, &used);
 		if (st == MBRTU_MORE) {
-			if (!more(l, deadline, fault)) {
-				snprintf(why, whyn, *fault == GF_TIMEOUT ? "no answer within %d ms" : "connection closed",
-					 timeout_ms);
+			if (!more(l, deadline, timeout_ms, fault, why, whyn))
 				return -1;
-			}
 			continue;
 		}
 		l->rxn = 0; /* whatever else came for this request is not trusted */
@@ -336,25 +339,17 @@ static int dlt_exchange(struct gw_lane *l, const struct dlt_frame *q, const stru
 			enum gw_fault *fault, char *why, size_t whyn, int timeout_ms)
 {
 	uint8_t req[DLT_FRAME_MAX];
-	size_t reqn = dlt_encode(q, 1, req, sizeof req);
-	drain(l);
-	if (!reqn || !put(l->fd, req, reqn, timeout_ms)) {
-		*fault = GF_IO;
-		snprintf(why, whyn, "write: %s", strerror(errno));
+	int64_t deadline = ask(l, req, dlt_encode(q, 1, req, sizeof req), timeout_ms, fault, why, whyn);
+	if (deadline < 0)
 		return -1;
-	}
-	int64_t deadline = srv_mono_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
 		size_t used = 0;
 		enum dlt_status st = dlt_decode(l->rx, l->rxn, f, &used);
 		memmove(l->rx, l->rx + used, l->rxn - used);
 		l->rxn -= used;
 		if (st == DLT_MORE) {
-			if (!more(l, deadline, fault)) {
-				snprintf(why, whyn, *fault == GF_TIMEOUT ? "no answer within %d ms" : "connection closed",
-					 timeout_ms);
+			if (!more(l, deadline, timeout_ms, fault, why, whyn))
 				return -1;
-			}
 			continue;
 		}
 		if (st == DLT_BAD_FRAME)
