@@ -236,6 +236,12 @@ struct api_pay_settings {
 	const char *stripe_secret;                                        /* WATTLE_STRIPE_WEBHOOK_SECRET */
 	const char *pay_url;                                              /* WATTLE_PAY_URL */
 	int64_t order_ttl_s;                                              /* WATTLE_TOPUP_ORDER_TTL_S */
+	/* Calling the providers (api/provider.h): API bases and merchant credentials. */
+	const char *wx_api_base, *wx_appid, *wx_merchant_key_path, *wx_merchant_serial; /* WATTLE_WECHAT_* */
+	const char *ali_gateway, *ali_app_private_key_path; /* WATTLE_ALIPAY_GATEWAY, _APP_PRIVATE_KEY */
+	const char *stripe_api_base, *stripe_secret_key;   /* WATTLE_STRIPE_API_BASE, _SECRET_KEY */
+	const char *public_url;                             /* WATTLE_PUBLIC_URL */
+	int64_t timeout_ms;                                 /* WATTLE_PAY_TIMEOUT_MS */
 };
 
 /* Load the payment providers' keys from s (borrowed for the server's life). A provider is

@@ -76,6 +76,23 @@ static EVP_PKEY *load_pubkey(const char *var, const char *path)
 	return k;
 }
 
+static EVP_PKEY *load_privkey(const char *var, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		srv_log(LOG_ERROR, "payments: %s: cannot open %s", var, path);
+		return NULL;
+	}
+	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
+		srv_log(LOG_ERROR, "payments: %s: %s holds no RSA private key (PEM)", var, path);
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	return k;
+}
+
 static bool set(const char *v) { return v && *v; }
 
 /* All of a provider's settings or none: half a configuration is a mistake to report. */
@@ -124,14 +141,54 @@ int api_payments_start(const struct api_pay_settings *ps)
 	}
 	if (s)
 		cfg.stripe_secret = ps->stripe_secret;
+	/* Calling the providers needs the merchant's own credentials, and for WeChat and Alipay
+	 * the notification settings too: their answers are checked with the same keys. */
+	static const char *const wxo[] = {"WATTLE_WECHAT_APPID", "WATTLE_WECHAT_MERCHANT_KEY",
+					  "WATTLE_WECHAT_MERCHANT_SERIAL", NULL};
+	static const char *const alio[] = {"WATTLE_ALIPAY_APP_PRIVATE_KEY", NULL};
+	static const char *const sto[] = {"WATTLE_STRIPE_SECRET_KEY", NULL};
+	const char *wxov[] = {ps->wx_appid, ps->wx_merchant_key_path, ps->wx_merchant_serial};
+	const char *aliov[] = {ps->ali_app_private_key_path};
+	const char *stov[] = {ps->stripe_secret_key};
+	int wo = need_all("wechat", wxo, wxov), ao = need_all("alipay", alio, aliov), so = need_all("stripe", sto, stov);
+	if (wo < 0 || ao < 0 || so < 0)
+		return -1;
+	if ((wo && !w) || (ao && !a)) {
+		srv_log(LOG_ERROR, "payments: calling %s needs its notification settings too (its answers are"
+				   " checked with the same keys)", wo && !w ? "wechat" : "alipay");
+		return -1;
+	}
+	if (wo) {
+		if (!(cfg.wx_merchant = load_privkey("WATTLE_WECHAT_MERCHANT_KEY", ps->wx_merchant_key_path)))
+			return -1;
+		cfg.wx_appid = ps->wx_appid;
+		cfg.wx_merchant_serial = ps->wx_merchant_serial;
+	}
+	if (ao && !(cfg.ali_priv = load_privkey("WATTLE_ALIPAY_APP_PRIVATE_KEY", ps->ali_app_private_key_path)))
+		return -1;
+	cfg.stripe_key = so ? ps->stripe_secret_key : NULL;
+	cfg.wx_api_base = set(ps->wx_api_base) ? ps->wx_api_base : "https://api.mch.weixin.qq.com";
+	cfg.ali_gateway = set(ps->ali_gateway) ? ps->ali_gateway : "https://openapi.alipay.com/gateway.do";
+	cfg.stripe_api_base = set(ps->stripe_api_base) ? ps->stripe_api_base : "https://api.stripe.com";
+	cfg.public_url = set(ps->public_url) ? ps->public_url : "";
+	cfg.timeout_ms = ps->timeout_ms > 0 ? (long)ps->timeout_ms : 10000;
+	if ((wo || ao) && !set(ps->public_url)) {
+		srv_log(LOG_ERROR, "payments: WATTLE_PUBLIC_URL is needed to call %s: its orders carry the"
+				   " notify_url built from it", wo ? "wechat" : "alipay");
+		return -1;
+	}
+	cfg.out[PROV_WECHAT] = wo;
+	cfg.out[PROV_ALIPAY] = ao;
+	cfg.out[PROV_STRIPE] = so;
 	cfg.on[PROV_WECHAT] = w;
 	cfg.on[PROV_ALIPAY] = a;
 	cfg.on[PROV_STRIPE] = s;
 	cfg.pay_url = set(ps->pay_url) ? ps->pay_url : "https://pay.wattle.invalid/topup";
 	cfg.ttl_s = ps->order_ttl_s > 0 ? ps->order_ttl_s : 1800;
 	srv_counters_register(&note_counters);
-	srv_log(LOG_INFO, "payments: wechat %s, alipay %s, stripe %s", w ? "on" : "off", a ? "on" : "off",
-		s ? "on" : "off");
+	srv_log(LOG_INFO, "payments: wechat %s%s, alipay %s%s, stripe %s%s", w ? "on" : "off",
+		wo ? " (orders at the provider)" : "", a ? "on" : "off", ao ? " (orders at the provider)" : "",
+		s ? "on" : "off", so ? " (orders at the provider)" : "");
 	return 0;
 }
 
@@ -139,6 +196,8 @@ void api_payments_stop(void)
 {
 	EVP_PKEY_free(cfg.wx_pub);
 	EVP_PKEY_free(cfg.ali_pub);
+	EVP_PKEY_free(cfg.wx_merchant);
+	EVP_PKEY_free(cfg.ali_priv);
 	OPENSSL_cleanse(cfg.wx_key, sizeof cfg.wx_key);
 	memset(&cfg, 0, sizeof cfg);
 }

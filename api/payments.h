@@ -30,6 +30,15 @@ struct pay_cfg {
 	const char *stripe_secret;
 	const char *pay_url;
 	int64_t ttl_s;
+	/* Calling the providers (provider.h): out[p] when p's API credentials are all given. */
+	bool out[PROV__COUNT];
+	const char *wx_api_base, *wx_appid, *wx_merchant_serial;
+	EVP_PKEY *wx_merchant; /* the merchant private key: signs our requests */
+	const char *ali_gateway;
+	EVP_PKEY *ali_priv; /* the application private key: signs our requests */
+	const char *stripe_api_base, *stripe_key;
+	const char *public_url; /* notify_url = public_url + /v1/webhooks/payments/<provider> */
+	long timeout_ms;
 };
 extern struct pay_cfg pay_cfg;
 

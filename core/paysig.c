@@ -51,6 +51,33 @@ bool bill_rsa_sha256_verify(EVP_PKEY *pub, const void *msg, size_t n, const char
 	return ok;
 }
 
+char *bill_b64_encode(const void *p, size_t n)
+{
+	char *out = malloc(4 * ((n + 2) / 3) + 1);
+	if (!out)
+		abort();
+	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	return out;
+}
+
+char *bill_rsa_sha256_sign(EVP_PKEY *priv, const void *msg, size_t n)
+{
+	if (!priv || EVP_PKEY_get_base_id(priv) != EVP_PKEY_RSA)
+		return NULL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		abort();
+	unsigned char sig[1024];
+	size_t len = sizeof sig;
+	char *out = NULL;
+	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, priv) == 1 &&
+	    EVP_DigestSign(ctx, NULL, &len, msg, n) == 1 && len <= sizeof sig &&
+	    EVP_DigestSign(ctx, sig, &len, msg, n) == 1)
+		out = bill_b64_encode(sig, len);
+	EVP_MD_CTX_free(ctx);
+	return out;
+}
+
 /* Decimal unix seconds, within the tolerance of now_s. -1 malformed, 0 too far, 1 ok. */
 static int timestamp_ok(const char *t, size_t len, int64_t now_s)
 {

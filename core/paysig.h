@@ -31,6 +31,13 @@ unsigned char *bill_b64_decode(const char *s, size_t *n);
 /* RSASSA-PKCS1-v1_5 with SHA-256 over msg, signature given in base64. */
 bool bill_rsa_sha256_verify(EVP_PKEY *pub, const void *msg, size_t n, const char *sig_b64);
 
+/* RSASSA-PKCS1-v1_5 with SHA-256 over msg with a private key: the signature in base64
+ * (new; caller frees), or NULL when key is not a private RSA key. Our requests to WeChat
+ * and Alipay are signed so. */
+char *bill_rsa_sha256_sign(EVP_PKEY *priv, const void *msg, size_t n);
+/* Standard base64 of p[0..n) (new, NUL-terminated; caller frees). */
+char *bill_b64_encode(const void *p, size_t n);
+
 /* WeChat Pay API v3: the platform key's serial must equal want_serial, timestamp (decimal
  * unix seconds) be within the tolerance of now_s, and signature (base64) verify over
  * "timestamp\nnonce\nbody\n". Any header may be NULL (SIG_MISSING). */

@@ -29,7 +29,10 @@ const char *const srv_config_names[] = {
 	"WATTLE_SMS_URL", "WATTLE_SMS_USER", "WATTLE_SMS_TOKEN", "WATTLE_SMS_FROM", "WATTLE_NOTIFY_WEBHOOK_URL",
 	"WATTLE_NOTIFY_WEBHOOK_SECRET", "WATTLE_WECHAT_APIV3_KEY", "WATTLE_WECHAT_PLATFORM_PUBKEY",
 	"WATTLE_WECHAT_PLATFORM_SERIAL", "WATTLE_WECHAT_MCHID", "WATTLE_ALIPAY_PUBKEY", "WATTLE_ALIPAY_APP_ID",
-	"WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_PAY_URL", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
+	"WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_PAY_URL", "WATTLE_WECHAT_API_BASE", "WATTLE_WECHAT_APPID",
+	"WATTLE_WECHAT_MERCHANT_KEY", "WATTLE_WECHAT_MERCHANT_SERIAL", "WATTLE_ALIPAY_GATEWAY",
+	"WATTLE_ALIPAY_APP_PRIVATE_KEY", "WATTLE_STRIPE_API_BASE", "WATTLE_STRIPE_SECRET_KEY", "WATTLE_PUBLIC_URL",
+	"WATTLE_PAY_TIMEOUT_MS", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
 	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR",
 	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", NULL,
 };
@@ -125,7 +128,8 @@ int srv_config_load(struct config *c)
 	}
 	if (int_setting("WATTLE_CLOSE_DELAY_MIN", 0, 44640, 60, &c->close_delay_min) ||
 	    int_setting("WATTLE_DISPATCH_LEASE_MS", 1000, 86400000, 60000, &c->dispatch.lease_ms) ||
-	    int_setting("WATTLE_TOPUP_ORDER_TTL_S", 1, 31 * 86400, 1800, &c->pay.order_ttl_s))
+	    int_setting("WATTLE_TOPUP_ORDER_TTL_S", 1, 31 * 86400, 1800, &c->pay.order_ttl_s) ||
+	    int_setting("WATTLE_PAY_TIMEOUT_MS", 100, 120000, 10000, &c->pay.timeout_ms))
 		return -1;
 	int64_t per_key, per_addr, burst, fails, conns;
 	if (int_setting("WATTLE_RATE_PER_KEY", 0, 1000000, 1000, &per_key) ||
@@ -164,5 +168,14 @@ int srv_config_load(struct config *c)
 	c->pay.ali_app_id = str_setting("WATTLE_ALIPAY_APP_ID");
 	c->pay.stripe_secret = str_setting("WATTLE_STRIPE_WEBHOOK_SECRET");
 	c->pay.pay_url = str_setting("WATTLE_PAY_URL");
+	c->pay.wx_api_base = str_setting("WATTLE_WECHAT_API_BASE");
+	c->pay.wx_appid = str_setting("WATTLE_WECHAT_APPID");
+	c->pay.wx_merchant_key_path = str_setting("WATTLE_WECHAT_MERCHANT_KEY");
+	c->pay.wx_merchant_serial = str_setting("WATTLE_WECHAT_MERCHANT_SERIAL");
+	c->pay.ali_gateway = str_setting("WATTLE_ALIPAY_GATEWAY");
+	c->pay.ali_app_private_key_path = str_setting("WATTLE_ALIPAY_APP_PRIVATE_KEY");
+	c->pay.stripe_api_base = str_setting("WATTLE_STRIPE_API_BASE");
+	c->pay.stripe_secret_key = str_setting("WATTLE_STRIPE_SECRET_KEY");
+	c->pay.public_url = str_setting("WATTLE_PUBLIC_URL");
 	return 0;
 }

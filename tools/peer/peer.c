@@ -43,12 +43,26 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
 		return MHD_YES;
 	}
 	struct peer_request rq = {method, url, b->p ? b->p : "", b->n, c};
-	struct peer_reply out = {200, NULL, "application/json"};
+	struct peer_reply out = {200, NULL, "application/json", 0, NULL};
 	p->fn(p->ud, &rq, &out);
 	struct MHD_Response *resp =
-		out.body ? MHD_create_response_from_buffer(strlen(out.body), out.body, MHD_RESPMEM_MUST_FREE)
+		out.body ? MHD_create_response_from_buffer(out.body_len ? out.body_len : strlen(out.body), out.body,
+							   MHD_RESPMEM_MUST_FREE)
 			 : MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, out.content_type ? out.content_type : "application/json");
+	for (char *line = out.headers, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char *colon = strchr(line, ':');
+		if (colon) {
+			*colon = 0;
+			MHD_add_response_header(resp, line, colon + 1 + (colon[1] == ' '));
+		}
+		if (!next)
+			break;
+	}
+	free(out.headers);
 	enum MHD_Result ret = MHD_queue_response(c, out.status, resp);
 	MHD_destroy_response(resp);
 	return ret;

@@ -26,6 +26,8 @@ struct peer_reply {
 	unsigned status;
 	char *body;               /* new (the peer frees it), or NULL for "{}" */
 	const char *content_type; /* static */
+	size_t body_len;          /* 0: strlen(body) (set it for a binary body) */
+	char *headers;            /* more headers, "Name: value\n" lines (new; the peer frees it), or NULL */
 };
 
 typedef void (*peer_fn)(void *ud, const struct peer_request *r, struct peer_reply *out);
