@@ -92,6 +92,7 @@ struct prov_refund_req {
 	int64_t amount_minor, total_minor; /* this refund, and the payment's whole amount */
 	const char *currency;
 	const char *reason; /* free text: WeChat reason, Alipay refund_reason, Stripe metadata */
+	const char *refund_ref; /* prov_refund_query: the provider's refund id when known, else NULL */
 };
 enum prov_refund_state { REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED };
 struct prov_refund {

@@ -72,6 +72,7 @@ struct fakepay {
 	int delay_ms;              /* answer every request this much later */
 	char refuse_create[64];    /* refuse order creation with this code while not "" */
 	bool refund_pending;       /* refunds stay pending (PROCESSING) until fakepay_refund_settle */
+	bool bad_answer_sig;       /* sign answers with the wrong key (WeChat, Alipay): wattle must refuse them */
 	unsigned seq;              /* for ids */
 	/* keys and ids, set by fakepay_start */
 	EVP_PKEY *client_pub; /* WeChat: the merchant's public key; Alipay: the application's */
