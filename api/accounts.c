@@ -182,6 +182,10 @@ static enum db_status post_tx(PGconn *c, void *arg)
 		api_error(rq, E_NOT_FOUND, NULL, "no tenant %s", rq->args[0]);
 		return DB_ABORT;
 	}
+	if (res == POST_CLOSED) {
+		api_error(rq, E_ACCOUNT_CLOSED, NULL, "tenant %s moved out: its account takes no new money", rq->args[0]);
+		return DB_ABORT;
+	}
 	if (res == POST_OVERFLOW) {
 		api_error(rq, E_BALANCE_OVERFLOW, NULL, "the balance would overflow");
 		return DB_ABORT;

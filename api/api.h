@@ -161,6 +161,8 @@ void api_account_get(struct req *rq);
 void api_ledger_list(struct req *rq);
 void api_topups_create(struct req *rq);
 void api_adjustments_create(struct req *rq);
+void api_moveout_create(struct req *rq);
+void api_moveout_get(struct req *rq);
 void api_policies_create(struct req *rq);
 void api_policies_list(struct req *rq);
 void api_tariffs_create(struct req *rq);

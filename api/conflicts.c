@@ -91,6 +91,9 @@ static enum db_status resolve_tx(PGconn *c, void *arg)
 	case RES_REFUNDED:
 		api_error(rq, E_CONFLICT, NULL, "the payment has been refunded in full: nothing to credit");
 		return DB_ABORT;
+	case RES_CLOSED:
+		api_error(rq, E_ACCOUNT_CLOSED, NULL, "the tenant moved out: refund the payment or reject it");
+		return DB_ABORT;
 	}
 	json_t *out = conflict_json(&x);
 	api_reply(rq, 200, out);

@@ -3,6 +3,7 @@
 #include "api/payments.h"
 #include "api/qr.h"
 #include "core/clock.h"
+#include "store/moveouts.h"
 #include "store/payments.h"
 
 #include <stdio.h>
@@ -48,6 +49,14 @@ static enum db_status order_tx(PGconn *c, void *arg)
 		return st;
 	if (!found) {
 		api_field_error(rq, "tenant_id", "no tenant %s", api_body_str(rq, "tenant_id"));
+		return DB_ABORT;
+	}
+	bool closed; /* a tenant that moved out takes no new money (a payment that comes anyway is a conflict) */
+	if ((st = store_account_closed(c, t->tenant_id, &closed)) != DB_OK)
+		return st;
+	if (closed) {
+		api_error(rq, E_ACCOUNT_CLOSED, NULL, "tenant %s moved out: its account takes no new money",
+			  api_body_str(rq, "tenant_id"));
 		return DB_ABORT;
 	}
 	/* out_trade_no: 26 characters WeChat, Alipay and Stripe all accept; random, so that

@@ -211,6 +211,8 @@ static json_t *run_result_json(const struct alloc_run *r)
 		json_t *line = json_pack("{s:o, s:o, s:s, s:I}", "tenant_id", api_id_json(ID_TENANT, l->tenant_id), "basis",
 					 basis, "basis_unit", alloc_basis_unit(r->method), "amount_minor",
 					 (json_int_t)l->amount_minor);
+		if (l->settled) /* paid at the tenant's move-out, not posted by this run */
+			json_object_set_new(line, "settled_at_move_out", json_true());
 		if (r->prorate) {
 			json_object_set_new(line, "days", json_integer(l->days));
 			json_object_set_new(line, "days_in_period", json_integer(l->days_in_period));

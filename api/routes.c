@@ -29,6 +29,8 @@ const struct route api_routes[] = {
 	 "/v1/tenants/{id}/topups"},
 	{"POST", "/v1/tenants/{id}/adjustments", api_adjustments_create, FIN, ROUTE_BODY,
 	 "/v1/tenants/{id}/adjustments"},
+	{"POST", "/v1/tenants/{id}/move-out", api_moveout_create, FIN, ROUTE_BODY, "/v1/tenants/{id}/move-out"},
+	{"GET", "/v1/tenants/{id}/move-out", api_moveout_get, ADMIN | FIN, 0, "/v1/tenants/{id}/move-out"},
 	{"POST", "/v1/credit-policies", api_policies_create, ADMIN | FIN, ROUTE_BODY,
 	 "/v1/credit-policies"},
 	{"GET", "/v1/credit-policies", api_policies_list, ADMIN | FIN, 0, "/v1/credit-policies"},
@@ -115,6 +117,7 @@ void api_register_statements_alarms(void);
 void api_register_statements_reports(void);
 void api_register_statements_gauges(void);
 void api_register_statements_gateways(void);
+void api_register_statements_moveout(void);
 
 void api_register_statements(void)
 {
@@ -131,4 +134,5 @@ void api_register_statements(void)
 	api_register_statements_reports();
 	api_register_statements_gauges();
 	api_register_statements_gateways();
+	api_register_statements_moveout();
 }

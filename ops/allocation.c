@@ -3,6 +3,7 @@
  * exact largest-remainder split, and on commit one allocation entry per member. */
 #include "ops/allocation.h"
 #include "core/buf.h"
+#include "core/calendar.h"
 #include "core/money.h"
 #include "core/price.h"
 #include "core/valid.h"
@@ -36,14 +37,15 @@ static int64_t weight_of(enum alloc_method m, const struct pool_basis *b)
 	return m == ALLOC_AREA ? b->area_centi_m2 : m == ALLOC_QUOTA ? b->quota_ppm : b->wh;
 }
 
-/* The run of pool p for period into *out; *err when it cannot be shared. */
-static enum db_status compute(PGconn *c, const struct pool *p, const char *period, struct alloc_run *out,
-			      enum op_alloc_err *err)
+/* The run of pool p for period into *out, over the site-local days [from, to) of it (the
+ * whole month, or a move-out's part of it); *err when it cannot be shared. A tenant that
+ * moved out during the month keeps the share it paid then (its line is settled, and never
+ * posted again); one gone before the month weighs nothing; the others share the rest. */
+static enum db_status compute_days(PGconn *c, const struct pool *p, const char *period, const char *from,
+				   const char *to, struct alloc_run *out, enum op_alloc_err *err)
 {
 	int digits = 2;
 	api_valid_currency(p->currency, &digits);
-	char from[32], to[32];
-	month_days(period, from, to, sizeof from);
 	int64_t unit = bill_nano_per_minor(digits);
 	struct pool_energy e;
 	enum db_status st = store_pool_energy(c, p, from, to, unit, &e);
@@ -78,18 +80,33 @@ static enum db_status compute(PGconn *c, const struct pool *p, const char *perio
 	 * there, so it is never prorated again. */
 	out->prorate = p->prorate && p->method != ALLOC_CONSUMPTION;
 	enum alloc_result ar = ALLOC_OK;
+	int64_t settled = 0;
 	for (int i = 0; i < n && ar == ALLOC_OK; i++) {
 		w[i] = weight_of(p->method, &b[i]);
 		if (out->prorate)
 			ar = alloc_prorate(w[i], b[i].days, &w[i]);
+		if (b[i].settled_minor >= 0 || b[i].gone)
+			w[i] = 0;
+		if (b[i].settled_minor >= 0 && __builtin_add_overflow(settled, b[i].settled_minor, &settled))
+			ar = ALLOC_OVERFLOW;
+	}
+	/* What was paid at move-outs is taken off the pool; should the month's cost come out
+	 * below it (a virtual meter's losses shrink), nothing is left and the run's total is what
+	 * was paid, so that the lines still add up to it. */
+	int64_t rest = total_minor - settled;
+	if (rest < 0) {
+		rest = 0;
+		total_minor = settled;
 	}
 	if (ar == ALLOC_OK)
-		ar = alloc_hamilton(total_minor, w, n, share);
+		ar = alloc_hamilton(rest, w, n, share);
 	int64_t sum = 0;
 	for (int i = 0; ar == ALLOC_OK && i < n; i++) {
-		out->lines[i] = (struct alloc_line){b[i].tenant_id, weight_of(p->method, &b[i]), share[i],
-						    b[i].days, b[i].days_in_period};
-		sum += share[i];
+		bool paid = b[i].settled_minor >= 0;
+		out->lines[i] = (struct alloc_line){b[i].tenant_id, weight_of(p->method, &b[i]),
+						    paid ? b[i].settled_minor : share[i], b[i].days, b[i].days_in_period,
+						    paid};
+		sum += out->lines[i].amount_minor;
 	}
 	if (ar == ALLOC_OK) {
 		WATTLE_CHECK(sum == total_minor); /* the shares add up to the pool, to the unit */
@@ -147,6 +164,8 @@ char *alloc_run_result_text(const struct alloc_run *r)
 		srv_buf_json_str(&b, alloc_basis_unit(r->method));
 		PUT_LIT(&b, ",\"amount_minor\":");
 		srv_buf_i64(&b, l->amount_minor);
+		if (l->settled)
+			PUT_LIT(&b, ",\"settled_at_move_out\":true");
 		if (r->prorate) {
 			PUT_LIT(&b, ",\"days\":");
 			srv_buf_i64(&b, l->days);
@@ -209,7 +228,9 @@ enum db_status op_alloc_run(PGconn *c, const struct op_alloc_req *rq, struct all
 		*err = OP_ALLOC_NO_POOL;
 	if (st != DB_OK || *err)
 		return st;
-	st = compute(c, &p, rq->period, out, err);
+	char from[32], to[32];
+	month_days(rq->period, from, to, sizeof from);
+	st = compute_days(c, &p, rq->period, from, to, out, err);
 	store_pool_free(&p);
 	if (st != DB_OK || *err || !rq->commit)
 		return st;
@@ -232,7 +253,7 @@ enum db_status op_alloc_run(PGconn *c, const struct op_alloc_req *rq, struct all
 	int k = 0;
 	for (int i = 0; i < out->nlines; i++) {
 		const struct alloc_line *l = &out->lines[i];
-		if (!l->amount_minor)
+		if (!l->amount_minor || l->settled) /* a settled line was posted at the move-out */
 			continue;
 		struct srv_buf basis = {0};
 		basis_json(&basis, out->method, l->basis);
@@ -276,5 +297,74 @@ enum db_status op_alloc_reverse(PGconn *c, const struct op_reverse_req *rq, enum
 	free(posts);
 	if (st == DB_OK && !*err)
 		st = store_run_reverse(c, rq->run_id, rq->now_us, rq->reason);
+	return st;
+}
+
+enum db_status op_alloc_share(PGconn *c, const struct op_share_req *rq, struct alloc_share *out,
+			      enum op_alloc_err *err)
+{
+	memset(out, 0, sizeof *out);
+	*err = OP_ALLOC_OK;
+	struct pool p;
+	enum db_status st = store_pool_get(c, rq->pool_id, &p);
+	if (st == DB_OK && !p.id)
+		*err = OP_ALLOC_NO_POOL;
+	if (st != DB_OK || *err)
+		return st;
+	int y = 0, mo = 0, d = 0;
+	sscanf(rq->last_day, "%d-%d-%d", &y, &mo, &d);
+	int ny, nm, nd;
+	cal_civil_from_days(cal_days_from_civil(y, mo, d) + 1, &ny, &nm, &nd);
+	char from[32], to[32], month_to[32];
+	month_days(rq->period, from, month_to, sizeof from);
+	snprintf(to, sizeof to, "%04d-%02d-%02d", ny, nm, nd);
+	if (strcmp(to, month_to) > 0)
+		snprintf(to, sizeof to, "%s", month_to);
+	struct alloc_run run;
+	memset(&run, 0, sizeof run);
+	st = compute_days(c, &p, rq->period, from, to, &run, err);
+	store_pool_free(&p);
+	out->method = run.method;
+	out->total_minor = run.total_minor;
+	out->prorate = run.prorate;
+	for (int i = 0; st == DB_OK && !*err && i < run.nlines; i++) {
+		if (run.lines[i].tenant_id != rq->tenant_id)
+			continue;
+		out->member = true;
+		out->line = run.lines[i];
+	}
+	alloc_run_free(&run);
+	if (st != DB_OK || *err || !out->member || out->line.settled || !out->line.amount_minor || !rq->post)
+		return st;
+	struct srv_buf basis = {0};
+	basis_json(&basis, out->method, out->line.basis);
+	snprintf(out->basis_json, sizeof out->basis_json, "%s", basis.p ? basis.p : "0");
+	srv_buf_free(&basis);
+	/* The ref names the pool and the month instead of a run: the month's run has not been made */
+	struct srv_buf ref = {0};
+	PUT_LIT(&ref, "{\"pool_id\":\"pool_");
+	srv_buf_i64(&ref, rq->pool_id);
+	PUT_LIT(&ref, "\",\"period\":");
+	srv_buf_json_str(&ref, rq->period);
+	PUT_LIT(&ref, ",\"basis\":");
+	srv_buf_puts(&ref, out->basis_json);
+	PUT_LIT(&ref, ",\"basis_unit\":");
+	srv_buf_json_str(&ref, alloc_basis_unit(out->method));
+	PUT_LIT(&ref, ",\"days\":");
+	srv_buf_i64(&ref, out->line.days);
+	PUT_LIT(&ref, ",\"days_in_period\":");
+	srv_buf_i64(&ref, out->line.days_in_period);
+	PUT_LIT(&ref, ",\"move_out\":true}");
+	struct bill_entry e;
+	enum bill_post_result res;
+	st = bill_post(c, rq->tenant_id, "allocation", -out->line.amount_minor, ref.p, rq->request_id, rq->now_us, &e,
+		       &res);
+	srv_buf_free(&ref);
+	if (st == DB_OK && res == POST_NO_ACCOUNT)
+		*err = OP_ALLOC_NO_ACCOUNT;
+	else if (st == DB_OK && res != POST_OK)
+		*err = OP_ALLOC_BALANCE_OVERFLOW;
+	else if (st == DB_OK)
+		out->ledger_id = e.id;
 	return st;
 }

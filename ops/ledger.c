@@ -35,6 +35,11 @@ enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int6
 	struct bill_acct *a = &v[0];
 	out->account_id = a->id;
 	out->balance_before_minor = a->st.balance_minor;
+	if (a->closed && !strcmp(kind, "topup")) {
+		*res = POST_CLOSED;
+		free(v);
+		return DB_OK;
+	}
 	if (bill_add(out->balance_before_minor, amount_minor, &out->balance_after_minor)) {
 		*res = POST_OVERFLOW;
 		free(v);
@@ -50,10 +55,15 @@ enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int6
 	out->at_us = at_us;
 	out->amount_minor = amount_minor;
 	*res = POST_OK;
-	/* The state machine runs in the same transaction as every balance change. */
+	/* The state machine runs in the same transaction as every balance change; not for a
+	 * closed account: the tenant moved out, its meters are vacant, and what still posts (a
+	 * refund confirmed, an adjustment) warns nobody and cuts nothing. */
 	struct bill_outbox o = {0};
-	bill_acct_transition(a, out->balance_after_minor, now_us, &o);
-	if (!strcmp(kind, "topup"))
+	if (a->closed)
+		a->st.balance_minor = out->balance_after_minor;
+	else
+		bill_acct_transition(a, out->balance_after_minor, now_us, &o);
+	if (!a->closed && !strcmp(kind, "topup"))
 		bill_acct_topup_notice(a, amount_minor, now_us, &o);
 	st = store_account_save(c, a, now_us);
 	free(v);

@@ -38,14 +38,16 @@ static char *ref_text(const char *const *kv, int64_t payment_id)
 }
 
 /* Post amount (signed) of kind for tenant: *ledger_id gets the entry, 0 when the tenant has
- * no account. */
+ * no account or (a topup) its account is closed (*closed then says so; may be NULL). */
 static enum db_status post(PGconn *c, int64_t tenant, const char *kind, int64_t amount, const char *ref,
-			   const char *request_id, int64_t now_us, int64_t *ledger_id)
+			   const char *request_id, int64_t now_us, int64_t *ledger_id, bool *closed)
 {
 	struct bill_entry e;
 	enum bill_post_result res;
 	enum db_status st = bill_post(c, tenant, kind, amount, ref, request_id, now_us, &e, &res);
 	*ledger_id = st == DB_OK && res == POST_OK ? e.id : 0;
+	if (closed)
+		*closed = st == DB_OK && res == POST_CLOSED;
 	return st;
 }
 
@@ -99,12 +101,13 @@ enum db_status op_payment_credit(PGconn *c, const struct pay_note *n, struct pay
 			    n->out_trade_no ? n->out_trade_no : "", NULL};
 	char *ref = ref_text(kv, out->payment_id);
 	int64_t ledger;
-	st = post(c, tenant, "topup", n->amount, ref, n->request_id, n->now_us, &ledger);
+	bool closed;
+	st = post(c, tenant, "topup", n->amount, ref, n->request_id, n->now_us, &ledger, &closed);
 	free(ref);
 	if (st != DB_OK)
 		return st;
-	if (!ledger)
-		return conflict(c, out, "no_account", want, want_cur, n->now_us);
+	if (!ledger) /* a tenant that moved out takes no new money: kept for finance to refund */
+		return conflict(c, out, closed ? "account_closed" : "no_account", want, want_cur, n->now_us);
 	if ((st = store_payment_set(c, out->payment_id, "credited", ledger, 0)) != DB_OK)
 		return st;
 	if (o.id && (st = store_order_paid(c, o.id, out->payment_id, n->now_us)) != DB_OK)
@@ -162,7 +165,7 @@ enum db_status op_payment_refund(PGconn *c, const struct pay_note *n, struct pay
 		const char *kv[] = {"channel", pay_provider_names[n->prov], "provider_txn_id", n->txn, "refund_ref",
 				    refund_ref, "out_trade_no", p.out_trade_no, NULL};
 		char *ref = ref_text(kv, p.id);
-		st = post(c, p.tenant_id, "refund", -amount, ref, n->request_id, n->now_us, &ledger);
+		st = post(c, p.tenant_id, "refund", -amount, ref, n->request_id, n->now_us, &ledger, NULL);
 		free(ref);
 		if (st != DB_OK)
 			return st;
@@ -217,12 +220,13 @@ enum db_status op_conflict_resolve(PGconn *c, const struct op_resolve_req *rq, s
 		const char *kv[] = {"channel", x->pay.provider, "provider_txn_id", x->pay.txn, "conflict_id", cid,
 				    "reason", rq->reason, NULL};
 		char *ref = ref_text(kv, x->pay.id);
-		st = post(c, tenant, "topup", left, ref, rq->request_id, rq->now_us, &ledger);
+		bool closed;
+		st = post(c, tenant, "topup", left, ref, rq->request_id, rq->now_us, &ledger, &closed);
 		free(ref);
 		if (st != DB_OK)
 			return st;
-		if (!ledger) { /* checked above, under the same transaction */
-			*err = RES_NO_ACCOUNT;
+		if (!ledger) { /* the account was checked above, under the same transaction */
+			*err = closed ? RES_CLOSED : RES_NO_ACCOUNT;
 			return DB_OK;
 		}
 		if ((st = store_payment_set(c, x->pay.id, "credited", ledger, tenant)) != DB_OK)

@@ -64,6 +64,7 @@ enum resolve_err {
 	RES_NO_ACCOUNT,    /* credit: the tenant has no account */
 	RES_CURRENCY,      /* credit: the payment is in another currency than the account */
 	RES_REFUNDED,      /* credit: refunded in full, nothing to credit */
+	RES_CLOSED,        /* credit: the tenant moved out, its account takes no new money */
 };
 
 struct op_resolve_req {

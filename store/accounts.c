@@ -16,6 +16,7 @@
 	"SELECT a.id, a.tenant_id, a.balance_minor, a.state, a.warned_mask,"                       \
 	" coalesce(" SQL_US("a.grace_until") ", 0) AS grace_until_us, t.name AS tenant_name,"       \
 	" coalesce(t.phone, '') AS phone, s.timezone, a.currency, p.id IS NOT NULL AS has_policy,"  \
+	" a.closed_at IS NOT NULL AS closed,"                                                        \
 	" array_to_string(coalesce(p.warn_levels_minor, '{}'), ',') AS warn_levels,"                \
 	" coalesce(p.overdraft_minor, 0) AS overdraft_minor, coalesce(p.grace_minutes, 0) AS grace_minutes," \
 	" coalesce(p.restore_min_minor, 0) AS restore_min_minor, coalesce(p.quiet_from_min, -1) AS quiet_from," \
@@ -100,6 +101,7 @@ static enum db_status read_accounts(PGconn *c, const char *stmt, struct db_param
 		DB_COL_TEXT("timezone", a.zone),
 		DB_COL_TEXT("currency", a.currency),
 		DB_COL("has_policy", DB_BOOL, &a.has_policy),
+		DB_COL("closed", DB_BOOL, &a.closed),
 		DB_COL_TEXT("warn_levels", levels),
 		DB_COL("overdraft_minor", DB_I64, &a.policy.overdraft_minor),
 		DB_COL("grace_minutes", DB_I64, &grace_minutes),

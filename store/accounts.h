@@ -16,6 +16,7 @@ struct bill_acct {
 	char tenant_name[201], phone[24], zone[64], currency[4];
 	int digits;
 	bool has_policy; /* no credit policy for the site and rating: no automatic control */
+	bool closed;     /* the tenant moved out: no new money (0021) */
 	struct bill_policy policy;
 	struct bill_calendar cal;
 	struct bill_account st;

@@ -49,7 +49,10 @@ static const struct db_stmt pool_stmts[] = {
 	 " coalesce((SELECT sum(d.wh) FROM meter_daily d JOIN meters mt ON mt.id = d.meter_id"
 	 "  WHERE mt.tenant_id = m.tenant_id AND d.day >= $2::date AND d.day < $3::date), 0)::bigint AS wh,"
 	 " greatest(0, least(coalesce(t.move_out + 1, $3::date), $3::date)"
-	 "  - greatest(coalesce(t.move_in, $2::date), $2::date)) AS days, $3::date - $2::date AS days_in_period"
+	 "  - greatest(coalesce(t.move_in, $2::date), $2::date)) AS days, $3::date - $2::date AS days_in_period,"
+	 " coalesce((SELECT s.amount_minor FROM move_out_shares s WHERE s.pool_id = $1 AND s.tenant_id = m.tenant_id"
+	 "  AND s.period = to_char($2::date, 'YYYY-MM')), -1) AS settled_minor," /* paid at its move-out (0021) */
+	 " EXISTS (SELECT 1 FROM move_outs o WHERE o.tenant_id = m.tenant_id AND o.at_date < $2::date) AS gone"
 	 " FROM cost_pool_members m JOIN tenants t ON t.id = m.tenant_id WHERE m.pool_id = $1 ORDER BY m.tenant_id"},
 	{"pool_tariff_rate", /* store_flat_rate */
 	 "SELECT (spec->>'rate_micros_per_kwh')::bigint AS rate FROM tariffs WHERE id = $1 AND kind = 'flat'"},
@@ -69,7 +72,7 @@ static const struct db_stmt pool_stmts[] = {
 	 "SELECT substr(l->>'tenant_id', 5)::bigint AS tenant_id, (l->>'amount_minor')::bigint AS amount_minor,"
 	 " (l->'basis')::text AS basis, l->>'basis_unit' AS basis_unit"
 	 " FROM allocation_runs r, jsonb_array_elements(r.result->'lines') WITH ORDINALITY AS x(l, i)"
-	 " WHERE r.id = $1 ORDER BY i"},
+	 " WHERE r.id = $1 AND NOT coalesce((l->>'settled_at_move_out')::boolean, false) ORDER BY i"},
 	{"run_reverse", /* store_run_reverse */
 	 "UPDATE allocation_runs SET state = 'reversed', reversed_at = " SQL_TS("$2") ", reverse_reason = $3 WHERE id = $1"},
 	{"run_get", /* store_run_get */
@@ -321,6 +324,8 @@ enum db_status store_pool_basis(PGconn *c, int64_t pool_id, const char *from, co
 		DB_COL("wh", DB_I64, &b.wh),
 		DB_COL("days", DB_INT, &b.days),
 		DB_COL("days_in_period", DB_INT, &b.days_in_period),
+		DB_COL("settled_minor", DB_I64, &b.settled_minor),
+		DB_COL("gone", DB_BOOL, &b.gone),
 		{0},
 	};
 	return db_exec_rows(c, "pool_basis", &q, spec, &b, sizeof b, (void **)out, n);

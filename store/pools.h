@@ -67,11 +67,14 @@ enum db_status store_pool_energy(PGconn *c, const struct pool *p, const char *fr
 				 int64_t unit, struct pool_energy *out);
 
 /* Each member's basis over [from, to), in tenant id order: floor area (hundredths of m2),
- * quota, own metered energy, and the days of the period it occupied its unit. *out is new
- * (caller frees). */
+ * quota, own metered energy, and the days of the period it occupied its unit; and, for a
+ * tenant that moved out (0021), the share of the pool's month (from's) it paid then
+ * (settled_minor, -1: none) or whether it was gone before from. *out is new (caller frees). */
 struct pool_basis {
 	int64_t tenant_id, area_centi_m2, quota_ppm, wh;
 	int days, days_in_period;
+	int64_t settled_minor;
+	bool gone;
 };
 enum db_status store_pool_basis(PGconn *c, int64_t pool_id, const char *from, const char *to,
 				struct pool_basis **out, int *n);
@@ -100,8 +103,9 @@ struct run_line {
 	char basis_json[48]; /* the line's basis as JSON: "86.50" (quoted) or an integer */
 	char basis_unit[8];
 };
-/* Lock run id when it is committed (FOR UPDATE) and read its lines. *found false when there
- * is no such committed run. *lines is new (caller frees). */
+/* Lock run id when it is committed (FOR UPDATE) and read its lines (but those a tenant paid
+ * at its move-out, which the run never posted). *found false when there is no such committed
+ * run. *lines is new (caller frees). */
 enum db_status store_run_lock_lines(PGconn *c, int64_t run_id, bool *found, struct run_line **lines, int *n);
 
 /* Mark a locked run reversed. */

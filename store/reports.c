@@ -38,13 +38,14 @@ static const struct db_stmt report_stmts[] = {
 	 "WITH " PERIOD " SELECT a.tenant_id, " SQL_US("e.at") " AS at_us, e.kind, e.amount_minor,"
 	 " CASE WHEN jsonb_typeof(e.ref->'channel') = 'string' THEN e.ref->>'channel' ELSE 'other' END AS channel,"
 	 " e.ref->>'run_id' AS run_id, (e.ref->'basis')::text AS basis, e.ref->>'basis_unit' AS basis_unit,"
-	 " e.ref->>'reason' AS reason, coalesce(cp.name, '') AS pool, coalesce(r.period, '') AS run_period,"
+	 " e.ref->>'reason' AS reason, coalesce(cp.name, '') AS pool, coalesce(r.period, e.ref->>'period', '') AS run_period,"
 	 " to_char(e.at AT TIME ZONE p.timezone, 'YYYY-MM-DD HH24:MI') AS local_time"
 	 " FROM p JOIN tenants t ON t.site_id = p.id JOIN accounts a ON a.tenant_id = t.id"
 	 " JOIN ledger_entries e ON e.account_id = a.id AND e.at >= p.t0 AND e.at < p.t1 AND e.kind <> 'energy_charge'"
 	 " LEFT JOIN allocation_runs r ON e.kind IN ('allocation', 'reversal')"
 	 "  AND r.id = nullif(split_part(coalesce(e.ref->>'run_id', ''), '_', 2), '')::bigint"
-	 " LEFT JOIN cost_pools cp ON cp.id = r.pool_id"
+	 " LEFT JOIN cost_pools cp ON cp.id = coalesce(r.pool_id," /* a move-out's share names its pool */
+	 "  nullif(split_part(coalesce(e.ref->>'pool_id', ''), '_', 2), '')::bigint)"
 	 " WHERE t.id >= $3 AND t.id < $4 ORDER BY a.tenant_id, e.at, e.id"},
 	{"rep_st_bands", /* store_report_statements: energy by band from the daily rollup */
 	 "WITH " PERIOD " SELECT m.tenant_id, d.band, sum(d.wh)::bigint AS wh, sum(d.cost_nano)::bigint AS cost_nano"
@@ -98,7 +99,8 @@ static const struct db_stmt report_stmts[] = {
 	 " JOIN ledger_entries e ON e.account_id = a.id AND e.at >= p.t0 AND e.at < p.t1"
 	 "  AND e.kind IN ('allocation', 'reversal')"
 	 " LEFT JOIN allocation_runs r ON r.id = nullif(split_part(coalesce(e.ref->>'run_id', ''), '_', 2), '')::bigint"
-	 " LEFT JOIN cost_pools cp ON cp.id = r.pool_id GROUP BY 1 ORDER BY 1"},
+	 " LEFT JOIN cost_pools cp ON cp.id = coalesce(r.pool_id," /* a move-out's share names its pool */
+	 "  nullif(split_part(coalesce(e.ref->>'pool_id', ''), '_', 2), '')::bigint) GROUP BY 1 ORDER BY 1"},
 	{"rep_fin_payments", /* store_report_finance: payments received vs ledger credits */
 	 "WITH " PERIOD ", pr(provider) AS (VALUES ('wechat'), ('alipay'), ('stripe')),"
 	 " paid AS (SELECT py.provider, count(*) AS n, sum(py.amount_minor) AS received,"
