@@ -124,7 +124,10 @@ enum db_status bill_post_many(PGconn *c, struct bill_posting *p, int n, const ch
 							     sorted[i]->request_id};
 		}
 		WATTLE_CHECK(overflow || (uint64_t)before + sum == (uint64_t)balance); /* after == before + posted */
-		bill_acct_transition(ac, balance, now_us, &o);
+		if (ac->closed) /* moved out: no state machine (see bill_post_at) */
+			ac->st.balance_minor = balance;
+		else
+			bill_acct_transition(ac, balance, now_us, &o);
 	}
 	if (st == DB_OK && overflow) {
 		posted = n + 1; /* *missing = -1 */

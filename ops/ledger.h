@@ -26,7 +26,8 @@ enum bill_post_result {
 /* Lock the tenant's account (FOR UPDATE), check the new balance for overflow, update it
  * and append one entry of `kind` (a ledger_entries.kind) with `ref_json` (a JSON object
  * text) at now_us. A topup to a closed account is refused (POST_CLOSED, nothing written),
- * under the same lock a move-out closes it with. *out is filled on POST_OK. Returns the db status; *res says whether
+ * under the same lock a move-out closes it with. On a closed account the state machine does
+ * not run (the meters are vacant: nobody to warn, nothing to cut); bill_post_many likewise. *out is filled on POST_OK. Returns the db status; *res says whether
  * the posting was made when the status is DB_OK. */
 enum db_status bill_post(PGconn *c, int64_t tenant_id, const char *kind, int64_t amount_minor,
 			 const char *ref_json, const char *request_id, int64_t now_us,

@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,12 @@ START_TEST(cash_with_shared_cost)
 	json_decref(th_ok(&w.srv, "POST", "/v1/cost-pools", w.fin,
 			  "{\"site_id\":\"site_1\",\"name\":\"Lighting\",\"method\":\"area\",\"meter_ids\":[\"mtr_2\"],"
 			  "\"prorate\":true,\"members\":[{\"tenant_id\":\"ten_1\"},{\"tenant_id\":\"ten_2\"}]}", 201));
+	/* a warning below 100.00 CNY: the cash paid out crosses it, and a closed account warns nobody */
+	json_decref(th_ok(&w.srv, "POST", "/v1/credit-policies", w.fin,
+			  "{\"site_id\":\"site_1\",\"rating\":\"A\",\"warn_levels_minor\":[10000],\"overdraft_minor\":100000,"
+			  "\"grace_minutes\":60}", 201));
 	topup("ten_1", 50000, 201);
+	long long warned = q("SELECT count(*) FROM notifications WHERE tenant_id = 1 AND kind = 'low_balance'");
 	const char *idem[] = {"Idempotency-Key: mo-ten1-1", NULL};
 	struct th_resp r = th_req(&w.srv, "POST", "/v1/tenants/ten_1/move-out", w.fin, body("cash"), idem);
 	ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
@@ -148,6 +154,7 @@ START_TEST(cash_with_shared_cost)
 	th_resp_free(&r);
 	/* the ledger: the energy, the share, the cash paid out; the balance at 0 */
 	ck_assert_int_eq(balance("ten_1"), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE tenant_id = 1 AND kind = 'low_balance'"), warned);
 	ck_assert_int_eq(q("SELECT -sum(amount_minor) FROM ledger_entries e JOIN accounts a ON a.id = e.account_id"
 			   " WHERE a.tenant_id = 1 AND kind = 'energy_charge'"), 15000);
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries e JOIN accounts a ON a.id = e.account_id"
@@ -232,6 +239,16 @@ START_TEST(cash_with_shared_cost)
 }
 END_TEST
 
+/* One move-out POST of ten_2 (carry), its status into *arg. */
+static void *race(void *arg)
+{
+	struct th_resp r = th_req(&w.srv, "POST", "/v1/tenants/ten_2/move-out", w.fin,
+				  "{\"at\":\"2026-10-19T09:00:00+08:00\",\"settlement\":\"carry\"}", NULL);
+	*(long *)arg = r.status;
+	th_resp_free(&r);
+	return NULL;
+}
+
 START_TEST(carry_negative_is_arrears)
 {
 	json_t *m = th_ok(&w.srv, "POST", "/v1/tenants/ten_1/move-out", w.fin, body("carry"), 201);
@@ -244,21 +261,39 @@ START_TEST(carry_negative_is_arrears)
 	ck_assert_int_eq(q("SELECT arrears_minor FROM move_outs WHERE tenant_id = 1"), 15000);
 	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE tenant_id = 1 AND closed_at IS NOT NULL"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'"), 0);
-	/* arrears with "refund": nothing to pay back, and the reply says so */
-	json_decref(th_ok(&w.srv, "POST", "/v1/tenants/ten_2/adjustments", w.fin,
+	/* eight move-outs of one tenant at once: one is made, seven find it made */
+	pthread_t th[8];
+	long status[8];
+	for (int i = 0; i < 8; i++)
+		pthread_create(&th[i], NULL, race, &status[i]);
+	int made = 0, found = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		made += status[i] == 201;
+		found += status[i] == 409;
+	}
+	ck_assert_int_eq(made, 1);
+	ck_assert_int_eq(found, 7);
+	ck_assert_int_eq(q("SELECT count(*) FROM move_outs WHERE tenant_id = 2"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM reports WHERE origin = 'move_out' AND tenant_id = 2"), 1);
+	/* arrears with "refund" (ten_3): nothing to pay back, and the reply says so */
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants", w.fin,
+			  "{\"site_id\":\"site_1\",\"name\":\"Shop 3\",\"category\":\"retail\",\"area_m2\":\"20.00\","
+			  "\"credit_rating\":\"A\"}", 201));
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants/ten_3/adjustments", w.fin,
 			  "{\"amount_minor\":-3000,\"reason\":\"fit-out damage\"}", 201));
-	m = th_ok(&w.srv, "POST", "/v1/tenants/ten_2/move-out", w.fin,
+	m = th_ok(&w.srv, "POST", "/v1/tenants/ten_3/move-out", w.fin,
 		  "{\"at\":\"2026-10-19T09:00:00+08:00\",\"settlement\":\"refund\"}", 201);
 	ck_assert_int_eq(i64(m, "arrears_minor"), 3000);
 	ck_assert_int_eq((int)json_array_size(json_object_get(m, "refunds")), 0);
 	ck_assert(strstr(json_string_value(json_object_get(m, "note")), "nothing to pay back"));
 	json_decref(m);
-	ck_assert_int_eq(balance("ten_2"), -3000);
+	ck_assert_int_eq(balance("ten_3"), -3000);
 	ck_assert_int_eq(q("SELECT count(*) FROM refunds"), 0);
 	/* an adjustment may still settle the arrears on the closed account */
-	json_decref(th_ok(&w.srv, "POST", "/v1/tenants/ten_2/adjustments", w.fin,
+	json_decref(th_ok(&w.srv, "POST", "/v1/tenants/ten_3/adjustments", w.fin,
 			  "{\"amount_minor\":3000,\"reason\":\"arrears paid at the office\"}", 201));
-	ck_assert_int_eq(balance("ten_2"), 0);
+	ck_assert_int_eq(balance("ten_3"), 0);
 }
 END_TEST
 
