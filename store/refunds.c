@@ -11,7 +11,7 @@
 	" coalesce(r.provider_message, '') AS provider_message,"                                         \
 	" coalesce(r.ledger_entry_id, 0) AS ledger_entry_id, " SQL_US("r.created_at") " AS created_us, " \
 	SQL_US("r.updated_at") " AS updated_us, p.provider, p.provider_txn_id,"                           \
-	" coalesce(p.out_trade_no, '') AS out_trade_no, p.amount_minor AS payment_amount_minor"
+	" coalesce(p.out_trade_no, '') AS out_trade_no, p.amount_minor AS payment_amount_minor, r.attempts"
 
 static const struct db_stmt refund_stmts[] = {
 	{"refund_payment_lock", /* store_refund_payment_lock */
@@ -88,7 +88,7 @@ enum db_status store_refund_balance(PGconn *c, int64_t tenant_id, int64_t *balan
 	return db_exec_row(c, "refund_balance", &p, spec, found);
 }
 
-#define REFUND_SPEC_N 19
+#define REFUND_SPEC_N 20
 
 /* The columns of REFUND_COLS into r. */
 static void refund_spec(struct db_col spec[REFUND_SPEC_N], struct refund *r)
@@ -112,6 +112,7 @@ static void refund_spec(struct db_col spec[REFUND_SPEC_N], struct refund *r)
 		DB_COL_TEXT("provider_txn_id", r->txn),
 		DB_COL_TEXT("out_trade_no", r->out_trade_no),
 		DB_COL("payment_amount_minor", DB_I64, &r->payment_amount_minor),
+		DB_COL("attempts", DB_INT, &r->attempts),
 		{0},
 	};
 	_Static_assert(sizeof s / sizeof *s == REFUND_SPEC_N, "REFUND_SPEC_N");
