@@ -16,6 +16,7 @@
 #include "api/metrics.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "store/reconciliations.h"
 #include "store/refunds.h"
 
 #include <openssl/crypto.h>
@@ -99,6 +100,7 @@ void api_register_statements_payments(void)
 {
 	store_payments_register();
 	store_refunds_register();
+	store_reconciliations_register();
 }
 
 /* ---- configuration ---- */
@@ -242,6 +244,7 @@ int api_payments_start(const struct api_pay_settings *ps)
 	srv_counters_register(&query_counters);
 	srv_counters_register(&refund_counters);
 	cfg.query_after_s = ps->query_after_s > 0 ? ps->query_after_s : 30;
+	cfg.reconcile_hour = ps->reconcile_hour;
 	srv_log(LOG_INFO, "payments: wechat %s%s, alipay %s%s, stripe %s%s", w ? "on" : "off",
 		wo ? " (orders at the provider)" : "", a ? "on" : "off", ao ? " (orders at the provider)" : "",
 		s ? "on" : "off", so ? " (orders at the provider)" : "");

@@ -40,6 +40,7 @@ struct pay_cfg {
 	const char *public_url; /* notify_url = public_url + /v1/webhooks/payments/<provider> */
 	long timeout_ms;
 	int64_t query_after_s; /* the first query of an open order, and the backoff's unit */
+	int64_t reconcile_hour; /* yesterday's bills are reconciled after this hour, site time */
 };
 extern struct pay_cfg pay_cfg;
 

@@ -130,6 +130,12 @@ static int orders_query(void *state)
 	return api_orders_query_tick();
 }
 
+static int reconcile(void *state)
+{
+	(void)state;
+	return api_reconcile_tick();
+}
+
 static int refunds(void *state)
 {
 	(void)state;
@@ -161,6 +167,7 @@ static const struct srv_worker table[] = {
 	{"month_close", NULL, NULL, NULL, 2000, month_close, NULL, NULL},
 	{"order_queries", NULL, NULL, NULL, 500, orders_query, NULL, NULL},
 	{"refunds", NULL, NULL, NULL, 500, refunds, NULL, NULL},
+	{"reconcile", NULL, NULL, NULL, 60000, reconcile, NULL, NULL},
 };
 #define NWORKERS (int)(sizeof table / sizeof table[0])
 
