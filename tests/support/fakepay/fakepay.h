@@ -79,6 +79,17 @@ struct fakepay {
 	EVP_PKEY *sign_key;   /* WeChat: the platform private key; Alipay: Alipay's private key */
 	char mchid[32], appid[64], merchant_serial[64], platform_serial[64];
 	char secret[128]; /* Stripe: the secret key (sk_test_...) */
+	/* ---- Stripe (fake_stripe.c) ---- */
+	struct fake_stripe_idem {
+		char key[256], route[192]; /* the Idempotency-Key; "POST /v1/..." it was used on */
+		unsigned char digest[32];  /* SHA-256 of the body */
+		unsigned status;
+		char answer[4096];
+	} stripe_idem[128];          /* saved first answers (the oldest overwritten) */
+	unsigned stripe_nidem;       /* how many were ever saved */
+	unsigned stripe_page_limit;  /* list pages hold at most this many (0: the limit asked) */
+	char stripe_last_body[4096]; /* the last POST body that passed the checks */
+	/* ---- end Stripe ---- */
 };
 
 struct fakepay_keys {
