@@ -542,6 +542,62 @@ START_TEST(bill_of_a_day_has_payments_refunds_extras_and_overrides)
 }
 END_TEST
 
+START_TEST(bill_changed_in_transit_is_refused)
+{
+	char a[32], ta[64], today[11];
+	paid(new_no(a), 1000, ta);
+	china_today(today);
+	pthread_mutex_lock(&f->mu);
+	f->wx_bill_tamper = true;
+	pthread_mutex_unlock(&f->mu);
+	struct prov_bill_line *l;
+	size_t n;
+	struct prov_status st;
+	ck_assert_int_eq(prov_bill(PROV_WECHAT, today, 0, 0, &l, &n, &st), -1);
+	ck_assert_int_eq(st.result, PR_ERROR);
+	ck_assert_str_eq(st.code, "bad_signature");
+	ck_assert_ptr_null(l);
+	ck_assert_uint_eq(n, 0);
+	pthread_mutex_lock(&f->mu);
+	f->wx_bill_tamper = false;
+	pthread_mutex_unlock(&f->mu);
+	ck_assert_int_eq(prov_bill(PROV_WECHAT, today, 0, 0, &l, &n, &st), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(l[0].amount_minor, 1000);
+	free(l);
+}
+END_TEST
+
+/* WeChat's bill layouts differ by bill type and merchant: columns are found by name. */
+START_TEST(bill_columns_are_read_by_name)
+{
+	char a[32], ta[64], today[11];
+	paid(new_no(a), 2001, ta);
+	struct prov_refund_req rq = {.txn = ta, .out_refund_no = "rf401", .amount_minor = 1, .total_minor = 2001,
+				     .currency = "CNY"};
+	struct prov_refund r;
+	struct prov_status st;
+	ck_assert_int_eq(prov_refund(PROV_WECHAT, &rq, &r, &st), 0);
+	json_decref(r.raw);
+	china_today(today);
+	pthread_mutex_lock(&f->mu);
+	f->wx_bill_reorder = true;
+	pthread_mutex_unlock(&f->mu);
+	struct prov_bill_line *l;
+	size_t n;
+	ck_assert_int_eq(prov_bill(PROV_WECHAT, today, 0, 0, &l, &n, &st), 0);
+	ck_assert_uint_eq(n, 2);
+	const struct prov_bill_line *p = find_line(l, n, ta, false), *rf = find_line(l, n, ta, true);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(rf);
+	ck_assert_int_eq(p->amount_minor, 2001);
+	ck_assert_str_eq(p->out_trade_no, a);
+	ck_assert_int_eq(rf->amount_minor, 1);
+	ck_assert_str_eq(rf->refund_ref, r.refund_ref);
+	free(l);
+}
+END_TEST
+
 /* ---- the fake checks what WeChat checks ---- */
 
 START_TEST(fake_refuses_a_request_not_signed_by_the_merchant)
@@ -743,6 +799,13 @@ START_TEST(refused_create_gives_wechat_code)
 	ck_assert_str_eq(o.pay_url, "");
 	struct fake_trade t;
 	ck_assert_int_eq(fakepay_trade(f, no, &t), -1);
+	/* WeChat's "try again" is an error (the outcome is not known), not a refusal */
+	pthread_mutex_lock(&f->mu);
+	snprintf(f->refuse_create, sizeof f->refuse_create, "SYSTEM_ERROR");
+	pthread_mutex_unlock(&f->mu);
+	ck_assert_int_eq(prov_order_create(PROV_WECHAT, &rq, &o, &st), -1);
+	ck_assert_int_eq(st.result, PR_ERROR);
+	ck_assert_str_eq(st.code, "SYSTEM_ERROR");
 	/* a paid order's number again is refused as WeChat refuses it */
 	pthread_mutex_lock(&f->mu);
 	f->refuse_create[0] = 0;
@@ -766,6 +829,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, query_sees_open_paid_closed_and_unknown);
 	tcase_add_test(tc, refunds_full_partial_and_refused);
 	tcase_add_test(tc, bill_of_a_day_has_payments_refunds_extras_and_overrides);
+	tcase_add_test(tc, bill_columns_are_read_by_name);
 	suite_add_tcase(s, tc);
 	TCase *lim = tcase_create("limits");
 	tcase_add_checked_fixture(lim, setup, teardown);
@@ -775,6 +839,7 @@ static Suite *suite(void)
 	tcase_add_test(lim, answer_signed_with_another_key_is_bad_signature);
 	tcase_add_test(lim, slow_answer_is_a_timeout);
 	tcase_add_test(lim, refused_create_gives_wechat_code);
+	tcase_add_test(lim, bill_changed_in_transit_is_refused);
 	suite_add_tcase(s, lim);
 	return s;
 }

@@ -565,7 +565,9 @@ static void refund_query(struct fakepay *f, struct peer_reply *out, const char *
 
 /* ---- the bill ---- */
 
-/* Issued download tokens and the files they name (tests are short; 16 suffice). */
+/* Issued download tokens and the files they name (tests are short; 16 suffice), shared by
+ * every WeChat fake of the process: guarded by issued_mu, not by a fake's mu. */
+static pthread_mutex_t issued_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct issued {
 	const struct fakepay *f;
 	char token[40];
@@ -603,10 +605,28 @@ static void csv_row(struct csv *c, const char *const *fields, size_t n)
 	csv_put(c, "\r\n");
 }
 
-static const char bill_header[] =
-	"交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,"
-	"货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,"
-	"商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\r\n";
+static const char *const bill_cols[27] = {
+	"交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
+	"交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "微信退款单号", "商户退款单号", "退款金额",
+	"充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率", "订单金额", "申请退款金额",
+	"费率备注"};
+
+/* A row of the details (header: no '`'), reversed when f->wx_bill_reorder. */
+static void detail(struct fakepay *f, struct csv *c, const char *const *fields, bool header)
+{
+	const char *v[27];
+	for (size_t i = 0; i < 27; i++)
+		v[i] = fields[f->wx_bill_reorder ? 26 - i : i];
+	if (!header) {
+		csv_row(c, v, 27);
+		return;
+	}
+	for (size_t i = 0; i < 27; i++) {
+		csv_put(c, i ? "," : "");
+		csv_put(c, v[i]);
+	}
+	csv_put(c, "\r\n");
+}
 
 static void pay_row(struct fakepay *f, struct csv *c, int64_t at, const char *txn, const char *no, const char *openid,
 		    const char *type, int64_t amount, const char *desc)
@@ -617,7 +637,7 @@ static void pay_row(struct fakepay *f, struct csv *c, int64_t at, const char *tx
 	const char *fields[27] = {when, f->appid, f->mchid, "0", "", txn, no, openid, type, "SUCCESS",
 				  "OTHERS", "CNY", yuan, "0.00", "0", "0", "0.00", "0.00", "", "",
 				  desc, "", "0.00000", "0.60%", yuan, "0.00", ""};
-	csv_row(c, fields, 27);
+	detail(f, c, fields, false);
 	c->count++;
 	c->pay += amount;
 	c->order += amount;
@@ -656,7 +676,7 @@ static void refund_row(struct fakepay *f, struct csv *c, const struct fake_refun
 				  order,
 				  yuan,
 				  ""};
-	csv_row(c, fields, 27);
+	detail(f, c, fields, false);
 	c->count++;
 	c->refund += rf->amount;
 }
@@ -665,7 +685,7 @@ static void refund_row(struct fakepay *f, struct csv *c, const struct fake_refun
 static char *build_bill(struct fakepay *f, const char *date)
 {
 	struct csv c = {0};
-	csv_put(&c, bill_header);
+	detail(f, &c, bill_cols, true);
 	char day[32];
 	for (size_t i = 0; i < f->ntrades; i++) {
 		const struct fake_trade *t = &f->trades[i];
@@ -729,14 +749,24 @@ static void tradebill(struct fakepay *f, const struct peer_request *r, struct pe
 		EVP_Digest(csv, strlen(csv), md, &n, EVP_sha1(), NULL);
 		for (unsigned i = 0; i < 20; i++)
 			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		if (f->wx_bill_tamper) { /* a digit of the details changed in transit */
+			char *q = strchr(csv, '\n');
+			while (q && *q && (*q < '0' || *q > '9'))
+				q++;
+			if (q && *q)
+				*q = *q == '9' ? '0' : (char)(*q + 1);
+		}
+		char url[256], token[40];
+		hex_random(token, 16);
+		pthread_mutex_lock(&issued_mu);
 		struct issued *is = &issued[issued_next++ % 16];
 		free(is->csv);
 		is->f = f;
 		is->csv = csv;
 		is->expires_s = (int64_t)time(NULL) + 300;
-		hex_random(is->token, 16);
-		char url[256];
-		snprintf(url, sizeof url, "http://127.0.0.1:%d/v3/billdownload/file?token=%s", f->port, is->token);
+		snprintf(is->token, sizeof is->token, "%s", token);
+		pthread_mutex_unlock(&issued_mu);
+		snprintf(url, sizeof url, "http://127.0.0.1:%d/v3/billdownload/file?token=%s", f->port, token);
 		reply_json(f, out, 200,
 			   json_pack("{s:s, s:s, s:s}", "hash_type", "SHA1", "hash_value", hex, "download_url", url));
 	}
@@ -745,16 +775,20 @@ static void tradebill(struct fakepay *f, const struct peer_request *r, struct pe
 static void download(struct fakepay *f, const struct peer_request *r, struct peer_reply *out)
 {
 	const char *token = peer_query(r, "token");
-	for (size_t i = 0; token && i < 16; i++)
+	char *csv = NULL;
+	pthread_mutex_lock(&issued_mu);
+	for (size_t i = 0; token && !csv && i < 16; i++)
 		if (issued[i].f == f && issued[i].csv && !strcmp(issued[i].token, token) &&
-		    issued[i].expires_s > (int64_t)time(NULL)) {
-			out->status = 200;
-			if (!(out->body = strdup(issued[i].csv)))
-				abort();
-			out->content_type = "text/plain; charset=utf-8";
-			return; /* not signed: the signed hash_value vouches for it */
-		}
-	refuse(f, out, 400, "PARAM_ERROR", "token无效或已过期");
+		    issued[i].expires_s > (int64_t)time(NULL) && !(csv = strdup(issued[i].csv)))
+			abort();
+	pthread_mutex_unlock(&issued_mu);
+	if (!csv) {
+		refuse(f, out, 400, "PARAM_ERROR", "token无效或已过期");
+		return;
+	}
+	out->status = 200;
+	out->body = csv;
+	out->content_type = "text/plain; charset=utf-8"; /* not signed: the signed hash_value vouches for it */
 }
 
 /* ---- the paths ---- */

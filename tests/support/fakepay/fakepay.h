@@ -79,6 +79,10 @@ struct fakepay {
 	EVP_PKEY *sign_key;   /* WeChat: the platform private key; Alipay: Alipay's private key */
 	char mchid[32], appid[64], merchant_serial[64], platform_serial[64];
 	char secret[128]; /* Stripe: the secret key (sk_test_...) */
+	/* ---- WeChat only (fake_wechat.c) ---- */
+	bool wx_bill_tamper;  /* the bill file is changed after its hash_value was signed */
+	bool wx_bill_reorder; /* the bill's columns in reverse order (WeChat's layouts differ by bill type) */
+	/* ---- end WeChat ---- */
 };
 
 struct fakepay_keys {
