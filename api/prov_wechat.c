@@ -161,7 +161,10 @@ static void api_url(char *buf, size_t n, const char *fmt, ...)
 
 static void notify_url(char *buf, size_t n)
 {
-	snprintf(buf, n, "%s/v1/webhooks/payments/wechat", pay_cfg.public_url);
+	size_t l = strlen(pay_cfg.public_url);
+	while (l && pay_cfg.public_url[l - 1] == '/')
+		l--;
+	snprintf(buf, n, "%.*s/v1/webhooks/payments/wechat", (int)l, pay_cfg.public_url);
 }
 
 /* RFC 3339 in China time, as WeChat writes and reads times: 2026-12-01T10:12:01+08:00. */

@@ -358,8 +358,12 @@ START_TEST(query_sees_open_paid_closed_and_unknown)
 	ck_assert_int_eq(st.http_status, 404);
 	ck_assert_int_eq(tr.state, TRADE_UNKNOWN);
 	ck_assert_ptr_null(tr.raw);
+	/* closing an order WeChat never had: nothing can pay it, which is what closing is for */
+	ck_assert_int_eq(prov_order_close(PROV_WECHAT, "T00000000000000000000000000", "", &st), 0);
+	ck_assert_int_eq(st.result, PR_OK);
+	ck_assert_int_eq(st.http_status, 404);
 	ck_assert_uint_eq(fakepay_calls(f, FC_QUERY), 4);
-	ck_assert_uint_eq(fakepay_calls(f, FC_CLOSE), 3);
+	ck_assert_uint_eq(fakepay_calls(f, FC_CLOSE), 4);
 	ck_assert_uint_eq(fakepay_refused(f), 0);
 }
 END_TEST

@@ -508,7 +508,7 @@ static void refund(struct fakepay *f, const struct peer_request *r, struct peer_
 	json_t *ta = json_object_get(amount, "total");
 	const char *cur = str(amount, "currency");
 	if (!id_ok(no, 1, 64))
-		refuse(f, out, 400, "PARAM_ERROR", "out_refund_no须为1..64位数字、字母、_-*|");
+		refuse(f, out, 400, "PARAM_ERROR", "out_refund_no须为1..64位数字、字母、_-*");
 	else if ((!txn || !*txn) && !id_ok(otn, 6, 32))
 		refuse(f, out, 400, "PARAM_ERROR", "transaction_id和out_trade_no须二选一");
 	else if (json_object_get(b, "reason") && (!reason || chars(reason) > 80))
