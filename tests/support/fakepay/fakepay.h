@@ -90,6 +90,10 @@ struct fakepay {
 	unsigned stripe_page_limit;  /* list pages hold at most this many (0: the limit asked) */
 	char stripe_last_body[4096]; /* the last POST body that passed the checks */
 	/* ---- end Stripe ---- */
+	/* ---- WeChat only (fake_wechat.c) ---- */
+	bool wx_bill_tamper;  /* the bill file is changed after its hash_value was signed */
+	bool wx_bill_reorder; /* the bill's columns in reverse order (WeChat's layouts differ by bill type) */
+	/* ---- end WeChat ---- */
 };
 
 struct fakepay_keys {
