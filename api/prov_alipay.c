@@ -378,13 +378,17 @@ static int order_create(const struct prov_order_req *rq, struct prov_order *out,
 	char amount[32], expire[20];
 	if (cny_only(rq->currency, st))
 		return -1;
-	if (rq->amount_minor <= 0 || yuan(rq->amount_minor, amount))
-		return prov_fail(st, PR_ERROR, 0, "bad_request", "the amount must be positive");
-	china_time(rq->expires_s, expire);
-	json_t *biz = json_pack("{s:s, s:s, s:s, s:s}", "out_trade_no", rq->out_trade_no, "total_amount", amount,
-				"subject", rq->description ? rq->description : "", "time_expire", expire);
+	if (!rq->out_trade_no || !*rq->out_trade_no || rq->amount_minor <= 0 || yuan(rq->amount_minor, amount))
+		return prov_fail(st, PR_ERROR, 0, "bad_request", "an order needs out_trade_no and a positive amount");
+	json_t *biz = json_pack("{s:s, s:s, s:s}", "out_trade_no", rq->out_trade_no, "total_amount", amount,
+				"subject", rq->description ? rq->description : "");
 	if (!biz)
 		abort();
+	/* The code dies with the order: a tenant cannot pay an order wattle expired. */
+	if (rq->expires_s > 0) {
+		china_time(rq->expires_s, expire);
+		json_object_set_new(biz, "time_expire", json_string(expire));
+	}
 	int rc = -1;
 	if (rq->h5) {
 		/* A page method: the tenant's browser opens the gateway with the signed parameters. */
@@ -430,6 +434,8 @@ static int order_query(const char *out_trade_no, const char *provider_ref, struc
 		       struct prov_status *st)
 {
 	(void)provider_ref;
+	if (!out_trade_no || !*out_trade_no)
+		return prov_fail(st, PR_ERROR, 0, "bad_request", "a query needs out_trade_no");
 	json_t *biz = json_pack("{s:s}", "out_trade_no", out_trade_no), *o;
 	enum answer a = call("alipay.trade.query", biz, false, &o, st);
 	json_decref(biz);
@@ -480,6 +486,8 @@ static int order_query(const char *out_trade_no, const char *provider_ref, struc
 
 static int order_close(const char *out_trade_no, const char *provider_ref, struct prov_status *st)
 {
+	if (!out_trade_no || !*out_trade_no)
+		return prov_fail(st, PR_ERROR, 0, "bad_request", "a close needs out_trade_no");
 	json_t *biz = json_pack("{s:s}", "out_trade_no", out_trade_no), *o;
 	enum answer a = call("alipay.trade.close", biz, false, &o, st);
 	json_decref(biz);
@@ -520,8 +528,9 @@ static int refund(const struct prov_refund_req *rq, struct prov_refund *out, str
 	char amount[32];
 	if (cny_only(rq->currency, st))
 		return -1;
-	if (rq->amount_minor <= 0 || yuan(rq->amount_minor, amount))
-		return prov_fail(st, PR_ERROR, 0, "bad_request", "the amount must be positive");
+	if (!rq->out_trade_no || !*rq->out_trade_no || !rq->out_refund_no || !*rq->out_refund_no ||
+	    rq->amount_minor <= 0 || yuan(rq->amount_minor, amount))
+		return prov_fail(st, PR_ERROR, 0, "bad_request", "a refund needs out_trade_no, out_refund_no and a positive amount");
 	json_t *biz = json_pack("{s:s, s:s, s:s}", "out_trade_no", rq->out_trade_no, "refund_amount", amount,
 				"out_request_no", rq->out_refund_no);
 	if (!biz)
@@ -549,6 +558,8 @@ static int refund(const struct prov_refund_req *rq, struct prov_refund *out, str
 static int refund_query(const struct prov_refund_req *rq, struct prov_refund *out, struct prov_status *st)
 {
 	const char *no = rq->refund_ref && *rq->refund_ref ? rq->refund_ref : rq->out_refund_no;
+	if (!rq->out_trade_no || !*rq->out_trade_no || !no || !*no)
+		return prov_fail(st, PR_ERROR, 0, "bad_request", "a refund query needs out_trade_no and out_refund_no");
 	json_t *biz = json_pack("{s:s, s:s}", "out_trade_no", rq->out_trade_no, "out_request_no", no);
 	if (!biz)
 		abort();
@@ -639,7 +650,8 @@ static size_t csv_fields(char *line, char **f, size_t max)
 
 enum col { C_TXN, C_OUT, C_KIND, C_AMOUNT, C_NET, C_DONE, C_CREATED, C_REFUND, C__COUNT };
 static const char *const col_names[C__COUNT] = {
-	"支付宝交易号", "商户订单号", "业务类型", "订单金额（元）", "商家实收（元）", "完成时间", "创建时间", "退款批次号/请求号",
+	"支付宝交易号", "商户订单号",     "业务类型", "订单金额（元）",
+	"商家实收（元）", "完成时间", "创建时间", "退款批次号/请求号",
 };
 
 /* An amount in yuan, maybe negative (refund lines are), as positive fen. */
@@ -763,8 +775,10 @@ static int read_zip(const char *body, size_t len, struct lines *out, struct prov
 static int bill(const char *date, int64_t from_s, int64_t to_s, struct prov_bill_line **lines, size_t *n,
 		struct prov_status *st)
 {
-	(void)from_s;
+	(void)from_s; /* Alipay's bill is of a China day: date says which */
 	(void)to_s;
+	if (!date || strlen(date) != 10)
+		return prov_fail(st, PR_ERROR, 0, "bad_request", "a bill needs a date YYYY-MM-DD");
 	json_t *biz = json_pack("{s:s, s:s}", "bill_type", "trade", "bill_date", date), *o;
 	enum answer a = call("alipay.data.dataservice.bill.downloadurl.query", biz, false, &o, st);
 	json_decref(biz);

@@ -493,12 +493,20 @@ START_TEST(bill_of_a_day)
 	ck_assert_int_eq(p->at_s, extra_at);
 	free(l);
 	ck_assert_uint_eq(fakepay_calls(f, FC_BILL), 1);
+	ck_assert_uint_eq(fakepay_refused(f), 0);
+	/* the download URL's token is the fake's: another one downloads nothing */
+	char url[512], body[8192];
+	long status = 0;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/downloadBillFile.resource?bizType=trade&bizDates=%s&expires=%lld"
+		 "&token=AAAA", f->port, today, (long long)time(NULL) + 30);
+	get(url, body, sizeof body, &status);
+	ck_assert_int_eq(status, 403);
+	ck_assert_uint_eq(fakepay_refused(f), 1);
 	/* a day without a trade has no bill at Alipay: no lines */
 	ck_assert_int_eq(prov_bill(PROV_ALIPAY, "2020-01-01", 0, 0, &l, &n, &st), 0);
 	ck_assert_int_eq(st.result, PR_OK);
 	ck_assert_uint_eq(n, 0);
 	free(l);
-	ck_assert_uint_eq(fakepay_refused(f), 0);
 }
 END_TEST
 
@@ -675,6 +683,27 @@ START_TEST(amounts_convert_exactly)
 }
 END_TEST
 
+START_TEST(code_dies_with_the_order)
+{
+	char no[32];
+	struct prov_order o;
+	struct prov_status st;
+	int64_t now = (int64_t)time(NULL);
+	struct prov_order_req rq = {.out_trade_no = order_no(no), .amount_minor = 100, .currency = "CNY",
+				    .description = "top-up", .expires_s = now + 2, .now_s = now};
+	ck_assert_int_eq(prov_order_create(PROV_ALIPAY, &rq, &o, &st), 0);
+	struct fake_trade t;
+	ck_assert_int_eq(fakepay_trade(f, no, &t), 0);
+	ck_assert_int_eq(t.expires_s, now + 2);
+	ck_assert_int_eq(fake_alipay_scan(f, no), 0);
+	ck_assert_int_eq(query(no, &st).state, TRADE_OPEN);
+	sleep(3);
+	ck_assert_int_eq(query(no, &st).state, TRADE_CLOSED);
+	ck_assert_int_eq(fakepay_pay(f, no, NULL), -1);
+	ck_assert_int_eq(prov_order_close(PROV_ALIPAY, no, NULL, &st), 0);
+}
+END_TEST
+
 START_TEST(wap_url_fits_a_chinese_subject)
 {
 	char no[32];
@@ -719,6 +748,7 @@ int main(void)
 	tcase_set_timeout(limits, 60);
 	tcase_add_checked_fixture(limits, setup, teardown);
 	tcase_add_test(limits, amounts_convert_exactly);
+	tcase_add_test(limits, code_dies_with_the_order);
 	tcase_add_test(limits, wap_url_fits_a_chinese_subject);
 	suite_add_tcase(s, limits);
 	return th_run(s);

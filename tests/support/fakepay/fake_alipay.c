@@ -216,11 +216,9 @@ static struct fake_trade *known(struct fakepay *f, json_t *biz)
 				t = &f->trades[i];
 	if (t && tn && *tn && strcmp(t->txn, tn))
 		return NULL;
-	if (!t || !t->txn[0])
-		return NULL;
-	if (t->state == FT_OPEN && (int64_t)time(NULL) >= t->expires_s)
+	if (t && t->state == FT_OPEN && (int64_t)time(NULL) >= t->expires_s)
 		t->state = FT_CLOSED; /* the code died with time_expire */
-	return t;
+	return t && t->txn[0] ? t : NULL;
 }
 
 static const char *trade_status(const struct fake_trade *t)
@@ -687,7 +685,8 @@ static void bill_url(struct fakepay *f, json_t *biz, const char *name, struct pe
 	if (!tok)
 		abort();
 	struct sbuf u = {0};
-	sb_printf(&u, "http://127.0.0.1:%d/downloadBillFile.resource?bizType=trade&fileType=csv.zip&bizDates=%s&expires=%lld&token=",
+	sb_printf(&u, "http://127.0.0.1:%d/downloadBillFile.resource?bizType=trade&fileType=csv.zip&bizDates=%s"
+		      "&expires=%lld&token=",
 		  f->port, date, exp);
 	for (const char *p = tok; *p; p++)
 		sb_printf(&u, *p == '+' ? "%%2B" : *p == '/' ? "%%2F" : *p == '=' ? "%%3D" : "%c", *p);
@@ -936,6 +935,8 @@ int fake_alipay_scan(struct fakepay *f, const char *out_trade_no)
 	pthread_mutex_lock(&f->mu);
 	struct fake_trade *t = fake_trade_find(f, out_trade_no, NULL);
 	int rc = -1;
+	if (t && t->state == FT_OPEN && (int64_t)time(NULL) >= t->expires_s)
+		t->state = FT_CLOSED; /* the code died with time_expire: nothing to scan */
 	if (t && t->state == FT_OPEN) {
 		if (!t->txn[0])
 			fake_id(f, "2026", t->txn);

@@ -117,7 +117,8 @@ void fake_id(struct fakepay *f, const char *prefix, char out[64]);
 /* ---- Alipay (fake_alipay.c) ---- */
 /* The buyer scans the precreated code (or opens the wap cashier) of this open trade: Alipay
  * knows the trade from now on (it has a trade_no; query says WAIT_BUYER_PAY). Before, as at
- * Alipay, query and close answer ACQ.TRADE_NOT_EXIST. 0, or -1 when there is no open trade. */
+ * Alipay, query and close answer ACQ.TRADE_NOT_EXIST. 0, or -1 when there is no open trade
+ * (or its code died with time_expire). */
 int fake_alipay_scan(struct fakepay *f, const char *out_trade_no);
 
 /* The providers' halves (called with f->mu not held; they lock it). */
