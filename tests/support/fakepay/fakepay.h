@@ -30,7 +30,7 @@ struct fake_trade {
 	char notify_url[512];
 	char description[256];
 	char openid[64];   /* WeChat JSAPI */
-	char mode[8];      /* "native", "jsapi", "precreate", "wap", "checkout" */
+	char mode[16];     /* "native", "jsapi", "precreate", "wap", "checkout" */
 	int64_t amount, refunded;
 	int64_t created_s, expires_s, paid_s;
 	enum fake_state state;
@@ -128,6 +128,13 @@ struct fake_refund *fake_refund_add(struct fakepay *f);
 void fake_refuse(struct fakepay *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A new id "<prefix><n>" into out[64], unique in this fake. */
 void fake_id(struct fakepay *f, const char *prefix, char out[64]);
+
+/* ---- Alipay (fake_alipay.c) ---- */
+/* The buyer scans the precreated code (or opens the wap cashier) of this open trade: Alipay
+ * knows the trade from now on (it has a trade_no; query says WAIT_BUYER_PAY). Before, as at
+ * Alipay, query and close answer ACQ.TRADE_NOT_EXIST. 0, or -1 when there is no open trade
+ * (or its code died with time_expire). */
+int fake_alipay_scan(struct fakepay *f, const char *out_trade_no);
 
 /* The providers' halves (called with f->mu not held; they lock it). */
 void fake_wechat(struct fakepay *f, const struct peer_request *r, struct peer_reply *out);
