@@ -210,6 +210,12 @@ void api_meters_get(struct req *rq);
 void api_meters_patch(struct req *rq);
 void api_orders_create(struct req *rq);
 void api_orders_get(struct req *rq);
+void api_reconciliations_create(struct req *rq);
+void api_reconciliations_list(struct req *rq);
+void api_reconciliations_get(struct req *rq);
+void api_refunds_create(struct req *rq);
+void api_refunds_list(struct req *rq);
+void api_refunds_get(struct req *rq);
 void api_hook_wechat(struct req *rq);
 void api_hook_alipay(struct req *rq);
 void api_hook_stripe(struct req *rq);
@@ -244,6 +250,8 @@ struct api_pay_settings {
 	const char *stripe_api_base, *stripe_secret_key;   /* WATTLE_STRIPE_API_BASE, _SECRET_KEY */
 	const char *public_url;                             /* WATTLE_PUBLIC_URL */
 	int64_t timeout_ms;                                 /* WATTLE_PAY_TIMEOUT_MS */
+	int64_t query_after_s;                              /* WATTLE_PAY_QUERY_AFTER_S */
+	int64_t reconcile_hour;                             /* WATTLE_RECONCILE_HOUR */
 };
 
 /* Load the payment providers' keys from s (borrowed for the server's life). A provider is
@@ -251,6 +259,16 @@ struct api_pay_settings {
  * logged). */
 int api_payments_start(const struct api_pay_settings *s);
 void api_payments_stop(void);
+/* The query worker's tick: ask the providers about open top-up orders that are due, credit
+ * the paid, close the expired (api/order_query.c). 1 when there may be more due. */
+int api_orders_query_tick(void);
+/* The refund worker's tick: send due refunds to the provider, or ask how sent ones stand
+ * (api/refunds.c). 1 when there may be more due. */
+int api_refunds_tick(void);
+/* The reconciliation worker's tick: yesterday's bill of every provider wattle can call, once
+ * each, after WATTLE_RECONCILE_HOUR site time (api/reconciliations.c). */
+int api_reconcile_tick(void);
+
 /* The same for the batched account reads. */
 void api_accounts_start(unsigned workers);
 void api_accounts_stop(void);

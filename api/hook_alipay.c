@@ -74,6 +74,7 @@ static void alipay(struct req *rq)
 		goto out;
 	}
 	pn.refund_cumulative = refund;
+	pn.out_refund_no = bill_form_get(&f, "out_biz_no"); /* our out_request_no, on a refund */
 	/* TRADE_FINISHED after TRADE_SUCCESS carries the same trade_no: already recorded. */
 	enum pay_outcome o;
 	if (pay_settle(rq, &pn, ev, refund, &o) == 0)

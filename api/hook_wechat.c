@@ -55,6 +55,7 @@ static void wechat(struct req *rq)
 		const char *rs = json_string_value(json_object_get(plain, "refund_status"));
 		json_t *ra = json_object_get(amount, "refund");
 		pn.refund_ref = json_string_value(json_object_get(plain, "refund_id"));
+		pn.out_refund_no = json_string_value(json_object_get(plain, "out_refund_no"));
 		if (strcmp(type, "REFUND.SUCCESS") || !rs || strcmp(rs, "SUCCESS")) {
 			pay_count(W, PAY_IGNORED);
 			api_reply_raw(rq, 204, "application/json", "", 0);

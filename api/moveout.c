@@ -2,6 +2,7 @@
  * transaction (ops/move_out.h); GET /v1/tenants/{id}/move-out shows it, its refunds as they
  * stand. */
 #include "api/api.h"
+#include "api/provider.h"
 #include "core/clock.h"
 #include "core/valid.h"
 #include "ops/ingest.h"
@@ -14,7 +15,7 @@
 #include <string.h>
 
 #define ID_REPORT "rpt"
-#define ID_REFUND "rf"
+#define ID_REFUND "rfd"
 #define ID_PAYMENT "pay"
 #define MAX_FINAL 64 /* final readings: one or a few per meter */
 
@@ -158,6 +159,8 @@ void api_moveout_create(struct req *rq)
 	for (int k = 0; mo_settlement_names[k]; k++)
 		if (!strcmp(mo_settlement_names[k], api_body_str(rq, "settlement")))
 			t.op.settlement = (enum mo_settlement)k;
+	for (int p = 0; p < PROV__COUNT; p++)
+		t.op.refunds_by[p] = prov_enabled((enum pay_provider)p);
 	t.op.key_id = rq->who.key_id;
 	t.op.request_id = rq->request_id;
 	t.op.rd = calloc(n + 1, sizeof *t.op.rd);

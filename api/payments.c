@@ -16,6 +16,8 @@
 #include "api/metrics.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "store/reconciliations.h"
+#include "store/refunds.h"
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
@@ -46,8 +48,60 @@ void pay_count(enum pay_provider p, enum pay_outcome o)
 	srv_counters_add(&note_counters, (int)p * PAY__COUNT + (int)o, 1);
 }
 
+/* Counters of one label set by provider and a fixed list of outcomes. */
+#define OUTCOME_LABELS(p, a, b, c, d, e)                                                             \
+	"provider=\"" p "\",outcome=\"" a "\"", "provider=\"" p "\",outcome=\"" b "\"",                    \
+	    "provider=\"" p "\",outcome=\"" c "\"", "provider=\"" p "\",outcome=\"" d "\"",                \
+	    "provider=\"" p "\",outcome=\"" e "\""
+#define OUTCOMES5(a, b, c, d, e) \
+	OUTCOME_LABELS("wechat", a, b, c, d, e), OUTCOME_LABELS("alipay", a, b, c, d, e), OUTCOME_LABELS("stripe", a, b, c, d, e)
+
+static const char *const order_names[] = {"created", "refused", "timeout", "error", "closed"};
+static const char *const order_labels[] = {OUTCOMES5("created", "refused", "timeout", "error", "closed")};
+static _Atomic uint64_t order_values[15];
+static struct srv_counters order_counters = {"wattle_topup_orders_total",
+	"Top-up orders made with (or closed at) the provider, by provider and outcome (timeout: no answer).",
+	15, order_labels, order_values, NULL};
+static const char *const query_names[] = {"paid", "open", "closed", "unknown", "error"};
+static const char *const query_labels[] = {OUTCOMES5("paid", "open", "closed", "unknown", "error")};
+static _Atomic uint64_t query_values[15];
+static struct srv_counters query_counters = {"wattle_payment_queries_total",
+	"Queries of open top-up orders at the provider, by provider and what they found.", 15, query_labels,
+	query_values, NULL};
+static const char *const refund_names[] = {"succeeded", "pending", "failed", "error", "retry"};
+static const char *const refund_labels[] = {OUTCOMES5("succeeded", "pending", "failed", "error", "retry")};
+static _Atomic uint64_t refund_values[15];
+static struct srv_counters refund_counters = {"wattle_refunds_total",
+	"Refund requests to and queries of the provider, by provider and answer (error: no answer).", 15, refund_labels,
+	refund_values, NULL};
+
+/* Index of outcome in names (5), or -1. */
+static int outcome_index(const char *const *names, const char *outcome)
+{
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(names[i], outcome))
+			return i;
+	return -1;
+}
+
+static void count5(struct srv_counters *c, const char *const *names, enum pay_provider p, const char *outcome)
+{
+	int i = outcome_index(names, outcome);
+	if (i >= 0 && (unsigned)p < PROV__COUNT)
+		srv_counters_add(c, (int)p * 5 + i, 1);
+}
+
+void api_order_count(enum pay_provider p, const char *outcome) { count5(&order_counters, order_names, p, outcome); }
+void api_query_count(enum pay_provider p, const char *outcome) { count5(&query_counters, query_names, p, outcome); }
+void api_refund_count(enum pay_provider p, const char *outcome) { count5(&refund_counters, refund_names, p, outcome); }
+
 void api_register_statements_payments(void);
-void api_register_statements_payments(void) { store_payments_register(); }
+void api_register_statements_payments(void)
+{
+	store_payments_register();
+	store_refunds_register();
+	store_reconciliations_register();
+}
 
 /* ---- configuration ---- */
 
@@ -183,9 +237,14 @@ int api_payments_start(const struct api_pay_settings *ps)
 	cfg.on[PROV_WECHAT] = w;
 	cfg.on[PROV_ALIPAY] = a;
 	cfg.on[PROV_STRIPE] = s;
-	cfg.pay_url = set(ps->pay_url) ? ps->pay_url : "https://pay.wattle.invalid/topup";
+	cfg.pay_url = set(ps->pay_url) ? ps->pay_url : NULL;
 	cfg.ttl_s = ps->order_ttl_s > 0 ? ps->order_ttl_s : 1800;
 	srv_counters_register(&note_counters);
+	srv_counters_register(&order_counters);
+	srv_counters_register(&query_counters);
+	srv_counters_register(&refund_counters);
+	cfg.query_after_s = ps->query_after_s > 0 ? ps->query_after_s : 30;
+	cfg.reconcile_hour = ps->reconcile_hour;
 	srv_log(LOG_INFO, "payments: wechat %s%s, alipay %s%s, stripe %s%s", w ? "on" : "off",
 		wo ? " (orders at the provider)" : "", a ? "on" : "off", ao ? " (orders at the provider)" : "",
 		s ? "on" : "off", so ? " (orders at the provider)" : "");

@@ -39,11 +39,21 @@ struct pay_cfg {
 	const char *stripe_api_base, *stripe_key;
 	const char *public_url; /* notify_url = public_url + /v1/webhooks/payments/<provider> */
 	long timeout_ms;
+	int64_t query_after_s; /* the first query of an open order, and the backoff's unit */
+	int64_t reconcile_hour; /* yesterday's bills are reconciled after this hour, site time */
 };
 extern struct pay_cfg pay_cfg;
 
 /* wattle_payment_notifications_total{provider,outcome}. */
 void pay_count(enum pay_provider p, enum pay_outcome o);
+/* wattle_topup_orders_total{provider,outcome}: outcome "created", "refused",
+ * "timeout", "error", "closed" (closed at the provider when it expired unpaid). */
+void api_order_count(enum pay_provider p, const char *outcome);
+/* wattle_payment_queries_total{provider,outcome}: what asking the provider about an order
+ * found: "paid", "open", "closed", "unknown", "error". */
+void api_query_count(enum pay_provider p, const char *outcome);
+/* wattle_refunds_total{provider,outcome}: "succeeded", "pending", "failed", "error", "retry". */
+void api_refund_count(enum pay_provider p, const char *outcome);
 
 /* Whether prov is configured; if not, reply 503 provider_not_configured (counted, logged):
  * without the secret, no notification is genuine. */

@@ -43,6 +43,8 @@ static const struct {
 	[E_SHUTTING_DOWN] = {503, "shutting_down", "the server is stopping; retry"},
 	[E_PROVIDER_NOT_CONFIGURED] = {503, "provider_not_configured",
 				       "this payment provider is not configured"},
+	[E_PROVIDER_ERROR] = {502, "provider_error", "the payment provider refused or failed"},
+	[E_PROVIDER_TIMEOUT] = {504, "provider_timeout", "the payment provider did not answer in time"},
 	[E_ACCOUNT_CLOSED] = {422, "account_closed", "the tenant moved out: its account takes no new money"},
 	[E_INTERNAL] = {500, "internal_error", "internal error"},
 };

@@ -161,8 +161,9 @@ static enum db_status shares(PGconn *c, const struct op_moveout_req *rq, const s
 	return st;
 }
 
-/* Ask the providers to refund up to amount across the tenant's payments, largest first;
- * *left_over is what none of them could take back. */
+/* Ask the providers to refund up to amount across the tenant's payments, largest first
+ * (those within the provider's window, through a provider wattle can ask); *left_over is what
+ * none of them could take back. */
 static enum db_status refund_payments(PGconn *c, const struct op_moveout_req *rq, int64_t amount,
 				      struct op_moveout_result *out, int64_t *left_over)
 {
@@ -175,6 +176,9 @@ static enum db_status refund_payments(PGconn *c, const struct op_moveout_req *rq
 		abort();
 	int64_t rest = amount;
 	for (int i = 0; st == DB_OK && i < n && rest > 0; i++) {
+		int prov = pay_provider_parse(p[i].provider);
+		if (prov < 0 || !rq->refunds_by[prov])
+			continue; /* nobody to ask: what it covers is paid in cash */
 		int64_t want = p[i].left_minor < rest ? p[i].left_minor : rest;
 		for (int tries = 0; tries < 2 && want > 0; tries++) {
 			struct op_refund_req q = {p[i].payment_id, want, "move-out", "move_out", true, rq->key_id,

@@ -8,6 +8,7 @@
 #define WATTLE_OPS_MOVE_OUT_H
 
 #include "core/meterbatch.h"
+#include "ops/payment.h"
 #include "store/db.h"
 #include "store/moveouts.h"
 #include "store/refunds.h"
@@ -25,6 +26,8 @@ struct op_moveout_req {
 				  * outcomes */
 	int nrd;
 	enum mo_settlement settlement;
+	bool refunds_by[PROV__COUNT]; /* providers wattle can ask for a refund (it holds their API
+				       * credentials): a payment through another is paid back in cash */
 	int64_t key_id;
 	const char *request_id;
 	int64_t now_us;

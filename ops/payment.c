@@ -116,6 +116,59 @@ enum db_status op_payment_credit(PGconn *c, const struct pay_note *n, struct pay
 	return DB_OK;
 }
 
+enum db_status op_payment_refund_record(PGconn *c, const struct refund_record *r, int64_t *refund_id,
+				       int64_t *ledger_id, enum pay_err *err)
+{
+	*refund_id = *ledger_id = 0;
+	*err = PAY_OK;
+	enum db_status st = store_refund_insert(c, r->payment_id, r->refund_ref, r->amount, r->event_json, r->now_us,
+						refund_id);
+	if (st != DB_OK || !*refund_id)
+		return st;
+	if (r->credited && r->amount > 0) {
+		/* The money leaves the account as it came: a debit through the same posting path,
+		 * which runs the state machine (a refund may warn, start grace or cut). */
+		char rid[32] = "";
+		if (r->finance_refund_id)
+			snprintf(rid, sizeof rid, "rfd_%lld", (long long)r->finance_refund_id);
+		const char *kv[] = {"channel", r->provider, "provider_txn_id", r->txn, "refund_ref", r->refund_ref,
+				    "out_trade_no", r->out_trade_no, "refund_id", *rid ? rid : NULL, NULL};
+		char *ref = ref_text(kv, r->payment_id);
+		st = post(c, r->tenant_id, "refund", -r->amount, ref, r->request_id, r->now_us, ledger_id, NULL);
+		free(ref);
+		if (st != DB_OK)
+			return st;
+		if (!*ledger_id) {
+			*err = PAY_POST_FAILED;
+			return DB_OK;
+		}
+	}
+	return store_refund_done(c, r->payment_id, *refund_id, *ledger_id, r->amount);
+}
+
+/* The pending refund finance asked for that this report confirms, or 0: the one with this
+ * provider refund id or our out_refund_no, else (a provider that reports totals) the oldest
+ * of this amount. */
+static int64_t finance_refund_of(PGconn *c, int64_t payment_id, const char *refund_ref, const char *out_refund_no,
+				 int64_t amount, enum db_status *st)
+{
+	struct refund pend[16];
+	int n = 0;
+	if ((*st = store_refunds_pending_of(c, payment_id, pend, 16, &n)) != DB_OK)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		char ours[32];
+		snprintf(ours, sizeof ours, "rf%lld", (long long)pend[i].id);
+		if ((*pend[i].provider_ref && refund_ref && !strcmp(pend[i].provider_ref, refund_ref)) ||
+		    (out_refund_no && !strcmp(ours, out_refund_no)))
+			return pend[i].id;
+	}
+	for (int i = 0; i < n; i++)
+		if (pend[i].amount_minor == amount)
+			return pend[i].id;
+	return 0;
+}
+
 enum db_status op_payment_refund(PGconn *c, const struct pay_note *n, struct pay_result *out, enum pay_err *err)
 {
 	memset(out, 0, sizeof *out);
@@ -151,30 +204,23 @@ enum db_status op_payment_refund(PGconn *c, const struct pay_note *n, struct pay
 		*err = PAY_REFUND_TOO_LARGE;
 		return DB_OK;
 	}
-	int64_t rid, ledger = 0;
-	if ((st = store_refund_insert(c, p.id, refund_ref, amount, n->event_json, n->now_us, &rid)) != DB_OK)
+	int64_t mine = finance_refund_of(c, p.id, refund_ref, n->out_refund_no, amount, &st);
+	if (st != DB_OK)
+		return st;
+	struct refund_record rec = {pay_provider_names[n->prov], n->txn, p.out_trade_no, refund_ref, n->event_json,
+				    n->request_id, p.id, p.tenant_id, amount, !strcmp(p.status, "credited"), mine,
+				    n->now_us};
+	int64_t rid, ledger;
+	if ((st = op_payment_refund_record(c, &rec, &rid, &ledger, err)) != DB_OK || *err)
 		return st;
 	if (!rid) {
 		out->out = PAY_REPLAY;
 		return DB_OK;
 	}
 	out->out = PAY_REFUND;
-	if (!strcmp(p.status, "credited") && amount > 0) {
-		/* The money leaves the account as it came: a debit through the same posting path,
-		 * which runs the state machine (a refund may warn, start grace or cut). */
-		const char *kv[] = {"channel", pay_provider_names[n->prov], "provider_txn_id", n->txn, "refund_ref",
-				    refund_ref, "out_trade_no", p.out_trade_no, NULL};
-		char *ref = ref_text(kv, p.id);
-		st = post(c, p.tenant_id, "refund", -amount, ref, n->request_id, n->now_us, &ledger, NULL);
-		free(ref);
-		if (st != DB_OK)
-			return st;
-		if (!ledger) {
-			*err = PAY_POST_FAILED;
-			return DB_OK;
-		}
-	}
-	return store_refund_done(c, p.id, rid, ledger, amount);
+	if (mine) /* finance's refund, confirmed by the provider's report before its own answer came */
+		st = store_refund_set(c, mine, "succeeded", refund_ref, NULL, NULL, ledger, rid, 0, n->now_us);
+	return st;
 }
 
 enum db_status op_conflict_resolve(PGconn *c, const struct op_resolve_req *rq, struct conflict *x,

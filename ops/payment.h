@@ -7,6 +7,7 @@
 
 #include "store/db.h"
 #include "store/payments.h"
+#include "store/refunds.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@ struct pay_note {
 	char currency[4];
 	const char *event_json; /* stored with the payment or refund */
 	const char *refund_ref;
+	const char *out_refund_no; /* ours ("rf<id>"), when the report gives it back */
 	bool refund_cumulative; /* amount is the payment's total refunded so far */
 	const char *request_id;
 	int64_t now_us;
@@ -53,8 +55,22 @@ struct pay_result {
  * kept as a conflict. *err as for every op: not PAY_OK means roll back. */
 enum db_status op_payment_credit(PGconn *c, const struct pay_note *n, struct pay_result *out, enum pay_err *err);
 
-/* Record a refund once and debit what it newly refunds. */
+/* Record a refund once and debit what it newly refunds; a pending refund finance asked for
+ * that it confirms is settled with it (ops/refund.h). */
 enum db_status op_payment_refund(PGconn *c, const struct pay_note *n, struct pay_result *out, enum pay_err *err);
+
+/* A refund of a payment the caller has locked, as the provider confirmed it. */
+struct refund_record {
+	const char *provider, *txn, *out_trade_no, *refund_ref, *event_json, *request_id;
+	int64_t payment_id, tenant_id, amount;
+	bool credited;             /* the payment was credited: debit the account */
+	int64_t finance_refund_id; /* the refund finance asked for, or 0 */
+	int64_t now_us;
+};
+/* Record it under (payment, refund_ref) once and debit it: *refund_id the payment_refunds
+ * row, 0 when it was recorded before (nothing posted); *ledger_id the debit, 0 when none. */
+enum db_status op_payment_refund_record(PGconn *c, const struct refund_record *r, int64_t *refund_id,
+				       int64_t *ledger_id, enum pay_err *err);
 
 enum resolve_err {
 	RES_OK = 0,

@@ -32,7 +32,7 @@ const char *const srv_config_names[] = {
 	"WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_PAY_URL", "WATTLE_WECHAT_API_BASE", "WATTLE_WECHAT_APPID",
 	"WATTLE_WECHAT_MERCHANT_KEY", "WATTLE_WECHAT_MERCHANT_SERIAL", "WATTLE_ALIPAY_GATEWAY",
 	"WATTLE_ALIPAY_APP_PRIVATE_KEY", "WATTLE_STRIPE_API_BASE", "WATTLE_STRIPE_SECRET_KEY", "WATTLE_PUBLIC_URL",
-	"WATTLE_PAY_TIMEOUT_MS", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
+	"WATTLE_PAY_TIMEOUT_MS", "WATTLE_PAY_QUERY_AFTER_S", "WATTLE_RECONCILE_HOUR", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
 	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR",
 	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", NULL,
 };
@@ -129,7 +129,9 @@ int srv_config_load(struct config *c)
 	if (int_setting("WATTLE_CLOSE_DELAY_MIN", 0, 44640, 60, &c->close_delay_min) ||
 	    int_setting("WATTLE_DISPATCH_LEASE_MS", 1000, 86400000, 60000, &c->dispatch.lease_ms) ||
 	    int_setting("WATTLE_TOPUP_ORDER_TTL_S", 1, 31 * 86400, 1800, &c->pay.order_ttl_s) ||
-	    int_setting("WATTLE_PAY_TIMEOUT_MS", 100, 120000, 10000, &c->pay.timeout_ms))
+	    int_setting("WATTLE_PAY_TIMEOUT_MS", 100, 120000, 10000, &c->pay.timeout_ms) ||
+	    int_setting("WATTLE_PAY_QUERY_AFTER_S", 1, 3600, 30, &c->pay.query_after_s) ||
+	    int_setting("WATTLE_RECONCILE_HOUR", 0, 24, 6, &c->pay.reconcile_hour))
 		return -1;
 	int64_t per_key, per_addr, burst, fails, conns;
 	if (int_setting("WATTLE_RATE_PER_KEY", 0, 1000000, 1000, &per_key) ||

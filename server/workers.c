@@ -124,6 +124,24 @@ static void pulls_start(void) { api_pull_start(cfg->dispatch.lease_ms * 1000 * s
 
 static bool alarms_on(void) { return alarms_enabled(); }
 
+static int orders_query(void *state)
+{
+	(void)state;
+	return api_orders_query_tick();
+}
+
+static int reconcile(void *state)
+{
+	(void)state;
+	return api_reconcile_tick();
+}
+
+static int refunds(void *state)
+{
+	(void)state;
+	return api_refunds_tick();
+}
+
 /* ---- the table ---- */
 
 struct srv_worker {
@@ -147,6 +165,9 @@ static const struct srv_worker table[] = {
 	{"dispatch_commands", NULL, NULL, NULL, 50, srv_dispatch_commands_tick, srv_dispatch_open, srv_dispatch_close},
 	{"dispatch_notifications", NULL, NULL, NULL, 50, srv_dispatch_notes_tick, srv_dispatch_open, srv_dispatch_close},
 	{"month_close", NULL, NULL, NULL, 2000, month_close, NULL, NULL},
+	{"order_queries", NULL, NULL, NULL, 500, orders_query, NULL, NULL},
+	{"refunds", NULL, NULL, NULL, 500, refunds, NULL, NULL},
+	{"reconcile", NULL, NULL, NULL, 60000, reconcile, NULL, NULL},
 };
 #define NWORKERS (int)(sizeof table / sizeof table[0])
 

@@ -8,7 +8,10 @@
 #define ORDER_COLS                                                                                   \
 	"o.id, o.out_trade_no, o.tenant_id, o.provider, o.amount_minor, o.currency, o.status, o.pay_url," \
 	" " SQL_US("o.created_at") " AS created_us, " SQL_US("o.expires_at") " AS expires_us,"           \
-	" coalesce(" SQL_US("o.paid_at") ", 0) AS paid_us, coalesce(o.payment_id, 0) AS payment_id"
+	" coalesce(" SQL_US("o.paid_at") ", 0) AS paid_us, coalesce(o.payment_id, 0) AS payment_id,"     \
+	" o.mode, coalesce(o.openid, '') AS openid, coalesce(o.provider_ref, '') AS provider_ref,"          \
+	" coalesce(o.provider_code, '') AS provider_code, coalesce(o.provider_message, '') AS provider_message," \
+	" coalesce(o.pay_params::text, '') AS pay_params, o.query_attempts"
 
 #define CONFLICT_COLS                                                                                  \
 	"c.id, c.reason, c.expected_minor, c.expected_currency, c.state, " SQL_US("c.created_at")       \
@@ -22,15 +25,32 @@ static const struct db_stmt pay_stmts[] = {
 	 "SELECT currency FROM accounts WHERE tenant_id = $1"},
 	{"order_insert", /* store_order_insert */
 	 "INSERT INTO topup_orders AS o (out_trade_no, tenant_id, provider, amount_minor, currency, pay_url,"
-	 " created_at, expires_at, api_key_id) VALUES ($1, $2, $3, $4, $5, $6, " SQL_TS("$7") ", "
-	 SQL_TS("$8") ", $9) RETURNING " ORDER_COLS},
+	 " created_at, expires_at, api_key_id, status, mode, openid) VALUES ($1, $2, $3, $4, $5, $6, " SQL_TS("$7")
+	 ", " SQL_TS("$8") ", $9, $10, $11, $12) RETURNING " ORDER_COLS},
+	{"order_outcome", /* store_order_outcome */
+	 "UPDATE topup_orders SET status = $2, pay_url = $3, provider_ref = nullif($4, ''),"
+	 " pay_params = nullif($5, '')::jsonb, provider_code = nullif($6, ''), provider_message = nullif($7, ''),"
+	 " next_query_at = CASE WHEN $8::bigint IS NULL THEN NULL ELSE " SQL_TS("$8") " END"
+	 " WHERE id = $1 AND status = 'creating'"},
+	{"orders_claim", /* store_orders_claim */
+	 "WITH due AS (SELECT id FROM topup_orders WHERE next_query_at <= " SQL_TS("$1")
+	 " ORDER BY next_query_at LIMIT $3 FOR UPDATE SKIP LOCKED),"
+	 " o AS (UPDATE topup_orders t SET next_query_at = " SQL_TS("$1") " + $2::bigint * interval '1 microsecond'"
+	 " FROM due WHERE t.id = due.id RETURNING t.*)"
+	 " SELECT " ORDER_COLS " FROM o ORDER BY o.id"},
+	{"order_requery", /* store_order_requery */
+	 "UPDATE topup_orders SET query_attempts = query_attempts + 1,"
+	 " next_query_at = CASE WHEN $2::bigint IS NULL THEN NULL ELSE " SQL_TS("$2") " END WHERE id = $1"},
+	{"order_closed", /* store_order_closed */
+	 "UPDATE topup_orders SET status = CASE WHEN status = 'open' THEN 'closed' ELSE status END,"
+	 " closed_at = coalesce(closed_at, " SQL_TS("$2") "), next_query_at = NULL WHERE id = $1"},
 	{"order_get", /* store_order_get */
 	 "SELECT " ORDER_COLS " FROM topup_orders o WHERE o.id = $1"},
 	{"order_lock", /* store_order_lock: deliveries of one payment queue here */
 	 "SELECT " ORDER_COLS " FROM topup_orders o WHERE o.out_trade_no = $1 FOR UPDATE"},
-	{"order_paid", /* store_order_paid */
-	 "UPDATE topup_orders SET status = 'paid', payment_id = $2, paid_at = " SQL_TS("$3")
-	 " WHERE id = $1 AND status = 'open'"},
+	{"order_paid", /* store_order_paid: whatever it was, the money has been taken */
+	 "UPDATE topup_orders SET status = 'paid', payment_id = $2, paid_at = " SQL_TS("$3") ", next_query_at = NULL"
+	 " WHERE id = $1 AND status <> 'paid'"},
 	{"pay_insert", /* store_payment_insert: nothing when the provider reported it before */
 	 "INSERT INTO payments (provider, provider_txn_id, out_trade_no, order_id, tenant_id,"
 	 " amount_minor, currency, status, event, received_at, request_id)"
@@ -75,28 +95,51 @@ enum db_status store_account_currency(PGconn *c, int64_t tenant_id, char currenc
 	return db_exec_row(c, "pay_account", &p, spec, found);
 }
 
-/* The order row of r (ORDER_COLS) into *o, or o->id = 0 when r has no row. */
-static enum db_status read_order(PGresult *r, struct order *o, const char *what)
+/* The order rows of r (ORDER_COLS) into out[0..max), *got how many (at most max). */
+static enum db_status read_orders(PGresult *r, const char *what, struct order *out, int max, int *got)
 {
+	struct order x;
 	struct db_col spec[] = {
-		DB_COL("id", DB_I64, &o->id),
-		DB_COL_TEXT("out_trade_no", o->out_trade_no),
-		DB_COL("tenant_id", DB_I64, &o->tenant_id),
-		DB_COL_TEXT("provider", o->provider),
-		DB_COL("amount_minor", DB_I64, &o->amount_minor),
-		DB_COL_TEXT("currency", o->currency),
-		DB_COL_TEXT("status", o->status),
-		DB_COL_TEXT("pay_url", o->pay_url),
-		DB_COL("created_us", DB_I64, &o->created_us),
-		DB_COL("expires_us", DB_I64, &o->expires_us),
-		DB_COL("paid_us", DB_I64, &o->paid_us),
-		DB_COL("payment_id", DB_I64, &o->payment_id),
+		DB_COL("id", DB_I64, &x.id),
+		DB_COL_TEXT("out_trade_no", x.out_trade_no),
+		DB_COL("tenant_id", DB_I64, &x.tenant_id),
+		DB_COL_TEXT("provider", x.provider),
+		DB_COL("amount_minor", DB_I64, &x.amount_minor),
+		DB_COL_TEXT("currency", x.currency),
+		DB_COL_TEXT("status", x.status),
+		DB_COL_TEXT("pay_url", x.pay_url),
+		DB_COL("created_us", DB_I64, &x.created_us),
+		DB_COL("expires_us", DB_I64, &x.expires_us),
+		DB_COL("paid_us", DB_I64, &x.paid_us),
+		DB_COL("payment_id", DB_I64, &x.payment_id),
+		DB_COL_TEXT("mode", x.mode),
+		DB_COL_TEXT("openid", x.openid),
+		DB_COL_TEXT("provider_ref", x.provider_ref),
+		DB_COL_TEXT("provider_code", x.provider_code),
+		DB_COL_TEXT("provider_message", x.provider_message),
+		DB_COL_TEXT("pay_params", x.pay_params),
+		DB_COL("query_attempts", DB_INT, &x.query_attempts),
 		{0},
 	};
+	*got = 0;
 	enum db_status st = db_cols_bind(r, spec, what);
-	if (st == DB_OK && PQntuples(r) == 1)
-		db_cols_read(r, 0, spec);
-	else
+	if (st != DB_OK)
+		return st;
+	int rows = PQntuples(r);
+	for (int i = 0; i < rows && i < max; i++) {
+		memset(&x, 0, sizeof x);
+		db_cols_read(r, i, spec);
+		out[(*got)++] = x;
+	}
+	return DB_OK;
+}
+
+/* The first order row of r into *o, or o->id = 0 when r has none. */
+static enum db_status read_order(PGresult *r, struct order *o, const char *what)
+{
+	int got;
+	enum db_status st = read_orders(r, what, o, 1, &got);
+	if (st != DB_OK || !got)
 		o->id = 0;
 	return st;
 }
@@ -113,12 +156,60 @@ enum db_status store_order_insert(PGconn *c, struct order *o, int64_t key_id)
 	db_p_i64(&p, o->created_us);
 	db_p_i64(&p, o->expires_us);
 	db_p_id(&p, key_id);
+	db_p_text(&p, o->status);
+	db_p_text(&p, o->mode);
+	db_p_text(&p, *o->openid ? o->openid : NULL);
 	PGresult *r;
 	enum db_status st = db_exec_bind(c, "order_insert", &p, NULL, &r);
 	if (st == DB_OK)
 		st = read_order(r, o, "order_insert");
 	PQclear(r);
 	return st;
+}
+
+enum db_status store_order_outcome(PGconn *c, int64_t id, const struct order *o, int64_t next_us)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_text(&p, o->status);
+	db_p_text(&p, o->pay_url);
+	db_p_text(&p, o->provider_ref);
+	db_p_text(&p, o->pay_params);
+	db_p_text(&p, o->provider_code);
+	db_p_text(&p, o->provider_message);
+	db_p_id(&p, next_us);
+	return db_exec_void(c, "order_outcome", &p);
+}
+
+enum db_status store_orders_claim(PGconn *c, int64_t now_us, int64_t lease_us, struct order *out, int n, int *got)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, now_us);
+	db_p_i64(&p, lease_us);
+	db_p_i64(&p, n);
+	PGresult *r;
+	*got = 0;
+	enum db_status st = db_exec_bind(c, "orders_claim", &p, NULL, &r);
+	if (st == DB_OK)
+		st = read_orders(r, "orders_claim", out, n, got);
+	PQclear(r);
+	return st;
+}
+
+enum db_status store_order_requery(PGconn *c, int64_t id, int64_t next_us)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_id(&p, next_us);
+	return db_exec_void(c, "order_requery", &p);
+}
+
+enum db_status store_order_closed(PGconn *c, int64_t id, int64_t now_us)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, now_us);
+	return db_exec_void(c, "order_closed", &p);
 }
 
 static enum db_status order_by(PGconn *c, const char *stmt, struct db_params *p, struct order *o)

@@ -13,14 +13,28 @@ enum db_status store_account_currency(PGconn *c, int64_t tenant_id, char currenc
 
 struct order {
 	int64_t id, tenant_id, amount_minor, payment_id; /* payment_id 0: unpaid */
-	char out_trade_no[32], provider[8], currency[4], status[8];
-	char pay_url[1024];
+	char out_trade_no[32], provider[8], currency[4], status[12], mode[8];
+	char pay_url[1024], openid[129], provider_ref[256], provider_code[64], provider_message[256];
+	char pay_params[2048]; /* JSON text, "" when none */
 	int64_t created_us, expires_us, paid_us; /* paid_us 0: unpaid */
+	int query_attempts;
 };
 
-/* Insert o (out_trade_no, tenant, provider, amount, currency, pay_url, created/expires set
- * by the caller); o is read back whole. key_id 0: none. */
+/* Insert o (out_trade_no, tenant, provider, amount, currency, status, mode, openid, pay_url,
+ * created/expires set by the caller); o is read back whole. key_id 0: none. */
 enum db_status store_order_insert(PGconn *c, struct order *o, int64_t key_id);
+/* Record what the provider said: status "open" (with pay_url, provider_ref, pay_params,
+ * asked about first at next_us) or "failed" (code, message; asked about at next_us when
+ * the outcome is unknown, 0: never). */
+enum db_status store_order_outcome(PGconn *c, int64_t id, const struct order *o, int64_t next_us);
+/* Claim up to n orders due for a query at now_us (skipping those another process holds),
+ * moving them lease_us on. */
+enum db_status store_orders_claim(PGconn *c, int64_t now_us, int64_t lease_us, struct order *out, int n, int *got);
+/* Ask about the order again at next_us (0: never), counting the attempt. */
+enum db_status store_order_requery(PGconn *c, int64_t id, int64_t next_us);
+/* An order that can no longer be paid: open or failed -> closed (a failed one keeps its
+ * status), never asked about again. */
+enum db_status store_order_closed(PGconn *c, int64_t id, int64_t now_us);
 /* o->id == 0 when there is none. */
 enum db_status store_order_get(PGconn *c, int64_t id, struct order *o);
 /* Lock the order with this out_trade_no (deliveries of one payment queue here);

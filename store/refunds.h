@@ -15,6 +15,7 @@ struct refund {
 	/* the payment, as the provider knows it */
 	char provider[8], txn[130], out_trade_no[130];
 	int64_t payment_amount_minor;
+	int attempts; /* answers recorded so far */
 };
 
 /* A payment as a refund needs it, locked (FOR UPDATE); p->id == 0 when none. held is the sum

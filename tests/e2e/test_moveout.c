@@ -4,6 +4,7 @@
  * came from (largest first, old ones in cash), or left as arrears; its meters vacant, its
  * account closed to new money, and nothing of it twice. wattle's clock starts on
  * 2026-10-20 12:00 in Shanghai, so October is the month still open. */
+#include "fakepay.h"
 #include "harness.h"
 
 #include <openssl/evp.h>
@@ -13,11 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define START 1792468800LL /* 2026-10-20T12:00:00+08:00 */
 #define WHSEC "whsec_moveout_test"
+#define SK "sk_test_wattle_moveout_4eC39HqLyjWDarjt"
 
 static struct th_world w;
+static struct fakepay *stripe; /* Stripe's fake: wattle asks it for the refunds */
 
 static long long q(const char *sql) { return th_sql_int(w.db, sql); }
 
@@ -39,8 +43,13 @@ static void setup(void)
 	static char e_start[64], e_anchor[64];
 	snprintf(e_start, sizeof e_start, "WATTLE_CLOCK_START=%lld", START);
 	snprintf(e_anchor, sizeof e_anchor, "WATTLE_CLOCK_ANCHOR=%lld", (long long)time(NULL));
-	const char *env[] = {e_start, e_anchor, "WATTLE_STRIPE_WEBHOOK_SECRET=" WHSEC,
-			     "WATTLE_PAY_URL=https://portal.example/pay", NULL};
+	static char e_base[128];
+	struct fakepay_keys sk = {NULL, NULL, NULL, NULL, NULL, NULL, SK};
+	ck_assert_ptr_nonnull(stripe = fakepay_start("stripe", &sk));
+	char base[96];
+	snprintf(e_base, sizeof e_base, "WATTLE_STRIPE_API_BASE=%s", fakepay_base(stripe, base, sizeof base));
+	const char *env[] = {e_start, e_anchor, "WATTLE_STRIPE_WEBHOOK_SECRET=" WHSEC, "WATTLE_STRIPE_SECRET_KEY=" SK,
+			     e_base, "WATTLE_PAY_URL=https://portal.example/pay", NULL};
 	th_world_start(&w, env, TH_SITE);
 	json_decref(th_ok(&w.srv, "POST", "/v1/tenants", w.fin,
 			  "{\"site_id\":\"site_1\",\"name\":\"Shop 1\",\"category\":\"retail\",\"area_m2\":\"50.00\","
@@ -63,7 +72,38 @@ static void setup(void)
 	ck_assert_int_eq(balance("ten_1"), -10000);
 }
 
-static void teardown(void) { th_world_stop(&w); }
+static void teardown(void)
+{
+	th_world_stop(&w);
+	fakepay_stop(stripe);
+	stripe = NULL;
+}
+
+/* The tenant paid pi at Stripe (the fake knows the PaymentIntent, so it can be refunded). */
+static void stripe_knows(const char *pi, long long amount)
+{
+	pthread_mutex_lock(&stripe->mu);
+	struct fake_trade *t = fake_trade_add(stripe);
+	snprintf(t->out_trade_no, sizeof t->out_trade_no, "wt_%s", pi);
+	snprintf(t->txn, sizeof t->txn, "%s", pi);
+	snprintf(t->currency, sizeof t->currency, "cny");
+	snprintf(t->mode, sizeof t->mode, "checkout");
+	t->amount = amount;
+	t->created_s = t->paid_s = (int64_t)time(NULL);
+	t->state = FT_PAID;
+	pthread_mutex_unlock(&stripe->mu);
+}
+
+/* Poll sql until it gives want (or ms pass); its last value. */
+static long long wait_for(const char *sql, long long want, int ms)
+{
+	long long v = q(sql);
+	for (int i = 0; v != want && i < ms / 50; i++) {
+		usleep(50 * 1000);
+		v = q(sql);
+	}
+	return v;
+}
 
 /* The move-out body: at 18:00 on the 15th, SHOP1's last reading at 17:00 (50 kWh more). */
 static const char *body(const char *settlement)
@@ -360,6 +400,9 @@ END_TEST
 START_TEST(refund_largest_first)
 {
 	/* three Stripe payments and SHOP1's 150.00 CNY: 620.00 - 150.00 = 470.00 to pay back */
+	stripe_knows("pi_small", 12000);
+	stripe_knows("pi_big", 30000);
+	stripe_knows("pi_old", 20000);
 	paid("pi_small", 12000, "ten_1", "credited");
 	paid("pi_big", 30000, "ten_1", "credited");
 	paid("pi_old", 20000, "ten_1", "credited");
@@ -382,19 +425,36 @@ START_TEST(refund_largest_first)
 	ck_assert_int_eq(i64(m, "refund_minor"), 42000);
 	ck_assert_int_eq(i64(m, "cash_minor"), 5000);
 	json_decref(m);
-	/* the refunds are asked of the provider for the worker to send, marked as a move-out's */
-	char sql[256];
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM refunds WHERE origin = 'move_out' AND state = 'pending'"
-		 " AND tenant_id = 1 AND ((payment_id = %lld AND amount_minor = 30000) OR (payment_id = %lld AND amount_minor = 12000))",
+	/* the refunds are asked of the provider, marked as a move-out's */
+	char sql[320];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM refunds WHERE origin = 'move_out' AND tenant_id = 1"
+		 " AND ((payment_id = %lld AND amount_minor = 30000) OR (payment_id = %lld AND amount_minor = 12000))",
 		 big, small);
 	ck_assert_int_eq(q(sql), 2);
 	ck_assert_int_eq(q("SELECT count(*) FROM refunds"), 2);
-	/* the cash part is paid now; the rest leaves the balance as each refund is confirmed */
+	/* the cash part is paid now */
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'refund' AND amount_minor = -5000"
 			   " AND ref->>'channel' = 'cash'"), 1);
-	ck_assert_int_eq(balance("ten_1"), 42000);
+	/* the refund worker sends them; each debits the balance once Stripe confirms it, to 0 */
+	ck_assert_int_eq(wait_for("SELECT count(*) FROM refunds WHERE state = 'succeeded'", 2, 15000), 2);
+	ck_assert_int_eq(balance("ten_1"), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'"), 3);
+	pthread_mutex_lock(&stripe->mu);
+	ck_assert_int_eq((int)stripe->nrefunds, 2);
+	for (size_t i = 0; i < stripe->nrefunds; i++) {
+		const struct fake_refund *f = &stripe->refunds[i];
+		ck_assert(!strcmp(f->txn, "pi_big") ? f->amount == 30000 : !strcmp(f->txn, "pi_small") && f->amount == 12000);
+	}
+	pthread_mutex_unlock(&stripe->mu);
 	json_t *g = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/move-out", w.fin, NULL, 200);
-	ck_assert_int_eq((int)json_array_size(json_object_get(g, "refunds")), 2);
+	json_t *gr = json_object_get(g, "refunds");
+	ck_assert_int_eq((int)json_array_size(gr), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(gr, 0), "state")), "succeeded");
+	ck_assert_int_eq(i64(json_array_get(gr, 0), "amount_minor"), 30000);
+	json_decref(g);
+	/* finance sees them among the refunds */
+	g = th_ok(&w.srv, "GET", "/v1/refunds?tenant_id=ten_1", w.fin, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(json_object_get(g, "items")), 2);
 	json_decref(g);
 }
 END_TEST

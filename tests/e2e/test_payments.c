@@ -683,7 +683,8 @@ START_TEST(orders_validated_and_scoped)
 	/* an order expires; a payment the provider still reports for it is credited: the
 	 * tenant's money has been taken */
 	struct th_server quick;
-	const char *env[] = {"WATTLE_STRIPE_WEBHOOK_SECRET=" WHSEC, "WATTLE_TOPUP_ORDER_TTL_S=1", NULL};
+	const char *env[] = {"WATTLE_STRIPE_WEBHOOK_SECRET=" WHSEC, "WATTLE_TOPUP_ORDER_TTL_S=1",
+			     "WATTLE_PAY_URL=https://portal.example/pay", NULL};
 	th_server_start(&quick, db, env);
 	json_t *o = th_ok(&quick, "POST", "/v1/topup-orders", fin,
 			  "{\"tenant_id\":\"ten_2\",\"amount_minor\":450,\"provider\":\"stripe\"}", 201);

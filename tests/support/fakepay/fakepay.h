@@ -30,7 +30,7 @@ struct fake_trade {
 	char notify_url[512];
 	char description[256];
 	char openid[64];   /* WeChat JSAPI */
-	char mode[8];      /* "native", "jsapi", "precreate", "wap", "checkout" */
+	char mode[16];     /* "native", "jsapi", "precreate", "wap", "checkout" */
 	int64_t amount, refunded;
 	int64_t created_s, expires_s, paid_s;
 	enum fake_state state;
@@ -79,6 +79,21 @@ struct fakepay {
 	EVP_PKEY *sign_key;   /* WeChat: the platform private key; Alipay: Alipay's private key */
 	char mchid[32], appid[64], merchant_serial[64], platform_serial[64];
 	char secret[128]; /* Stripe: the secret key (sk_test_...) */
+	/* ---- Stripe (fake_stripe.c) ---- */
+	struct fake_stripe_idem {
+		char key[256], route[192]; /* the Idempotency-Key; "POST /v1/..." it was used on */
+		unsigned char digest[32];  /* SHA-256 of the body */
+		unsigned status;
+		char answer[4096];
+	} stripe_idem[128];          /* saved first answers (the oldest overwritten) */
+	unsigned stripe_nidem;       /* how many were ever saved */
+	unsigned stripe_page_limit;  /* list pages hold at most this many (0: the limit asked) */
+	char stripe_last_body[4096]; /* the last POST body that passed the checks */
+	/* ---- end Stripe ---- */
+	/* ---- WeChat only (fake_wechat.c) ---- */
+	bool wx_bill_tamper;  /* the bill file is changed after its hash_value was signed */
+	bool wx_bill_reorder; /* the bill's columns in reverse order (WeChat's layouts differ by bill type) */
+	/* ---- end WeChat ---- */
 };
 
 struct fakepay_keys {
@@ -113,6 +128,13 @@ struct fake_refund *fake_refund_add(struct fakepay *f);
 void fake_refuse(struct fakepay *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A new id "<prefix><n>" into out[64], unique in this fake. */
 void fake_id(struct fakepay *f, const char *prefix, char out[64]);
+
+/* ---- Alipay (fake_alipay.c) ---- */
+/* The buyer scans the precreated code (or opens the wap cashier) of this open trade: Alipay
+ * knows the trade from now on (it has a trade_no; query says WAIT_BUYER_PAY). Before, as at
+ * Alipay, query and close answer ACQ.TRADE_NOT_EXIST. 0, or -1 when there is no open trade
+ * (or its code died with time_expire). */
+int fake_alipay_scan(struct fakepay *f, const char *out_trade_no);
 
 /* The providers' halves (called with f->mu not held; they lock it). */
 void fake_wechat(struct fakepay *f, const struct peer_request *r, struct peer_reply *out);

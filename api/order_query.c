@@ -1,0 +1,174 @@
+/* order_query.c: the query worker's tick (api_orders_query_tick): no missed money. An open
+ * order is asked about from WATTLE_PAY_QUERY_AFTER_S (30 s) after it was made, backing off
+ * (doubling, at most 10 minutes, never past its expiry) until it is paid, closed or expired.
+ * A paid order is credited exactly as a notification would credit it, under the same UNIQUE
+ * payment id, so a notification and a query for one payment credit once, whichever comes
+ * first. An expired order, and one whose creation had no answer, is closed with the
+ * provider so that it can no longer be paid. Provider calls are made between transactions:
+ * orders are claimed (moved a lease on) in one, asked about, and each outcome recorded in
+ * its own. */
+#include "api/payments.h"
+#include "api/provider.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/payments.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLAIM 20
+#define LEASE_US (120 * INT64_C(1000000)) /* longer than any provider call */
+#define MAX_BACKOFF_US (600 * INT64_C(1000000))
+
+struct claim_tx {
+	int64_t now;
+	struct order o[CLAIM];
+	int n;
+};
+
+static enum db_status claim_tx(PGconn *c, void *arg)
+{
+	struct claim_tx *t = arg;
+	return store_orders_claim(c, t->now, LEASE_US, t->o, CLAIM, &t->n);
+}
+
+/* The next query of o after attempts: query_after doubling, capped, and not past expiry
+ * (then once more at expiry, to close it). */
+static int64_t next_query(const struct order *o, int64_t now)
+{
+	int64_t step = pay_cfg.query_after_s * INT64_C(1000000);
+	for (int i = 0; i < o->query_attempts && step < MAX_BACKOFF_US; i++)
+		step *= 2;
+	if (step > MAX_BACKOFF_US)
+		step = MAX_BACKOFF_US;
+	int64_t next = now + step;
+	return o->expires_us > now && next > o->expires_us ? o->expires_us : next;
+}
+
+struct step_tx {
+	const struct order *o;
+	enum { ST_REQUERY, ST_CLOSED, ST_CREDIT } what;
+	int64_t next_us;
+	struct pay_note note;
+	struct pay_result res;
+};
+
+static enum db_status step_tx(PGconn *c, void *arg)
+{
+	struct step_tx *t = arg;
+	switch (t->what) {
+	case ST_REQUERY:
+		return store_order_requery(c, t->o->id, t->next_us);
+	case ST_CLOSED:
+		return store_order_closed(c, t->o->id, srv_clock_now_us());
+	case ST_CREDIT: {
+		enum pay_err err;
+		t->note.now_us = srv_clock_now_us();
+		enum db_status st = op_payment_credit(c, &t->note, &t->res, &err);
+		if (st == DB_OK && t->res.out != PAY_CREDITED) /* a replay or a conflict: nothing more to ask */
+			st = store_order_requery(c, t->o->id, 0);
+		return st;
+	}
+	}
+	return DB_HARD;
+}
+
+static void run_step(struct step_tx *t)
+{
+	enum db_status st = db_run_tx(step_tx, t);
+	if (st != DB_OK)
+		srv_log(LOG_ERROR, "orders: ord_%lld: recording what %s said failed (%d); it is asked again",
+			(long long)t->o->id, t->o->provider, (int)st);
+}
+
+/* Close o with the provider (it expired unpaid, or its creation had no answer). */
+static void close_order(const struct order *o, enum pay_provider p, int64_t now)
+{
+	struct prov_status ps;
+	struct step_tx t = {o, ST_CLOSED, 0, {0}, {0}};
+	if (prov_order_close(p, o->out_trade_no, o->provider_ref, &ps) == 0) {
+		api_order_count(p, "closed");
+		srv_log(LOG_INFO, "orders: ord_%lld %s %s closed at the provider", (long long)o->id, o->provider,
+			o->out_trade_no);
+	} else {
+		/* Paid in between: ask again at once. Anything else: later. */
+		t.what = ST_REQUERY;
+		t.next_us = !strcmp(ps.code, "paid") ? now : next_query(o, now);
+		srv_log(LOG_WARN, "orders: ord_%lld %s %s: closing failed: %s %s (%s)", (long long)o->id, o->provider,
+			o->out_trade_no, prov_result_name(ps.result), ps.code, ps.message);
+	}
+	run_step(&t);
+}
+
+static void ask(const struct order *o, int64_t now)
+{
+	enum pay_provider p = (enum pay_provider)pay_provider_parse(o->provider);
+	struct step_tx t = {o, ST_REQUERY, 0, {0}, {0}};
+	if (!prov_enabled(p)) { /* the credentials went away: nobody to ask */
+		run_step(&t);
+		return;
+	}
+	struct prov_trade tr;
+	struct prov_status ps;
+	bool done_with = !strcmp(o->status, "failed") || o->expires_us <= now;
+	if (prov_order_query(p, o->out_trade_no, o->provider_ref, &tr, &ps)) {
+		api_query_count(p, "error");
+		srv_log(LOG_WARN, "orders: ord_%lld %s %s: query failed: %s %s (%s)", (long long)o->id, o->provider,
+			o->out_trade_no, prov_result_name(ps.result), ps.code, ps.message);
+		t.next_us = next_query(o, now);
+		run_step(&t);
+		return;
+	}
+	switch (tr.state) {
+	case TRADE_PAID: {
+		api_query_count(p, "paid");
+		char *ev = tr.raw ? json_dumps(tr.raw, JSON_COMPACT) : NULL;
+		char rid[48];
+		snprintf(rid, sizeof rid, "query-ord_%lld", (long long)o->id);
+		t.what = ST_CREDIT;
+		t.note = (struct pay_note){.prov = p, .txn = tr.txn, .out_trade_no = o->out_trade_no,
+					   .amount = tr.amount_minor, .event_json = ev ? ev : "{}", .request_id = rid};
+		snprintf(t.note.currency, sizeof t.note.currency, "%s", *tr.currency ? tr.currency : o->currency);
+		run_step(&t);
+		pay_count(p, t.res.out);
+		srv_log(t.res.out == PAY_CONFLICT ? LOG_WARN : LOG_INFO,
+			"orders: ord_%lld %s %s: paid (%s %lld %s), found by query: %s%s%s", (long long)o->id, o->provider,
+			o->out_trade_no, tr.txn, (long long)tr.amount_minor, t.note.currency,
+			t.res.out == PAY_CREDITED ? "credited" : t.res.out == PAY_REPLAY ? "already recorded" : "kept as a conflict",
+			t.res.conflict ? ": " : "", t.res.conflict ? t.res.conflict : "");
+		free(ev);
+		break;
+	}
+	case TRADE_CLOSED:
+		api_query_count(p, "closed");
+		t.what = ST_CLOSED;
+		run_step(&t);
+		break;
+	case TRADE_OPEN:
+	case TRADE_UNKNOWN: /* Alipay knows a precreated trade only once it is scanned */
+		api_query_count(p, tr.state == TRADE_OPEN ? "open" : "unknown");
+		if (done_with) {
+			close_order(o, p, now);
+		} else {
+			t.next_us = next_query(o, now);
+			run_step(&t);
+		}
+		break;
+	}
+	json_decref(tr.raw);
+}
+
+int api_orders_query_tick(void)
+{
+	struct claim_tx t = {srv_clock_now_us(), {{0}}, 0};
+	enum db_status st = db_run_tx(claim_tx, &t);
+	if (st != DB_OK) {
+		if (st != DB_GONE)
+			srv_log(LOG_ERROR, "orders: claiming orders to query failed (%d); retrying", (int)st);
+		return 0;
+	}
+	for (int i = 0; i < t.n; i++)
+		ask(&t.o[i], t.now);
+	return t.n == CLAIM;
+}
