@@ -37,6 +37,16 @@ static void account_text(const struct account_view *v, struct srv_buf *b)
 	}
 	PUT_LIT(b, ",\"supply\":");
 	srv_buf_json_str(b, v->supply);
+	/* a tenant that moved out: its account is closed to new money, a negative balance arrears */
+	PUT_LIT(b, ",\"closed_at\":");
+	if (!v->closed_us) {
+		PUT_LIT(b, "null");
+	} else {
+		char at[40];
+		srv_buf_json_str(b, srv_time_format(v->closed_us, at, sizeof at));
+	}
+	PUT_LIT(b, ",\"arrears_minor\":");
+	srv_buf_i64(b, v->closed_us && v->balance_minor < 0 ? -v->balance_minor : 0);
 	srv_buf_putc(b, '}');
 }
 

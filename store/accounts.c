@@ -51,7 +51,7 @@ static const struct db_stmt account_stmts[] = {
 	 "SELECT a.tenant_id, a.balance_minor, a.currency, a.state,"
 	 " array_to_json(coalesce(p.warn_levels_minor, '{}'))::text AS levels,"
 	 " -coalesce(p.overdraft_minor, 0) AS cut_threshold, coalesce(" SQL_US("a.grace_until") ", 0) AS grace_until_us,"
-	 " a.supply"
+	 " a.supply, coalesce(" SQL_US("a.closed_at") ", 0) AS closed_us"
 	 " FROM accounts a JOIN tenants t ON t.id = a.tenant_id"
 	 " LEFT JOIN credit_policies p ON p.site_id = t.site_id AND p.rating = t.credit_rating"
 	 " WHERE a.tenant_id = ANY($1::bigint[])"
@@ -233,6 +233,7 @@ enum db_status store_account_views(PGconn *c, const int64_t *tenants, int n, str
 		DB_COL("cut_threshold", DB_I64, &v.cut_threshold_minor),
 		DB_COL("grace_until_us", DB_I64, &v.grace_until_us),
 		DB_COL_TEXT("supply", v.supply),
+		DB_COL("closed_us", DB_I64, &v.closed_us),
 		{0},
 	};
 	PGresult *r;

@@ -47,6 +47,7 @@ enum db_status store_accounts_save_many(PGconn *c, const struct bill_acct *a, in
 struct account_view {
 	int64_t tenant_id, balance_minor, cut_threshold_minor;
 	int64_t grace_until_us; /* 0: not in grace */
+	int64_t closed_us;      /* 0: open; else when the tenant moved out (0021) */
 	char currency[4], state[16], supply[16];
 	char levels_json[256]; /* the policy's warning levels as a JSON array */
 };

@@ -298,6 +298,14 @@ START_TEST(carry_negative_is_arrears)
 	ck_assert_int_eq(i64(json_object_get(m, "charges"), "shared_minor"), 0);
 	json_decref(m);
 	ck_assert_int_eq(balance("ten_1"), -15000); /* left for collection */
+	json_t *acct = th_ok(&w.srv, "GET", "/v1/tenants/ten_1/account", w.fin, NULL, 200);
+	ck_assert_int_eq(i64(acct, "arrears_minor"), 15000);
+	ck_assert(json_is_string(json_object_get(acct, "closed_at")));
+	json_decref(acct);
+	acct = th_ok(&w.srv, "GET", "/v1/tenants/ten_2/account", w.fin, NULL, 200);
+	ck_assert_int_eq(i64(acct, "arrears_minor"), 0);
+	ck_assert(json_is_null(json_object_get(acct, "closed_at")));
+	json_decref(acct);
 	ck_assert_int_eq(q("SELECT arrears_minor FROM move_outs WHERE tenant_id = 1"), 15000);
 	ck_assert_int_eq(q("SELECT count(*) FROM accounts WHERE tenant_id = 1 AND closed_at IS NOT NULL"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'"), 0);
