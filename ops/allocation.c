@@ -288,7 +288,7 @@ enum db_status op_alloc_reverse(PGconn *c, const struct op_reverse_req *rq, enum
 		if (!lines[i].amount_minor)
 			continue;
 		posts[k++] = (struct bill_posting){lines[i].tenant_id, lines[i].amount_minor,
-						   line_ref(rq->run_id, i, lines[i].basis_json, lines[i].basis_unit,
+						   line_ref(rq->run_id, lines[i].line, lines[i].basis_json, lines[i].basis_unit,
 							    rq->reason),
 						   NULL};
 	}
@@ -334,12 +334,14 @@ enum db_status op_alloc_share(PGconn *c, const struct op_share_req *rq, struct a
 		out->line = run.lines[i];
 	}
 	alloc_run_free(&run);
-	if (st != DB_OK || *err || !out->member || out->line.settled || !out->line.amount_minor || !rq->post)
+	if (st != DB_OK || *err || !out->member)
 		return st;
 	struct srv_buf basis = {0};
 	basis_json(&basis, out->method, out->line.basis);
 	snprintf(out->basis_json, sizeof out->basis_json, "%s", basis.p ? basis.p : "0");
 	srv_buf_free(&basis);
+	if (out->line.settled || !out->line.amount_minor || !rq->post)
+		return st;
 	/* The ref names the pool and the month instead of a run: the month's run has not been made */
 	struct srv_buf ref = {0};
 	PUT_LIT(&ref, "{\"pool_id\":\"pool_");

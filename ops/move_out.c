@@ -148,8 +148,6 @@ static enum db_status shares(PGconn *c, const struct op_moveout_req *rq, const s
 		}
 		if (!a.member)
 			continue;
-		if (!a.basis_json[0])
-			snprintf(a.basis_json, sizeof a.basis_json, "0");
 		s[k++] = (struct moveout_share){pools[i].pool_id, a.line.amount_minor, a.ledger_id, "", a.line.days,
 						a.line.days_in_period};
 		snprintf(s[k - 1].basis_json, sizeof s[k - 1].basis_json, "%s", a.basis_json);

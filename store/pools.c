@@ -70,7 +70,7 @@ static const struct db_stmt pool_stmts[] = {
 	 "SELECT id FROM allocation_runs WHERE id = $1 AND state = 'committed' FOR UPDATE"},
 	{"run_lines", /* store_run_lock_lines: its lines, in order */
 	 "SELECT substr(l->>'tenant_id', 5)::bigint AS tenant_id, (l->>'amount_minor')::bigint AS amount_minor,"
-	 " (l->'basis')::text AS basis, l->>'basis_unit' AS basis_unit"
+	 " (l->'basis')::text AS basis, l->>'basis_unit' AS basis_unit, (i - 1)::integer AS line"
 	 " FROM allocation_runs r, jsonb_array_elements(r.result->'lines') WITH ORDINALITY AS x(l, i)"
 	 " WHERE r.id = $1 AND NOT coalesce((l->>'settled_at_move_out')::boolean, false) ORDER BY i"},
 	{"run_reverse", /* store_run_reverse */
@@ -401,6 +401,7 @@ enum db_status store_run_lock_lines(PGconn *c, int64_t run_id, bool *found, stru
 		DB_COL("amount_minor", DB_I64, &l.amount_minor),
 		DB_COL_TEXT("basis", l.basis_json),
 		DB_COL_TEXT("basis_unit", l.basis_unit),
+		DB_COL("line", DB_INT, &l.line),
 		{0},
 	};
 	return db_exec_rows(c, "run_lines", &q, spec, &l, sizeof l, (void **)lines, n);

@@ -102,6 +102,7 @@ struct run_line {
 	int64_t tenant_id, amount_minor;
 	char basis_json[48]; /* the line's basis as JSON: "86.50" (quoted) or an integer */
 	char basis_unit[8];
+	int line; /* its index in the run's lines */
 };
 /* Lock run id when it is committed (FOR UPDATE) and read its lines (but those a tenant paid
  * at its move-out, which the run never posted). *found false when there is no such committed

@@ -276,6 +276,7 @@ START_TEST(cash_with_shared_cost)
 	json_decref(th_ok(&w.srv, "POST", "/v1/allocation-runs/run_1/reverse", w.fin, "{\"reason\":\"check\"}", 200));
 	ck_assert_int_eq(balance("ten_1"), 0);
 	ck_assert_int_eq(balance("ten_2"), 1000);
+	ck_assert_int_eq(q("SELECT (ref->>'line')::int FROM ledger_entries WHERE kind = 'reversal'"), 1);
 }
 END_TEST
 
