@@ -43,6 +43,7 @@ static const struct {
 	[E_SHUTTING_DOWN] = {503, "shutting_down", "the server is stopping; retry"},
 	[E_PROVIDER_NOT_CONFIGURED] = {503, "provider_not_configured",
 				       "this payment provider is not configured"},
+	[E_PDF_UNAVAILABLE] = {503, "pdf_unavailable", "PDF receipts cannot be made on this server (its font is missing)"},
 	[E_INTERNAL] = {500, "internal_error", "internal error"},
 };
 
