@@ -49,6 +49,19 @@ static json_t *topup(const char *tenant, long long amount, const char *idem, lon
 	return j;
 }
 
+/* `wattle verify` on the world's database: its exit status, its output into out. */
+static int verify(char *out, size_t n)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "WATTLE_LOG_LEVEL=warn WATTLE_DATABASE_URL='%s' %s verify 2>&1", w.db, WATTLE_BIN);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	size_t k = fread(out, 1, n - 1, p);
+	out[k] = 0;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 struct burst {
 	int i;
 	long status;
@@ -144,13 +157,23 @@ START_TEST(twenty_concurrent_topups_number_without_gaps)
 	json_decref(topup("ten_1", 500, "after", 201));
 	assert_series_whole(22);
 	ck_assert_int_eq(q("SELECT seq FROM receipts WHERE amount_minor = 500"), 22);
-	/* receipts are never edited */
+	char out[4096];
+	ck_assert_msg(verify(out, sizeof out) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "ok     receipts      23 checked"), "%s", out); /* 22 receipts, 1 counter */
+	/* receipts are never edited, and one altered behind the triggers' back shows */
 	PGconn *pc = PQconnectdb(w.db);
 	PGresult *res = PQexec(pc, "UPDATE receipts SET amount_minor = 1 WHERE seq = 1");
 	ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
 	ck_assert_ptr_nonnull(strstr(PQresultErrorMessage(res), "append-only"));
 	PQclear(res);
 	PQfinish(pc);
+	PQclear(th_sql(w.db, "ALTER TABLE receipts DISABLE TRIGGER receipts_no_update;"
+			     " UPDATE receipts SET amount_minor = amount_minor + 1 WHERE seq = 5;"
+			     " DELETE FROM receipts WHERE seq = 22;"
+			     " ALTER TABLE receipts ENABLE TRIGGER receipts_no_update"));
+	ck_assert_int_eq(verify(out, sizeof out), 1);
+	ck_assert_msg(strstr(out, "FAILED receipts") && strstr(out, "-000005") && strstr(out, "counter S1-TOPUP-"), "%s",
+		      out);
 }
 END_TEST
 
@@ -295,6 +318,34 @@ START_TEST(pdf_html_and_json_show_the_receipt)
 	r = th_req(&w.srv, "GET", "/v1/receipts/rcpt_2?format=docx", w.fin, NULL, NULL);
 	ck_assert_int_eq(r.status, 400);
 	th_resp_free(&r);
+
+	/* the site fields: given at creation, cleared with null, validated by name; a receipt keeps
+	 * what it printed */
+	site = th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key,
+		     "{\"name\":\"Tower\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\",\"legal_name\":\"Tower Co.\","
+		     "\"tax_id\":\"91110000XYZ\"}", 201);
+	ck_assert_str_eq(json_string_value(json_object_get(site, "tax_id")), "91110000XYZ");
+	json_decref(site);
+	site = th_ok(&w.srv, "PATCH", "/v1/sites/site_1", w.srv.admin_key, "{\"tax_id\":null}", 200);
+	ck_assert(json_is_null(json_object_get(site, "tax_id")));
+	ck_assert_str_eq(json_string_value(json_object_get(site, "legal_name")), LEGAL);
+	json_decref(site);
+	r = th_req(&w.srv, "PATCH", "/v1/sites/site_1", w.srv.admin_key, "{\"timezone\":\"UTC\"}", NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(th_err(&r), "unknown_field");
+	th_resp_free(&r);
+	r = th_req(&w.srv, "PATCH", "/v1/sites/site_1", w.srv.admin_key, "{\"tax_id\":\"\"}", NULL);
+	ck_assert_int_eq(r.status, 400);
+	th_resp_free(&r);
+	r = th_req(&w.srv, "PATCH", "/v1/sites/site_1", w.fin, "{\"tax_id\":\"x\"}", NULL);
+	ck_assert_int_eq(r.status, 403);
+	th_resp_free(&r);
+	r = th_req(&w.srv, "PATCH", "/v1/sites/site_9", w.srv.admin_key, "{\"tax_id\":\"x\"}", NULL);
+	ck_assert_int_eq(r.status, 404);
+	th_resp_free(&r);
+	j = th_ok(&w.srv, "GET", "/v1/receipts/rcpt_2", w.fin, NULL, 200);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "site"), "tax_id")), TAXID);
+	json_decref(j);
 }
 END_TEST
 
