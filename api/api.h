@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12, gw_5. */
+/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12, gw_5, rcpt_3. */
 #define ID_SITE "site"
 #define ID_TENANT "ten"
 #define ID_POLICY "pol"
