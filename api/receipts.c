@@ -2,6 +2,7 @@
  * an embedded CJK TrueType font so Chinese names print). Receipts are issued by the money
  * operations themselves (ops/receipt.h); this file only reads them. */
 #include "api/api.h"
+#include "api/payments.h"
 #include "api/render.h"
 #include "core/log.h"
 #include "store/receipts.h"
@@ -43,7 +44,7 @@ static json_t *receipt_json(const struct receipt_row *r)
 	json_object_set_new(o, "channel", json_string(r->channel));
 	json_object_set_new(o, "provider_txn_id", opt_str(r->provider_txn_id));
 	json_object_set_new(o, "reference", opt_str(r->reference));
-	json_object_set_new(o, "payment_id", r->payment_id ? api_id_json("pay", r->payment_id) : json_null());
+	json_object_set_new(o, "payment_id", r->payment_id ? api_id_json(ID_PAYMENT, r->payment_id) : json_null());
 	json_object_set_new(o, "ledger_entry_id", api_id_json(ID_LEDGER, r->ledger_entry_id));
 	json_object_set_new(o, "balance_before_minor", json_integer(r->balance_before_minor));
 	json_object_set_new(o, "balance_after_minor", json_integer(r->balance_after_minor));

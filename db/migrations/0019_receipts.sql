@@ -74,14 +74,14 @@ CREATE INDEX receipts_payment ON receipts (payment_id) WHERE payment_id IS NOT N
 -- What a receipt's hash covers: the UTF-8 text of these fields, one per line in this order
 -- (an absent one is an empty line), after the previous receipt's hash:
 --   prev_hash, number, series, year, seq, issued_at (unix microseconds), issued_local,
---   legal_name, tax_id, site_id, tenant_id, tenant_name, shop, amount_minor, currency,
+--   legal_name, tax_id, site_id, site_name, tenant_id, tenant_name, shop, amount_minor, currency,
 --   channel, provider_txn_id, reference, balance_before_minor, balance_after_minor,
 --   cites_number
 -- so anyone holding a receipt and the one before it can recompute it.
 CREATE FUNCTION receipt_hash(r receipts) RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT encode(sha256(convert_to(concat_ws(E'\n', r.prev_hash, r.number, r.series, r.year::text, r.seq::text,
         ((extract(epoch FROM r.issued_at) * 1000000)::bigint)::text, r.issued_local, coalesce(r.legal_name, ''),
-        coalesce(r.tax_id, ''), r.site_id::text, r.tenant_id::text, r.tenant_name, r.shop, r.amount_minor::text,
+        coalesce(r.tax_id, ''), r.site_id::text, r.site_name, r.tenant_id::text, r.tenant_name, r.shop, r.amount_minor::text,
         r.currency::text, r.channel, coalesce(r.provider_txn_id, ''), coalesce(r.reference, ''),
         r.balance_before_minor::text, r.balance_after_minor::text, coalesce(r.cites_number, '')), 'UTF8')), 'hex')
 $$;

@@ -6,12 +6,14 @@
  * missing font is a 503 for the PDF alone. */
 #include "harness.h"
 
+#include <openssl/sha.h>
 #include <png.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ZHANG "\xe5\xbc\xa0\xe8\xae\xb0\xe9\xa4\x90\xe5\x8e\x85" /* 张记餐厅 */
@@ -220,6 +222,58 @@ static double pdf_ink(const char *pdf_path)
 	return (double)dark / (double)n;
 }
 
+/* A JSON field as text for the canonical form: strings as they are, numbers in decimal, null
+ * and absent as "". */
+static void field(char *buf, size_t cap, const json_t *v)
+{
+	size_t n = strlen(buf);
+	if (json_is_string(v))
+		snprintf(buf + n, cap - n, "%s\n", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf + n, cap - n, "%lld\n", (long long)json_integer_value(v));
+	else
+		snprintf(buf + n, cap - n, "\n");
+}
+
+/* The receipt's hash recomputed from its JSON alone, as 0019_receipts.sql documents it. */
+static void recompute_hash(const json_t *j, char out[65])
+{
+	char text[4096] = "";
+	const char *issued = json_string_value(json_object_get(j, "issued_at")); /* 2026-12-01T18:58:31.123456Z */
+	struct tm tm = {0};
+	ck_assert_ptr_nonnull(strptime(issued, "%Y-%m-%dT%H:%M:%S", &tm));
+	long long us = (long long)timegm(&tm) * 1000000 + atoll(issued + 20);
+	const json_t *site = json_object_get(j, "site"), *cites = json_object_get(j, "cites");
+	field(text, sizeof text, json_object_get(j, "prev_hash"));
+	field(text, sizeof text, json_object_get(j, "number"));
+	field(text, sizeof text, json_object_get(j, "series"));
+	field(text, sizeof text, json_object_get(j, "year"));
+	field(text, sizeof text, json_object_get(j, "seq"));
+	json_t *u = json_integer(us);
+	field(text, sizeof text, u);
+	json_decref(u);
+	field(text, sizeof text, json_object_get(j, "issued_local"));
+	field(text, sizeof text, json_object_get(site, "legal_name"));
+	field(text, sizeof text, json_object_get(site, "tax_id"));
+	json_t *sid = json_integer(atoll(json_string_value(json_object_get(site, "id")) + 5)); /* site_N */
+	field(text, sizeof text, sid);
+	json_decref(sid);
+	field(text, sizeof text, json_object_get(site, "name"));
+	json_t *tid = json_integer(atoll(json_string_value(json_object_get(j, "tenant_id")) + 4)); /* ten_N */
+	field(text, sizeof text, tid);
+	json_decref(tid);
+	static const char *const rest[] = {"tenant_name", "shop", "amount_minor", "currency", "channel", "provider_txn_id",
+					   "reference", "balance_before_minor", "balance_after_minor", NULL};
+	for (int i = 0; rest[i]; i++)
+		field(text, sizeof text, json_object_get(j, rest[i]));
+	field(text, sizeof text, json_object_get(cites, "number"));
+	text[strlen(text) - 1] = 0; /* lines joined by newlines: none after the last */
+	unsigned char md[32];
+	SHA256((const unsigned char *)text, strlen(text), md);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 static struct th_resp get_as(const char *path, const char *key, const char *accept)
 {
 	char h[96];
@@ -264,7 +318,12 @@ START_TEST(pdf_html_and_json_show_the_receipt)
 	snprintf(hash, sizeof hash, "%s", json_string_value(json_object_get(j, "hash")));
 	ck_assert_uint_eq(strlen(hash), 64);
 	ck_assert_uint_eq(strspn(hash, "0123456789abcdef"), 64);
+	char again[65];
+	recompute_hash(j, again);
+	ck_assert_str_eq(again, hash);
 	json_t *first = th_ok(&w.srv, "GET", "/v1/receipts/rcpt_1", w.fin, NULL, 200);
+	recompute_hash(first, again);
+	ck_assert_str_eq(again, json_string_value(json_object_get(first, "hash")));
 	ck_assert_str_eq(json_string_value(json_object_get(j, "prev_hash")),
 			 json_string_value(json_object_get(first, "hash")));
 	ck_assert(json_is_null(json_object_get(json_object_get(first, "site"), "legal_name")));
@@ -433,6 +492,35 @@ START_TEST(a_missing_font_is_503_for_the_pdf_alone)
 }
 END_TEST
 
+/* The year of a number is the site's: 2026-12-31 23:59 in Shanghai is still 2026, and ten
+ * seconds after its midnight (16:00:10 UTC, still 2026 in UTC) a new series of 2027 begins at
+ * 1. wattle's clock runs 10x from 15:59:00 UTC. */
+START_TEST(the_year_turns_at_the_sites_midnight)
+{
+	th_world_stop(&w);
+	const char *env[] = {"WATTLE_CLOCK_SPEED=10", "WATTLE_CLOCK_START=1798732740", NULL};
+	th_world_start(&w, env, TH_SITE | TH_TENANT);
+	json_t *a = topup("ten_1", 100, "old-year", 201);
+	long long at_s = th_sql_int(w.db, "SELECT extract(epoch FROM at)::bigint FROM ledger_entries WHERE amount_minor = 100");
+	ck_assert_msg(at_s < 1798732800 - 5, "the first top-up came too late (%lld) to test the turn", at_s);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(a, "receipt"), "number")), "S1-TOPUP-2026-000001");
+	json_decref(a);
+	/* until wattle's clock is 10 s past the site's midnight */
+	usleep((useconds_t)((1798732810 - at_s) * 100000));
+	a = topup("ten_1", 200, "new-year", 201);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(a, "receipt"), "number")), "S1-TOPUP-2027-000001");
+	json_decref(a);
+	json_t *j = th_ok(&w.srv, "GET", "/v1/receipts/rcpt_2", w.fin, NULL, 200);
+	const char *issued = json_string_value(json_object_get(j, "issued_at")), *local =
+		json_string_value(json_object_get(j, "issued_local"));
+	ck_assert_msg(!strncmp(issued, "2026-12-31T16:00:", 17), "issued_at %s", issued);
+	ck_assert_msg(!strncmp(local, "2027-01-01 00:00:", 17) && !strcmp(local + 20, "+08:00"), "issued_local %s", local);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "prev_hash")), ""); /* a new chain */
+	json_decref(j);
+	ck_assert_int_eq(q("SELECT count(*) FROM receipt_counters"), 2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("receipts");
@@ -447,6 +535,7 @@ int main(void)
 	tcase_add_checked_fixture(lim, setup, teardown);
 	tcase_add_test(lim, twenty_concurrent_topups_number_without_gaps);
 	tcase_add_test(lim, a_missing_font_is_503_for_the_pdf_alone);
+	tcase_add_test(lim, the_year_turns_at_the_sites_midnight);
 	suite_add_tcase(s, lim);
 	return th_run(s);
 }
