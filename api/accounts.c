@@ -1,6 +1,7 @@
 /* accounts.c: a tenant's prepaid account, its ledger, cashier top-ups and adjustments. */
 #include "api/api.h"
 #include "ops/ledger.h"
+#include "ops/receipt.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "api/queue.h"
@@ -201,11 +202,23 @@ static enum db_status post_tx(PGconn *c, void *arg)
 		return DB_ABORT;
 	}
 	char at[40];
-	api_reply(rq, 201,
-		  json_pack("{s:o, s:s, s:s, s:I, s:I, s:O}", "id", api_id_json(ID_LEDGER, e.id), "at",
-			    srv_time_format(e.at_us, at, sizeof at), "kind", t->kind,
-			    "amount_minor", (json_int_t)e.amount_minor,
-			    "balance_after_minor", (json_int_t)e.balance_after_minor, "ref", t->ref));
+	json_t *reply = json_pack("{s:o, s:s, s:s, s:I, s:I, s:O}", "id", api_id_json(ID_LEDGER, e.id), "at",
+				  srv_time_format(e.at_us, at, sizeof at), "kind", t->kind, "amount_minor",
+				  (json_int_t)e.amount_minor, "balance_after_minor", (json_int_t)e.balance_after_minor,
+				  "ref", t->ref);
+	if (!strcmp(t->kind, "topup")) { /* money in at the cashier: its receipt, in this transaction */
+		json_t *ch = json_object_get(t->ref, "channel"), *rf = json_object_get(t->ref, "reference");
+		struct receipt_req r = {RCPT_TOPUP, t->tenant_id, &e, json_string_value(ch), NULL,
+					json_string_value(rf), 0, 0, e.at_us};
+		struct receipt_issued ri;
+		if ((st = op_receipt_issue(c, &r, &ri)) != DB_OK) {
+			json_decref(reply);
+			return st;
+		}
+		json_object_set_new(reply, "receipt",
+				    json_pack("{s:o, s:s}", "id", api_id_json(ID_RECEIPT, ri.id), "number", ri.number));
+	}
+	api_reply(rq, 201, reply);
 	st = api_audit(c, rq, t->kind,
 		       json_pack("{s:o, s:o, s:I}", "tenant_id", api_id_json(ID_TENANT, t->tenant_id),
 				 "ledger_id", api_id_json(ID_LEDGER, e.id), "amount_minor",

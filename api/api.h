@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12, gw_5. */
+/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12, gw_5, rcpt_3. */
 #define ID_SITE "site"
 #define ID_TENANT "ten"
 #define ID_POLICY "pol"
@@ -19,6 +19,7 @@
 #define ID_KEY "key"
 #define ID_LEDGER "le"
 #define ID_GATEWAY "gw"
+#define ID_RECEIPT "rcpt"
 
 /* Parse "<prefix>_<n>" -> n > 0, or 0 when it is not such an id. */
 int64_t api_id_parse(const char *prefix, const char *s);
@@ -230,6 +231,13 @@ void api_meter_alarm_settings(struct req *rq);
 void api_reports_create(struct req *rq);
 void api_reports_get(struct req *rq);
 void api_reports_list(struct req *rq);
+void api_sites_patch(struct req *rq);
+void api_receipts_list(struct req *rq);
+void api_receipts_get(struct req *rq);
+/* The CJK TrueType font (WATTLE_RECEIPT_FONT: a .ttf, or a .ttc with ",<index>") receipts'
+ * PDFs embed; borrowed for the server's life. NULL: the Debian default. A font that cannot be
+ * read is logged when a PDF is asked for and that request is 503. */
+void api_receipts_set_font(const char *path);
 void api_keys_create(struct req *rq);
 void api_keys_delete(struct req *rq);
 

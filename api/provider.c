@@ -4,6 +4,7 @@
 #include "core/log.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,16 +76,33 @@ static size_t sink_put(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 /* One handle per thread, so that a worker's or an HTTP thread's connection to a provider
- * stays open between calls. */
-static _Thread_local CURL *handle;
+ * stays open between calls; cleaned up when the thread ends. */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *h) { curl_easy_cleanup(h); }
+static void handle_key_make(void)
+{
+	if (pthread_key_create(&handle_key, handle_free))
+		abort();
+}
+
+static CURL *thread_handle(void)
+{
+	pthread_once(&handle_once, handle_key_make);
+	CURL *h = pthread_getspecific(handle_key);
+	if (!h) {
+		if (!(h = curl_easy_init()) || pthread_setspecific(handle_key, h))
+			abort();
+	}
+	return h;
+}
 
 int prov_http(const struct prov_http *rq, struct prov_http_reply *out, struct prov_status *st)
 {
 	memset(out, 0, sizeof *out);
 	ok(st);
-	if (!handle && !(handle = curl_easy_init()))
-		abort();
-	CURL *h = handle;
+	CURL *h = thread_handle();
 	curl_easy_reset(h);
 	struct curl_slist *hs = NULL;
 	for (size_t i = 0; rq->headers && rq->headers[i]; i++)

@@ -1,8 +1,9 @@
-/* render.c: reports as CSV and as HTML with inline SVG; power quality as HTML. */
+/* render.c: reports as CSV and as HTML with inline SVG; power quality and receipts as HTML. */
 #include "api/render.h"
 #include "core/alarm.h"
 #include "core/money.h"
 #include "core/buf.h"
+#include "core/valid.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -688,6 +689,87 @@ char *api_render_html(const json_t *r, size_t *len)
 		energy_html(&b, r);
 	srv_buf_puts(&b, "<p class=\"sub\" style=\"margin-top:32px\">wattle &middot; figures from the ledger and the "
 			 "metered rollups; debits are shown as negative amounts in the summaries.</p></body></html>\n");
+	*len = b.len;
+	return b.p;
+}
+
+/* ---- receipts ---- */
+
+const char api_receipt_notice[] =
+	"This receipt is not a tax invoice (fapiao). \xe6\x9c\xac\xe6\x94\xb6\xe6\x8d\xae\xe4\xb8\x8d\xe6\x98\xaf"
+	"\xe5\x8f\x91\xe7\xa5\xa8\xe3\x80\x82"; /* 本收据不是发票。 */
+
+static void line(struct api_receipt_print *p, const char *label, const char *value)
+{
+	if (p->n >= API_RECEIPT_LINES)
+		return;
+	struct api_receipt_line *l = &p->lines[p->n++];
+	snprintf(l->label, sizeof l->label, "%s", label);
+	snprintf(l->value, sizeof l->value, "%s", value && *value ? value : "not set");
+}
+
+void api_receipt_print(const json_t *r, struct api_receipt_print *p)
+{
+	memset(p, 0, sizeof *p);
+	const char *series = str(r, "series");
+	snprintf(p->title, sizeof p->title, "%s",
+		 !strcmp(series, "TOPUP")    ? "Top-up receipt \xe5\x85\x85\xe5\x80\xbc\xe6\x94\xb6\xe6\x8d\xae"
+		 : !strcmp(series, "REFUND") ? "Refund receipt \xe9\x80\x80\xe6\xac\xbe\xe6\x94\xb6\xe6\x8d\xae"
+					     : "Cash payout receipt \xe7\x8e\xb0\xe9\x87\x91\xe9\x80\x80\xe6\xac\xbe"
+					       "\xe6\x94\xb6\xe6\x8d\xae");
+	const json_t *site = json_object_get(r, "site");
+	int digits = 2;
+	api_valid_currency(str(r, "currency"), &digits);
+	char v[512], a[32], b[32];
+	line(p, "Receipt number", str(r, "number"));
+	line(p, "Issued (site time)", str(r, "issued_local"));
+	line(p, "Issuer (legal name)", str(site, "legal_name"));
+	line(p, "Tax id", str(site, "tax_id"));
+	line(p, "Site", str(site, "name"));
+	snprintf(v, sizeof v, "%s (%s)", str(r, "tenant_name"), str(r, "tenant_id"));
+	line(p, "Tenant", v);
+	line(p, "Shop", str(r, "shop"));
+	snprintf(v, sizeof v, "%s %s", str(r, "currency"), money(num(r, "amount_minor"), digits, a, sizeof a));
+	line(p, !strcmp(series, "TOPUP") ? "Amount received" : "Amount paid back", v);
+	line(p, "Channel", str(r, "channel"));
+	line(p, "Provider transaction id", str(r, "provider_txn_id"));
+	if (*str(r, "reference"))
+		line(p, !strcmp(series, "REFUND") ? "Refund reference" : "Reference", str(r, "reference"));
+	const json_t *cites = json_object_get(r, "cites");
+	if (json_is_object(cites))
+		line(p, "Refund of receipt", str(cites, "number"));
+	snprintf(v, sizeof v, "%s %s -> %s %s", str(r, "currency"),
+		 money(num(r, "balance_before_minor"), digits, a, sizeof a), str(r, "currency"),
+		 money(num(r, "balance_after_minor"), digits, b, sizeof b));
+	line(p, "Balance before -> after", v);
+	line(p, "Verification hash (SHA-256)", str(r, "hash"));
+	line(p, "Previous receipt's hash", *str(r, "prev_hash") ? str(r, "prev_hash") : "none (first of the series)");
+}
+
+char *api_render_receipt_html(const json_t *r, size_t *len)
+{
+	struct api_receipt_print p;
+	api_receipt_print(r, &p);
+	struct srv_buf b = {0};
+	srv_buf_puts(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+	esc(&b, p.title);
+	srv_buf_puts(&b, " ");
+	esc(&b, str(r, "number"));
+	srv_buf_puts(&b, "</title>");
+	srv_buf_puts(&b, style);
+	srv_buf_puts(&b, "</head><body><h1>");
+	esc(&b, p.title);
+	srv_buf_puts(&b, "</h1><table>");
+	for (int i = 0; i < p.n; i++) {
+		srv_buf_puts(&b, "<tr><th>");
+		esc(&b, p.lines[i].label);
+		srv_buf_puts(&b, strstr(p.lines[i].label, "hash") ? "</th><td><code>" : "</th><td>");
+		esc(&b, p.lines[i].value);
+		srv_buf_puts(&b, strstr(p.lines[i].label, "hash") ? "</code></td></tr>" : "</td></tr>");
+	}
+	srv_buf_puts(&b, "</table><p><strong>");
+	esc(&b, api_receipt_notice);
+	srv_buf_puts(&b, "</strong></p></body></html>\n");
 	*len = b.len;
 	return b.p;
 }

@@ -45,6 +45,7 @@ static const struct {
 				       "this payment provider is not configured"},
 	[E_PROVIDER_ERROR] = {502, "provider_error", "the payment provider refused or failed"},
 	[E_PROVIDER_TIMEOUT] = {504, "provider_timeout", "the payment provider did not answer in time"},
+	[E_PDF_UNAVAILABLE] = {503, "pdf_unavailable", "PDF receipts cannot be made on this server (its font is missing)"},
 	[E_ACCOUNT_CLOSED] = {422, "account_closed", "the tenant moved out: its account takes no new money"},
 	[E_INTERNAL] = {500, "internal_error", "internal error"},
 };

@@ -15,6 +15,7 @@ const struct route api_routes[] = {
 	{"POST", "/v1/sites", api_sites_create, ADMIN, ROUTE_BODY, "/v1/sites"},
 	{"GET", "/v1/sites", api_sites_list, ADMIN | FIN | OPS, 0, "/v1/sites"},
 	{"GET", "/v1/sites/{id}", api_sites_get, ADMIN | FIN | OPS, 0, "/v1/sites/{id}"},
+	{"PATCH", "/v1/sites/{id}", api_sites_patch, ADMIN, ROUTE_BODY, "/v1/sites/{id}"},
 	{"POST", "/v1/sites/{id}/holidays", api_holidays_create, ADMIN | FIN, ROUTE_BODY,
 	 "/v1/sites/{id}/holidays"},
 	{"GET", "/v1/sites/{id}/holidays", api_holidays_list, ADMIN | FIN | OPS, 0, "/v1/sites/{id}/holidays"},
@@ -92,6 +93,8 @@ const struct route api_routes[] = {
 	{"POST", "/v1/reports", api_reports_create, FIN | OPS, ROUTE_BODY, "/v1/reports"},
 	{"GET", "/v1/reports", api_reports_list, FIN | OPS, 0, "/v1/reports"},
 	{"GET", "/v1/reports/{id}", api_reports_get, FIN | OPS | TEN, 0, "/v1/reports/{id}"},
+	{"GET", "/v1/receipts", api_receipts_list, FIN | TEN, 0, "/v1/receipts"},
+	{"GET", "/v1/receipts/{id}", api_receipts_get, FIN | TEN, 0, "/v1/receipts/{id}"},
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"GET", "/v1/audit", api_audit_list, ADMIN, 0, "/v1/audit"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
@@ -123,6 +126,7 @@ void api_register_statements_alarms(void);
 void api_register_statements_reports(void);
 void api_register_statements_gauges(void);
 void api_register_statements_gateways(void);
+void api_register_statements_receipts(void);
 void api_register_statements_moveout(void);
 
 void api_register_statements(void)
@@ -140,5 +144,6 @@ void api_register_statements(void)
 	api_register_statements_reports();
 	api_register_statements_gauges();
 	api_register_statements_gateways();
+	api_register_statements_receipts();
 	api_register_statements_moveout();
 }

@@ -14,9 +14,15 @@ void api_register_statements_sites(void) { store_sites_register(); }
 
 static json_t *site_json(const struct site *s)
 {
-	return json_pack("{s:o, s:s, s:s, s:s, s:o}", "id", api_id_json(ID_SITE, s->id), "name", s->name, "timezone",
-			 s->timezone, "currency", s->currency, "created_at", api_time_json(s->created_us));
+	return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "id", api_id_json(ID_SITE, s->id), "name", s->name,
+			 "timezone", s->timezone, "currency", s->currency, "legal_name",
+			 *s->legal_name ? json_string(s->legal_name) : json_null(), "tax_id",
+			 *s->tax_id ? json_string(s->tax_id) : json_null(), "created_at", api_time_json(s->created_us));
 }
+
+/* What receipts print of the operator (PATCH may clear them with null). */
+#define SITE_RECEIPT_FIELDS                                                                                   \
+	{"legal_name", FK_TEXT, F_NULL, 0, 200, 0, 0}, {"tax_id", FK_TEXT, F_NULL, 0, 64, 0, 0}
 
 struct site_tx {
 	struct req *rq;
@@ -31,6 +37,8 @@ static enum db_status site_create_tx(PGconn *c, void *arg)
 	snprintf(s.name, sizeof s.name, "%s", api_body_str(rq, "name"));
 	snprintf(s.timezone, sizeof s.timezone, "%s", api_body_str(rq, "timezone"));
 	snprintf(s.currency, sizeof s.currency, "%s", api_body_str(rq, "currency"));
+	snprintf(s.legal_name, sizeof s.legal_name, "%s", api_body_str(rq, "legal_name") ? api_body_str(rq, "legal_name") : "");
+	snprintf(s.tax_id, sizeof s.tax_id, "%s", api_body_str(rq, "tax_id") ? api_body_str(rq, "tax_id") : "");
 	enum db_status st = store_site_insert(c, &s, srv_clock_now_us());
 	if (st != DB_OK)
 		return st;
@@ -45,6 +53,7 @@ void api_sites_create(struct req *rq)
 		{"name", FK_TEXT, F_REQ, 0, 200, 0, 0},
 		{"timezone", FK_TZ, F_REQ, 0, 0, 0, 0},
 		{"currency", FK_CURRENCY, F_REQ, 0, 0, 0, 0},
+		SITE_RECEIPT_FIELDS,
 		{0},
 	};
 	if (api_fields(rq, spec, false))
@@ -89,6 +98,46 @@ void api_sites_get(struct req *rq)
 		api_reply(rq, 200, site_json(&s));
 	else
 		api_error(rq, E_NOT_FOUND, NULL, "no site %s", rq->args[0]);
+}
+
+struct site_patch_tx {
+	struct req *rq;
+	int64_t id;
+	json_t *out;
+};
+
+static enum db_status site_patch_tx(PGconn *c, void *arg)
+{
+	struct site_patch_tx *t = arg;
+	struct req *rq = t->rq;
+	struct site_fields f = {api_body_has(rq, "legal_name"), api_body_has(rq, "tax_id"), api_body_str(rq, "legal_name"),
+				api_body_str(rq, "tax_id")};
+	struct site s;
+	enum db_status st = store_site_update(c, t->id, &f, &s);
+	if (st != DB_OK)
+		return st;
+	if (!s.id) {
+		api_error(rq, E_NOT_FOUND, NULL, "no site %s", rq->args[0]);
+		return DB_ABORT;
+	}
+	json_decref(t->out);
+	t->out = site_json(&s);
+	return api_audit(c, rq, "site.update", json_pack("{s:O, s:O}", "id", json_object_get(t->out, "id"), "changes", rq->json));
+}
+
+/* PATCH /v1/sites/{id}: the site's legal name and tax id, which receipts issued from then on
+ * print (a receipt keeps what it printed). */
+void api_sites_patch(struct req *rq)
+{
+	static const struct field spec[] = {SITE_RECEIPT_FIELDS, {0}};
+	struct site_patch_tx t = {rq, api_arg_id(rq, 0, ID_SITE, "site"), NULL};
+	if (!t.id || api_fields(rq, spec, true))
+		return;
+	if (api_tx_failed(rq, db_run_tx(site_patch_tx, &t))) {
+		json_decref(t.out);
+		return;
+	}
+	api_reply(rq, 200, t.out);
 }
 
 static json_t *holiday_json(const struct holiday *h) { return json_pack("{s:s, s:s}", "day", h->day, "name", h->name); }

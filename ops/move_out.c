@@ -8,6 +8,7 @@
 #include "core/report_doc.h"
 #include "ops/allocation.h"
 #include "ops/ingest.h"
+#include "ops/receipt.h"
 #include "ops/ledger.h"
 #include "ops/refund.h"
 #include "ops/report.h"
@@ -217,12 +218,10 @@ static enum db_status pay_cash(PGconn *c, const struct op_moveout_req *rq, int64
 		return DB_OK;
 	}
 	*entry = e.id;
-	/* RECEIPT: op_receipt_issue for this cash payout, in this transaction: a refund receipt
-	 * (a new receipt, series of refunds) for tenant rq->tenant_id, amount `amount` (minor units,
-	 * the account's currency), channel "cash", no provider transaction id, ledger entry e.id,
-	 * balance before e.balance_before_minor and after e.balance_after_minor, issued at
-	 * rq->now_us, reason "move-out". Wired by the lead when ops/receipt.h lands. */
-	return DB_OK;
+	/* RECEIPT: the cash paid out gets its receipt in this transaction (series PAYOUT) */
+	struct receipt_req rr = {RCPT_PAYOUT, rq->tenant_id, &e, "cash", NULL, "move-out", 0, 0, rq->now_us};
+	struct receipt_issued ri;
+	return op_receipt_issue(c, &rr, &ri);
 }
 
 /* The final statement: the month of at from its start to now (everything the move-out

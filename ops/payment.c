@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "ops/ledger.h"
+#include "ops/receipt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,17 +39,28 @@ static char *ref_text(const char *const *kv, int64_t payment_id)
 }
 
 /* Post amount (signed) of kind for tenant: *ledger_id gets the entry, 0 when the tenant has
- * no account or (a topup) its account is closed (*closed then says so; may be NULL). */
+ * no account or (a topup) its account is closed (*closed then says so; may be NULL); *e the
+ * entry when posted. */
 static enum db_status post(PGconn *c, int64_t tenant, const char *kind, int64_t amount, const char *ref,
-			   const char *request_id, int64_t now_us, int64_t *ledger_id, bool *closed)
+			   const char *request_id, int64_t now_us, int64_t *ledger_id, struct bill_entry *e,
+			   bool *closed)
 {
-	struct bill_entry e;
 	enum bill_post_result res;
-	enum db_status st = bill_post(c, tenant, kind, amount, ref, request_id, now_us, &e, &res);
-	*ledger_id = st == DB_OK && res == POST_OK ? e.id : 0;
+	enum db_status st = bill_post(c, tenant, kind, amount, ref, request_id, now_us, e, &res);
+	*ledger_id = st == DB_OK && res == POST_OK ? e->id : 0;
 	if (closed)
 		*closed = st == DB_OK && res == POST_CLOSED;
 	return st;
+}
+
+/* The receipt of an entry just posted, in the same transaction. */
+static enum db_status receipt(PGconn *c, enum receipt_series series, int64_t tenant, const struct bill_entry *e,
+			      const char *channel, const char *txn, const char *reference, int64_t payment_id,
+			      int64_t now_us)
+{
+	struct receipt_req rq = {series, tenant, e, channel, txn, reference, payment_id, 0, now_us};
+	struct receipt_issued out;
+	return op_receipt_issue(c, &rq, &out);
 }
 
 static enum db_status conflict(PGconn *c, struct pay_result *out, const char *reason, int64_t expected,
@@ -101,13 +113,17 @@ enum db_status op_payment_credit(PGconn *c, const struct pay_note *n, struct pay
 			    n->out_trade_no ? n->out_trade_no : "", NULL};
 	char *ref = ref_text(kv, out->payment_id);
 	int64_t ledger;
+	struct bill_entry e;
 	bool closed;
-	st = post(c, tenant, "topup", n->amount, ref, n->request_id, n->now_us, &ledger, &closed);
+	st = post(c, tenant, "topup", n->amount, ref, n->request_id, n->now_us, &ledger, &e, &closed);
 	free(ref);
 	if (st != DB_OK)
 		return st;
 	if (!ledger) /* a tenant that moved out takes no new money: kept for finance to refund */
 		return conflict(c, out, closed ? "account_closed" : "no_account", want, want_cur, n->now_us);
+	if ((st = receipt(c, RCPT_TOPUP, tenant, &e, pay_provider_names[n->prov], n->txn, NULL, out->payment_id,
+			  n->now_us)) != DB_OK)
+		return st;
 	if ((st = store_payment_set(c, out->payment_id, "credited", ledger, 0)) != DB_OK)
 		return st;
 	if (o.id && (st = store_order_paid(c, o.id, out->payment_id, n->now_us)) != DB_OK)
@@ -134,7 +150,8 @@ enum db_status op_payment_refund_record(PGconn *c, const struct refund_record *r
 		const char *kv[] = {"channel", r->provider, "provider_txn_id", r->txn, "refund_ref", r->refund_ref,
 				    "out_trade_no", r->out_trade_no, "refund_id", *rid ? rid : NULL, NULL};
 		char *ref = ref_text(kv, r->payment_id);
-		st = post(c, r->tenant_id, "refund", -r->amount, ref, r->request_id, r->now_us, ledger_id, NULL);
+		struct bill_entry e;
+		st = post(c, r->tenant_id, "refund", -r->amount, ref, r->request_id, r->now_us, ledger_id, &e, NULL);
 		free(ref);
 		if (st != DB_OK)
 			return st;
@@ -142,6 +159,10 @@ enum db_status op_payment_refund_record(PGconn *c, const struct refund_record *r
 			*err = PAY_POST_FAILED;
 			return DB_OK;
 		}
+		/* A credit note citing the payment's receipt: the original is never edited. */
+		if ((st = receipt(c, RCPT_REFUND, r->tenant_id, &e, r->provider, r->txn, r->refund_ref, r->payment_id,
+				  r->now_us)) != DB_OK)
+			return st;
 	}
 	return store_refund_done(c, r->payment_id, *refund_id, *ledger_id, r->amount);
 }
@@ -266,8 +287,9 @@ enum db_status op_conflict_resolve(PGconn *c, const struct op_resolve_req *rq, s
 		const char *kv[] = {"channel", x->pay.provider, "provider_txn_id", x->pay.txn, "conflict_id", cid,
 				    "reason", rq->reason, NULL};
 		char *ref = ref_text(kv, x->pay.id);
+		struct bill_entry e;
 		bool closed;
-		st = post(c, tenant, "topup", left, ref, rq->request_id, rq->now_us, &ledger, &closed);
+		st = post(c, tenant, "topup", left, ref, rq->request_id, rq->now_us, &ledger, &e, &closed);
 		free(ref);
 		if (st != DB_OK)
 			return st;
@@ -275,6 +297,9 @@ enum db_status op_conflict_resolve(PGconn *c, const struct op_resolve_req *rq, s
 			*err = closed ? RES_CLOSED : RES_NO_ACCOUNT;
 			return DB_OK;
 		}
+		if ((st = receipt(c, RCPT_TOPUP, tenant, &e, x->pay.provider, x->pay.txn, NULL, x->pay.id, rq->now_us)) !=
+		    DB_OK)
+			return st;
 		if ((st = store_payment_set(c, x->pay.id, "credited", ledger, tenant)) != DB_OK)
 			return st;
 		if (x->pay.order_id && (st = store_order_paid(c, x->pay.order_id, x->pay.id, rq->now_us)) != DB_OK)

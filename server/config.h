@@ -29,6 +29,8 @@ struct config {
 	/* WATTLE_LOG_LEVEL and WATTLE_CLOCK_SPEED/_START/_ANCHOR are applied as they are read */
 	struct srv_dispatch_cfg dispatch;  /* WATTLE_GATEWAY_SECRET, WATTLE_SMS_*, WATTLE_NOTIFY_WEBHOOK_*,
 					    * WATTLE_DISPATCH_LEASE_MS */
+	const char *receipt_font;         /* WATTLE_RECEIPT_FONT: the CJK TrueType font receipts' PDFs embed
+					   * (".ttc,<index>" for a collection); NULL: Debian's WenQuanYi Zen Hei */
 	struct api_pay_settings pay;       /* WATTLE_WECHAT_*, WATTLE_ALIPAY_*, WATTLE_STRIPE_*,
 					    * WATTLE_PAY_URL, WATTLE_TOPUP_ORDER_TTL_S */
 };

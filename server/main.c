@@ -125,6 +125,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s,
 			      api_gateway_seen};
 	warn_unbound_keys();
+	api_receipts_set_font(cfg->receipt_font);
 	if (api_payments_start(&cfg->pay)) {
 		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
 		api_payments_stop();

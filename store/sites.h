@@ -10,11 +10,20 @@
 struct site {
 	int64_t id;
 	char name[201], timezone[64], currency[4];
+	char legal_name[201], tax_id[65]; /* printed on receipts; "" when not set */
 	int64_t created_us;
 };
 
-/* Insert s (name, timezone, currency); s is read back whole. */
+/* Insert s (name, timezone, currency, legal_name and tax_id ("" for none)); s is read back
+ * whole. */
 enum db_status store_site_insert(PGconn *c, struct site *s, int64_t now_us);
+/* What a patch sets: for each, set_* says whether to (to the value, NULL clears it). */
+struct site_fields {
+	bool set_legal_name, set_tax_id;
+	const char *legal_name, *tax_id;
+};
+/* Apply f to site id; *s is the row after, s->id == 0 when there is none. */
+enum db_status store_site_update(PGconn *c, int64_t id, const struct site_fields *f, struct site *s);
 /* s->id == 0 when there is none. */
 enum db_status store_site_get(PGconn *c, int64_t id, struct site *s);
 /* A page of sites after `after`, at most limit. *out new (caller frees). */

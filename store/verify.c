@@ -66,6 +66,22 @@ static const struct db_stmt verify_stmts[] = {
 	 " concat_ws(' ', (SELECT string_agg('aud_' || id, ' ') FROM (SELECT id FROM x WHERE bad ORDER BY chain_seq LIMIT 5) f),"
 	 "  CASE WHEN (SELECT count(*) FROM audit_head) <> 1 OR (SELECT bool_or(bad) FROM head) THEN 'the head' END)"
 	 "  AS examples FROM x"},
+	{"verify_receipts", /* verify_tx: every counter's receipts are 1..last_no, each sealed by its hash and
+			     * chained to the one before; the counter holds the last one's hash */
+	 "WITH x AS (SELECT r.id, r.number, r.hash <> receipt_hash(r)"
+	 "  OR r.prev_hash IS DISTINCT FROM coalesce(lag(r.hash) OVER w, CASE WHEN r.seq = 1 THEN '' END)"
+	 "  OR r.seq <> row_number() OVER w AS bad"
+	 "  FROM receipts r WINDOW w AS (PARTITION BY r.site_id, r.series, r.year ORDER BY r.seq)),"
+	 " k AS (SELECT k.site_id, k.series, k.year, k.last_no <> count(r.id)"
+	 "  OR k.last_hash IS DISTINCT FROM (SELECT l.hash FROM receipts l WHERE l.site_id = k.site_id"
+	 "   AND l.series = k.series AND l.year = k.year AND l.seq = k.last_no) AS bad"
+	 "  FROM receipt_counters k LEFT JOIN receipts r USING (site_id, series, year)"
+	 "  GROUP BY k.site_id, k.series, k.year, k.last_no, k.last_hash)"
+	 " SELECT (SELECT count(*) FROM x) + (SELECT count(*) FROM k) AS checked,"
+	 " (SELECT count(*) FILTER (WHERE bad) FROM x) + (SELECT count(*) FILTER (WHERE bad) FROM k) AS bad,"
+	 " concat_ws(' ', (SELECT string_agg(number, ' ') FROM (SELECT number FROM x WHERE bad ORDER BY id LIMIT 5) f),"
+	 "  (SELECT string_agg('counter S' || site_id || '-' || series || '-' || year, ' ')"
+	 "   FROM (SELECT * FROM k WHERE bad LIMIT 3) g)) AS examples"},
 	{0, 0},
 };
 
@@ -98,15 +114,16 @@ static enum db_status verify_tx(PGconn *c, void *arg)
 	struct verify_result *r = ((struct verify_tx *)arg)->r;
 	static const struct {
 		const char *check, *rule;
-	} names[6] = {
+	} names[VERIFY_CHECKS] = {
 		{"balances", "every balance is the sum of its account's ledger entries"},
 		{"ledger_chain", "every entry's balance_after is the running sum of its account"},
 		{"meter_cost", "every meter's charges are the floor of its exact cost"},
 		{"meter_ledger", "every meter's charges are in its tenants' ledgers, but for those while vacant"},
 		{"allocations", "every allocation run's entries sum to its pool; a reversed run's reversals give it all back"},
 		{"audit_chain", "the audit log's hash chain is whole: no row deleted, inserted or altered"},
+		{"receipts", "every receipt series is numbered 1, 2, ... without a gap and its hash chain is whole"},
 	};
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < VERIFY_CHECKS; i++)
 		r[i] = (struct verify_result){names[i].check, names[i].rule, 0, 0, ""};
 	PGresult *res = PQexec(c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 	enum db_status st = db_classify(c, res, "verify snapshot");
@@ -137,13 +154,15 @@ static enum db_status verify_tx(PGconn *c, void *arg)
 		st = one(c, "verify_allocations", &p, &r[4]);
 	if (st == DB_OK)
 		st = one(c, "verify_audit", &p, &r[5]);
+	if (st == DB_OK)
+		st = one(c, "verify_receipts", &p, &r[6]);
 	return st;
 }
 
 enum db_status store_verify(struct verify_result **out, int *n)
 {
-	*out = calloc(6, sizeof **out);
-	*n = 6;
+	*out = calloc(VERIFY_CHECKS, sizeof **out);
+	*n = VERIFY_CHECKS;
 	if (!*out)
 		abort();
 	struct verify_tx t = {*out};

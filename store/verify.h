@@ -7,9 +7,11 @@
 
 #include <stdint.h>
 
+#define VERIFY_CHECKS 7
+
 struct verify_result {
 	const char *check; /* static: "balances", "ledger_chain", "meter_cost", "meter_ledger", "allocations",
-			      "audit_chain" */
+			      "audit_chain", "receipts" */
 	const char *rule;  /* static: what must hold */
 	int64_t checked, bad;
 	char examples[160]; /* the first few offenders' ids, "" when none */

@@ -340,14 +340,16 @@ START_TEST(expired_order_closed_at_the_provider)
 	char otn[64], id[32];
 	json_decref(order("ten_2", p, 800, otn, id));
 	ck_assert_int_eq(wait_count("SELECT count(*) FROM topup_orders WHERE status = 'closed'", 1, 15000), 1);
-	struct fake_trade t;
-	ck_assert_int_eq(fakepay_trade(fk[_i], otn, &t), 0);
-	ck_assert_int_eq(t.state, FT_CLOSED);
 	ck_assert_int_eq(fakepay_pay(fk[_i], otn, NULL), -1); /* it can no longer be paid */
 	char *st = order_status(id);
 	ck_assert_str_eq(st, "closed");
 	free(st);
-	ck_assert_uint_ge(fakepay_calls(fk[_i], FC_CLOSE), 1);
+	if (_i == 2) { /* Stripe took no expires_at under 30 minutes: wattle expired the session */
+		struct fake_trade t;
+		ck_assert_int_eq(fakepay_trade(fk[_i], otn, &t), 0);
+		ck_assert_int_eq(t.state, FT_CLOSED);
+		ck_assert_uint_ge(fakepay_calls(fk[_i], FC_CLOSE), 1);
+	}
 }
 END_TEST
 

@@ -202,6 +202,10 @@ START_TEST(cash_with_shared_cost)
 			   " AND ref->>'pool_id' = 'pool_1' AND ref->>'period' = '2026-10' AND (ref->>'days')::int = 15"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries e JOIN accounts a ON a.id = e.account_id"
 			   " WHERE a.tenant_id = 1 AND kind = 'refund' AND amount_minor = -17000 AND ref->>'channel' = 'cash'"), 1);
+	/* with its receipt: a payout, numbered in its own series */
+	ck_assert_int_eq(q("SELECT count(*) FROM receipts r JOIN ledger_entries e ON e.id = r.ledger_entry_id"
+			   " WHERE r.series = 'PAYOUT' AND r.tenant_id = 1 AND r.amount_minor = 17000 AND r.channel = 'cash'"
+			   " AND r.balance_after_minor = 0 AND e.kind = 'refund'"), 1);
 	/* the meter is vacant, the tenant gone, the account closed */
 	ck_assert_int_eq(q("SELECT count(*) FROM meters WHERE tenant_id = 1"), 0);
 	json_t *t = th_ok(&w.srv, "GET", "/v1/tenants/ten_1", w.fin, NULL, 200);
@@ -448,6 +452,7 @@ START_TEST(refund_largest_first)
 	ck_assert_int_eq(wait_for("SELECT count(*) FROM refunds WHERE state = 'succeeded'", 2, 15000), 2);
 	ck_assert_int_eq(balance("ten_1"), 0);
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'"), 3);
+	ck_assert_int_eq(q("SELECT count(*) FROM receipts WHERE series = 'PAYOUT' AND amount_minor = 5000"), 1);
 	pthread_mutex_lock(&stripe->mu);
 	ck_assert_int_eq((int)stripe->nrefunds, 2);
 	for (size_t i = 0; i < stripe->nrefunds; i++) {

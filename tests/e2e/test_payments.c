@@ -390,6 +390,20 @@ START_TEST(wechat_refund)
 	expect(wx_send("REFUND.SUCCESS", refund, WX), 204, NULL);
 	ck_assert_int_eq(balance("ten_2"), 5000);
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'refund' AND amount_minor = -3000"), 1);
+	/* the payment's receipt stands; the refund (once, replayed or not) is a new one citing it */
+	ck_assert_int_eq(q("SELECT count(*) FROM receipts"), 2);
+	ck_assert_int_eq(q("SELECT count(*) FROM receipts WHERE series = 'TOPUP' AND seq = 1 AND amount_minor = 8000"
+			   " AND channel = 'wechat' AND provider_txn_id = '4200000010' AND payment_id = 1"
+			   " AND balance_before_minor = 0 AND balance_after_minor = 8000"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM receipts r JOIN receipts t ON t.id = r.cites_receipt_id"
+			   " WHERE r.series = 'REFUND' AND r.seq = 1 AND t.series = 'TOPUP' AND r.cites_number = t.number"
+			   " AND r.amount_minor = 3000 AND r.balance_before_minor = 8000 AND r.balance_after_minor = 5000"
+			   " AND r.reference = '50000000382019052709732678859' AND r.number LIKE 'S1-REFUND-%-000001'"), 1);
+	json_t *rc = th_ok(&srv, "GET", "/v1/receipts?tenant_id=ten_2", fin, NULL, 200);
+	ck_assert_int_eq(json_array_size(json_object_get(rc, "items")), 2);
+	json_t *refund_rc = json_array_get(json_object_get(rc, "items"), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(refund_rc, "cites"), "id")), "rcpt_1");
+	json_decref(rc);
 	/* more than is left of the payment: refused, nothing posted */
 	char *big = strdup(refund);
 	memcpy(strstr(big, "732678859"), "732678860", 9);
@@ -441,6 +455,9 @@ START_TEST(twenty_at_once_credit_once)
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'topup'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM payments"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'topup_received'"), 2); /* SMS, app */
+	/* one receipt, number 1: the 19 replays took no number */
+	ck_assert_int_eq(q("SELECT count(*) FROM receipts"), 1);
+	ck_assert_int_eq(q("SELECT last_no FROM receipt_counters WHERE series = 'TOPUP'"), 1);
 }
 END_TEST
 
@@ -641,6 +658,10 @@ START_TEST(conflicts_resolved_by_finance)
 	ck_assert_int_eq(balance("ten_1"), 1200);
 	ck_assert_int_eq(q("SELECT count(*) FROM audit_log WHERE action LIKE 'payment_conflict.%'"), 2);
 	ck_assert_int_eq(q("SELECT count(*) FROM payments WHERE status = 'rejected'"), 1);
+	/* the credited conflict has its receipt (what was paid, the provider's id); the rejected none */
+	ck_assert_int_eq(q("SELECT count(*) FROM receipts"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM receipts WHERE series = 'TOPUP' AND amount_minor = 1200"
+			   " AND channel = 'stripe' AND provider_txn_id = 'pi_9' AND tenant_id = 1"), 1);
 	json_t *l = th_ok(&srv, "GET", "/v1/payment-conflicts?state=open", fin, NULL, 200);
 	ck_assert_int_eq(json_array_size(json_object_get(l, "items")), 0);
 	json_decref(l);

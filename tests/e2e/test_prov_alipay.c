@@ -1,5 +1,5 @@
 /* test_prov_alipay.c: wattle calling Alipay's open API (api/prov_alipay.c) against the fake
- * (tests/support/fakepay/fake_alipay.c), in process, no database: orders (precreate, the wap
+ * (tools/fakepay/fake_alipay.c), in process, no database: orders (precreate, the wap
  * page), queries in every state, closes, refunds and their queries, the day's bill (a ZIP of
  * GBK CSV files); and that the fake refuses what Alipay refuses (another key's signature, a
  * missing or stale common parameter, a tampered URL) and that wattle refuses an answer signed

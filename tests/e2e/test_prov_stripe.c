@@ -1,5 +1,5 @@
 /* test_prov_stripe.c: wattle calling Stripe (api/prov_stripe.c) against the Stripe fake
- * (tests/support/fakepay/fake_stripe.c), in-process, no database: Checkout Sessions created
+ * (tools/fakepay/fake_stripe.c), in-process, no database: Checkout Sessions created
  * (with and without expires_at), asked (open, paid, expired, unknown) and expired; refunds
  * whole, in part and refused, asked by id and by payment intent; a day's balance
  * transactions page by page. Each outcome is checked against the fake's own state and the

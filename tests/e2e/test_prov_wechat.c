@@ -1,5 +1,5 @@
 /* test_prov_wechat.c: wattle calling WeChat Pay API v3 (api/prov_wechat.c) against the fake
- * (tests/support/fakepay/fake_wechat.c), in-process: orders (Native, JSAPI), queries, closes,
+ * (tools/fakepay/fake_wechat.c), in-process: orders (Native, JSAPI), queries, closes,
  * refunds, the bill; and requests built by hand that prove the fake checks what WeChat
  * checks. No database. */
 #include "api/api.h"

@@ -126,7 +126,8 @@ int fakepay_pay(struct fakepay *f, const char *out_trade_no, char txn[64])
 	pthread_mutex_lock(&f->mu);
 	struct fake_trade *t = fake_trade_find(f, out_trade_no, NULL);
 	int rc = -1;
-	if (t && t->state == FT_OPEN) {
+	/* past its time_expire (or expires_at) nobody can pay it, as at the providers */
+	if (t && t->state == FT_OPEN && (!t->expires_s || (int64_t)time(NULL) < t->expires_s)) {
 		static const char *const prefix[] = {"4200", "2026", "pi_"};
 		int i = !strcmp(f->provider, "wechat") ? 0 : !strcmp(f->provider, "alipay") ? 1 : 2;
 		fake_id(f, prefix[i], t->txn);

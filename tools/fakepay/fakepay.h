@@ -110,7 +110,8 @@ void fakepay_stop(struct fakepay *f); /* NULL: nothing */
 const char *fakepay_base(const struct fakepay *f, char *buf, size_t n);
 
 /* The tenant pays the open trade with this out_trade_no: it becomes paid now with a new
- * txn (copied into txn[64] when not NULL). 0, or -1 when there is no such open trade. */
+ * txn (copied into txn[64] when not NULL). 0, or -1 when there is no such open trade (or
+ * it is past its expiry). */
 int fakepay_pay(struct fakepay *f, const char *out_trade_no, char txn[64]);
 /* The trade with this out_trade_no, copied into *out; -1 when none. */
 int fakepay_trade(struct fakepay *f, const char *out_trade_no, struct fake_trade *out);
