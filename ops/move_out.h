@@ -58,6 +58,7 @@ struct op_moveout_result {
 	bool nothing_settled;    /* a negative balance with refund or cash: nothing paid back */
 	char statement_period[8];
 };
+/* Free what r owns (not r) and zero those fields; NULL is a no-op. */
 void op_moveout_result_free(struct op_moveout_result *r);
 
 /* The move-out. *out is filled on DB_OK whatever *err (op_moveout_result_free it). */
