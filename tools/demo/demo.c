@@ -5,6 +5,7 @@
  * Stripe, with keys it makes), lets some run dry, waits for the month close, and writes
  * every report to ./var/reports as HTML, CSV and JSON. Then it serves the result until
  * Ctrl-C (or exits, with --exit). */
+#include "fakepay.h"
 #include "peer/peer.h"
 #include "demo/demo.h"
 #include "core/buf.h"
@@ -40,6 +41,8 @@
 #define MCHID "1900009191"
 #define WX_SERIAL "7132D72A03E93CDDF8C03BBD1F37EEDF6D3E5AF4"
 #define ALIPAY_APP "2021004100000001"
+#define WX_APPID "wx8888888888888888"
+#define WX_MERCHANT_SERIAL "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 
 static struct {
 	char root[512], var[600], reports[700], keys[700], self_dir[512];
@@ -54,8 +57,10 @@ static struct {
 	int ctl_modbus, ctl_dlt, ctl_mqtt, gw_metrics;
 	int64_t real_anchor; /* when the server began to run at real speed from T_NOV1 + 3600 */
 	char admin[80], fin[80], ops[80], gw[80];
-	char apiv3[33], whsec[48];
-	EVP_PKEY *wx, *ali;
+	char apiv3[33], whsec[48], stripe_key[48];
+	EVP_PKEY *wx, *ali;         /* WeChat's platform key, Alipay's key: they sign notifications */
+	EVP_PKEY *wx_merchant, *ali_app; /* ours: they sign wattle's calls to the providers */
+	struct fakepay *fake[3];    /* the providers, played in this process */
 	volatile sig_atomic_t stop;
 	_Atomic long sms, events;
 } D;
@@ -220,6 +225,10 @@ static void cleanup(void)
 	stop(&D.server);
 	peer_stop(sink);
 	sink = NULL;
+	for (int i = 0; i < 3; i++) {
+		fakepay_stop(D.fake[i]);
+		D.fake[i] = NULL;
+	}
 }
 
 /* ---- HTTP ---- */
@@ -346,10 +355,17 @@ static void write_pub(EVP_PKEY *k, const char *path)
 	fclose(f);
 }
 
-static long wechat_pay(const char *otn, long long amount, long seq)
+static void write_private(EVP_PKEY *k, const char *path)
 {
-	char plain[700], txn[40];
-	snprintf(txn, sizeof txn, "42000%015ld", seq);
+	FILE *f = fopen(path, "w");
+	if (!f || PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) != 1)
+		die("cannot write %s", path);
+	fclose(f);
+}
+
+static long wechat_pay(const char *otn, long long amount, long seq, const char *txn)
+{
+	char plain[700];
 	snprintf(plain, sizeof plain,
 		 "{\"mchid\":\"" MCHID "\",\"appid\":\"wx8888888888888888\",\"out_trade_no\":\"%s\",\"transaction_id\":\"%s\","
 		 "\"trade_type\":\"NATIVE\",\"trade_state\":\"SUCCESS\",\"trade_state_desc\":\"ok\",\"bank_type\":\"OTHERS\","
@@ -391,33 +407,34 @@ static long wechat_pay(const char *otn, long long amount, long seq)
 	return http("POST", "/v1/webhooks/payments/wechat", NULL, NULL, body, hs, NULL);
 }
 
-static long alipay_pay(const char *otn, long long amount, long seq)
+static long alipay_pay(const char *otn, long long amount, long seq, const char *txn)
 {
 	char content[1024], body[4096], amt[32];
 	snprintf(amt, sizeof amt, "%lld.%02lld", amount / 100, amount % 100);
 	/* sorted keys, decoded values: what Alipay signs */
 	snprintf(content, sizeof content,
 		 "app_id=" ALIPAY_APP "&charset=utf-8&gmt_payment=2026-10-01 00:00:00&notify_type=trade_status_sync"
-		 "&out_trade_no=%s&total_amount=%s&trade_no=2026100122001%010ld&trade_status=TRADE_SUCCESS&version=1.0",
-		 otn, amt, seq);
+		 "&out_trade_no=%s&total_amount=%s&trade_no=%s&trade_status=TRADE_SUCCESS&version=1.0",
+		 otn, amt, txn);
 	char *sig = rsa_sign(D.ali, content, strlen(content));
 	char *esc = curl_easy_escape(NULL, sig, 0);
 	snprintf(body, sizeof body,
 		 "app_id=" ALIPAY_APP "&charset=utf-8&gmt_payment=2026-10-01+00%%3A00%%3A00&notify_type=trade_status_sync"
-		 "&out_trade_no=%s&total_amount=%s&trade_no=2026100122001%010ld&trade_status=TRADE_SUCCESS&version=1.0"
-		 "&sign_type=RSA2&sign=%s", otn, amt, seq, esc);
+		 "&out_trade_no=%s&total_amount=%s&trade_no=%s&trade_status=TRADE_SUCCESS&version=1.0"
+		 "&sign_type=RSA2&sign=%s", otn, amt, txn, esc);
+	(void)seq;
 	curl_free(esc);
 	free(sig);
 	return http("POST", "/v1/webhooks/payments/alipay", NULL, "application/x-www-form-urlencoded", body, NULL, NULL);
 }
 
-static long stripe_pay(const char *otn, long long amount, long seq)
+static long stripe_pay(const char *otn, long long amount, long seq, const char *txn)
 {
 	char body[1024], msg[1200], hex[65], h[256];
 	snprintf(body, sizeof body,
 		 "{\"id\":\"evt_demo_%ld\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":"
-		 "{\"id\":\"pi_demo_%ld\",\"object\":\"payment_intent\",\"amount\":%lld,\"amount_received\":%lld,"
-		 "\"currency\":\"cny\",\"metadata\":{\"out_trade_no\":\"%s\"}}}}", seq, seq, amount, amount, otn);
+		 "{\"id\":\"%s\",\"object\":\"payment_intent\",\"amount\":%lld,\"amount_received\":%lld,"
+		 "\"currency\":\"cny\",\"metadata\":{\"out_trade_no\":\"%s\"}}}}", seq, txn, amount, amount, otn);
 	long long t = (long long)time(NULL);
 	int n = snprintf(msg, sizeof msg, "%lld.%s", t, body);
 	unsigned char mac[32];
@@ -432,7 +449,11 @@ static long stripe_pay(const char *otn, long long amount, long seq)
 
 static long topups_by[3];
 
-/* A tenant scans the QR code and pays: an order, then the provider's notification. */
+static long missed_notifications;
+
+/* A tenant scans the QR code and pays: an order made at the provider (the fakes, which check
+ * what the providers check), the tenant paying there, then the provider's notification;
+ * one in ten never comes, and wattle's query of the order credits it instead. */
 static void pay(long long tenant, long long amount, int provider)
 {
 	static const char *const names[] = {"wechat", "alipay", "stripe"};
@@ -440,15 +461,20 @@ static void pay(long long tenant, long long amount, int provider)
 	json_t *o = call("POST", "/v1/topup-orders", D.fin, 201,
 			 "{\"tenant_id\":\"ten_%lld\",\"amount_minor\":%lld,\"provider\":\"%s\"}", tenant, amount,
 			 names[provider]);
-	char otn[64];
+	char otn[64], txn[64];
 	snprintf(otn, sizeof otn, "%s", json_string_value(json_object_get(o, "out_trade_no")));
 	json_decref(o);
-	seq++;
-	long st = provider == 0 ? wechat_pay(otn, amount, seq) : provider == 1 ? alipay_pay(otn, amount, seq)
-									      : stripe_pay(otn, amount, seq);
+	if (fakepay_pay(D.fake[provider], otn, txn))
+		die("the %s fake has no open order %s", names[provider], otn);
+	topups_by[provider]++;
+	if (++seq % 10 == 0) {
+		missed_notifications++;
+		return;
+	}
+	long st = provider == 0 ? wechat_pay(otn, amount, seq, txn) : provider == 1 ? alipay_pay(otn, amount, seq, txn)
+										   : stripe_pay(otn, amount, seq, txn);
 	if (st / 100 != 2)
 		die("the %s notification for %s was refused (%ld)", names[provider], otn, st);
-	topups_by[provider]++;
 }
 
 /* ---- the mall ---- */
@@ -611,7 +637,7 @@ static void key(const char *role, char *out)
 
 /* ---- the server ---- */
 
-static char env_buf[24][1200];
+static char env_buf[40][1200];
 
 /* ---- a building on real protocols ---- */
 
@@ -750,8 +776,18 @@ static void start_server(int64_t speed, int64_t start_s, int64_t anchor_s)
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_ALIPAY_APP_ID=" ALIPAY_APP);
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_ALIPAY_PUBKEY=%s/alipay_public.pem", D.keys);
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_STRIPE_WEBHOOK_SECRET=%s", D.whsec);
-	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_PAY_URL=http://%s/pay", D.listen);
-	const char *env[24];
+	char base[3][128];
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_WECHAT_APPID=" WX_APPID);
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_WECHAT_MERCHANT_KEY=%s/wechatpay_merchant_key.pem", D.keys);
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_WECHAT_MERCHANT_SERIAL=" WX_MERCHANT_SERIAL);
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_WECHAT_API_BASE=%s", fakepay_base(D.fake[0], base[0], 128));
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_ALIPAY_APP_PRIVATE_KEY=%s/alipay_app_private.pem", D.keys);
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_ALIPAY_GATEWAY=%s", fakepay_base(D.fake[1], base[1], 128));
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_STRIPE_SECRET_KEY=%s", D.stripe_key);
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_STRIPE_API_BASE=%s", fakepay_base(D.fake[2], base[2], 128));
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_PUBLIC_URL=http://%s", D.listen);
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_RECONCILE_HOUR=24");
+	const char *env[40];
 	for (int i = 0; i < n; i++)
 		env[i] = env_buf[i];
 	env[n] = NULL;
@@ -1001,6 +1037,21 @@ int srv_demo(int argc, char **argv)
 	snprintf(p2, sizeof p2, "%s/alipay_public.pem", D.keys);
 	write_pub(D.wx, p1);
 	write_pub(D.ali, p2);
+	/* the providers themselves, with our keys to check wattle's calls by */
+	D.wx_merchant = EVP_RSA_gen(2048);
+	D.ali_app = EVP_RSA_gen(2048);
+	snprintf(p1, sizeof p1, "%s/wechatpay_merchant_key.pem", D.keys);
+	snprintf(p2, sizeof p2, "%s/alipay_app_private.pem", D.keys);
+	write_private(D.wx_merchant, p1);
+	write_private(D.ali_app, p2);
+	snprintf(D.stripe_key, sizeof D.stripe_key, "sk_test_");
+	rand_text(D.stripe_key + 8, 32);
+	struct fakepay_keys wk = {D.wx_merchant, D.wx, MCHID, WX_APPID, WX_MERCHANT_SERIAL, WX_SERIAL, NULL};
+	struct fakepay_keys ak = {D.ali_app, D.ali, NULL, ALIPAY_APP, NULL, NULL, NULL};
+	struct fakepay_keys sk = {NULL, NULL, NULL, NULL, NULL, NULL, D.stripe_key};
+	if (!(D.fake[0] = fakepay_start("wechat", &wk)) || !(D.fake[1] = fakepay_start("alipay", &ak)) ||
+	    !(D.fake[2] = fakepay_start("stripe", &sk)))
+		die("cannot start the payment providers' fakes");
 
 	/* seed on a clock at real speed, on the first of October */
 	int64_t anchor = (int64_t)time(NULL);
@@ -1057,6 +1108,17 @@ int srv_demo(int argc, char **argv)
 	stop(&D.sim);
 	if (D.stop)
 		die("interrupted");
+	/* every order was paid at its provider: the ones whose notification never came are
+	 * credited by wattle asking the provider */
+	long long unpaid = 1;
+	for (int i = 0; i < 300 && unpaid && !D.stop; i++) {
+		unpaid = sql_int(c, "SELECT count(*) FROM topup_orders WHERE status <> 'paid'");
+		if (unpaid)
+			usleep(200000);
+	}
+	if (unpaid)
+		die("%lld top-up orders paid at the provider were not credited; see %s/wattle.log", unpaid, D.var);
+	long long receipts = sql_int(c, "SELECT count(*) FROM receipts");
 	say("closing October...\n");
 	long long closed = 0;
 	for (int i = 0; i < 600 && !closed && !D.stop; i++) {
@@ -1080,11 +1142,11 @@ int srv_demo(int argc, char **argv)
 	long long alarms = sql_int(c, "SELECT count(*) FROM alarms WHERE opened_at < " T_NOV1_SQL);
 	PQfinish(c);
 	int files = export_reports();
-	say("\nOctober closed: %lld statements; %lld readings; %ld top-ups through the webhooks "
-	    "(WeChat Pay %ld, Alipay %ld, Stripe %ld); %lld cut-offs, %lld restores, %lld alarms; "
-	    "%ld SMS and %ld webhook events delivered.\n",
-	    stmts, readings, total_topups, topups_by[0], topups_by[1], topups_by[2], cuts, restores, alarms,
-	    (long)atomic_load(&D.sms), (long)atomic_load(&D.events));
+	say("\nOctober closed: %lld statements; %lld readings; %ld top-ups ordered at the providers and paid "
+	    "(WeChat Pay %ld, Alipay %ld, Stripe %ld; %ld without a notification, credited by wattle's query), "
+	    "%lld receipts; %lld cut-offs, %lld restores, %lld alarms; %ld SMS and %ld webhook events delivered.\n",
+	    stmts, readings, total_topups, topups_by[0], topups_by[1], topups_by[2], missed_notifications, receipts, cuts,
+	    restores, alarms, (long)atomic_load(&D.sms), (long)atomic_load(&D.events));
 	say("Reports (%d files): %s/index.html, finance-summary.html, energy-report.html, statement-ten_N.html\n",
 	    files, D.reports);
 	say("The demo took %lld s.\n", (long long)((srv_mono_us() - t0) / 1000000));
@@ -1112,9 +1174,12 @@ int srv_demo(int argc, char **argv)
 	    "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/alarms\n"
 	    "  curl -s -H 'Authorization: Bearer %s' -X POST -H 'Content-Type: application/json'"
 	    " -d '{\"amount_minor\":5000,\"channel\":\"cash\"}' http://%s/v1/tenants/ten_1/topups\n"
-	    "  curl -s -H 'Authorization: Bearer %s' -H 'Accept: text/html' http://%s/v1/reports/rpt_1 > statement.html\n",
+	    "  curl -s -H 'Authorization: Bearer %s' -H 'Accept: text/html' http://%s/v1/reports/rpt_1 > statement.html\n"
+	    "  curl -s -H 'Authorization: Bearer %s' -H 'Accept: application/pdf' http://%s/v1/receipts/rcpt_1 > receipt.pdf\n"
+	    "  curl -s -H 'Authorization: Bearer %s' -X POST -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1'"
+	    " -d '{\"payment_id\":\"pay_1\",\"amount_minor\":100,\"reason\":\"demo\"}' http://%s/v1/refunds\n",
 	    D.listen, D.admin, D.fin, D.ops, D.admin, D.listen, D.admin, D.listen, D.ops, D.listen, D.fin, D.listen,
-	    D.admin, D.listen);
+	    D.admin, D.listen, D.fin, D.listen, D.fin, D.listen);
 	while (!D.stop)
 		pause();
 	cleanup();
