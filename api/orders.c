@@ -123,7 +123,10 @@ static enum db_status order_tx(PGconn *c, void *arg)
 	} else {
 		snprintf(o->status, sizeof o->status, "creating");
 	}
-	if ((st = store_order_insert(c, o, rq->who.key_id)) != DB_OK)
+	/* A creating order is due for the query worker after a lease: if this process dies
+	 * during the call, the worker asks the provider and closes what it may have made. */
+	int64_t lease = !strcmp(o->status, "creating") ? o->created_us + 2 * pay_cfg.timeout_ms * 1000 + 60000000 : 0;
+	if ((st = store_order_insert(c, o, rq->who.key_id, lease)) != DB_OK)
 		return st;
 	json_t *j = order_json(o);
 	api_reply(rq, 201, json_incref(j));
