@@ -19,7 +19,6 @@
 
 #define CLAIM 20
 #define LEASE_US (120 * INT64_C(1000000)) /* longer than any provider call */
-#define MAX_BACKOFF_US (600 * INT64_C(1000000))
 #define GIVE_UP_US (86400 * INT64_C(1000000))
 
 struct claim_tx {
@@ -38,12 +37,7 @@ static enum db_status claim_tx(PGconn *c, void *arg)
  * (then once more at expiry, to close it). */
 static int64_t next_query(const struct order *o, int64_t now)
 {
-	int64_t step = pay_cfg.query_after_s * INT64_C(1000000);
-	for (int i = 0; i < o->query_attempts && step < MAX_BACKOFF_US; i++)
-		step *= 2;
-	if (step > MAX_BACKOFF_US)
-		step = MAX_BACKOFF_US;
-	int64_t next = now + step;
+	int64_t next = now + pay_backoff_us(o->query_attempts);
 	return o->expires_us > now && next > o->expires_us ? o->expires_us : next;
 }
 

@@ -17,7 +17,6 @@
 #define ID_REFUND "rfd"
 #define CLAIM 20
 #define LEASE_US (120 * INT64_C(1000000))
-#define MAX_BACKOFF_US (600 * INT64_C(1000000))
 
 static json_t *refund_json(const struct refund *r)
 {
@@ -36,15 +35,6 @@ static json_t *refund_json(const struct refund *r)
 }
 
 /* ---- sending ---- */
-
-/* The n-th backoff step from the query-after unit, capped. */
-static int64_t backoff_us(int attempts)
-{
-	int64_t step = pay_cfg.query_after_s * INT64_C(1000000);
-	for (int i = 0; i < attempts && step < MAX_BACKOFF_US; i++)
-		step *= 2;
-	return step < MAX_BACKOFF_US ? step : MAX_BACKOFF_US;
-}
 
 struct settle_tx {
 	struct op_refund_outcome o;
@@ -94,7 +84,7 @@ static int send_refund(struct refund *r, int attempts, const char *request_id)
 	} else {
 		counted = "error";
 	}
-	t.o.next_us = now + backoff_us(attempts);
+	t.o.next_us = now + pay_backoff_us(attempts);
 	api_refund_count(p, counted);
 	srv_log(t.o.what == RO_FAILED || rc ? LOG_WARN : LOG_INFO, "refunds: rfd_%lld %s %s %lld %s of %s: %s%s%s%s%s",
 		(long long)r->id, query ? "asked" : "sent to", r->provider, (long long)r->amount_minor, r->currency, r->txn,
