@@ -277,6 +277,11 @@ int api_refunds_tick(void);
  * each, after WATTLE_RECONCILE_HOUR site time (api/reconciliations.c). */
 int api_reconcile_tick(void);
 
+/* The provider-call threads (api/provider.c): requests waiting on a payment provider's answer
+ * (an order made, a refund asked) are served there, their HTTP threads free meanwhile. */
+void api_provider_calls_start(unsigned workers);
+void api_provider_calls_stop(void);
+
 /* The same for the batched account reads. */
 void api_accounts_start(unsigned workers);
 void api_accounts_stop(void);

@@ -103,6 +103,15 @@ static int send_refund(struct refund *r, int attempts, const char *request_id)
 
 /* ---- the API ---- */
 
+/* The request's own call to the provider (a provider-call thread); arg a new refund. */
+static void send_and_reply(struct req *rq, void *arg)
+{
+	struct refund *r = arg;
+	if (send_refund(r, 0, rq->request_id) == 0)
+		api_reply(rq, 202, refund_json(r));
+	free(r);
+}
+
 struct create_tx {
 	struct req *rq;
 	bool fresh;
@@ -185,8 +194,11 @@ void api_refunds_create(struct req *rq)
 			api_reply(rq, 202, refund_json(&r));
 		return;
 	}
-	if (send_refund(&t.r, 0, rq->request_id) == 0)
-		api_reply(rq, 202, refund_json(&t.r));
+	struct refund *job = malloc(sizeof *job);
+	if (!job)
+		abort();
+	*job = t.r;
+	prov_offload(rq, send_and_reply, job);
 }
 
 void api_refunds_get(struct req *rq)
