@@ -360,6 +360,7 @@ struct figure {
 };
 
 static const char *threads_now = "";
+static const char *warm = ""; /* "warm-up: " while warming up */
 
 static struct figure orders(int p, int conc, int n)
 {
@@ -385,9 +386,9 @@ static struct figure orders(int p, int conc, int n)
 	double el = now_s() - t0;
 	next += n;
 	struct figure f = {pct(&all, 0.5), pct(&all, 0.99), ok / el};
-	printf("order creation %-7s c=%d, %s HTTP threads: %d orders (%d failed) in %.1f s: %.1f orders/s, p50 %.1f ms,"
+	printf("%sorder creation %-7s c=%d, %s HTTP threads: %d orders (%d failed) in %.1f s: %.1f orders/s, p50 %.1f ms,"
 	       " p99 %.1f ms\n",
-	       prov[p], conc, threads_now, ok, failed, el, f.rate, f.p50, f.p99);
+	       warm, prov[p], conc, threads_now, ok, failed, el, f.rate, f.p50, f.p99);
 	fflush(stdout);
 	free(all.v);
 	return f;
@@ -716,9 +717,9 @@ static struct topup_fig topups(const char *what, int phase, int from, int count,
 	double el = now_s() - t0;
 	long long receipts = sql_int("SELECT count(*) FROM receipts") - r0;
 	struct topup_fig f = {(double)credited / el, (double)receipts / el, pct(&all, 0.5), pct(&all, 0.99)};
-	printf("top-ups by notification, %s, 16 clients, %s HTTP threads, %.0f s: %lld credited (%lld not), %lld"
+	printf("%stop-ups by notification, %s, 16 clients, %s HTTP threads, %.0f s: %lld credited (%lld not), %lld"
 	       " receipts: %.0f credited/s, %.0f receipts/s, p50 %.1f ms, p99 %.1f ms\n",
-	       what, threads_now, el, credited, other, receipts, f.credited_s, f.receipts_s, f.p50, f.p99);
+	       warm, what, threads_now, el, credited, other, receipts, f.credited_s, f.receipts_s, f.p50, f.p99);
 	fflush(stdout);
 	free(all.v);
 	return f;
@@ -789,7 +790,9 @@ int main(int argc, char **argv)
 		set_delay(p, 50);
 		bf[p] = bare(p, 1, 100);
 		bf8[p] = bare(p, 8, 200);
-		orders(p, 8, 16); /* warm-up: connections and prepared statements */
+		warm = "warm-up: "; /* connections and prepared statements */
+		orders(p, 8, 16);
+		warm = "";
 		o1[p] = orders(p, 1, n);
 		o8[p] = orders(p, 8, n);
 		set_delay(p, 0);
@@ -806,7 +809,9 @@ int main(int argc, char **argv)
 	printf("\n== 3. top-ups through signed Stripe notifications (payment_intent.succeeded, credit + numbered"
 	       " receipt), beside pgbench\n");
 	double tps = pgbench(argv[7]);
-	topups("200 tenants of 1 site", 0, 1, 20, 2); /* warm-up */
+	warm = "warm-up: ";
+	topups("200 tenants of 1 site", 0, 1, 20, 2);
+	warm = "";
 	struct topup_fig one = topups("200 tenants of 1 site", 1, 1, 200, seconds);
 	struct topup_fig ten = topups("200 tenants over 10 sites", 2, 201, 200, seconds);
 
@@ -818,11 +823,15 @@ int main(int argc, char **argv)
 	wattle_start(argv[1], argv[2], argv[4], more);
 	for (int p = 0; p < 3; p++) {
 		set_delay(p, 50);
+		warm = "warm-up: ";
 		orders(p, 8, 16);
+		warm = "";
 		o8m[p] = orders(p, 8, n);
 		set_delay(p, 0);
 	}
+	warm = "warm-up: ";
 	topups("200 tenants of 1 site", 3, 1, 20, 2);
+	warm = "";
 	struct topup_fig one_m = topups("200 tenants of 1 site", 4, 1, 200, seconds);
 	struct topup_fig ten_m = topups("200 tenants over 10 sites", 5, 201, 200, seconds);
 
