@@ -219,7 +219,8 @@ static enum chan_result token_get(PGconn *c, CURL *h, int64_t stale_gen, struct 
 	return CH_SENT;
 }
 
-/* The template message's body: {"touser","template_id","url"?,"data":{key:{"value":val}}}. */
+/* The template message's body: {"touser","template_id","url"?,"data":{key:{"value":val}}}, in
+ * UTF-8 as it is (WeChat's own examples send Chinese unescaped). */
 static char *template_body(const struct chan_msg *m)
 {
 	json_t *data = json_object();
@@ -229,7 +230,7 @@ static char *template_body(const struct chan_msg *m)
 	json_t *b = json_pack("{s:s, s:s, s:o}", "touser", m->to, "template_id", m->template_id, "data", data);
 	if (m->url && *m->url)
 		json_object_set_new(b, "url", json_string(m->url));
-	char *s = json_dumps(b, JSON_COMPACT | JSON_ENSURE_ASCII);
+	char *s = json_dumps(b, JSON_COMPACT);
 	json_decref(b);
 	if (!s)
 		abort();

@@ -66,6 +66,10 @@ static void rollback(PGconn *c)
 enum db_status store_wechat_token_lock(PGconn *c, const char *appid, struct wechat_token *out)
 {
 	memset(out, 0, sizeof *out);
+	/* inside the caller's transaction, BEGIN would be a warning and the COMMIT of
+	 * store_wechat_token_save would commit the caller's work: refused */
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+		return DB_HARD;
 	struct db_params p = {0};
 	enum db_status s = db_exec_void(c, "wechat_begin", &p);
 	if (s != DB_OK)

@@ -25,7 +25,7 @@ struct wechat_token {
 /* appid's token, without a lock. *found false when no process ever stored one. */
 enum db_status store_wechat_token_get(PGconn *c, const char *appid, struct wechat_token *out, bool *found);
 
-/* Begin a transaction and lock appid's row (inserting the placeholder, generation 0 and
+/* Outside any transaction (DB_HARD otherwise): begin one and lock appid's row (inserting the placeholder, generation 0 and
  * expired, when there is none), waiting for another process's refresh to end (at most 15 s:
  * lock_timeout). *out what the row holds after the wait. On DB_OK the transaction is open:
  * end it with store_wechat_token_save or store_wechat_token_release. On an error it is

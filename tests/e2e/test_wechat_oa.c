@@ -10,6 +10,7 @@
 #include "server/statements.h"
 #include "server/wechat_oa.h"
 #include "store/db.h"
+#include "store/wechat.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -416,6 +417,24 @@ START_TEST(secret_and_token_are_never_logged)
 }
 END_TEST
 
+START_TEST(send_inside_a_transaction_takes_no_token_lock)
+{
+	/* the lock's COMMIT would commit the caller's work: refused, and the send is for later */
+	PGconn *c = db_conn();
+	ck_assert_ptr_nonnull(c);
+	PQclear(PQexec(c, "BEGIN"));
+	struct wechat_token t;
+	ck_assert_int_eq(store_wechat_token_lock(c, APPID, &t), DB_HARD);
+	struct chan_outcome o;
+	ck_assert_int_eq(send_to(OPENID, TPL, &o), CH_RETRY);
+	ck_assert_str_eq(o.code, "db");
+	ck_assert_int_eq(PQtransactionStatus(c), PQTRANS_INTRANS);
+	PQclear(PQexec(c, "ROLLBACK"));
+	ck_assert_uint_eq(fakewx_tokens_issued(fx), 0);
+	ck_assert_int_eq(send_to(OPENID, TPL, &o), CH_SENT);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("wechat_oa");
@@ -441,6 +460,7 @@ static Suite *suite(void)
 	tcase_add_test(lim, no_template_or_no_openid_falls_back_without_a_call);
 	tcase_add_test(lim, unreachable_wechat_is_retried);
 	tcase_add_test(lim, secret_and_token_are_never_logged);
+	tcase_add_test(lim, send_inside_a_transaction_takes_no_token_lock);
 	suite_add_tcase(s, lim);
 	return s;
 }
