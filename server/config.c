@@ -34,7 +34,8 @@ const char *const srv_config_names[] = {
 	"WATTLE_ALIPAY_APP_PRIVATE_KEY", "WATTLE_STRIPE_API_BASE", "WATTLE_STRIPE_SECRET_KEY", "WATTLE_PUBLIC_URL",
 	"WATTLE_PAY_TIMEOUT_MS", "WATTLE_PAY_QUERY_AFTER_S", "WATTLE_RECONCILE_HOUR", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
 	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR",
-	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", "WATTLE_RECEIPT_FONT", NULL,
+	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", "WATTLE_RECEIPT_FONT",
+	"WATTLE_WECHAT_OA_APPID", "WATTLE_WECHAT_OA_SECRET", "WATTLE_WECHAT_OA_API_BASE", NULL,
 };
 
 /* An integer setting in [min, max], or def when unset. */
@@ -180,5 +181,8 @@ int srv_config_load(struct config *c)
 	c->pay.stripe_secret_key = str_setting("WATTLE_STRIPE_SECRET_KEY");
 	c->pay.public_url = str_setting("WATTLE_PUBLIC_URL");
 	c->receipt_font = str_setting("WATTLE_RECEIPT_FONT");
+	c->wechat_oa.appid = str_setting("WATTLE_WECHAT_OA_APPID");
+	c->wechat_oa.secret = str_setting("WATTLE_WECHAT_OA_SECRET");
+	c->wechat_oa.api_base = str_setting("WATTLE_WECHAT_OA_API_BASE");
 	return 0;
 }

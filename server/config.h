@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "server/dispatch.h"
 #include "server/ratelimit.h"
+#include "server/wechat_oa.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@ struct config {
 					   * (".ttc,<index>" for a collection); NULL: Debian's WenQuanYi Zen Hei */
 	struct api_pay_settings pay;       /* WATTLE_WECHAT_*, WATTLE_ALIPAY_*, WATTLE_STRIPE_*,
 					    * WATTLE_PAY_URL, WATTLE_TOPUP_ORDER_TTL_S */
+	struct chan_wechat_cfg wechat_oa;  /* WATTLE_WECHAT_OA_APPID, _SECRET, _API_BASE */
 };
 
 /* Fill from the environment (strings borrowed from it). Returns 0, or -1 with a message on

@@ -204,6 +204,7 @@ void srv_workers_start(const struct config *c)
 {
 	cfg = c;
 	srv_dispatch_configure(&c->dispatch);
+	chan_wechat_configure(&c->wechat_oa);
 	atomic_store(&stopping, false);
 	for (int i = 0; i < NWORKERS; i++) {
 		const struct srv_worker *w = &table[i];
