@@ -316,7 +316,12 @@ static enum answer call(const char *method, json_t *biz, bool notify, json_t **o
 		const char *msg = json_string_value(json_object_get(o, "sub_msg"));
 		if (!msg)
 			msg = json_string_value(json_object_get(o, "msg"));
-		prov_fail(st, PR_REFUSED, r.status, sub && *sub ? sub : code ? code : "unknown", "%s",
+		/* 20000 (service unavailable) and the system errors say "call again with the same
+		 * parameters": the outcome is unknown, not a refusal */
+		bool again = (code && !strcmp(code, "20000")) ||
+			     (sub && (!strcmp(sub, "ACQ.SYSTEM_ERROR") || !strcmp(sub, "aop.ACQ.SYSTEM_ERROR") ||
+				      !strcmp(sub, "isp.unknow-error")));
+		prov_fail(st, again ? PR_ERROR : PR_REFUSED, r.status, sub && *sub ? sub : code ? code : "unknown", "%s",
 			  msg ? msg : "refused");
 		a = ANS_REFUSED;
 	}

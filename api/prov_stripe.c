@@ -114,9 +114,11 @@ static int call(const char *method, const char *path, const char *body, const ch
 	if (!code || !*code)
 		code = type;
 	*out = j;
-	if (status >= 500 || !code)
-		return prov_fail(st, PR_ERROR, status, "provider_error", "Stripe answered %ld: %s", status,
-				 msg ? msg : (code ? code : "no error object"));
+	/* A 5xx, and 429 (rate limit, lock timeout) and 409 (the same Idempotency-Key in flight),
+	 * say "again later": the outcome is unknown, not a refusal. */
+	if (status >= 500 || status == 429 || status == 409 || !code)
+		return prov_fail(st, PR_ERROR, status, code && (status == 429 || status == 409) ? code : "provider_error",
+				 "Stripe answered %ld: %s", status, msg ? msg : (code ? code : "no error object"));
 	/* Stripe's 401 message repeats the end of the key it was given: not ours to keep */
 	if (status == 401)
 		msg = "Stripe refused the secret key (WATTLE_STRIPE_SECRET_KEY)";
@@ -366,10 +368,24 @@ static int read_refund(json_t *j, struct prov_refund *out, struct prov_status *s
 	return 0;
 }
 
+static int refund_query(const struct prov_refund_req *rq, struct prov_refund *out, struct prov_status *st);
+
 static int refund(const struct prov_refund_req *rq, struct prov_refund *out, struct prov_status *st)
 {
 	if (!rq->txn || !*rq->txn || !rq->out_refund_no || !*rq->out_refund_no || rq->amount_minor <= 0)
 		return prov_fail(st, PR_ERROR, 0, "bad_request", "a refund needs the payment intent, out_refund_no and an amount");
+	/* Stripe forgets an Idempotency-Key after 24 hours: a refund asked again (its first
+	 * answer lost) is looked for by its out_refund_no first, and made only when Stripe has
+	 * none, so that it is never made twice. */
+	struct prov_refund_req known = *rq;
+	known.refund_ref = NULL;
+	int found = refund_query(&known, out, st);
+	if (found == 0)
+		return 0;
+	if (st->result != PR_REFUSED || strcmp(st->code, "resource_missing"))
+		return -1;
+	memset(out, 0, sizeof *out);
+	memset(st, 0, sizeof *st);
 	struct srv_buf b = {0};
 	char why[META_VALUE_MAX + 1];
 	sb_pair(&b, "payment_intent", rq->txn);
