@@ -30,6 +30,16 @@ static bool aliyun_configured(void)
 	return given(acfg.key_id) && given(acfg.key_secret) && given(acfg.sign_name);
 }
 
+/* An E.164 number as Aliyun writes it: the country code and the number without '+'
+ * ("8613900001111"; Aliyun takes 86 before a mainland number, and wants other countries'
+ * numbers so). Borrowed from to. */
+static const char *aliyun_phone(const char *to)
+{
+	if (!to)
+		return "";
+	return to[0] == '+' ? to + 1 : to;
+}
+
 static const char *endpoint(void) { return given(acfg.endpoint) ? acfg.endpoint : ALIYUN_DEFAULT_ENDPOINT; }
 
 /* The authority of url ("host[:port]") into out. */
@@ -147,7 +157,7 @@ static enum chan_result aliyun_send(CURL *h, const struct chan_msg *m, struct ch
 	char outid[32];
 	snprintf(outid, sizeof outid, "ntf_%lld", (long long)m->notification_id);
 	struct sms_kv kv[] = {
-		{"PhoneNumbers", m->to ? m->to : ""},
+		{"PhoneNumbers", aliyun_phone(m->to)},
 		{"SignName", acfg.sign_name},
 		{"TemplateCode", m->template_id},
 		{"TemplateParam", tps},
@@ -188,7 +198,7 @@ int sms_aliyun_query(CURL *h, const char *phone, const char *biz_id, const char 
 	if (!aliyun_configured())
 		return -1;
 	struct sms_kv kv[] = {
-		{"PhoneNumber", phone}, {"BizId", biz_id}, {"SendDate", send_date}, {"PageSize", "10"}, {"CurrentPage", "1"},
+		{"PhoneNumber", aliyun_phone(phone)}, {"BizId", biz_id}, {"SendDate", send_date}, {"PageSize", "10"}, {"CurrentPage", "1"},
 	};
 	struct srv_buf ans = {0};
 	long st = aliyun_call(h, "QuerySendDetails", kv, sizeof kv / sizeof kv[0], &ans, NULL);

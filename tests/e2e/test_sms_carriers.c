@@ -145,7 +145,7 @@ START_TEST(aliyun_sent_keeps_the_bizid)
 	ck_assert_int_eq(fakesms_msg(fa, 0, &x), 0);
 	ck_assert_str_eq(o.provider_msg_id, x.msg_id);
 	ck_assert_ptr_nonnull(strchr(x.msg_id, '^'));
-	ck_assert_str_eq(x.phone, "+8613900001111");
+	ck_assert_str_eq(x.phone, "8613900001111"); /* E.164 without '+', as Aliyun takes it */
 	ck_assert_str_eq(x.tpl, "SMS_4650001");
 	ck_assert_str_eq(x.out_id, "ntf_42");
 	json_t *p = json_loads(x.params, 0, NULL);
@@ -196,6 +196,9 @@ START_TEST(aliyun_throttled_is_retried)
 	ck_assert_int_eq(fakesms_count(fa), 1);
 	fakesms_fail_next(fa, "isv.AMOUNT_NOT_ENOUGH", 1);
 	ck_assert_int_eq(chan_aliyun.send(h, &m, &o), CH_RETRY);
+	fakesms_fail_next(fa, "Throttling.User", 1);
+	ck_assert_int_eq(chan_aliyun.send(h, &m, &o), CH_RETRY);
+	ck_assert_str_eq(o.code, "Throttling.User");
 }
 END_TEST
 
