@@ -11,6 +11,8 @@
 #include "ops/alarm.h"
 #include "ops/month_close.h"
 #include "server/dispatch.h"
+#include "server/sms.h"
+#include "server/sms_poll.h"
 #include "store/closes.h"
 #include "store/db.h"
 
@@ -172,6 +174,9 @@ static const struct srv_worker table[] = {
 	{"order_queries", NULL, NULL, NULL, 500, orders_query, NULL, NULL},
 	{"refunds", NULL, NULL, NULL, 500, refunds, NULL, NULL},
 	{"reconcile", NULL, NULL, NULL, 60000, reconcile, NULL, NULL},
+	/* ticks often; polls every WATTLE_SMS_POLL_MS */
+	{"sms_delivery_poll", srv_sms_poll_enabled, NULL, NULL, 250, srv_sms_poll_tick, srv_sms_poll_open,
+	 srv_sms_poll_close},
 };
 #define NWORKERS (int)(sizeof table / sizeof table[0])
 
@@ -205,6 +210,10 @@ void srv_workers_start(const struct config *c)
 	cfg = c;
 	srv_dispatch_configure(&c->dispatch);
 	chan_wechat_configure(&c->wechat_oa);
+	chan_aliyun_configure(&c->aliyun);
+	chan_tencent_configure(&c->tencent);
+	api_sms_hooks_configure(c->sms_callback_token);
+	srv_sms_poll_configure(c->sms_poll, c->sms_poll_ms);
 	atomic_store(&stopping, false);
 	for (int i = 0; i < NWORKERS; i++) {
 		const struct srv_worker *w = &table[i];

@@ -63,7 +63,8 @@ static const struct db_stmt outbox_stmts[] = {
 	 " SELECT state FROM c"},
 	{"note_list", /* store_notes_list */
 	 "SELECT id, coalesce(tenant_id, 0) AS tenant_id, kind, channel, recipient, body, state, attempts, "
-	 SQL_US("created_at") " AS created_us, coalesce(" SQL_US("sent_at") ", 0) AS sent_us, last_error"
+	 SQL_US("created_at") " AS created_us, coalesce(" SQL_US("sent_at") ", 0) AS sent_us, last_error,"
+	 " coalesce(delivery, '') AS delivery, delivery_code, coalesce(" SQL_US("delivered_at") ", 0) AS delivered_us"
 	 " FROM notifications WHERE id > $1 AND ($3::text IS NULL OR state = $3) ORDER BY id LIMIT $2"},
 	{"cmd_claim", /* store_outbox_claim: the oldest due command of each meter whose earlier ones are
 			 sent, but none of a pull gateway's meters (they take theirs: cmd_pull); a meter's
@@ -320,6 +321,9 @@ enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const c
 		DB_COL("created_us", DB_I64, &x.created_us),
 		DB_COL("sent_us", DB_I64, &x.sent_us),
 		DB_COL("last_error", DB_TEXT_NEW, &x.last_error),
+		DB_COL_TEXT("delivery", x.delivery),
+		DB_COL("delivery_code", DB_TEXT_NEW, &x.delivery_code),
+		DB_COL("delivered_us", DB_I64, &x.delivered_us),
 		{0},
 	};
 	return db_exec_rows(c, "note_list", &p, spec, &x, sizeof x, (void **)out, n);
@@ -331,6 +335,7 @@ void store_note_rows_free(struct note_row *v, int n)
 		free(v[i].recipient);
 		free(v[i].body);
 		free(v[i].last_error);
+		free(v[i].delivery_code);
 	}
 	free(v);
 }

@@ -87,6 +87,9 @@ struct note_row {
 	int64_t id, tenant_id, attempts, created_us, sent_us; /* tenant_id, sent_us 0: none */
 	char kind[40], channel[8], state[8];
 	char *recipient, *body, *last_error; /* new or NULL */
+	char delivery[12];    /* "delivered", "undelivered", "" (no report yet) */
+	char *delivery_code;  /* the carrier's, new or NULL */
+	int64_t delivered_us; /* 0: none */
 };
 /* A page of notifications in state (NULL: all). *out new: store_note_rows_free. */
 enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const char *state, struct note_row **out,
