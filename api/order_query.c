@@ -18,7 +18,9 @@
 #include <string.h>
 
 #define CLAIM 20
-#define LEASE_US (120 * INT64_C(1000000)) /* longer than any provider call */
+/* Longer than a claimed batch can take (each order a query and a close, each up to the
+ * timeout), so that no other process asks about an order this one is still asking about. */
+#define LEASE_US ((2 * CLAIM + 1) * (int64_t)pay_cfg.timeout_ms * 1000)
 #define GIVE_UP_US (86400 * INT64_C(1000000))
 
 struct claim_tx {

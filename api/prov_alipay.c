@@ -139,6 +139,8 @@ static int build(struct params *ps, const char *method, json_t *biz, bool notify
 	if (notify) {
 		struct srv_buf u = {0};
 		srv_buf_puts(&u, pay_cfg.public_url);
+		while (u.len && u.p[u.len - 1] == '/')
+			u.p[--u.len] = 0;
 		srv_buf_puts(&u, "/v1/webhooks/payments/alipay");
 		param(ps, "notify_url", u.p);
 		free(u.p);

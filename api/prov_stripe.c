@@ -498,6 +498,14 @@ static int bill_line(json_t *bt, struct prov_bill_line *l)
 	if (!json_is_object(src) || !json_is_integer(amount) || !json_is_integer(created) || get_currency(bt, l->currency))
 		return -1;
 	int64_t a = json_integer_value(amount);
+	/* The balance transaction is in the settlement currency; the charge or refund it comes
+	 * from is in the one the tenant paid, which is what wattle recorded. */
+	json_t *samt = json_object_get(src, "amount");
+	char scur[4];
+	if (json_is_integer(samt) && json_integer_value(samt) >= 0 && !get_currency(src, scur)) {
+		a = pay ? json_integer_value(samt) : -json_integer_value(samt);
+		memcpy(l->currency, scur, sizeof scur);
+	}
 	const char *sid = json_string_value(json_object_get(src, "id"));
 	const char *pi = expandable_id(json_object_get(src, "payment_intent"));
 	const char *otn = json_string_value(json_object_get(json_object_get(src, "metadata"), "out_trade_no"));

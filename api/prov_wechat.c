@@ -526,9 +526,11 @@ static int parse_bill(char *csv, struct prov_bill_line **lines, size_t *n, struc
 			c_no = col(hdr, nh, "商户订单号");
 			c_state = col(hdr, nh, "交易状态");
 			c_cur = col(hdr, nh, "货币种类");
-			c_amt = col(hdr, nh, "应结订单金额");
+			/* 订单金额, the order's total: what the notification's amount.total says and
+			 * wattle credits (应结订单金额 is less the provider's coupons) */
+			c_amt = col(hdr, nh, "订单金额");
 			if (c_amt < 0)
-				c_amt = col(hdr, nh, "订单金额");
+				c_amt = col(hdr, nh, "应结订单金额");
 			if (c_amt < 0) /* the bills of old merchants */
 				c_amt = col(hdr, nh, "总金额");
 			c_rid = col(hdr, nh, "微信退款单号");

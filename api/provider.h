@@ -51,7 +51,7 @@ struct prov_order_req {
 	const char *openid; /* WeChat: JSAPI inside the official account, else NULL (Native) */
 };
 struct prov_order {
-	char pay_url[1024];     /* code_url, qr_code, the wap pay URL, the Checkout url; "" for JSAPI */
+	char pay_url[2048];     /* code_url, qr_code, the wap pay URL, the Checkout url; "" for JSAPI */
 	char provider_ref[256]; /* Stripe: the Checkout Session id; WeChat JSAPI: prepay_id; else "" */
 	/* WeChat JSAPI: {"appId","timeStamp","nonceStr","package","signType":"RSA","paySign"}
 	 * for the page's WeixinJSBridge (new; caller decrefs); else NULL. */

@@ -16,7 +16,9 @@
 
 #define ID_REFUND "rfd"
 #define CLAIM 20
-#define LEASE_US (120 * INT64_C(1000000))
+/* Longer than a claimed batch can take (each refund up to two calls: Stripe looks a
+ * refund up before making it again), so that no other process sends one this one sends. */
+#define LEASE_US ((2 * CLAIM + 1) * (int64_t)pay_cfg.timeout_ms * 1000)
 
 static json_t *refund_json(const struct refund *r)
 {
@@ -61,7 +63,10 @@ static int send_refund(struct refund *r, int attempts, const char *request_id)
 	struct prov_status ps;
 	/* Asking again with the same out_refund_no refunds once at every provider, so a refund
 	 * whose first call had no answer is simply sent again until one comes. */
-	bool query = *r->provider_ref != 0;
+	bool query = *r->provider_ref != 0 && attempts % 4 != 3;
+	/* every fourth answer of a refund still pending, it is asked for again instead (the same
+	 * out_refund_no: once at every provider): Alipay says nothing of a refund it never
+	 * received, however often it is asked about */
 	int rc = query ? prov_refund_query(p, &pr, &out, &ps) : prov_refund(p, &pr, &out, &ps);
 	struct settle_tx t = {{r->id, RO_RETRY, NULL, NULL, NULL, NULL, 0, request_id, 0}, {0}};
 	char *ev = out.raw ? json_dumps(out.raw, JSON_COMPACT) : NULL;

@@ -116,8 +116,9 @@ enum db_status op_reconcile(PGconn *c, const struct recon_req *rq, struct recon_
 	bool *used_pay = calloc((size_t)npay + 1, 1), *used_ref = calloc((size_t)nref + 1, 1);
 	if (!used_pay || !used_ref)
 		abort();
+	/* what wattle credited: a conflict is recorded (so it matches) but not in the ledger */
 	for (int i = 0; i < npay; i++)
-		if (pay[i].in_day)
+		if (pay[i].in_day && pay[i].credited)
 			run->wattle_total += pay[i].amount_minor;
 	for (int i = 0; i < nref; i++)
 		if (ref[i].in_day)

@@ -14,7 +14,7 @@ enum db_status store_account_currency(PGconn *c, int64_t tenant_id, char currenc
 struct order {
 	int64_t id, tenant_id, amount_minor, payment_id; /* payment_id 0: unpaid */
 	char out_trade_no[32], provider[8], currency[4], status[12], mode[8];
-	char pay_url[1024], openid[129], provider_ref[256], provider_code[64], provider_message[256];
+	char pay_url[2048], openid[129], provider_ref[256], provider_code[64], provider_message[256];
 	char pay_params[2048]; /* JSON text, "" when none */
 	int64_t created_us, expires_us, paid_us; /* paid_us 0: unpaid */
 	int query_attempts;

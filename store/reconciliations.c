@@ -22,12 +22,14 @@ static const struct db_stmt recon_stmts[] = {
 	{"recon_payments", /* store_recon_payments */
 	 "SELECT id AS payment_id, provider_txn_id AS txn, '' AS refund_ref, amount_minor, "
 	 SQL_US("received_at") " AS received_us,"
-	 " (received_at >= " SQL_TS("$4") " AND received_at < " SQL_TS("$5") ") AS in_day"
+	 " (received_at >= " SQL_TS("$4") " AND received_at < " SQL_TS("$5") ") AS in_day,"
+	 " status = 'credited' AS credited"
 	 " FROM payments WHERE provider = $1 AND received_at >= " SQL_TS("$2") " AND received_at < " SQL_TS("$3")},
 	{"recon_refunds", /* store_recon_refunds */
 	 "SELECT p.id AS payment_id, p.provider_txn_id AS txn, r.refund_ref, r.amount_minor, "
 	 SQL_US("r.received_at") " AS received_us,"
-	 " (r.received_at >= " SQL_TS("$4") " AND r.received_at < " SQL_TS("$5") ") AS in_day"
+	 " (r.received_at >= " SQL_TS("$4") " AND r.received_at < " SQL_TS("$5") ") AS in_day,"
+	 " true AS credited"
 	 " FROM payment_refunds r JOIN payments p ON p.id = r.payment_id WHERE p.provider = $1"
 	 " AND r.amount_minor > 0 AND r.received_at >= " SQL_TS("$2") " AND r.received_at < " SQL_TS("$3")},
 	{"recon_insert", /* store_recon_insert */
@@ -99,6 +101,7 @@ static enum db_status mine(PGconn *c, const char *stmt, const char *provider, in
 		DB_COL("amount_minor", DB_I64, &row.amount_minor),
 		DB_COL("received_us", DB_I64, &row.received_us),
 		DB_COL("in_day", DB_BOOL, &row.in_day),
+		DB_COL("credited", DB_BOOL, &row.credited),
 		{0},
 	};
 	*out = NULL;

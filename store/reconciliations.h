@@ -24,7 +24,8 @@ enum db_status store_recon_yesterday(PGconn *c, int64_t site_id, int64_t now_us,
 struct recon_mine {
 	int64_t payment_id, amount_minor, received_us;
 	char txn[130], refund_ref[130];
-	bool in_day; /* inside the day itself, not the margin around it */
+	bool in_day;   /* inside the day itself, not the margin around it */
+	bool credited; /* a payment credited (not a conflict, not rejected); a refund: true */
 };
 enum db_status store_recon_payments(PGconn *c, const char *provider, int64_t from_us, int64_t to_us, int64_t day_from,
 				    int64_t day_to, struct recon_mine **out, int *n);

@@ -16,14 +16,17 @@
 static const struct db_stmt refund_stmts[] = {
 	{"refund_payment_lock", /* store_refund_payment_lock */
 	 "SELECT p.id, p.status, p.provider, p.provider_txn_id, coalesce(p.out_trade_no, '') AS out_trade_no,"
-	 " p.currency, coalesce(p.tenant_id, 0) AS tenant_id, p.amount_minor, p.refunded_minor,"
-	 " (SELECT coalesce(sum(amount_minor), 0)::bigint FROM refunds r"
-	 "  WHERE r.payment_id = p.id AND r.state = 'pending') AS held_minor"
+	 " p.currency, coalesce(p.tenant_id, 0) AS tenant_id, p.amount_minor, p.refunded_minor"
 	 " FROM payments p WHERE p.id = $1 FOR UPDATE"},
+	{"refund_payment_held", /* store_refund_payment_lock, after the lock (its own snapshot) */
+	 "SELECT coalesce(sum(amount_minor), 0)::bigint AS held_minor FROM refunds"
+	 " WHERE payment_id = $1 AND state = 'pending'"},
 	{"refund_balance", /* store_refund_balance: locked, so refunds of one tenant's payments queue */
-	 "SELECT a.balance_minor, (SELECT coalesce(sum(amount_minor), 0)::bigint FROM refunds r"
-	 "  WHERE r.tenant_id = a.tenant_id AND r.state = 'pending') AS held_minor"
-	 " FROM accounts a WHERE a.tenant_id = $1 FOR UPDATE OF a"},
+	 "SELECT balance_minor FROM accounts WHERE tenant_id = $1 FOR UPDATE"},
+	{"refund_held", /* store_refund_balance, after the lock: a statement of its own, so that its
+			 * snapshot sees the refunds of whoever held the lock before */
+	 "SELECT coalesce(sum(amount_minor), 0)::bigint AS held_minor FROM refunds"
+	 " WHERE tenant_id = $1 AND state = 'pending'"},
 	{"refund_new", /* store_refund_new */
 	 "WITH r AS (INSERT INTO refunds (payment_id, tenant_id, amount_minor, currency, reason, origin,"
 	 " next_query_at, created_at, updated_at, api_key_id, request_id)"
@@ -73,10 +76,17 @@ enum db_status store_refund_payment_lock(PGconn *c, int64_t payment_id, struct r
 		DB_COL("tenant_id", DB_I64, &x->tenant_id),
 		DB_COL("amount_minor", DB_I64, &x->amount_minor),
 		DB_COL("refunded_minor", DB_I64, &x->refunded_minor),
-		DB_COL("held_minor", DB_I64, &x->held_minor),
 		{0},
 	};
-	return db_exec_row(c, "refund_payment_lock", &p, spec, NULL);
+	enum db_status st = db_exec_row(c, "refund_payment_lock", &p, spec, NULL);
+	if (st != DB_OK || !x->id)
+		return st;
+	/* A statement of its own after the lock: one FOR UPDATE statement's subquery would read
+	 * the snapshot taken before the lock was granted, and miss the refund of whoever held it. */
+	struct db_params q = {0};
+	db_p_i64(&q, x->id);
+	struct db_col hspec[] = {DB_COL("held_minor", DB_I64, &x->held_minor), {0}};
+	return db_exec_row(c, "refund_payment_held", &q, hspec, NULL);
 }
 
 enum db_status store_refund_balance(PGconn *c, int64_t tenant_id, int64_t *balance, int64_t *held, bool *found)
@@ -84,8 +94,14 @@ enum db_status store_refund_balance(PGconn *c, int64_t tenant_id, int64_t *balan
 	*balance = *held = 0;
 	struct db_params p = {0};
 	db_p_i64(&p, tenant_id);
-	struct db_col spec[] = {DB_COL("balance_minor", DB_I64, balance), DB_COL("held_minor", DB_I64, held), {0}};
-	return db_exec_row(c, "refund_balance", &p, spec, found);
+	struct db_col spec[] = {DB_COL("balance_minor", DB_I64, balance), {0}};
+	enum db_status st = db_exec_row(c, "refund_balance", &p, spec, found);
+	if (st != DB_OK || !*found)
+		return st;
+	struct db_params q = {0};
+	db_p_i64(&q, tenant_id);
+	struct db_col hspec[] = {DB_COL("held_minor", DB_I64, held), {0}};
+	return db_exec_row(c, "refund_held", &q, hspec, NULL);
 }
 
 #define REFUND_SPEC_N 20

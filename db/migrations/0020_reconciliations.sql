@@ -23,7 +23,7 @@ CREATE TABLE reconciliations (
 );
 COMMENT ON TABLE reconciliations IS 'one run of a provider''s bill for one site-local day against the payments wattle recorded; runs may be repeated, each is kept';
 COMMENT ON COLUMN reconciliations.provider_total_minor IS 'payments less refunds on the provider''s bill';
-COMMENT ON COLUMN reconciliations.wattle_total_minor IS 'payments less refunds wattle recorded for the same day (received in its bounds)';
+COMMENT ON COLUMN reconciliations.wattle_total_minor IS 'payments credited less refunds wattle recorded for the same day (received in its bounds); a payment kept as a conflict matches its line but is not in this total';
 CREATE INDEX reconciliations_day ON reconciliations (provider, bill_date, id);
 
 CREATE TABLE reconciliation_lines (

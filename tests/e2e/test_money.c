@@ -260,9 +260,20 @@ static void *notify(void *arg)
 	return (void *)(long)status;
 }
 
+/* A metric's value from /metrics (0 when absent). */
+static long long metric(const char *line_prefix)
+{
+	struct th_resp r = th_req(&srv, "GET", "/metrics", NULL, NULL, NULL);
+	const char *at = strstr(r.body, line_prefix);
+	long long v = at ? atoll(at + strlen(line_prefix)) : 0;
+	th_resp_free(&r);
+	return v;
+}
+
 START_TEST(notification_and_query_racing_credit_once)
 {
-	/* Twelve paid orders whose notifications arrive while the worker is querying them. */
+	/* Twelve paid orders: the even ones' notifications arrive while the worker is querying
+	 * them, the odd ones' after the query credited them. */
 	enum { N = 12 };
 	char otn[N][64], id[N][32], txn[N][64];
 	for (int i = 0; i < N; i++) {
@@ -272,21 +283,33 @@ START_TEST(notification_and_query_racing_credit_once)
 	usleep(900000); /* the first query is due at 1 s */
 	pthread_t th[N];
 	struct race_arg a[N];
-	for (int i = 0; i < N; i++) {
+	for (int i = 0; i < N; i += 2) {
 		a[i] = (struct race_arg){otn[i], txn[i]};
 		pthread_create(&th[i], NULL, notify, &a[i]);
 	}
-	for (int i = 0; i < N; i++) {
+	for (int i = 0; i < N; i += 2) {
 		void *rc;
 		pthread_join(th[i], &rc);
 		ck_assert_int_eq((long)rc, 200);
 	}
 	ck_assert_int_eq(wait_count("SELECT count(*) FROM topup_orders WHERE status = 'paid'", N, 10000), N);
+	for (int i = 1; i < N; i += 2) {
+		a[i] = (struct race_arg){otn[i], txn[i]};
+		ck_assert_int_eq((long)notify(&a[i]), 200);
+	}
 	sleep(2); /* any query still in flight lands */
 	ck_assert_int_eq(q("SELECT count(*) FROM payments"), N);
 	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'topup'"), N);
 	ck_assert_int_eq(balance("ten_1"), 700 * N / 2);
 	ck_assert_int_eq(balance("ten_2"), 700 * N / 2);
+	/* both paths ran: the query credited the odd ones at least, and their notifications
+	 * found them recorded */
+	long long by_query = metric("wattle_payment_queries_total{provider=\"stripe\",outcome=\"paid\"} ");
+	long long replays = metric("wattle_payment_notifications_total{provider=\"stripe\",outcome=\"replay\"} ");
+	long long credited = metric("wattle_payment_notifications_total{provider=\"stripe\",outcome=\"credited\"} ");
+	ck_assert_int_ge(by_query, N / 2);
+	ck_assert_int_ge(replays, N / 2);
+	ck_assert_int_eq(credited + replays, N);
 }
 END_TEST
 
@@ -478,6 +501,129 @@ START_TEST(refund_pending_then_confirmed_once)
 }
 END_TEST
 
+/* Stripe's charge.refunded for payment txn: the total refunded so far. */
+static long charge_refunded(const char *txn, long long total, const char *evt)
+{
+	char ev[512];
+	snprintf(ev, sizeof ev, "{\"id\":\"%s\",\"type\":\"charge.refunded\",\"data\":{\"object\":"
+		 "{\"id\":\"ch_1\",\"payment_intent\":\"%s\",\"amount_refunded\":%lld,\"currency\":\"cny\"}}}",
+		 evt, txn, total);
+	struct th_resp r = stripe_send(ev);
+	long status = r.status;
+	th_resp_free(&r);
+	return status;
+}
+
+START_TEST(a_total_refunded_over_two_pending_refunds_debits_them_once)
+{
+	char pay[32], txn[64];
+	paid(2, 1000, pay, txn);
+	pthread_mutex_lock(&fk[2]->mu);
+	fk[2]->refund_pending = true;
+	pthread_mutex_unlock(&fk[2]->mu);
+	struct th_resp r = refund(pay, 300, "two-a");
+	ck_assert_int_eq(r.status, 202);
+	th_resp_free(&r);
+	r = refund(pay, 200, "two-b");
+	ck_assert_int_eq(r.status, 202);
+	th_resp_free(&r);
+	ck_assert_int_eq(q("SELECT count(*) FROM refunds WHERE state = 'pending'"), 2);
+	/* Stripe made both; its report says the total, 500, naming neither */
+	ck_assert_int_eq(fakepay_refund_settle(fk[2], true), 2);
+	ck_assert_int_eq(charge_refunded(txn, 500, "evt_total"), 200);
+	ck_assert_int_eq(q("SELECT count(*) FROM refunds WHERE state = 'succeeded'"), 2);
+	ck_assert_int_eq(balance("ten_1"), 500);
+	/* the worker's queries then confirm each, and the report comes again: nothing more */
+	sleep(3);
+	ck_assert_int_eq(charge_refunded(txn, 500, "evt_total_again"), 200);
+	ck_assert_int_eq(q("SELECT coalesce(sum(-amount_minor), 0) FROM ledger_entries WHERE kind = 'refund'"), 500);
+	ck_assert_int_eq(q("SELECT refunded_minor FROM payments"), 500);
+	ck_assert_int_eq(balance("ten_1"), 500);
+}
+END_TEST
+
+struct refund_arg {
+	char pay[32], key[32];
+	long status;
+};
+
+static void *refund_thread(void *arg)
+{
+	struct refund_arg *a = arg;
+	struct th_resp r = refund(a->pay, 1000, a->key);
+	a->status = r.status;
+	th_resp_free(&r);
+	return NULL;
+}
+
+static void *refund_thread400(void *arg)
+{
+	struct refund_arg *a = arg;
+	struct th_resp r = refund(a->pay, 400, a->key);
+	a->status = r.status;
+	th_resp_free(&r);
+	return NULL;
+}
+
+START_TEST(refunds_of_several_payments_at_once_stay_within_the_balance)
+{
+	/* Six payments of 1000, a balance of 1000 after the energy: six refunds of 1000 at once,
+	 * of different payments (different payment rows to lock), pending at Stripe. */
+	enum { N = 6 };
+	struct refund_arg a[N];
+	/* enough HTTP threads that the six are in their transactions at once */
+	ck_assert_int_eq(th_server_stop(&srv), 0);
+	const char *extra[] = {"WATTLE_THREADS=12", NULL};
+	th_server_start(&srv, db, env_with(extra));
+	for (int i = 0; i < N; i++) {
+		char otn[64], id[32];
+		json_decref(order("ten_1", "stripe", 1000, otn, id));
+		ck_assert_int_eq(fakepay_pay(fk[2], otn, NULL), 0);
+	}
+	ck_assert_int_eq(wait_count("SELECT count(*) FROM payments WHERE status = 'credited'", N, 15000), N);
+	json_decref(th_ok(&srv, "POST", "/v1/tenants/ten_1/adjustments", fin,
+			  "{\"amount_minor\":-5000,\"reason\":\"energy\"}", 201));
+	pthread_mutex_lock(&fk[2]->mu);
+	fk[2]->refund_pending = true;
+	pthread_mutex_unlock(&fk[2]->mu);
+	pthread_t th[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(a[i].pay, sizeof a[i].pay, "pay_%d", i + 1);
+		snprintf(a[i].key, sizeof a[i].key, "many-%d", i);
+		pthread_create(&th[i], NULL, refund_thread, &a[i]);
+	}
+	int accepted = 0, refused = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		accepted += a[i].status == 202;
+		refused += a[i].status == 422;
+	}
+	ck_assert_int_eq(accepted, 1);
+	ck_assert_int_eq(refused, N - 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM refunds"), 1);
+	ck_assert_uint_eq(fakepay_calls(fk[2], FC_REFUND), 1);
+	/* and six refunds of 400 of one payment at once: what is left of it (1000) takes two */
+	json_decref(th_ok(&srv, "POST", "/v1/tenants/ten_1/adjustments", fin,
+			  "{\"amount_minor\":9000,\"reason\":\"energy reversed\"}", 201));
+	for (int i = 0; i < N; i++) {
+		snprintf(a[i].pay, sizeof a[i].pay, "pay_2");
+		snprintf(a[i].key, sizeof a[i].key, "one-%d", i);
+		a[i].status = 0;
+	}
+	for (int i = 0; i < N; i++)
+		pthread_create(&th[i], NULL, refund_thread400, &a[i]);
+	accepted = refused = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		accepted += a[i].status == 202;
+		refused += a[i].status == 422;
+	}
+	ck_assert_int_eq(accepted, 2);
+	ck_assert_int_eq(refused, N - 2);
+	ck_assert_int_eq(q("SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE payment_id = 2"), 800);
+}
+END_TEST
+
 /* ---- reconciliation ---- */
 
 /* The date in Shanghai now, YYYY-MM-DD. */
@@ -587,6 +733,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(r, refunds_partial_full_and_refused, from, 3);
 	tcase_add_loop_test(r, refund_pending_then_confirmed_once, from, 3);
 	tcase_add_loop_test(r, reconciliation_with_every_kind_of_difference, from, 3);
+	tcase_add_test(r, a_total_refunded_over_two_pending_refunds_debits_them_once);
+	tcase_add_test(r, refunds_of_several_payments_at_once_stay_within_the_balance);
 	suite_add_tcase(s, r);
 	return s;
 }

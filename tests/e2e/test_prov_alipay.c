@@ -294,7 +294,7 @@ START_TEST(wap_url_is_signed_and_opens)
 	ck_assert_int_eq(t.amount, 1234);
 	ck_assert_uint_eq(fakepay_refused(f), 0);
 	/* The URL with a cheaper amount is not Alipay's to honour. */
-	char forged[1024];
+	char forged[2048];
 	snprintf(forged, sizeof forged, "%s", o.pay_url);
 	char *a = strstr(forged, "%2212.34%22");
 	ck_assert_ptr_nonnull(a);
@@ -720,6 +720,18 @@ START_TEST(wap_url_fits_a_chinese_subject)
 	long status = 0;
 	get(o.pay_url, page, sizeof page, &status);
 	ck_assert_ptr_nonnull(strstr(page, "电费充值"));
+	/* the longest description an order makes: a tenant name of 90 bytes (30 Chinese
+	 * characters) and ": electricity top-up" (a 1024-byte URL did not hold 26) */
+	char desc[160] = "";
+	for (int i = 0; i < 30; i++)
+		strcat(desc, "海");
+	strcat(desc, ": electricity top-up");
+	rq.description = desc;
+	rq.out_trade_no = order_no(no);
+	ck_assert_int_eq(prov_order_create(PROV_ALIPAY, &rq, &o, &st), 0);
+	ck_assert_uint_gt(strlen(o.pay_url), 1024);
+	get(o.pay_url, page, sizeof page, &status);
+	ck_assert_int_eq(status, 200);
 	ck_assert_uint_eq(fakepay_refused(f), 0);
 }
 END_TEST
