@@ -34,7 +34,8 @@ const char *const srv_config_names[] = {
 	"WATTLE_ALIPAY_APP_PRIVATE_KEY", "WATTLE_STRIPE_API_BASE", "WATTLE_STRIPE_SECRET_KEY", "WATTLE_PUBLIC_URL",
 	"WATTLE_PAY_TIMEOUT_MS", "WATTLE_PAY_QUERY_AFTER_S", "WATTLE_RECONCILE_HOUR", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
 	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR",
-	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", "WATTLE_RECEIPT_FONT", NULL,
+	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", "WATTLE_RECEIPT_FONT",
+	"WATTLE_SMS_PROVIDER", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_TENANT_MESSAGES_PER_HOUR", NULL,
 };
 
 /* An integer setting in [min, max], or def when unset. */
@@ -131,7 +132,8 @@ int srv_config_load(struct config *c)
 	    int_setting("WATTLE_TOPUP_ORDER_TTL_S", 1, 31 * 86400, 1800, &c->pay.order_ttl_s) ||
 	    int_setting("WATTLE_PAY_TIMEOUT_MS", 100, 120000, 10000, &c->pay.timeout_ms) ||
 	    int_setting("WATTLE_PAY_QUERY_AFTER_S", 1, 3600, 30, &c->pay.query_after_s) ||
-	    int_setting("WATTLE_RECONCILE_HOUR", 0, 24, 6, &c->pay.reconcile_hour))
+	    int_setting("WATTLE_RECONCILE_HOUR", 0, 24, 6, &c->pay.reconcile_hour) ||
+	    int_setting("WATTLE_TENANT_MESSAGES_PER_HOUR", 1, 10000, 6, &c->dispatch.per_hour))
 		return -1;
 	int64_t per_key, per_addr, burst, fails, conns;
 	if (int_setting("WATTLE_RATE_PER_KEY", 0, 1000000, 1000, &per_key) ||
@@ -162,6 +164,14 @@ int srv_config_load(struct config *c)
 	c->dispatch.sms_from = str_setting("WATTLE_SMS_FROM");
 	c->dispatch.notify_url = str_setting("WATTLE_NOTIFY_WEBHOOK_URL");
 	c->dispatch.notify_secret = str_setting("WATTLE_NOTIFY_WEBHOOK_SECRET");
+	c->dispatch.sms_provider = str_setting("WATTLE_SMS_PROVIDER");
+	if (c->dispatch.sms_provider && strcmp(c->dispatch.sms_provider, "twilio") &&
+	    strcmp(c->dispatch.sms_provider, "aliyun") && strcmp(c->dispatch.sms_provider, "tencent")) {
+		fprintf(stderr, "wattle: WATTLE_SMS_PROVIDER=%s must be twilio, aliyun or tencent\n", c->dispatch.sms_provider);
+		return -1;
+	}
+	c->dispatch.sms_callback_token = str_setting("WATTLE_SMS_CALLBACK_TOKEN");
+	c->dispatch.public_url = str_setting("WATTLE_PUBLIC_URL");
 	c->pay.wx_apiv3_key = str_setting("WATTLE_WECHAT_APIV3_KEY");
 	c->pay.wx_pubkey_path = str_setting("WATTLE_WECHAT_PLATFORM_PUBKEY");
 	c->pay.wx_serial = str_setting("WATTLE_WECHAT_PLATFORM_SERIAL");
