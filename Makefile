@@ -42,6 +42,7 @@ bench: build
 	@bench/month_close.sh
 	@bench/control_latency.sh
 	@bench/gateway.sh
+	@bench/money.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -4,6 +4,7 @@
 #define WATTLE_API_H
 
 #include "store/db.h"
+#include "store/notes.h"
 #include "api/req.h"
 
 #include <jansson.h>
@@ -220,6 +221,15 @@ void api_refunds_get(struct req *rq);
 void api_hook_wechat(struct req *rq);
 void api_hook_alipay(struct req *rq);
 void api_hook_stripe(struct req *rq);
+/* The SMS providers' delivery reports (api/hook_sms.c), behind ?token=<token>: set it
+ * before serving (NULL: every report is refused). */
+void api_hook_sms_aliyun(struct req *rq);
+void api_hook_sms_tencent(struct req *rq);
+void api_sms_hooks_configure(const char *token);
+/* Count one delivery report of provider ("aliyun", "tencent") by what it did (store/notes.h),
+ * and, when it was recorded, the notification's delivery by channel and outcome
+ * (wattle_notification_delivery_total). For the polling worker too. */
+void api_sms_report_count(const char *provider, const char *channel, enum note_delivery what, bool delivered);
 void api_conflicts_list(struct req *rq);
 void api_conflict_resolve(struct req *rq);
 void api_alarms_list(struct req *rq);
@@ -283,6 +293,11 @@ int api_refunds_tick(void);
 /* The reconciliation worker's tick: yesterday's bill of every provider wattle can call, once
  * each, after WATTLE_RECONCILE_HOUR site time (api/reconciliations.c). */
 int api_reconcile_tick(void);
+
+/* The provider-call threads (api/provider.c): requests waiting on a payment provider's answer
+ * (an order made, a refund asked) are served there, their HTTP threads free meanwhile. */
+void api_provider_calls_start(unsigned workers);
+void api_provider_calls_stop(void);
 
 /* The same for the batched account reads. */
 void api_accounts_start(unsigned workers);

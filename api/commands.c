@@ -27,17 +27,18 @@ json_t *api_command_json(const struct command_row *x)
 
 static json_t *note_json(const struct note_row *x)
 {
-	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:o, s:s, s:s, s:I, s:o, s:o, s:o}", "id", api_id_json(ID_NOTE, x->id),
+	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:o, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", api_id_json(ID_NOTE, x->id),
 			 "tenant_id", x->tenant_id ? api_id_json(ID_TENANT, x->tenant_id) : json_null(), "kind", x->kind,
 			 "channel", x->channel, "recipient", x->recipient ? json_string(x->recipient) : json_null(),
 			 "body", x->body ? x->body : "", "state", x->state, "attempts", (json_int_t)x->attempts,
 			 "created_at", api_time_json(x->created_us), "sent_at",
 			 x->sent_us ? api_time_json(x->sent_us) : json_null(), "last_error",
-			 x->last_error ? json_string(x->last_error) : json_null());
+			 x->last_error ? json_string(x->last_error) : json_null(), "delivery",
+			 x->delivery[0] ? json_string(x->delivery) : json_null(), "delivery_code",
+			 x->delivery_code ? json_string(x->delivery_code) : json_null(), "delivered_at",
+			 x->delivered_us ? api_time_json(x->delivered_us) : json_null());
 	json_object_set_new(o, "provider", opt_str(x->provider));
 	json_object_set_new(o, "language", opt_str(x->language));
-	json_object_set_new(o, "delivery", opt_str(x->delivery));
-	json_object_set_new(o, "delivery_code", opt_str(x->delivery_code));
 	json_object_set_new(o, "last_code", opt_str(x->last_code));
 	return o;
 }

@@ -3,14 +3,15 @@
  * MessageSid, MessageStatus and, for a failure, ErrorCode. Twilio signs its callbacks with
  * the account's auth token over the URL; wattle instead gives the callback address a secret
  * token of its own (WATTLE_SMS_CALLBACK_TOKEN), compared in constant time, and a report
- * only moves a message wattle sent (by provider 'twilio' and the sid it answered). The
+ * only moves a message wattle sent (by provider 'twilio' and the sid it answered; the first
+ * report stands: store/notes.h). The
  * statuses queued, sending and sent move nothing; delivered moves it to delivered,
  * undelivered and failed to undelivered with the ErrorCode. */
 #include "api/api.h"
 #include "api/metrics.h"
 #include "core/clock.h"
 #include "core/paysig.h"
-#include "store/outbox.h"
+#include "store/notes.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -63,9 +64,11 @@ void api_hook_twilio(struct req *rq)
 		bill_form_free(&f);
 		return;
 	}
-	bool found = false;
-	char channel[8];
-	enum db_status st = store_note_delivery(c, "twilio", sid, delivery, code, srv_clock_now_us(), &found, channel);
+	enum note_delivery what = ND_UNKNOWN;
+	char channel[16];
+	int64_t now = srv_clock_now_us();
+	enum db_status st = store_note_delivery(c, "twilio", sid, !strcmp(delivery, "delivered"), code, now, now, &what, channel);
+	bool found = what != ND_UNKNOWN;
 	bill_form_free(&f);
 	if (api_read_failed(rq, st))
 		return;

@@ -19,7 +19,7 @@
 
 #define CLAIM 20
 #define LEASE_US (120 * INT64_C(1000000)) /* longer than any provider call */
-#define MAX_BACKOFF_US (600 * INT64_C(1000000))
+#define GIVE_UP_US (86400 * INT64_C(1000000))
 
 struct claim_tx {
 	int64_t now;
@@ -37,12 +37,7 @@ static enum db_status claim_tx(PGconn *c, void *arg)
  * (then once more at expiry, to close it). */
 static int64_t next_query(const struct order *o, int64_t now)
 {
-	int64_t step = pay_cfg.query_after_s * INT64_C(1000000);
-	for (int i = 0; i < o->query_attempts && step < MAX_BACKOFF_US; i++)
-		step *= 2;
-	if (step > MAX_BACKOFF_US)
-		step = MAX_BACKOFF_US;
-	int64_t next = now + step;
+	int64_t next = now + pay_backoff_us(o->query_attempts);
 	return o->expires_us > now && next > o->expires_us ? o->expires_us : next;
 }
 
@@ -111,12 +106,24 @@ static void ask(const struct order *o, int64_t now)
 	}
 	struct prov_trade tr;
 	struct prov_status ps;
-	bool done_with = !strcmp(o->status, "failed") || o->expires_us <= now;
+	/* failed, or left creating by a process that died: nobody has its code; close it */
+	bool done_with = !strcmp(o->status, "failed") || !strcmp(o->status, "creating") || o->expires_us <= now;
+	if (o->expires_us + GIVE_UP_US <= now) {
+		/* a day past its expiry no provider keeps an unpaid order: stop asking */
+		srv_log(LOG_WARN, "orders: ord_%lld %s %s: no answer a day past its expiry; no longer asked",
+			(long long)o->id, o->provider, o->out_trade_no);
+		t.what = ST_CLOSED;
+		run_step(&t);
+		return;
+	}
 	if (prov_order_query(p, o->out_trade_no, o->provider_ref, &tr, &ps)) {
 		api_query_count(p, "error");
 		srv_log(LOG_WARN, "orders: ord_%lld %s %s: query failed: %s %s (%s)", (long long)o->id, o->provider,
 			o->out_trade_no, prov_result_name(ps.result), ps.code, ps.message);
-		t.next_us = next_query(o, now);
+		/* nothing to ask by (a Stripe session whose id never came back): nothing can pay it */
+		t.next_us = !strcmp(ps.code, "no_reference") ? 0 : next_query(o, now);
+		if (!t.next_us)
+			t.what = ST_CLOSED;
 		run_step(&t);
 		return;
 	}
@@ -131,7 +138,6 @@ static void ask(const struct order *o, int64_t now)
 					   .amount = tr.amount_minor, .event_json = ev ? ev : "{}", .request_id = rid};
 		snprintf(t.note.currency, sizeof t.note.currency, "%s", *tr.currency ? tr.currency : o->currency);
 		run_step(&t);
-		pay_count(p, t.res.out);
 		srv_log(t.res.out == PAY_CONFLICT ? LOG_WARN : LOG_INFO,
 			"orders: ord_%lld %s %s: paid (%s %lld %s), found by query: %s%s%s", (long long)o->id, o->provider,
 			o->out_trade_no, tr.txn, (long long)tr.amount_minor, t.note.currency,

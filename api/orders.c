@@ -123,7 +123,10 @@ static enum db_status order_tx(PGconn *c, void *arg)
 	} else {
 		snprintf(o->status, sizeof o->status, "creating");
 	}
-	if ((st = store_order_insert(c, o, rq->who.key_id)) != DB_OK)
+	/* A creating order is due for the query worker after a lease: if this process dies
+	 * during the call, the worker asks the provider and closes what it may have made. */
+	int64_t lease = !strcmp(o->status, "creating") ? o->created_us + 2 * pay_cfg.timeout_ms * 1000 + 60000000 : 0;
+	if ((st = store_order_insert(c, o, rq->who.key_id, lease)) != DB_OK)
 		return st;
 	json_t *j = order_json(o);
 	api_reply(rq, 201, json_incref(j));
@@ -152,9 +155,11 @@ static enum db_status outcome_tx(PGconn *c, void *arg)
 	return st;
 }
 
-/* The call to the provider for a "creating" order, and its outcome recorded. */
-static void create_at_provider(struct req *rq, struct order_tx *t)
+/* The call to the provider for a "creating" order, and its outcome recorded (on a
+ * provider-call thread: prov_offload; arg is a new struct order_tx, freed here). */
+static void create_at_provider(struct req *rq, void *arg)
 {
+	struct order_tx *t = arg;
 	struct order *o = &t->o;
 	enum pay_provider p = (enum pay_provider)pay_provider_parse(o->provider);
 	int64_t now_s = (int64_t)time(NULL); /* the provider's clock is the real one */
@@ -190,9 +195,9 @@ static void create_at_provider(struct req *rq, struct order_tx *t)
 	}
 	api_order_count(p, rc == 0 ? "created" : ps.result == PR_TIMEOUT ? "timeout" : ps.result == PR_REFUSED ? "refused" : "error");
 	struct outcome_tx ot = {o->id, o, next};
-	if (api_tx_failed(rq, db_run_tx(outcome_tx, &ot)))
-		return;
-	reply_order(rq, o);
+	if (!api_tx_failed(rq, db_run_tx(outcome_tx, &ot)))
+		reply_order(rq, o);
+	free(t);
 }
 
 void api_orders_create(struct req *rq)
@@ -253,8 +258,13 @@ void api_orders_create(struct req *rq)
 			reply_order(rq, &o);
 		return;
 	}
-	if (!strcmp(t.o.status, "creating"))
-		create_at_provider(rq, &t);
+	if (strcmp(t.o.status, "creating"))
+		return;
+	struct order_tx *job = malloc(sizeof *job);
+	if (!job)
+		abort();
+	*job = t;
+	prov_offload(rq, create_at_provider, job);
 }
 
 void api_orders_get(struct req *rq)

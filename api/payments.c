@@ -91,6 +91,15 @@ static void count5(struct srv_counters *c, const char *const *names, enum pay_pr
 		srv_counters_add(c, (int)p * 5 + i, 1);
 }
 
+int64_t pay_backoff_us(int attempts)
+{
+	const int64_t max = 600 * INT64_C(1000000);
+	int64_t step = cfg.query_after_s * INT64_C(1000000);
+	for (int i = 0; i < attempts && step < max; i++)
+		step *= 2;
+	return step < max ? step : max;
+}
+
 void api_order_count(enum pay_provider p, const char *outcome) { count5(&order_counters, order_names, p, outcome); }
 void api_query_count(enum pay_provider p, const char *outcome) { count5(&query_counters, query_names, p, outcome); }
 void api_refund_count(enum pay_provider p, const char *outcome) { count5(&refund_counters, refund_names, p, outcome); }

@@ -46,6 +46,10 @@ extern struct pay_cfg pay_cfg;
 
 /* wattle_payment_notifications_total{provider,outcome}. */
 void pay_count(enum pay_provider p, enum pay_outcome o);
+/* Asking a provider again after attempts answers: WATTLE_PAY_QUERY_AFTER_S doubling per
+ * attempt, at most 10 minutes (microseconds). */
+int64_t pay_backoff_us(int attempts);
+
 /* wattle_topup_orders_total{provider,outcome}: outcome "created", "refused",
  * "timeout", "error", "closed" (closed at the provider when it expired unpaid). */
 void api_order_count(enum pay_provider p, const char *outcome);

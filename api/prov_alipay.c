@@ -7,6 +7,7 @@
  * The phone browser's alipay.trade.wap.pay is a page: its signed URL is built here and opened
  * by the tenant, without a call. The day's bill is a ZIP of GBK CSV files (libzip, ICU). */
 #include "api/provider.h"
+#include "core/buf.h"
 #include "core/money.h"
 #include "core/paysig.h"
 
@@ -21,47 +22,15 @@
 #define CHINA_OFFSET_S (8 * 3600) /* Alipay's times are Beijing time, +08:00, no DST */
 #define MAX_BILL_FILE ((zip_uint64_t)64 << 20)
 
-/* ---- a growing string ---- */
-
-struct sb {
-	char *p;
-	size_t n, cap;
-};
-
-static void sb_put(struct sb *b, const char *s, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		if (!(b->p = realloc(b->p, cap)))
-			abort();
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = 0;
-}
-
-static void sb_str(struct sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-
 /* Percent-encoding of a form value: everything but RFC 3986's unreserved characters, so a
  * space is %20 and '+' is %2B (a form decoder reads both right). In a URL's query (in_url)
  * the sub-delimiters a query may carry as they are (":/,@!$()*") stay, to keep the wap
  * pay URL short: it has a base64 signature, a URL and a JSON object in it. */
-static void sb_enc(struct sb *b, const char *s, bool in_url)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		    *p == '_' || *p == '.' || *p == '~' || (in_url && *p && strchr(":/,@!$()*", *p))) {
-			sb_put(b, (const char *)p, 1);
-		} else {
-			char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-			sb_put(b, e, 3);
-		}
-	}
-}
+/* Percent-encoding of a form value: everything but RFC 3986's unreserved characters, so a
+ * space is %20 and '+' is %2B (a form decoder reads both right). In a URL's query (in_url)
+ * the sub-delimiters a query may carry as they are (":/,@!$()*") stay, to keep the wap
+ * pay URL short: it has a base64 signature, a URL and a JSON object in it. */
+static void sb_enc(struct srv_buf *b, const char *s, bool in_url) { srv_buf_pct(b, s, in_url ? ":/,@!$()*" : NULL); }
 
 /* ---- the request's parameters ---- */
 
@@ -106,14 +75,14 @@ static char *sign_content(const struct params *ps)
 			idx[j] = idx[j - 1];
 			idx[j - 1] = t;
 		}
-	struct sb b = {0};
-	sb_str(&b, "");
+	struct srv_buf b = {0};
+	srv_buf_puts(&b, "");
 	for (size_t i = 0; i < k; i++) {
 		if (i)
-			sb_str(&b, "&");
-		sb_str(&b, ps->k[idx[i]]);
-		sb_str(&b, "=");
-		sb_str(&b, ps->v[idx[i]]);
+			srv_buf_puts(&b, "&");
+		srv_buf_puts(&b, ps->k[idx[i]]);
+		srv_buf_puts(&b, "=");
+		srv_buf_puts(&b, ps->v[idx[i]]);
 	}
 	return b.p;
 }
@@ -168,9 +137,9 @@ static int build(struct params *ps, const char *method, json_t *biz, bool notify
 	param(ps, "timestamp", ts);
 	param(ps, "version", "1.0");
 	if (notify) {
-		struct sb u = {0};
-		sb_str(&u, pay_cfg.public_url);
-		sb_str(&u, "/v1/webhooks/payments/alipay");
+		struct srv_buf u = {0};
+		srv_buf_puts(&u, pay_cfg.public_url);
+		srv_buf_puts(&u, "/v1/webhooks/payments/alipay");
 		param(ps, "notify_url", u.p);
 		free(u.p);
 	}
@@ -193,13 +162,13 @@ static int build(struct params *ps, const char *method, json_t *biz, bool notify
  * frees. */
 static char *form(const struct params *ps, bool in_url)
 {
-	struct sb b = {0};
-	sb_str(&b, "");
+	struct srv_buf b = {0};
+	srv_buf_puts(&b, "");
 	for (size_t i = 0; i < ps->n; i++) {
 		if (i)
-			sb_str(&b, "&");
+			srv_buf_puts(&b, "&");
 		sb_enc(&b, ps->k[i], in_url);
-		sb_str(&b, "=");
+		srv_buf_puts(&b, "=");
 		sb_enc(&b, ps->v[i], in_url);
 	}
 	return b.p;
@@ -347,7 +316,12 @@ static enum answer call(const char *method, json_t *biz, bool notify, json_t **o
 		const char *msg = json_string_value(json_object_get(o, "sub_msg"));
 		if (!msg)
 			msg = json_string_value(json_object_get(o, "msg"));
-		prov_fail(st, PR_REFUSED, r.status, sub && *sub ? sub : code ? code : "unknown", "%s",
+		/* 20000 (service unavailable) and the system errors say "call again with the same
+		 * parameters": the outcome is unknown, not a refusal */
+		bool again = (code && !strcmp(code, "20000")) ||
+			     (sub && (!strcmp(sub, "ACQ.SYSTEM_ERROR") || !strcmp(sub, "aop.ACQ.SYSTEM_ERROR") ||
+				      !strcmp(sub, "isp.unknow-error")));
+		prov_fail(st, again ? PR_ERROR : PR_REFUSED, r.status, sub && *sub ? sub : code ? code : "unknown", "%s",
 			  msg ? msg : "refused");
 		a = ANS_REFUSED;
 	}
@@ -392,9 +366,9 @@ static int order_create(const struct prov_order_req *rq, struct prov_order *out,
 	int rc = -1;
 	if (rq->h5) {
 		/* A page method: the tenant's browser opens the gateway with the signed parameters. */
-		struct sb quit = {0};
-		sb_str(&quit, pay_cfg.public_url);
-		sb_str(&quit, "/t/");
+		struct srv_buf quit = {0};
+		srv_buf_puts(&quit, pay_cfg.public_url);
+		srv_buf_puts(&quit, "/t/");
 		json_object_set_new(biz, "product_code", json_string("QUICK_WAP_WAY"));
 		json_object_set_new(biz, "quit_url", json_string(quit.p));
 		free(quit.p);

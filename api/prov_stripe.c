@@ -5,6 +5,7 @@
  * twice does a thing once. Stripe signs none of its API answers (TLS is what vouches for
  * them), so an answer is read as it comes; a refusal is {"error":{"type","code","message"}}. */
 #include "api/provider.h"
+#include "core/buf.h"
 #include "core/valid.h"
 
 #include <ctype.h>
@@ -23,55 +24,20 @@
 
 /* ---- building requests ---- */
 
-struct sb {
-	char *p;
-	size_t n, cap;
-};
-
-static void sb_put(struct sb *b, const char *s, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 512;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p)
-			abort();
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = 0;
-}
-
-static void sb_str(struct sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-
 /* Percent-encode every byte but the unreserved ones (RFC 3986), brackets included. */
-static void sb_enc(struct sb *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-			sb_put(b, (const char *)p, 1);
-		} else {
-			char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-			sb_put(b, e, 3);
-		}
-	}
-}
+static void sb_enc(struct srv_buf *b, const char *s) { srv_buf_pct(b, s, NULL); }
 
 /* One "key=value" pair of a form or query string. */
-static void sb_pair(struct sb *b, const char *key, const char *val)
+static void sb_pair(struct srv_buf *b, const char *key, const char *val)
 {
-	if (b->n)
-		sb_str(b, "&");
+	if (b->len)
+		srv_buf_puts(b, "&");
 	sb_enc(b, key);
-	sb_str(b, "=");
+	srv_buf_puts(b, "=");
 	sb_enc(b, val);
 }
 
-static void sb_pair_i64(struct sb *b, const char *key, int64_t v)
+static void sb_pair_i64(struct srv_buf *b, const char *key, int64_t v)
 {
 	char s[24];
 	snprintf(s, sizeof s, "%lld", (long long)v);
@@ -103,19 +69,19 @@ static int call(const char *method, const char *path, const char *body, const ch
 		struct prov_status *st)
 {
 	*out = NULL;
-	struct sb url = {0};
-	sb_str(&url, pay_cfg.stripe_api_base);
-	while (url.n && url.p[url.n - 1] == '/')
-		url.p[--url.n] = 0;
-	sb_str(&url, path);
-	struct sb auth = {0}, key = {0};
-	sb_str(&auth, "Authorization: Bearer ");
-	sb_str(&auth, pay_cfg.stripe_key);
+	struct srv_buf url = {0};
+	srv_buf_puts(&url, pay_cfg.stripe_api_base);
+	while (url.len && url.p[url.len - 1] == '/')
+		url.p[--url.len] = 0;
+	srv_buf_puts(&url, path);
+	struct srv_buf auth = {0}, key = {0};
+	srv_buf_puts(&auth, "Authorization: Bearer ");
+	srv_buf_puts(&auth, pay_cfg.stripe_key);
 	const char *hs[4] = {auth.p};
 	if (body) {
 		hs[1] = "Content-Type: application/x-www-form-urlencoded";
-		sb_str(&key, "Idempotency-Key: ");
-		sb_str(&key, idem);
+		srv_buf_puts(&key, "Idempotency-Key: ");
+		srv_buf_puts(&key, idem);
 		hs[2] = key.p;
 	}
 	struct prov_http rq = {.method = method, .url = url.p, .headers = hs, .body = body,
@@ -123,7 +89,7 @@ static int call(const char *method, const char *path, const char *body, const ch
 	struct prov_http_reply rp;
 	int rc = prov_http(&rq, &rp, st);
 	/* the key is not left lying in freed memory */
-	memset(auth.p, 0, auth.n);
+	memset(auth.p, 0, auth.len);
 	free(auth.p);
 	free(key.p);
 	free(url.p);
@@ -148,9 +114,11 @@ static int call(const char *method, const char *path, const char *body, const ch
 	if (!code || !*code)
 		code = type;
 	*out = j;
-	if (status >= 500 || !code)
-		return prov_fail(st, PR_ERROR, status, "provider_error", "Stripe answered %ld: %s", status,
-				 msg ? msg : (code ? code : "no error object"));
+	/* A 5xx, and 429 (rate limit, lock timeout) and 409 (the same Idempotency-Key in flight),
+	 * say "again later": the outcome is unknown, not a refusal. */
+	if (status >= 500 || status == 429 || status == 409 || !code)
+		return prov_fail(st, PR_ERROR, status, code && (status == 429 || status == 409) ? code : "provider_error",
+				 "Stripe answered %ld: %s", status, msg ? msg : (code ? code : "no error object"));
 	/* Stripe's 401 message repeats the end of the key it was given: not ours to keep */
 	if (status == 401)
 		msg = "Stripe refused the secret key (WATTLE_STRIPE_SECRET_KEY)";
@@ -213,11 +181,11 @@ static int need_ref(const char *ref, struct prov_status *st)
 }
 
 /* "/v1/checkout/sessions/<ref><tail>" into b. */
-static void session_path(struct sb *b, const char *ref, const char *tail)
+static void session_path(struct srv_buf *b, const char *ref, const char *tail)
 {
-	sb_str(b, "/v1/checkout/sessions/");
+	srv_buf_puts(b, "/v1/checkout/sessions/");
 	sb_enc(b, ref);
-	sb_str(b, tail);
+	srv_buf_puts(b, tail);
 }
 
 /* ---- orders ---- */
@@ -236,15 +204,15 @@ static int order_create(const struct prov_order_req *rq, struct prov_order *out,
 		cur[i] = (char)tolower((unsigned char)rq->currency[i]);
 	snprintf(ord, sizeof ord, "ord_%lld", (long long)rq->order_id);
 	snprintf(ten, sizeof ten, "ten_%lld", (long long)rq->tenant_id);
-	struct sb base = {0}, ok_url = {0}, cancel_url = {0}, b = {0};
-	sb_str(&base, pay_cfg.public_url && *pay_cfg.public_url ? pay_cfg.public_url : "https://wattle.invalid");
-	while (base.n && base.p[base.n - 1] == '/')
-		base.p[--base.n] = 0;
-	sb_str(&base, "/t/?order=");
+	struct srv_buf base = {0}, ok_url = {0}, cancel_url = {0}, b = {0};
+	srv_buf_puts(&base, pay_cfg.public_url && *pay_cfg.public_url ? pay_cfg.public_url : "https://wattle.invalid");
+	while (base.len && base.p[base.len - 1] == '/')
+		base.p[--base.len] = 0;
+	srv_buf_puts(&base, "/t/?order=");
 	sb_enc(&base, rq->out_trade_no);
-	sb_str(&ok_url, base.p);
-	sb_str(&cancel_url, base.p);
-	sb_str(&cancel_url, "&cancelled=1");
+	srv_buf_puts(&ok_url, base.p);
+	srv_buf_puts(&cancel_url, base.p);
+	srv_buf_puts(&cancel_url, "&cancelled=1");
 	char name[META_VALUE_MAX + 1];
 	meta_value(rq->description && *rq->description ? rq->description : "Electricity top-up", name);
 
@@ -327,7 +295,7 @@ static int order_query(const char *out_trade_no, const char *provider_ref, struc
 {
 	if (need_ref(provider_ref, st))
 		return -1;
-	struct sb path = {0};
+	struct srv_buf path = {0};
 	session_path(&path, provider_ref, "");
 	json_t *j;
 	int rc = call("GET", path.p, NULL, NULL, &j, st);
@@ -355,10 +323,10 @@ static int order_close(const char *out_trade_no, const char *provider_ref, struc
 {
 	if (need_ref(provider_ref, st))
 		return -1;
-	struct sb path = {0}, idem = {0};
+	struct srv_buf path = {0}, idem = {0};
 	session_path(&path, provider_ref, "/expire");
-	sb_str(&idem, "expire-");
-	sb_str(&idem, provider_ref);
+	srv_buf_puts(&idem, "expire-");
+	srv_buf_puts(&idem, provider_ref);
 	json_t *j;
 	int rc = call("POST", path.p, "", idem.p, &j, st);
 	free(path.p);
@@ -400,11 +368,25 @@ static int read_refund(json_t *j, struct prov_refund *out, struct prov_status *s
 	return 0;
 }
 
+static int refund_query(const struct prov_refund_req *rq, struct prov_refund *out, struct prov_status *st);
+
 static int refund(const struct prov_refund_req *rq, struct prov_refund *out, struct prov_status *st)
 {
 	if (!rq->txn || !*rq->txn || !rq->out_refund_no || !*rq->out_refund_no || rq->amount_minor <= 0)
 		return prov_fail(st, PR_ERROR, 0, "bad_request", "a refund needs the payment intent, out_refund_no and an amount");
-	struct sb b = {0};
+	/* Stripe forgets an Idempotency-Key after 24 hours: a refund asked again (its first
+	 * answer lost) is looked for by its out_refund_no first, and made only when Stripe has
+	 * none, so that it is never made twice. */
+	struct prov_refund_req known = *rq;
+	known.refund_ref = NULL;
+	int found = refund_query(&known, out, st);
+	if (found == 0)
+		return 0;
+	if (st->result != PR_REFUSED || strcmp(st->code, "resource_missing"))
+		return -1;
+	memset(out, 0, sizeof *out);
+	memset(st, 0, sizeof *st);
+	struct srv_buf b = {0};
 	char why[META_VALUE_MAX + 1];
 	sb_pair(&b, "payment_intent", rq->txn);
 	sb_pair_i64(&b, "amount", rq->amount_minor);
@@ -430,9 +412,9 @@ static int refund(const struct prov_refund_req *rq, struct prov_refund *out, str
 static int refund_query(const struct prov_refund_req *rq, struct prov_refund *out, struct prov_status *st)
 {
 	json_t *j;
-	struct sb path = {0};
+	struct srv_buf path = {0};
 	if (rq->refund_ref && *rq->refund_ref) {
-		sb_str(&path, "/v1/refunds/");
+		srv_buf_puts(&path, "/v1/refunds/");
 		sb_enc(&path, rq->refund_ref);
 		int rc = call("GET", path.p, NULL, NULL, &j, st);
 		free(path.p);
@@ -449,16 +431,16 @@ static int refund_query(const struct prov_refund_req *rq, struct prov_refund *ou
 	/* The payment intent's refunds, newest first, page by page, until ours. */
 	char after[256] = "";
 	for (int page = 0; page < PAGE_MAX; page++) {
-		struct sb q = {0};
+		struct srv_buf q = {0};
 		sb_pair(&q, "payment_intent", rq->txn);
 		sb_pair(&q, "limit", "100");
 		if (*after)
 			sb_pair(&q, "starting_after", after);
-		sb_str(&path, "/v1/refunds?");
-		sb_str(&path, q.p);
+		srv_buf_puts(&path, "/v1/refunds?");
+		srv_buf_puts(&path, q.p);
 		free(q.p);
 		int rc = call("GET", path.p, NULL, NULL, &j, st);
-		path.n = 0;
+		path.len = 0;
 		if (rc < 0) {
 			free(path.p);
 			json_decref(j);
@@ -544,15 +526,15 @@ static int bill(const char *date, int64_t from_s, int64_t to_s, struct prov_bill
 			bad_reply(st, "has more pages than we follow");
 			goto fail;
 		}
-		struct sb q = {0}, path = {0};
+		struct srv_buf q = {0}, path = {0};
 		sb_pair_i64(&q, "created[gte]", from_s);
 		sb_pair_i64(&q, "created[lt]", to_s);
 		sb_pair(&q, "limit", "100");
 		sb_pair(&q, "expand[]", "data.source");
 		if (*after)
 			sb_pair(&q, "starting_after", after);
-		sb_str(&path, "/v1/balance_transactions?");
-		sb_str(&path, q.p);
+		srv_buf_puts(&path, "/v1/balance_transactions?");
+		srv_buf_puts(&path, q.p);
 		free(q.p);
 		json_t *j;
 		int rc = call("GET", path.p, NULL, NULL, &j, st);

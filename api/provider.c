@@ -1,6 +1,7 @@
 /* provider.c: the exchange with a payment provider over libcurl, and the dispatch of
  * provider.h's calls to the provider's file. */
 #include "api/provider.h"
+#include "api/queue.h"
 #include "core/log.h"
 
 #include <curl/curl.h>
@@ -181,6 +182,42 @@ const char *prov_http_header(const struct prov_http_reply *r, const char *name, 
 		line = end ? end + 2 : line + l;
 	}
 	return found;
+}
+
+/* ---- the provider-call threads ---- */
+
+struct call_job {
+	struct srv_job q;
+	struct req *rq;
+	void (*fn)(struct req *, void *);
+	void *arg;
+};
+
+static struct srv_queue calls = SRV_QUEUE_INIT;
+
+static void call_batch(struct srv_job *batch)
+{
+	for (struct call_job *j = (struct call_job *)batch, *next; j; j = next) {
+		next = (struct call_job *)j->q.next;
+		j->fn(j->rq, j->arg);
+		api_complete(j->rq);
+		free(j);
+	}
+}
+
+void api_provider_calls_start(unsigned workers) { srv_queue_start(&calls, workers, 1, call_batch); }
+void api_provider_calls_stop(void) { srv_queue_stop(&calls); }
+
+void prov_offload(struct req *rq, void (*fn)(struct req *, void *), void *arg)
+{
+	struct call_job *j = calloc(1, sizeof *j);
+	if (!j)
+		abort();
+	*j = (struct call_job){{NULL, 1}, rq, fn, arg};
+	if (srv_queue_push(&calls, &j->q, api_defer_hook, rq))
+		return; /* a provider-call thread answers */
+	free(j);
+	fn(rq, arg);
 }
 
 /* ---- dispatch ---- */

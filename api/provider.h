@@ -123,6 +123,12 @@ int prov_bill(enum pay_provider p, const char *date, int64_t from_s, int64_t to_
 /* Whether wattle may call p: its API credentials are configured. */
 bool prov_enabled(enum pay_provider p);
 
+/* A request's call to a provider, off the HTTP thread: rq is suspended and fn(rq, arg) runs
+ * on one of the provider-call threads (api_provider_calls_start), which sets rq's reply; the
+ * request is then resumed. An HTTP thread does not wait the provider's round trip, so a slow
+ * provider does not hold up the rest of the API. When the pool is not running, fn runs here. */
+void prov_offload(struct req *rq, void (*fn)(struct req *rq, void *arg), void *arg);
+
 /* ---- what the provider files share (provider.c) ---- */
 
 struct prov_http {

@@ -17,7 +17,6 @@
 #define ID_REFUND "rfd"
 #define CLAIM 20
 #define LEASE_US (120 * INT64_C(1000000))
-#define MAX_BACKOFF_US (600 * INT64_C(1000000))
 
 static json_t *refund_json(const struct refund *r)
 {
@@ -36,15 +35,6 @@ static json_t *refund_json(const struct refund *r)
 }
 
 /* ---- sending ---- */
-
-/* The n-th backoff step from the query-after unit, capped. */
-static int64_t backoff_us(int attempts)
-{
-	int64_t step = pay_cfg.query_after_s * INT64_C(1000000);
-	for (int i = 0; i < attempts && step < MAX_BACKOFF_US; i++)
-		step *= 2;
-	return step < MAX_BACKOFF_US ? step : MAX_BACKOFF_US;
-}
 
 struct settle_tx {
 	struct op_refund_outcome o;
@@ -94,7 +84,7 @@ static int send_refund(struct refund *r, int attempts, const char *request_id)
 	} else {
 		counted = "error";
 	}
-	t.o.next_us = now + backoff_us(attempts);
+	t.o.next_us = now + pay_backoff_us(attempts);
 	api_refund_count(p, counted);
 	srv_log(t.o.what == RO_FAILED || rc ? LOG_WARN : LOG_INFO, "refunds: rfd_%lld %s %s %lld %s of %s: %s%s%s%s%s",
 		(long long)r->id, query ? "asked" : "sent to", r->provider, (long long)r->amount_minor, r->currency, r->txn,
@@ -112,6 +102,15 @@ static int send_refund(struct refund *r, int attempts, const char *request_id)
 }
 
 /* ---- the API ---- */
+
+/* The request's own call to the provider (a provider-call thread); arg a new refund. */
+static void send_and_reply(struct req *rq, void *arg)
+{
+	struct refund *r = arg;
+	if (send_refund(r, 0, rq->request_id) == 0)
+		api_reply(rq, 202, refund_json(r));
+	free(r);
+}
 
 struct create_tx {
 	struct req *rq;
@@ -195,8 +194,11 @@ void api_refunds_create(struct req *rq)
 			api_reply(rq, 202, refund_json(&r));
 		return;
 	}
-	if (send_refund(&t.r, 0, rq->request_id) == 0)
-		api_reply(rq, 202, refund_json(&t.r));
+	struct refund *job = malloc(sizeof *job);
+	if (!job)
+		abort();
+	*job = t.r;
+	prov_offload(rq, send_and_reply, job);
 }
 
 void api_refunds_get(struct req *rq)

@@ -79,6 +79,8 @@ const struct route api_routes[] = {
 	{"POST", "/v1/webhooks/payments/alipay", api_hook_alipay, 0, ROUTE_RAW, "/v1/webhooks/payments/alipay"},
 	{"POST", "/v1/webhooks/payments/stripe", api_hook_stripe, 0, ROUTE_RAW, "/v1/webhooks/payments/stripe"},
 	{"POST", "/v1/webhooks/sms/twilio", api_hook_twilio, 0, ROUTE_RAW, "/v1/webhooks/sms/twilio"},
+	{"POST", "/v1/webhooks/sms/aliyun", api_hook_sms_aliyun, 0, ROUTE_RAW, "/v1/webhooks/sms/aliyun"},
+	{"POST", "/v1/webhooks/sms/tencent", api_hook_sms_tencent, 0, ROUTE_RAW, "/v1/webhooks/sms/tencent"},
 	{"GET", "/v1/payment-conflicts", api_conflicts_list, FIN, 0, "/v1/payment-conflicts"},
 	{"POST", "/v1/refunds", api_refunds_create, FIN, ROUTE_BODY, "/v1/refunds"},
 	{"POST", "/v1/reconciliations", api_reconciliations_create, FIN, ROUTE_BODY, "/v1/reconciliations"},
@@ -134,6 +136,7 @@ void api_register_statements_gateways(void);
 void api_register_statements_receipts(void);
 void api_register_statements_moveout(void);
 void api_register_statements_msgtemplates(void);
+void api_register_statements_sms(void);
 
 void api_register_statements(void)
 {
@@ -153,4 +156,5 @@ void api_register_statements(void)
 	api_register_statements_gateways();
 	api_register_statements_receipts();
 	api_register_statements_moveout();
+	api_register_statements_sms();
 }

@@ -132,3 +132,17 @@ void srv_buf_free(struct srv_buf *b)
 	b->p = NULL;
 	b->len = b->cap = 0;
 }
+
+void srv_buf_pct(struct srv_buf *b, const char *s, const char *keep)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *c = (const unsigned char *)s; c && *c; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		    *c == '.' || *c == '_' || *c == '~' || (keep && strchr(keep, *c))) {
+			srv_buf_putc(b, (char)*c);
+		} else {
+			char e[3] = {'%', hex[*c >> 4], hex[*c & 15]};
+			srv_buf_putn(b, e, 3);
+		}
+	}
+}

@@ -23,6 +23,9 @@ void srv_buf_pg_quoted(struct srv_buf *b, const char *s);
 void srv_buf_json_str(struct srv_buf *b, const char *s);
 /* Append n bytes as they are; PUT_LIT appends a string literal. */
 void srv_buf_putn(struct srv_buf *b, const char *s, size_t n);
+/* s percent-encoded: every byte but RFC 3986's unreserved ones (A-Z a-z 0-9 - . _ ~) and
+ * those in keep (NULL: none) as %XX, upper-case hex; a space is %20. */
+void srv_buf_pct(struct srv_buf *b, const char *s, const char *keep);
 #define PUT_LIT(b, lit) srv_buf_putn((b), (lit), sizeof(lit) - 1)
 /* A libcurl write callback (CURLOPT_WRITEFUNCTION) appending to the struct srv_buf in
  * CURLOPT_WRITEDATA. */

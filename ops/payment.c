@@ -167,27 +167,29 @@ enum db_status op_payment_refund_record(PGconn *c, const struct refund_record *r
 	return store_refund_done(c, r->payment_id, *refund_id, *ledger_id, r->amount);
 }
 
-/* The pending refund finance asked for that this report confirms, or 0: the one with this
- * provider refund id or our out_refund_no, else (a provider that reports totals) the oldest
- * of this amount. */
-static int64_t finance_refund_of(PGconn *c, int64_t payment_id, const char *refund_ref, const char *out_refund_no,
-				 int64_t amount, enum db_status *st)
+/* Record one refund of the locked payment p under ref: *recorded true when it was new. */
+static enum db_status record_one(PGconn *c, const struct pay_note *n, const struct payment_locked *p, const char *ref,
+				 int64_t amount, int64_t finance_id, bool *recorded, enum pay_err *err)
 {
-	struct refund pend[16];
-	int n = 0;
-	if ((*st = store_refunds_pending_of(c, payment_id, pend, 16, &n)) != DB_OK)
-		return 0;
-	for (int i = 0; i < n; i++) {
-		char ours[32];
-		snprintf(ours, sizeof ours, "rf%lld", (long long)pend[i].id);
-		if ((*pend[i].provider_ref && refund_ref && !strcmp(pend[i].provider_ref, refund_ref)) ||
-		    (out_refund_no && !strcmp(ours, out_refund_no)))
-			return pend[i].id;
-	}
-	for (int i = 0; i < n; i++)
-		if (pend[i].amount_minor == amount)
-			return pend[i].id;
-	return 0;
+	struct refund_record rec = {pay_provider_names[n->prov], n->txn, p->out_trade_no, ref, n->event_json,
+				    n->request_id, p->id, p->tenant_id, amount, !strcmp(p->status, "credited"),
+				    finance_id, n->now_us};
+	int64_t rid, ledger;
+	enum db_status st = op_payment_refund_record(c, &rec, &rid, &ledger, err);
+	*recorded = st == DB_OK && !*err && rid;
+	if (*recorded && finance_id) /* finance's refund, confirmed by the provider's report first */
+		st = store_refund_set(c, finance_id, "succeeded", ref, NULL, NULL, ledger, rid, 0, n->now_us);
+	return st;
+}
+
+/* Whether pending refund r is the one a report names (the provider's refund id, or our
+ * out_refund_no given back). */
+static bool names(const struct refund *r, const char *refund_ref, const char *out_refund_no)
+{
+	char ours[32];
+	snprintf(ours, sizeof ours, "rf%lld", (long long)r->id);
+	return (*r->provider_ref && refund_ref && !strcmp(r->provider_ref, refund_ref)) ||
+	       (out_refund_no && !strcmp(ours, out_refund_no));
 }
 
 enum db_status op_payment_refund(PGconn *c, const struct pay_note *n, struct pay_result *out, enum pay_err *err)
@@ -205,43 +207,64 @@ enum db_status op_payment_refund(PGconn *c, const struct pay_note *n, struct pay
 		return DB_OK;
 	}
 	out->payment_id = p.id;
-	int64_t amount = n->amount;
-	char ref_buf[64];
-	const char *refund_ref = n->refund_ref;
-	if (n->refund_cumulative) {
-		snprintf(ref_buf, sizeof ref_buf, "total:%lld", (long long)n->amount);
-		refund_ref = ref_buf;
-		amount = n->amount - p.refunded_minor;
-		if (amount <= 0) { /* an older or repeated report of what is recorded */
-			out->out = PAY_REPLAY;
-			return DB_OK;
-		}
-	}
-	if (amount > p.amount_minor - p.refunded_minor) {
-		srv_log(LOG_ERROR, "payments: %s refund %s of %lld on payment %s exceeds what is left (%lld)",
-			pay_provider_names[n->prov], refund_ref, (long long)amount, n->txn,
-			(long long)(p.amount_minor - p.refunded_minor));
-		out->left = p.amount_minor - p.refunded_minor;
-		*err = PAY_REFUND_TOO_LARGE;
-		return DB_OK;
-	}
-	int64_t mine = finance_refund_of(c, p.id, refund_ref, n->out_refund_no, amount, &st);
-	if (st != DB_OK)
-		return st;
-	struct refund_record rec = {pay_provider_names[n->prov], n->txn, p.out_trade_no, refund_ref, n->event_json,
-				    n->request_id, p.id, p.tenant_id, amount, !strcmp(p.status, "credited"), mine,
-				    n->now_us};
-	int64_t rid, ledger;
-	if ((st = op_payment_refund_record(c, &rec, &rid, &ledger, err)) != DB_OK || *err)
-		return st;
-	if (!rid) {
+	int64_t left = p.amount_minor - p.refunded_minor;
+	/* One refund (WeChat's, by its refund id), or the total refunded so far (Stripe's
+	 * charge.refunded, Alipay's refund_fee): what the total adds over what is recorded. */
+	int64_t add = n->refund_cumulative ? n->amount - p.refunded_minor : n->amount;
+	if (add <= 0) { /* an older or repeated report of what is recorded */
 		out->out = PAY_REPLAY;
 		return DB_OK;
 	}
-	out->out = PAY_REFUND;
-	if (mine) /* finance's refund, confirmed by the provider's report before its own answer came */
-		st = store_refund_set(c, mine, "succeeded", refund_ref, NULL, NULL, ledger, rid, 0, n->now_us);
-	return st;
+	if (add > left) {
+		srv_log(LOG_ERROR, "payments: %s refund report of %lld on payment %s exceeds what is left (%lld)",
+			pay_provider_names[n->prov], (long long)n->amount, n->txn, (long long)left);
+		out->left = left;
+		*err = PAY_REFUND_TOO_LARGE;
+		return DB_OK;
+	}
+	struct refund pend[16];
+	int np = 0;
+	if ((st = store_refunds_pending_of(c, p.id, pend, 16, &np)) != DB_OK)
+		return st;
+	bool any = false, rec;
+	if (!n->refund_cumulative) {
+		int64_t mine = 0;
+		for (int i = 0; i < np && !mine; i++)
+			if (names(&pend[i], n->refund_ref, n->out_refund_no))
+				mine = pend[i].id;
+		if ((st = record_one(c, n, &p, n->refund_ref, add, mine, &rec, err)) != DB_OK || *err)
+			return st;
+		out->out = rec ? PAY_REFUND : PAY_REPLAY;
+		return DB_OK;
+	}
+	/* A total covers whole refunds: the pending ones finance asked for that fit in what it
+	 * adds (the one it names first, then the oldest), each recorded as itself ("rf<id>", as
+	 * its own confirmation records it) so that no confirmation can post it again; what is
+	 * left over is a refund made outside wattle (the provider's dashboard). */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < np && add > 0; i++) {
+			bool named = names(&pend[i], n->refund_ref, n->out_refund_no);
+			if ((pass == 0) != named || !pend[i].id || pend[i].amount_minor > add)
+				continue;
+			char ref[32];
+			snprintf(ref, sizeof ref, "rf%lld", (long long)pend[i].id);
+			if ((st = record_one(c, n, &p, ref, pend[i].amount_minor, pend[i].id, &rec, err)) != DB_OK || *err)
+				return st;
+			if (rec) {
+				add -= pend[i].amount_minor;
+				any = true;
+			}
+			pend[i].id = 0;
+		}
+	if (add > 0) {
+		char ref[64];
+		snprintf(ref, sizeof ref, "total:%lld", (long long)n->amount);
+		if ((st = record_one(c, n, &p, ref, add, 0, &rec, err)) != DB_OK || *err)
+			return st;
+		any |= rec;
+	}
+	out->out = any ? PAY_REFUND : PAY_REPLAY;
+	return DB_OK;
 }
 
 enum db_status op_conflict_resolve(PGconn *c, const struct op_resolve_req *rq, struct conflict *x,

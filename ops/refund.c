@@ -63,14 +63,29 @@ enum db_status op_refund_settle(PGconn *c, const struct op_refund_outcome *o, st
 	if ((st = store_refund_payment_lock(c, out->payment_id, &p)) != DB_OK ||
 	    (st = store_refund_get(c, o->refund_id, true, out)) != DB_OK)
 		return st;
-	if (strcmp(out->state, "pending"))
-		return DB_OK; /* settled before: that answer stands */
+	/* Settled before: that answer stands, but for money that left after all (a refund
+	 * recorded failed that the provider now says it made). */
+	bool late = !strcmp(out->state, "failed") && o->what == RO_SUCCEEDED;
+	if (strcmp(out->state, "pending") && !late)
+		return DB_OK;
+	if (late)
+		srv_log(LOG_ERROR, "refunds: rfd_%lld was recorded failed, but %s now says it was made: posting it",
+			(long long)out->id, p.provider);
 	int64_t rid = 0, ledger = 0;
 	switch (o->what) {
 	case RO_SUCCEEDED: {
 		char ours[32];
 		snprintf(ours, sizeof ours, "rf%lld", (long long)out->id);
 		const char *ref = o->provider_ref && *o->provider_ref ? o->provider_ref : ours;
+		if (out->amount_minor > p.amount_minor - p.refunded_minor) {
+			/* A report of the total refunded posted it already (it could not tell which
+			 * refund it covered): the money is accounted for; nothing is posted twice. */
+			srv_log(LOG_WARN, "refunds: rfd_%lld confirmed by %s, but only %lld of the payment is left"
+					  " unrefunded: it was posted with an earlier report; nothing more is debited",
+				(long long)out->id, p.provider, (long long)(p.amount_minor - p.refunded_minor));
+			st = store_refund_set(c, out->id, "succeeded", ref, NULL, NULL, 0, 0, 0, o->now_us);
+			break;
+		}
 		struct refund_record rec = {p.provider, p.txn, p.out_trade_no, ref, o->event_json ? o->event_json : "{}",
 					    o->request_id, p.id, p.tenant_id, out->amount_minor,
 					    !strcmp(p.status, "credited"), out->id, o->now_us};

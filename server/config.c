@@ -35,7 +35,12 @@ const char *const srv_config_names[] = {
 	"WATTLE_PAY_TIMEOUT_MS", "WATTLE_PAY_QUERY_AFTER_S", "WATTLE_RECONCILE_HOUR", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
 	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR",
 	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", "WATTLE_RECEIPT_FONT",
-	"WATTLE_SMS_PROVIDER", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_TENANT_MESSAGES_PER_HOUR", NULL,
+	"WATTLE_WECHAT_OA_APPID", "WATTLE_WECHAT_OA_SECRET", "WATTLE_WECHAT_OA_API_BASE",
+	"WATTLE_ALIYUN_ACCESS_KEY_ID", "WATTLE_ALIYUN_ACCESS_KEY_SECRET", "WATTLE_ALIYUN_SMS_SIGN_NAME",
+	"WATTLE_ALIYUN_SMS_ENDPOINT", "WATTLE_TENCENT_SECRET_ID", "WATTLE_TENCENT_SECRET_KEY",
+	"WATTLE_TENCENT_SMS_SDK_APP_ID", "WATTLE_TENCENT_SMS_SIGN_NAME", "WATTLE_TENCENT_SMS_ENDPOINT",
+	"WATTLE_TENCENT_SMS_REGION", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_SMS_DELIVERY", "WATTLE_SMS_POLL_MS",
+	"WATTLE_SMS_PROVIDER", "WATTLE_TENANT_MESSAGES_PER_HOUR", NULL,
 };
 
 /* An integer setting in [min, max], or def when unset. */
@@ -170,7 +175,6 @@ int srv_config_load(struct config *c)
 		fprintf(stderr, "wattle: WATTLE_SMS_PROVIDER=%s must be twilio, aliyun or tencent\n", c->dispatch.sms_provider);
 		return -1;
 	}
-	c->dispatch.sms_callback_token = str_setting("WATTLE_SMS_CALLBACK_TOKEN");
 	c->dispatch.public_url = str_setting("WATTLE_PUBLIC_URL");
 	c->pay.wx_apiv3_key = str_setting("WATTLE_WECHAT_APIV3_KEY");
 	c->pay.wx_pubkey_path = str_setting("WATTLE_WECHAT_PLATFORM_PUBKEY");
@@ -190,5 +194,25 @@ int srv_config_load(struct config *c)
 	c->pay.stripe_secret_key = str_setting("WATTLE_STRIPE_SECRET_KEY");
 	c->pay.public_url = str_setting("WATTLE_PUBLIC_URL");
 	c->receipt_font = str_setting("WATTLE_RECEIPT_FONT");
+	c->wechat_oa.appid = str_setting("WATTLE_WECHAT_OA_APPID");
+	c->wechat_oa.secret = str_setting("WATTLE_WECHAT_OA_SECRET");
+	c->wechat_oa.api_base = str_setting("WATTLE_WECHAT_OA_API_BASE");
+	c->aliyun = (struct sms_aliyun_cfg){str_setting("WATTLE_ALIYUN_ACCESS_KEY_ID"),
+					    str_setting("WATTLE_ALIYUN_ACCESS_KEY_SECRET"),
+					    str_setting("WATTLE_ALIYUN_SMS_SIGN_NAME"), str_setting("WATTLE_ALIYUN_SMS_ENDPOINT"), 0};
+	c->tencent = (struct sms_tencent_cfg){str_setting("WATTLE_TENCENT_SECRET_ID"), str_setting("WATTLE_TENCENT_SECRET_KEY"),
+					      str_setting("WATTLE_TENCENT_SMS_SDK_APP_ID"),
+					      str_setting("WATTLE_TENCENT_SMS_SIGN_NAME"),
+					      str_setting("WATTLE_TENCENT_SMS_ENDPOINT"), str_setting("WATTLE_TENCENT_SMS_REGION"), 0};
+	c->sms_callback_token = str_setting("WATTLE_SMS_CALLBACK_TOKEN");
+	c->dispatch.sms_callback_token = c->sms_callback_token; /* Twilio's StatusCallback carries it */
+	const char *dm = str_setting("WATTLE_SMS_DELIVERY");
+	if (dm && strcmp(dm, "poll") && strcmp(dm, "callback")) {
+		fprintf(stderr, "wattle: WATTLE_SMS_DELIVERY must be poll or callback\n");
+		return -1;
+	}
+	c->sms_poll = dm && !strcmp(dm, "poll");
+	if (int_setting("WATTLE_SMS_POLL_MS", 100, 3600000, 30000, &c->sms_poll_ms))
+		return -1;
 	return 0;
 }

@@ -6,6 +6,8 @@
 #include "api/api.h"
 #include "server/dispatch.h"
 #include "server/ratelimit.h"
+#include "server/wechat_oa.h"
+#include "server/sms.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,8 +33,15 @@ struct config {
 					    * WATTLE_DISPATCH_LEASE_MS */
 	const char *receipt_font;         /* WATTLE_RECEIPT_FONT: the CJK TrueType font receipts' PDFs embed
 					   * (".ttc,<index>" for a collection); NULL: Debian's WenQuanYi Zen Hei */
+	struct sms_aliyun_cfg aliyun;     /* WATTLE_ALIYUN_ACCESS_KEY_ID, _ACCESS_KEY_SECRET, _SMS_SIGN_NAME, _SMS_ENDPOINT */
+	struct sms_tencent_cfg tencent;   /* WATTLE_TENCENT_SECRET_ID, _SECRET_KEY, _SMS_SDK_APP_ID, _SMS_SIGN_NAME,
+					   * _SMS_ENDPOINT, _SMS_REGION */
+	const char *sms_callback_token;   /* WATTLE_SMS_CALLBACK_TOKEN: ?token= of the SMS delivery callbacks */
+	bool sms_poll;                    /* WATTLE_SMS_DELIVERY=poll|callback (default callback) */
+	int64_t sms_poll_ms;              /* WATTLE_SMS_POLL_MS, default 30000 */
 	struct api_pay_settings pay;       /* WATTLE_WECHAT_*, WATTLE_ALIPAY_*, WATTLE_STRIPE_*,
 					    * WATTLE_PAY_URL, WATTLE_TOPUP_ORDER_TTL_S */
+	struct chan_wechat_cfg wechat_oa;  /* WATTLE_WECHAT_OA_APPID, _SECRET, _API_BASE */
 };
 
 /* Fill from the environment (strings borrowed from it). Returns 0, or -1 with a message on

@@ -309,6 +309,9 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 		enum chan_result cr = car->send(h, &m, &o);
 		int64_t ms = (srv_mono_us() - t0) / 1000;
 		free_params(keys, vals, np);
+		c = db_conn(); /* the WeChat carrier may have replaced a lost connection (wechat_oa.h) */
+		if (!c)
+			goto out;
 		store_outbox_attempt(c, OUTBOX_NOTES, x->id, srv_clock_now_us(), o.http_status, o.message, ms);
 		res.channel = wechat ? "wechat" : "sms";
 		res.provider = car->name;
@@ -378,6 +381,8 @@ static int round_once(const struct sender *s, CURL *h, unsigned *seed)
 	for (int i = 0; i < n; i++) {
 		if (s->box == OUTBOX_NOTES && strcmp(x[i].channel, "webhook")) {
 			deliver_message(c, h, &x[i], seed);
+			if (!(c = db_conn())) /* taken again: a carrier may have replaced it */
+				break;
 			continue;
 		}
 		char err[CURL_ERROR_SIZE + 64] = "";

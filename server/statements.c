@@ -11,6 +11,7 @@
 #include "store/migrate.h"
 #include "store/keys.h"
 #include "store/outbox.h"
+#include "store/wechat.h"
 
 void srv_register_statements(void)
 {
@@ -20,5 +21,6 @@ void srv_register_statements(void)
 	store_accounts_register();
 	store_ledger_register();
 	store_migrate_register();
+	store_wechat_register();
 	api_register_statements();
 }

@@ -11,6 +11,8 @@
 #include "ops/alarm.h"
 #include "ops/month_close.h"
 #include "server/dispatch.h"
+#include "server/sms.h"
+#include "server/sms_poll.h"
 #include "store/closes.h"
 #include "store/db.h"
 
@@ -122,6 +124,9 @@ static void accounts_start(void) { api_accounts_start((cfg->threads + 1) / 2); }
  * pushed one does (the lease, WATTLE_DISPATCH_LEASE_MS of real time). */
 static void pulls_start(void) { api_pull_start(cfg->dispatch.lease_ms * 1000 * srv_clock_speed()); }
 
+/* Provider calls wait on the network, not the CPU: a thread each for up to 16 at once. */
+static void provider_calls_start(void) { api_provider_calls_start(16); }
+
 static bool alarms_on(void) { return alarms_enabled(); }
 
 static int orders_query(void *state)
@@ -160,6 +165,7 @@ static const struct srv_worker table[] = {
 	{"readings", NULL, readings_start, api_readings_stop, 0, NULL, NULL, NULL},
 	{"account_reads", NULL, accounts_start, api_accounts_stop, 0, NULL, NULL, NULL},
 	{"command_pulls", NULL, pulls_start, api_pull_stop, 0, NULL, NULL, NULL},
+	{"provider_calls", NULL, provider_calls_start, api_provider_calls_stop, 0, NULL, NULL, NULL},
 	{"grace", NULL, NULL, NULL, 100, grace, NULL, NULL},
 	{"alarms", alarms_on, NULL, NULL, 1000, alarms, NULL, NULL},
 	{"dispatch_commands", NULL, NULL, NULL, 50, srv_dispatch_commands_tick, srv_dispatch_open, srv_dispatch_close},
@@ -168,6 +174,9 @@ static const struct srv_worker table[] = {
 	{"order_queries", NULL, NULL, NULL, 500, orders_query, NULL, NULL},
 	{"refunds", NULL, NULL, NULL, 500, refunds, NULL, NULL},
 	{"reconcile", NULL, NULL, NULL, 60000, reconcile, NULL, NULL},
+	/* ticks often; polls every WATTLE_SMS_POLL_MS */
+	{"sms_delivery_poll", srv_sms_poll_enabled, NULL, NULL, 250, srv_sms_poll_tick, srv_sms_poll_open,
+	 srv_sms_poll_close},
 };
 #define NWORKERS (int)(sizeof table / sizeof table[0])
 
@@ -200,6 +209,11 @@ void srv_workers_start(const struct config *c)
 {
 	cfg = c;
 	srv_dispatch_configure(&c->dispatch);
+	chan_wechat_configure(&c->wechat_oa);
+	chan_aliyun_configure(&c->aliyun);
+	chan_tencent_configure(&c->tencent);
+	api_sms_hooks_configure(c->sms_callback_token);
+	srv_sms_poll_configure(c->sms_poll, c->sms_poll_ms);
 	atomic_store(&stopping, false);
 	for (int i = 0; i < NWORKERS; i++) {
 		const struct srv_worker *w = &table[i];

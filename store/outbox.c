@@ -64,8 +64,8 @@ static const struct db_stmt outbox_stmts[] = {
 	{"note_list", /* store_notes_list */
 	 "SELECT id, coalesce(tenant_id, 0) AS tenant_id, kind, channel, recipient, body, state, attempts, "
 	 SQL_US("created_at") " AS created_us, coalesce(" SQL_US("sent_at") ", 0) AS sent_us, last_error,"
-	 " coalesce(language, '') AS language, coalesce(provider, '') AS provider, coalesce(delivery, '') AS delivery,"
-	 " coalesce(delivery_code, '') AS delivery_code, coalesce(last_code, '') AS last_code"
+	 " coalesce(delivery, '') AS delivery, delivery_code, coalesce(" SQL_US("delivered_at") ", 0) AS delivered_us,"
+	 " coalesce(language, '') AS language, coalesce(provider, '') AS provider, coalesce(last_code, '') AS last_code"
 	 " FROM notifications WHERE id > $1 AND ($3::text IS NULL OR state = $3) ORDER BY id LIMIT $2"},
 	{"cmd_claim", /* store_outbox_claim: the oldest due command of each meter whose earlier ones are
 			 sent, but none of a pull gateway's meters (they take theirs: cmd_pull); a meter's
@@ -153,9 +153,6 @@ static const struct db_stmt outbox_stmts[] = {
 	 " state = CASE WHEN attempts >= $3 THEN 'dead' ELSE state END,"
 	 " last_error = $4, last_code = $5, channel = coalesce($6, channel), provider = coalesce($7, provider)"
 	 " WHERE id = $1 AND state = 'pending'"},
-	{"note_delivery", /* store_note_delivery: the latest report counts */
-	 "UPDATE notifications SET delivery = $3, delivery_code = $4, delivered_at = " SQL_TS("$5")
-	 " WHERE provider = $1 AND provider_msg_id = $2 RETURNING channel"},
 	{"note_sent", /* store_outbox_sent */
 	 "UPDATE notifications SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
 	{"note_retry", /* store_outbox_retry: attempts used up: dead */
@@ -365,10 +362,11 @@ enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const c
 		DB_COL("created_us", DB_I64, &x.created_us),
 		DB_COL("sent_us", DB_I64, &x.sent_us),
 		DB_COL("last_error", DB_TEXT_NEW, &x.last_error),
+		DB_COL_TEXT("delivery", x.delivery),
+		DB_COL("delivery_code", DB_TEXT_NEW, &x.delivery_code),
+		DB_COL("delivered_us", DB_I64, &x.delivered_us),
 		DB_COL_TEXT("language", x.language),
 		DB_COL_TEXT("provider", x.provider),
-		DB_COL_TEXT("delivery", x.delivery),
-		DB_COL_TEXT("delivery_code", x.delivery_code),
 		DB_COL_TEXT("last_code", x.last_code),
 		{0},
 	};
@@ -381,6 +379,7 @@ void store_note_rows_free(struct note_row *v, int n)
 		free(v[i].recipient);
 		free(v[i].body);
 		free(v[i].last_error);
+		free(v[i].delivery_code);
 	}
 	free(v);
 }
@@ -564,21 +563,4 @@ enum db_status store_note_retry_via(PGconn *c, int64_t id, int64_t next_us, int 
 	db_p_text(&p, r->channel);
 	db_p_text(&p, r->provider);
 	return db_exec_void(c, "note_retry_via", &p);
-}
-
-enum db_status store_note_delivery(PGconn *c, const char *provider, const char *provider_msg_id, const char *delivery,
-				   const char *code, int64_t now_us, bool *found, char *channel)
-{
-	struct db_params p = {0};
-	db_p_text(&p, provider);
-	db_p_text(&p, provider_msg_id);
-	db_p_text(&p, delivery);
-	db_p_text(&p, code && *code ? code : NULL);
-	db_p_i64(&p, now_us);
-	char ch[8] = "";
-	struct db_col spec[] = {DB_COL_TEXT("channel", ch), {0}};
-	enum db_status st = db_exec_row(c, "note_delivery", &p, spec, found);
-	if (channel)
-		memcpy(channel, ch, sizeof ch);
-	return st;
 }

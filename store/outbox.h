@@ -86,9 +86,11 @@ enum db_status store_commands_pull(PGconn *c, const int64_t *gateway_ids, const 
 struct note_row {
 	int64_t id, tenant_id, attempts, created_us, sent_us; /* tenant_id, sent_us 0: none */
 	char kind[40], channel[8], state[12];
-	char language[8], provider[16], delivery[12]; /* "" when none */
-	char delivery_code[64], last_code[64];         /* "" when none */
+	char language[8], provider[16], last_code[64]; /* "" when none */
 	char *recipient, *body, *last_error; /* new or NULL */
+	char delivery[12];    /* "delivered", "undelivered", "" (no report yet) */
+	char *delivery_code;  /* the carrier's, new or NULL */
+	int64_t delivered_us; /* 0: none */
 };
 /* A page of notifications in state (NULL: all). *out new: store_note_rows_free. */
 enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const char *state, struct note_row **out,
@@ -166,12 +168,5 @@ enum db_status store_note_dead_now(PGconn *c, int64_t id, const struct note_resu
 /* Not now: due again at next_us (dead after max_attempts), the code and error kept. */
 enum db_status store_note_retry_via(PGconn *c, int64_t id, int64_t next_us, int max_attempts,
 				    const struct note_result *r);
-
-/* A carrier's delivery report: the message provider sent as provider_msg_id is delivery
- * ("delivered" or "undelivered") with code (NULL: none). *found false when wattle sent no
- * such message (a report only moves a message wattle sent). *channel (8 bytes, may be NULL)
- * gets its channel. */
-enum db_status store_note_delivery(PGconn *c, const char *provider, const char *provider_msg_id, const char *delivery,
-				   const char *code, int64_t now_us, bool *found, char *channel);
 
 #endif

@@ -25,8 +25,9 @@ static const struct db_stmt pay_stmts[] = {
 	 "SELECT currency FROM accounts WHERE tenant_id = $1"},
 	{"order_insert", /* store_order_insert */
 	 "INSERT INTO topup_orders AS o (out_trade_no, tenant_id, provider, amount_minor, currency, pay_url,"
-	 " created_at, expires_at, api_key_id, status, mode, openid) VALUES ($1, $2, $3, $4, $5, $6, " SQL_TS("$7")
-	 ", " SQL_TS("$8") ", $9, $10, $11, $12) RETURNING " ORDER_COLS},
+	 " created_at, expires_at, api_key_id, status, mode, openid, next_query_at) VALUES ($1, $2, $3, $4, $5, $6, "
+	 SQL_TS("$7") ", " SQL_TS("$8") ", $9, $10, $11, $12,"
+	 " CASE WHEN $13::bigint IS NULL THEN NULL ELSE " SQL_TS("$13") " END) RETURNING " ORDER_COLS},
 	{"order_outcome", /* store_order_outcome */
 	 "UPDATE topup_orders SET status = $2, pay_url = $3, provider_ref = nullif($4, ''),"
 	 " pay_params = nullif($5, '')::jsonb, provider_code = nullif($6, ''), provider_message = nullif($7, ''),"
@@ -42,7 +43,7 @@ static const struct db_stmt pay_stmts[] = {
 	 "UPDATE topup_orders SET query_attempts = query_attempts + 1,"
 	 " next_query_at = CASE WHEN $2::bigint IS NULL THEN NULL ELSE " SQL_TS("$2") " END WHERE id = $1"},
 	{"order_closed", /* store_order_closed */
-	 "UPDATE topup_orders SET status = CASE WHEN status = 'open' THEN 'closed' ELSE status END,"
+	 "UPDATE topup_orders SET status = CASE WHEN status IN ('open', 'creating') THEN 'closed' ELSE status END,"
 	 " closed_at = coalesce(closed_at, " SQL_TS("$2") "), next_query_at = NULL WHERE id = $1"},
 	{"order_get", /* store_order_get */
 	 "SELECT " ORDER_COLS " FROM topup_orders o WHERE o.id = $1"},
@@ -144,7 +145,7 @@ static enum db_status read_order(PGresult *r, struct order *o, const char *what)
 	return st;
 }
 
-enum db_status store_order_insert(PGconn *c, struct order *o, int64_t key_id)
+enum db_status store_order_insert(PGconn *c, struct order *o, int64_t key_id, int64_t next_us)
 {
 	struct db_params p = {0};
 	db_p_text(&p, o->out_trade_no);
@@ -159,6 +160,7 @@ enum db_status store_order_insert(PGconn *c, struct order *o, int64_t key_id)
 	db_p_text(&p, o->status);
 	db_p_text(&p, o->mode);
 	db_p_text(&p, *o->openid ? o->openid : NULL);
+	db_p_id(&p, next_us);
 	PGresult *r;
 	enum db_status st = db_exec_bind(c, "order_insert", &p, NULL, &r);
 	if (st == DB_OK)

@@ -21,8 +21,9 @@ struct order {
 };
 
 /* Insert o (out_trade_no, tenant, provider, amount, currency, status, mode, openid, pay_url,
- * created/expires set by the caller); o is read back whole. key_id 0: none. */
-enum db_status store_order_insert(PGconn *c, struct order *o, int64_t key_id);
+ * created/expires set by the caller), due for a query at next_us (0: never); o is read back
+ * whole. key_id 0: none. */
+enum db_status store_order_insert(PGconn *c, struct order *o, int64_t key_id, int64_t next_us);
 /* Record what the provider said: status "open" (with pay_url, provider_ref, pay_params,
  * asked about first at next_us) or "failed" (code, message; asked about at next_us when
  * the outcome is unknown, 0: never). */
@@ -32,8 +33,8 @@ enum db_status store_order_outcome(PGconn *c, int64_t id, const struct order *o,
 enum db_status store_orders_claim(PGconn *c, int64_t now_us, int64_t lease_us, struct order *out, int n, int *got);
 /* Ask about the order again at next_us (0: never), counting the attempt. */
 enum db_status store_order_requery(PGconn *c, int64_t id, int64_t next_us);
-/* An order that can no longer be paid: open or failed -> closed (a failed one keeps its
- * status), never asked about again. */
+/* An order that can no longer be paid: open or creating -> closed (a failed one keeps its
+ * status, a paid one too), never asked about again. */
 enum db_status store_order_closed(PGconn *c, int64_t id, int64_t now_us);
 /* o->id == 0 when there is none. */
 enum db_status store_order_get(PGconn *c, int64_t id, struct order *o);

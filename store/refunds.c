@@ -20,10 +20,10 @@ static const struct db_stmt refund_stmts[] = {
 	 " (SELECT coalesce(sum(amount_minor), 0)::bigint FROM refunds r"
 	 "  WHERE r.payment_id = p.id AND r.state = 'pending') AS held_minor"
 	 " FROM payments p WHERE p.id = $1 FOR UPDATE"},
-	{"refund_balance", /* store_refund_balance */
+	{"refund_balance", /* store_refund_balance: locked, so refunds of one tenant's payments queue */
 	 "SELECT a.balance_minor, (SELECT coalesce(sum(amount_minor), 0)::bigint FROM refunds r"
 	 "  WHERE r.tenant_id = a.tenant_id AND r.state = 'pending') AS held_minor"
-	 " FROM accounts a WHERE a.tenant_id = $1"},
+	 " FROM accounts a WHERE a.tenant_id = $1 FOR UPDATE OF a"},
 	{"refund_new", /* store_refund_new */
 	 "WITH r AS (INSERT INTO refunds (payment_id, tenant_id, amount_minor, currency, reason, origin,"
 	 " next_query_at, created_at, updated_at, api_key_id, request_id)"

@@ -25,7 +25,8 @@ struct refund_payment {
 	char status[12], provider[8], txn[130], out_trade_no[130], currency[4];
 };
 enum db_status store_refund_payment_lock(PGconn *c, int64_t payment_id, struct refund_payment *p);
-/* The tenant's balance and the sum of its pending refunds; *found false when no account. */
+/* Lock the tenant's account (after the payment: the order every posting path takes) and read
+ * its balance and the sum of its pending refunds; *found false when no account. */
 enum db_status store_refund_balance(PGconn *c, int64_t tenant_id, int64_t *balance, int64_t *held, bool *found);
 
 /* Insert a pending refund (r: payment_id, tenant_id, amount, currency, reason, origin);
