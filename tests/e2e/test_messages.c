@@ -4,10 +4,16 @@
  * language's number formats reaching a Twilio-style peer, the limits (the 7th message in an
  * hour suppressed, except a cut-off; the same text within 10 minutes once), a refusal dead
  * without a retry, a throttled send retried, the fallback from WeChat to SMS, and Twilio's
- * status callback. The clock runs 60x: an hour is a minute. */
+ * status callback; and for each carrier of issue 16 (Aliyun, Tencent Cloud, the WeChat
+ * official account) through the server against its fake: a message sent (the right template
+ * and parameters, in Chinese), a refusal recorded without a retry, a throttled send retried,
+ * and the fallback from WeChat (43004, not following) to SMS. The clock runs 60x: an hour is
+ * a minute. */
 #include "harness.h"
 #include "core/paysig.h"
 #include "peer/peer.h"
+#include "fake_sms.h"
+#include "fake_wxoa.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -475,6 +481,182 @@ START_TEST(twilio_status_callback)
 }
 END_TEST
 
+
+/* The carriers' fakes and a server sending SMS through provider ("aliyun", "tencent") or
+ * Twilio (NULL), with WeChat configured. */
+static struct fakesms *fa, *ft;
+static struct fakewx *fx;
+static const char *const ali_names[] = {"name", "amount", "receipt"};
+static const char *const wx_fields[] = {"first", "keyword1", "keyword2"};
+
+static void carriers_start(const char *provider)
+{
+	pthread_mutex_lock(&tw_mu);
+	tw.n = tw.refuse_next = tw.throttle_next = tw.requests = 0;
+	pthread_mutex_unlock(&tw_mu);
+	tw.p = peer_start(0, tw_answer, NULL);
+	fa = fakesms_start("aliyun", "LTAI5tAK", "ali-secret", "华商电力", NULL);
+	ft = fakesms_start("tencent", "AKIDtc", "tc-secret", "华商电力", "1400000001");
+	fx = fakewx_start("wx0123456789abcdef", "wx-secret");
+	ck_assert(tw.p && fa && ft && fx);
+	fakesms_template(fa, "SMS_100", 3, ali_names);
+	fakesms_template(ft, "1110", 2, NULL);
+	fakewx_template(fx, "tplTopup", wx_fields, 3);
+	static char e_sms[200], e_prov[64], e_ali[100], e_tc[100], e_wx[100];
+	char b[80];
+	snprintf(e_sms, sizeof e_sms, "WATTLE_SMS_URL=http://127.0.0.1:%d/2010-04-01/Accounts/AC1/Messages.json",
+		 peer_port(tw.p));
+	snprintf(e_prov, sizeof e_prov, "WATTLE_SMS_PROVIDER=%s", provider ? provider : "twilio");
+	snprintf(e_ali, sizeof e_ali, "WATTLE_ALIYUN_SMS_ENDPOINT=%s", fakesms_base(fa, b, sizeof b));
+	snprintf(e_tc, sizeof e_tc, "WATTLE_TENCENT_SMS_ENDPOINT=%s", fakesms_base(ft, b, sizeof b));
+	snprintf(e_wx, sizeof e_wx, "WATTLE_WECHAT_OA_API_BASE=%s", fakewx_base(fx, b, sizeof b));
+	static const char *env[] = {"WATTLE_CLOCK_SPEED=60", "WATTLE_SMS_USER=AC1", "WATTLE_SMS_TOKEN=tok",
+				    "WATTLE_SMS_FROM=+15550001111", "WATTLE_PUBLIC_URL=https://wattle.example",
+				    "WATTLE_ALIYUN_ACCESS_KEY_ID=LTAI5tAK", "WATTLE_ALIYUN_ACCESS_KEY_SECRET=ali-secret",
+				    "WATTLE_ALIYUN_SMS_SIGN_NAME=华商电力", "WATTLE_TENCENT_SECRET_ID=AKIDtc",
+				    "WATTLE_TENCENT_SECRET_KEY=tc-secret", "WATTLE_TENCENT_SMS_SDK_APP_ID=1400000001",
+				    "WATTLE_TENCENT_SMS_SIGN_NAME=华商电力", "WATTLE_WECHAT_OA_APPID=wx0123456789abcdef",
+				    "WATTLE_WECHAT_OA_SECRET=wx-secret", e_sms, e_prov, e_ali, e_tc, e_wx, NULL};
+	th_world_start(&w, env, TH_SITE);
+	json_decref(th_ok(&w.srv, "PATCH", "/v1/sites/site_1", w.srv.admin_key, "{\"language\":\"zh-CN\"}", 200));
+	put_templates("{\"templates\":[{\"event\":\"topup_received\",\"language\":\"zh-CN\","
+		      "\"sms_template\":\"SMS_100\",\"sms_params\":{\"name\":\"tenant_name\",\"amount\":\"amount\","
+		      "\"receipt\":\"receipt_no\"},\"wechat_template\":\"tplTopup\",\"wechat_fields\":{\"first\":"
+		      "\"{tenant_name}，充值已到账\",\"keyword1\":\"amount\",\"keyword2\":\"balance\"}},"
+		      "{\"event\":\"restored\",\"language\":\"zh-CN\",\"sms_template\":\"1110\","
+		      "\"sms_params\":{\"2\":\"balance\",\"1\":\"tenant_name\"}}]}", 200);
+}
+
+static void carriers_stop(void)
+{
+	th_world_stop(&w);
+	peer_stop(tw.p);
+	fakesms_stop(fa);
+	fakesms_stop(ft);
+	fakewx_stop(fx);
+}
+
+static void aliyun_world(void) { carriers_start("aliyun"); }
+static void tencent_world(void) { carriers_start("tencent"); }
+static void twilio_world(void) { carriers_start(NULL); }
+
+START_TEST(aliyun_through_the_server)
+{
+	tenant("面馆", "A", "+8613800138000", NULL);
+	topup("ten_1", 123450);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE channel = 'sms' AND state = 'sent' AND provider = 'aliyun'", 1, 8000));
+	ck_assert_int_eq(fakesms_count(fa), 1);
+	struct fake_sms_msg m;
+	ck_assert_int_eq(fakesms_msg(fa, 0, &m), 0);
+	ck_assert_str_eq(m.tpl, "SMS_100");
+	ck_assert_str_eq(m.phone, "8613800138000");
+	json_t *p = json_loads(m.params, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "面馆");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "amount")), "1234.50"); /* a plain number in a template */
+	PGresult *rn = th_sql(w.db, "SELECT number FROM receipts");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "receipt")), PQgetvalue(rn, 0, 0));
+	PQclear(rn);
+	json_decref(p);
+	char sql[300];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM notifications WHERE provider_msg_id = '%s' AND language = 'zh-CN'"
+		 " AND body LIKE '%%已收到充值¥1,234.50%%'", m.msg_id);
+	ck_assert_int_eq(q(sql), 1);
+	/* a refusal (the number): dead at once, its code kept */
+	fakesms_fail_next(fa, "isv.MOBILE_NUMBER_ILLEGAL", 1);
+	topup("ten_1", 100);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE channel = 'sms' AND state = 'dead'"
+			   " AND last_code = 'isv.MOBILE_NUMBER_ILLEGAL' AND attempts = 1", 1, 8000));
+	/* throttled: tried again, sent */
+	fakesms_fail_next(fa, "isv.BUSINESS_LIMIT_CONTROL", 1);
+	topup("ten_1", 200);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE channel = 'sms' AND state = 'sent' AND attempts = 2"
+			   " AND provider = 'aliyun'", 1, 15000));
+	ck_assert_int_eq(fakesms_count(fa), 2);
+	ck_assert_int_eq(fakesms_refused(fa), 0); /* every request's signature checked out */
+	ck_assert_int_eq(tw_count(NULL), 0); /* WATTLE_SMS_PROVIDER=aliyun: Twilio never asked */
+}
+END_TEST
+
+START_TEST(tencent_through_the_server)
+{
+	json_decref(th_ok(&w.srv, "POST", "/v1/credit-policies", w.fin,
+			  "{\"site_id\":\"site_1\",\"rating\":\"B\",\"warn_levels_minor\":[],"
+			  "\"overdraft_minor\":0,\"grace_minutes\":0,\"restore_min_minor\":0,\"quiet_hours\":null}", 201));
+	tenant("面馆", "B", "+8613800138000", NULL); /* at 0: grace, then cut (no Tencent template: dead) */
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE channel = 'sms' AND kind = 'cut_off' AND state = 'dead'"
+			   " AND last_error LIKE '%no tencent template for cut_off in zh-CN%'", 1, 10000));
+	topup("ten_1", 123450); /* restored: Tencent's template 1110, its parameters in order */
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE kind = 'restored' AND state = 'sent' AND provider = 'tencent'", 1, 8000));
+	ck_assert_int_eq(fakesms_count(ft), 1);
+	struct fake_sms_msg m;
+	fakesms_msg(ft, 0, &m);
+	ck_assert_str_eq(m.tpl, "1110");
+	ck_assert_str_eq(m.params, "[\"面馆\",\"1234.50\"]");
+	char sql[300];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM notifications WHERE provider = 'tencent' AND provider_msg_id = '%s'", m.msg_id);
+	ck_assert_int_eq(q(sql), 1);
+	/* topup_received has no Tencent-shaped template here... it has SMS_100 (Aliyun's): Tencent refuses it */
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE kind = 'topup_received' AND channel = 'sms' AND state = 'dead'"
+			   " AND attempts = 1", 1, 8000));
+	/* a refusal (blacklisted) and a throttling */
+	PQclear(th_sql(w.db, "DELETE FROM message_templates WHERE event = 'topup_received'"));
+	PQclear(th_sql(w.db, "UPDATE message_templates SET event = 'topup_received' WHERE event = 'restored'"));
+	fakesms_fail_next(ft, "FailedOperation.PhoneNumberInBlacklist", 1);
+	topup("ten_1", 100);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE state = 'dead' AND attempts = 1"
+			   " AND last_code = 'FailedOperation.PhoneNumberInBlacklist'", 1, 8000));
+	fakesms_fail_next(ft, "LimitExceeded.PhoneNumberThirtySecondLimit", 1);
+	topup("ten_1", 200);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE kind = 'topup_received' AND state = 'sent'"
+			   " AND provider = 'tencent' AND attempts = 2", 1, 15000));
+	ck_assert_int_eq(fakesms_count(ft), 2);
+}
+END_TEST
+
+START_TEST(wechat_then_sms)
+{
+	fakewx_user(fx, "oFollows", true);
+	fakewx_user(fx, "oLeft", false);
+	tenant("面馆", "A", "+8613800138000", "\"channels\":[\"wechat\",\"sms\"],\"wechat_openid\":\"oFollows\"");
+	tenant("茶馆", "A", "+8613800138001", "\"channels\":[\"wechat\",\"sms\"],\"wechat_openid\":\"oLeft\"");
+	topup("ten_1", 123450);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE tenant_id = 1 AND channel = 'wechat' AND state = 'sent'"
+			   " AND provider = 'wechat'", 1, 8000));
+	struct fakewx_msg m;
+	ck_assert_int_eq(fakewx_message(fx, 0, &m), 0);
+	ck_assert_str_eq(m.touser, "oFollows");
+	ck_assert_str_eq(m.template_id, "tplTopup");
+	ck_assert_str_eq(m.url, "https://wattle.example/tenants/ten_1");
+	json_t *d = json_loads(m.data, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(d, "first"), "value")), "面馆，充值已到账");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(d, "keyword1"), "value")), "1234.50");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(d, "keyword2"), "value")), "1234.50");
+	json_decref(d);
+	ck_assert_int_eq(tw_count(NULL), 0);
+	/* not following (43004): SMS at once, in the same round */
+	topup("ten_2", 500);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE tenant_id = 2 AND channel = 'sms' AND state = 'sent'"
+			   " AND provider = 'twilio' AND attempts = 1", 1, 8000));
+	ck_assert_int_eq(tw_count("茶馆：已收到充值¥5.00"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM delivery_attempts WHERE outbox = 'notifications'"
+			   " AND item_id = (SELECT id FROM notifications WHERE tenant_id = 2 AND channel = 'sms')"), 2);
+	/* a refusal on WeChat with SMS after it: the SMS carries it; WeChat alone: dead at once */
+	json_decref(th_ok(&w.srv, "PATCH", "/v1/tenants/ten_1", w.fin, "{\"channels\":[\"wechat\"]}", 200));
+	PQclear(th_sql(w.db, "UPDATE message_templates SET wechat_template = 'tplUnknown'"));
+	topup("ten_1", 100);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE tenant_id = 1 AND channel = 'wechat' AND state = 'dead'"
+			   " AND last_code = '40037' AND attempts = 1", 1, 8000));
+	/* throttled (45009, the quota): tried again */
+	PQclear(th_sql(w.db, "UPDATE message_templates SET wechat_template = 'tplTopup'"));
+	fakewx_fail_next(fx, 45009, 1);
+	topup("ten_1", 200);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE tenant_id = 1 AND channel = 'wechat' AND state = 'sent'"
+			   " AND attempts = 2", 1, 15000));
+	ck_assert_int_eq((int)fakewx_messages(fx), 2);
+	ck_assert_int_eq((int)fakewx_tokens_issued(fx), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("messages");
@@ -489,6 +671,20 @@ static Suite *suite(void)
 	tcase_add_test(t, wechat_falls_back_to_sms);
 	tcase_add_test(t, twilio_status_callback);
 	suite_add_tcase(s, t);
+	const struct {
+		const char *name;
+		void (*start)(void);
+		const TTest *test;
+	} per[] = {{"aliyun", aliyun_world, aliyun_through_the_server},
+		   {"tencent", tencent_world, tencent_through_the_server},
+		   {"wechat", twilio_world, wechat_then_sms}};
+	for (size_t i = 0; i < sizeof per / sizeof per[0]; i++) {
+		TCase *c = tcase_create(per[i].name);
+		tcase_add_checked_fixture(c, per[i].start, carriers_stop);
+		tcase_set_timeout(c, 120);
+		tcase_add_test(c, per[i].test);
+		suite_add_tcase(s, c);
+	}
 	return s;
 }
 
