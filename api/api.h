@@ -242,6 +242,13 @@ void api_reports_create(struct req *rq);
 void api_reports_get(struct req *rq);
 void api_reports_list(struct req *rq);
 void api_sites_patch(struct req *rq);
+/* A site's message templates (api/msgtemplates.c) and Twilio's status callback
+ * (api/hook_twilio.c), whose ?token= must be token (WATTLE_SMS_CALLBACK_TOKEN; NULL: every
+ * callback is refused). */
+void api_msg_templates_get(struct req *rq);
+void api_msg_templates_put(struct req *rq);
+void api_hook_twilio(struct req *rq);
+void api_twilio_hook_configure(const char *token);
 void api_receipts_list(struct req *rq);
 void api_receipts_get(struct req *rq);
 /* The CJK TrueType font (WATTLE_RECEIPT_FONT: a .ttf, or a .ttc with ",<index>") receipts'

@@ -24,9 +24,10 @@ json_t *api_command_json(const struct command_row *x)
 			 opt_str(x->result), "relay", opt_str(x->relay));
 }
 
+
 static json_t *note_json(const struct note_row *x)
 {
-	return json_pack("{s:o, s:o, s:s, s:s, s:o, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", api_id_json(ID_NOTE, x->id),
+	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:o, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", api_id_json(ID_NOTE, x->id),
 			 "tenant_id", x->tenant_id ? api_id_json(ID_TENANT, x->tenant_id) : json_null(), "kind", x->kind,
 			 "channel", x->channel, "recipient", x->recipient ? json_string(x->recipient) : json_null(),
 			 "body", x->body ? x->body : "", "state", x->state, "attempts", (json_int_t)x->attempts,
@@ -36,6 +37,10 @@ static json_t *note_json(const struct note_row *x)
 			 x->delivery[0] ? json_string(x->delivery) : json_null(), "delivery_code",
 			 x->delivery_code ? json_string(x->delivery_code) : json_null(), "delivered_at",
 			 x->delivered_us ? api_time_json(x->delivered_us) : json_null());
+	json_object_set_new(o, "provider", opt_str(x->provider));
+	json_object_set_new(o, "language", opt_str(x->language));
+	json_object_set_new(o, "last_code", opt_str(x->last_code));
+	return o;
 }
 
 void api_commands_list(struct req *rq)
@@ -71,7 +76,7 @@ void api_commands_list(struct req *rq)
 
 void api_notifications_list(struct req *rq)
 {
-	static const char *const states[] = {"pending", "sent", "dead", NULL};
+	static const char *const states[] = {"pending", "sent", "dead", "suppressed", NULL};
 	const char *state;
 	int64_t limit, after;
 	if (api_query_enum(rq, "state", states, &state) || api_page(rq, ID_NOTE, &limit, &after))

@@ -19,6 +19,10 @@ const struct route api_routes[] = {
 	{"POST", "/v1/sites/{id}/holidays", api_holidays_create, ADMIN | FIN, ROUTE_BODY,
 	 "/v1/sites/{id}/holidays"},
 	{"GET", "/v1/sites/{id}/holidays", api_holidays_list, ADMIN | FIN | OPS, 0, "/v1/sites/{id}/holidays"},
+	{"GET", "/v1/sites/{id}/message-templates", api_msg_templates_get, ADMIN | FIN, 0,
+	 "/v1/sites/{id}/message-templates"},
+	{"PUT", "/v1/sites/{id}/message-templates", api_msg_templates_put, ADMIN | FIN, ROUTE_BODY,
+	 "/v1/sites/{id}/message-templates"},
 	{"POST", "/v1/tenants", api_tenants_create, ADMIN | FIN, ROUTE_BODY, "/v1/tenants"},
 	{"GET", "/v1/tenants", api_tenants_list, ADMIN | FIN, 0, "/v1/tenants"},
 	{"GET", "/v1/tenants/{id}", api_tenants_get, ADMIN | FIN, 0, "/v1/tenants/{id}"},
@@ -74,6 +78,7 @@ const struct route api_routes[] = {
 	{"POST", "/v1/webhooks/payments/wechat", api_hook_wechat, 0, ROUTE_RAW, "/v1/webhooks/payments/wechat"},
 	{"POST", "/v1/webhooks/payments/alipay", api_hook_alipay, 0, ROUTE_RAW, "/v1/webhooks/payments/alipay"},
 	{"POST", "/v1/webhooks/payments/stripe", api_hook_stripe, 0, ROUTE_RAW, "/v1/webhooks/payments/stripe"},
+	{"POST", "/v1/webhooks/sms/twilio", api_hook_twilio, 0, ROUTE_RAW, "/v1/webhooks/sms/twilio"},
 	{"POST", "/v1/webhooks/sms/aliyun", api_hook_sms_aliyun, 0, ROUTE_RAW, "/v1/webhooks/sms/aliyun"},
 	{"POST", "/v1/webhooks/sms/tencent", api_hook_sms_tencent, 0, ROUTE_RAW, "/v1/webhooks/sms/tencent"},
 	{"GET", "/v1/payment-conflicts", api_conflicts_list, FIN, 0, "/v1/payment-conflicts"},
@@ -130,6 +135,7 @@ void api_register_statements_gauges(void);
 void api_register_statements_gateways(void);
 void api_register_statements_receipts(void);
 void api_register_statements_moveout(void);
+void api_register_statements_msgtemplates(void);
 void api_register_statements_sms(void);
 
 void api_register_statements(void)
@@ -137,6 +143,7 @@ void api_register_statements(void)
 	api_register_statements_common();
 	api_register_statements_sites();
 	api_register_statements_tenants();
+	api_register_statements_msgtemplates();
 	api_register_statements_policies();
 	api_register_statements_tariffs();
 	api_register_statements_meters();

@@ -14,15 +14,20 @@ void api_register_statements_sites(void) { store_sites_register(); }
 
 static json_t *site_json(const struct site *s)
 {
-	return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "id", api_id_json(ID_SITE, s->id), "name", s->name,
+	return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:s, s:o}", "id", api_id_json(ID_SITE, s->id), "name", s->name,
 			 "timezone", s->timezone, "currency", s->currency, "legal_name",
 			 *s->legal_name ? json_string(s->legal_name) : json_null(), "tax_id",
-			 *s->tax_id ? json_string(s->tax_id) : json_null(), "created_at", api_time_json(s->created_us));
+			 *s->tax_id ? json_string(s->tax_id) : json_null(), "language", s->language, "created_at",
+			 api_time_json(s->created_us));
 }
 
 /* What receipts print of the operator (PATCH may clear them with null). */
 #define SITE_RECEIPT_FIELDS                                                                                   \
-	{"legal_name", FK_TEXT, F_NULL, 0, 200, 0, 0}, {"tax_id", FK_TEXT, F_NULL, 0, 64, 0, 0}
+	{"legal_name", FK_TEXT, F_NULL, 0, 200, 0, 0}, {"tax_id", FK_TEXT, F_NULL, 0, 64, 0, 0},                   \
+	{"language", FK_ENUM, 0, 0, 0, site_languages, 0}
+
+/* The languages of messages to tenants (the site's is the default of its tenants). */
+static const char *const site_languages[] = {"zh-CN", "en", NULL};
 
 struct site_tx {
 	struct req *rq;
@@ -39,6 +44,7 @@ static enum db_status site_create_tx(PGconn *c, void *arg)
 	snprintf(s.currency, sizeof s.currency, "%s", api_body_str(rq, "currency"));
 	snprintf(s.legal_name, sizeof s.legal_name, "%s", api_body_str(rq, "legal_name") ? api_body_str(rq, "legal_name") : "");
 	snprintf(s.tax_id, sizeof s.tax_id, "%s", api_body_str(rq, "tax_id") ? api_body_str(rq, "tax_id") : "");
+	snprintf(s.language, sizeof s.language, "%s", api_body_str(rq, "language") ? api_body_str(rq, "language") : "");
 	enum db_status st = store_site_insert(c, &s, srv_clock_now_us());
 	if (st != DB_OK)
 		return st;
@@ -111,7 +117,7 @@ static enum db_status site_patch_tx(PGconn *c, void *arg)
 	struct site_patch_tx *t = arg;
 	struct req *rq = t->rq;
 	struct site_fields f = {api_body_has(rq, "legal_name"), api_body_has(rq, "tax_id"), api_body_str(rq, "legal_name"),
-				api_body_str(rq, "tax_id")};
+				api_body_str(rq, "tax_id"), api_body_str(rq, "language")};
 	struct site s;
 	enum db_status st = store_site_update(c, t->id, &f, &s);
 	if (st != DB_OK)

@@ -14,20 +14,36 @@ void api_register_statements_tenants(void) { store_tenants_register(); }
 
 static json_t *opt_str(const char *s) { return s[0] ? json_string(s) : json_null(); }
 
+/* "wechat,sms" as ["wechat","sms"]. */
+static json_t *channels_json(const char *list)
+{
+	json_t *a = json_array();
+	char buf[40];
+	snprintf(buf, sizeof buf, "%s", list);
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(a, json_string(tok));
+	return a;
+}
+
 static json_t *tenant_json(const struct tenant *t)
 {
 	char area[32];
 	bill_format_decimal(t->area_centi_m2, 2, area, sizeof area);
-	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
+	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
 			 api_id_json(ID_TENANT, t->id), "site_id", api_id_json(ID_SITE, t->site_id), "name", t->name,
 			 "category", t->category, "area_m2", area, "credit_rating", t->credit_rating, "phone",
 			 opt_str(t->phone), "status", t->status, "created_at", api_time_json(t->created_us),
 			 "updated_at", api_time_json(t->updated_us), "move_in", opt_str(t->move_in), "move_out",
 			 opt_str(t->move_out));
+	json_object_set_new(o, "language", opt_str(t->language));
+	json_object_set_new(o, "channels", channels_json(t->channels));
+	json_object_set_new(o, "wechat_openid", opt_str(t->wechat_openid));
+	return o;
 }
 
 static const char *const ratings[] = {"A", "B", "C", "D", NULL};
 static const char *const statuses[] = {"active", "suspended", "closed", NULL};
+static const char *const languages[] = {"zh-CN", "en", NULL};
 
 static const struct field tenant_spec[] = {
 	{"site_id", FK_ID, F_REQ, 0, 0, 0, ID_SITE},
@@ -39,6 +55,9 @@ static const struct field tenant_spec[] = {
 	{"status", FK_ENUM, 0, 0, 0, statuses, 0},
 	{"move_in", FK_DATE, F_NULL, 0, 0, 0, 0},
 	{"move_out", FK_DATE, F_NULL, 0, 0, 0, 0},
+	{"language", FK_ENUM, F_NULL, 0, 0, languages, 0},
+	{"channels", FK_ARRAY, 0, 0, 0, 0, 0},
+	{"wechat_openid", FK_TEXT, F_NULL, 0, 128, 0, 0},
 	{0},
 };
 
@@ -46,12 +65,44 @@ struct tenant_tx {
 	struct req *rq;
 	int64_t id;
 	json_t *out;
+	char channels[40];
 };
 
-/* The body's fields, for a create or a patch. */
-static void body_fields(struct req *rq, struct tenant_fields *f)
+/* The body's channels ("wechat", "sms", each once, at least one) into buf as "wechat,sms";
+ * 0, or -1 after replying 400. */
+static int channels_field(struct req *rq, char *buf, size_t n)
+{
+	json_t *a = json_object_get(rq->json, "channels");
+	buf[0] = 0;
+	if (!a)
+		return 0;
+	size_t k, cnt = json_array_size(a);
+	json_t *v;
+	if (cnt == 0 || cnt > 2) {
+		api_field_error(rq, "channels", "must name one or two of wechat, sms");
+		return -1;
+	}
+	json_array_foreach(a, k, v) {
+		const char *s = json_string_value(v);
+		if (!s || (strcmp(s, "wechat") && strcmp(s, "sms")) || (buf[0] && strstr(buf, s))) {
+			api_field_error(rq, "channels", "must name each of wechat, sms at most once");
+			return -1;
+		}
+		size_t used = strlen(buf);
+		snprintf(buf + used, n - used, "%s%s", used ? "," : "", s);
+	}
+	return 0;
+}
+
+/* The body's fields, for a create or a patch (chan: channels_field's buffer). */
+static void body_fields(struct req *rq, struct tenant_fields *f, const char *chan)
 {
 	memset(f, 0, sizeof *f);
+	f->language = api_body_str(rq, "language");
+	f->set_language = api_body_has(rq, "language");
+	f->wechat_openid = api_body_str(rq, "wechat_openid");
+	f->set_openid = api_body_has(rq, "wechat_openid");
+	f->channels = chan[0] ? chan : NULL;
 	f->name = api_body_str(rq, "name");
 	f->category = api_body_str(rq, "category");
 	f->credit_rating = api_body_str(rq, "credit_rating");
@@ -71,7 +122,7 @@ static enum db_status tenant_create_tx(PGconn *c, void *arg)
 	struct tenant_tx *t = arg;
 	struct req *rq = t->rq;
 	struct tenant_fields f;
-	body_fields(rq, &f);
+	body_fields(rq, &f, t->channels);
 	struct tenant row;
 	enum db_status st = store_tenant_insert(c, api_body_id(rq, ID_SITE, "site_id"), &f, srv_clock_now_us(), &row);
 	if (st != DB_OK)
@@ -104,9 +155,9 @@ static int occupancy_ok(struct req *rq)
 
 void api_tenants_create(struct req *rq)
 {
-	if (api_fields(rq, tenant_spec, false) || !occupancy_ok(rq))
+	struct tenant_tx t = {rq, 0, NULL, ""};
+	if (api_fields(rq, tenant_spec, false) || !occupancy_ok(rq) || channels_field(rq, t.channels, sizeof t.channels))
 		return;
-	struct tenant_tx t = {rq, 0, NULL};
 	if (api_tx_failed(rq, db_run_tx(tenant_create_tx, &t))) {
 		json_decref(t.out);
 		return;
@@ -155,7 +206,7 @@ static enum db_status tenant_patch_tx(PGconn *c, void *arg)
 	struct tenant_tx *t = arg;
 	struct req *rq = t->rq;
 	struct tenant_fields f;
-	body_fields(rq, &f);
+	body_fields(rq, &f, t->channels);
 	struct tenant row;
 	enum db_status st = store_tenant_update(c, t->id, &f, srv_clock_now_us(), &row);
 	if (st != DB_OK)
@@ -177,14 +228,14 @@ static enum db_status tenant_patch_tx(PGconn *c, void *arg)
 
 void api_tenants_patch(struct req *rq)
 {
-	struct tenant_tx t = {rq, api_arg_id(rq, 0, ID_TENANT, "tenant"), NULL};
+	struct tenant_tx t = {rq, api_arg_id(rq, 0, ID_TENANT, "tenant"), NULL, ""};
 	if (!t.id)
 		return;
 	if (api_body_has(rq, "site_id")) {
 		api_field_error(rq, "site_id", "a tenant cannot move to another site");
 		return;
 	}
-	if (api_fields(rq, tenant_spec, true) || !occupancy_ok(rq))
+	if (api_fields(rq, tenant_spec, true) || !occupancy_ok(rq) || channels_field(rq, t.channels, sizeof t.channels))
 		return;
 	if (api_tx_failed(rq, db_run_tx(tenant_patch_tx, &t))) {
 		json_decref(t.out);

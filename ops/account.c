@@ -2,6 +2,7 @@
 #include "ops/account.h"
 #include "core/calendar.h"
 #include "core/messages.h"
+#include "core/msgtext.h"
 #include "core/valid.h"
 #include "core/price.h"
 #include "core/tz.h"
@@ -17,43 +18,70 @@ static struct msg_money money(const struct bill_acct *a, int64_t minor)
 	return (struct msg_money){minor, a->digits, a->currency};
 }
 
-/* "2026-11-03 08:00" in the site's time. */
-static void local_time(const struct bill_acct *a, int64_t t_us, char *buf, size_t n)
+/* The message's variables of an account (the balance now). */
+static struct msg_vars acct_vars(const struct bill_acct *a)
 {
-	int32_t off = 0;
-	bill_tz_offset(a->zone, t_us, &off);
-	int64_t local = t_us + (int64_t)off * 1000000;
-	int32_t day = cal_local_day(local);
-	int64_t tod = (local - (int64_t)day * INT64_C(86400000000)) / 60000000;
-	int y, m, d;
-	cal_civil_from_days(day, &y, &m, &d);
-	snprintf(buf, n, "%04d-%02d-%02d %02d:%02d", y, m, d, (int)(tod / 60), (int)(tod % 60));
+	struct msg_vars v = {0};
+	snprintf(v.tenant_name, sizeof v.tenant_name, "%s", a->tenant_name);
+	snprintf(v.shop, sizeof v.shop, "%s (%s)", a->tenant_name, a->category);
+	snprintf(v.currency, sizeof v.currency, "%s", a->currency);
+	snprintf(v.zone, sizeof v.zone, "%s", a->zone);
+	v.digits = a->digits;
+	v.has_balance = true;
+	v.balance = a->st.balance_minor;
+	return v;
 }
 
-/* The SMS (when the tenant has a phone) and the webhook event of one change. extra_key:
- * one more field of the event (msg_account_event). */
-static void add_note(struct bill_outbox *o, const struct bill_acct *a, const char *kind, const char *body,
+/* The tenant's message (when the tenant has a phone or a WeChat openid) and the webhook
+ * event of one change. The message row carries the event (kind) and its variables
+ * (msg_payload); the sender renders it at send time for the tenant's language and channel
+ * (server/dispatch.c); body is the shipped English text until then. extra_key: one more
+ * field of the event (msg_account_event). */
+static void add_note(struct bill_outbox *o, const struct bill_acct *a, const char *kind, const struct msg_vars *v,
 		     int64_t now_us, const char *extra_key, const char *extra_str, int64_t extra_num)
 {
 	char *p = msg_account_event(kind, a->tenant_id, a->tenant_name, a->st.balance_minor, a->currency, now_us,
 				    extra_key, extra_str, extra_num);
 	if (!p)
 		abort();
+	const char *text = msg_default_text(kind, "en");
+	char body[800];
+	if (text)
+		msg_render(text, v, "en", false, body, sizeof body);
+	else
+		snprintf(body, sizeof body, "%s", kind);
 	for (int ch = 0; ch < 2; ch++) {
-		if (ch == 0 && !a->phone[0])
-			continue; /* no phone: the webhook event only */
+		if (ch == 0 && !a->phone[0] && !a->wechat)
+			continue; /* no phone, no WeChat: the webhook event only */
 		if (o->nnote == o->capnote) {
 			o->capnote = o->capnote ? 2 * o->capnote : 8;
 			o->note = realloc(o->note, (size_t)o->capnote * sizeof *o->note);
 			if (!o->note)
 				abort();
 		}
-		char *rcpt = strdup(ch == 0 ? a->phone : ""), *b = strdup(body), *pl = strdup(p);
+		char *rcpt = strdup(ch == 0 ? a->phone : ""), *b = strdup(body);
+		char *pl = ch == 0 ? msg_payload(kind, "tenant", a->site_id, v, NULL) : strdup(p);
 		if (!rcpt || !b || !pl)
 			abort();
-		o->note[o->nnote++] = (struct note_order){a->tenant_id, kind, ch == 0 ? "sms" : "webhook", rcpt, b, pl};
+		const char *channel = ch ? "webhook" : a->phone[0] ? "sms" : "wechat";
+		o->note[o->nnote++] = (struct note_order){a->tenant_id, kind, channel, rcpt, b, pl};
 	}
 	free(p);
+}
+
+/* The English text of a change that has no templates (grace_ended), as today. */
+static void add_plain_note(struct bill_outbox *o, const struct bill_acct *a, const char *kind, const char *body,
+			   int64_t now_us)
+{
+	struct msg_vars v = acct_vars(a);
+	int first = o->nnote;
+	add_note(o, a, kind, &v, now_us, NULL, NULL, 0);
+	for (int i = first; i < o->nnote; i++) {
+		free((char *)o->note[i].body);
+		o->note[i].body = strdup(body);
+		if (!o->note[i].body)
+			abort();
+	}
 }
 
 /* reason: a static string. */
@@ -73,31 +101,30 @@ static void add_command(struct bill_outbox *o, const struct bill_acct *a, const 
 static void queue_actions(struct bill_acct *a, const struct bill_action *act, int n,
 			  int64_t now_us, struct bill_outbox *o)
 {
-	char when[40], body[600], at[40];
+	char body[600], at[40];
 	struct msg_money bal = money(a, a->st.balance_minor);
 	for (int i = 0; i < n; i++) {
+		struct msg_vars v = acct_vars(a);
 		switch (act[i].kind) {
 		case ACT_WARN:
-			msg_low_balance(body, sizeof body, a->tenant_name, bal, money(a, act[i].level));
-			add_note(o, a, "low_balance", body, now_us, "level_minor", NULL, act[i].level);
+			v.has_threshold = true;
+			v.threshold = act[i].level;
+			add_note(o, a, "low_balance", &v, now_us, "level_minor", NULL, act[i].level);
 			break;
 		case ACT_GRACE:
-			local_time(a, act[i].at_us, when, sizeof when);
-			msg_grace_started(body, sizeof body, a->tenant_name, bal, when, a->zone);
-			add_note(o, a, "grace_started", body, now_us, "cut_at", srv_time_format(act[i].at_us, at, sizeof at),
-				 0);
+			v.cut_at_us = act[i].at_us;
+			add_note(o, a, "grace_started", &v, now_us, "cut_at", srv_time_format(act[i].at_us, at, sizeof at), 0);
 			break;
 		case ACT_CUT:
 			add_command(o, a, "cut_off", "balance_exhausted");
-			add_note(o, a, "cut_off", msg_cut_off(body, sizeof body, a->tenant_name, bal), now_us, NULL, NULL, 0);
+			add_note(o, a, "cut_off", &v, now_us, NULL, NULL, 0);
 			break;
 		case ACT_RESTORE:
 			add_command(o, a, "restore", "topped_up");
-			add_note(o, a, "restored", msg_restored(body, sizeof body, a->tenant_name, bal), now_us, NULL, NULL, 0);
+			add_note(o, a, "restored", &v, now_us, NULL, NULL, 0);
 			break;
 		case ACT_RECOVERED:
-			add_note(o, a, "grace_ended", msg_grace_ended(body, sizeof body, a->tenant_name, bal), now_us, NULL, NULL,
-				 0);
+			add_plain_note(o, a, "grace_ended", msg_grace_ended(body, sizeof body, a->tenant_name, bal), now_us);
 			break;
 		}
 	}
@@ -127,12 +154,14 @@ void bill_acct_due(struct bill_acct *a, int64_t now_us, struct bill_outbox *o)
 	queue_actions(a, act, n, now_us, o);
 }
 
-void bill_acct_topup_notice(struct bill_acct *a, int64_t amount, int64_t now_us,
+void bill_acct_topup_notice(struct bill_acct *a, int64_t amount, int64_t entry_id, int64_t now_us,
 			    struct bill_outbox *o)
 {
-	char body[400];
-	msg_topup_received(body, sizeof body, a->tenant_name, money(a, amount), money(a, a->st.balance_minor));
-	add_note(o, a, "topup_received", body, now_us, "amount_minor", NULL, amount);
+	struct msg_vars v = acct_vars(a);
+	v.has_amount = true;
+	v.amount = amount;
+	v.entry_id = entry_id;
+	add_note(o, a, "topup_received", &v, now_us, "amount_minor", NULL, amount);
 }
 
 enum db_status bill_outbox_flush(PGconn *c, struct bill_outbox *o, int64_t now_us)

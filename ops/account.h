@@ -28,8 +28,10 @@ void bill_acct_transition(struct bill_acct *a, int64_t new_balance, int64_t now_
 /* Grace is due: cut, hold, or end it. */
 void bill_acct_due(struct bill_acct *a, int64_t now_us, struct bill_outbox *o);
 
-/* A top-up receipt for the tenant. */
-void bill_acct_topup_notice(struct bill_acct *a, int64_t amount, int64_t now_us,
+/* A top-up's notice for the tenant; entry_id: its ledger entry, whose receipt number the
+ * message carries (the receipt is issued later in the same transaction: the sender looks
+ * it up). */
+void bill_acct_topup_notice(struct bill_acct *a, int64_t amount, int64_t entry_id, int64_t now_us,
 			    struct bill_outbox *o);
 
 /* Insert the queued commands (superseding pending opposite ones, setting supply) and

@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/messages.h"
+#include "core/msgtext.h"
 #include "store/alarms.h"
 #include "store/outbox.h"
 
@@ -41,10 +42,10 @@ static enum db_status push_events(PGconn *c, const struct alarm_event *ev, int n
 	if (n == 0)
 		return DB_OK;
 	struct note_order *notes = calloc(2 * (size_t)n, sizeof *notes);
-	char **pay = calloc((size_t)n, sizeof *pay);
+	char **pay = calloc((size_t)n, sizeof *pay), **duty = calloc((size_t)n, sizeof *duty);
 	char (*text)[400] = calloc((size_t)n, sizeof *text);
 	int *sent = calloc((size_t)n, sizeof *sent); /* SMS queued here, per event's phone (first event of it) */
-	if (!notes || !pay || !text || !sent)
+	if (!notes || !pay || !text || !sent || !duty)
 		abort();
 	int nn = 0, guarded = 0;
 	for (int i = 0; i < n; i++) {
@@ -68,15 +69,25 @@ static enum db_status push_events(PGconn *c, const struct alarm_event *ev, int n
 		}
 		sent[k]++;
 		duty_sms[0]++;
-		notes[nn++] = (struct note_order){e->tenant_id, e->event, "sms", e->duty_phone, text[i], pay[i]};
+		/* the duty phone's message: the 'alarm' event and its variables, rendered when sent
+		 * in the site's language through the SMS provider (server/dispatch.c) */
+		struct msg_vars v = {0};
+		snprintf(v.alarm_kind, sizeof v.alarm_kind, "%s", e->kind);
+		snprintf(v.meter, sizeof v.meter, "%s", e->serial);
+		snprintf(v.shop, sizeof v.shop, "%s", e->site_name);
+		duty[i] = msg_payload("alarm", "duty", e->site_id, &v, pay[i]);
+		notes[nn++] = (struct note_order){e->tenant_id, e->event, "sms", e->duty_phone, text[i], duty[i]};
 	}
 	if (guarded)
 		srv_log(LOG_WARN, "alarms: %d duty-phone SMS held back by the flood guard (the webhook events all went)",
 			guarded);
 	enum db_status st = store_notes_queue(c, notes, nn, now_us);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		free(pay[i]);
+		free(duty[i]);
+	}
 	free(pay);
+	free(duty);
 	free(text);
 	free(notes);
 	free(sent);

@@ -64,7 +64,7 @@ enum db_status bill_post_at(PGconn *c, int64_t tenant_id, const char *kind, int6
 	else
 		bill_acct_transition(a, out->balance_after_minor, now_us, &o);
 	if (!a->closed && !strcmp(kind, "topup"))
-		bill_acct_topup_notice(a, amount_minor, now_us, &o);
+		bill_acct_topup_notice(a, amount_minor, out->id, now_us, &o);
 	st = store_account_save(c, a, now_us);
 	free(v);
 	if (st == DB_OK)

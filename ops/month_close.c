@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/messages.h"
+#include "core/msgtext.h"
 #include "ops/allocation.h"
 #include "ops/report.h"
 #include "store/closes.h"
@@ -27,8 +28,8 @@ static enum db_status store_statements(PGconn *c, const struct op_close_req *rq,
 	struct report_row *rows = calloc((size_t)n + 1, sizeof *rows);
 	struct note_order *notes = calloc(2 * (size_t)n + 1, sizeof *notes);
 	char **texts = calloc((size_t)n + 1, sizeof *texts), **bodies = calloc((size_t)n + 1, sizeof *bodies),
-	     **payloads = calloc((size_t)n + 1, sizeof *payloads);
-	if (!rows || !notes || !texts || !bodies || !payloads)
+	     **payloads = calloc((size_t)n + 1, sizeof *payloads), **vars = calloc((size_t)n + 1, sizeof *vars);
+	if (!rows || !notes || !texts || !bodies || !payloads || !vars)
 		abort();
 	int nn = 0;
 	for (int i = 0; i < n; i++) {
@@ -41,8 +42,18 @@ static enum db_status store_statements(PGconn *c, const struct op_close_req *rq,
 		payloads[i] = msg_statement_ready_payload(s->tenant_id, rq->period, closing);
 		if (!bodies[i] || !payloads[i])
 			abort();
+		/* the tenant's message: the event and its variables, rendered when sent */
+		struct msg_vars v = {0};
+		snprintf(v.tenant_name, sizeof v.tenant_name, "%s", s->name);
+		snprintf(v.shop, sizeof v.shop, "%s (%s)", s->name, s->category ? s->category : "");
+		snprintf(v.currency, sizeof v.currency, "%.3s", s->currency);
+		snprintf(v.period, sizeof v.period, "%s", rq->period);
+		v.digits = all->site.minor_digits;
+		v.has_balance = true;
+		v.balance = closing;
+		vars[i] = msg_payload("statement_ready", "tenant", rq->site_id, &v, NULL);
 		if (s->phone)
-			notes[nn++] = (struct note_order){s->tenant_id, "statement_ready", "sms", s->phone, bodies[i], payloads[i]};
+			notes[nn++] = (struct note_order){s->tenant_id, "statement_ready", "sms", s->phone, bodies[i], vars[i]};
 		notes[nn++] = (struct note_order){s->tenant_id, "statement_ready", "webhook", NULL, bodies[i], payloads[i]};
 		texts[i] = report_doc_statement_text(&all->site, s); /* without the phone number */
 		rows[i] = (struct report_row){"tenant_statement", s->tenant_id, texts[i]};
@@ -55,7 +66,9 @@ static enum db_status store_statements(PGconn *c, const struct op_close_req *rq,
 		free(texts[i]);
 		free(bodies[i]);
 		free(payloads[i]);
+		free(vars[i]);
 	}
+	free(vars);
 	free(texts);
 	free(bodies);
 	free(payloads);

@@ -39,7 +39,8 @@ const char *const srv_config_names[] = {
 	"WATTLE_ALIYUN_ACCESS_KEY_ID", "WATTLE_ALIYUN_ACCESS_KEY_SECRET", "WATTLE_ALIYUN_SMS_SIGN_NAME",
 	"WATTLE_ALIYUN_SMS_ENDPOINT", "WATTLE_TENCENT_SECRET_ID", "WATTLE_TENCENT_SECRET_KEY",
 	"WATTLE_TENCENT_SMS_SDK_APP_ID", "WATTLE_TENCENT_SMS_SIGN_NAME", "WATTLE_TENCENT_SMS_ENDPOINT",
-	"WATTLE_TENCENT_SMS_REGION", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_SMS_DELIVERY", "WATTLE_SMS_POLL_MS", NULL,
+	"WATTLE_TENCENT_SMS_REGION", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_SMS_DELIVERY", "WATTLE_SMS_POLL_MS",
+	"WATTLE_SMS_PROVIDER", "WATTLE_TENANT_MESSAGES_PER_HOUR", NULL,
 };
 
 /* An integer setting in [min, max], or def when unset. */
@@ -136,7 +137,8 @@ int srv_config_load(struct config *c)
 	    int_setting("WATTLE_TOPUP_ORDER_TTL_S", 1, 31 * 86400, 1800, &c->pay.order_ttl_s) ||
 	    int_setting("WATTLE_PAY_TIMEOUT_MS", 100, 120000, 10000, &c->pay.timeout_ms) ||
 	    int_setting("WATTLE_PAY_QUERY_AFTER_S", 1, 3600, 30, &c->pay.query_after_s) ||
-	    int_setting("WATTLE_RECONCILE_HOUR", 0, 24, 6, &c->pay.reconcile_hour))
+	    int_setting("WATTLE_RECONCILE_HOUR", 0, 24, 6, &c->pay.reconcile_hour) ||
+	    int_setting("WATTLE_TENANT_MESSAGES_PER_HOUR", 1, 10000, 6, &c->dispatch.per_hour))
 		return -1;
 	int64_t per_key, per_addr, burst, fails, conns;
 	if (int_setting("WATTLE_RATE_PER_KEY", 0, 1000000, 1000, &per_key) ||
@@ -167,6 +169,13 @@ int srv_config_load(struct config *c)
 	c->dispatch.sms_from = str_setting("WATTLE_SMS_FROM");
 	c->dispatch.notify_url = str_setting("WATTLE_NOTIFY_WEBHOOK_URL");
 	c->dispatch.notify_secret = str_setting("WATTLE_NOTIFY_WEBHOOK_SECRET");
+	c->dispatch.sms_provider = str_setting("WATTLE_SMS_PROVIDER");
+	if (c->dispatch.sms_provider && strcmp(c->dispatch.sms_provider, "twilio") &&
+	    strcmp(c->dispatch.sms_provider, "aliyun") && strcmp(c->dispatch.sms_provider, "tencent")) {
+		fprintf(stderr, "wattle: WATTLE_SMS_PROVIDER=%s must be twilio, aliyun or tencent\n", c->dispatch.sms_provider);
+		return -1;
+	}
+	c->dispatch.public_url = str_setting("WATTLE_PUBLIC_URL");
 	c->pay.wx_apiv3_key = str_setting("WATTLE_WECHAT_APIV3_KEY");
 	c->pay.wx_pubkey_path = str_setting("WATTLE_WECHAT_PLATFORM_PUBKEY");
 	c->pay.wx_serial = str_setting("WATTLE_WECHAT_PLATFORM_SERIAL");
@@ -196,6 +205,7 @@ int srv_config_load(struct config *c)
 					      str_setting("WATTLE_TENCENT_SMS_SIGN_NAME"),
 					      str_setting("WATTLE_TENCENT_SMS_ENDPOINT"), str_setting("WATTLE_TENCENT_SMS_REGION"), 0};
 	c->sms_callback_token = str_setting("WATTLE_SMS_CALLBACK_TOKEN");
+	c->dispatch.sms_callback_token = c->sms_callback_token; /* Twilio's StatusCallback carries it */
 	const char *dm = str_setting("WATTLE_SMS_DELIVERY");
 	if (dm && strcmp(dm, "poll") && strcmp(dm, "callback")) {
 		fprintf(stderr, "wattle: WATTLE_SMS_DELIVERY must be poll or callback\n");

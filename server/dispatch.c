@@ -4,7 +4,12 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "store/outbox.h"
+#include "store/msgtemplates.h"
 #include "core/log.h"
+#include "core/msgtext.h"
+#include "api/metrics.h"
+#include "server/channels.h"
+#include "server/channels_config.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -110,28 +115,9 @@ static long send_command(CURL *h, const struct outbox_item *x, char *err, size_t
 	return st;
 }
 
+/* A control-room webhook row: the signed event feed, as it always was. */
 static long send_note(CURL *h, const struct outbox_item *x, char *err, size_t errn)
 {
-	if (!strcmp(x->channel, "sms")) {
-		const char *url = dcfg.sms_url;
-		if (!given(url)) {
-			snprintf(err, errn, "WATTLE_SMS_URL is not set");
-			return 0;
-		}
-		char *to = curl_easy_escape(h, str(x->recipient), 0);
-		char *from = curl_easy_escape(h, given(dcfg.sms_from) ? dcfg.sms_from : "wattle", 0);
-		char *text = curl_easy_escape(h, str(x->body), 0);
-		struct srv_buf form = {0};
-		srv_buf_printf(&form, "To=%s&From=%s&Body=%s", to, from, text);
-		curl_free(to);
-		curl_free(from);
-		curl_free(text);
-		char userpwd[300];
-		snprintf(userpwd, sizeof userpwd, "%s:%s", str(dcfg.sms_user), str(dcfg.sms_token));
-		long st = post(h, url, "application/x-www-form-urlencoded", form.p, NULL, userpwd, err, errn);
-		srv_buf_free(&form);
-		return st;
-	}
 	const char *url = dcfg.notify_url;
 	const char *secret = dcfg.notify_secret;
 	if (!given(url)) {
@@ -152,6 +138,234 @@ static const struct sender senders[2] = {
 
 static const char *const box_name[2] = {"commands", "notifications"};
 
+/* Messages suppressed by the limits, and carried, by channel and provider. */
+static const char *const suppressed_labels[] = {"reason=\"limit\"", "reason=\"duplicate\""};
+static _Atomic uint64_t suppressed_v[2];
+static struct srv_counters suppressed = {"wattle_notifications_suppressed_total",
+					 "Tenant messages not sent: over the hourly limit, or the same text again",
+					 2, suppressed_labels, suppressed_v, NULL};
+static const char *const carried_labels[] = {
+	"channel=\"sms\",provider=\"twilio\"", "channel=\"sms\",provider=\"aliyun\"",
+	"channel=\"sms\",provider=\"tencent\"", "channel=\"wechat\",provider=\"wechat\""};
+static _Atomic uint64_t carried_v[4];
+static struct srv_counters carried = {"wattle_messages_sent_total", "Messages a carrier took, by channel and provider",
+				      4, carried_labels, carried_v, NULL};
+
+#define DUP_WINDOW_US (INT64_C(10) * 60 * 1000000) /* the same event and text: once in 10 minutes */
+
+/* A mapping {"<param>": "<variable or text>"} rendered in order (Tencent's positional keys
+ * "1", "2", ... by number) with plain values; keys and values new in k[], v[] (max 20). */
+static size_t render_params(const char *mapping_json, const struct msg_vars *v, const char *lang, char **k, char **val)
+{
+	json_t *m = mapping_json ? json_loads(mapping_json, 0, NULL) : NULL;
+	size_t n = 0;
+	const char *key;
+	json_t *x;
+	json_object_foreach(m, key, x) {
+		if (n == 20 || !json_is_string(x))
+			break;
+		char buf[600];
+		const char *s = json_string_value(x);
+		if (!strchr(s, '{'))
+			msg_var(v, s, lang, true, buf, sizeof buf);
+		else
+			msg_render(s, v, lang, true, buf, sizeof buf);
+		k[n] = strdup(key);
+		val[n] = strdup(buf);
+		if (!k[n] || !val[n])
+			abort();
+		n++;
+	}
+	json_decref(m);
+	bool numeric = n > 0;
+	for (size_t i = 0; i < n; i++)
+		numeric = numeric && strspn(k[i], "0123456789") == strlen(k[i]);
+	for (size_t i = 1; numeric && i < n; i++) /* insertion sort by number */
+		for (size_t j = i; j > 0 && atoll(k[j - 1]) > atoll(k[j]); j--) {
+			char *t = k[j];
+			k[j] = k[j - 1];
+			k[j - 1] = t;
+			t = val[j];
+			val[j] = val[j - 1];
+			val[j - 1] = t;
+		}
+	return n;
+}
+
+static void free_params(char **k, char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(k[i]);
+		free(v[i]);
+	}
+}
+
+/* Why the channels passed a message on, for last_error: "wechat: no openid; sms: ...". */
+static void why_add(char *why, size_t n, const char *channel, const char *reason)
+{
+	size_t used = strlen(why);
+	snprintf(why + used, n - used, "%s%s: %s", used ? "; " : "", channel, reason);
+}
+
+/* One tenant's (or the duty phone's) message: render it for the language and each channel,
+ * admit it against the limits, and carry it on the first channel that takes it. */
+static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, unsigned *seed)
+{
+	char event[32] = "", audience[8] = "";
+	int64_t site_id = 0;
+	struct msg_vars v;
+	bool vars = msg_payload_read(x->payload_json, event, audience, &site_id, &v) == 0;
+	bool duty = vars && !strcmp(audience, "duty");
+	int64_t tenant = duty ? 0 : x->tenant_id;
+	struct note_route r = {0};
+	struct msg_template tpl = {0};
+	bool has_tpl = false;
+	enum db_status st = DB_OK;
+	if (vars) {
+		st = store_note_route(c, tenant, site_id, v.entry_id, &r);
+		if (st == DB_OK && r.found) {
+			snprintf(v.receipt_no, sizeof v.receipt_no, "%s", r.receipt_no);
+			if (msg_is_one_of(event, msg_events))
+				st = store_msg_template_get(c, site_id, event, r.language, &tpl, &has_tpl);
+		}
+	} else { /* a message with no templates (malicious_load_cut): its English text, by SMS */
+		snprintf(r.language, sizeof r.language, "en");
+		snprintf(r.channels, sizeof r.channels, "sms");
+		snprintf(r.phone, sizeof r.phone, "%s", str(x->recipient));
+		r.found = true;
+	}
+	if (st != DB_OK) {
+		db_conn_reset();
+		goto out; /* the lease runs out; tried again */
+	}
+	if (duty) {
+		snprintf(r.channels, sizeof r.channels, "sms");
+		snprintf(r.phone, sizeof r.phone, "%s", str(x->recipient));
+	}
+	char text[1600];
+	const char *free_text = has_tpl && tpl.text ? tpl.text : msg_default_text(event, r.language);
+	if (vars && free_text)
+		msg_render(free_text, &v, r.language, false, text, sizeof text);
+	else
+		snprintf(text, sizeof text, "%s", str(x->body));
+	struct note_result res = {.body = text, .language = r.language};
+	if (!r.found) {
+		res.error = "no such tenant or site";
+		store_note_dead_now(c, x->id, &res);
+		goto out;
+	}
+	if (tenant) { /* the limits: when the text is known */
+		bool admitted;
+		char why[200];
+		if (store_note_admit(x->id, tenant, x->kind, text, r.language, (int)dcfg.per_hour, "cut_off", DUP_WINDOW_US,
+				     srv_clock_now_us(), &admitted, why, sizeof why) != DB_OK)
+			goto out;
+		if (!admitted) {
+			if (why[0] && strcmp(why, "no longer pending")) {
+				srv_counters_add(&suppressed, strstr(why, "same message") ? 1 : 0, 1);
+				srv_log(LOG_INFO, "notifications: ntf_%lld to ten_%lld suppressed: %s", (long long)x->id,
+					(long long)tenant, why);
+			}
+			goto out;
+		}
+	}
+	char why[600] = "";
+	bool refused = false, not_configured = false;
+	struct chan_outcome last = {0};
+	const char *last_channel = NULL, *last_provider = NULL;
+	char chans[40];
+	snprintf(chans, sizeof chans, "%s", r.channels);
+	for (char *save = NULL, *ch = strtok_r(chans, ",", &save); ch; ch = strtok_r(NULL, ",", &save)) {
+		bool wechat = !strcmp(ch, "wechat");
+		const struct chan_carrier *car = wechat ? &chan_wechat : chan_sms();
+		const char *to = wechat ? r.openid : r.phone;
+		const char *tid = wechat ? (has_tpl ? tpl.wechat_template : NULL) : (has_tpl ? tpl.sms_template : NULL);
+		if (!to[0]) {
+			why_add(why, sizeof why, ch, wechat ? "the tenant has no openid" : "no phone");
+			continue;
+		}
+		if (!car->configured()) {
+			why_add(why, sizeof why, ch, wechat ? "WeChat is not configured" : "the SMS provider is not configured");
+			not_configured = true;
+			continue;
+		}
+		if (car != &chan_twilio && !given(tid)) {
+			char b[120];
+			snprintf(b, sizeof b, "no %s template for %s in %s", car->name, event[0] ? event : x->kind, r.language);
+			why_add(why, sizeof why, ch, b);
+			continue;
+		}
+		char *keys[20], *vals[20];
+		size_t np = 0;
+		if (car != &chan_twilio && vars)
+			np = render_params(wechat ? tpl.wechat_fields_json : tpl.sms_params_json, &v, r.language, keys, vals);
+		char url[400] = "";
+		if (wechat && given(dcfg.public_url) && tenant)
+			snprintf(url, sizeof url, "%s/tenants/ten_%lld", dcfg.public_url, (long long)tenant);
+		struct chan_msg m = {x->id, to, r.language, text, car == &chan_twilio ? NULL : tid,
+				     (const char *const *)keys, (const char *const *)vals, np, url[0] ? url : NULL};
+		struct chan_outcome o;
+		int64_t t0 = srv_mono_us();
+		enum chan_result cr = car->send(h, &m, &o);
+		int64_t ms = (srv_mono_us() - t0) / 1000;
+		free_params(keys, vals, np);
+		c = db_conn(); /* the WeChat carrier may have replaced a lost connection (wechat_oa.h) */
+		if (!c)
+			goto out;
+		store_outbox_attempt(c, OUTBOX_NOTES, x->id, srv_clock_now_us(), o.http_status, o.message, ms);
+		res.channel = wechat ? "wechat" : "sms";
+		res.provider = car->name;
+		res.recipient = to;
+		res.code = o.code;
+		res.error = o.message;
+		if (cr == CH_SENT) {
+			res.provider_msg_id = o.provider_msg_id;
+			store_note_sent_via(c, x->id, srv_clock_now_us(), &res);
+			for (int k = 0; k < 4; k++)
+				if (strstr(carried_labels[k], car->name) && strstr(carried_labels[k], res.channel))
+					srv_counters_add(&carried, k, 1);
+			goto out;
+		}
+		if (cr == CH_RETRY) {
+			char err[400];
+			snprintf(err, sizeof err, "%s%s%s", o.code[0] ? o.code : "", o.code[0] ? ": " : "", o.message);
+			res.error = err;
+			store_note_retry_via(c, x->id, srv_clock_now_us() + srv_backoff_us(x->attempts, seed), MAX_ATTEMPTS, &res);
+			srv_log(x->attempts >= MAX_ATTEMPTS ? LOG_ERROR : LOG_WARN, "notifications: ntf_%lld attempt %d via %s: %s%s",
+				(long long)x->id, x->attempts, car->name, err, x->attempts >= MAX_ATTEMPTS ? " (giving up)" : "");
+			goto out;
+		}
+		/* refused, or not on this channel: the next one at once */
+		refused = refused || cr == CH_REFUSED;
+		last = o;
+		last_channel = res.channel;
+		last_provider = car->name;
+		char b[400];
+		snprintf(b, sizeof b, "%s %s%s%s", car->name, cr == CH_REFUSED ? "refused " : "passed ",
+			 o.code[0] ? o.code : "", o.message[0] ? (o.code[0] ? ": " : "") : "");
+		size_t bl = strlen(b);
+		snprintf(b + bl, sizeof b - bl, "%s", o.message);
+		why_add(why, sizeof why, ch, b);
+	}
+	res.channel = last_channel;
+	res.provider = last_provider;
+	res.code = last.code;
+	res.error = why;
+	if (!refused && not_configured) { /* settings can be fixed: tried again, as before */
+		store_note_retry_via(c, x->id, srv_clock_now_us() + srv_backoff_us(x->attempts, seed), MAX_ATTEMPTS, &res);
+		srv_log(LOG_WARN, "notifications: ntf_%lld attempt %d: %s", (long long)x->id, x->attempts, why);
+	} else { /* refused for good, or no channel can carry it: dead at once */
+		store_note_dead_now(c, x->id, &res);
+		srv_log(LOG_ERROR, "notifications: ntf_%lld dead: %s", (long long)x->id, why);
+	}
+out:
+	free(tpl.sms_template);
+	free(tpl.sms_params_json);
+	free(tpl.wechat_template);
+	free(tpl.wechat_fields_json);
+	free(tpl.text);
+}
+
 static int round_once(const struct sender *s, CURL *h, unsigned *seed)
 {
 	PGconn *c = db_conn();
@@ -165,6 +379,12 @@ static int round_once(const struct sender *s, CURL *h, unsigned *seed)
 		return 0;
 	}
 	for (int i = 0; i < n; i++) {
+		if (s->box == OUTBOX_NOTES && strcmp(x[i].channel, "webhook")) {
+			deliver_message(c, h, &x[i], seed);
+			if (!(c = db_conn())) /* taken again: a carrier may have replaced it */
+				break;
+			continue;
+		}
 		char err[CURL_ERROR_SIZE + 64] = "";
 		int64_t t0 = srv_mono_us();
 		long status = s->send(h, &x[i], err, sizeof err);
@@ -228,4 +448,18 @@ void srv_dispatch_configure(const struct srv_dispatch_cfg *cfg)
 	dcfg = *cfg;
 	if (dcfg.lease_ms < 1000)
 		dcfg.lease_ms = 1000;
+	if (dcfg.per_hour <= 0)
+		dcfg.per_hour = 6;
+	char cb[600] = "";
+	if (given(dcfg.public_url) && given(dcfg.sms_callback_token))
+		snprintf(cb, sizeof cb, "%s/v1/webhooks/sms/twilio?token=%s", dcfg.public_url, dcfg.sms_callback_token);
+	static char callback[600];
+	memcpy(callback, cb, sizeof cb);
+	struct chan_twilio_cfg tw = {dcfg.sms_url, dcfg.sms_user, dcfg.sms_token, dcfg.sms_from,
+				     callback[0] ? callback : NULL};
+	chan_twilio_configure(&tw);
+	if (chan_sms_choose(dcfg.sms_provider)) /* config.c refused it before */
+		abort();
+	srv_counters_register(&suppressed);
+	srv_counters_register(&carried);
 }

@@ -16,9 +16,22 @@ struct srv_dispatch_cfg {
 	const char *sms_url, *sms_user, *sms_token, *sms_from; /* WATTLE_SMS_* */
 	const char *notify_url, *notify_secret;             /* WATTLE_NOTIFY_WEBHOOK_* */
 	int64_t lease_ms;                                   /* WATTLE_DISPATCH_LEASE_MS, >= 1000 */
+	const char *sms_provider;       /* WATTLE_SMS_PROVIDER: twilio (NULL), aliyun, tencent */
+	const char *sms_callback_token; /* WATTLE_SMS_CALLBACK_TOKEN: Twilio's StatusCallback carries it */
+	const char *public_url;         /* WATTLE_PUBLIC_URL: the callback's and WeChat pages' base */
+	int64_t per_hour;               /* WATTLE_TENANT_MESSAGES_PER_HOUR, default 6 */
 };
 
-/* Set the peers and the lease before the senders run (cfg copied; its strings borrowed). */
+/* Set the peers and the lease before the senders run (cfg copied; its strings borrowed);
+ * hands the carriers theirs (server/channels_config.h). A tenant's message is rendered when
+ * it is sent, for the tenant's language (else the site's) and channel, from the site's
+ * templates over the shipped ones; it goes to the tenant's channels in order (WeChat when
+ * the tenant has an openid, the carrier is configured and the site has a WeChat template;
+ * SMS through chan_sms(), which needs an approved template unless it is Twilio); a channel
+ * that cannot carry it, or refuses it, passes it to the next; a refusal with none left is
+ * dead at once with the provider's code; a retry backs off. The limits (per_hour messages
+ * per tenant, only the cut-off notice beyond; the same event and text once in 10 minutes)
+ * are applied then, when the text is known: store_note_admit. */
 void srv_dispatch_configure(const struct srv_dispatch_cfg *cfg);
 
 /* The senders, as rows of the worker table (server/workers.c): per-thread state (a libcurl

@@ -126,6 +126,7 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 			      api_gateway_seen};
 	warn_unbound_keys();
 	api_receipts_set_font(cfg->receipt_font);
+	api_twilio_hook_configure(cfg->sms_callback_token);
 	if (api_payments_start(&cfg->pay)) {
 		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
 		api_payments_stop();

@@ -15,7 +15,8 @@
 #define ACCT_SELECT(H)                                                                              \
 	"SELECT a.id, a.tenant_id, a.balance_minor, a.state, a.warned_mask,"                       \
 	" coalesce(" SQL_US("a.grace_until") ", 0) AS grace_until_us, t.name AS tenant_name,"       \
-	" coalesce(t.phone, '') AS phone, s.timezone, a.currency, p.id IS NOT NULL AS has_policy,"  \
+	" coalesce(t.phone, '') AS phone, t.site_id, t.category, t.wechat_openid IS NOT NULL AS wechat,"  \
+	" s.timezone, a.currency, p.id IS NOT NULL AS has_policy,"  \
 	" a.closed_at IS NOT NULL AS closed,"                                                        \
 	" array_to_string(coalesce(p.warn_levels_minor, '{}'), ',') AS warn_levels,"                \
 	" coalesce(p.overdraft_minor, 0) AS overdraft_minor, coalesce(p.grace_minutes, 0) AS grace_minutes," \
@@ -98,6 +99,9 @@ static enum db_status read_accounts(PGconn *c, const char *stmt, struct db_param
 		DB_COL("grace_until_us", DB_I64, &a.st.grace_until_us),
 		DB_COL_TEXT("tenant_name", a.tenant_name),
 		DB_COL_TEXT("phone", a.phone),
+		DB_COL("site_id", DB_I64, &a.site_id),
+		DB_COL_TEXT("category", a.category),
+		DB_COL("wechat", DB_BOOL, &a.wechat),
 		DB_COL_TEXT("timezone", a.zone),
 		DB_COL_TEXT("currency", a.currency),
 		DB_COL("has_policy", DB_BOOL, &a.has_policy),

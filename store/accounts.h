@@ -14,6 +14,9 @@
 struct bill_acct {
 	int64_t id, tenant_id;
 	char tenant_name[201], phone[24], zone[64], currency[4];
+	int64_t site_id;
+	char category[65]; /* the tenant's (a message's {shop}: "name (category)") */
+	bool wechat;       /* the tenant has a WeChat openid: messages may go there */
 	int digits;
 	bool has_policy; /* no credit policy for the site and rating: no automatic control */
 	bool closed;     /* the tenant moved out: no new money (0021) */

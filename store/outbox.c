@@ -64,7 +64,8 @@ static const struct db_stmt outbox_stmts[] = {
 	{"note_list", /* store_notes_list */
 	 "SELECT id, coalesce(tenant_id, 0) AS tenant_id, kind, channel, recipient, body, state, attempts, "
 	 SQL_US("created_at") " AS created_us, coalesce(" SQL_US("sent_at") ", 0) AS sent_us, last_error,"
-	 " coalesce(delivery, '') AS delivery, delivery_code, coalesce(" SQL_US("delivered_at") ", 0) AS delivered_us"
+	 " coalesce(delivery, '') AS delivery, delivery_code, coalesce(" SQL_US("delivered_at") ", 0) AS delivered_us,"
+	 " coalesce(language, '') AS language, coalesce(provider, '') AS provider, coalesce(last_code, '') AS last_code"
 	 " FROM notifications WHERE id > $1 AND ($3::text IS NULL OR state = $3) ORDER BY id LIMIT $2"},
 	{"cmd_claim", /* store_outbox_claim: the oldest due command of each meter whose earlier ones are
 			 sent, but none of a pull gateway's meters (they take theirs: cmd_pull); a meter's
@@ -79,7 +80,8 @@ static const struct db_stmt outbox_stmts[] = {
 	 "  ORDER BY c2.id LIMIT $3 FOR UPDATE SKIP LOCKED)"
 	 " AND m.id = c.meter_id"
 	 " RETURNING c.id, c.attempts, m.serial, c.action, c.reason, " SQL_US("c.created_at") " AS created_us,"
-	 " coalesce(g.url, m.gateway, '') AS gateway, '' AS channel, '' AS recipient, '' AS body, '' AS payload"},
+	 " coalesce(g.url, m.gateway, '') AS gateway, '' AS channel, '' AS recipient, '' AS body, '' AS payload,"
+	 " 0::bigint AS tenant_id, '' AS kind"},
 	{"cmd_pull", /* store_commands_pull: for each gateway $1[i], up to $2[i] of its meters' due
 			commands, oldest first, each the oldest open one of its meter; marked sent with
 			a lease and the gateway that took them. Those handed out $5 times and still not
@@ -111,7 +113,46 @@ static const struct db_stmt outbox_stmts[] = {
 	 " WHERE n.id IN (SELECT id FROM notifications WHERE state = 'pending'"
 	 "  AND next_attempt_at <= " SQL_TS("$1") " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)"
 	 " RETURNING n.id, n.attempts, '' AS serial, '' AS action, '' AS reason, 0::bigint AS created_us,"
-	 " '' AS gateway, n.channel, coalesce(n.recipient, '') AS recipient, n.body, n.payload::text AS payload"},
+	 " '' AS gateway, n.channel, coalesce(n.recipient, '') AS recipient, n.body, n.payload::text AS payload,"
+	 " coalesce(n.tenant_id, 0) AS tenant_id, n.kind"},
+	{"note_route", /* store_note_route: the tenant's language, else the site's */
+	 "SELECT coalesce(t.language, s.language) AS language,"
+	 " coalesce(array_to_string(t.channels, ','), 'sms') AS channels,"
+	 " coalesce(t.phone, '') AS phone, coalesce(t.wechat_openid, '') AS openid,"
+	 " coalesce((SELECT r.number FROM receipts r WHERE r.ledger_entry_id = $3), '') AS receipt_no"
+	 " FROM sites s LEFT JOIN tenants t ON t.id = $1 WHERE s.id = $2 AND ($1::bigint IS NULL OR t.id IS NOT NULL)"},
+	{"note_lock_tenant", /* store_note_admit: one admission at a time per tenant (NO KEY: new
+				notifications referencing the tenant are not held up) */
+	 "SELECT id FROM tenants WHERE id = $1 FOR NO KEY UPDATE"},
+	{"note_admit", /* store_note_admit: $7 window of duplicates (us), $5 per hour, $6 exempt kind */
+	 "WITH seen AS (SELECT"
+	 "  (SELECT count(*) FROM notifications WHERE tenant_id = $2 AND admitted_at IS NOT NULL AND id <> $1"
+	 "   AND admitted_at > " SQL_TS("$8") " - interval '1 hour') AS hour,"
+	 "  (SELECT count(*) FROM notifications WHERE tenant_id = $2 AND admitted_at IS NOT NULL AND id <> $1"
+	 "   AND kind = $3 AND body = $4 AND admitted_at > " SQL_TS("$8") " - $7 * interval '1 microsecond') AS dup),"
+	 " v AS (SELECT CASE WHEN n.admitted_at IS NOT NULL THEN ''"
+	 "  WHEN seen.dup > 0 THEN 'the same message went to the tenant within the last minutes'"
+	 "  WHEN seen.hour >= $5::bigint AND n.kind IS DISTINCT FROM $6 THEN 'the tenant had ' || $5::bigint || ' messages in the last hour'"
+	 "  ELSE '' END AS why FROM notifications n, seen WHERE n.id = $1 AND n.state = 'pending')"
+	 " UPDATE notifications n SET body = $4, language = $9,"
+	 " admitted_at = CASE WHEN v.why = '' THEN coalesce(n.admitted_at, " SQL_TS("$8") ") END,"
+	 " state = CASE WHEN v.why = '' THEN n.state ELSE 'suppressed' END,"
+	 " last_error = CASE WHEN v.why = '' THEN n.last_error ELSE v.why END"
+	 " FROM v WHERE n.id = $1 RETURNING v.why"},
+	{"note_sent_via", /* store_note_sent_via */
+	 "UPDATE notifications SET state = 'sent', sent_at = " SQL_TS("$2") ", channel = coalesce($3, channel),"
+	 " provider = coalesce($4, provider), provider_msg_id = $5, recipient = coalesce($6, recipient),"
+	 " body = coalesce($7, body), language = coalesce($8, language)"
+	 " WHERE id = $1 AND state = 'pending'"},
+	{"note_dead_now", /* store_note_dead_now */
+	 "UPDATE notifications SET state = 'dead', channel = coalesce($2, channel), provider = coalesce($3, provider),"
+	 " last_code = $4, last_error = $5, body = coalesce($6, body), language = coalesce($7, language),"
+	 " recipient = coalesce($8, recipient) WHERE id = $1 AND state = 'pending'"},
+	{"note_retry_via", /* store_note_retry_via: attempts used up: dead */
+	 "UPDATE notifications SET next_attempt_at = " SQL_TS("$2") ","
+	 " state = CASE WHEN attempts >= $3 THEN 'dead' ELSE state END,"
+	 " last_error = $4, last_code = $5, channel = coalesce($6, channel), provider = coalesce($7, provider)"
+	 " WHERE id = $1 AND state = 'pending'"},
 	{"note_sent", /* store_outbox_sent */
 	 "UPDATE notifications SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
 	{"note_retry", /* store_outbox_retry: attempts used up: dead */
@@ -324,6 +365,9 @@ enum db_status store_notes_list(PGconn *c, int64_t after, int64_t limit, const c
 		DB_COL_TEXT("delivery", x.delivery),
 		DB_COL("delivery_code", DB_TEXT_NEW, &x.delivery_code),
 		DB_COL("delivered_us", DB_I64, &x.delivered_us),
+		DB_COL_TEXT("language", x.language),
+		DB_COL_TEXT("provider", x.provider),
+		DB_COL_TEXT("last_code", x.last_code),
 		{0},
 	};
 	return db_exec_rows(c, "note_list", &p, spec, &x, sizeof x, (void **)out, n);
@@ -377,6 +421,8 @@ enum db_status store_outbox_claim(PGconn *c, enum outbox which, int64_t now_us, 
 		DB_COL("recipient", DB_TEXT_NEW, &x.recipient),
 		DB_COL("body", DB_TEXT_NEW, &x.body),
 		DB_COL("payload", DB_TEXT_NEW, &x.payload_json),
+		DB_COL("tenant_id", DB_I64, &x.tenant_id),
+		DB_COL_TEXT("kind", x.kind),
 		{0},
 	};
 	return db_exec_rows(c, box[which].claim, &p, spec, &x, sizeof x, (void **)out, n);
@@ -412,4 +458,109 @@ enum db_status store_outbox_attempt(PGconn *c, enum outbox which, int64_t id, in
 	db_p_text(&p, http_status ? NULL : error);
 	db_p_i64(&p, ms);
 	return db_exec_void(c, "attempt_log", &p);
+}
+
+enum db_status store_note_route(PGconn *c, int64_t tenant_id, int64_t site_id, int64_t entry_id,
+				struct note_route *out)
+{
+	memset(out, 0, sizeof *out);
+	struct db_params p = {0};
+	db_p_id(&p, tenant_id);
+	db_p_i64(&p, site_id);
+	db_p_i64(&p, entry_id);
+	struct db_col spec[] = {DB_COL_TEXT("language", out->language), DB_COL_TEXT("channels", out->channels),
+				DB_COL_TEXT("phone", out->phone), DB_COL_TEXT("openid", out->openid),
+				DB_COL_TEXT("receipt_no", out->receipt_no), {0}};
+	return db_exec_row(c, "note_route", &p, spec, &out->found);
+}
+
+struct admit_tx {
+	int64_t id, tenant_id, dup_us, now_us;
+	const char *kind, *body, *language, *exempt;
+	int per_hour;
+	bool admitted;
+	char why[200];
+};
+
+static enum db_status admit_tx(PGconn *c, void *arg)
+{
+	struct admit_tx *t = arg;
+	struct db_params p = {0};
+	db_p_i64(&p, t->tenant_id);
+	int64_t got = 0;
+	bool found;
+	struct db_col lock[] = {DB_COL("id", DB_I64, &got), {0}};
+	enum db_status st = db_exec_row(c, "note_lock_tenant", &p, lock, &found);
+	if (st != DB_OK)
+		return st;
+	struct db_params q = {0};
+	db_p_i64(&q, t->id);
+	db_p_i64(&q, t->tenant_id);
+	db_p_text(&q, t->kind);
+	db_p_text(&q, t->body);
+	db_p_i64(&q, t->per_hour);
+	db_p_text(&q, t->exempt);
+	db_p_i64(&q, t->dup_us);
+	db_p_i64(&q, t->now_us);
+	db_p_text(&q, t->language);
+	struct db_col spec[] = {DB_COL_TEXT("why", t->why), {0}};
+	st = db_exec_row(c, "note_admit", &q, spec, &found);
+	t->admitted = st == DB_OK && found && !t->why[0];
+	if (st == DB_OK && !found)
+		snprintf(t->why, sizeof t->why, "no longer pending");
+	return st;
+}
+
+enum db_status store_note_admit(int64_t id, int64_t tenant_id, const char *kind, const char *body,
+				const char *language, int per_hour, const char *exempt_kind, int64_t dup_window_us,
+				int64_t now_us, bool *admitted, char *why, size_t whyn)
+{
+	struct admit_tx t = {id, tenant_id, dup_window_us, now_us, kind, body, language, exempt_kind, per_hour, false, ""};
+	enum db_status st = db_run_tx(admit_tx, &t);
+	*admitted = st == DB_OK && t.admitted;
+	if (why)
+		snprintf(why, whyn, "%s", t.why);
+	return st;
+}
+
+enum db_status store_note_sent_via(PGconn *c, int64_t id, int64_t now_us, const struct note_result *r)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, now_us);
+	db_p_text(&p, r->channel);
+	db_p_text(&p, r->provider);
+	db_p_text(&p, r->provider_msg_id && *r->provider_msg_id ? r->provider_msg_id : NULL);
+	db_p_text(&p, r->recipient);
+	db_p_text(&p, r->body);
+	db_p_text(&p, r->language);
+	return db_exec_void(c, "note_sent_via", &p);
+}
+
+enum db_status store_note_dead_now(PGconn *c, int64_t id, const struct note_result *r)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_text(&p, r->channel);
+	db_p_text(&p, r->provider);
+	db_p_text(&p, r->code && *r->code ? r->code : NULL);
+	db_p_text(&p, r->error);
+	db_p_text(&p, r->body);
+	db_p_text(&p, r->language);
+	db_p_text(&p, r->recipient);
+	return db_exec_void(c, "note_dead_now", &p);
+}
+
+enum db_status store_note_retry_via(PGconn *c, int64_t id, int64_t next_us, int max_attempts,
+				    const struct note_result *r)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, next_us);
+	db_p_i64(&p, max_attempts);
+	db_p_text(&p, r->error);
+	db_p_text(&p, r->code && *r->code ? r->code : NULL);
+	db_p_text(&p, r->channel);
+	db_p_text(&p, r->provider);
+	return db_exec_void(c, "note_retry_via", &p);
 }

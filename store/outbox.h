@@ -85,7 +85,8 @@ enum db_status store_commands_pull(PGconn *c, const int64_t *gateway_ids, const 
 
 struct note_row {
 	int64_t id, tenant_id, attempts, created_us, sent_us; /* tenant_id, sent_us 0: none */
-	char kind[40], channel[8], state[8];
+	char kind[40], channel[8], state[12];
+	char language[8], provider[16], last_code[64]; /* "" when none */
 	char *recipient, *body, *last_error; /* new or NULL */
 	char delivery[12];    /* "delivered", "undelivered", "" (no report yet) */
 	char *delivery_code;  /* the carrier's, new or NULL */
@@ -114,8 +115,10 @@ struct outbox_item {
 	char serial[72], action[12];
 	char *reason, *gateway; /* gateway "" when the meter has none */
 	int64_t created_us;
-	char channel[16];      /* "sms" or "webhook" */
+	char channel[16];      /* "sms", "wechat" or "webhook" */
 	char *recipient, *body, *payload_json;
+	int64_t tenant_id; /* notifications: 0 when none */
+	char kind[40];     /* notifications: the event */
 };
 void store_outbox_items_free(struct outbox_item *v, int n);
 
@@ -131,5 +134,39 @@ enum db_status store_outbox_retry(PGconn *c, enum outbox which, int64_t id, int6
 /* One delivery attempt: the HTTP status, or 0 and the error. */
 enum db_status store_outbox_attempt(PGconn *c, enum outbox which, int64_t id, int64_t now_us, long http_status,
 				    const char *error, int64_t ms);
+
+/* What the notification sender needs to route a tenant's (or the duty phone's) message,
+ * read when it sends: the tenant's language (else the site's), channels in order, phone and
+ * openid; the receipt number of ledger entry entry_id (0: none). tenant_id 0: the duty
+ * phone's (the site's language, SMS only). */
+struct note_route {
+	char language[8], channels[40], phone[24], openid[129], receipt_no[64];
+	bool found; /* the site (and the tenant) exist */
+};
+enum db_status store_note_route(PGconn *c, int64_t tenant_id, int64_t site_id, int64_t entry_id,
+				struct note_route *out);
+
+/* Admit a tenant's message (rendered: body in language) against the limits, in one
+ * transaction under the tenant's row lock: it is suppressed when the same kind with the
+ * same body was admitted to the tenant within dup_window_us, or when per_hour of the
+ * tenant's messages were admitted within the hour before now_us and kind is not
+ * exempt_kind. A row admitted before (a retry) stays admitted. *admitted says which;
+ * *why (may be NULL) the reason of a suppression ("" otherwise). */
+enum db_status store_note_admit(int64_t id, int64_t tenant_id, const char *kind, const char *body,
+				const char *language, int per_hour, const char *exempt_kind, int64_t dup_window_us,
+				int64_t now_us, bool *admitted, char *why, size_t whyn);
+
+/* How a message went out, or did not. Strings borrowed; NULL leaves the column. */
+struct note_result {
+	const char *channel, *provider, *provider_msg_id, *recipient, *body, *language;
+	const char *code, *error; /* last_code, last_error */
+};
+/* Sent through r (channel, provider, ...). */
+enum db_status store_note_sent_via(PGconn *c, int64_t id, int64_t now_us, const struct note_result *r);
+/* Dead at once: the provider refused it and no channel is left, or none can carry it. */
+enum db_status store_note_dead_now(PGconn *c, int64_t id, const struct note_result *r);
+/* Not now: due again at next_us (dead after max_attempts), the code and error kept. */
+enum db_status store_note_retry_via(PGconn *c, int64_t id, int64_t next_us, int max_attempts,
+				    const struct note_result *r);
 
 #endif

@@ -6,16 +6,17 @@
 #include <string.h>
 
 #define SITE_COLS                                                                                             \
-	"id, name, timezone, currency, coalesce(legal_name, '') AS legal_name, coalesce(tax_id, '') AS tax_id, "     \
+	"id, name, timezone, currency, coalesce(legal_name, '') AS legal_name, coalesce(tax_id, '') AS tax_id, language, " \
 	SQL_US("created_at") " AS created_us"
 
 static const struct db_stmt site_stmts[] = {
 	{"site_insert", /* store_site_insert */
-	 "INSERT INTO sites (name, timezone, currency, created_at, legal_name, tax_id) VALUES ($1, $2, $3, "
-	 SQL_TS("$4") ", $5, $6) RETURNING " SITE_COLS},
+	 "INSERT INTO sites (name, timezone, currency, created_at, legal_name, tax_id, language) VALUES ($1, $2, $3, "
+	 SQL_TS("$4") ", $5, $6, coalesce($7, 'en')) RETURNING " SITE_COLS},
 	{"site_update", /* store_site_update */
 	 "UPDATE sites SET legal_name = CASE WHEN $2 THEN $3 ELSE legal_name END,"
-	 " tax_id = CASE WHEN $4 THEN $5 ELSE tax_id END WHERE id = $1 RETURNING " SITE_COLS},
+	 " tax_id = CASE WHEN $4 THEN $5 ELSE tax_id END, language = coalesce($6, language)"
+	 " WHERE id = $1 RETURNING " SITE_COLS},
 	{"site_list", /* store_sites_list */
 	 "SELECT " SITE_COLS " FROM sites WHERE id > $1 ORDER BY id LIMIT $2"},
 	{"site_get", /* store_site_get */
@@ -34,7 +35,8 @@ void store_sites_register(void) { db_register(site_stmts); }
 #define SITE_SPEC(s)                                                                               \
 	{DB_COL("id", DB_I64, &(s)->id), DB_COL_TEXT("name", (s)->name), DB_COL_TEXT("timezone", (s)->timezone), \
 	 DB_COL_TEXT("currency", (s)->currency), DB_COL_TEXT("legal_name", (s)->legal_name),                      \
-	 DB_COL_TEXT("tax_id", (s)->tax_id), DB_COL("created_us", DB_I64, &(s)->created_us), {0}}
+	 DB_COL_TEXT("tax_id", (s)->tax_id), DB_COL_TEXT("language", (s)->language),                              \
+	 DB_COL("created_us", DB_I64, &(s)->created_us), {0}}
 
 enum db_status store_site_insert(PGconn *c, struct site *s, int64_t now_us)
 {
@@ -45,6 +47,7 @@ enum db_status store_site_insert(PGconn *c, struct site *s, int64_t now_us)
 	db_p_i64(&p, now_us);
 	db_p_text(&p, *s->legal_name ? s->legal_name : NULL);
 	db_p_text(&p, *s->tax_id ? s->tax_id : NULL);
+	db_p_text(&p, *s->language ? s->language : NULL);
 	struct db_col spec[] = SITE_SPEC(s);
 	return db_exec_row(c, "site_insert", &p, spec, NULL);
 }
@@ -58,6 +61,7 @@ enum db_status store_site_update(PGconn *c, int64_t id, const struct site_fields
 	db_p_text(&p, f->legal_name);
 	db_p_bool(&p, f->set_tax_id);
 	db_p_text(&p, f->tax_id);
+	db_p_text(&p, f->language);
 	struct db_col spec[] = SITE_SPEC(s);
 	return db_exec_row(c, "site_update", &p, spec, NULL);
 }

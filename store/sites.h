@@ -11,6 +11,7 @@ struct site {
 	int64_t id;
 	char name[201], timezone[64], currency[4];
 	char legal_name[201], tax_id[65]; /* printed on receipts; "" when not set */
+	char language[8]; /* of messages to tenants without their own: "zh-CN" or "en"; "" on insert: en */
 	int64_t created_us;
 };
 
@@ -21,6 +22,7 @@ enum db_status store_site_insert(PGconn *c, struct site *s, int64_t now_us);
 struct site_fields {
 	bool set_legal_name, set_tax_id;
 	const char *legal_name, *tax_id;
+	const char *language; /* NULL leaves it */
 };
 /* Apply f to site id; *s is the row after, s->id == 0 when there is none. */
 enum db_status store_site_update(PGconn *c, int64_t id, const struct site_fields *f, struct site *s);

@@ -15,6 +15,9 @@ struct tenant {
 	char phone[24];               /* "" when none */
 	char move_in[11], move_out[11]; /* YYYY-MM-DD, "" when none */
 	int64_t created_us, updated_us;
+	char language[8];       /* "zh-CN", "en"; "" when none (the site's) */
+	char channels[40];      /* where messages go, in order: "sms" or "wechat,sms" */
+	char wechat_openid[129]; /* "" when none */
 };
 
 /* What a create or a patch sets: NULL (or has_* false) leaves a column as it is; for the
@@ -25,6 +28,9 @@ struct tenant_fields {
 	int64_t area_centi_m2;
 	bool set_phone, set_move_in, set_move_out;
 	const char *phone, *move_in, *move_out;
+	bool set_language, set_openid;
+	const char *language, *wechat_openid;
+	const char *channels; /* "wechat,sms"; NULL leaves them (the default: sms) */
 };
 
 /* Insert a tenant of site_id with its account in the site's currency; *out is the row, or

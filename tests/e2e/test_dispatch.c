@@ -158,7 +158,13 @@ START_TEST(sms_and_webhook_delivered)
 	ck_assert_str_eq(s->auth, "Basic QUMxOnRvaw=="); /* AC1:tok */
 	ck_assert(strstr(s->body, "To=%2B8613800138000"));
 	ck_assert(strstr(s->body, "From=%2B15550001111"));
-	ck_assert(strstr(s->body, "Body=Noodle%20Bar%3A%20top-up%20of%2050.00%20CNY"));
+	/* rendered when sent, in the site's language (en by default), with the receipt's number */
+	ck_assert_msg(strstr(s->body, "Body=Noodle%20Bar%3A%20top-up%20of%20CNY%2050.00%20received%20%28receipt%20"), "%s", s->body);
+	PGresult *rn = th_sql(db, "SELECT number FROM receipts");
+	ck_assert_int_eq(PQntuples(rn), 1);
+	ck_assert_msg(strstr(s->body, PQgetvalue(rn, 0, 0)), "%s lacks the receipt number %s", s->body, PQgetvalue(rn, 0, 0));
+	PQclear(rn);
+	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE channel = 'sms' AND provider = 'twilio' AND language = 'en'"), 1);
 	struct th_peer_req *h = &hook.reqs[0];
 	check_sig(h, "hook-secret");
 	json_t *e = json_loads(h->body, 0, NULL);

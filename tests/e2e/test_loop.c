@@ -79,8 +79,8 @@ START_TEST(loop_closes_with_metersim)
 	/* grace twice: when the account opened at 0, and when the balance ran out */
 	ck_assert(wait_for(db, "SELECT count(*) FROM notifications WHERE channel = 'sms' AND state = 'sent' AND kind = 'grace_started'", 2, 10));
 	ck_assert_int_eq(q(db, "SELECT count(*) FROM notifications WHERE channel = 'sms' AND kind = 'low_balance'"), 2);
-	ck_assert_int_eq(th_peer_count(&sms, "below%2015.00"), 1);
-	ck_assert_int_eq(th_peer_count(&sms, "below%208.00"), 1);
+	ck_assert_int_eq(th_peer_count(&sms, "below%20CNY%2015.00"), 1);
+	ck_assert_int_eq(th_peer_count(&sms, "below%20CNY%208.00"), 1);
 	/* consumption stops: readings after the ack carry the same register and relay off */
 	ck_assert(wait_for(db, "SELECT (count(*) >= 3)::int FROM readings WHERE relay = 'off'", 1, 20));
 	ck_assert_int_eq(q(db, "SELECT count(DISTINCT energy_wh) FROM readings WHERE relay = 'off'"), 1);
