@@ -69,13 +69,15 @@ void api_hook_twilio(struct req *rq)
 	int64_t now = srv_clock_now_us();
 	enum db_status st = store_note_delivery(c, "twilio", sid, !strcmp(delivery, "delivered"), code, now, now, &what, channel);
 	bool found = what != ND_UNKNOWN;
-	bill_form_free(&f);
-	if (api_read_failed(rq, st))
-		return;
-	srv_counters_add(&outcomes, !found ? 2 : !strcmp(delivery, "delivered") ? 0 : 1, 1);
-	if (!found) {
-		api_error(rq, E_NOT_FOUND, NULL, "wattle sent no message %s through twilio", sid);
+	if (api_read_failed(rq, st)) {
+		bill_form_free(&f);
 		return;
 	}
+	srv_counters_add(&outcomes, !found ? 2 : !strcmp(delivery, "delivered") ? 0 : 1, 1);
+	if (!found)
+		api_error(rq, E_NOT_FOUND, NULL, "wattle sent no message %s through twilio", sid);
+	bill_form_free(&f); /* sid points into it */
+	if (!found)
+		return;
 	api_reply(rq, 200, json_pack("{s:b, s:s}", "moved", 1, "delivery", delivery));
 }
