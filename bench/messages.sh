@@ -7,7 +7,8 @@
 #   2. the provider's rate limit set to 100/s (its throttling answer beyond it), 100 * SECONDS
 #      messages: the sends accepted per second while a backlog remains, beside the limit;
 #   3. 300 cashier top-ups at a steady rate over SECONDS: the delay from the balance change
-#      (the top-up's reply) to the provider's request, p50 and p99.
+#      (the top-up's reply) to the provider's request, p50 and p99;
+#   then 1 again with one of the two processes stopped.
 # bench-messages starts the fakes and spawns wattle itself (the fakes' ports go in its
 # environment); this script makes the cluster, the site, its tenants and the finance key.
 set -euo pipefail
