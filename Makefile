@@ -43,6 +43,7 @@ bench: build
 	@bench/control_latency.sh
 	@bench/gateway.sh
 	@bench/money.sh
+	@bench/messages.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
