@@ -38,13 +38,15 @@ static const char *const report_labels[] = {
 	"provider=\"aliyun\",outcome=\"recorded\"", "provider=\"aliyun\",outcome=\"duplicate\"",
 	"provider=\"aliyun\",outcome=\"unknown\"",  "provider=\"tencent\",outcome=\"recorded\"",
 	"provider=\"tencent\",outcome=\"duplicate\"", "provider=\"tencent\",outcome=\"unknown\"",
+	"provider=\"twilio\",outcome=\"recorded\"", "provider=\"twilio\",outcome=\"duplicate\"",
+	"provider=\"twilio\",outcome=\"unknown\"",
 };
-static _Atomic uint64_t report_v[6];
+static _Atomic uint64_t report_v[9];
 static struct srv_counters report_counters = {
 	"wattle_sms_reports_total",
 	"SMS delivery reports received (callbacks and polls): recorded, a duplicate of one recorded, or for a message"
 	" wattle did not send (ignored).",
-	6, report_labels, report_v, NULL};
+	9, report_labels, report_v, NULL};
 
 void api_register_statements_sms(void); /* routes.c calls it */
 void api_register_statements_sms(void)
@@ -56,7 +58,7 @@ void api_register_statements_sms(void)
 
 void api_sms_report_count(const char *provider, const char *channel, enum note_delivery what, bool delivered)
 {
-	int base = !strcmp(provider, "tencent") ? 3 : 0;
+	int base = !strcmp(provider, "tencent") ? 3 : !strcmp(provider, "twilio") ? 6 : 0;
 	srv_counters_add(&report_counters, base + (int)what, 1);
 	if (what == ND_RECORDED && channel)
 		srv_counters_add(&delivery_counters, (!strcmp(channel, "wechat") ? 2 : 0) + (delivered ? 0 : 1), 1);

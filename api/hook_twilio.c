@@ -21,17 +21,8 @@ static const char *callback_token;
 
 void api_twilio_hook_configure(const char *token) { callback_token = token && *token ? token : NULL; }
 
-static const char *const outcome_labels[] = {"provider=\"twilio\",outcome=\"delivered\"",
-					     "provider=\"twilio\",outcome=\"undelivered\"",
-					     "provider=\"twilio\",outcome=\"unknown_message\""};
-static _Atomic uint64_t outcome_v[3];
-static struct srv_counters outcomes = {"wattle_message_delivery_reports_total",
-				       "Delivery reports from the message carriers, by outcome", 3, outcome_labels,
-				       outcome_v, NULL};
-
 void api_hook_twilio(struct req *rq)
 {
-	srv_counters_register(&outcomes);
 	const char *token = api_query(rq, "token");
 	if (!callback_token || !token || strlen(token) != strlen(callback_token) ||
 	    CRYPTO_memcmp(token, callback_token, strlen(token))) {
@@ -73,7 +64,9 @@ void api_hook_twilio(struct req *rq)
 		bill_form_free(&f);
 		return;
 	}
-	srv_counters_add(&outcomes, !found ? 2 : !strcmp(delivery, "delivered") ? 0 : 1, 1);
+	/* counted as the other carriers' reports: wattle_sms_reports_total and, recorded,
+	 * wattle_notification_delivery_total{channel,outcome} */
+	api_sms_report_count("twilio", channel, what, !strcmp(delivery, "delivered"));
 	if (!found)
 		api_error(rq, E_NOT_FOUND, NULL, "wattle sent no message %s through twilio", sid);
 	bill_form_free(&f); /* sid points into it */

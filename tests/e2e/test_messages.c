@@ -478,6 +478,12 @@ START_TEST(twilio_status_callback)
 	json_decref(n);
 	ck_assert_int_eq(delivered, 1);
 	ck_assert_int_eq(undelivered, 1);
+	/* counted as every carrier's reports are */
+	struct th_resp m = th_req(&w.srv, "GET", "/metrics", NULL, NULL, NULL);
+	ck_assert(strstr(m.body, "wattle_notification_delivery_total{channel=\"sms\",outcome=\"delivered\"} 1\n"));
+	ck_assert(strstr(m.body, "wattle_notification_delivery_total{channel=\"sms\",outcome=\"undelivered\"} 1\n"));
+	ck_assert(strstr(m.body, "wattle_sms_reports_total{provider=\"twilio\",outcome=\"recorded\"} 2\n"));
+	th_resp_free(&m);
 }
 END_TEST
 
