@@ -31,6 +31,16 @@ struct sms_tencent_cfg {
 void chan_aliyun_configure(const struct sms_aliyun_cfg *c);
 void chan_tencent_configure(const struct sms_tencent_cfg *c);
 
+/* What the two carriers share (sms_http.c): the authority of url ("host[:port]") into out,
+ * and one POST of body (may be "") with headers hl (taken: freed here) under timeout_ms
+ * (0: 10000); the answer's body into ans. Returns the HTTP status, or 0 with o->message set
+ * (when o is not NULL) when no answer came. */
+struct srv_buf;
+struct chan_outcome;
+void sms_url_host(const char *url, char *out, size_t n);
+long sms_post(CURL *h, const char *url, struct curl_slist *hl, const char *body, int64_t timeout_ms,
+	      struct srv_buf *ans, struct chan_outcome *o);
+
 /* What a provider said became of one message. */
 struct sms_report {
 	char msg_id[128];  /* Aliyun BizId, Tencent SerialNo */

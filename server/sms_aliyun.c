@@ -42,15 +42,6 @@ static const char *aliyun_phone(const char *to)
 
 static const char *endpoint(void) { return given(acfg.endpoint) ? acfg.endpoint : ALIYUN_DEFAULT_ENDPOINT; }
 
-/* The authority of url ("host[:port]") into out. */
-static void url_host(const char *url, char *out, size_t n)
-{
-	const char *p = strstr(url, "://");
-	p = p ? p + 3 : url;
-	size_t len = strcspn(p, "/?");
-	snprintf(out, n, "%.*s", (int)len, p);
-}
-
 /* Codes retrying can fix: throttling (per number, per account, the API's flow control), the
  * provider's own faults, and a used nonce (a new one comes with the retry). Also
  * isv.AMOUNT_NOT_ENOUGH: the message is right and the account needs money, which an operator
@@ -74,7 +65,7 @@ static long aliyun_call(CURL *h, const char *action, struct sms_kv *kv, size_t n
 	struct srv_buf q = {0}, url = {0};
 	sms_acs3_query(&q, kv, n);
 	char host[256], date[32], nonce[33];
-	url_host(endpoint(), host, sizeof host);
+	sms_url_host(endpoint(), host, sizeof host);
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
@@ -109,26 +100,7 @@ static long aliyun_call(CURL *h, const char *action, struct sms_kv *kv, size_t n
 	hl = curl_slist_append(hl, "Accept: application/json");
 	hl = curl_slist_append(hl, "Expect:");
 	srv_buf_printf(&url, "%s/?%s", endpoint(), q.p ? q.p : "");
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url.p);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, srv_buf_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(acfg.timeout_ms > 0 ? acfg.timeout_ms : 10000));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	char ebuf[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-	long status = 0;
-	CURLcode rc = curl_easy_perform(h);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	else if (o)
-		snprintf(o->message, sizeof o->message, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
-	curl_slist_free_all(hl);
+	long status = sms_post(h, url.p, hl, "", acfg.timeout_ms, ans, o);
 	srv_buf_free(&q);
 	srv_buf_free(&url);
 	return status;

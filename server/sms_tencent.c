@@ -32,14 +32,6 @@ static bool tencent_configured(void)
 
 static const char *endpoint(void) { return given(tcfg.endpoint) ? tcfg.endpoint : TENCENT_DEFAULT_ENDPOINT; }
 
-static void url_host(const char *url, char *out, size_t n)
-{
-	const char *p = strstr(url, "://");
-	p = p ? p + 3 : url;
-	size_t len = strcspn(p, "/?");
-	snprintf(out, n, "%.*s", (int)len, p);
-}
-
 /* Codes retrying can fix: the API's and the number's rate limits (LimitExceeded.*: per 30 s,
  * per hour, per day; the backoff grows to 5 min, so a daily limit ends the eight tries
  * dead, later than a refusal would), the provider's faults, and an SMS package run dry
@@ -56,7 +48,7 @@ static bool tencent_retryable(const char *code)
 static long tencent_call(CURL *h, const char *action, const char *body, struct srv_buf *ans, struct chan_outcome *o)
 {
 	char host[256], date[11], sig[65], line[700];
-	url_host(endpoint(), host, sizeof host);
+	sms_url_host(endpoint(), host, sizeof host);
 	int64_t ts = (int64_t)time(NULL);
 	sms_tc3_sign(tcfg.secret_key, "sms", host, TC_CTYPE, ts, body, strlen(body), date, sig);
 	struct curl_slist *hl = NULL;
@@ -76,25 +68,7 @@ static long tencent_call(CURL *h, const char *action, const char *body, struct s
 	hl = curl_slist_append(hl, "Expect:");
 	char url[600];
 	snprintf(url, sizeof url, "%s/", endpoint());
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, srv_buf_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(tcfg.timeout_ms > 0 ? tcfg.timeout_ms : 10000));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	char ebuf[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-	long status = 0;
-	CURLcode rc = curl_easy_perform(h);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	else if (o)
-		snprintf(o->message, sizeof o->message, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
-	curl_slist_free_all(hl);
-	return status;
+	return sms_post(h, url, hl, body, tcfg.timeout_ms, ans, o);
 }
 
 static void classify(struct chan_outcome *o, const char *code, const char *msg)
