@@ -75,6 +75,7 @@ struct statement {
 	int64_t tenant_id;
 	char *name, *category; /* new */
 	char *phone;           /* new, NULL: none; for the notification, never in the document */
+	bool wechat;           /* the tenant has a WeChat openid: the notification may go there */
 	int64_t area_centi_m2;
 	char currency[8];      /* the account's */
 	int64_t opening_minor; /* the balance when the month began */

@@ -52,8 +52,10 @@ static enum db_status store_statements(PGconn *c, const struct op_close_req *rq,
 		v.has_balance = true;
 		v.balance = closing;
 		vars[i] = msg_payload("statement_ready", "tenant", rq->site_id, &v, NULL);
-		if (s->phone)
-			notes[nn++] = (struct note_order){s->tenant_id, "statement_ready", "sms", s->phone, bodies[i], vars[i]};
+		/* to the tenant's channels (the sender picks): by phone, or WeChat alone */
+		if (s->phone || s->wechat)
+			notes[nn++] = (struct note_order){s->tenant_id, "statement_ready", s->phone ? "sms" : "wechat",
+							  s->phone ? s->phone : "", bodies[i], vars[i]};
 		notes[nn++] = (struct note_order){s->tenant_id, "statement_ready", "webhook", NULL, bodies[i], payloads[i]};
 		texts[i] = report_doc_statement_text(&all->site, s); /* without the phone number */
 		rows[i] = (struct report_row){"tenant_statement", s->tenant_id, texts[i]};

@@ -18,13 +18,14 @@ static const struct db_stmt report_stmts[] = {
 	{"rep_st_accounts", /* store_report_statements: balances and totals per tenant; the opening
 			       balance is today's less everything since the month began, so no
 			       scan of older history */
-	 "WITH " PERIOD ", acc AS (SELECT t.id, t.name, t.category, t.area_centi_m2, t.phone, a.id AS aid, a.currency,"
+	 "WITH " PERIOD ", acc AS (SELECT t.id, t.name, t.category, t.area_centi_m2, t.phone,"
+	 "  t.wechat_openid IS NOT NULL AS wechat, a.id AS aid, a.currency,"
 	 "  a.balance_minor FROM p JOIN tenants t ON t.site_id = p.id JOIN accounts a ON a.tenant_id = t.id"
 	 "  WHERE t.id >= $3 AND t.id < $4)"
 	 " SELECT acc.id AS tenant_id, acc.name, acc.category, acc.area_centi_m2, acc.currency,"
 	 " acc.balance_minor - coalesce(s.since, 0) AS opening_minor,"
 	 " coalesce(s.topup, 0) AS topup_sum, coalesce(s.energy, 0) AS energy_sum, coalesce(s.alloc, 0) AS alloc_sum,"
-	 " coalesce(s.adj, 0) AS adj_sum, coalesce(s.refund, 0) AS refund_sum, acc.phone"
+	 " coalesce(s.adj, 0) AS adj_sum, coalesce(s.refund, 0) AS refund_sum, acc.phone, acc.wechat"
 	 " FROM acc CROSS JOIN p LEFT JOIN LATERAL (SELECT sum(e.amount_minor) AS since," /* per account: its index */
 	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'topup') AS topup,"
 	 "  sum(e.amount_minor) FILTER (WHERE e.at < p.t1 AND e.kind = 'energy_charge') AS energy,"
@@ -228,6 +229,7 @@ enum db_status store_report_statements(PGconn *c, int64_t from, int64_t to, stru
 		DB_COL("opening_minor", DB_I64, &a.opening_minor),
 		SUMS_SPEC(a.sums),
 		DB_COL("phone", DB_TEXT_NEW, &a.phone),
+		DB_COL("wechat", DB_BOOL, &a.wechat),
 		{0},
 	};
 	struct statement_entry e;

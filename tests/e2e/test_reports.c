@@ -337,6 +337,9 @@ END_TEST
 START_TEST(month_close_once)
 {
 	/* a second process on the same database and clock: the month still closes once */
+	/* the tenant without a phone follows the site's WeChat account: its notice goes there */
+	ck_assert_int_eq(q("WITH u AS (UPDATE tenants SET wechat_openid = 'o-no-phone', channels = '{wechat}'"
+			   " WHERE phone IS NULL RETURNING 1) SELECT count(*) FROM u"), 1);
 	struct th_server two;
 	th_server_start(&two, db, env);
 	/* 00:01 on 1 November in Shanghai is 21 real seconds after the start */
@@ -360,7 +363,12 @@ START_TEST(month_close_once)
 			   " AND target->>'period' = '2026-10' AND target->>'id' = (SELECT 'run_' || id FROM allocation_runs"
 			   "  WHERE pool_id = 2 AND period = '2026-10')"), 1);
 	ck_assert_int_eq(q("SELECT allocations FROM month_closes WHERE period = '2026-10'"), 1);
-	/* each tenant is told: SMS where there is a phone, the app event for both */
+	/* each tenant is told: SMS where there is a phone, WeChat for the one with only an openid
+	 * (statement_ready_reaches_a_wechat_only_tenant: none was queued before), the app event
+	 * for both */
+	ck_assert_int_eq(q("SELECT count(*) FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
+			   " WHERE n.kind = 'statement_ready' AND n.channel = 'wechat' AND t.phone IS NULL"
+			   " AND n.payload->'vars'->>'period' = '2026-10'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'statement_ready' AND channel = 'webhook'"
 			   " AND payload->>'period' = '2026-10'"), 2);
 	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'statement_ready' AND channel = 'sms'"
