@@ -332,6 +332,34 @@ static struct prov_refund_req refund_req(const char *txn, const char *no, int64_
 					.total_minor = 1000, .currency = "CNY", .reason = "meter 3 read twice; 多收"};
 }
 
+START_TEST(refund_asked_again_after_stripe_forgot_the_key_is_made_once)
+{
+	/* Stripe keeps an Idempotency-Key 24 hours: a refund whose first answer was lost and is
+	 * asked for again later must be found by its out_refund_no, not made a second time */
+	struct prov_order o;
+	create("WT_F", 1000, &o);
+	char txn[64];
+	pay("WT_F", txn);
+	struct prov_refund r;
+	struct prov_status st;
+	struct prov_refund_req rq = refund_req(txn, "rf9", 400);
+	ck_assert_int_eq(prov_refund(PROV_STRIPE, &rq, &r, &st), 0);
+	char first[130];
+	snprintf(first, sizeof first, "%s", r.refund_ref);
+	json_decref(r.raw);
+	pthread_mutex_lock(&f->mu);
+	f->stripe_nidem = 0; /* a day later: the key is forgotten */
+	memset(f->stripe_idem, 0, sizeof f->stripe_idem);
+	pthread_mutex_unlock(&f->mu);
+	ck_assert_int_eq(prov_refund(PROV_STRIPE, &rq, &r, &st), 0);
+	ck_assert_str_eq(r.refund_ref, first);
+	json_decref(r.raw);
+	pthread_mutex_lock(&f->mu);
+	ck_assert_uint_eq(f->nrefunds, 1);
+	pthread_mutex_unlock(&f->mu);
+}
+END_TEST
+
 START_TEST(refund_in_part_whole_and_refused)
 {
 	struct prov_order o;
@@ -727,6 +755,7 @@ static Suite *suite(void)
 	tcase_add_test(c, query_open_paid_closed_unknown);
 	tcase_add_test(c, close_open_expired_and_paid);
 	tcase_add_test(c, refund_in_part_whole_and_refused);
+	tcase_add_test(c, refund_asked_again_after_stripe_forgot_the_key_is_made_once);
 	tcase_add_test(c, refund_pending_then_asked);
 	tcase_add_test(c, bill_of_a_day_page_by_page);
 	suite_add_tcase(s, c);
