@@ -1,5 +1,5 @@
-/* messages.c: the texts (English; per-site templates and languages come with the messages
- * issue). */
+/* messages.c: the English texts that are not yet data (the statement's row body, the duty
+ * phone's alarm line) and the webhook events' JSON (messages.h). */
 #include "core/messages.h"
 #include "core/money.h"
 #include "core/clock.h"
@@ -20,65 +20,11 @@ static const char *amount(struct msg_money m, char *b)
 	return b;
 }
 
-char *msg_low_balance(char *buf, size_t n, const char *tenant, struct msg_money balance, struct msg_money level)
-{
-	char b[48], l[48];
-	snprintf(buf, n, "%s: your electricity balance is %s, below %s. Please top up.", tenant, amount(balance, b),
-		 amount(level, l));
-	return buf;
-}
-
-char *msg_grace_started(char *buf, size_t n, const char *tenant, struct msg_money balance, const char *cut_at,
-			const char *zone)
-{
-	char b[48];
-	snprintf(buf, n, "%s: your electricity balance of %s has run out. The supply will be cut at %s (%s) unless you top up.",
-		 tenant, amount(balance, b), cut_at, zone);
-	return buf;
-}
-
-char *msg_cut_off(char *buf, size_t n, const char *tenant, struct msg_money balance)
-{
-	char b[48];
-	snprintf(buf, n, "%s: the electricity supply has been cut off; the balance is %s. A top-up restores it.", tenant,
-		 amount(balance, b));
-	return buf;
-}
-
-char *msg_restored(char *buf, size_t n, const char *tenant, struct msg_money balance)
-{
-	char b[48];
-	snprintf(buf, n, "%s: thank you; the supply is being restored. Balance %s.", tenant, amount(balance, b));
-	return buf;
-}
-
-char *msg_grace_ended(char *buf, size_t n, const char *tenant, struct msg_money balance)
-{
-	char b[48];
-	snprintf(buf, n, "%s: thank you; your balance is %s and the supply stays on.", tenant, amount(balance, b));
-	return buf;
-}
-
-char *msg_topup_received(char *buf, size_t n, const char *tenant, struct msg_money amt, struct msg_money balance)
-{
-	char a[48], b[48];
-	snprintf(buf, n, "%s: top-up of %s received; your balance is %s.", tenant, amount(amt, a), amount(balance, b));
-	return buf;
-}
-
 char *msg_statement_ready(char *buf, size_t n, const char *tenant, const char *period, struct msg_money closing)
 {
 	char b[48];
 	snprintf(buf, n, "%s: your electricity statement for %s is ready; closing balance %s.", tenant, period,
 		 amount(closing, b));
-	return buf;
-}
-
-char *msg_malicious_load_cut(char *buf, size_t n, const char *tenant, const char *serial)
-{
-	snprintf(buf, n, "%s: the supply of meter %s has been cut: a high-power appliance (heater, kettle, cooker) that"
-		 " this building does not allow was detected. Switch it off and call the management office to have the"
-		 " supply restored.", tenant, serial);
 	return buf;
 }
 

@@ -15,17 +15,9 @@ struct msg_money {
 	const char *currency;
 };
 
-char *msg_low_balance(char *buf, size_t n, const char *tenant, struct msg_money balance, struct msg_money level);
-/* cut_at: site-local "YYYY-MM-DD HH:MM", zone its IANA name. */
-char *msg_grace_started(char *buf, size_t n, const char *tenant, struct msg_money balance, const char *cut_at,
-			const char *zone);
-char *msg_cut_off(char *buf, size_t n, const char *tenant, struct msg_money balance);
-char *msg_restored(char *buf, size_t n, const char *tenant, struct msg_money balance);
-char *msg_grace_ended(char *buf, size_t n, const char *tenant, struct msg_money balance);
-char *msg_topup_received(char *buf, size_t n, const char *tenant, struct msg_money amount, struct msg_money balance);
-/* period "YYYY-MM". */
+/* The English body of a statement_ready row until it is rendered (period "YYYY-MM"); the
+ * tenants' other texts are data (core/msgtext.h). */
 char *msg_statement_ready(char *buf, size_t n, const char *tenant, const char *period, struct msg_money closing);
-char *msg_malicious_load_cut(char *buf, size_t n, const char *tenant, const char *serial);
 /* The duty phone's and the control room's line for an alarm's change (event "alarm_opened",
  * "alarm_acked", "alarm_cleared", "alarm_closed"): peak is the measured extreme as a decimal
  * text, "" when none. */

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const msg_events[] = {"low_balance",    "grace_started",   "cut_off", "restored",
-				  "topup_received", "statement_ready", "alarm",   NULL};
+const char *const msg_events[] = {"low_balance",     "grace_started", "cut_off",     "restored",
+				  "topup_received",  "statement_ready", "alarm",     "grace_ended",
+				  "malicious_load_cut", NULL};
 const char *const msg_languages[] = {"zh-CN", "en", NULL};
 const char *const msg_variables[] = {"tenant_name", "shop",       "balance", "threshold",  "cut_at",
 				     "amount",      "receipt_no", "period",  "alarm_kind", "meter", NULL};
@@ -27,7 +28,7 @@ bool msg_is_one_of(const char *name, const char *const *list)
 }
 
 /* The shipped texts, by event (msg_events' order), zh-CN then en. */
-static const char *const defaults[7][2] = {
+static const char *const defaults[][2] = {
 	{"{tenant_name}：您的电费余额为{balance}，已低于{threshold}，请及时充值。",
 	 "{tenant_name}: your electricity balance is {balance}, below {threshold}. Please top up."},
 	{"{tenant_name}：您的电费余额{balance}已用完，如未充值，将于{cut_at}停止供电。",
@@ -41,7 +42,15 @@ static const char *const defaults[7][2] = {
 	{"{tenant_name}：您{period}的电费账单已生成，期末余额{balance}。",
 	 "{tenant_name}: your electricity statement for {period} is ready; closing balance {balance}."},
 	{"告警：{shop}电表{meter}发生{alarm_kind}。", "Alarm: {alarm_kind} on meter {meter} at {shop}."},
+	{"{tenant_name}：感谢充值，当前余额{balance}，将继续供电。",
+	 "{tenant_name}: thank you; your balance is {balance} and the supply stays on."},
+	{"{tenant_name}：电表{meter}检测到本楼禁止使用的大功率电器（电暖器、电水壶、电炉等），已停止供电。请关闭该电器并联系管理处恢复供电。",
+	 "{tenant_name}: the supply of meter {meter} has been cut: a high-power appliance (heater, kettle, cooker) that"
+	 " this building does not allow was detected. Switch it off and call the management office to have the supply"
+	 " restored."},
 };
+_Static_assert(sizeof defaults / sizeof defaults[0] == sizeof msg_events / sizeof msg_events[0] - 1,
+	       "a shipped text per event");
 
 static int index_of(const char *name, const char *const *list)
 {

@@ -14,7 +14,8 @@
 #include <stdint.h>
 
 /* The events a site has templates for, NULL-terminated: low_balance, grace_started,
- * cut_off, restored, topup_received, statement_ready, alarm. */
+ * cut_off, restored, topup_received, statement_ready, alarm, grace_ended (a top-up in grace:
+ * the cut is off), malicious_load_cut (the supply cut for a forbidden appliance). */
 extern const char *const msg_events[];
 /* The languages: "zh-CN", "en", NULL. */
 extern const char *const msg_languages[];

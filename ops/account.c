@@ -12,12 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The account's money for a message. */
-static struct msg_money money(const struct bill_acct *a, int64_t minor)
-{
-	return (struct msg_money){minor, a->digits, a->currency};
-}
-
 /* The message's variables of an account (the balance now). */
 static struct msg_vars acct_vars(const struct bill_acct *a)
 {
@@ -69,21 +63,6 @@ static void add_note(struct bill_outbox *o, const struct bill_acct *a, const cha
 	free(p);
 }
 
-/* The English text of a change that has no templates (grace_ended), as today. */
-static void add_plain_note(struct bill_outbox *o, const struct bill_acct *a, const char *kind, const char *body,
-			   int64_t now_us)
-{
-	struct msg_vars v = acct_vars(a);
-	int first = o->nnote;
-	add_note(o, a, kind, &v, now_us, NULL, NULL, 0);
-	for (int i = first; i < o->nnote; i++) {
-		free((char *)o->note[i].body);
-		o->note[i].body = strdup(body);
-		if (!o->note[i].body)
-			abort();
-	}
-}
-
 /* reason: a static string. */
 static void add_command(struct bill_outbox *o, const struct bill_acct *a, const char *action,
 			const char *reason)
@@ -101,8 +80,7 @@ static void add_command(struct bill_outbox *o, const struct bill_acct *a, const 
 static void queue_actions(struct bill_acct *a, const struct bill_action *act, int n,
 			  int64_t now_us, struct bill_outbox *o)
 {
-	char body[600], at[40];
-	struct msg_money bal = money(a, a->st.balance_minor);
+	char at[40];
 	for (int i = 0; i < n; i++) {
 		struct msg_vars v = acct_vars(a);
 		switch (act[i].kind) {
@@ -124,7 +102,7 @@ static void queue_actions(struct bill_acct *a, const struct bill_action *act, in
 			add_note(o, a, "restored", &v, now_us, NULL, NULL, 0);
 			break;
 		case ACT_RECOVERED:
-			add_plain_note(o, a, "grace_ended", msg_grace_ended(body, sizeof body, a->tenant_name, bal), now_us);
+			add_note(o, a, "grace_ended", &v, now_us, NULL, NULL, 0);
 			break;
 		}
 	}

@@ -138,10 +138,10 @@ enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_
 	if (st == DB_OK && nq) {
 		int64_t *ms = calloc((size_t)nq, sizeof *ms), *cs = calloc((size_t)nq, sizeof *cs);
 		struct note_order *notes = calloc(2 * (size_t)nq, sizeof *notes);
-		char (*body)[512] = calloc((size_t)nq, sizeof *body), (*pay)[1024] = calloc((size_t)nq, sizeof *pay);
-		if (!ms || !cs || !notes || !body || !pay)
+		char **owned = calloc(3 * (size_t)nq, sizeof *owned); /* the texts and payloads made here */
+		if (!ms || !cs || !notes || !owned)
 			abort();
-		int nn = 0;
+		int nn = 0, no = 0;
 		for (int i = 0; i < nq; i++) {
 			ms[i] = q[i].meter_id;
 			cs[i] = q[i].id;
@@ -151,13 +151,25 @@ enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_
 					x = &tg[k];
 			if (!x)
 				continue;
-			msg_malicious_load_cut(body[i], sizeof body[i], x->name, x->serial);
-			char *pl = msg_malicious_cut_payload(x->tenant_id, x->meter_id, x->serial, q[i].id);
-			snprintf(pay[i], sizeof pay[i], "%s", pl);
-			free(pl);
-			if (x->phone[0])
-				notes[nn++] = (struct note_order){x->tenant_id, "malicious_load_cut", "sms", x->phone, body[i], pay[i]};
-			notes[nn++] = (struct note_order){x->tenant_id, "malicious_load_cut", "webhook", NULL, body[i], pay[i]};
+			/* the tenant's message: the event and its variables, rendered for its language and
+			 * channel when sent; the webhook gets the event as before */
+			struct msg_vars v = {0};
+			snprintf(v.tenant_name, sizeof v.tenant_name, "%s", x->name);
+			snprintf(v.shop, sizeof v.shop, "%s (%s)", x->name, x->category);
+			snprintf(v.meter, sizeof v.meter, "%s", x->serial);
+			char text[800];
+			msg_render(msg_default_text("malicious_load_cut", "en"), &v, "en", false, text, sizeof text);
+			char *body = strdup(text), *event = msg_malicious_cut_payload(x->tenant_id, x->meter_id, x->serial, q[i].id);
+			char *pl = msg_payload("malicious_load_cut", "tenant", x->site_id, &v, event);
+			if (!body || !pl)
+				abort();
+			owned[no++] = body;
+			owned[no++] = event;
+			owned[no++] = pl;
+			if (x->phone[0] || x->wechat)
+				notes[nn++] = (struct note_order){x->tenant_id, "malicious_load_cut", x->phone[0] ? "sms" : "wechat",
+								  x->phone, body, pl};
+			notes[nn++] = (struct note_order){x->tenant_id, "malicious_load_cut", "webhook", NULL, body, event};
 		}
 		st = store_alarms_cut_link(c, ms, cs, nq);
 		if (st == DB_OK)
@@ -165,8 +177,9 @@ enum db_status alarms_autocut(PGconn *c, const int64_t *meter_ids, int n, int64_
 		free(ms);
 		free(cs);
 		free(notes);
-		free(body);
-		free(pay);
+		for (int i = 0; i < no; i++)
+			free(owned[i]);
+		free(owned);
 	}
 	*cuts = nq;
 	free(q);

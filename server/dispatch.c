@@ -228,7 +228,7 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 			if (msg_is_one_of(event, msg_events))
 				st = store_msg_template_get(c, site_id, event, r.language, &tpl, &has_tpl);
 		}
-	} else { /* a message with no templates (malicious_load_cut): its English text, by SMS */
+	} else { /* a row of before templates (malicious_load_cut until 0028): its English text, by SMS */
 		snprintf(r.language, sizeof r.language, "en");
 		snprintf(r.channels, sizeof r.channels, "sms");
 		snprintf(r.phone, sizeof r.phone, "%s", str(x->recipient));
@@ -257,7 +257,9 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 	if (tenant) { /* the limits: when the text is known */
 		bool admitted;
 		char why[200];
-		if (store_note_admit(x->id, tenant, x->kind, text, r.language, (int)dcfg.per_hour, "cut_off", DUP_WINDOW_US,
+		/* a cut's notice goes beyond the hourly limit: the tenant must know why it is dark */
+		bool cut_notice = !strcmp(x->kind, "cut_off") || !strcmp(x->kind, "malicious_load_cut");
+		if (store_note_admit(x->id, tenant, x->kind, text, r.language, (int)dcfg.per_hour, cut_notice, DUP_WINDOW_US,
 				     srv_clock_now_us(), &admitted, why, sizeof why) != DB_OK)
 			goto out;
 		if (!admitted) {

@@ -110,7 +110,8 @@ static const struct db_stmt alarm_stmts[] = {
 	 "  UNION ALL SELECT *, 'alarm_opened' FROM silent UNION ALL SELECT *, 'alarm_opened' FROM relost),"
 	 ALARM_EVENTS("ev", "$1")},
 	{"alarm_autocut_targets", /* store_alarms_autocut_targets */
-	 "SELECT m.id, m.serial, t.id AS tenant_id, t.name, coalesce(t.phone, '') AS phone"
+	 "SELECT m.id, m.serial, t.id AS tenant_id, t.site_id, t.name, t.category, coalesce(t.phone, '') AS phone,"
+	 " t.wechat_openid IS NOT NULL AS wechat"
 	 " FROM meters m JOIN sites s ON s.id = m.site_id JOIN tenants t ON t.id = m.tenant_id"
 	 " WHERE m.id = ANY($1::bigint[]) AND NOT m.protected AND m.status = 'active'"
 	 " AND (s.alarm_settings->>'auto_cut_malicious')::boolean IS TRUE ORDER BY m.id"},
@@ -287,7 +288,8 @@ enum db_status store_alarms_autocut_targets(PGconn *c, const int64_t *meter_ids,
 	struct db_col spec[] = {
 		DB_COL("id", DB_I64, &t.meter_id), DB_COL("tenant_id", DB_I64, &t.tenant_id),
 		DB_COL_TEXT("serial", t.serial),   DB_COL_TEXT("name", t.name),
-		DB_COL_TEXT("phone", t.phone),     {0},
+		DB_COL_TEXT("phone", t.phone),     DB_COL("site_id", DB_I64, &t.site_id),
+		DB_COL_TEXT("category", t.category), DB_COL("wechat", DB_BOOL, &t.wechat), {0},
 	};
 	return db_exec_rows(c, "alarm_autocut_targets", &p, spec, &t, sizeof t, (void **)out, nout);
 }

@@ -71,8 +71,9 @@ enum db_status store_alarms_tick(PGconn *c, int64_t now_us, struct alarm_event *
 /* Of meter_ids, those an automatic cut for a malicious load applies to: active, not
  * protected, a tenant's, at a site whose alarm_settings.auto_cut_malicious is true. */
 struct autocut_target {
-	int64_t meter_id, tenant_id;
-	char serial[72], name[201], phone[24]; /* the tenant's name and phone ("" when none) */
+	int64_t meter_id, tenant_id, site_id;
+	char serial[72], name[201], category[64], phone[24]; /* the tenant's name, category and phone ("" when none) */
+	bool wechat; /* the tenant has a WeChat openid */
 };
 enum db_status store_alarms_autocut_targets(PGconn *c, const int64_t *meter_ids, int n, struct autocut_target **out,
 					    int *nout);

@@ -124,7 +124,7 @@ static const struct db_stmt outbox_stmts[] = {
 	{"note_lock_tenant", /* store_note_admit: one admission at a time per tenant (NO KEY: new
 				notifications referencing the tenant are not held up) */
 	 "SELECT id FROM tenants WHERE id = $1 FOR NO KEY UPDATE"},
-	{"note_admit", /* store_note_admit: $7 window of duplicates (us), $5 per hour, $6 exempt kind */
+	{"note_admit", /* store_note_admit: $7 window of duplicates (us), $5 per hour, $6 beyond it */
 	 "WITH seen AS (SELECT"
 	 "  (SELECT count(*) FROM notifications WHERE tenant_id = $2 AND admitted_at IS NOT NULL AND id <> $1"
 	 "   AND admitted_at > " SQL_TS("$8") " - interval '1 hour') AS hour,"
@@ -132,7 +132,7 @@ static const struct db_stmt outbox_stmts[] = {
 	 "   AND kind = $3 AND body = $4 AND admitted_at > " SQL_TS("$8") " - $7 * interval '1 microsecond') AS dup),"
 	 " v AS (SELECT CASE WHEN n.admitted_at IS NOT NULL THEN ''"
 	 "  WHEN seen.dup > 0 THEN 'the same message went to the tenant within the last minutes'"
-	 "  WHEN seen.hour >= $5::bigint AND n.kind IS DISTINCT FROM $6 THEN 'the tenant had ' || $5::bigint || ' messages in the last hour'"
+	 "  WHEN seen.hour >= $5::bigint AND NOT $6::boolean THEN 'the tenant had ' || $5::bigint || ' messages in the last hour'"
 	 "  ELSE '' END AS why FROM notifications n, seen WHERE n.id = $1 AND n.state = 'pending')"
 	 " UPDATE notifications n SET body = $4, language = $9,"
 	 " admitted_at = CASE WHEN v.why = '' THEN coalesce(n.admitted_at, " SQL_TS("$8") ") END,"
@@ -476,9 +476,9 @@ enum db_status store_note_route(PGconn *c, int64_t tenant_id, int64_t site_id, i
 
 struct admit_tx {
 	int64_t id, tenant_id, dup_us, now_us;
-	const char *kind, *body, *language, *exempt;
+	const char *kind, *body, *language;
 	int per_hour;
-	bool admitted;
+	bool exempt, admitted;
 	char why[200];
 };
 
@@ -499,7 +499,7 @@ static enum db_status admit_tx(PGconn *c, void *arg)
 	db_p_text(&q, t->kind);
 	db_p_text(&q, t->body);
 	db_p_i64(&q, t->per_hour);
-	db_p_text(&q, t->exempt);
+	db_p_bool(&q, t->exempt);
 	db_p_i64(&q, t->dup_us);
 	db_p_i64(&q, t->now_us);
 	db_p_text(&q, t->language);
@@ -512,10 +512,10 @@ static enum db_status admit_tx(PGconn *c, void *arg)
 }
 
 enum db_status store_note_admit(int64_t id, int64_t tenant_id, const char *kind, const char *body,
-				const char *language, int per_hour, const char *exempt_kind, int64_t dup_window_us,
-				int64_t now_us, bool *admitted, char *why, size_t whyn)
+				const char *language, int per_hour, bool exempt, int64_t dup_window_us, int64_t now_us,
+				bool *admitted, char *why, size_t whyn)
 {
-	struct admit_tx t = {id, tenant_id, dup_window_us, now_us, kind, body, language, exempt_kind, per_hour, false, ""};
+	struct admit_tx t = {id, tenant_id, dup_window_us, now_us, kind, body, language, per_hour, exempt, false, ""};
 	enum db_status st = db_run_tx(admit_tx, &t);
 	*admitted = st == DB_OK && t.admitted;
 	if (why)

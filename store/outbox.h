@@ -149,12 +149,12 @@ enum db_status store_note_route(PGconn *c, int64_t tenant_id, int64_t site_id, i
 /* Admit a tenant's message (rendered: body in language) against the limits, in one
  * transaction under the tenant's row lock: it is suppressed when the same kind with the
  * same body was admitted to the tenant within dup_window_us, or when per_hour of the
- * tenant's messages were admitted within the hour before now_us and kind is not
- * exempt_kind. A row admitted before (a retry) stays admitted. *admitted says which;
+ * tenant's messages were admitted within the hour before now_us and it is not exempt
+ * (a notice of a cut, which goes beyond the limit). A row admitted before (a retry) stays admitted. *admitted says which;
  * *why (may be NULL) the reason of a suppression ("" otherwise). */
 enum db_status store_note_admit(int64_t id, int64_t tenant_id, const char *kind, const char *body,
-				const char *language, int per_hour, const char *exempt_kind, int64_t dup_window_us,
-				int64_t now_us, bool *admitted, char *why, size_t whyn);
+				const char *language, int per_hour, bool exempt, int64_t dup_window_us, int64_t now_us,
+				bool *admitted, char *why, size_t whyn);
 
 /* How a message went out, or did not. Strings borrowed; NULL leaves the column. */
 struct note_result {

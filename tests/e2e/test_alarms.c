@@ -2,6 +2,7 @@
  * pushed to the control room (signed webhook) and the duty phone (SMS, critical only),
  * acknowledged, and closed once clear. The clock runs 60x: one real second is a minute. */
 #include "harness.h"
+#include "fake_sms.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -52,7 +53,8 @@ static void reading(int n, long long dwh, const char *extra)
 	usleep(120000); /* 7 s of wattle time between readings */
 }
 
-static void setup(void)
+/* The world of every test, with more environment (NULL-terminated, may be NULL). */
+static void start(const char *const *more)
 {
 	memset(&sms, 0, sizeof sms);
 	memset(&hook, 0, sizeof hook);
@@ -66,8 +68,10 @@ static void setup(void)
 	snprintf(e_anchor, sizeof e_anchor, "WATTLE_CLOCK_ANCHOR=%lld", anchor);
 	snprintf(e_sms, sizeof e_sms, "WATTLE_SMS_URL=http://127.0.0.1:%d/sms", sms.port);
 	snprintf(e_hook, sizeof e_hook, "WATTLE_NOTIFY_WEBHOOK_URL=http://127.0.0.1:%d/events", hook.port);
-	const char *env[] = {"WATTLE_CLOCK_SPEED=60", e_start, e_anchor, e_sms, e_hook,
-			     "WATTLE_NOTIFY_WEBHOOK_SECRET=hook-secret", "WATTLE_GATEWAY_SECRET=gw-secret", NULL};
+	const char *env[24] = {"WATTLE_CLOCK_SPEED=60", e_start, e_anchor, e_sms, e_hook,
+			       "WATTLE_NOTIFY_WEBHOOK_SECRET=hook-secret", "WATTLE_GATEWAY_SECRET=gw-secret", NULL};
+	for (int i = 7, k = 0; more && more[k] && i < 23; i++, k++)
+		env[i] = more[k];
 	db = th_fresh_db();
 	th_server_start(&srv, db, env);
 	ops = th_key(&srv, "operator", NULL);
@@ -95,6 +99,8 @@ static void setup(void)
 		energy[i] = 1000;
 	}
 }
+
+static void setup(void) { start(NULL); }
 
 static void teardown(void)
 {
@@ -514,6 +520,145 @@ START_TEST(metersim_injects_each_condition)
 }
 END_TEST
 
+
+/* The duty phone's alarm and the tenant's notice of a malicious-load cut through a carrier
+ * that sends approved templates only (Aliyun, Tencent), each then delivered by the fake's
+ * status report to our callback. Before the site has the templates both die at once; after,
+ * both go out, with the site's parameters. */
+static struct fakesms *carrier;
+static const char *provider;
+
+static void carrier_setup(const char *name)
+{
+	provider = name;
+	bool ali = !strcmp(name, "aliyun");
+	carrier = ali ? fakesms_start("aliyun", "LTAI5tAK", "ali-secret", "华商电力", NULL)
+		      : fakesms_start("tencent", "AKIDtc", "tc-secret", "华商电力", "1400000001");
+	ck_assert(carrier);
+	static const char *const alm[] = {"kind", "meter"}, *const cut[] = {"name", "meter"};
+	fakesms_template(carrier, ali ? "SMS_ALM" : "2001", 2, alm);
+	fakesms_template(carrier, ali ? "SMS_CUT" : "2002", 2, cut);
+	static char e_prov[64], e_end[120];
+	char b[80];
+	snprintf(e_prov, sizeof e_prov, "WATTLE_SMS_PROVIDER=%s", name);
+	snprintf(e_end, sizeof e_end, "WATTLE_%s_SMS_ENDPOINT=%s", ali ? "ALIYUN" : "TENCENT",
+		 fakesms_base(carrier, b, sizeof b));
+	const char *more[] = {e_prov, e_end, "WATTLE_SMS_CALLBACK_TOKEN=cb-token",
+			      ali ? "WATTLE_ALIYUN_ACCESS_KEY_ID=LTAI5tAK" : "WATTLE_TENCENT_SECRET_ID=AKIDtc",
+			      ali ? "WATTLE_ALIYUN_ACCESS_KEY_SECRET=ali-secret" : "WATTLE_TENCENT_SECRET_KEY=tc-secret",
+			      ali ? "WATTLE_ALIYUN_SMS_SIGN_NAME=华商电力" : "WATTLE_TENCENT_SMS_SIGN_NAME=华商电力",
+			      "WATTLE_TENCENT_SMS_SDK_APP_ID=1400000001", NULL};
+	start(more);
+}
+static void aliyun_setup(void) { carrier_setup("aliyun"); }
+static void tencent_setup(void) { carrier_setup("tencent"); }
+static void carrier_teardown(void)
+{
+	teardown();
+	fakesms_stop(carrier);
+}
+
+/* The fake's messages to phone (Aliyun without the '+'), their template codes in tpls. */
+static int sent_to(const char *phone, char tpls[][64], char params[][1024], char ids[][64], int max)
+{
+	int n = 0;
+	for (int i = 0; i < fakesms_count(carrier) && n < max; i++) {
+		struct fake_sms_msg m;
+		fakesms_msg(carrier, i, &m);
+		if (!strcmp(m.phone, phone) || !strcmp(m.phone, phone + 1)) {
+			snprintf(tpls[n], 64, "%s", m.tpl);
+			snprintf(params[n], 1024, "%s", m.params);
+			snprintf(ids[n++], 64, "%s", m.msg_id);
+		}
+	}
+	return n;
+}
+
+/* A resistive step held three readings on M-1: confirmed, cut automatically (a critical
+ * alarm with it). */
+static void malicious_step(void)
+{
+	const char *good = ",\"power_w\":300,\"voltage_v\":221.5,\"pf\":0.95";
+	reading(1, 0, good);
+	reading(1, 1, good);
+	reading(1, 1, ",\"power_w\":2500,\"pf\":0.99");
+	reading(1, 1, ",\"power_w\":2480,\"pf\":0.99");
+	reading(1, 1, ",\"power_w\":2510,\"pf\":0.99");
+}
+
+START_TEST(duty_alarm_and_malicious_cut_by_template_delivered)
+{
+	bool ali = !strcmp(provider, "aliyun");
+	char sql[400];
+	/* no templates yet: an approved-template carrier cannot send them; dead at once, saying why */
+	malicious_step();
+	wait_for("SELECT count(*) FROM commands WHERE reason = 'malicious_load' AND action = 'cut_off'", 1, 5000);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM notifications WHERE kind = 'malicious_load_cut' AND channel = 'sms'"
+		 " AND state = 'dead' AND attempts = 1 AND last_error LIKE '%%no %s template for malicious_load_cut in en%%'",
+		 provider);
+	wait_for(sql, 1, 8000);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM notifications WHERE kind = 'alarm_opened' AND channel = 'sms'"
+		 " AND recipient = '+8613900000000' AND state = 'dead' AND last_error LIKE '%%no %s template for alarm%%'",
+		 provider);
+	wait_for(sql, 1, 8000);
+	ck_assert_int_eq(fakesms_count(carrier), 0);
+
+	/* the site's templates (Tencent's parameters are positional) in Chinese; the meter is
+	 * restored and its alarms closed so the step can happen again */
+	json_decref(th_ok(&srv, "PATCH", "/v1/sites/site_1", srv.admin_key, "{\"language\":\"zh-CN\"}", 200));
+	char body[800];
+	snprintf(body, sizeof body,
+		 "{\"templates\":[{\"event\":\"alarm\",\"language\":\"zh-CN\",\"sms_template\":\"%s\","
+		 "\"sms_params\":{\"%s\":\"alarm_kind\",\"%s\":\"meter\"}},"
+		 "{\"event\":\"malicious_load_cut\",\"language\":\"zh-CN\",\"sms_template\":\"%s\","
+		 "\"sms_params\":{\"%s\":\"tenant_name\",\"%s\":\"meter\"}}]}",
+		 ali ? "SMS_ALM" : "2001", ali ? "kind" : "1", ali ? "meter" : "2", ali ? "SMS_CUT" : "2002",
+		 ali ? "name" : "1", ali ? "meter" : "2");
+	json_decref(th_ok(&srv, "PUT", "/v1/sites/site_1/message-templates", fin, body, 200));
+	PQclear(th_sql(db, "UPDATE alarms SET state = 'closed', closed_at = now(), cleared_at = now()"));
+	malicious_step();
+	wait_for("SELECT count(*) FROM commands WHERE reason = 'malicious_load' AND action = 'cut_off'", 2, 5000);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM notifications WHERE kind = 'malicious_load_cut' AND channel = 'sms'"
+		 " AND state = 'sent' AND provider = '%s' AND language = 'zh-CN' AND body LIKE '%%电表M-1%%'", provider);
+	wait_for(sql, 1, 8000);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM notifications WHERE kind = 'alarm_opened' AND channel = 'sms'"
+		 " AND recipient = '+8613900000000' AND state = 'sent' AND provider = '%s'", provider);
+	wait_for(sql, 1, 8000);
+	char tpls[4][64], params[4][1024], ids[4][64];
+	ck_assert_int_eq(sent_to("+8613800138000", tpls, params, ids, 4), 1);
+	ck_assert_str_eq(tpls[0], ali ? "SMS_CUT" : "2002");
+	ck_assert_str_eq(params[0], ali ? "{\"name\":\"Shoe Shop\",\"meter\":\"M-1\"}" : "[\"Shoe Shop\",\"M-1\"]");
+	char tenant_msg[64];
+	snprintf(tenant_msg, sizeof tenant_msg, "%s", ids[0]);
+	ck_assert_int_eq(sent_to("+8613900000000", tpls, params, ids, 4), 1);
+	ck_assert_str_eq(tpls[0], ali ? "SMS_ALM" : "2001");
+	ck_assert_msg(strstr(params[0], "M-1") && strstr(params[0], "suspected_malicious_load"), "%s", params[0]);
+	ck_assert_int_eq(fakesms_refused(carrier), 0); /* every signature checked out */
+	ck_assert_int_eq(th_peer_count(&sms, "Shoe Shop"), 0); /* Twilio's endpoint never asked */
+
+	/* the handsets report: the tenant's delivered, the duty phone's not, through our callback */
+	char url[200];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/webhooks/sms/%s?token=cb-token", srv.port, provider);
+	ck_assert_int_eq(fakesms_report(carrier, tenant_msg, true, NULL, url, NULL), 200);
+	ck_assert_int_eq(fakesms_report(carrier, ids[0], false, ali ? "MOBILE_NOT_ON_SERVICE" : "DELIVRD_FAIL", url, NULL),
+			 200);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM notifications WHERE provider_msg_id = '%s' AND delivery = 'delivered'"
+		 " AND kind = 'malicious_load_cut'", tenant_msg);
+	ck_assert_int_eq(q(sql), 1);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM notifications WHERE provider_msg_id = '%s' AND delivery = 'undelivered'"
+		 " AND kind = 'alarm_opened' AND delivery_code = '%s'", ids[0], ali ? "MOBILE_NOT_ON_SERVICE" : "DELIVRD_FAIL");
+	ck_assert_int_eq(q(sql), 1);
+	json_t *l = th_ok(&srv, "GET", "/v1/notifications?state=sent", ops, NULL, 200);
+	size_t i, delivered = 0;
+	json_t *x;
+	json_array_foreach(json_object_get(l, "items"), i, x)
+		delivered += json_is_string(json_object_get(x, "delivery")) &&
+			     !strcmp(json_string_value(json_object_get(x, "delivery")), "delivered");
+	ck_assert_int_eq(delivered, 1);
+	json_decref(l);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("alarms");
@@ -531,6 +676,16 @@ static Suite *suite(void)
 	tcase_add_test(lim, comm_lost_returns_while_cleared);
 	tcase_add_test(lim, metersim_injects_each_condition);
 	suite_add_tcase(s, lim);
+	TCase *ali = tcase_create("aliyun");
+	tcase_set_timeout(ali, 60);
+	tcase_add_checked_fixture(ali, aliyun_setup, carrier_teardown);
+	tcase_add_test(ali, duty_alarm_and_malicious_cut_by_template_delivered);
+	suite_add_tcase(s, ali);
+	TCase *tc = tcase_create("tencent");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, tencent_setup, carrier_teardown);
+	tcase_add_test(tc, duty_alarm_and_malicious_cut_by_template_delivered);
+	suite_add_tcase(s, tc);
 	return s;
 }
 
