@@ -5,7 +5,8 @@
  * replies.jsonl (method, route pattern, status, content type, body), and
  * tests/spec/validate.mjs (Ajv) checks every one against the operation's response for that
  * status: an undocumented status or media type, or a body its schema refuses, fails the
- * test, naming each. A route of the table with no recorded success fails it too (SKIPPED
+ * test, naming each; so does a JSON request the server accepted (2xx) that the operation's
+ * requestBody schema refuses. A route of the table with no recorded success fails it too (SKIPPED
  * lists the routes left out on purpose, each with its reason). */
 #include "harness.h"
 #include "fakepay.h"
@@ -15,6 +16,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,15 +27,14 @@
 #define SK "sk_test_wattle_spec_4eC39HqLyjWDarjt"
 #define WHSEC "whsec_wattle_spec"
 #define SMS_TOKEN "spec-callback-token"
+#define WX_MCHID "1900000100"
+#define WX_SERIAL "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+#define WX_APIV3 "wattleAPIv3key0123456789abcdefXY"
+#define ALI_APP_ID "2021000000000001"
 
-/* Routes whose success the suite does not reach, and why; their error replies are still
- * recorded and checked. */
+/* Routes whose success the suite does not reach, and why (none today); their error replies
+ * are still recorded and checked. */
 static const char *const SKIPPED[][2] = {
-	{"POST /v1/webhooks/payments/wechat",
-	 "a success needs a notification encrypted with the APIv3 key and signed with the platform's RSA key "
-	 "(test_payments covers it); the 401 of a bad signature is checked here"},
-	{"POST /v1/webhooks/payments/alipay",
-	 "a success needs an RSA2 signature with Alipay's key (test_payments covers it); the 401 is checked here"},
 	{NULL, NULL},
 };
 
@@ -42,6 +43,9 @@ static struct fakepay *stripe;
 static FILE *out;
 static char out_path[300];
 static char *admin, *ten_key, *ten2_key;
+/* the WeChat Pay platform's key and Alipay's, which sign their notifications */
+static EVP_PKEY *wx_key, *ali_key;
+static char wx_pem[64], ali_pem[64];
 /* which routes answered at least once, and at least once with 2xx */
 static int seen[256], seen_ok[256];
 
@@ -70,6 +74,9 @@ static struct th_resp rec_h(const char *method, const char *pattern, const char 
 	else if (r.body && r.body_len == strlen(r.body))
 		json_object_set_new(line, "text", json_stringn(r.body, r.body_len > 4096 ? 4096 : r.body_len));
 	json_object_set_new(line, "body_len", json_integer((json_int_t)r.body_len));
+	json_t *sent = body ? json_loads(body, 0, NULL) : NULL;
+	if (sent) /* validate.mjs checks an accepted request against the requestBody schema */
+		json_object_set_new(line, "request", sent);
 	char *s = json_dumps(line, JSON_COMPACT);
 	fprintf(out, "%s\n", s);
 	fflush(out);
@@ -142,6 +149,111 @@ static struct th_resp stripe_event(const char *body)
 	return rec_h("POST", "/v1/webhooks/payments/stripe", "/v1/webhooks/payments/stripe", NULL, body, hdrs);
 }
 
+static char *b64(const unsigned char *p, size_t n)
+{
+	char *o = malloc(n / 3 * 4 + 8);
+	EVP_EncodeBlock((unsigned char *)o, p, (int)n);
+	return o;
+}
+
+static char *rsa_sign(EVP_PKEY *k, const char *msg, size_t n)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char sig[512];
+	size_t len = sizeof sig;
+	ck_assert_int_eq(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k), 1);
+	ck_assert_int_eq(EVP_DigestSign(ctx, sig, &len, (const unsigned char *)msg, n), 1);
+	EVP_MD_CTX_free(ctx);
+	return b64(sig, len);
+}
+
+/* A WeChat Pay v3 notification of the transaction plain, as WeChat makes it: the resource
+ * AES-256-GCM under the APIv3 key, the body signed with the platform key over timestamp,
+ * nonce and body (Wechatpay-* headers). */
+static struct th_resp wx_notify(const char *plain)
+{
+	const char *nonce = "a1b2c3d4e5f6";
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	size_t n = strlen(plain);
+	unsigned char *ct = malloc(n + 16);
+	int len = 0, fin_len = 0;
+	EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL);
+	EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL);
+	EVP_EncryptInit_ex(ctx, NULL, NULL, (const unsigned char *)WX_APIV3, (const unsigned char *)nonce);
+	EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)"transaction", 11);
+	EVP_EncryptUpdate(ctx, ct, &len, (const unsigned char *)plain, (int)n);
+	EVP_EncryptFinal_ex(ctx, ct + len, &fin_len);
+	EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, ct + n);
+	EVP_CIPHER_CTX_free(ctx);
+	char *ct64 = b64(ct, n + 16);
+	free(ct);
+	size_t cap = strlen(ct64) + 1024;
+	char *body = malloc(cap);
+	snprintf(body, cap,
+		 "{\"id\":\"EV-spec-1\",\"create_time\":\"2026-11-21T10:00:00+08:00\",\"resource_type\":\"encrypt-resource\","
+		 "\"event_type\":\"TRANSACTION.SUCCESS\",\"summary\":\"ok\",\"resource\":{\"original_type\":\"transaction\","
+		 "\"algorithm\":\"AEAD_AES_256_GCM\",\"ciphertext\":\"%s\",\"associated_data\":\"transaction\","
+		 "\"nonce\":\"%s\"}}", ct64, nonce);
+	free(ct64);
+	char ts[32], msg[8192];
+	snprintf(ts, sizeof ts, "%ld", (long)time(NULL));
+	const char *hn = "9VZP2HMV1R6XBBZYSUKKHDOKNZEB0A4Z";
+	int mlen = snprintf(msg, sizeof msg, "%s\n%s\n%s\n", ts, hn, body);
+	char *sig = rsa_sign(wx_key, msg, (size_t)mlen);
+	char h1[64], h2[64], h3[80], h4[1024];
+	snprintf(h1, sizeof h1, "Wechatpay-Timestamp: %s", ts);
+	snprintf(h2, sizeof h2, "Wechatpay-Nonce: %s", hn);
+	snprintf(h3, sizeof h3, "Wechatpay-Serial: %s", WX_SERIAL);
+	snprintf(h4, sizeof h4, "Wechatpay-Signature: %s", sig);
+	const char *hdrs[] = {h1, h2, h3, h4, "Wechatpay-Signature-Type: WECHATPAY2-SHA256-RSA2048", NULL};
+	struct th_resp r = rec_h("POST", "/v1/webhooks/payments/wechat", "/v1/webhooks/payments/wechat", NULL, body, hdrs);
+	free(sig);
+	free(body);
+	return r;
+}
+
+/* An Alipay notification: params "k=v" in key order, values unencoded, signed RSA2 with
+ * Alipay's key over those with a value joined by '&'; the body is their form encoding. */
+static struct th_resp ali_notify(const char *const *params)
+{
+	char content[4096] = "", body[8192] = "";
+	for (int i = 0; params[i]; i++) {
+		if (*content)
+			strcat(content, "&");
+		strcat(content, params[i]);
+		if (*body)
+			strcat(body, "&");
+		for (const char *p = params[i]; *p; p++) {
+			char e[4];
+			if (*p == ' ')
+				snprintf(e, sizeof e, "+");
+			else if (*p == ':' || *p == '+' || *p == '/' || *p == '&')
+				snprintf(e, sizeof e, "%%%02X", (unsigned char)*p);
+			else
+				snprintf(e, sizeof e, "%c", *p);
+			strcat(body, e);
+		}
+	}
+	char *sig = rsa_sign(ali_key, content, strlen(content));
+	strcat(body, "&sign_type=RSA2&sign=");
+	for (const char *p = sig; *p; p++) {
+		char e[4];
+		snprintf(e, sizeof e, *p == '+' || *p == '/' || *p == '=' ? "%%%02X" : "%c", (unsigned char)*p);
+		strcat(body, e);
+	}
+	free(sig);
+	const char *h[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8", NULL};
+	return rec_h("POST", "/v1/webhooks/payments/alipay", "/v1/webhooks/payments/alipay", NULL, body, h);
+}
+
+static void write_pub(EVP_PKEY *k, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_PUBKEY(f, k), 1);
+	fclose(f);
+}
+
 static long long q(const char *sql) { return th_sql_int(w.db, sql); }
 
 static void wait_for(const char *sql, long long want, int ms)
@@ -209,7 +321,21 @@ static void setup(void)
 	ck_assert_ptr_nonnull(stripe = fakepay_start("stripe", &sk));
 	char base[128], e_base[200];
 	snprintf(e_base, sizeof e_base, "WATTLE_STRIPE_API_BASE=%s", fakepay_base(stripe, base, sizeof base));
+	wx_key = EVP_RSA_gen(2048);
+	ali_key = EVP_RSA_gen(2048);
+	snprintf(wx_pem, sizeof wx_pem, "/tmp/wattle-spec-wx-%d.pem", (int)getpid());
+	snprintf(ali_pem, sizeof ali_pem, "/tmp/wattle-spec-ali-%d.pem", (int)getpid());
+	write_pub(wx_key, wx_pem);
+	write_pub(ali_key, ali_pem);
+	static char e_wx[128], e_ali[128];
+	snprintf(e_wx, sizeof e_wx, "WATTLE_WECHAT_PLATFORM_PUBKEY=%s", wx_pem);
+	snprintf(e_ali, sizeof e_ali, "WATTLE_ALIPAY_PUBKEY=%s", ali_pem);
+	/* Stripe with its API (the fake), WeChat Pay and Alipay with their notifications only
+	 * (their orders go to the WATTLE_PAY_URL portal) */
 	const char *env[] = {"WATTLE_STRIPE_SECRET_KEY=" SK, "WATTLE_STRIPE_WEBHOOK_SECRET=" WHSEC, e_base,
+			     "WATTLE_WECHAT_APIV3_KEY=" WX_APIV3, e_wx, "WATTLE_WECHAT_PLATFORM_SERIAL=" WX_SERIAL,
+			     "WATTLE_WECHAT_MCHID=" WX_MCHID, e_ali, "WATTLE_ALIPAY_APP_ID=" ALI_APP_ID,
+			     "WATTLE_PAY_URL=https://portal.example/pay",
 			     "WATTLE_SMS_CALLBACK_TOKEN=" SMS_TOKEN, "WATTLE_PUBLIC_URL=https://wattle.example",
 			     "WATTLE_PAY_QUERY_AFTER_S=1", "WATTLE_RECONCILE_HOUR=24",
 			     "WATTLE_AUTH_FAILURES_PER_MIN=100000", NULL};
@@ -225,6 +351,10 @@ static void teardown(void)
 	th_world_stop(&w);
 	fakepay_stop(stripe);
 	stripe = NULL;
+	unlink(wx_pem);
+	unlink(ali_pem);
+	EVP_PKEY_free(wx_key);
+	EVP_PKEY_free(ali_key);
 	free(ten_key);
 	free(ten2_key);
 	if (out)
@@ -468,8 +598,32 @@ START_TEST(every_route_answers_as_the_spec_says)
 	json_decref(j);
 	expect("POST", "/v1/topup-orders", "/v1/topup-orders", ten_key,
 	       "{\"tenant_id\":\"ten_2\",\"amount_minor\":1000,\"provider\":\"stripe\"}", 403);
-	expect("POST", "/v1/topup-orders", "/v1/topup-orders", w.fin,
-	       "{\"tenant_id\":\"ten_1\",\"amount_minor\":1000,\"provider\":\"wechat\"}", 503);
+	/* WeChat Pay and Alipay through the portal, paid, their notifications */
+	j = ok("POST", "/v1/topup-orders", "/v1/topup-orders", w.fin,
+	       "{\"tenant_id\":\"ten_1\",\"amount_minor\":1200,\"provider\":\"wechat\"}", 201);
+	snprintf(body, sizeof body,
+		 "{\"mchid\":\"" WX_MCHID "\",\"appid\":\"wxd678efh567hg6787\",\"out_trade_no\":\"%s\","
+		 "\"transaction_id\":\"4200000001202611210000000001\",\"trade_type\":\"NATIVE\",\"trade_state\":\"SUCCESS\","
+		 "\"trade_state_desc\":\"ok\",\"success_time\":\"2026-11-21T10:00:00+08:00\","
+		 "\"payer\":{\"openid\":\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\"},"
+		 "\"amount\":{\"total\":1200,\"payer_total\":1200,\"currency\":\"CNY\",\"payer_currency\":\"CNY\"}}",
+		 str(j, "out_trade_no"));
+	json_decref(j);
+	r = wx_notify(body);
+	ck_assert_msg(r.status == 204, "wechat notification: %ld %s", r.status, r.body);
+	th_resp_free(&r);
+	j = ok("POST", "/v1/topup-orders", "/v1/topup-orders", w.fin,
+	       "{\"tenant_id\":\"ten_1\",\"amount_minor\":888,\"provider\":\"alipay\"}", 201);
+	char p_otn[128];
+	snprintf(p_otn, sizeof p_otn, "out_trade_no=%s", str(j, "out_trade_no"));
+	json_decref(j);
+	const char *ali_paid[] = {"app_id=" ALI_APP_ID, "charset=utf-8", "gmt_payment=2026-11-21 15:00:00",
+				  "notify_id=ac05099524730693a8b330c5ecf72da9786", "notify_time=2026-11-21 15:00:01",
+				  "notify_type=trade_status_sync", p_otn, "total_amount=8.88",
+				  "trade_no=2026112122001400001", "trade_status=TRADE_SUCCESS", "version=1.0", NULL};
+	r = ali_notify(ali_paid);
+	ck_assert_msg(r.status == 200, "alipay notification: %ld %s", r.status, r.body);
+	th_resp_free(&r);
 	expect("POST", "/v1/topup-orders", "/v1/topup-orders", w.fin, "{\"tenant_id\":\"ten_1\",\"amount_minor\":-1,\"provider\":\"stripe\"}", 400);
 	snprintf(path, sizeof path, "/v1/topup-orders/%s", order);
 	expect("GET", "/v1/topup-orders/{id}", path, w.fin, NULL, 200);
@@ -499,7 +653,14 @@ START_TEST(every_route_answers_as_the_spec_says)
 	}
 	expect("POST", "/v1/payment-conflicts/{id}/resolve", "/v1/payment-conflicts/pcf_1/resolve", w.fin, "{\"action\":\"eat\",\"reason\":\"x\"}", 400);
 	char pay[64];
-	snprintf(pay, sizeof pay, "pay_%lld", q("SELECT min(id) FROM payments"));
+	/* a refund of the WeChat payment: no merchant key here, so 503 */
+	snprintf(pay, sizeof pay, "pay_%lld", q("SELECT min(id) FROM payments WHERE provider = 'wechat'"));
+	snprintf(body, sizeof body, "{\"payment_id\":\"%s\",\"amount_minor\":100,\"reason\":\"overpaid\"}", pay);
+	const char *widem[] = {"Idempotency-Key: spec-refund-wx", NULL};
+	r = rec_h("POST", "/v1/refunds", "/v1/refunds", w.fin, body, widem);
+	ck_assert_msg(r.status == 503, "wechat refund: %ld %s", r.status, r.body);
+	th_resp_free(&r);
+	snprintf(pay, sizeof pay, "pay_%lld", q("SELECT min(id) FROM payments WHERE provider = 'stripe'"));
 	snprintf(body, sizeof body, "{\"payment_id\":\"%s\",\"amount_minor\":300,\"reason\":\"overpaid\"}", pay);
 	const char *ridem[] = {"Idempotency-Key: spec-refund-1", NULL};
 	r = rec_h("POST", "/v1/refunds", "/v1/refunds", w.fin, body, ridem);
@@ -584,8 +745,8 @@ START_TEST(every_route_answers_as_the_spec_says)
 	       "[{\"user_receive_time\":\"2026-01-01 10:00:05\",\"nationcode\":\"86\",\"mobile\":\"13800138000\","
 	       "\"report_status\":\"SUCCESS\",\"errmsg\":\"DELIVRD\",\"description\":\"ok\",\"sid\":\"nobody\"}]", 200);
 	expect("POST", "/v1/webhooks/sms/tencent", "/v1/webhooks/sms/tencent", NULL, "[]", 401);
-	expect("POST", "/v1/webhooks/payments/wechat", "/v1/webhooks/payments/wechat", NULL, "{}", 503);
-	expect("POST", "/v1/webhooks/payments/alipay", "/v1/webhooks/payments/alipay", NULL, "a=b", 503);
+	expect("POST", "/v1/webhooks/payments/wechat", "/v1/webhooks/payments/wechat", NULL, "{}", 401);
+	expect("POST", "/v1/webhooks/payments/alipay", "/v1/webhooks/payments/alipay", NULL, "a=b", 401);
 
 	/* keys and the audit log */
 	j = ok("POST", "/v1/api-keys", "/v1/api-keys", admin, "{\"name\":\"gw site\",\"role\":\"gateway\",\"site_id\":\"site_1\"}", 201);

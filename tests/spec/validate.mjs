@@ -3,7 +3,9 @@
 // content_type, and json, the parsed body, or text) against the OpenAPI 3.1 document SPEC:
 // the route must be an operation of SPEC, the status one of its responses (or nXX, or
 // default), the media type one of that response's content types (none when the body is
-// empty), and a JSON body valid against its schema (JSON Schema 2020-12, with Ajv). Prints
+// empty), and a JSON body valid against its schema (JSON Schema 2020-12, with Ajv); and a
+// JSON request the server accepted (2xx; "request" in the line) valid against the
+// operation's requestBody schema. Prints
 // every mismatch, once per route, status and problem, and exits 1 when there is one.
 import fs from 'node:fs';
 import YAML from 'yaml';
@@ -69,6 +71,17 @@ for (const line of lines) {
     continue;
   }
   const s = String(rec.status);
+  if (rec.status >= 200 && rec.status < 300 && 'request' in rec) {
+    const rb = deref(op.requestBody);
+    const schema = rb?.content?.['application/json']?.schema;
+    if (!schema) note(rec, 'the server took a JSON body the spec has no requestBody schema for');
+    else {
+      const v = validator(`request ${rec.method} ${rec.route}`, schema);
+      if (!v(rec.request))
+        for (const e of v.errors.slice(0, 8))
+          note(rec, `request ${e.instancePath || '/'} ${e.message}${e.params && Object.keys(e.params).length ? ' ' + JSON.stringify(e.params) : ''}`);
+    }
+  }
   const resp = deref(op.responses?.[s] ?? op.responses?.[`${s[0]}XX`] ?? op.responses?.default);
   if (!resp) {
     note(rec, `status ${s} is not documented`);
