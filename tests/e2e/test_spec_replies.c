@@ -338,7 +338,7 @@ static void setup(void)
 			     "WATTLE_PAY_URL=https://portal.example/pay",
 			     "WATTLE_SMS_CALLBACK_TOKEN=" SMS_TOKEN, "WATTLE_PUBLIC_URL=https://wattle.example",
 			     "WATTLE_PAY_QUERY_AFTER_S=1", "WATTLE_RECONCILE_HOUR=24",
-			     "WATTLE_AUTH_FAILURES_PER_MIN=100000", NULL};
+			     "WATTLE_AUTH_FAILURES_PER_MIN=100000", "WATTLE_BODY_MAX=65536", NULL};
 	th_world_start(&w, env, 0);
 	admin = w.srv.admin_key;
 	const char *dir = getenv("WATTLE_SPEC_REPLIES_DIR");
@@ -757,6 +757,13 @@ START_TEST(every_route_answers_as_the_spec_says)
 	expect("DELETE", "/v1/api-keys/{id}", path, admin, NULL, 204); /* again: still revoked */
 	expect("GET", "/v1/audit", "/v1/audit?limit=5", admin, NULL, 200);
 	expect("GET", "/v1/audit", "/v1/audit?since=then", admin, NULL, 400);
+
+	/* a body over WATTLE_BODY_MAX */
+	size_t big_n = 70000;
+	char *big = malloc(big_n + 32);
+	snprintf(big, big_n + 32, "{\"name\":\"%0*d\"}", (int)big_n, 0);
+	expect("POST", "/v1/tenants", "/v1/tenants", w.fin, big, 413);
+	free(big);
 
 	each_route_refuses();
 	th_peer_stop(&gwpeer);
