@@ -6,6 +6,9 @@ pkgs=(build-essential cmake pkg-config git ca-certificates tzdata
       libicu-dev zlib1g-dev libzip-dev libqrencode-dev libmodbus-dev libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev clang libclang-rt-14-dev libpng-dev libyaml-dev chromium check libsubunit-dev postgresql-15 postgresql-client-15 wrk curl systemd
       libhpdf-dev fonts-wqy-zenhei poppler-utils)
 missing=()
+# the spec's test tools (tests/spec) are npm packages: Debian's Node.js and npm, unless a node
+# and an npm are there already
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -5,6 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 1 ] || { echo "usage: tests/run.sh BUILD_DIR..." >&2; exit 2; }
+"$root/tests/spec/install.sh" # the spec's npm tools (spec_lint, spec_replies), when missing
 tmp=$(mktemp -d /tmp/wattle-test.XXXXXX)
 cleanup() { "$root/scripts/pg.sh" stop "$tmp" || true; rm -rf "$tmp"; }
 trap cleanup EXIT
