@@ -7,7 +7,7 @@
  *      topup_received: {event, audience, site_id, vars}), the fake answering at once:
  *      messages/s until the queue is drained;
  *   2. the fake's rate limit set (CAP/s; beyond it the provider's throttling answer: Aliyun
- *      isv.BUSINESS_LIMIT_CONTROL and Tencent LimitExceeded.* through the fakes' own
+ *      Throttling.User and Tencent RequestLimitExceeded (the account's API rate) through the fakes' own
  *      fail-next knob, Twilio 429 / 20429, WeChat 45009), CAP * SECONDS messages: the sends
  *      accepted per second while a backlog remains, beside the cap;
  *   3. 300 cashier top-ups (POST /v1/tenants/{id}/topups, to the two processes in turn) at a
@@ -180,7 +180,7 @@ static void sms_front(void *ud, const struct peer_request *rq, struct peer_reply
 	if (!cap_allows()) {
 		pthread_mutex_lock(&f->mu);
 		snprintf(f->fail_code, sizeof f->fail_code, "%s",
-			 ali ? "isv.BUSINESS_LIMIT_CONTROL" : "RequestLimitExceeded");
+			 ali ? "Throttling.User" : "RequestLimitExceeded"); /* the account's API rate, not a number's */
 		f->fail_n++;
 		pthread_mutex_unlock(&f->mu);
 	}

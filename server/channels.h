@@ -42,6 +42,10 @@ struct chan_outcome {
 	char code[64];          /* the provider's code (Aliyun Code, Tencent Code, WeChat errcode, Twilio code) */
 	char message[256];      /* its message, for the log and last_error; never a secret */
 	char provider_msg_id[128]; /* Aliyun BizId, Tencent SerialNo, Twilio sid, WeChat msgid */
+	/* With CH_RETRY: the provider limits the whole account's rate (Aliyun Throttling.*,
+	 * Tencent RequestLimitExceeded, Twilio 429), not this number's or this message's: the
+	 * sender pauses the carrier instead of backing this message off. */
+	bool throttled;
 };
 
 /* A carrier: its name as notifications.provider stores it, and its send. h is the sender

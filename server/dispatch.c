@@ -153,6 +153,66 @@ static struct srv_counters carried = {"wattle_messages_sent_total", "Messages a 
 
 #define DUP_WINDOW_US (INT64_C(10) * 60 * 1000000) /* the same event and text: once in 10 minutes */
 
+/* A carrier whose provider throttles the account (chan_outcome.throttled) rests: no send
+ * through it in this process until the pause ends, and the messages it holds back are due
+ * again then with no attempt counted, so a backlog drains at the provider's rate instead
+ * of each message backing off on its own (and dying after eight throttles). The pause is
+ * real time: 200 ms for the first five throttles in a row (a provider's window is commonly
+ * a second: the sender is back in it at most 200 ms late), then doubling to 8 s while
+ * throttling goes on; a send taken ends it. */
+#define PAUSE_FIRST_US 200000
+#define PAUSE_SHORT 5
+#define PAUSE_MAX_US 8000000
+static const struct chan_carrier *const paced[] = {&chan_twilio, &chan_aliyun, &chan_tencent, &chan_wechat};
+static struct {
+	_Atomic int64_t until_us; /* srv_mono_us */
+	_Atomic int streak;       /* throttles in a row */
+} pause[4];
+static _Atomic uint64_t throttled_v[4];
+static const char *const throttled_labels[] = {"provider=\"twilio\"", "provider=\"aliyun\"", "provider=\"tencent\"",
+						"provider=\"wechat\""};
+static struct srv_counters throttled = {"wattle_notifications_throttled_total",
+					"Sends a provider refused for the account's rate limit (the carrier then pauses)",
+					4, throttled_labels, throttled_v, NULL};
+
+static int carrier_index(const struct chan_carrier *car)
+{
+	for (int i = 0; i < 4; i++)
+		if (paced[i] == car)
+			return i;
+	abort();
+}
+
+/* Microseconds (real) the carrier still rests; 0: it may send. */
+static int64_t carrier_paused(const struct chan_carrier *car)
+{
+	int64_t left = atomic_load(&pause[carrier_index(car)].until_us) - srv_mono_us();
+	return left > 0 ? left : 0;
+}
+
+/* The carrier was throttled (true) or took a message (false). Returns the pause begun (us). */
+static int64_t carrier_paced(const struct chan_carrier *car, bool throttle)
+{
+	int i = carrier_index(car);
+	if (!throttle) {
+		atomic_store(&pause[i].streak, 0);
+		return 0;
+	}
+	int n = atomic_fetch_add(&pause[i].streak, 1);
+	int64_t us = n < PAUSE_SHORT ? PAUSE_FIRST_US
+		     : n >= PAUSE_SHORT + 6 ? PAUSE_MAX_US : (int64_t)PAUSE_FIRST_US << (n - PAUSE_SHORT + 1);
+	if (us > PAUSE_MAX_US)
+		us = PAUSE_MAX_US;
+	int64_t until = srv_mono_us() + us, was = atomic_load(&pause[i].until_us);
+	while (was < until && !atomic_compare_exchange_weak(&pause[i].until_us, &was, until))
+		;
+	srv_counters_add(&throttled, i, 1);
+	if (n == 0)
+		srv_log(LOG_WARN, "notifications: %s throttles the account; its sends pause %lld ms (longer while it goes on)",
+			car->name, (long long)(us / 1000));
+	return us;
+}
+
 /* A mapping {"<param>": "<variable or text>"} rendered in order (Tencent's positional keys
  * "1", "2", ... by number) with plain values; keys and values new in k[], v[] (max 20). */
 static size_t render_params(const char *mapping_json, const struct msg_vars *v, const char *lang, char **k, char **val)
@@ -304,6 +364,12 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 		char url[400] = "";
 		if (wechat && given(dcfg.public_url) && tenant)
 			snprintf(url, sizeof url, "%s/tenants/ten_%lld", dcfg.public_url, (long long)tenant);
+		int64_t rest = carrier_paused(car);
+		if (rest) { /* held back, not tried: due when the carrier may send again */
+			store_note_defer(c, x->id, srv_clock_now_us() + (rest + 20000) * srv_clock_speed(), NULL, NULL);
+			free_params(keys, vals, np);
+			goto out;
+		}
 		struct chan_msg m = {x->id, to, r.language, text, car == &chan_twilio ? NULL : tid,
 				     (const char *const *)keys, (const char *const *)vals, np, url[0] ? url : NULL};
 		struct chan_outcome o;
@@ -320,7 +386,15 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 		res.recipient = to;
 		res.code = o.code;
 		res.error = o.message;
+		if (cr == CH_RETRY && o.throttled) { /* the account's rate: the carrier pauses, the message waits */
+			int64_t us = carrier_paced(car, true);
+			char err[400];
+			snprintf(err, sizeof err, "%s%sthrottled: %s", o.code, o.code[0] ? " " : "", o.message);
+			store_note_defer(c, x->id, srv_clock_now_us() + (us + 20000) * srv_clock_speed(), o.code, err);
+			goto out;
+		}
 		if (cr == CH_SENT) {
+			carrier_paced(car, false);
 			res.provider_msg_id = o.provider_msg_id;
 			store_note_sent_via(c, x->id, srv_clock_now_us(), &res);
 			for (int k = 0; k < 4; k++)
@@ -464,4 +538,5 @@ void srv_dispatch_configure(const struct srv_dispatch_cfg *cfg)
 		abort();
 	srv_counters_register(&suppressed);
 	srv_counters_register(&carried);
+	srv_counters_register(&throttled);
 }

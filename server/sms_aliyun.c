@@ -154,6 +154,9 @@ static enum chan_result aliyun_send(CURL *h, const struct chan_msg *m, struct ch
 		snprintf(o->provider_msg_id, sizeof o->provider_msg_id, "%s", biz);
 	} else if (o->http_status >= 500 || o->http_status == 429 || !code || aliyun_retryable(code)) {
 		o->result = CH_RETRY; /* a 5xx, or an answer that is not Aliyun's: the provider's trouble */
+		/* the API's flow control (Throttling, Throttling.User, Throttling.Api) limits the
+		 * account; isv.BUSINESS_LIMIT_CONTROL is one number's frequency limit */
+		o->throttled = o->http_status == 429 || (code && !strncmp(code, "Throttling", 10));
 		if (!code)
 			snprintf(o->message, sizeof o->message, "HTTP %ld without an Aliyun answer", o->http_status);
 	} else {

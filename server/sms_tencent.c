@@ -76,6 +76,8 @@ static void classify(struct chan_outcome *o, const char *code, const char *msg)
 	snprintf(o->code, sizeof o->code, "%s", code);
 	snprintf(o->message, sizeof o->message, "%s", msg ? msg : "");
 	o->result = tencent_retryable(code) ? CH_RETRY : CH_REFUSED;
+	/* the API's request rate limits the account; LimitExceeded.* are one number's or a day's */
+	o->throttled = !strncmp(code, "RequestLimitExceeded", 20);
 }
 
 static enum chan_result tencent_send(CURL *h, const struct chan_msg *m, struct chan_outcome *o)

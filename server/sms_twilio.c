@@ -89,6 +89,7 @@ static enum chan_result twilio_send(CURL *h, const struct chan_msg *m, struct ch
 		if (st && !json_is_string(msg))
 			snprintf(o->message, sizeof o->message, "HTTP %ld", st);
 		o->result = CH_RETRY;
+		o->throttled = st == 429; /* 20429: the account's concurrency or rate */
 	} else {
 		if (!json_is_string(msg))
 			snprintf(o->message, sizeof o->message, "HTTP %ld", st);

@@ -153,6 +153,10 @@ static const struct db_stmt outbox_stmts[] = {
 	 " state = CASE WHEN attempts >= $3 THEN 'dead' ELSE state END,"
 	 " last_error = $4, last_code = $5, channel = coalesce($6, channel), provider = coalesce($7, provider)"
 	 " WHERE id = $1 AND state = 'pending'"},
+	{"note_defer", /* store_note_defer: the claim's attempt given back */
+	 "UPDATE notifications SET next_attempt_at = " SQL_TS("$2") ", attempts = greatest(attempts - 1, 0),"
+	 " last_code = coalesce($3, last_code), last_error = coalesce($4, last_error)"
+	 " WHERE id = $1 AND state = 'pending'"},
 	{"note_sent", /* store_outbox_sent */
 	 "UPDATE notifications SET state = 'sent', sent_at = " SQL_TS("$2") " WHERE id = $1 AND state = 'pending'"},
 	{"note_retry", /* store_outbox_retry: attempts used up: dead */
@@ -549,6 +553,16 @@ enum db_status store_note_dead_now(PGconn *c, int64_t id, const struct note_resu
 	db_p_text(&p, r->language);
 	db_p_text(&p, r->recipient);
 	return db_exec_void(c, "note_dead_now", &p);
+}
+
+enum db_status store_note_defer(PGconn *c, int64_t id, int64_t next_us, const char *code, const char *error)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, next_us);
+	db_p_text(&p, code && *code ? code : NULL);
+	db_p_text(&p, error && *error ? error : NULL);
+	return db_exec_void(c, "note_defer", &p);
 }
 
 enum db_status store_note_retry_via(PGconn *c, int64_t id, int64_t next_us, int max_attempts,

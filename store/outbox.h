@@ -165,6 +165,9 @@ struct note_result {
 enum db_status store_note_sent_via(PGconn *c, int64_t id, int64_t now_us, const struct note_result *r);
 /* Dead at once: the provider refused it and no channel is left, or none can carry it. */
 enum db_status store_note_dead_now(PGconn *c, int64_t id, const struct note_result *r);
+/* Not yet tried, or held back by its carrier's rate (not the message's fault): due again at
+ * next_us with the claim's attempt given back; code and error (NULL or "": unchanged) kept. */
+enum db_status store_note_defer(PGconn *c, int64_t id, int64_t next_us, const char *code, const char *error);
 /* Not now: due again at next_us (dead after max_attempts), the code and error kept. */
 enum db_status store_note_retry_via(PGconn *c, int64_t id, int64_t next_us, int max_attempts,
 				    const struct note_result *r);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A Twilio-style Messages API: checks the account's Basic credentials, records each message
@@ -33,13 +34,23 @@ static struct {
 	struct peer *p;
 	int n, refuse_next, throttle_next, requests;
 	struct tw_msg m[TW_MAX];
+	double at[TW_MAX]; /* each request's arrival, real seconds */
 } tw;
+
+static double real_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void tw_answer(void *ud, const struct peer_request *rq, struct peer_reply *out)
 {
 	(void)ud;
 	const char *auth = peer_header(rq, "Authorization");
 	pthread_mutex_lock(&tw_mu);
+	if (tw.requests < TW_MAX)
+		tw.at[tw.requests] = real_s();
 	tw.requests++;
 	struct bill_form f;
 	int bad = bill_form_parse(rq->body, rq->body_len, &f);
@@ -391,15 +402,24 @@ START_TEST(refusal_dead_at_once_throttle_retried)
 	ck_assert_msg(strstr(json_string_value(json_object_get(x, "last_error")), "not a valid phone number"), "%s",
 		      json_string_value(json_object_get(x, "last_error")));
 	json_decref(d);
-	/* throttled twice, then taken: tried again with backoff, sent once */
+	/* throttled twice (429: the account's rate), then taken: the carrier paused 200 ms twice,
+	 * real time (the clock runs 60x; a message's own backoff would be 2 s and 4 s
+	 * of its time, 33 and 67 ms), the attempts not counted against the message; sent once */
 	pthread_mutex_lock(&tw_mu);
 	tw.throttle_next = 2;
+	int first = tw.requests;
 	pthread_mutex_unlock(&tw_mu);
 	topup("ten_1", 200);
 	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE channel = 'sms' AND state = 'sent'", 1, 15000));
-	ck_assert_int_eq(q("SELECT attempts FROM notifications WHERE channel = 'sms' AND state = 'sent'"), 3);
+	ck_assert_int_eq(tw.requests, first + 3);
+	double gap1 = tw.at[first + 1] - tw.at[first], gap2 = tw.at[first + 2] - tw.at[first + 1];
+	ck_assert_msg(gap1 >= 0.2 && gap1 < 1.5 && gap2 >= 0.2 && gap2 < 1.5, "paused %.3f s, then %.3f s", gap1, gap2);
+	ck_assert_int_eq(q("SELECT attempts FROM notifications WHERE channel = 'sms' AND state = 'sent'"), 1);
 	ck_assert_int_eq(q("SELECT count(*) FROM delivery_attempts WHERE outbox = 'notifications' AND http_status = 429"), 2);
 	ck_assert_int_eq(tw_count(NULL), 1);
+	struct th_resp m = th_req(&w.srv, "GET", "/metrics", NULL, NULL, NULL);
+	ck_assert_msg(strstr(m.body, "wattle_notifications_throttled_total{provider=\"twilio\"} 2\n"), "%s", m.body);
+	th_resp_free(&m);
 }
 END_TEST
 
@@ -522,7 +542,8 @@ static void carriers_start(const char *provider)
 				    "WATTLE_ALIYUN_SMS_SIGN_NAME=华商电力", "WATTLE_TENCENT_SECRET_ID=AKIDtc",
 				    "WATTLE_TENCENT_SECRET_KEY=tc-secret", "WATTLE_TENCENT_SMS_SDK_APP_ID=1400000001",
 				    "WATTLE_TENCENT_SMS_SIGN_NAME=华商电力", "WATTLE_WECHAT_OA_APPID=wx0123456789abcdef",
-				    "WATTLE_WECHAT_OA_SECRET=wx-secret", e_sms, e_prov, e_ali, e_tc, e_wx, NULL};
+				    "WATTLE_WECHAT_OA_SECRET=wx-secret", "WATTLE_TENANT_MESSAGES_PER_HOUR=20", e_sms,
+				    e_prov, e_ali, e_tc, e_wx, NULL}; /* the limit is the core case's */
 	th_world_start(&w, env, TH_SITE);
 	json_decref(th_ok(&w.srv, "PATCH", "/v1/sites/site_1", w.srv.admin_key, "{\"language\":\"zh-CN\"}", 200));
 	put_templates("{\"templates\":[{\"event\":\"topup_received\",\"language\":\"zh-CN\","
@@ -578,6 +599,13 @@ START_TEST(aliyun_through_the_server)
 	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE channel = 'sms' AND state = 'sent' AND attempts = 2"
 			   " AND provider = 'aliyun'", 1, 15000));
 	ck_assert_int_eq(fakesms_count(fa), 2);
+	/* the account's API rate (Throttling.User): the carrier pauses; the attempt is not the
+	 * message's (one number's limit above is: attempts 2) */
+	fakesms_fail_next(fa, "Throttling.User", 1);
+	topup("ten_1", 300);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE channel = 'sms' AND state = 'sent' AND attempts = 1"
+			   " AND provider = 'aliyun'", 2, 15000));
+	ck_assert_int_eq(fakesms_count(fa), 3);
 	ck_assert_int_eq(fakesms_refused(fa), 0); /* every request's signature checked out */
 	ck_assert_int_eq(tw_count(NULL), 0); /* WATTLE_SMS_PROVIDER=aliyun: Twilio never asked */
 }
@@ -616,6 +644,11 @@ START_TEST(tencent_through_the_server)
 	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE kind = 'topup_received' AND state = 'sent'"
 			   " AND provider = 'tencent' AND attempts = 2", 1, 15000));
 	ck_assert_int_eq(fakesms_count(ft), 2);
+	fakesms_fail_next(ft, "RequestLimitExceeded", 1); /* the account's rate: paused, not counted */
+	topup("ten_1", 300);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE kind = 'topup_received' AND state = 'sent'"
+			   " AND provider = 'tencent' AND attempts = 1", 1, 15000));
+	ck_assert_int_eq(fakesms_count(ft), 3);
 }
 END_TEST
 
