@@ -31,11 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUEUE_EVENTS 256          /* events queued to one client before it is dropped */
+#define QUEUE_EVENTS 2048         /* events queued to one client before it is dropped (one readings
+				   * batch of 500 meters is 500 account events at once) */
 #define QUEUE_BYTES (256 * 1024)  /* or bytes */
 #define SOCKET_SNDBUF (32 * 1024) /* the kernel's share of a stream's backlog */
 #define KEEP_ROWS 100000          /* the backlog kept in the database */
 #define PAGE 1000                 /* rows read or numbered at a time */
+#define SEQ_PAGE 10000            /* rows numbered at a time */
 #define CATCHUP_SCAN_MAX 40000    /* a resume from further back is sent reset, not scanned */
 #define PRUNE_EVERY_US (30 * INT64_C(1000000))
 #define RETRY_MS 3000             /* the browser's reconnect delay, sent first */
@@ -53,6 +55,7 @@ struct client {
 	int64_t after; /* the last seq considered for it */
 	bool fresh;    /* not caught up yet */
 	struct client *next;
+	struct client *wake_next; /* the clients of one page to resume */
 	/* under mu */
 	char *buf;
 	size_t len, off, cap;
@@ -85,7 +88,7 @@ static struct srv_counters sent_counter = {"wattle_sse_events_sent_total",
 					   sent_labels, sent_v, NULL};
 static struct srv_counters dropped_counter = {
 	"wattle_sse_clients_dropped_total",
-	"Event streams closed by the server because their client did not read: its queue passed 256 events or 256 KB",
+	"Event streams closed by the server because their client did not read: its queue passed 2048 events or 256 KB",
 	1, dropped_labels, dropped_v, NULL};
 
 void api_events_metrics(struct srv_buf *b)
@@ -134,19 +137,20 @@ static void append(struct client *cl, const char *p, size_t n)
 	cl->len += n;
 }
 
-/* Queue n bytes to cl (an event when event, else a comment or a reset), resuming its
- * connection when it waits. A client over its bounds is dropped instead. The feeding
- * thread's (and the handler's, before the stream is known to it). */
-static void push(struct client *cl, const char *p, size_t n, bool event)
+/* Queue n bytes to cl holding events events (0: a comment or a reset). A client over its
+ * bounds is dropped instead. Returns true when its connection waits in the callback and must
+ * be resumed (the caller does, with MHD_resume_connection, once it has queued all it has:
+ * the connection stays suspended, and so open, until then). */
+static bool push(struct client *cl, const char *p, size_t n, int events)
 {
 	pthread_mutex_lock(&cl->mu);
 	if (cl->dead || cl->gone || cl->closing) {
 		pthread_mutex_unlock(&cl->mu);
-		return;
+		return false;
 	}
 	bool resume = cl->suspended;
 	cl->suspended = false;
-	if ((event && cl->nq >= QUEUE_EVENTS) || cl->len - cl->off + n > QUEUE_BYTES) {
+	if (cl->nq + events > QUEUE_EVENTS || cl->len - cl->off + n > QUEUE_BYTES) {
 		cl->dead = true;
 		free(cl->buf);
 		cl->buf = NULL;
@@ -158,17 +162,19 @@ static void push(struct client *cl, const char *p, size_t n, bool event)
 			shutdown(cl->fd, SHUT_RDWR);
 		pthread_mutex_unlock(&cl->mu);
 		srv_counters_add(&dropped_counter, 0, 1);
-		if (resume)
-			MHD_resume_connection(cl->conn);
-		return;
+		return resume;
 	}
 	append(cl, p, n);
-	cl->nq += event;
+	cl->nq += events;
 	pthread_mutex_unlock(&cl->mu);
-	if (event)
-		srv_counters_add(&sent_counter, 0, 1);
-	/* outside mu: a suspended connection is not closed before it is resumed */
-	if (resume)
+	if (events)
+		srv_counters_add(&sent_counter, 0, (uint64_t)events);
+	return resume;
+}
+
+static void push_now(struct client *cl, const char *p, size_t n, int events)
+{
+	if (push(cl, p, n, events))
 		MHD_resume_connection(cl->conn);
 }
 
@@ -259,7 +265,7 @@ static void send_reset(struct client *cl, int64_t at)
 	PUT_LIT(&b, "id: ");
 	srv_buf_i64(&b, at);
 	PUT_LIT(&b, "\nevent: reset\ndata: {}\n\n");
-	push(cl, b.p, b.len, false);
+	push_now(cl, b.p, b.len, 0);
 	srv_buf_free(&b);
 }
 
@@ -318,19 +324,7 @@ static void catch_up(PGconn *c, struct client *cl)
 	if (!ok) {
 		send_reset(cl, upto);
 	} else if (all.len) {
-		pthread_mutex_lock(&cl->mu); /* as one push of many events */
-		bool live = !cl->dead && !cl->gone && !cl->closing;
-		bool resume = live && cl->suspended;
-		if (live) {
-			cl->suspended = false;
-			append(cl, all.p, all.len);
-			cl->nq += matched;
-		}
-		pthread_mutex_unlock(&cl->mu);
-		if (live)
-			srv_counters_add(&sent_counter, 0, (uint64_t)matched);
-		if (resume)
-			MHD_resume_connection(cl->conn);
+		push_now(cl, all.p, all.len, matched);
 	}
 	if (cl->after < upto)
 		cl->after = upto;
@@ -338,35 +332,78 @@ static void catch_up(PGconn *c, struct client *cl)
 	srv_buf_free(&one);
 }
 
-/* Fan out what was numbered after hub.last. 0, or -1 when the database failed. */
-static int fan_out(PGconn *c, struct client *list)
+/* The events of rows a client may see and has not had, formatted, into b; how many. */
+static int slice(const struct client *cl, const struct event_row *rows, int n, struct srv_buf *b, struct srv_buf *one)
 {
-	struct srv_buf one = {0};
-	for (;;) {
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (rows[i].seq > cl->after && visible(cl, &rows[i])) {
+			format(one, &rows[i]);
+			srv_buf_putn(b, one->p, one->len);
+			k++;
+		}
+	return k;
+}
+
+/* Fan out a page at a time what was numbered after hub.last, at most max_pages pages: each
+ * client gets its events of a page in one append (staff keys of the same role share one
+ * formatted page), and is resumed once. 0 when all was read, 1 when there is more, -1 when
+ * the database failed. */
+static int fan_out(PGconn *c, struct client *list, int max_pages)
+{
+	struct srv_buf one = {0}, own = {0}, by_kinds[16] = {{0}};
+	int rc = 0;
+	for (int page = 0;; page++) {
+		if (page == max_pages) {
+			rc = 1;
+			break;
+		}
 		struct event_row *rows;
 		int n;
-		int64_t from = atomic_load(&hub.last);
-		if (store_events_read(c, from, INT64_MAX, PAGE, &rows, &n) != DB_OK) {
-			srv_buf_free(&one);
-			return -1;
+		if (store_events_read(c, atomic_load(&hub.last), INT64_MAX, PAGE, &rows, &n) != DB_OK) {
+			rc = -1;
+			break;
 		}
-		for (int i = 0; i < n; i++) {
-			format(&one, &rows[i]);
-			for (struct client *cl = list; cl; cl = cl->next) {
-				if (rows[i].seq <= cl->after)
-					continue;
-				cl->after = rows[i].seq;
-				if (visible(cl, &rows[i]))
-					push(cl, one.p, one.len, true);
+		if (!n)
+			break;
+		int count[16];
+		bool built[16] = {false};
+		struct client *wake_list = NULL;
+		for (struct client *cl = list; cl; cl = cl->next) {
+			struct srv_buf *b = &own;
+			int k;
+			if (!cl->tenant_id && cl->after < rows[0].seq) { /* the whole page, as its role sees it */
+				unsigned m = cl->kinds & 15u;
+				if (!built[m]) {
+					srv_buf_clear(&by_kinds[m]);
+					count[m] = slice(cl, rows, n, &by_kinds[m], &one);
+					built[m] = true;
+				}
+				b = &by_kinds[m];
+				k = count[m];
+			} else {
+				srv_buf_clear(&own);
+				k = slice(cl, rows, n, &own, &one);
 			}
-			atomic_store(&hub.last, rows[i].seq);
+			if (cl->after < rows[n - 1].seq)
+				cl->after = rows[n - 1].seq;
+			if (k && push(cl, b->p, b->len, k)) {
+				cl->wake_next = wake_list;
+				wake_list = cl;
+			}
 		}
+		atomic_store(&hub.last, rows[n - 1].seq);
 		store_events_free(rows, n);
+		for (struct client *cl = wake_list; cl; cl = cl->wake_next)
+			MHD_resume_connection(cl->conn);
 		if (n < PAGE)
 			break;
 	}
 	srv_buf_free(&one);
-	return 0;
+	srv_buf_free(&own);
+	for (int i = 0; i < 16; i++)
+		srv_buf_free(&by_kinds[i]);
+	return rc;
 }
 
 static void *feed(void *arg)
@@ -401,18 +438,12 @@ static void *feed(void *arg)
 		int64_t now = srv_mono_us();
 		if (need_seq || now >= next_seq) {
 			int64_t n;
-			do {
-				if (store_events_sequence(c, PAGE, &n) != DB_OK) {
-					n = -2;
-					break;
-				}
-			} while (n == PAGE);
-			if (n == -2) {
+			if (store_events_sequence(c, SEQ_PAGE, &n) != DB_OK) {
 				db_conn_reset();
 				c = NULL;
 				continue;
 			}
-			need_seq = false;
+			need_seq = n == SEQ_PAGE; /* more after the fan-out, heartbeats and new streams */
 			need_read = true;
 			next_seq = now + 1000000; /* a notify missed while reconnecting is found within 1 s */
 		}
@@ -431,17 +462,18 @@ static void *feed(void *arg)
 			if (cl->fresh)
 				catch_up(c, cl);
 		if (need_read) {
-			if (fan_out(c, list)) {
+			int more = fan_out(c, list, 8);
+			if (more < 0) {
 				db_conn_reset();
 				c = NULL;
 				continue;
 			}
-			need_read = false;
+			need_read = more > 0;
 		}
 		now = srv_mono_us();
 		if (now >= next_hb) {
 			for (struct client *cl = list; cl; cl = cl->next)
-				push(cl, ": hb\n\n", 6, false);
+				push_now(cl, ": hb\n\n", 6, 0);
 			next_hb = now + hub.hb_us;
 		}
 		if (now >= next_prune) {
@@ -467,7 +499,7 @@ static void *feed(void *arg)
 		int64_t wait_ms = (next_hb - now) / 1000;
 		if (wait_ms > 1000)
 			wait_ms = 1000;
-		if (wait_ms < 0)
+		if (wait_ms < 0 || need_seq || need_read)
 			wait_ms = 0;
 		struct pollfd pf[2] = {{PQsocket(c), POLLIN, 0}, {hub.efd, POLLIN, 0}};
 		if (poll(pf, 2, (int)wait_ms) > 0 && (pf[1].revents & POLLIN)) {

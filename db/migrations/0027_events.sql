@@ -42,8 +42,8 @@ BEGIN
         RETURN -1;
     END IF;
     SELECT last_seq INTO base FROM event_cursor FOR UPDATE;
-    WITH u AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM events WHERE seq IS NULL
-               ORDER BY id LIMIT max_rows)
+    WITH f AS (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT max_rows),
+         u AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM f)
     UPDATE events e SET seq = base + u.rn FROM u WHERE e.id = u.id;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN

@@ -532,7 +532,7 @@ START_TEST(a_client_that_never_reads_is_dropped_and_does_not_slow_ingest)
 	double with = batch_ms(101, 100);
 	/* more events than its queue and the sockets hold: it is dropped */
 	int i = 0;
-	while (metric(&w.srv, "wattle_sse_clients_dropped_total{reason=\"slow\"}") < 1 && i < 800) {
+	while (metric(&w.srv, "wattle_sse_clients_dropped_total{reason=\"slow\"}") < 1 && i < 3000) {
 		topup(&w.srv, "ten_1", 1);
 		i++;
 	}
