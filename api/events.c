@@ -271,21 +271,17 @@ static void send_reset(struct client *cl, int64_t at)
 
 /* A new stream, from cl->after to hub.last: the events it missed from the backlog, or reset
  * when they are not all there any more, or more than its queue holds. */
-static void catch_up(PGconn *c, struct client *cl)
+static void catch_up(PGconn *c, struct client *cl, int64_t now_last)
 {
 	int64_t upto = atomic_load(&hub.last);
 	cl->fresh = false;
 	if (!cl->resume) {
-		/* A new stream starts after what was committed when it was adopted: number that
-		 * and start after it (hub.last may be behind it). */
-		int64_t n, first, last;
-		if (store_events_sequence(c, PAGE, &n) == DB_OK && store_events_bounds(c, &first, &last) == DB_OK)
-			cl->after = last > upto ? last : upto;
-		else if (cl->after < 0 || cl->after > upto)
-			cl->after = upto;
+		/* A new stream starts after what was numbered when it was adopted (now_last;
+		 * hub.last may be behind it). */
+		cl->after = now_last > upto ? now_last : upto;
 		return;
 	}
-	if (cl->resume) {
+	{
 		int64_t first, last;
 		if (store_events_bounds(c, &first, &last) != DB_OK) {
 			send_reset(cl, upto);
@@ -458,9 +454,19 @@ static void *feed(void *arg)
 			cl->next = list;
 			list = cl;
 		}
+		bool any_fresh = false;
 		for (struct client *cl = list; cl; cl = cl->next)
-			if (cl->fresh)
-				catch_up(c, cl);
+			any_fresh |= cl->fresh;
+		if (any_fresh) { /* where the new streams start: number what is committed, once for all */
+			int64_t n, first, now_last = -1;
+			if (store_events_sequence(c, SEQ_PAGE, &n) != DB_OK || store_events_bounds(c, &first, &now_last) != DB_OK)
+				now_last = -1;
+			else if (n == SEQ_PAGE)
+				need_seq = true;
+			for (struct client *cl = list; cl; cl = cl->next)
+				if (cl->fresh)
+					catch_up(c, cl, now_last);
+		}
 		if (need_read) {
 			int more = fan_out(c, list, 8);
 			if (more < 0) {
