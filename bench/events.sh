@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # events.sh: GET /v1/events under ingest (issue 17's SSE figure). On a durable PostgreSQL
 # (synchronous_commit on), 1,000 tenants' meters are billed in batches (8 gateways x 500
-# readings, every reading a charge, so every reading an account event), alone and with
+# readings: 4 of each of a gateway's 125 meters, each batch one account event per meter,
+# since every meter's charge changes its tenant's balance), alone and with
 # CLIENTS (default 200) streams open (bench-events-load: one poll loop, raw sockets, each
 # stream decoded and its events counted), alternating over ROUNDS rounds (default 3) so a
 # drifting machine slows both alike. Prints readings/s alone and with the streams, their
-# ratio (goal >= 0.95), and the events per second delivered to all the streams.
+# ratio (goal >= 0.95), and the events per second delivered to all the streams; then ingest
+# with the event triggers disabled and enabled (what writing the events costs ingest).
 # SCOPE=admin (default): every stream sees every event; SCOPE=tenant: each stream is a
 # tenant's key (tenants 1..CLIENTS), seeing its own tenant's events only.
 set -euo pipefail
@@ -57,6 +59,14 @@ for r in $(seq "$rounds"); do
     "$(tail -1 "$tmp/res_alone" | awk '{print $2}')" "$open" "$(tail -1 "$tmp/res_with" | awk '{print $2}')" "$(cat "$tmp/ev_$r")"
   sleep 1
 done
+# What the events cost ingest itself: the same load with the event triggers disabled, then
+# enabled again (no streams open either time).
+trig() { psql "$WATTLE_DATABASE_URL" -qc "ALTER TABLE accounts $1 TRIGGER accounts_event_update" -c "ALTER TABLE ledger_entries $1 TRIGGER ledger_event_payment"; }
+echo "== ingest ${dur}s with the event triggers disabled, then ${dur}s enabled"
+trig DISABLE
+off=$($load 8 500 "$dur" $((start + (6 + 4 * rounds) * 86400)) | awk '{print $2}')
+trig ENABLE
+on=$($load 8 500 "$dur" $((start + (8 + 4 * rounds) * 86400)) | awk '{print $2}')
 alone=$(awk '{print $2}' "$tmp/res_alone" | median)
 with=$(awk '{print $2}' "$tmp/res_with" | median)
 ev=$(median <"$tmp/res_ev")
@@ -68,4 +78,6 @@ printf "%-58s %12s\n" "ratio with/alone (goal >= 0.95)" "$(awk -v a="$alone" -v 
 printf "%-58s %12s\n" "events delivered per second, all streams" "$ev"
 printf "%-58s %12s\n" "events delivered per second, per stream" "$(awk -v e="$ev" -v c="$clients" 'BEGIN {printf "%.1f", e / c}')"
 printf "%-58s %12s\n" "streams dropped as slow (whole run)" "$(metric 'wattle_sse_clients_dropped_total{reason="slow"}')"
+printf "%-58s %12s\n" "ingest, event triggers disabled (readings/s)" "$off"
+printf "%-58s %12s\n" "ingest, event triggers enabled, right after (readings/s)" "$on"
 printf "%-58s %12s\n" "events in the backlog table" "$(psql "$WATTLE_DATABASE_URL" -tAc 'SELECT count(*) FROM events')"
