@@ -53,20 +53,40 @@ BEGIN
     RETURN n;
 END $$;
 
--- account {tenant_id, balance_minor, state, supply}: when any of the three changes.
-CREATE FUNCTION events_account() RETURNS trigger LANGUAGE plpgsql AS $$
+-- account {tenant_id, balance_minor, state, supply}: when any of the three changes. Ingest
+-- updates a batch's accounts in one statement, so these run once per statement over its
+-- transition table (one INSERT and one notify for the batch, not a function call per row).
+CREATE FUNCTION events_accounts_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO events (kind, tenant_id, data) VALUES ('account', NEW.tenant_id,
-        json_build_object('tenant_id', 'ten_' || NEW.tenant_id, 'balance_minor', NEW.balance_minor,
-                          'state', NEW.state, 'supply', NEW.supply)::text);
-    PERFORM pg_notify('wattle_events', '');
+    INSERT INTO events (kind, tenant_id, data)
+    SELECT 'account', n.tenant_id,
+           json_build_object('tenant_id', 'ten_' || n.tenant_id, 'balance_minor', n.balance_minor,
+                             'state', n.state, 'supply', n.supply)::text
+      FROM new_rows n ORDER BY n.id;
+    IF FOUND THEN
+        PERFORM pg_notify('wattle_events', '');
+    END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER accounts_event_insert AFTER INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION events_account();
-CREATE TRIGGER accounts_event_update AFTER UPDATE ON accounts FOR EACH ROW
-    WHEN (OLD.balance_minor IS DISTINCT FROM NEW.balance_minor OR OLD.state IS DISTINCT FROM NEW.state
-          OR OLD.supply IS DISTINCT FROM NEW.supply)
-    EXECUTE FUNCTION events_account();
+CREATE FUNCTION events_accounts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO events (kind, tenant_id, data)
+    SELECT 'account', n.tenant_id,
+           json_build_object('tenant_id', 'ten_' || n.tenant_id, 'balance_minor', n.balance_minor,
+                             'state', n.state, 'supply', n.supply)::text
+      FROM new_rows n JOIN old_rows o ON o.id = n.id
+     WHERE o.balance_minor IS DISTINCT FROM n.balance_minor OR o.state IS DISTINCT FROM n.state
+           OR o.supply IS DISTINCT FROM n.supply
+     ORDER BY n.id;
+    IF FOUND THEN
+        PERFORM pg_notify('wattle_events', '');
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER accounts_event_insert AFTER INSERT ON accounts REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION events_accounts_inserted();
+CREATE TRIGGER accounts_event_update AFTER UPDATE ON accounts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION events_accounts_updated();
 
 -- alarm {id, site_id, tenant_id, meter_id, kind, severity, state}: state as GET /v1/alarms
 -- shows it (open, acked, cleared, closed), or shelved when it was shelved (its state unchanged).
