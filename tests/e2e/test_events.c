@@ -555,7 +555,7 @@ START_TEST(a_client_that_never_reads_is_dropped_and_does_not_slow_ingest)
 }
 END_TEST
 
-START_TEST(heartbeats_arrive)
+START_TEST(heartbeats_arrive_and_a_stop_ends_the_stream)
 {
 	struct sse s;
 	struct ev e;
@@ -563,6 +563,10 @@ START_TEST(heartbeats_arrive)
 	ck_assert_int_eq(sse_next(&s, 2500, &e), 0);
 	ck_assert_int_ge(s.heartbeats, 2);
 	ck_assert(!s.eof);
+	/* a server stopping with a stream open ends it and exits cleanly */
+	ck_assert_int_eq(th_server_stop(&w.srv), 0);
+	sse_next(&s, 2000, &e);
+	ck_assert_msg(s.eof, "the stream did not end when the server stopped");
 	sse_close(&s);
 }
 END_TEST
@@ -602,7 +606,7 @@ int main(void)
 	tcase_add_test(tc, last_event_id_resumes_with_exactly_what_was_missed);
 	tcase_add_test(tc, tenant_sees_only_its_own_events);
 	tcase_add_test(tc, an_event_made_through_one_process_reaches_the_clients_of_another);
-	tcase_add_test(tc, heartbeats_arrive);
+	tcase_add_test(tc, heartbeats_arrive_and_a_stop_ends_the_stream);
 	tcase_add_test(tc, streams_beyond_the_limit_get_503_with_retry_after);
 	suite_add_tcase(su, tc);
 	TCase *lim = tcase_create("limits");
