@@ -281,19 +281,13 @@ static void catch_up(PGconn *c, struct client *cl, int64_t now_last)
 		cl->after = now_last > upto ? now_last : upto;
 		return;
 	}
-	{
-		int64_t first, last;
-		if (store_events_bounds(c, &first, &last) != DB_OK) {
-			send_reset(cl, upto);
-			cl->after = upto;
-			return;
-		}
-		if (cl->after > last || (cl->after < upto && (!first || cl->after + 1 < first)) ||
-		    upto - cl->after > CATCHUP_SCAN_MAX) {
-			send_reset(cl, upto);
-			cl->after = upto;
-			return;
-		}
+	/* an id this database never gave, or whose successors are pruned, or too far back: reset */
+	int64_t first, last;
+	if (store_events_bounds(c, &first, &last) != DB_OK || cl->after > last ||
+	    (cl->after < upto && (!first || cl->after + 1 < first)) || upto - cl->after > CATCHUP_SCAN_MAX) {
+		send_reset(cl, upto);
+		cl->after = upto;
+		return;
 	}
 	struct srv_buf all = {0}, one = {0};
 	int matched = 0;
