@@ -3,6 +3,7 @@
 #include "core/alarm.h"
 #include "core/money.h"
 #include "core/buf.h"
+#include "core/tz.h"
 #include "core/valid.h"
 
 #include <stdbool.h>
@@ -23,6 +24,38 @@ static char *money(int64_t v, int digits, char *buf, size_t n) { return bill_for
 
 /* Wh as kWh with three decimals. */
 static char *kwh(int64_t wh, char *buf, size_t n) { return money(wh, 3, buf, n); }
+
+/* The same for people (HTML): the integer part grouped by thousands ("12,345.67"). */
+static char *hmoney(int64_t v, int digits, char *buf, size_t n)
+{
+	char d[48];
+	return bill_group_decimal(money(v, digits, d, sizeof d), buf, n);
+}
+static char *hkwh(int64_t wh, char *buf, size_t n) { return hmoney(wh, 3, buf, n); }
+
+/* A shared-cost line's basis with its unit: "250.80 m²", "7375.250 kWh" (a consumption
+ * basis is Wh), "12 share" (grouped for people when human). */
+static char *basis_text(const json_t *e, bool human, char *buf, size_t n)
+{
+	json_t *bv = json_object_get(e, "basis");
+	const char *unit = str(e, "basis_unit");
+	char v[64] = "";
+	if (json_is_integer(bv) && !strcmp(unit, "wh")) {
+		(human ? hkwh : kwh)(json_integer_value(bv), v, sizeof v);
+		unit = "kWh";
+	} else if (json_is_integer(bv)) {
+		snprintf(v, sizeof v, "%lld", (long long)json_integer_value(bv));
+	} else if (json_is_string(bv)) {
+		if (human)
+			bill_group_decimal(json_string_value(bv), v, sizeof v);
+		else
+			snprintf(v, sizeof v, "%s", json_string_value(bv));
+	}
+	if (!strcmp(unit, "m2"))
+		unit = "m\u00b2";
+	snprintf(buf, n, "%s%s%s", v, v[0] && unit[0] ? " " : "", unit);
+	return buf;
+}
 
 /* ---- CSV ---- */
 
@@ -66,6 +99,9 @@ static void row(struct csv *c, const char *section, const char *date, const char
 	if (has_wh)
 		srv_buf_i64(&c->b, wh);
 	srv_buf_putc(&c->b, ',');
+	if (has_wh)
+		srv_buf_puts(&c->b, kwh(wh, n, sizeof n));
+	srv_buf_putc(&c->b, ',');
 	if (has_amount) {
 		srv_buf_i64(&c->b, amount);
 		srv_buf_putc(&c->b, ',');
@@ -93,7 +129,7 @@ char *api_render_csv(const json_t *r, size_t *len)
 {
 	struct csv c = {{0}, (int)num(r, "minor_digits")};
 	const char *kind = str(r, "kind");
-	srv_buf_puts(&c.b, "\xEF\xBB\xBF" "section,date,item,detail,wh,amount_minor,amount\r\n");
+	srv_buf_puts(&c.b, "\xEF\xBB\xBF" "section,date,item,detail,wh,kwh,amount_minor,amount\r\n");
 	json_t *site = json_object_get(r, "site");
 	row(&c, "report", str(r, "period"), kind, str(site, "name"), false, 0, false, 0);
 	size_t i;
@@ -109,10 +145,8 @@ char *api_render_csv(const json_t *r, size_t *len)
 		json_array_foreach(json_object_get(r, "topups"), i, e)
 			row(&c, "topup", date10(str(e, "local_time"), d), str(e, "channel"), "", false, 0, true, num(e, "amount_minor"));
 		json_array_foreach(json_object_get(r, "allocations"), i, e) {
-			char basis[80];
-			json_t *bv = json_object_get(e, "basis");
-			snprintf(basis, sizeof basis, "%s %s", json_is_string(bv) ? json_string_value(bv) : "",
-				 str(e, "basis_unit"));
+			char basis[96];
+			basis_text(e, false, basis, sizeof basis);
 			row(&c, "allocation", date10(str(e, "local_time"), d), str(e, "pool"), basis, false, 0, true,
 			    num(e, "amount_minor"));
 		}
@@ -218,44 +252,50 @@ static void page_head(struct srv_buf *b, const json_t *r, const char *title)
 	esc(b, title);
 	srv_buf_puts(b, "</title>");
 	srv_buf_puts(b, style);
-	srv_buf_puts(b, "</head><body><h1>");
+	srv_buf_puts(b, "</head><body><main><h1>");
 	esc(b, title);
 	srv_buf_puts(b, "</h1>");
-	char generated[80];
-	snprintf(generated, sizeof generated, "generated %s", str(r, "generated_at"));
+	char generated[80] = "", at[40];
+	int64_t us;
+	if (!api_parse_time(str(r, "generated_at"), &us))
+		snprintf(generated, sizeof generated, "generated %s", bill_tz_minute(str(site, "timezone"), us, at, sizeof at));
 	const char *parts[] = {str(site, "name"), str(r, "period"), str(site, "timezone"), generated};
-	dotted(b, parts, 4);
+	dotted(b, parts, generated[0] ? 4 : 3);
 }
 
 static void money_cell(struct srv_buf *b, int64_t v, int digits)
 {
 	char n[48];
 	srv_buf_puts(b, "<td class=\"n\">");
-	srv_buf_puts(b, money(v, digits, n, sizeof n));
+	srv_buf_puts(b, hmoney(v, digits, n, sizeof n));
 	srv_buf_puts(b, "</td>");
 }
 
-/* start + topups - energy - allocations + adjustments - refunds = end, as a table; debits
- * shown negative. */
+/* start + topups - energy - allocations + adjustments - refunds = end, as a table: each
+ * line's amount as the positive number it is elsewhere on the page (a charge is a charge),
+ * with + or \u2212 before it saying how it moves the balance; the balances themselves signed. */
 static void balance_table(struct srv_buf *b, const json_t *r, int digits, const char *start, const char *start_label,
 			  const char *energy_label, const char *end, const char *end_label)
 {
 	const struct {
 		const char *key, *label;
 		int sign;
-	} lines[] = {{start, start_label, 1},
-		     {"topups_minor", "Top-ups", 1},
+	} lines[] = {{"topups_minor", "Top-ups", 1},
 		     {"energy_charges_minor", energy_label, -1},
 		     {"allocations_minor", "Shared-area costs", -1},
 		     {"adjustments_minor", "Adjustments", 1},
 		     {"refunds_minor", "Refunds", -1}};
-	srv_buf_puts(b, "<table>");
+	srv_buf_printf(b, "<table><tr><td>%s</td><td></td>", start_label);
+	money_cell(b, num(r, start), digits);
+	srv_buf_puts(b, "</tr>");
 	for (size_t k = 0; k < sizeof lines / sizeof *lines; k++) {
-		srv_buf_printf(b, "<tr><td>%s</td>", lines[k].label);
-		money_cell(b, num(r, lines[k].key) * lines[k].sign, digits);
+		int64_t v = num(r, lines[k].key), effect = v * lines[k].sign;
+		srv_buf_printf(b, "<tr><td>%s</td><td class=\"n\">%s</td>", lines[k].label,
+			       effect < 0 ? "\u2212" : "+");
+		money_cell(b, v < 0 ? -v : v, digits);
 		srv_buf_puts(b, "</tr>");
 	}
-	srv_buf_printf(b, "<tr class=\"total\"><td>%s</td>", end_label);
+	srv_buf_printf(b, "<tr class=\"total\"><td>%s</td><td class=\"n\">=</td>", end_label);
 	money_cell(b, num(r, end), digits);
 	srv_buf_puts(b, "</tr></table>");
 }
@@ -270,7 +310,7 @@ static void band_table(struct srv_buf *b, const json_t *bands, int digits, const
 	json_array_foreach(bands, i, e) {
 		srv_buf_puts(b, "<tr><td>");
 		esc(b, str(e, "band"));
-		srv_buf_printf(b, "</td><td class=\"n\">%s</td>", kwh(num(e, "wh"), n, sizeof n));
+		srv_buf_printf(b, "</td><td class=\"n\">%s</td>", hkwh(num(e, "wh"), n, sizeof n));
 		money_cell(b, num(e, "amount_minor"), digits);
 		srv_buf_puts(b, "</tr>");
 	}
@@ -280,15 +320,26 @@ static void band_table(struct srv_buf *b, const json_t *bands, int digits, const
 }
 
 /* A bar chart of values with labels; every label_every-th label is written. */
-static void bars(struct srv_buf *b, const char *const *labels, const int64_t *v, int n, const char *unit,
-		 int label_every, const char *color)
+static void bars(struct srv_buf *b, const char *what, const char *const *labels, const int64_t *v, int n,
+		 const char *unit, int label_every, const char *color)
 {
 	const int W = 900, H = 230, left = 72, bottom = 28, top = 24;
-	int64_t max = 1;
-	for (int i = 0; i < n; i++)
+	int64_t max = 1, total = 0;
+	int hi = 0;
+	for (int i = 0; i < n; i++) {
+		total += v[i];
+		if (v[i] > v[hi])
+			hi = i;
 		if (v[i] > max)
 			max = v[i];
-	srv_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\">", W, H);
+	}
+	/* the chart in words, for a screen reader: what, the total, the highest bar */
+	char t[48], top_v[48];
+	srv_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"", W, H);
+	esc(b, what);
+	srv_buf_printf(b, ": %d bars, %s kWh in all; the highest ", n, hkwh(total, t, sizeof t));
+	esc(b, n ? labels[hi] : "");
+	srv_buf_printf(b, " with %s kWh\">", hkwh(n ? v[hi] : 0, top_v, sizeof top_v));
 	int plot_w = W - left - 8, plot_h = H - bottom - top;
 	for (int g = 0; g <= 4; g++) { /* gridlines with values */
 		int y = top + plot_h - plot_h * g / 4;
@@ -309,7 +360,7 @@ static void bars(struct srv_buf *b, const char *const *labels, const int64_t *v,
 			       left + slot * i + slot * 0.12, top + plot_h - h, slot * 0.76, h, color);
 		esc(b, labels[i]);
 		char val[48];
-		srv_buf_printf(b, ": %s</title></rect>", kwh(v[i], val, sizeof val));
+		srv_buf_printf(b, ": %s</title></rect>", hkwh(v[i], val, sizeof val));
 		if (i % label_every == 0) {
 			srv_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" fill=\"#5b6b78\">",
 				       left + slot * i + slot / 2, H - 10);
@@ -329,15 +380,15 @@ static void statement_html(struct srv_buf *b, const json_t *r, int digits)
 	char area[64], cur[32];
 	snprintf(area, sizeof area, "%s m\u00b2", str(t, "area_m2"));
 	snprintf(cur, sizeof cur, "amounts in %s", str(r, "currency"));
-	const char *facts[] = {str(t, "id"), str(t, "category"), area, cur};
-	dotted(b, facts, 4);
+	const char *facts[] = {str(t, "category"), area, cur};
+	dotted(b, facts, 3);
 	srv_buf_puts(b, "<div class=\"cards\" style=\"margin-top:16px\">");
 	static const char *const cards[][2] = {{"opening_balance_minor", "Opening balance"},
 					       {"closing_balance_minor", "Closing balance"}};
 	for (int k = 0; k < 2; k++)
 		srv_buf_printf(b, "<div class=\"card\">%s<b>%s</b></div>", cards[k][1],
-			       money(num(r, cards[k][0]), digits, n, sizeof n));
-	srv_buf_printf(b, "<div class=\"card\">Energy<b>%s kWh</b></div></div>", kwh(num(r, "energy_wh"), n, sizeof n));
+			       hmoney(num(r, cards[k][0]), digits, n, sizeof n));
+	srv_buf_printf(b, "<div class=\"card\">Energy<b>%s kWh</b></div></div>", hkwh(num(r, "energy_wh"), n, sizeof n));
 
 	srv_buf_puts(b, "<h2>Summary</h2>");
 	balance_table(b, r, digits, "opening_balance_minor", "Opening balance", "Energy charges",
@@ -357,7 +408,7 @@ static void statement_html(struct srv_buf *b, const json_t *r, int digits)
 			labels[i] = lab[i];
 			v[i] = num(e, "wh");
 		}
-		bars(b, labels, v, (int)nd, "kWh", nd > 16 ? 2 : 1, "#1f6f8b");
+		bars(b, "Daily consumption", labels, v, (int)nd, "kWh", nd > 16 ? 2 : 1, "#1f6f8b");
 		free(labels);
 		free(v);
 		free(lab);
@@ -366,7 +417,7 @@ static void statement_html(struct srv_buf *b, const json_t *r, int digits)
 	band_table(b, json_object_get(r, "energy_by_band"), digits, "Energy charges", num(r, "energy_charges_minor"));
 
 	if (json_array_size(json_object_get(r, "allocations"))) {
-		srv_buf_puts(b, "<h2>Shared-area costs</h2><table><tr><th>Pool</th><th>Your basis</th><th>Run</th>"
+		srv_buf_puts(b, "<h2>Shared-area costs</h2><table><tr><th>Pool</th><th>Your basis</th><th>Posted</th>"
 				"<th class=\"n\">Amount</th></tr>");
 		json_array_foreach(json_object_get(r, "allocations"), i, e) {
 			srv_buf_puts(b, "<tr><td>");
@@ -374,12 +425,10 @@ static void statement_html(struct srv_buf *b, const json_t *r, int digits)
 			if (json_is_true(json_object_get(e, "reversal")))
 				srv_buf_puts(b, " (reversed)");
 			srv_buf_puts(b, "</td><td>");
-			json_t *bv = json_object_get(e, "basis");
-			esc(b, json_is_string(bv) ? json_string_value(bv) : "");
-			srv_buf_puts(b, " ");
-			esc(b, str(e, "basis_unit"));
+			char basis[96];
+			esc(b, basis_text(e, true, basis, sizeof basis));
 			srv_buf_puts(b, "</td><td>");
-			esc(b, str(e, "run_id"));
+			esc(b, str(e, "local_time"));
 			srv_buf_puts(b, "</td>");
 			money_cell(b, num(e, "amount_minor"), digits);
 			srv_buf_puts(b, "</tr>");
@@ -471,11 +520,11 @@ static void energy_html(struct srv_buf *b, const json_t *r)
 	char n[48];
 	page_head(b, r, "Energy report");
 	srv_buf_printf(b, "<div class=\"cards\" style=\"margin-top:16px\"><div class=\"card\">This month<b>%s kWh</b></div>",
-		       kwh(num(r, "total_wh"), n, sizeof n));
-	srv_buf_printf(b, "<div class=\"card\">Month before<b>%s kWh</b></div>", kwh(num(r, "previous_month_wh"), n, sizeof n));
+		       hkwh(num(r, "total_wh"), n, sizeof n));
+	srv_buf_printf(b, "<div class=\"card\">Month before<b>%s kWh</b></div>", hkwh(num(r, "previous_month_wh"), n, sizeof n));
 	const char *pct = json_string_value(json_object_get(r, "change_pct"));
 	srv_buf_printf(b, "<div class=\"card\">Change<b>%s%s</b></div>", pct ? pct : "&ndash;", pct ? " %" : "");
-	srv_buf_printf(b, "<div class=\"card\">Public areas<b>%s kWh</b></div></div>", kwh(num(r, "public_wh"), n, sizeof n));
+	srv_buf_printf(b, "<div class=\"card\">Public areas<b>%s kWh</b></div></div>", hkwh(num(r, "public_wh"), n, sizeof n));
 	size_t i;
 	json_t *e;
 	json_t *cats = json_object_get(r, "by_category");
@@ -488,7 +537,7 @@ static void energy_html(struct srv_buf *b, const json_t *r)
 			labels[i] = str(e, "category");
 			v[i] = num(e, "wh");
 		}
-		bars(b, labels, v, (int)nc, "kWh", 1, "#2e8b57");
+		bars(b, "Consumption by tenant category", labels, v, (int)nc, "kWh", 1, "#2e8b57");
 		free(labels);
 		free(v);
 	}
@@ -496,7 +545,7 @@ static void energy_html(struct srv_buf *b, const json_t *r)
 	json_array_foreach(json_object_get(r, "by_pool"), i, e) {
 		srv_buf_puts(b, "<tr><td>");
 		esc(b, str(e, "pool"));
-		srv_buf_printf(b, "</td><td class=\"n\">%s</td></tr>", kwh(num(e, "wh"), n, sizeof n));
+		srv_buf_printf(b, "</td><td class=\"n\">%s</td></tr>", hkwh(num(e, "wh"), n, sizeof n));
 	}
 	srv_buf_puts(b, "</table><h2>Public-area load by day and hour</h2>");
 	json_t *grid = json_object_get(r, "public_load_wh_by_day_hour");
@@ -509,8 +558,9 @@ static void energy_html(struct srv_buf *b, const json_t *r)
 		json_array_foreach(day, h, cell) if (json_integer_value(cell) > max) max = json_integer_value(cell);
 	}
 	const int cw = 26, ch = 14, left = 40, top = 18;
-	srv_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\">",
-		       left + 24 * cw + 8, top + (int)days * ch + 8);
+	srv_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\""
+			  "Public-area load by day and hour: %zu days of 24 hours, darker is more; the busiest hour %s kWh\">",
+		       left + 24 * cw + 8, top + (int)days * ch + 8, days, hkwh(max, n, sizeof n));
 	for (int h = 0; h < 24; h += 3)
 		srv_buf_printf(b, "<text x=\"%d\" y=\"12\" font-size=\"10\" fill=\"#5b6b78\">%02d:00</text>", left + h * cw, h);
 	json_array_foreach(grid, i, day) {
@@ -523,7 +573,7 @@ static void energy_html(struct srv_buf *b, const json_t *r)
 			int shade = (int)(v * 200 / max); /* 0..200: light to dark */
 			srv_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"><title>day %zu %02zu:00 %s kWh</title></rect>",
 				       left + (int)h * cw, top + (int)i * ch, cw - 1, ch - 1, 235 - shade, 243 - shade / 2,
-				       247 - shade / 4, i + 1, h, kwh(v, n, sizeof n));
+				       247 - shade / 4, i + 1, h, hkwh(v, n, sizeof n));
 		}
 	}
 	srv_buf_puts(b, "</svg><h2>Largest consumers</h2><table><tr><th>Tenant</th><th>Category</th><th class=\"n\">kWh</th></tr>");
@@ -532,7 +582,7 @@ static void energy_html(struct srv_buf *b, const json_t *r)
 		esc(b, str(e, "name"));
 		srv_buf_puts(b, "</td><td>");
 		esc(b, str(e, "category"));
-		srv_buf_printf(b, "</td><td class=\"n\">%s</td></tr>", kwh(num(e, "wh"), n, sizeof n));
+		srv_buf_printf(b, "</td><td class=\"n\">%s</td></tr>", hkwh(num(e, "wh"), n, sizeof n));
 	}
 	srv_buf_puts(b, "</table>");
 }
@@ -688,7 +738,8 @@ char *api_render_html(const json_t *r, size_t *len)
 	else
 		energy_html(&b, r);
 	srv_buf_puts(&b, "<p class=\"sub\" style=\"margin-top:32px\">wattle &middot; figures from the ledger and the "
-			 "metered rollups; debits are shown as negative amounts in the summaries.</p></body></html>\n");
+			 "metered rollups; in the summaries \u2212 marks what was taken from the balance.</p></main></body>"
+			 "</html>\n");
 	*len = b.len;
 	return b.p;
 }

@@ -2,6 +2,7 @@
 #include "core/money.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int bill_add(int64_t a, int64_t b, int64_t *out)
 {
@@ -99,5 +100,23 @@ char *bill_format_decimal(int64_t v, int scale, char *buf, size_t n)
 	else
 		snprintf(buf, n, "%s%llu.%0*llu", sign, (unsigned long long)(mag / div), scale,
 			 (unsigned long long)(mag % div));
+	return buf;
+}
+
+char *bill_group_decimal(const char *dec, char *buf, size_t n)
+{
+	const char *d = dec[0] == '-' ? dec + 1 : dec;
+	const char *dot = strchr(d, '.');
+	size_t ilen = dot ? (size_t)(dot - d) : strlen(d), g = 0;
+	char out[96];
+	if (dec[0] == '-')
+		out[g++] = '-';
+	for (size_t i = 0; i < ilen && g + 2 < sizeof out; i++) {
+		if (i && (ilen - i) % 3 == 0)
+			out[g++] = ',';
+		out[g++] = d[i];
+	}
+	out[g] = 0;
+	snprintf(buf, n, "%s%s", out, dot ? dot : "");
 	return buf;
 }

@@ -23,6 +23,10 @@ int bill_parse_decimal(const char *s, int scale, int64_t max, int64_t *out);
  * hold any value). */
 char *bill_format_decimal(int64_t v, int scale, char *buf, size_t n);
 
+/* A decimal string as bill_format_decimal writes it with its integer part grouped by
+ * thousands for people: "-1234567.89" -> "-1,234,567.89". Returns buf. */
+char *bill_group_decimal(const char *dec, char *buf, size_t n);
+
 /* num / den as a percentage with `decimals` (0..4) fraction digits, rounded half away
  * from zero, in integers: (1, 3, 2) -> "33.33", (-1, 8, 1) -> "-12.5". den > 0. Returns buf. */
 char *bill_format_percent(int64_t num, int64_t den, int decimals, char *buf, size_t n);

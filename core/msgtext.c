@@ -1,7 +1,6 @@
 /* msgtext.c: the events, variables and shipped texts of messages, and their rendering
  * (msgtext.h). */
 #include "core/msgtext.h"
-#include "core/calendar.h"
 #include "core/money.h"
 #include "core/tz.h"
 
@@ -95,40 +94,16 @@ char *msg_amount(int64_t minor, int digits, const char *currency, const char *la
 		snprintf(buf, n, "%s", num);
 		return buf;
 	}
-	/* group the integer part by thousands */
-	const char *digits_at = num[0] == '-' ? num + 1 : num;
-	const char *dot = strchr(digits_at, '.');
-	size_t ilen = dot ? (size_t)(dot - digits_at) : strlen(digits_at);
 	char grouped[64];
-	size_t g = 0;
-	for (size_t i = 0; i < ilen && g + 2 < sizeof grouped; i++) {
-		if (i && (ilen - i) % 3 == 0)
-			grouped[g++] = ',';
-		grouped[g++] = digits_at[i];
-	}
-	grouped[g] = 0;
+	bill_group_decimal(num[0] == '-' ? num + 1 : num, grouped, sizeof grouped);
 	const char *sign = num[0] == '-' ? "-" : "";
-	const char *frac = dot ? dot : "";
 	if (!strcmp(language, "zh-CN") && !strcmp(currency, "CNY"))
-		snprintf(buf, n, "%s¥%s%s", sign, grouped, frac);
+		snprintf(buf, n, "%s¥%s", sign, grouped);
 	else
-		snprintf(buf, n, "%s %s%s%s", currency, sign, grouped, frac);
+		snprintf(buf, n, "%s %s%s", currency, sign, grouped);
 	return buf;
 }
 
-/* t_us as "YYYY-MM-DD HH:MM" in zone. */
-static char *site_time(int64_t t_us, const char *zone, char *buf, size_t n)
-{
-	int32_t off = 0;
-	bill_tz_offset(zone, t_us, &off);
-	int64_t local = t_us + (int64_t)off * 1000000;
-	int32_t day = cal_local_day(local);
-	int64_t tod = (local - (int64_t)day * INT64_C(86400000000)) / 60000000;
-	int y, m, d;
-	cal_civil_from_days(day, &y, &m, &d);
-	snprintf(buf, n, "%04d-%02d-%02d %02d:%02d", y, m, d, (int)(tod / 60), (int)(tod % 60));
-	return buf;
-}
 
 char *msg_var(const struct msg_vars *v, const char *name, const char *language, bool plain, char *buf, size_t n)
 {
@@ -157,7 +132,7 @@ char *msg_var(const struct msg_vars *v, const char *name, const char *language, 
 			msg_amount(v->amount, v->digits, cur, language, plain, buf, n);
 	} else if (!strcmp(name, "cut_at")) {
 		if (v->cut_at_us)
-			site_time(v->cut_at_us, v->zone[0] ? v->zone : "UTC", buf, n);
+			bill_tz_minute(v->zone[0] ? v->zone : "UTC", v->cut_at_us, buf, n);
 	} else
 		return NULL;
 	return buf;

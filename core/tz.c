@@ -1,9 +1,11 @@
 /* tz.c: UTC offsets and their transitions, from ICU (no table of our own). */
 #include "core/tz.h"
+#include "core/calendar.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/ucal.h>
@@ -164,4 +166,18 @@ int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill
 		cache[i].win_off = out[0].offset_s;
 	}
 	return n;
+}
+
+char *bill_tz_minute(const char *zone, int64_t t_us, char *buf, size_t n)
+{
+	int32_t off = 0;
+	if (bill_tz_offset(zone, t_us, &off))
+		off = 0;
+	int64_t local = t_us + (int64_t)off * 1000000;
+	int32_t day = cal_local_day(local);
+	int64_t min = (local - (int64_t)day * CAL_DAY_US) / 60000000;
+	int y, m, d;
+	cal_civil_from_days(day, &y, &m, &d);
+	snprintf(buf, n, "%04d-%02d-%02d %02d:%02d", y, m, d, (int)(min / 60), (int)(min % 60));
+	return buf;
 }

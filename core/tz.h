@@ -2,6 +2,7 @@
 #ifndef WATTLE_TZ_H
 #define WATTLE_TZ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* A stretch of constant UTC offset: from from_us (unix microseconds) until the next
@@ -22,6 +23,9 @@ int bill_tz_segments(const char *zone, int64_t t0_us, int64_t t1_us, struct bill
 
 /* The offset in force at t_us. Returns 0, or -1 for an unknown zone. */
 int bill_tz_offset(const char *zone, int64_t t_us, int32_t *offset_s);
+
+/* t_us as "YYYY-MM-DD HH:MM" in zone (UTC when the zone is unknown). Returns buf. */
+char *bill_tz_minute(const char *zone, int64_t t_us, char *buf, size_t n);
 
 /* Close every calendar any thread opened (at shutdown, after the threads stopped). */
 void bill_tz_close_all(void);

@@ -219,20 +219,25 @@ START_TEST(statement_adds_up_and_renders)
 	ck_assert(!strncmp(r.body, "\xEF\xBB\xBF", 3));
 	const char *p = r.body + 3;
 	char f[8][256];
-	ck_assert_int_eq(csv_row(&p, f), 7);
+	ck_assert_int_eq(csv_row(&p, f), 8);
 	ck_assert_str_eq(f[0], "section");
-	ck_assert_str_eq(f[5], "amount_minor");
+	ck_assert_str_eq(f[4], "wh");
+	ck_assert_str_eq(f[5], "kwh"); /* the HTML's unit beside the exact Wh */
+	ck_assert_str_eq(f[6], "amount_minor");
 	int totals = 0, bands = 0;
 	long long band_sum = 0;
 	while (csv_row(&p, f)) {
 		if (!strcmp(f[0], "tenant"))
 			ck_assert_str_eq(f[3], "Noodle \"Bar\", Ltd");
 		if (!strcmp(f[0], "total")) {
-			ck_assert_int_eq(atoll(f[5]), n(j, f[2]));
+			ck_assert_int_eq(atoll(f[6]), n(j, f[2]));
 			totals++;
 		}
 		if (!strcmp(f[0], "energy")) {
-			band_sum += atoll(f[5]);
+			band_sum += atoll(f[6]);
+			char k[48];
+			snprintf(k, sizeof k, "%lld.%03lld", atoll(f[4]) / 1000, atoll(f[4]) % 1000);
+			ck_assert_str_eq(f[5], k);
 			bands++;
 		}
 	}
@@ -240,6 +245,10 @@ START_TEST(statement_adds_up_and_renders)
 	ck_assert_int_eq(band_sum, n(j, "energy_charges_minor"));
 	ck_assert_int_eq(bands, 2);
 	th_resp_free(&r);
+	char generated[64], run[32];
+	snprintf(generated, sizeof generated, "%s", json_string_value(json_object_get(j, "generated_at")));
+	snprintf(run, sizeof run, "%s",
+		 json_string_value(json_object_get(json_array_get(json_object_get(j, "allocations"), 0), "run_id")));
 	json_decref(j);
 
 	/* HTML: one page, a chart, nothing fetched or run */
@@ -253,6 +262,20 @@ START_TEST(statement_adds_up_and_renders)
 	ck_assert_ptr_null(strstr(r.body, "src="));
 	ck_assert_ptr_null(strstr(r.body, "href="));
 	ck_assert_ptr_null(strstr(r.body, "url("));
+	/* for a person: a language, a main landmark, the charts in words, the time in the
+	 * site's zone (not the stored UTC with microseconds), no ids, charges as charges with
+	 * the minus before them in the summary */
+	ck_assert(strstr(r.body, "<html lang=\"en\">") && strstr(r.body, "<main>") && strstr(r.body, "</main>"));
+	ck_assert(strstr(r.body, "aria-label=\"Daily consumption: 31 bars"));
+	ck_assert_msg(!strstr(r.body, generated), "raw %s in the page", generated);
+	const char *g = strstr(r.body, "generated 20");
+	ck_assert(g);
+	g += strlen("generated ");
+	ck_assert_msg(strlen(g) > 16 && g[4] == '-' && g[10] == ' ' && g[13] == ':' && g[16] == '<', "%.30s", g);
+	ck_assert_ptr_null(strstr(r.body, "ten_1"));
+	ck_assert_ptr_null(strstr(r.body, run));
+	ck_assert(strstr(r.body, "<td>Energy charges</td><td class=\"n\">\u2212</td>"));
+	ck_assert(strstr(r.body, "Air conditioning"));
 	/* a stored report never changes: cacheable, and asked again with its ETag, 304 */
 	ck_assert_msg(r.etag[0] == '"', "no ETag");
 	ck_assert_ptr_nonnull(strstr(r.cache_control, "immutable"));

@@ -83,6 +83,19 @@ START_TEST(format_decimal_signed)
 }
 END_TEST
 
+START_TEST(group_decimal_thousands)
+{
+	char buf[64], d[48];
+	ck_assert_str_eq(bill_group_decimal("-1234567.89", buf, sizeof buf), "-1,234,567.89");
+	ck_assert_str_eq(bill_group_decimal("123.45", buf, sizeof buf), "123.45");
+	ck_assert_str_eq(bill_group_decimal("1000", buf, sizeof buf), "1,000");
+	ck_assert_str_eq(bill_group_decimal("-0.05", buf, sizeof buf), "-0.05");
+	ck_assert_str_eq(bill_group_decimal(bill_format_decimal(INT64_MIN, 2, d, sizeof d), buf, sizeof buf),
+			 "-92,233,720,368,547,758.08");
+	ck_assert_str_eq(bill_group_decimal("7375.250", buf, sizeof buf), "7,375.250");
+}
+END_TEST
+
 /* format_decimal_wide_scale (found by fuzz_render): a report whose minor_digits was 88 made
  * the power of ten overflow to 0 and the formatter divide by it (SIGFPE). Past 19 digits
  * every digit is a fraction digit; a negative scale is 0, one past 40 is 40. */
@@ -380,6 +393,7 @@ static Suite *suite(void)
 	tcase_add_test(money, decimal_parse);
 	tcase_add_test(money, decimal_limits);
 	tcase_add_test(money, format_decimal_signed);
+	tcase_add_test(money, group_decimal_thousands);
 	tcase_add_test(money, format_decimal_wide_scale);
 	suite_add_tcase(s, money);
 	TCase *valid = tcase_create("valid");

@@ -47,6 +47,7 @@
 static struct {
 	char root[512], var[600], reports[700], keys[700], self_dir[512];
 	char db[900];
+	char pg_data[900]; /* the private cluster this demo started, stopped by cleanup; "" when none */
 	char listen[32];
 	int port, sim_port, sink_port;
 	int64_t speed;
@@ -155,6 +156,7 @@ static void pg_start(void)
 		const char *start[] = {PG_BIN "/pg_ctl", "-D", data, "-l", opt, "-w", "-t", "60", "start", NULL};
 		if (run(true, start, "/dev/null", NULL))
 			die("PostgreSQL did not start; see %s", log);
+		snprintf(D.pg_data, sizeof D.pg_data, "%s", data);
 	}
 	snprintf(D.db, sizeof D.db, "host=%s user=postgres", dir);
 }
@@ -228,6 +230,12 @@ static void cleanup(void)
 	for (int i = 0; i < 3; i++) {
 		fakepay_stop(D.fake[i]);
 		D.fake[i] = NULL;
+	}
+	if (D.pg_data[0]) { /* the cluster the demo started goes with it (Ctrl-C left it running) */
+		const char *stop_pg[] = {PG_BIN "/pg_ctl", "-D", D.pg_data, "-m", "fast", "-w", "stop", NULL};
+		if (run(true, stop_pg, "/dev/null", NULL))
+			fprintf(stderr, "wattle demo: PostgreSQL in %s did not stop; pg_ctl -D %s stop\n", D.pg_data, D.pg_data);
+		D.pg_data[0] = 0;
 	}
 }
 
@@ -763,6 +771,10 @@ static void start_server(int64_t speed, int64_t start_s, int64_t anchor_s)
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_CLOCK_ANCHOR=%lld", (long long)anchor_s);
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_LOG_LEVEL=warn");
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_CLOSE_DELAY_MIN=1");
+	/* an order lives 30 real seconds at least: at 14400x the default 30 minutes are 125 ms,
+	 * and a loaded machine paid orders the query worker had already closed as expired */
+	int64_t ttl = speed * 30 > 1800 ? speed * 30 : 1800;
+	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_TOPUP_ORDER_TTL_S=%lld", (long long)(ttl < 31 * 86400 ? ttl : 31 * 86400));
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_GATEWAY_SECRET=demo-gateway-secret");
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_SMS_URL=http://127.0.0.1:%d/sms", D.sink_port);
 	snprintf(env_buf[n++], sizeof env_buf[0], "WATTLE_SMS_USER=demo");
@@ -889,6 +901,23 @@ static void save(const char *name, const char *ext, const char *body)
 	fclose(f);
 }
 
+/* s (may be NULL) escaped for HTML text into buf[n]. */
+static void html_text(char *buf, size_t n, const char *s)
+{
+	size_t k = 0;
+	buf[0] = 0;
+	for (; s && *s && k + 7 < n; s++) {
+		const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : NULL;
+		if (e) {
+			memcpy(buf + k, e, strlen(e));
+			k += strlen(e);
+		} else {
+			buf[k++] = *s;
+		}
+	}
+	buf[k] = 0;
+}
+
 static int export_reports(void)
 {
 	mkdir(D.reports, 0755);
@@ -899,9 +928,13 @@ static int export_reports(void)
 	snprintf(ipath, sizeof ipath, "%s/index.html", D.reports);
 	index = fopen(ipath, "w");
 	if (index)
-		fprintf(index, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Harbour City Mall: October 2026"
-			       "</title><style>body{font:14px system-ui,sans-serif;max-width:900px;margin:32px auto}"
-			       "td{padding:3px 8px}</style></head><body><h1>Harbour City Mall: October 2026</h1><table>");
+		fprintf(index, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Harbour City Mall: "
+			       "October 2026</title><style>body{font:14px system-ui,sans-serif;max-width:900px;margin:32px auto;"
+			       "padding:0 16px;color:#1d2630}table{border-collapse:collapse;width:100%%}th,td{padding:4px 8px;"
+			       "text-align:left;border-bottom:1px solid #e3e8ec}a{color:#1f5f7a}</style></head><body><main>"
+			       "<h1>Harbour City Mall: October 2026</h1><p>The month's reports, each as a page, a spreadsheet "
+			       "(CSV) and data (JSON).</p><table><tr><th scope=\"col\">Report</th><th scope=\"col\">Shop</th>"
+			       "<th scope=\"col\">Category</th><th scope=\"col\" colspan=\"3\">Open as</th></tr>");
 	char after[32] = "";
 	for (;;) {
 		snprintf(path, sizeof path, "/v1/reports?period=2026-10&limit=1000%s%s", *after ? "&after=" : "", after);
@@ -918,18 +951,29 @@ static int export_reports(void)
 			else
 				snprintf(name, sizeof name, "%s", !strcmp(kind, "energy") ? "energy-report" : "finance-summary");
 			static const char *const fmts[] = {"json", "csv", "html"};
+			char shop[256] = "", category[64] = "";
 			for (int f = 0; f < 3; f++) {
 				snprintf(path, sizeof path, "/v1/reports/%s?format=%s", id, fmts[f]);
 				if (http("GET", path, D.fin, NULL, NULL, NULL, &body) != 200)
 					die("GET %s failed: %s", path, body);
+				if (f == 0) { /* the tenant's name and category, for the index */
+					json_t *j = json_loads(body, 0, NULL);
+					json_t *t = json_object_get(json_object_get(j, "data"), "tenant");
+					html_text(shop, sizeof shop, json_string_value(json_object_get(t, "name")));
+					html_text(category, sizeof category, json_string_value(json_object_get(t, "category")));
+					json_decref(j);
+				}
 				save(name, fmts[f], body);
 				free(body);
 				files++;
 			}
+			const char *what = !strcmp(kind, "tenant_statement") ? "Statement"
+					   : !strcmp(kind, "energy")       ? "Energy report"
+									   : "Finance summary";
 			if (index)
-				fprintf(index, "<tr><td>%s</td><td><a href=\"%s.html\">HTML</a></td><td><a href=\"%s.csv\">CSV</a>"
-					       "</td><td><a href=\"%s.json\">JSON</a></td></tr>",
-					name, name, name, name);
+				fprintf(index, "<tr><td>%s</td><td>%s</td><td>%s</td><td><a href=\"%s.html\">page</a></td>"
+					       "<td><a href=\"%s.csv\">CSV</a></td><td><a href=\"%s.json\">JSON</a></td></tr>",
+					what, shop, category, name, name, name);
 		}
 		const char *next = json_string_value(json_object_get(l, "next_after"));
 		snprintf(after, sizeof after, "%s", next ? next : "");
@@ -938,7 +982,7 @@ static int export_reports(void)
 			break;
 	}
 	if (index) {
-		fprintf(index, "</table></body></html>\n");
+		fprintf(index, "</table></main></body></html>\n");
 		fclose(index);
 	}
 	return files;
