@@ -42,6 +42,10 @@ enum api_err {
 	E_PROVIDER_TIMEOUT,
 	E_PDF_UNAVAILABLE,
 	E_ACCOUNT_CLOSED,
+	E_CSRF_REQUIRED,
+	E_INVALID_CREDENTIALS,
+	E_LOCKED,
+	E_PASSWORD_TOO_SHORT,
 	E_INTERNAL,
 	E__COUNT
 };
@@ -70,6 +74,7 @@ struct req {
 	uint32_t client_addr; /* the client's IPv4 address, host order; 0 when unknown (the CLI, a worker) */
 	char etag[64];        /* ETag of a reply that never changes, "" when none (api_cacheable) */
 	char location[128];   /* Location of a 201's new resource, "" when none */
+	char set_cookie[200]; /* Set-Cookie of the reply (a session made or ended), "" when none */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */
