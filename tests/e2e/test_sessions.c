@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -590,6 +591,49 @@ START_TEST(codes_burnt_expired_and_limited)
 }
 END_TEST
 
+
+/* `wattle serve --demo-login-code PHONE:CODE` (what `wattle demo` runs): that phone is sent
+ * that code, and it signs in with it; another phone still gets a random one. */
+START_TEST(demo_login_code)
+{
+	phone_tenant();
+	int port = th_free_port();
+	char listen[64];
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+	setenv("WATTLE_DATABASE_URL", w.db, 1);
+	setenv("WATTLE_LISTEN", listen, 1);
+	setenv("WATTLE_SMS_URL", env_sms + strlen("WATTLE_SMS_URL="), 1);
+	setenv("WATTLE_SMS_USER", "AC1", 1);
+	setenv("WATTLE_SMS_TOKEN", "tok", 1);
+	setenv("WATTLE_SMS_FROM", "+15550001111", 1);
+	const char *argv[] = {WATTLE_BIN, "serve", "--no-migrate", "--demo-login-code", "+8613800000001:246810", NULL};
+	pid_t pid = th_spawn(argv, NULL);
+	th_wait_port(port);
+	struct th_server demo = w.srv;
+	demo.port = port;
+	struct th_resp r = th_req(&demo, "POST", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000001\"}", NULL);
+	ck_assert_int_eq(r.status, 202);
+	th_resp_free(&r);
+	char code[8], to[32];
+	tw_code(1, code, to);
+	ck_assert_str_eq(code, "246810");
+	r = th_req(&demo, "POST", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000001\",\"code\":\"246810\"}", NULL);
+	ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+	th_resp_free(&r);
+	r = th_req(&demo, "POST", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000002\"}", NULL);
+	ck_assert_int_eq(r.status, 202);
+	th_resp_free(&r);
+	tw_code(2, code, to);
+	ck_assert_str_eq(to, "+8613800000002");
+	ck_assert_int_eq(q("SELECT count(*) FROM login_codes WHERE phone = '+8613800000002'"), 1);
+	ck_assert_int_eq(th_reap(pid, SIGTERM), 0);
+	/* the server of the world (no flag) sends that phone a code of its own */
+	ck_assert_int_eq(otp("+8613800000001", NULL, NULL, NULL), 202);
+	tw_code(3, code, to);
+	ck_assert_int_eq(otp("+8613800000001", "246810", NULL, NULL), strcmp(code, "246810") ? 401 : 201);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sessions");
@@ -607,6 +651,7 @@ static Suite *suite(void)
 	tcase_set_timeout(phone, 120);
 	tcase_add_test(phone, tenant_signs_in_by_phone);
 	tcase_add_test(phone, codes_burnt_expired_and_limited);
+	tcase_add_test(phone, demo_login_code);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, phone);
 	return s;
