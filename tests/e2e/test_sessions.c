@@ -473,6 +473,32 @@ START_TEST(idle_expiry)
 }
 END_TEST
 
+/* Guessing across users from one address is throttled like key guessing: each wrong sign-in
+ * takes one of the address's failure tokens (WATTLE_AUTH_FAILURES_PER_MIN, burst twice), a
+ * right one gives its token back. */
+START_TEST(address_throttled)
+{
+	teardown();
+	start("WATTLE_AUTH_FAILURES_PER_MIN=1");
+	user("fast", "fast password", "finance", NULL);
+	for (int i = 0; i < 4; i++)
+		signed_in("fast", "fast password", NULL);
+	for (int i = 0; i < 2; i++) {
+		struct th_resp r = sign_in(i ? "guess-b" : "guess-a", "some password", NULL);
+		ck_assert_int_eq(r.status, 401);
+		th_resp_free(&r);
+	}
+	struct th_resp r = sign_in("guess-c", "some password", NULL);
+	ck_assert_msg(r.status == 429, "%ld %s", r.status, r.body);
+	ck_assert_str_eq(th_err(&r), "rate_limited");
+	ck_assert_int_gt(r.retry_after, 0);
+	th_resp_free(&r);
+	r = th_req(&w.srv, "POST", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000001\",\"code\":\"123456\"}", NULL);
+	ck_assert_int_eq(r.status, 429);
+	th_resp_free(&r);
+}
+END_TEST
+
 /* ---- tenants by phone ---- */
 
 static void phone_tenant(void)
@@ -646,6 +672,7 @@ static Suite *suite(void)
 	tcase_add_test(core, short_password_disable_and_reset);
 	tcase_add_test(core, sign_out);
 	tcase_add_test(core, idle_expiry);
+	tcase_add_test(core, address_throttled);
 	TCase *phone = tcase_create("phone");
 	tcase_add_checked_fixture(phone, setup, teardown);
 	tcase_set_timeout(phone, 120);
