@@ -542,6 +542,15 @@ START_TEST(tenant_signs_in_by_phone)
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM login_codes WHERE code_hash LIKE '%%%s%%'", code);
 	ck_assert_int_eq(q(sql), 0);
 	ck_assert_int_eq(q("SELECT count(*) FROM login_codes WHERE tenant_id = 1 AND length(code_hash) = 64"), 1);
+	/* and, once sent, not kept in the outbox either */
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM notifications WHERE kind = 'login_code' AND (coalesce(body, '') LIKE '%%%s%%'"
+		 " OR payload::text LIKE '%%%s%%' OR state <> 'sent')",
+		 code, code);
+	for (int i = 0; i < 100 && q(sql) != 0; i++)
+		usleep(50000);
+	ck_assert_int_eq(q(sql), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'login_code' AND body LIKE '%******%'"), 1);
 	/* a wrong code first (it is counted, not burnt), then the right one */
 	char wrong[8];
 	snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
