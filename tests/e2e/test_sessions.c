@@ -266,6 +266,13 @@ START_TEST(users_sign_in_cookie_and_csrf)
 			   " a.api_key_id, a.role, a.method, a.path, a.request_id, a.action, a.target, a.client_addr,"
 			   " a.user_id)"),
 			 0);
+	char cmd[700], out[2000] = "";
+	snprintf(cmd, sizeof cmd, "WATTLE_LOG_LEVEL=warn WATTLE_DATABASE_URL='%s' %s verify 2>&1", w.db, WATTLE_BIN);
+	FILE *vp = popen(cmd, "r");
+	ck_assert_ptr_nonnull(vp);
+	size_t got = fread(out, 1, sizeof out - 1, vp);
+	out[got] = 0;
+	ck_assert_msg(pclose(vp) == 0, "wattle verify: %s", out);
 
 	/* a top-up through the session, with an Idempotency-Key: made once */
 	const char *top = "{\"amount_minor\":10000,\"channel\":\"cash\",\"reference\":\"desk 1\"}";
