@@ -614,9 +614,9 @@ START_TEST(codes_burnt_expired_and_limited)
 	ck_assert_int_eq(otp("+8613800000001", NULL, NULL, NULL), 202);
 	tw_code(2, code, to);
 	/* expired after 5 minutes */
-	th_sql(w.db, "UPDATE login_codes SET expires_at = now() - interval '1 second' WHERE id = 2");
+	PQclear(th_sql(w.db, "UPDATE login_codes SET expires_at = now() - interval '1 second' WHERE id = 2"));
 	ck_assert_int_eq(otp("+8613800000001", code, NULL, NULL), 401);
-	th_sql(w.db, "UPDATE login_codes SET expires_at = now() + interval '5 minutes' WHERE id = 2");
+	PQclear(th_sql(w.db, "UPDATE login_codes SET expires_at = now() + interval '5 minutes' WHERE id = 2"));
 	struct browser br;
 	ck_assert_int_eq(otp("+8613800000001", code, &br, NULL), 201);
 	/* three codes an hour for a phone: the fourth is answered alike and not sent */
