@@ -50,7 +50,7 @@ CREATE TABLE login_codes (
     used_at         timestamptz
 );
 COMMENT ON TABLE login_codes IS 'six-digit codes sent by SMS for a tenant''s phone sign-in: valid 5 minutes, used once, burnt after 5 wrong tries';
-COMMENT ON COLUMN login_codes.code_hash IS 'hex SHA-256 of the row id and the code (a code alone is one of a million)';
+COMMENT ON COLUMN login_codes.code_hash IS 'hex SHA-256 of the phone and the code: the code is not kept (nor, once sent, in its notification); a million codes are no secret against a determined reader, which is why one lives 5 minutes and takes 5 tries';
 CREATE INDEX login_codes_phone ON login_codes (phone, created_at);
 
 -- Who made a change when it was a session: the user (NULL for a tenant's phone session,
