@@ -43,6 +43,10 @@ enum api_err {
 	E_PDF_UNAVAILABLE,
 	E_ACCOUNT_CLOSED,
 	E_TOO_MANY_STREAMS,
+	E_CSRF_REQUIRED,
+	E_INVALID_CREDENTIALS,
+	E_LOCKED,
+	E_PASSWORD_TOO_SHORT,
 	E_INTERNAL,
 	E__COUNT
 };
@@ -71,6 +75,7 @@ struct req {
 	uint32_t client_addr; /* the client's IPv4 address, host order; 0 when unknown (the CLI, a worker) */
 	char etag[64];        /* ETag of a reply that never changes, "" when none (api_cacheable) */
 	char location[128];   /* Location of a 201's new resource, "" when none */
+	char set_cookie[200]; /* Set-Cookie of the reply (a session made or ended), "" when none */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */
@@ -96,6 +101,7 @@ typedef void (*route_fn)(struct req *rq);
 #define ROUTE_BODY 1u     /* takes a JSON object body */
 #define ROUTE_BIG_BODY 2u /* up to 8x the body limit (reading batches) */
 #define ROUTE_RAW 4u      /* takes a body of any type, left as bytes (signed webhooks) */
+#define ROUTE_SIGN_IN 8u  /* public, but a 401 counts as a failed authentication of the address */
 
 struct route {
 	const char *method;

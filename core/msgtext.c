@@ -13,10 +13,10 @@
 
 const char *const msg_events[] = {"low_balance",     "grace_started", "cut_off",     "restored",
 				  "topup_received",  "statement_ready", "alarm",     "grace_ended",
-				  "malicious_load_cut", NULL};
+				  "malicious_load_cut", "login_code", NULL};
 const char *const msg_languages[] = {"zh-CN", "en", NULL};
 const char *const msg_variables[] = {"tenant_name", "shop",       "balance", "threshold",  "cut_at",
-				     "amount",      "receipt_no", "period",  "alarm_kind", "meter", NULL};
+				     "amount",      "receipt_no", "period",  "alarm_kind", "meter",     "code", NULL};
 
 bool msg_is_one_of(const char *name, const char *const *list)
 {
@@ -47,6 +47,8 @@ static const char *const defaults[][2] = {
 	 "{tenant_name}: the supply of meter {meter} has been cut: a high-power appliance (heater, kettle, cooker) that"
 	 " this building does not allow was detected. Switch it off and call the management office to have the supply"
 	 " restored."},
+	{"您的登录验证码为{code}，5分钟内有效。请勿告诉他人。",
+	 "Your sign-in code is {code}. It is valid for 5 minutes; do not share it."},
 };
 _Static_assert(sizeof defaults / sizeof defaults[0] == sizeof msg_events / sizeof msg_events[0] - 1,
 	       "a shipped text per event");
@@ -121,6 +123,8 @@ char *msg_var(const struct msg_vars *v, const char *name, const char *language, 
 		snprintf(buf, n, "%s", v->alarm_kind);
 	else if (!strcmp(name, "meter"))
 		snprintf(buf, n, "%s", v->meter);
+	else if (!strcmp(name, "code"))
+		snprintf(buf, n, "%s", v->code);
 	else if (!strcmp(name, "balance")) {
 		if (v->has_balance)
 			msg_amount(v->balance, v->digits, cur, language, plain, buf, n);
@@ -192,7 +196,8 @@ char *msg_payload(const char *event, const char *audience, int64_t site_id, cons
 		    {"receipt_no", offsetof(struct msg_vars, receipt_no)},
 		    {"period", offsetof(struct msg_vars, period)},
 		    {"alarm_kind", offsetof(struct msg_vars, alarm_kind)},
-		    {"meter", offsetof(struct msg_vars, meter)}};
+		    {"meter", offsetof(struct msg_vars, meter)},
+		    {"code", offsetof(struct msg_vars, code)}};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		const char *s = (const char *)v + strs[i].off;
 		if (s[0])
@@ -253,6 +258,7 @@ int msg_payload_read(const char *json, char *event, char *audience, int64_t *sit
 	copy_str(x, "period", v->period, sizeof v->period);
 	copy_str(x, "alarm_kind", v->alarm_kind, sizeof v->alarm_kind);
 	copy_str(x, "meter", v->meter, sizeof v->meter);
+	copy_str(x, "code", v->code, sizeof v->code);
 	copy_str(x, "currency", v->currency, sizeof v->currency);
 	copy_str(x, "zone", v->zone, sizeof v->zone);
 	int64_t d = 2;

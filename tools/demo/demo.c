@@ -645,6 +645,12 @@ static void key(const char *role, char *out)
 
 /* ---- the server ---- */
 
+/* Who signs in to the demo: users finance and operator with this password, and the first
+ * tenant (ten_1, whose phone the seed gives +86 138 1000 0000) by phone with this code. */
+#define DEMO_PASSWORD "wattle-demo-2026"
+#define DEMO_PHONE "+8613810000000"
+#define DEMO_CODE "246810"
+
 static char env_buf[40][1200];
 
 /* ---- a building on real protocols ---- */
@@ -806,7 +812,9 @@ static void start_server(int64_t speed, int64_t start_s, int64_t anchor_s)
 	char exe[600], log[700];
 	snprintf(exe, sizeof exe, "%s/wattle", D.self_dir);
 	snprintf(log, sizeof log, "%s/wattle.log", D.var);
-	const char *argv[] = {exe, "serve", "--no-migrate", NULL};
+	/* the first tenant's phone signs in with a fixed code: for the demo only, on the command
+	 * line (a server never takes it from its environment) */
+	const char *argv[] = {exe, "serve", "--no-migrate", "--demo-login-code", DEMO_PHONE ":" DEMO_CODE, NULL};
 	D.server = spawn(argv, env, log);
 	wait_healthy();
 }
@@ -1104,6 +1112,12 @@ int srv_demo(int argc, char **argv)
 	key("operator", D.ops);
 	key("gateway", D.gw);
 	seed();
+	/* people who sign in: a finance clerk and an operator (the first tenant signs in by phone
+	 * with the demo's fixed code, DEMO_PHONE and DEMO_CODE) */
+	json_decref(call("POST", "/v1/users", D.admin, 201,
+			 "{\"username\":\"finance\",\"password\":\"" DEMO_PASSWORD "\",\"role\":\"finance\"}"));
+	json_decref(call("POST", "/v1/users", D.admin, 201,
+			 "{\"username\":\"operator\",\"password\":\"" DEMO_PASSWORD "\",\"role\":\"operator\"}"));
 	stop(&D.server);
 
 	/* the month, fast */
@@ -1193,6 +1207,8 @@ int srv_demo(int argc, char **argv)
 	    restores, alarms, (long)atomic_load(&D.sms), (long)atomic_load(&D.events));
 	say("Reports (%d files): %s/index.html, finance-summary.html, energy-report.html, statement-ten_N.html\n",
 	    files, D.reports);
+	say("Sign in (POST /v1/sessions): finance or operator, password " DEMO_PASSWORD "; the tenant ten_1 by phone"
+	    " (POST /v1/sessions/otp): " DEMO_PHONE ", code " DEMO_CODE " (the demo's only).\n");
 	say("The demo took %lld s.\n", (long long)((srv_mono_us() - t0) / 1000000));
 	if (D.exit_after) {
 		cleanup();
