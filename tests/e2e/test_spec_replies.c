@@ -759,6 +759,47 @@ START_TEST(every_route_answers_as_the_spec_says)
 	expect("GET", "/v1/audit", "/v1/audit?limit=5", admin, NULL, 200);
 	expect("GET", "/v1/audit", "/v1/audit?since=then", admin, NULL, 400);
 
+	/* users and sessions (issue 17): a user made, listed, changed; a session by password, read
+	 * with its cookie, refused without X-CSRF-Token, ended; a phone code asked and refused */
+	json_t *u = ok("POST", "/v1/users", "/v1/users", admin,
+		       "{\"username\":\"clerk\",\"password\":\"correct horse battery\",\"role\":\"finance\"}", 201);
+	char upath[64];
+	snprintf(upath, sizeof upath, "/v1/users/%s", str(u, "id"));
+	json_decref(u);
+	expect("POST", "/v1/users", "/v1/users", admin, "{\"username\":\"short\",\"password\":\"abc\",\"role\":\"finance\"}",
+	       422);
+	expect("POST", "/v1/users", "/v1/users", admin,
+	       "{\"username\":\"clerk\",\"password\":\"correct horse battery\",\"role\":\"finance\"}", 409);
+	json_decref(ok("GET", "/v1/users", "/v1/users", admin, NULL, 200));
+	json_decref(ok("GET", "/v1/users/{id}", upath, admin, NULL, 200));
+	expect("GET", "/v1/users/{id}", "/v1/users/usr_999", admin, NULL, 404);
+	json_decref(ok("PATCH", "/v1/users/{id}", upath, admin, "{\"role\":\"operator\"}", 200));
+	expect("POST", "/v1/sessions", "/v1/sessions", NULL, "{\"username\":\"clerk\",\"password\":\"not the password\"}",
+	       401);
+	struct th_resp sr = rec("POST", "/v1/sessions", "/v1/sessions", NULL,
+				"{\"username\":\"clerk\",\"password\":\"correct horse battery\"}");
+	ck_assert_msg(sr.status == 201 && sr.set_cookie[0], "%ld %s", sr.status, sr.body);
+	char cookie[600], csrf[200];
+	snprintf(cookie, sizeof cookie, "Cookie: %.*s", (int)strcspn(sr.set_cookie, ";"), sr.set_cookie);
+	snprintf(csrf, sizeof csrf, "X-CSRF-Token: %s", str(sr.json, "csrf_token"));
+	th_resp_free(&sr);
+	const char *ch[] = {cookie, NULL}, *chc[] = {cookie, csrf, NULL};
+	static const struct {
+		const char *method;
+		int with_csrf;
+		long want;
+	} steps[] = {{"GET", 0, 200}, {"DELETE", 0, 403}, {"DELETE", 1, 204}, {"GET", 0, 401}};
+	for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+		struct th_resp cr = rec_h(steps[k].method, "/v1/sessions/current", "/v1/sessions/current", NULL, NULL,
+					  steps[k].with_csrf ? chc : ch);
+		ck_assert_msg(cr.status == steps[k].want, "%s /v1/sessions/current: %ld: %s", steps[k].method, cr.status,
+			      cr.body);
+		th_resp_free(&cr);
+	}
+	expect("POST", "/v1/sessions/otp", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000099\"}", 202);
+	expect("POST", "/v1/sessions/otp", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000099\",\"code\":\"123456\"}",
+	       401);
+
 	/* a body over WATTLE_BODY_MAX */
 	size_t big_n = 70000;
 	char *big = malloc(big_n + 32);
