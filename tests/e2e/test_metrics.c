@@ -142,6 +142,38 @@ START_TEST(checks_bite)
 }
 END_TEST
 
+/* The database refuses wattle's connections: /metrics still answers, says wattle_gauges_up 0
+ * (what WattleDatabaseDown watches), counts the failed connects and their wait, and is still
+ * clean for promtool without the database's gauges. */
+START_TEST(database_gone_gauges_down_still_clean)
+{
+	PGresult *r = th_sql(w.db, "SELECT current_database()");
+	char name[128], admin[700];
+	snprintf(name, sizeof name, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	const char *pg = getenv("WATTLE_TEST_PG");
+	snprintf(admin, sizeof admin, "%s dbname=postgres", pg ? pg : "");
+	char sql[400];
+	snprintf(sql, sizeof sql, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS false", name);
+	PQclear(th_sql(admin, sql));
+	snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s'", name);
+	PQclear(th_sql(admin, sql));
+	char *m = NULL;
+	for (int i = 0; i < 3; i++) { /* a scrape may find its thread's connection dead and drop it */
+		free(m);
+		m = scrape();
+	}
+	ck_assert_msg(pc_value(m, "wattle_gauges_up") == 0, "%s", m);
+	ck_assert(pc_value(m, "wattle_db_connect_wait_seconds_count{outcome=\"failed\"}") >= 1);
+	ck_assert(pc_value(m, "wattle_db_connect_failures_total") >= 1);
+	ck_assert_double_eq(pc_value(m, "wattle_accounts{state=\"normal\"}"), -1); /* not read */
+	pc_assert_promtool_clean(m);
+	free(m);
+	snprintf(sql, sizeof sql, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS true", name);
+	PQclear(th_sql(admin, sql));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -151,6 +183,11 @@ static Suite *suite(void)
 	tcase_add_test(core, metrics_after_traffic_promtool_clean);
 	tcase_add_test(core, checks_bite);
 	suite_add_tcase(s, core);
+	TCase *lim = tcase_create("limits");
+	tcase_add_checked_fixture(lim, setup, teardown);
+	tcase_set_timeout(lim, 120);
+	tcase_add_test(lim, database_gone_gauges_down_still_clean);
+	suite_add_tcase(s, lim);
 	return s;
 }
 
