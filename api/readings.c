@@ -31,7 +31,7 @@ struct job {
 	struct req *rq;
 	struct bill_reading *rd;
 	int n;
-	int64_t arrived_us; /* srv_mono_us when the handler queued it */
+	int64_t arrived_us; /* srv_mono_us when its request's headers came in */
 };
 
 static struct srv_queue q = SRV_QUEUE_INIT;
@@ -201,7 +201,7 @@ void api_readings_create(struct req *rq)
 	j->rq = rq;
 	j->n = (int)n;
 	j->q.weight = (int)n;
-	j->arrived_us = srv_mono_us();
+	j->arrived_us = rq->t0_us ? rq->t0_us : srv_mono_us();
 	int64_t now = srv_clock_now_us();
 	for (size_t i = 0; i < n; i++) {
 		j->rd[i].index = (int)i;
