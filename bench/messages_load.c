@@ -8,7 +8,7 @@
  *      messages/s until the queue is drained;
  *   2. the fake's rate limit set (CAP/s; beyond it the provider's throttling answer: Aliyun
  *      Throttling.User and Tencent RequestLimitExceeded (the account's API rate) through the fakes' own
- *      fail-next knob, Twilio 429 / 20429, WeChat 45009), CAP * SECONDS messages: the sends
+ *      fail-next knob, Twilio 429 / 20429, WeChat 45011), CAP * SECONDS messages: the sends
  *      accepted per second while a backlog remains, beside the cap;
  *   3. 300 cashier top-ups (POST /v1/tenants/{id}/topups, to the two processes in turn) at a
  *      steady rate over SECONDS: the delay from the top-up's reply (its balance change is
@@ -203,7 +203,7 @@ struct buf {
 };
 
 /* The WeChat official account: forwarded to the fake (its token and template sends);
- * beyond the cap WeChat's quota answer 45009. */
+ * beyond the cap WeChat's per-minute quota answer 45011 (45009 is the day's). */
 static void wechat_front(void *ud, const struct peer_request *rq, struct peer_reply *out)
 {
 	(void)ud;
@@ -212,7 +212,7 @@ static void wechat_front(void *ud, const struct peer_request *rq, struct peer_re
 	bool send = !strcmp(rq->path, "/cgi-bin/message/template/send");
 	out->content_type = "application/json; encoding=utf-8";
 	if (send && !cap_allows()) {
-		out->body = strdup("{\"errcode\":45009,\"errmsg\":\"reach max api daily quota limit\"}");
+		out->body = strdup("{\"errcode\":45011,\"errmsg\":\"api minute-quota reach limit\"}");
 		return;
 	}
 	if (!h && !(h = curl_easy_init()))

@@ -311,6 +311,7 @@ static enum chan_result wx_send(CURL *h, const struct chan_msg *m, struct chan_o
 	}
 	free(body);
 	memset(&t, 0, sizeof t);
+	o->throttled = r == CH_RETRY && e == 45011; /* the account's per-minute API quota; 45009 is the day's */
 	return o->result = r;
 }
 

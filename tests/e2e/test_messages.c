@@ -692,6 +692,12 @@ START_TEST(wechat_then_sms)
 	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE tenant_id = 1 AND channel = 'wechat' AND state = 'sent'"
 			   " AND attempts = 2", 1, 15000));
 	ck_assert_int_eq((int)fakewx_messages(fx), 2);
+	/* the minute's quota (45011, the account's rate): the carrier pauses, the attempt not counted */
+	fakewx_fail_next(fx, 45011, 1);
+	topup("ten_1", 300);
+	ck_assert(wait_for("SELECT count(*) FROM notifications WHERE tenant_id = 1 AND channel = 'wechat' AND state = 'sent'"
+			   " AND attempts = 1 AND last_code = '45011'", 1, 15000));
+	ck_assert_int_eq((int)fakewx_messages(fx), 3);
 	ck_assert_int_eq((int)fakewx_tokens_issued(fx), 1);
 }
 END_TEST
