@@ -106,6 +106,11 @@ static void read_batch(struct srv_job *batch)
 }
 
 void api_accounts_start(unsigned workers) { srv_queue_start(&reads, workers, MAX_READS, read_batch); }
+void api_accounts_queue(int *jobs)
+{
+	int w;
+	srv_queue_depth(&reads, jobs, &w);
+}
 
 void api_accounts_stop(void) { srv_queue_stop(&reads); }
 

@@ -264,6 +264,8 @@ void api_keys_delete(struct req *rq);
  * is queued; requests after that get 503. */
 void api_readings_start(unsigned workers);
 void api_readings_stop(void);
+/* Readings requests queued for the group commit and not yet taken, and their readings. */
+void api_readings_queue(int *jobs, int *readings);
 /* The payment providers' settings, as server/config.c read them (NULL: not set). */
 struct api_pay_settings {
 	const char *wx_apiv3_key, *wx_pubkey_path, *wx_serial, *wx_mchid; /* WATTLE_WECHAT_* */
@@ -300,10 +302,14 @@ int api_reconcile_tick(void);
  * (an order made, a refund asked) are served there, their HTTP threads free meanwhile. */
 void api_provider_calls_start(unsigned workers);
 void api_provider_calls_stop(void);
+/* Requests queued for a provider-call thread and not yet taken. */
+void api_provider_calls_queue(int *jobs);
 
 /* The same for the batched account reads. */
 void api_accounts_start(unsigned workers);
 void api_accounts_stop(void);
+/* Account reads queued and not yet taken. */
+void api_accounts_queue(int *jobs);
 
 /* Register every resource's statements with the db layer (before serving). */
 void api_register_statements(void);

@@ -1,7 +1,9 @@
 /* metrics.c: lock-free request counters and latency histograms by route and status. */
 #include "api/metrics.h"
 #include "ops/ingest.h"
+#include "api/api.h"
 #include "core/buf.h"
+#include "core/hist.h"
 #include "store/db.h"
 #include "api/req.h"
 
@@ -157,6 +159,27 @@ char *srv_metrics_render(size_t *len)
 		(unsigned long long)is.baselines, (unsigned long long)is.late,
 		(unsigned long long)is.duplicates, (unsigned long long)is.rejected,
 		(unsigned long long)is.charged_minor);
+	srv_buf_printf(&b,
+		"# HELP wattle_db_connections_open Database connections open: one per thread that holds one (wattle has no"
+		" pool; its size is its threads).\n"
+		"# TYPE wattle_db_connections_open gauge\nwattle_db_connections_open %lld\n"
+		"# HELP wattle_db_connections_in_tx Connections inside a transaction now (db_run_tx).\n"
+		"# TYPE wattle_db_connections_in_tx gauge\nwattle_db_connections_in_tx %lld\n",
+		(long long)ds.open, (long long)ds.in_tx);
+	int ij, ir, pj, aj;
+	api_readings_queue(&ij, &ir);
+	api_provider_calls_queue(&pj);
+	api_accounts_queue(&aj);
+	srv_buf_printf(&b,
+		"# HELP wattle_queue_depth Requests queued for a worker and not yet taken, by queue (ingest: readings"
+		" batches awaiting the group commit; provider_calls: calls to a payment provider; account_reads).\n"
+		"# TYPE wattle_queue_depth gauge\n"
+		"wattle_queue_depth{queue=\"ingest\"} %d\nwattle_queue_depth{queue=\"provider_calls\"} %d\n"
+		"wattle_queue_depth{queue=\"account_reads\"} %d\n"
+		"# HELP wattle_ingest_queue_readings Readings in the batches queued for the group commit.\n"
+		"# TYPE wattle_ingest_queue_readings gauge\nwattle_ingest_queue_readings %d\n",
+		ij, pj, aj, ir);
+	core_hist_render_all(&b);
 	for (struct srv_counters *c = atomic_load(&families); c; c = c->next) {
 		srv_buf_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", c->name, c->help, c->name);
 		for (int i = 0; i < c->n; i++)

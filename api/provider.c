@@ -207,6 +207,11 @@ static void call_batch(struct srv_job *batch)
 
 void api_provider_calls_start(unsigned workers) { srv_queue_start(&calls, workers, 1, call_batch); }
 void api_provider_calls_stop(void) { srv_queue_stop(&calls); }
+void api_provider_calls_queue(int *jobs)
+{
+	int w;
+	srv_queue_depth(&calls, jobs, &w);
+}
 
 void prov_offload(struct req *rq, void (*fn)(struct req *, void *), void *arg)
 {

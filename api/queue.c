@@ -21,6 +21,12 @@ static void *worker(void *arg)
 			last = last->next;
 			total += last->weight;
 		}
+		for (struct srv_job *j = first;; j = j->next) {
+			q->jobs--;
+			if (j == last)
+				break;
+		}
+		q->weight -= total;
 		q->head = last->next;
 		if (!q->head)
 			q->tail = NULL;
@@ -57,10 +63,20 @@ bool srv_queue_push(struct srv_queue *q, struct srv_job *job, void (*accepted)(v
 		else
 			q->head = job;
 		q->tail = job;
+		q->jobs++;
+		q->weight += job->weight;
 		pthread_cond_signal(&q->cv);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return open;
+}
+
+void srv_queue_depth(struct srv_queue *q, int *jobs, int *weight)
+{
+	pthread_mutex_lock(&q->mu);
+	*jobs = q->jobs;
+	*weight = q->weight;
+	pthread_mutex_unlock(&q->mu);
 }
 
 void srv_queue_stop(struct srv_queue *q)

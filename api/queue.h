@@ -25,9 +25,10 @@ struct srv_queue {
 	srv_batch_fn run;
 	pthread_t th[SRV_QUEUE_MAX_WORKERS];
 	unsigned nth;
+	int jobs, weight; /* queued, not yet taken by a worker (under mu) */
 };
 
-#define SRV_QUEUE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, false, false, 0, NULL, {0}, 0}
+#define SRV_QUEUE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, false, false, 0, NULL, {0}, 0, 0, 0}
 
 /* Start workers (1..16) that call run on batches. */
 void srv_queue_start(struct srv_queue *q, unsigned workers, int max_weight, srv_batch_fn run);
@@ -36,6 +37,9 @@ void srv_queue_start(struct srv_queue *q, unsigned workers, int max_weight, srv_
  * before any worker can see the job (a handler suspends its request there). Returns
  * false, without calling accepted, when the queue is not running or is stopping. */
 bool srv_queue_push(struct srv_queue *q, struct srv_job *job, void (*accepted)(void *), void *arg);
+
+/* What is queued and not yet taken by a worker: jobs and their weights' sum (for /metrics). */
+void srv_queue_depth(struct srv_queue *q, int *jobs, int *weight);
 
 /* Stop: workers finish everything queued, then exit; pushes after this return false. */
 void srv_queue_stop(struct srv_queue *q);

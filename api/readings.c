@@ -5,6 +5,7 @@
 #include "ops/alarm.h"
 #include "ops/ingest.h"
 #include "core/clock.h"
+#include "core/hist.h"
 #include "core/log.h"
 #include "api/queue.h"
 #include "store/ingest.h"
@@ -30,6 +31,7 @@ struct job {
 	struct req *rq;
 	struct bill_reading *rd;
 	int n;
+	int64_t arrived_us; /* srv_mono_us when its request's headers came in */
 };
 
 static struct srv_queue q = SRV_QUEUE_INIT;
@@ -72,6 +74,48 @@ static void reply_counts(struct req *rq, const struct bill_reading *rd, int n)
 				     duplicates, "rejected", rejected));
 }
 
+/* Billing lag: from each billed reading's own timestamp (wattle's clock: the gateway's
+ * queue and the meter's interval are in it) and from its request's arrival (real time: the
+ * queue and the transaction) to the commit of its ledger posting. Gathered per batch on the
+ * stack, then one atomic add per bucket used. */
+static const int64_t lag_bounds[] = {5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+				     2500000, 5000000, 10000000, 30000000, 60000000, 300000000,
+				     900000000, 3600000000, 21600000000, 86400000000};
+#define NLAG (int)(sizeof lag_bounds / sizeof *lag_bounds)
+static struct core_hist lag_h[2] = {{.labels = "from=\"reading\""}, {.labels = "from=\"arrival\""}};
+static struct core_hist_family lag = {
+	"wattle_billing_lag_seconds",
+	"Time from a billed reading to the commit of its ledger posting: from=reading from the reading's own"
+	" timestamp (wattle's clock), from=arrival from its request's arrival (real time)",
+	lag_bounds, NLAG, 1e6, 2, lag_h, NULL};
+
+static void observe_lag(struct job *first, struct job *end, const struct bill_reading *rd)
+{
+	uint64_t cr[NLAG + 1] = {0}, ca[NLAG + 1] = {0}, n = 0, sr = 0, sa = 0;
+	int64_t now = srv_clock_now_us(), mono = srv_mono_us();
+	int at = 0;
+	for (struct job *j = first; j != end; j = (struct job *)j->q.next) {
+		int64_t da = mono - j->arrived_us;
+		if (da < 0)
+			da = 0;
+		for (int i = at; i < at + j->n; i++) {
+			if (rd[i].outcome != RD_BILLED)
+				continue;
+			int64_t dr = now - rd[i].ts_us;
+			if (dr < 0) /* a meter's clock a little ahead (up to 10 minutes are taken) */
+				dr = 0;
+			cr[core_hist_bucket(&lag, dr)]++;
+			ca[core_hist_bucket(&lag, da)]++;
+			sr += (uint64_t)dr;
+			sa += (uint64_t)da;
+			n++;
+		}
+		at += j->n;
+	}
+	core_hist_add(&lag, 0, cr, n, sr);
+	core_hist_add(&lag, 1, ca, n, sa);
+}
+
 /* Bill jobs [first, end) in one transaction, their readings copied into one array. */
 static enum db_status bill_jobs(struct job *first, struct job *end, struct bill_reading **rd_out)
 {
@@ -87,8 +131,10 @@ static enum db_status bill_jobs(struct job *first, struct job *end, struct bill_
 		at += j->n;
 	}
 	enum db_status st = db_run_tx(ingest_tx, &t);
-	if (st == DB_OK)
+	if (st == DB_OK) {
 		bill_ingest_committed(&t.out);
+		observe_lag(first, end, t.rd);
+	}
 	*rd_out = t.rd;
 	return st;
 }
@@ -128,7 +174,13 @@ static void run_jobs(struct srv_job *batch)
 	free(rd);
 }
 
-void api_readings_start(unsigned workers) { srv_queue_start(&q, workers, MAX_COMBINED, run_jobs); }
+void api_readings_start(unsigned workers)
+{
+	core_hist_register(&lag);
+	srv_queue_start(&q, workers, MAX_COMBINED, run_jobs);
+}
+
+void api_readings_queue(int *jobs, int *readings) { srv_queue_depth(&q, jobs, readings); }
 
 void api_readings_stop(void) { srv_queue_stop(&q); }
 
@@ -149,6 +201,7 @@ void api_readings_create(struct req *rq)
 	j->rq = rq;
 	j->n = (int)n;
 	j->q.weight = (int)n;
+	j->arrived_us = rq->t0_us ? rq->t0_us : srv_mono_us();
 	int64_t now = srv_clock_now_us();
 	for (size_t i = 0; i < n; i++) {
 		j->rd[i].index = (int)i;

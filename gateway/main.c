@@ -13,6 +13,8 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,38 @@ static void metrics(struct srv_buf *b)
 	PUT_LIT(b, "# HELP wattle_gateway_queue_depth Readings on disk not yet taken by wattle\n"
 		   "# TYPE wattle_gateway_queue_depth gauge\n");
 	srv_buf_printf(b, "wattle_gateway_queue_depth %lld\n", (long long)gw_queue_depth());
+	/* the queue's files (the database, its WAL) and the room left on their filesystem: a full
+	 * disk stops the queue taking readings */
+	long long bytes = 0;
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	for (int i = 0; i < 3; i++) {
+		char path[300];
+		struct stat st;
+		snprintf(path, sizeof path, "%s%s", cfg.queue, suffix[i]);
+		if (!stat(path, &st))
+			bytes += (long long)st.st_size;
+	}
+	PUT_LIT(b, "# HELP wattle_gateway_queue_bytes Bytes of the on-disk queue's files (database and WAL)\n"
+		   "# TYPE wattle_gateway_queue_bytes gauge\n");
+	srv_buf_printf(b, "wattle_gateway_queue_bytes %lld\n", bytes);
+	char dir[256];
+	snprintf(dir, sizeof dir, "%s", cfg.queue);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	struct statvfs vf;
+	if (!statvfs(dir, &vf)) {
+		PUT_LIT(b, "# HELP wattle_gateway_queue_fs_avail_bytes Bytes free to the gateway on the queue's filesystem\n"
+			   "# TYPE wattle_gateway_queue_fs_avail_bytes gauge\n");
+		srv_buf_printf(b, "wattle_gateway_queue_fs_avail_bytes %llu\n",
+			       (unsigned long long)vf.f_bavail * (unsigned long long)vf.f_frsize);
+		PUT_LIT(b, "# HELP wattle_gateway_queue_fs_size_bytes Size of the queue's filesystem\n"
+			   "# TYPE wattle_gateway_queue_fs_size_bytes gauge\n");
+		srv_buf_printf(b, "wattle_gateway_queue_fs_size_bytes %llu\n",
+			       (unsigned long long)vf.f_blocks * (unsigned long long)vf.f_frsize);
+	}
 	static const struct {
 		const char *name, *help;
 		_Atomic uint64_t *v;

@@ -175,6 +175,25 @@ static struct srv_counters throttled = {"wattle_notifications_throttled_total",
 					"Sends a provider refused for the account's rate limit (the carrier then pauses)",
 					4, throttled_labels, throttled_v, NULL};
 
+/* Failed attempts by peer (gateway: a command pushed to a meter's gateway; webhook: the
+ * control-room feed; the SMS providers and WeChat by name) and outcome (retry: tried again
+ * later; dead: given up). Throttles are not failures (wattle_notifications_throttled_total). */
+enum peer { PEER_GATEWAY, PEER_WEBHOOK, PEER_TWILIO, PEER_ALIYUN, PEER_TENCENT, PEER_WECHAT, PEER_N };
+static const char *const failure_labels[] = {
+	"peer=\"gateway\",outcome=\"retry\"", "peer=\"gateway\",outcome=\"dead\"",
+	"peer=\"webhook\",outcome=\"retry\"", "peer=\"webhook\",outcome=\"dead\"",
+	"peer=\"twilio\",outcome=\"retry\"",  "peer=\"twilio\",outcome=\"dead\"",
+	"peer=\"aliyun\",outcome=\"retry\"",  "peer=\"aliyun\",outcome=\"dead\"",
+	"peer=\"tencent\",outcome=\"retry\"", "peer=\"tencent\",outcome=\"dead\"",
+	"peer=\"wechat\",outcome=\"retry\"",  "peer=\"wechat\",outcome=\"dead\""};
+static _Atomic uint64_t failure_v[2 * PEER_N];
+static struct srv_counters failures = {"wattle_dispatch_failures_total",
+				       "Failed sends of commands and messages by peer and outcome (retry: tried again later;"
+				       " dead: given up)",
+				       2 * PEER_N, failure_labels, failure_v, NULL};
+
+static void failed(int peer, bool dead) { srv_counters_add(&failures, 2 * peer + (dead ? 1 : 0), 1); }
+
 static int carrier_index(const struct chan_carrier *car)
 {
 	for (int i = 0; i < 4; i++)
@@ -338,6 +357,7 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 	bool refused = false, not_configured = false;
 	struct chan_outcome last = {0};
 	const char *last_channel = NULL, *last_provider = NULL;
+	int last_peer = -1; /* the carrier that refused or passed it last */
 	char chans[40];
 	snprintf(chans, sizeof chans, "%s", r.channels);
 	for (char *save = NULL, *ch = strtok_r(chans, ",", &save); ch; ch = strtok_r(NULL, ",", &save)) {
@@ -410,6 +430,7 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 			snprintf(err, sizeof err, "%s%s%s", o.code[0] ? o.code : "", o.code[0] ? ": " : "", o.message);
 			res.error = err;
 			store_note_retry_via(c, x->id, srv_clock_now_us() + srv_backoff_us(x->attempts, seed), MAX_ATTEMPTS, &res);
+			failed(PEER_TWILIO + carrier_index(car), x->attempts >= MAX_ATTEMPTS);
 			srv_log(x->attempts >= MAX_ATTEMPTS ? LOG_ERROR : LOG_WARN, "notifications: ntf_%lld attempt %d via %s: %s%s",
 				(long long)x->id, x->attempts, car->name, err, x->attempts >= MAX_ATTEMPTS ? " (giving up)" : "");
 			goto out;
@@ -419,6 +440,7 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 		last = o;
 		last_channel = res.channel;
 		last_provider = car->name;
+		last_peer = PEER_TWILIO + carrier_index(car);
 		char b[400];
 		snprintf(b, sizeof b, "%s %s%s%s", car->name, cr == CH_REFUSED ? "refused " : "passed ",
 			 o.code[0] ? o.code : "", o.message[0] ? (o.code[0] ? ": " : "") : "");
@@ -435,6 +457,8 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 		srv_log(LOG_WARN, "notifications: ntf_%lld attempt %d: %s", (long long)x->id, x->attempts, why);
 	} else { /* refused for good, or no channel can carry it: dead at once */
 		store_note_dead_now(c, x->id, &res);
+		if (refused && last_peer >= 0) /* a provider refused it (no channel at all is no peer's failure) */
+			failed(last_peer, true);
 		srv_log(LOG_ERROR, "notifications: ntf_%lld dead: %s", (long long)x->id, why);
 	}
 out:
@@ -480,6 +504,7 @@ static int round_once(const struct sender *s, CURL *h, unsigned *seed)
 				snprintf(err, sizeof err, "HTTP %ld", status);
 			store_outbox_retry(c, s->box, x[i].id, srv_clock_now_us() + srv_backoff_us(attempts, seed),
 					   MAX_ATTEMPTS, err);
+			failed(s->box == OUTBOX_COMMANDS ? PEER_GATEWAY : PEER_WEBHOOK, attempts >= MAX_ATTEMPTS);
 			srv_log(attempts >= MAX_ATTEMPTS ? LOG_ERROR : LOG_WARN, "%s: %s_%lld attempt %d: %s%s",
 				box_name[s->box], s->prefix, (long long)x[i].id, attempts, err,
 				attempts >= MAX_ATTEMPTS ? " (giving up)" : "");
@@ -545,4 +570,5 @@ void srv_dispatch_configure(const struct srv_dispatch_cfg *cfg)
 	srv_counters_register(&suppressed);
 	srv_counters_register(&carried);
 	srv_counters_register(&throttled);
+	srv_counters_register(&failures);
 }

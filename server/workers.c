@@ -6,6 +6,8 @@
 #include "server/workers.h"
 #include "api/api.h"
 #include "api/events.h"
+#include "api/metrics.h"
+#include "core/hist.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "ops/account.h"
@@ -81,6 +83,20 @@ static enum db_status close_tx(PGconn *c, void *arg)
 	return op_month_close(c, a[0], a[1]);
 }
 
+/* Month closes by outcome (closed: this process closed it; elsewhere: another process had;
+ * failed: rolled back, tried again later), and how long the closed ones took. */
+static const char *const close_labels[] = {"outcome=\"closed\"", "outcome=\"elsewhere\"", "outcome=\"failed\""};
+static _Atomic uint64_t close_v[3];
+static struct srv_counters closes = {"wattle_month_closes_total",
+				     "Month closes of a site run, by outcome (failed: rolled back, tried again later)", 3,
+				     close_labels, close_v, NULL};
+static const int64_t close_bounds[] = {100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+				       30000000, 60000000, 120000000, 300000000, 600000000, 1800000000};
+static struct core_hist close_h[2] = {{.labels = "outcome=\"closed\""}, {.labels = "outcome=\"failed\""}};
+static struct core_hist_family close_time = {
+	"wattle_month_close_duration_seconds", "Real time a site's month close took, by outcome", close_bounds,
+	(int)(sizeof close_bounds / sizeof *close_bounds), 1e6, 2, close_h, NULL};
+
 /* Sites whose month ended WATTLE_CLOSE_DELAY_MIN ago: close each in its own transaction. */
 static int month_close(void *state)
 {
@@ -97,6 +113,10 @@ static int month_close(void *state)
 		void *arg[2] = {&rq, &res};
 		int64_t t0 = srv_mono_us();
 		enum db_status st = db_run_tx(close_tx, arg);
+		int64_t took = srv_mono_us() - t0;
+		srv_counters_add(&closes, st != DB_OK ? 2 : res.claimed ? 0 : 1, 1);
+		if (st != DB_OK || res.claimed)
+			core_hist_observe(&close_time, st != DB_OK ? 1 : 0, took);
 		if (st != DB_OK)
 			srv_log(LOG_ERROR, "month close: site_%lld %s failed (%d); retrying later",
 				(long long)rq.site_id, rq.period, (int)st);
@@ -219,6 +239,8 @@ void srv_workers_start(const struct config *c)
 	chan_tencent_configure(&c->tencent);
 	api_sms_hooks_configure(c->sms_callback_token);
 	srv_sms_poll_configure(c->sms_poll, c->sms_poll_ms);
+	srv_counters_register(&closes);
+	core_hist_register(&close_time);
 	atomic_store(&stopping, false);
 	for (int i = 0; i < NWORKERS; i++) {
 		const struct srv_worker *w = &table[i];

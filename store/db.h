@@ -78,6 +78,8 @@ uint64_t db_thread_statements(void);
 /* Counters for /metrics. */
 struct db_stats {
 	uint64_t tx_commits, tx_retries, tx_gone, connects, connect_failures, statements;
+	int64_t open;  /* connections open now (one per thread that holds one; there is no pool) */
+	int64_t in_tx; /* threads inside db_run_tx now */
 };
 void db_stats_get(struct db_stats *out);
 

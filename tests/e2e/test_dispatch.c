@@ -186,6 +186,13 @@ START_TEST(dead_letter_after_attempts)
 	ck_assert_int_eq((int)json_array_size(json_object_get(d, "items")), 1);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(d, "items"), 0), "last_error")), "HTTP 500");
 	json_decref(d);
+	/* /metrics counts the seven failures tried again and the eighth given up, by provider */
+	struct th_resp m = th_req(&srv, "GET", "/metrics", NULL, NULL, NULL);
+	ck_assert_msg(strstr(m.body, "wattle_dispatch_failures_total{peer=\"twilio\",outcome=\"retry\"} 7\n"), "%s", m.body);
+	ck_assert(strstr(m.body, "wattle_dispatch_failures_total{peer=\"twilio\",outcome=\"dead\"} 1\n"));
+	ck_assert(strstr(m.body, "wattle_dispatch_failures_total{peer=\"aliyun\",outcome=\"retry\"} 0\n"));
+	ck_assert(strstr(m.body, "wattle_dispatch_failures_total{peer=\"webhook\",outcome=\"dead\"} 0\n"));
+	th_resp_free(&m);
 }
 END_TEST
 

@@ -5,6 +5,7 @@
  * opens the device's relay and a restore closes it, and wattle stopped for a while loses
  * no reading. */
 #include "harness.h"
+#include "promcheck.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -354,6 +355,52 @@ START_TEST(dlt645_bad_checksum_counted_silent_meter_does_not_block)
 }
 END_TEST
 
+struct two_bodies {
+	const char *wattle, *gateway;
+};
+
+static void served_by_one(const char *name, void *arg)
+{
+	struct two_bodies *b = arg;
+	ck_assert_msg(pc_serves(b->wattle, name) || pc_serves(b->gateway, name),
+		      "%s is served neither by wattle's /metrics nor by the gateway's", name);
+}
+
+/* The gateway's /metrics, readings queued and sent: promtool finds it clean, its queue's
+ * disk is measured, and every metric the dashboard and the alerts name is served by wattle or
+ * by the gateway. */
+START_TEST(gateway_metrics_promtool_clean_and_dashboard_served)
+{
+	struct rig r;
+	rig_start(&r, "modbus-tcp", "acrel-ddsy1352", 1);
+	wait_readings(1, 2);
+	struct th_server gs = {0};
+	gs.port = r.listen;
+	struct th_resp g = th_req(&gs, "GET", "/metrics", NULL, NULL, NULL);
+	struct th_resp m = th_req(&w.srv, "GET", "/metrics", NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_int_eq(m.status, 200);
+	pc_assert_promtool_clean(g.body);
+	ck_assert_msg(pc_value(g.body, "wattle_gateway_queue_bytes") > 0, "%s", g.body);
+	double avail = pc_value(g.body, "wattle_gateway_queue_fs_avail_bytes");
+	double size = pc_value(g.body, "wattle_gateway_queue_fs_size_bytes");
+	ck_assert_msg(avail > 0 && size >= avail, "avail %f size %f", avail, size);
+	ck_assert(pc_value(g.body, "wattle_gateway_readings_sent_total") >= 2);
+	struct two_bodies b = {m.body, g.body};
+	int panels;
+	char *exprs = pc_dashboard_exprs(&panels);
+	pc_names(exprs, served_by_one, &b);
+	char *alerts = pc_source("deploy/prometheus/alerts.yml");
+	pc_names(alerts, served_by_one, &b);
+	ck_assert(!pc_serves(g.body, "wattle_gateway_queue_bytes_total")); /* the check bites */
+	free(alerts);
+	free(exprs);
+	th_resp_free(&g);
+	th_resp_free(&m);
+	rig_stop(&r);
+}
+END_TEST
+
 /* kill -9 of the gateway, twice, while it polls: once it is back, every reading it
  * committed arrives once, and the billed energy is still the register's advance. */
 START_TEST(gateway_killed_loses_nothing)
@@ -440,5 +487,10 @@ int main(void)
 	tcase_add_test(t, dlt645_bad_checksum_counted_silent_meter_does_not_block);
 	tcase_add_test(t, gateway_killed_loses_nothing);
 	suite_add_tcase(s, t);
+	TCase *mt = tcase_create("metrics");
+	tcase_add_checked_fixture(mt, setup, teardown);
+	tcase_set_timeout(mt, 180);
+	tcase_add_test(mt, gateway_metrics_promtool_clean_and_dashboard_served);
+	suite_add_tcase(s, mt);
 	return th_run(s);
 }

@@ -357,6 +357,19 @@ START_TEST(finance_and_energy)
 }
 END_TEST
 
+/* The value of a sample on s's /metrics ("name{labels}" exactly), or -1. */
+static long long metric(struct th_server *s, const char *sample)
+{
+	struct th_resp m = th_req(s, "GET", "/metrics", NULL, NULL, NULL);
+	long long v = -1;
+	size_t n = strlen(sample);
+	for (const char *p = m.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, sample, n) && p[n] == ' ')
+			v = atoll(p + n + 1);
+	th_resp_free(&m);
+	return v;
+}
+
 START_TEST(month_close_once)
 {
 	/* a second process on the same database and clock: the month still closes once */
@@ -412,6 +425,15 @@ START_TEST(month_close_once)
 	/* and it happens once: later ticks find it closed */
 	sleep(3);
 	ck_assert_int_eq(q("SELECT count(*) FROM reports WHERE origin = 'month_close'"), 8);
+	/* month_close_metrics: the two processes' closes add up to the months closed, each timed,
+	 * none failed */
+	long long months = q("SELECT count(*) FROM month_closes");
+	ck_assert_int_eq(metric(&srv, "wattle_month_closes_total{outcome=\"closed\"}") +
+			 metric(&two, "wattle_month_closes_total{outcome=\"closed\"}"), months);
+	ck_assert_int_eq(metric(&srv, "wattle_month_close_duration_seconds_count{outcome=\"closed\"}") +
+			 metric(&two, "wattle_month_close_duration_seconds_count{outcome=\"closed\"}"), months);
+	ck_assert_int_eq(metric(&srv, "wattle_month_closes_total{outcome=\"failed\"}"), 0);
+	ck_assert_int_eq(metric(&two, "wattle_month_closes_total{outcome=\"failed\"}"), 0);
 	json_t *l = th_ok(&srv, "GET", "/v1/reports?period=2026-10&kind=finance_summary", fin, NULL, 200);
 	ck_assert_int_eq(json_array_size(json_object_get(l, "items")), 1);
 	json_decref(l);
