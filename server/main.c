@@ -267,11 +267,7 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	if (!strcmp(argv[1], "help"))
-		return help(argv[2]);
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("wattle %s%s%s\n", WATTLE_VERSION, WATTLE_COMMIT[0] ? " " : "", WATTLE_COMMIT);
-		return 0;
-	}
+		return help(strcmp(argv[2], "--help") && strcmp(argv[2], "-h") ? argv[2] : "help");
 	/* `wattle migrate --help` and the like say what they do, and do nothing */
 	for (int i = 2; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -281,6 +277,10 @@ int main(int argc, char **argv)
 			}
 			return 0;
 		}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("wattle %s%s%s\n", WATTLE_VERSION, WATTLE_COMMIT[0] ? " " : "", WATTLE_COMMIT);
+		return 0;
+	}
 	struct config cfg;
 	if (srv_config_load(&cfg)) {
 		fprintf(stderr, "wattle: bad configuration (see wattle --help)\n");
