@@ -116,7 +116,8 @@ rid=$(c -o /dev/null -D - "$base/healthz" | tr -d '\r' | sed -n 's/^x-request-id
 grep -q "rid=$rid" "$tmp/nginx/logs/access.log" || fail "nginx's access log lacks the request id $rid"
 rid=$(c -o /dev/null -D - -H 'X-Request-Id: client-chosen-1' "$base/healthz" | tr -d '\r' | sed -n 's/^x-request-id: //Ip')
 [ "$rid" = client-chosen-1 ] || fail "the client's X-Request-Id did not reach wattle (got '$rid')"
-echo "nginx.sh: https through nginx, request ids passed and made"
+[ "$(c -o /dev/null -w '%{http_code}' "$base/metrics")" = 403 ] || fail "GET /metrics is public through nginx"
+echo "nginx.sh: https through nginx, request ids passed and made, /metrics not public"
 
 # 2. the world, through nginx
 admin=$("$build/wattle" keys create --role admin --name nginx)
