@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "server/dispatch.h"
+#include "server/http.h"
 #include "server/ratelimit.h"
 #include "server/wechat_oa.h"
 #include "server/sms.h"
@@ -48,14 +49,23 @@ struct config {
 	/* `wattle demo` only: the fixed sign-in code of one tenant phone, from `serve
 	 * --demo-login-code PHONE:CODE` (never from the environment); NULL: none */
 	const char *demo_phone, *demo_code;
+	uint32_t trusted_proxies[SRV_TRUSTED_PROXIES_MAX]; /* WATTLE_TRUSTED_PROXIES: IPv4, host order; */
+	unsigned n_trusted_proxies;                        /* their X-Real-IP is the client's address */
 };
 
-/* Fill from the environment (strings borrowed from it). Returns 0, or -1 with a message on
- * stderr naming the setting and what it takes. */
+/* Fill from the environment (strings borrowed from it; a secret read from a file or a
+ * systemd credential is held by config.c until the next load). Every secret (see
+ * srv_config_secret_name) may be given as WATTLE_X, as WATTLE_X_FILE naming a file whose
+ * content, trailing newlines cut, is the value, or as the credential
+ * $CREDENTIALS_DIRECTORY/WATTLE_X: one of the three. Returns 0, or -1 with a message on
+ * stderr naming the setting (and the file) and what it takes. */
 int srv_config_load(struct config *c);
 
 /* The settings srv_config_load reads, NULL-terminated (for `wattle help` and a test that
  * every WATTLE_* the code names is here). */
 extern const char *const srv_config_names[];
+
+/* The i-th secret setting's name (those with _FILE and credential forms), NULL past the last. */
+const char *srv_config_secret_name(size_t i);
 
 #endif

@@ -44,6 +44,8 @@ static size_t body_max = 1 << 20;
  * just this, headers near 16 KB got no reply at all and larger ones libmicrohttpd's page). */
 #define HEADERS_MAX 16384
 static int64_t request_timeout_us = 30 * INT64_C(1000000);
+static uint32_t trusted_proxy[SRV_TRUSTED_PROXIES_MAX]; /* WATTLE_TRUSTED_PROXIES */
+static unsigned n_trusted_proxy;
 static const struct route *routes;
 static int nroutes;
 static void (*admitted)(struct req *rq);
@@ -242,13 +244,25 @@ static int parse_body(struct req *rq)
 	return 1;
 }
 
-/* The client's IPv4 address as a number (0 when unknown). */
+/* The client's IPv4 address as a number (0 when unknown): the TCP peer's, or, when the
+ * peer is a trusted proxy (WATTLE_TRUSTED_PROXIES) and sends a valid X-Real-IP, that one.
+ * Anyone else's X-Real-IP is ignored: a client cannot pick the address it is limited and
+ * audited by. */
 static uint32_t client_addr(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (!i || !i->client_addr || i->client_addr->sa_family != AF_INET)
 		return 0;
-	return ntohl(((const struct sockaddr_in *)(const void *)i->client_addr)->sin_addr.s_addr);
+	uint32_t peer = ntohl(((const struct sockaddr_in *)(const void *)i->client_addr)->sin_addr.s_addr);
+	for (unsigned k = 0; k < n_trusted_proxy; k++)
+		if (trusted_proxy[k] == peer) {
+			const char *real = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
+			struct in_addr a;
+			if (real && inet_pton(AF_INET, real, &a) == 1)
+				return ntohl(a.s_addr);
+			break;
+		}
+	return peer;
 }
 
 static bool limited(struct req *rq, int64_t wait, enum refusal why, const char *what)
@@ -809,6 +823,9 @@ static void on_panic(void *cls, const char *file, unsigned int line, const char 
 struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 {
 	body_max = o->body_max;
+	n_trusted_proxy = o->n_trusted_proxies < SRV_TRUSTED_PROXIES_MAX ? o->n_trusted_proxies : SRV_TRUSTED_PROXIES_MAX;
+	if (n_trusted_proxy)
+		memcpy(trusted_proxy, o->trusted_proxies, n_trusted_proxy * sizeof trusted_proxy[0]);
 	if (o->request_timeout_s > 0)
 		request_timeout_us = o->request_timeout_s * 1000000;
 	routes = o->routes;

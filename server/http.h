@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SRV_TRUSTED_PROXIES_MAX 16
+
 struct http_opts {
 	const struct route *routes; /* ends with {0}; borrowed for the daemon's life */
 	const char *host;
@@ -20,6 +22,8 @@ struct http_opts {
 	unsigned idle_timeout_s;  /* a connection silent this long is closed */
 	int64_t request_timeout_s; /* a request whose body is still arriving after this is cut off */
 	void (*admitted)(struct req *rq); /* after a request is authenticated, before its handler; NULL: none */
+	const uint32_t *trusted_proxies;  /* IPv4 peers (host order) whose X-Real-IP is the client's address */
+	unsigned n_trusted_proxies;       /* (a reverse proxy); any other peer's X-Real-IP is ignored */
 };
 
 /* Start serving; returns an opaque daemon or NULL (logged). */

@@ -1,4 +1,4 @@
-/* main.c: the wattle command line: migrate, serve, keys create, routes, demo. */
+/* main.c: the wattle command line: migrate, serve, keys create, routes, verify, demo, help. */
 #include "api/api.h"
 #include "core/tz.h"
 #include "store/verify.h"
@@ -24,21 +24,63 @@
 #include <string.h>
 #include <unistd.h>
 
-static void usage(FILE *f)
+/* Each command's help: `wattle help COMMAND` and `wattle COMMAND --help` print it on stdout
+ * and do nothing else. */
+static const struct {
+	const char *name, *synopsis, *text;
+} commands[] = {
+	{"migrate", "migrate", "apply db/migrations to WATTLE_DATABASE_URL (idempotent)"},
+	{"serve", "serve [--no-migrate]",
+	 "serve the HTTP API on WATTLE_LISTEN (default 127.0.0.1:8080)\n"
+	 "after migrating (unless --no-migrate), until SIGTERM or SIGINT"},
+	{"keys", "keys create --role ROLE --name NAME [--tenant ID]",
+	 "print a new API key alone on one line\n"
+	 "ROLE is admin, finance, operator, gateway or tenant (a tenant key needs --tenant ten_N)"},
+	{"routes", "routes", "print the route table (METHOD PATH)"},
+	{"verify", "verify",
+	 "check the books; exit 1 naming what is wrong\n"
+	 "(balances, ledger chains, meter charges, allocation runs); 2 when the database cannot be read"},
+	{"demo", "demo [--speed N] [--exit]", "a month of a simulated mall, reports in ./var/reports"},
+	{"help", "help [COMMAND]", "this help, or COMMAND's"},
+	{"version", "version", "the release and commit (also --version)"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* The settings, as `wattle help` and `wattle serve --help` list them. */
+static void settings(FILE *f)
 {
-	fprintf(f, "usage: wattle <command>   (wattle --version: the release and commit)\n"
-		   "  migrate                      apply db/migrations to WATTLE_DATABASE_URL\n"
-		   "  serve [--no-migrate]         HTTP API on WATTLE_LISTEN (default 127.0.0.1:8080)\n"
-		   "  keys create --role ROLE --name NAME [--tenant ID]\n"
-		   "                               print a new API key alone on one line\n"
-		   "  routes                       print the route table (METHOD PATH)\n"
-		   "  verify                       check the books (balances, ledger chains, meter charges,\n"
-		   "                               allocation runs); exit 1 naming what is wrong\n"
-		   "  demo [--speed N] [--exit]    a month of a simulated mall, reports in ./var/reports\n"
-		   "environment (README.md says what each takes):\n");
+	fprintf(f, "environment (README.md and deploy/wattle.env.example say what each takes):\n");
 	for (int i = 0; srv_config_names[i]; i++)
 		fprintf(f, "%s%s", i % 4 ? ", " : (i ? ",\n  " : "  "), srv_config_names[i]);
+	fprintf(f, "\nsecrets: each of these may instead be read from a file, NAME_FILE=/path (trailing\n"
+		   "newlines cut), or from the systemd credential NAME ($CREDENTIALS_DIRECTORY/NAME,\n"
+		   "LoadCredential=NAME:/path); one way only:\n");
+	for (size_t i = 0; srv_config_secret_name(i); i++)
+		fprintf(f, "%s%s", i % 4 ? ", " : (i ? ",\n  " : "  "), srv_config_secret_name(i));
 	fputc('\n', f);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: wattle <command>   (wattle help COMMAND: that command's help)\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-50s %.*s\n", commands[i].synopsis, (int)strcspn(commands[i].text, "\n"), commands[i].text);
+	settings(f);
+}
+
+/* `wattle help NAME`: 0, or 2 (on stderr) when there is no such command. */
+static int help(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name)) {
+			printf("usage: wattle %s\n%s\n", commands[i].synopsis, commands[i].text);
+			if (!strcmp(name, "serve") || !strcmp(name, "migrate") || !strcmp(name, "verify") ||
+			    !strcmp(name, "keys"))
+				settings(stdout);
+			return 0;
+		}
+	fprintf(stderr, "wattle: help: there is no command %s (wattle help lists them)\n", name);
+	return 2;
 }
 
 /* wattle verify: one line per check; 0 when the books hold, 1 when any check fails, 2 when
@@ -110,7 +152,7 @@ static int cmd_serve(struct config *cfg, int argc, char **argv)
 			cfg->demo_phone = demo_phone;
 			cfg->demo_code = colon + 1;
 		} else {
-			usage(stderr);
+			fprintf(stderr, "wattle: serve: unknown option %s (wattle help serve)\n", argv[i]);
 			return 2;
 		}
 	}
@@ -132,7 +174,7 @@ static int cmd_serve(struct config *cfg, int argc, char **argv)
 	api_route_count();
 	struct http_opts o = {api_routes, cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max, cfg->limits,
 			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s,
-			      api_gateway_seen};
+			      api_gateway_seen, cfg->trusted_proxies, cfg->n_trusted_proxies};
 	warn_unbound_keys();
 	api_receipts_set_font(cfg->receipt_font);
 	api_twilio_hook_configure(cfg->sms_callback_token);
@@ -192,7 +234,8 @@ static int cmd_keys(const struct config *cfg, int argc, char **argv)
 {
 	const char *role = NULL, *name = NULL, *tenant = NULL;
 	if (argc < 1 || strcmp(argv[0], "create")) {
-		usage(stderr);
+		fprintf(stderr, "wattle: keys: %s%s (wattle help keys)\n", argc < 1 ? "missing subcommand create" : "unknown subcommand ",
+			argc < 1 ? "" : argv[0]);
 		return 2;
 	}
 	for (int i = 1; i + 1 < argc + 1; i++) {
@@ -201,7 +244,8 @@ static int cmd_keys(const struct config *cfg, int argc, char **argv)
 				   : !strcmp(argv[i], "--tenant") ? &tenant
 								  : NULL;
 		if (!dst || i + 1 >= argc) {
-			usage(stderr);
+			fprintf(stderr, "wattle: keys create: %s %s (wattle help keys)\n", dst ? "a value is missing after" : "unknown option",
+				argv[i]);
 			return 2;
 		}
 		*dst = argv[++i];
@@ -229,20 +273,25 @@ static int cmd_keys(const struct config *cfg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || (!strcmp(argv[1], "help") && argc == 2)) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	if (!strcmp(argv[1], "help"))
+		return help(strcmp(argv[2], "--help") && strcmp(argv[2], "-h") ? argv[2] : "help");
+	/* `wattle migrate --help` and the like say what they do, and do nothing */
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			if (help(argv[1])) {
+				usage(stderr);
+				return 2;
+			}
+			return 0;
+		}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("wattle %s%s%s\n", WATTLE_VERSION, WATTLE_COMMIT[0] ? " " : "", WATTLE_COMMIT);
 		return 0;
 	}
-	/* `wattle migrate --help` and the like say what they do, and do nothing */
-	for (int i = 2; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
 	struct config cfg;
 	if (srv_config_load(&cfg)) {
 		fprintf(stderr, "wattle: bad configuration (see wattle --help)\n");
@@ -263,6 +312,7 @@ int main(int argc, char **argv)
 		return cmd_keys(&cfg, argc - 2, argv + 2);
 	if (!strcmp(argv[1], "demo"))
 		return srv_demo(argc - 2, argv + 2);
+	fprintf(stderr, "wattle: there is no command %s\n", argv[1]);
 	usage(stderr);
 	return 2;
 }
