@@ -291,7 +291,7 @@ static void balance_table(struct srv_buf *b, const json_t *r, int digits, const 
 	for (size_t k = 0; k < sizeof lines / sizeof *lines; k++) {
 		int64_t v = num(r, lines[k].key), effect = v * lines[k].sign;
 		srv_buf_printf(b, "<tr><td>%s</td><td class=\"n\">%s</td>", lines[k].label,
-			       effect < 0 ? "\u2212" : "+");
+			       effect < 0 || (effect == 0 && lines[k].sign < 0) ? "\u2212" : "+");
 		money_cell(b, v < 0 ? -v : v, digits);
 		srv_buf_puts(b, "</tr>");
 	}
