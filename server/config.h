@@ -28,6 +28,7 @@ struct config {
 	unsigned conn_per_addr;   /* WATTLE_MAX_CONN_PER_ADDR, default 256; 0 no limit */
 	int64_t idle_timeout_s;   /* WATTLE_IDLE_TIMEOUT_S, default 60: a silent connection is closed */
 	int64_t request_timeout_s; /* WATTLE_REQUEST_TIMEOUT_S, default 30: a body still arriving is cut off */
+	int64_t header_timeout_s;  /* WATTLE_HEADER_TIMEOUT_S, default 10: headers still arriving after their first byte are cut off */
 	/* WATTLE_LOG_LEVEL and WATTLE_CLOCK_SPEED/_START/_ANCHOR are applied as they are read */
 	struct srv_dispatch_cfg dispatch;  /* WATTLE_GATEWAY_SECRET, WATTLE_SMS_*, WATTLE_NOTIFY_WEBHOOK_*,
 					    * WATTLE_DISPATCH_LEASE_MS */

@@ -20,6 +20,8 @@ struct http_opts {
 	unsigned idle_timeout_s;  /* a connection silent this long is closed */
 	int64_t request_timeout_s; /* a request whose body is still arriving after this is cut off */
 	void (*admitted)(struct req *rq); /* after a request is authenticated, before its handler; NULL: none */
+	int64_t header_timeout_s; /* a request line and headers still arriving this long after their first
+				   * byte are cut off (the connection closed); 0: 10 s */
 };
 
 /* Start serving; returns an opaque daemon or NULL (logged). */
