@@ -660,7 +660,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			return; /* untracked: bounded by the idle timeout only */
 		t->fd = i->connect_fd;
 		pthread_mutex_init(&t->mu, NULL);
-		t->armed_us = srv_mono_us(); /* nothing received yet: the mark is 0 */
+		track_arm(t, srv_mono_us());
+		t->bytes_mark = 0; /* from the connection's very first byte */
 		pthread_mutex_lock(&tracks_mu);
 		t->next = tracks;
 		if (tracks)

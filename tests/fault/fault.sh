@@ -11,7 +11,7 @@
 # top-up and payment is in the ledger exactly once, every order Stripe holds as paid is
 # credited exactly once and no other order is, every meter's billed energy is its register's
 # advance, no command and no message is left undelivered, and `wattle verify` passes.
-# Prints the counts.
+# Prints the counts. FAULT_KEEP=1 keeps its folder (wattle.log, orders.log: every order's answer).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/tests/lib.sh"
