@@ -36,7 +36,7 @@ const char *const srv_config_names[] = {
 	"WATTLE_ALIPAY_APP_PRIVATE_KEY", "WATTLE_STRIPE_API_BASE", "WATTLE_STRIPE_SECRET_KEY", "WATTLE_PUBLIC_URL",
 	"WATTLE_PAY_TIMEOUT_MS", "WATTLE_PAY_QUERY_AFTER_S", "WATTLE_RECONCILE_HOUR", "WATTLE_TOPUP_ORDER_TTL_S", "WATTLE_RATE_PER_KEY",
 	"WATTLE_RATE_PER_ADDR", "WATTLE_RATE_BURST", "WATTLE_AUTH_FAILURES_PER_MIN", "WATTLE_MAX_CONN_PER_ADDR",
-	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", "WATTLE_RECEIPT_FONT",
+	"WATTLE_IDLE_TIMEOUT_S", "WATTLE_REQUEST_TIMEOUT_S", "WATTLE_HEADER_TIMEOUT_S", "WATTLE_RECEIPT_FONT",
 	"WATTLE_WECHAT_OA_APPID", "WATTLE_WECHAT_OA_SECRET", "WATTLE_WECHAT_OA_API_BASE",
 	"WATTLE_ALIYUN_ACCESS_KEY_ID", "WATTLE_ALIYUN_ACCESS_KEY_SECRET", "WATTLE_ALIYUN_SMS_SIGN_NAME",
 	"WATTLE_ALIYUN_SMS_ENDPOINT", "WATTLE_TENCENT_SECRET_ID", "WATTLE_TENCENT_SECRET_KEY",
@@ -311,7 +311,8 @@ int srv_config_load(struct config *c)
 	    int_setting("WATTLE_IDLE_TIMEOUT_S", 1, 3600, 60, &c->idle_timeout_s) ||
 	    int_setting("WATTLE_SSE_HEARTBEAT_S", 1, 3600, 15, &c->sse_heartbeat_s) ||
 	    int_setting("WATTLE_SSE_MAX_CLIENTS", 1, 100000, 1000, &c->sse_max_clients) ||
-	    int_setting("WATTLE_REQUEST_TIMEOUT_S", 1, 3600, 30, &c->request_timeout_s))
+	    int_setting("WATTLE_REQUEST_TIMEOUT_S", 1, 3600, 30, &c->request_timeout_s) ||
+	    int_setting("WATTLE_HEADER_TIMEOUT_S", 1, 3600, 10, &c->header_timeout_s))
 		return -1;
 	c->limits.key = (struct srv_rate){per_key * 60, burst ? burst : 2 * per_key};
 	c->limits.addr = (struct srv_rate){per_addr * 60, burst ? burst : 2 * per_addr};

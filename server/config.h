@@ -31,6 +31,7 @@ struct config {
 	int64_t request_timeout_s; /* WATTLE_REQUEST_TIMEOUT_S, default 30: a body still arriving is cut off */
 	int64_t sse_heartbeat_s;   /* WATTLE_SSE_HEARTBEAT_S, default 15: a comment on every event stream */
 	int64_t sse_max_clients;   /* WATTLE_SSE_MAX_CLIENTS, default 1000: event streams per process */
+	int64_t header_timeout_s;  /* WATTLE_HEADER_TIMEOUT_S, default 10: headers still arriving after their first byte are cut off */
 	/* WATTLE_LOG_LEVEL and WATTLE_CLOCK_SPEED/_START/_ANCHOR are applied as they are read */
 	struct srv_dispatch_cfg dispatch;  /* WATTLE_GATEWAY_SECRET, WATTLE_SMS_*, WATTLE_NOTIFY_WEBHOOK_*,
 					    * WATTLE_DISPATCH_LEASE_MS */

@@ -11,7 +11,10 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <zlib.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <strings.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -19,17 +22,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 
-enum refusal { REF_FRAMING, REF_KEY_RATE, REF_ADDR_RATE, REF_AUTH_THROTTLED, REF_SLOW_BODY, REF__COUNT };
+enum refusal { REF_FRAMING, REF_KEY_RATE, REF_ADDR_RATE, REF_AUTH_THROTTLED, REF_SLOW_BODY, REF_SLOW_HEADERS, REF__COUNT };
 static const char *const refused_labels[REF__COUNT] = {"reason=\"framing\"", "reason=\"key_rate\"",
 						       "reason=\"address_rate\"", "reason=\"auth_throttled\"",
-						       "reason=\"slow_body\""};
+						       "reason=\"slow_body\"", "reason=\"slow_headers\""};
 static _Atomic uint64_t refused_v[REF__COUNT];
 static struct srv_counters refused = {
 	"wattle_http_refused_total",
 	"Requests refused before their handler: ambiguous framing or header bytes, a key or an address over its"
-	" rate, an address throttled for failed authentications, a body still arriving after WATTLE_REQUEST_TIMEOUT_S",
+	" rate, an address throttled for failed authentications, a body still arriving after WATTLE_REQUEST_TIMEOUT_S,"
+	" a request line and headers still arriving WATTLE_HEADER_TIMEOUT_S after their first byte",
 	REF__COUNT, refused_labels, refused_v, NULL};
 static const char *const auth_labels[] = {"outcome=\"failed\""};
 static _Atomic uint64_t auth_v[1];
@@ -648,6 +653,228 @@ static void log_refusal(const char *method, const char *url, const char *why)
 		m, path, why, (unsigned long long)atomic_exchange(&quiet, 0));
 }
 
+/* The header deadline. libmicrohttpd's idle timeout (WATTLE_IDLE_TIMEOUT_S) restarts on every
+ * byte, so a client sending its headers a byte every few seconds held a connection, its
+ * memory pool and a slot of the per-address limit for as long as it liked. Now a request's
+ * line and headers must be complete within WATTLE_HEADER_TIMEOUT_S of its first byte: a
+ * sweeper thread shuts the socket down (shutdown(2), not close) and libmicrohttpd, seeing
+ * the end of the stream, closes the connection itself.
+ *
+ * Each connection has a track, made when libmicrohttpd starts it and removed (under
+ * tracks_mu) when it closes it; libmicrohttpd closes the socket only after that (0.9.75,
+ * daemon.c: the CLOSED notification comes before the close), and the sweeper holds
+ * tracks_mu while it touches any socket, so a closed connection's fd, even once a new
+ * connection has the same number, is never shut down. A track is armed while its
+ * connection waits for a request's headers: from the accept, and again from the end of
+ * each reply (keep-alive), disarmed once the headers are in (the body has its own bound,
+ * WATTLE_REQUEST_TIMEOUT_S). The deadline runs from the request's first byte, which
+ * libmicrohttpd does not tell: the sweeper sees it come as the kernel's count of bytes
+ * received on the socket (TCP_INFO tcpi_bytes_received) growing past what it was when the
+ * track was armed, so the first byte's time is known to within a sweep (SWEEP_MS; a
+ * client gets that much more, never less), and an idle keep-alive connection is bounded
+ * by the idle timeout only. Bytes of a pipelined request that arrived before the previous
+ * reply ended are not seen as new: such a request's deadline starts at its next byte. On a
+ * kernel without that count (before Linux 4.1) the deadline runs from the arming instead:
+ * from the accept or the end of the previous reply. */
+#define SWEEP_MS 250
+
+struct conn_track {
+	struct conn_track *prev, *next; /* in tracks, under tracks_mu */
+	int fd;                         /* the connection's socket, open while the track is listed */
+	pthread_mutex_t mu;             /* guards what follows */
+	int64_t armed_us;               /* since when it waits for a request's headers; 0: not waiting */
+	uint64_t bytes_mark;            /* the socket's bytes received then */
+	int64_t first_us;               /* when the request's first byte was seen; 0: not yet */
+	bool cut;                       /* the sweeper shut it down */
+	char uri[96];                   /* the last request target, for the log */
+};
+
+static pthread_mutex_t tracks_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_track *tracks;
+static int64_t header_timeout_us = 10 * INT64_C(1000000);
+static pthread_t sweeper;
+static bool sweeper_on;
+static pthread_mutex_t sweep_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sweep_cv;
+static bool sweep_stop;
+
+/* Bytes the kernel received on fd so far, into *n; false when it cannot say. */
+static bool bytes_in(int fd, uint64_t *n)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	memset(&ti, 0, sizeof ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+		return false;
+	*n = ti.tcpi_bytes_received;
+	return true;
+}
+
+/* Start waiting for a request's headers (t->mu held). */
+static void track_arm(struct conn_track *t, int64_t now)
+{
+	t->armed_us = now;
+	t->first_us = 0;
+	if (!bytes_in(t->fd, &t->bytes_mark))
+		t->first_us = now;
+}
+
+static struct conn_track *track_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return i ? i->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	struct conn_track *t = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!i || !(t = calloc(1, sizeof *t)))
+			return; /* untracked: bounded by the idle timeout only */
+		t->fd = i->connect_fd;
+		pthread_mutex_init(&t->mu, NULL);
+		track_arm(t, srv_mono_us());
+		t->bytes_mark = 0; /* from the connection's very first byte */
+		pthread_mutex_lock(&tracks_mu);
+		t->next = tracks;
+		if (tracks)
+			tracks->prev = t;
+		tracks = t;
+		pthread_mutex_unlock(&tracks_mu);
+		*socket_context = t;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
+		pthread_mutex_lock(&tracks_mu);
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			tracks = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		pthread_mutex_unlock(&tracks_mu);
+		pthread_mutex_destroy(&t->mu);
+		free(t);
+		*socket_context = NULL;
+	}
+}
+
+/* The request line is in (on_uri): its first byte came no later than now. */
+static void track_uri(struct MHD_Connection *c, const char *uri)
+{
+	struct conn_track *t = track_of(c);
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	if (t->armed_us && !t->first_us)
+		t->first_us = srv_mono_us();
+	snprintf(t->uri, sizeof t->uri, "%s", uri);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* The headers are in: stop the clock. False when the sweeper cut the connection first (the
+ * request must not run: its sender was told nothing and the socket is shut). */
+static bool track_headers_done(struct MHD_Connection *c)
+{
+	struct conn_track *t = track_of(c);
+	if (!t)
+		return true;
+	pthread_mutex_lock(&t->mu);
+	bool cut = t->cut;
+	t->armed_us = 0;
+	pthread_mutex_unlock(&t->mu);
+	return !cut;
+}
+
+/* A request ended (its reply sent, or the connection failed): wait for the next. */
+static void track_request_done(struct MHD_Connection *c)
+{
+	struct conn_track *t = track_of(c);
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	if (!t->cut)
+		track_arm(t, srv_mono_us());
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void sweep(void)
+{
+	int64_t now = srv_mono_us();
+	unsigned cut = 0;
+	char uri[96] = "-";
+	pthread_mutex_lock(&tracks_mu);
+	for (struct conn_track *t = tracks; t; t = t->next) {
+		pthread_mutex_lock(&t->mu);
+		if (t->armed_us && !t->cut) {
+			uint64_t n;
+			if (!t->first_us && bytes_in(t->fd, &n) && n > t->bytes_mark)
+				t->first_us = now;
+			if (t->first_us && now - t->first_us >= header_timeout_us) {
+				shutdown(t->fd, SHUT_RDWR);
+				t->cut = true;
+				if (!cut++ && t->uri[0])
+					snprintf(uri, sizeof uri, "%s", t->uri);
+			}
+		}
+		pthread_mutex_unlock(&t->mu);
+	}
+	pthread_mutex_unlock(&tracks_mu);
+	if (cut) {
+		srv_counters_add(&refused, REF_SLOW_HEADERS, cut);
+		log_refusal("-", uri, "the request line and headers were still arriving after WATTLE_HEADER_TIMEOUT_S");
+	}
+}
+
+static void *sweeper_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&sweep_mu);
+	while (!sweep_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += SWEEP_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&sweep_cv, &sweep_mu, &ts);
+		if (sweep_stop)
+			break;
+		pthread_mutex_unlock(&sweep_mu);
+		sweep();
+		pthread_mutex_lock(&sweep_mu);
+	}
+	pthread_mutex_unlock(&sweep_mu);
+	return NULL;
+}
+
+static void sweeper_start(void)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sweep_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	sweep_stop = false;
+	sweeper_on = pthread_create(&sweeper, NULL, sweeper_main, NULL) == 0;
+	if (!sweeper_on)
+		srv_log(LOG_ERROR, "http: no header deadline sweeper (pthread_create failed): slow headers are bounded by the idle timeout only");
+}
+
+static void sweeper_stop(void)
+{
+	if (!sweeper_on)
+		return;
+	pthread_mutex_lock(&sweep_mu);
+	sweep_stop = true;
+	pthread_cond_signal(&sweep_cv);
+	pthread_mutex_unlock(&sweep_mu);
+	pthread_join(sweeper, NULL);
+	sweeper_on = false;
+	pthread_cond_destroy(&sweep_cv);
+}
+
 /* The request target as sent (before any decoding), seen before the headers are read:
  * the struct req begins here. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -658,6 +885,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		abort();
 	rq->conn = conn;
 	rq->raw_uri_len = strlen(uri);
+	track_uri(conn, uri);
 	return rq;
 }
 
@@ -705,6 +933,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*req_cls = rq;
 	}
 	if (!rq->started) {
+		if (!track_headers_done(conn))
+			return MHD_NO; /* cut for slow headers just before they were complete */
 		rq->started = true;
 		rq->conn = conn;
 		rq->method = method;
@@ -796,8 +1026,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
-	(void)conn;
 	(void)toe;
+	track_request_done(conn);
 	struct req *rq = *req_cls;
 	if (!rq)
 		return;
@@ -828,6 +1058,8 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 		memcpy(trusted_proxy, o->trusted_proxies, n_trusted_proxy * sizeof trusted_proxy[0]);
 	if (o->request_timeout_s > 0)
 		request_timeout_us = o->request_timeout_s * 1000000;
+	if (o->header_timeout_s > 0)
+		header_timeout_us = o->header_timeout_s * 1000000;
 	routes = o->routes;
 	admitted = o->admitted;
 	for (nroutes = 0; routes[nroutes].method; nroutes++)
@@ -855,6 +1087,7 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 		 * it between requests, so a smaller pool is less work per request. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * HEADERS_MAX), MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->conn_per_addr,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 
 		/* libmicrohttpd's strictest client discipline its version has: HTTP/1.1 needs Host,
 		 * no spaces in the request target (from 1.0 also no binary zeros or bare CRs);
@@ -866,6 +1099,8 @@ struct MHD_Daemon *srv_http_start(const struct http_opts *o)
 #endif
 	if (!d)
 		srv_log(LOG_ERROR, "http: cannot listen on %s:%u", o->host, (unsigned)o->port);
+	else
+		sweeper_start();
 	return d;
 }
 
@@ -886,5 +1121,6 @@ void srv_http_stop(struct MHD_Daemon *d)
 		struct timespec ts = {0, 10 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
+	sweeper_stop();
 	MHD_stop_daemon(d);
 }

@@ -24,6 +24,8 @@ struct http_opts {
 	void (*admitted)(struct req *rq); /* after a request is authenticated, before its handler; NULL: none */
 	const uint32_t *trusted_proxies;  /* IPv4 peers (host order) whose X-Real-IP is the client's address */
 	unsigned n_trusted_proxies;       /* (a reverse proxy); any other peer's X-Real-IP is ignored */
+	int64_t header_timeout_s; /* a request line and headers still arriving this long after their first
+				   * byte are cut off (the connection closed); 0: 10 s */
 };
 
 /* Start serving; returns an opaque daemon or NULL (logged). */

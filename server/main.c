@@ -174,7 +174,7 @@ static int cmd_serve(struct config *cfg, int argc, char **argv)
 	api_route_count();
 	struct http_opts o = {api_routes, cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max, cfg->limits,
 			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s,
-			      api_gateway_seen, cfg->trusted_proxies, cfg->n_trusted_proxies};
+			      api_gateway_seen, cfg->trusted_proxies, cfg->n_trusted_proxies, cfg->header_timeout_s};
 	warn_unbound_keys();
 	api_receipts_set_font(cfg->receipt_font);
 	api_twilio_hook_configure(cfg->sms_callback_token);

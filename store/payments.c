@@ -45,6 +45,9 @@ static const struct db_stmt pay_stmts[] = {
 	{"order_closed", /* store_order_closed */
 	 "UPDATE topup_orders SET status = CASE WHEN status IN ('open', 'creating') THEN 'closed' ELSE status END,"
 	 " closed_at = coalesce(closed_at, " SQL_TS("$2") "), next_query_at = NULL WHERE id = $1"},
+	{"order_closed_unmade", /* store_order_closed_unmade */
+	 "UPDATE topup_orders SET status = CASE WHEN status IN ('open', 'creating') THEN 'closed' ELSE status END,"
+	 " closed_at = coalesce(closed_at, " SQL_TS("$2") "), next_query_at = NULL WHERE id = $1 AND provider_ref IS NULL"},
 	{"order_get", /* store_order_get */
 	 "SELECT " ORDER_COLS " FROM topup_orders o WHERE o.id = $1"},
 	{"order_lock", /* store_order_lock: deliveries of one payment queue here */
@@ -212,6 +215,14 @@ enum db_status store_order_closed(PGconn *c, int64_t id, int64_t now_us)
 	db_p_i64(&p, id);
 	db_p_i64(&p, now_us);
 	return db_exec_void(c, "order_closed", &p);
+}
+
+enum db_status store_order_closed_unmade(PGconn *c, int64_t id, int64_t now_us)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	db_p_i64(&p, now_us);
+	return db_exec_void(c, "order_closed_unmade", &p);
 }
 
 static enum db_status order_by(PGconn *c, const char *stmt, struct db_params *p, struct order *o)

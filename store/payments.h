@@ -36,6 +36,9 @@ enum db_status store_order_requery(PGconn *c, int64_t id, int64_t next_us);
 /* An order that can no longer be paid: open or creating -> closed (a failed one keeps its
  * status, a paid one too), never asked about again. */
 enum db_status store_order_closed(PGconn *c, int64_t id, int64_t now_us);
+/* The same, only while the order has no provider reference: one whose creation answered
+ * after the caller read it (it is open, with a reference a tenant may pay) stays as it is. */
+enum db_status store_order_closed_unmade(PGconn *c, int64_t id, int64_t now_us);
 /* o->id == 0 when there is none. */
 enum db_status store_order_get(PGconn *c, int64_t id, struct order *o);
 /* Lock the order with this out_trade_no (deliveries of one payment queue here);

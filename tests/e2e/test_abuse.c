@@ -1,6 +1,7 @@
 /* test_abuse.c: what one client can ask of the server is bounded: a key over its rate and
  * an address that keeps failing to authenticate get 429 with Retry-After (and are counted),
- * an address may hold only so many connections, and bodies nest only so deep. */
+ * an address may hold only so many connections, headers and bodies must arrive in time, and
+ * bodies nest only so deep. */
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct th_world w;
@@ -181,6 +183,124 @@ START_TEST(a_trickled_body_is_cut_off)
 }
 END_TEST
 
+static int connect_local(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in sa = {0};
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)w.srv.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	return fd;
+}
+
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Whether the server ended the stream on fd within ms (any bytes it sent are dropped). */
+static bool closed_within(int fd, int ms)
+{
+	double until = mono_s() + ms / 1000.0;
+	for (;;) {
+		int left = (int)((until - mono_s()) * 1000);
+		if (left <= 0)
+			return false;
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, left) <= 0)
+			return false;
+		char b[512];
+		if (recv(fd, b, sizeof b, 0) <= 0)
+			return true;
+	}
+}
+
+/* A slowloris sends its headers a byte a second: never idle for WATTLE_IDLE_TIMEOUT_S, so
+ * only that bounded it before. Now its connection is closed WATTLE_HEADER_TIMEOUT_S after
+ * its first byte, while a normal client on another connection is served. */
+START_TEST(slow_headers_are_cut_off)
+{
+	const char *env[] = {"WATTLE_HEADER_TIMEOUT_S=2", "WATTLE_IDLE_TIMEOUT_S=30", NULL};
+	th_world_start(&w, env, TH_SITE);
+	int fd = connect_local();
+	static const char head[] = "GET /healthz HTTP/1.1\r\nHost: wattle\r\nX-Slow: ";
+	double t0 = mono_s();
+	ck_assert_int_eq(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+	bool cut = false;
+	int sent = 0;
+	while (!cut && mono_s() - t0 < 8) {
+		cut = closed_within(fd, 1000);
+		if (!cut) {
+			if (send(fd, "a", 1, MSG_NOSIGNAL) != 1)
+				cut = true;
+			sent++;
+		}
+		if (sent == 1) { /* meanwhile, another client is served at once */
+			double s0 = mono_s();
+			ck_assert_int_eq(status_of("/healthz", NULL), 200);
+			ck_assert_msg(mono_s() - s0 < 0.5, "a normal request took %.2f s", mono_s() - s0);
+		}
+	}
+	double took = mono_s() - t0;
+	close(fd);
+	ck_assert_msg(cut, "headers trickled for %.1f s (%d bytes a second apart) were not cut off", took, sent);
+	ck_assert_msg(took >= 1.9 && took < 3.5, "cut after %.2f s, want about 2", took);
+	ck_assert(metric("wattle_http_refused_total{reason=\"slow_headers\"} 1"));
+}
+END_TEST
+
+/* One reply to a request on fd: its status, or 0 when none came within 2 s. */
+static int read_reply(int fd)
+{
+	char b[8192];
+	size_t n = 0;
+	double until = mono_s() + 2;
+	while (n < sizeof b - 1) {
+		b[n] = 0;
+		const char *end = strstr(b, "\r\n\r\n");
+		const char *cl = strcasestr(b, "\r\nContent-Length:");
+		if (end && cl && cl < end && n >= (size_t)(end + 4 - b) + strtoul(cl + 17, NULL, 10))
+			return atoi(b + 9);
+		int left = (int)((until - mono_s()) * 1000);
+		struct pollfd p = {fd, POLLIN, 0};
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			return 0;
+		ssize_t k = recv(fd, b + n, sizeof b - 1 - n, 0);
+		if (k <= 0)
+			return 0;
+		n += (size_t)k;
+	}
+	return 0;
+}
+
+/* A keep-alive client is not cut: each request's deadline runs from its own first byte,
+ * and not while the connection waits between requests. Four requests on one connection,
+ * each sent in two parts 0.6 s apart, 1 s between them and 3 s (past the deadline) before
+ * the last: 6 s on the connection, each request's headers within 2 s. */
+START_TEST(keep_alive_requests_are_not_cut)
+{
+	const char *env[] = {"WATTLE_HEADER_TIMEOUT_S=2", "WATTLE_IDLE_TIMEOUT_S=30", NULL};
+	th_world_start(&w, env, TH_SITE);
+	int fd = connect_local();
+	static const char part1[] = "GET /healthz HTTP/1.1\r\nHo", part2[] = "st: wattle\r\n\r\n";
+	for (int i = 0; i < 4; i++) {
+		usleep(i == 3 ? 3000000 : i ? 1000000 : 0);
+		ck_assert_int_eq(send(fd, part1, strlen(part1), MSG_NOSIGNAL), (ssize_t)strlen(part1));
+		usleep(600000);
+		ck_assert_msg(send(fd, part2, strlen(part2), MSG_NOSIGNAL) == (ssize_t)strlen(part2), "request %d: cut", i);
+		int st = read_reply(fd);
+		ck_assert_msg(st == 200, "request %d on the connection: %d", i, st);
+	}
+	ck_assert_msg(!closed_within(fd, 300), "the connection was closed");
+	close(fd);
+	ck_assert(metric("wattle_http_refused_total{reason=\"slow_headers\"} 0"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("abuse");
@@ -192,6 +312,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, connections_per_address_are_bounded);
 	tcase_add_test(tc, deeply_nested_bodies_are_refused_before_parsing);
 	tcase_add_test(tc, a_trickled_body_is_cut_off);
+	tcase_add_test(tc, slow_headers_are_cut_off);
+	tcase_add_test(tc, keep_alive_requests_are_not_cut);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,12 +3,15 @@
 # random moments and PostgreSQL is restarted twice (fast, then immediate). The load: top-ups
 # with Idempotency-Keys (each tenant has a phone: every top-up queues an SMS), signed Stripe
 # notifications (each sent twice), readings from wattle-metersim (which executes the
-# meters' commands and acks them a second late), and operator commands. The SMS provider
-# and the webhook receiver stall for the first seconds, then recover. Every client retries
-# what got no definitive answer, as a real client would. Then: every acknowledged top-up and
-# payment is in the ledger exactly once, every meter's billed energy is its register's
+# meters' commands and acks them a second late), operator commands, and top-up orders with
+# Stripe (POST /v1/topup-orders) that tenants pay at Stripe: Stripe notifies wattle of some
+# payments and never of others, which only wattle's order query can find. The SMS provider,
+# the webhook receiver and Stripe stall for the first seconds, then recover. Every client
+# retries what got no definitive answer, as a real client would. Then: every acknowledged
+# top-up and payment is in the ledger exactly once, every order Stripe holds as paid is
+# credited exactly once and no other order is, every meter's billed energy is its register's
 # advance, no command and no message is left undelivered, and `wattle verify` passes.
-# Prints the counts.
+# Prints the counts. FAULT_KEEP=1 keeps its folder (wattle.log, orders.log: every order's answer).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/tests/lib.sh"
@@ -22,7 +25,7 @@ cleanup() {
   for p in "${pids[@]}" $wpid; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   "$root/scripts/pg.sh" stop "$tmp/pg" || true
-  rm -rf "$tmp"
+  [ -n "${FAULT_KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 pg=$("$root/scripts/pg.sh" start "$tmp/pg")   # durable
@@ -32,8 +35,14 @@ export WATTLE_STRIPE_WEBHOOK_SECRET=whsec_fault WATTLE_GATEWAY_SECRET=gw-fault
 export WATTLE_CLOCK_SPEED=600 WATTLE_CLOCK_START=$(date +%s) WATTLE_CLOCK_ANCHOR=$(date +%s)
 export WATTLE_DISPATCH_LEASE_MS=1000
 "$build/wattle" migrate
-port=$(free_ports 3); simport=$((port + 1)); peerport=$((port + 2))
+port=$(free_ports 4); simport=$((port + 1)); peerport=$((port + 2)); stripeport=$((port + 3))
 export WATTLE_SMS_URL=http://127.0.0.1:$peerport/sms WATTLE_NOTIFY_WEBHOOK_URL=http://127.0.0.1:$peerport/events
+# Stripe's API (tests/fault/stall_stripe.c); a call it does not answer in 1.5 s is a timeout.
+# An order is first asked about a wattle second after it is made (with the clock 600 times
+# fast, a few milliseconds; it backs off to a real second), and expires in 3 real seconds.
+export WATTLE_STRIPE_API_BASE=http://127.0.0.1:$stripeport WATTLE_STRIPE_SECRET_KEY=sk_test_fault
+# The day's reconciliation is off: it would credit a payment the query worker missed, and hide it.
+export WATTLE_PAY_TIMEOUT_MS=1500 WATTLE_PAY_QUERY_AFTER_S=1 WATTLE_RECONCILE_HOUR=24
 base="http://127.0.0.1:$port"
 serve() {
   WATTLE_LISTEN=127.0.0.1:$port "$build/wattle" serve --no-migrate 2>>"$tmp/wattle.log" &
@@ -99,6 +108,39 @@ stripe() { # worker j: payment_intent.succeeded for pi_<j>_<i>, sent twice, retr
     echo "pi_${j}_$i $amt" >>"$tmp/payments.$j"
   done
 }
+orders() { # worker j: Stripe top-up orders o<j>-<i>, each retried with its key until answered;
+  # a tenant pays two in three of those made at Stripe, and Stripe notifies wattle of half of those
+  local j=$1 i=0 s tn amt otn
+  while until_end; do
+    i=$((i + 1)); local k="o$j-$i"; tn=$(( (i % 5) + 1 )); amt=$(( 200 + i ))
+    while :; do
+      s=$(OUTF="$tmp/out.o$j" post "$fin" /v1/topup-orders "{\"tenant_id\":\"ten_$tn\",\"amount_minor\":$amt,\"provider\":\"stripe\"}" "$k")
+      echo "$(date +%s.%N) $k $s $(head -c 300 "$tmp/out.o$j")" >>"$tmp/orders.log"
+      case $s in
+        201) if grep -q '"status":"open"' "$tmp/out.o$j"; then
+               otn=$(grep -o '"out_trade_no":"[^"]*"' "$tmp/out.o$j" | head -1 | cut -d'"' -f4)
+               echo "$otn" >>"$tmp/orders.made.$j"
+               if [ $((i % 3)) != 0 ]; then
+                 s=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$stripeport/_fake/pay?out_trade_no=$otn&notify=$((i % 3 == 1))" || true)
+                 [ "$s" = 200 ] && echo "$otn $((i % 3 == 1))" >>"$tmp/orders.paid.$j"
+               fi
+             elif grep -q '"status":"closed"' "$tmp/out.o$j"; then
+               # Stripe did not answer, and the query worker closed the order meanwhile: its
+               # lease on a creation (2 x WATTLE_PAY_TIMEOUT_MS + 60 s) is 0.1 s with this clock
+               echo "$k" >>"$tmp/orders.closed.$j"
+             else # made before a kill and replayed "creating": left for the query worker to close
+               echo "$k" >>"$tmp/orders.failed.$j"
+             fi
+             break ;;
+        504) echo "$k" >>"$tmp/orders.timeout.$j"; break ;;
+        502) echo "$k" >>"$tmp/orders.failed.$j"; break ;;
+        4*) echo "fault: order $k answered $s: $(cat "$tmp/out.o$j")" >&2; exit 1 ;;
+      esac
+      sleep 0.1
+    done
+    sleep 0.1
+  done
+}
 commands() { # an operator cuts and restores meters
   local i=0 s
   while until_end; do
@@ -111,11 +153,15 @@ commands() { # an operator cuts and restores meters
 }
 "$build/tests/fault-stall-peer" --port "$peerport" --stall-s 8 --log "$tmp/delivered" &
 pids+=($!); peer=$!
+"$build/tests/fault-stall-stripe" --port "$stripeport" --stall-s 6 --secret sk_test_fault \
+  --webhook "$base/v1/webhooks/payments/stripe" --whsec "$WATTLE_STRIPE_WEBHOOK_SECRET" 2>"$tmp/stripe.log" &
+pids+=($!); fake=$!
 "$build/wattle-metersim" --url "$base" --key "$gw" --operator-key "$ops" --port "$simport" --interval-min 1 \
   --ack-delay-s 1 >/dev/null 2>"$tmp/metersim.log" &
 pids+=($!); sim=$!
 for j in 1 2 3; do topups $j & pids+=($!); done
 for j in 1 2; do stripe $j & pids+=($!); done
+for j in 1 2; do orders $j & pids+=($!); done
 commands & pids+=($!)
 
 # --- the faults ---
@@ -140,17 +186,27 @@ while until_end; do
   fi
 done
 # the load stops; the clients finish what they started; the outboxes drain
-for p in "${pids[@]}"; do [ "$p" = "$sim" ] || [ "$p" = "$peer" ] || wait "$p"; done
+for p in "${pids[@]}"; do [ "$p" = "$sim" ] || [ "$p" = "$peer" ] || [ "$p" = "$fake" ] || wait "$p"; done
 for _ in $(seq 300); do # the outboxes drain: commands acked (late), messages delivered
   [ "$(psql "$WATTLE_DATABASE_URL" -qAtc "SELECT (SELECT count(*) FROM commands WHERE state IN ('pending', 'sent'))
         + (SELECT count(*) FROM notifications WHERE state = 'pending')")" = 0 ] && break
   sleep 0.1
 done
-kill "$sim" "$peer"; wait "$sim" "$peer" 2>/dev/null || true
+# Stripe's notifications delivered, and every payment Stripe holds credited (found by the
+# query worker when no notification comes)
+q() { psql "$WATTLE_DATABASE_URL" -qAtc "$1"; }
+for _ in $(seq 600); do
+  curl -sf -D "$tmp/paid.h" -o "$tmp/fake_paid" "http://127.0.0.1:$stripeport/_fake/paid" || { sleep 0.2; continue; }
+  list=$(cut -d' ' -f2 "$tmp/fake_paid" | sed "s/.*/'&'/" | paste -sd,)
+  grep -qi '^X-Pending: 0' "$tmp/paid.h" && { [ -z "$list" ] ||
+    [ "$(q "SELECT count(*) FROM payments WHERE provider = 'stripe' AND provider_txn_id IN ($list)")" = "$(wc -l <"$tmp/fake_paid")" ]; } && break
+  sleep 0.2
+done
+stripe_refused=$(grep -i '^X-Refused:' "$tmp/paid.h" | tr -dc 0-9)
+kill "$sim" "$peer" "$fake"; wait "$sim" "$peer" "$fake" 2>/dev/null || true
 pids=()
 
 # --- the books ---
-q() { psql "$WATTLE_DATABASE_URL" -qAtc "$1"; }
 cat "$tmp"/topups.* >"$tmp/topups" 2>/dev/null || true
 cat "$tmp"/payments.* >"$tmp/payments" 2>/dev/null || true
 acked=$(wc -l <"$tmp/topups"); paid=$(wc -l <"$tmp/payments")
@@ -161,7 +217,30 @@ bad_topups=$(q "SELECT count(*) FROM fault_lost")
 extra_topups=$(q "SELECT count(*) - $acked FROM ledger_entries WHERE kind = 'topup' AND ref ? 'reference'")
 psql "$WATTLE_DATABASE_URL" -qc "CREATE TABLE fault_p (txn text, amt bigint)" -c "\\copy fault_p FROM '$tmp/payments' DELIMITER ' '"
 bad_pay=$(q "SELECT count(*) FROM fault_p f WHERE (SELECT count(*) FROM payments p WHERE p.provider_txn_id = f.txn) <> 1")
-credited=$(q "SELECT count(*) FROM ledger_entries WHERE kind = 'topup' AND ref->>'channel' = 'stripe'")
+credited=$(q "SELECT count(*) FROM ledger_entries WHERE kind = 'topup' AND ref->>'channel' = 'stripe'
+  AND ref->>'provider_txn_id' IN (SELECT txn FROM fault_p)")
+# the orders: what Stripe holds as paid, each credited once with its amount, and nothing else
+o_made=$( (cat "$tmp"/orders.made.* 2>/dev/null || true) | wc -l)
+o_timeout=$( (cat "$tmp"/orders.timeout.* 2>/dev/null || true) | wc -l)
+o_failed=$( (cat "$tmp"/orders.failed.* 2>/dev/null || true) | wc -l)
+o_closed=$( (cat "$tmp"/orders.closed.* 2>/dev/null || true) | wc -l)
+o_paid=$(wc -l <"$tmp/fake_paid")
+psql "$WATTLE_DATABASE_URL" -qc "CREATE TABLE fault_fp (otn text, txn text, amt bigint)" -c "\\copy fault_fp FROM '$tmp/fake_paid' DELIMITER ' '"
+o_bad=$(q "SELECT count(*) FROM fault_fp f WHERE (SELECT count(*) FROM payments p JOIN topup_orders o ON o.id = p.order_id
+  WHERE p.provider = 'stripe' AND p.provider_txn_id = f.txn AND p.status = 'credited' AND p.amount_minor = f.amt
+  AND o.out_trade_no = f.otn) <> 1
+  OR (SELECT count(*) FROM ledger_entries e WHERE e.kind = 'topup' AND e.ref->>'provider_txn_id' = f.txn) <> 1")
+o_unpaid_credit=$(q "SELECT (SELECT count(*) FROM payments WHERE provider = 'stripe' AND provider_txn_id NOT IN (SELECT txn FROM fault_fp)
+  AND provider_txn_id NOT IN (SELECT txn FROM fault_p)) + (SELECT count(*) FROM topup_orders WHERE status = 'paid'
+  AND out_trade_no NOT IN (SELECT otn FROM fault_fp))")
+o_by_query=$(q "SELECT count(*) FROM payments WHERE provider_txn_id IN (SELECT txn FROM fault_fp) AND request_id LIKE 'query-%'")
+o_by_note=$(q "SELECT count(*) FROM payments WHERE provider_txn_id IN (SELECT txn FROM fault_fp) AND coalesce(request_id, '') NOT LIKE 'query-%'")
+(cat "$tmp"/orders.paid.* 2>/dev/null || true) >"$tmp/orders.paid"
+o_silent=$(awk '$2 == 0' "$tmp/orders.paid" | wc -l)
+# a payment Stripe never notified can only have been found by the query worker
+psql "$WATTLE_DATABASE_URL" -qc "CREATE TABLE fault_op (otn text, notified int)" -c "\\copy fault_op FROM '$tmp/orders.paid' DELIMITER ' '"
+o_missed=$(q "SELECT count(*) FROM fault_op f WHERE f.notified = 0 AND NOT EXISTS (SELECT 1 FROM payments p
+  WHERE p.out_trade_no = f.otn AND p.request_id LIKE 'query-%')")
 wh_bad=$(q "SELECT count(*) FROM meter_state st WHERE st.billed_wh <> st.last_register_wh - (SELECT min(energy_wh) FROM readings r WHERE r.meter_id = st.meter_id)")
 undelivered=$(q "SELECT count(*) FROM commands WHERE state NOT IN ('acked', 'superseded')")
 ncmd=$(q "SELECT count(*) FROM commands"); nread=$(q "SELECT count(*) FROM readings")
@@ -178,6 +257,12 @@ echo "fault: top-ups lost or doubled $bad_topups (unacknowledged in the ledger: 
      "meters whose billed Wh is not their register's advance $wh_bad, commands undelivered $undelivered"
 echo "fault: $notes messages (SMS and webhook; $suppressed more suppressed by the tenants' limit), $unsent not delivered; $delivered deliveries" \
      "($((delivered - notes)) again after a stall or a kill: at least once, as an outbox sends)"
+echo "fault: Stripe orders: $o_made made, $((o_timeout + o_closed)) timed out (504 $o_timeout, closed unanswered $o_closed)," \
+     "$o_failed failed; $o_paid paid at Stripe ($o_silent never notified), $o_by_note credited by notification," \
+     "$o_by_query by query; not credited once $o_bad, credited unpaid $o_unpaid_credit, never-notified not found by query" \
+     "$o_missed; Stripe refused ${stripe_refused:-?} of wattle's calls"
 "$build/wattle" verify
-[ "$bad_topups" = 0 ] && [ "$extra_topups" = 0 ] && [ "$bad_pay" = 0 ] && [ "$credited" = "$paid" ] && [ "$wh_bad" = 0 ] \
+[ "$o_bad" = 0 ] && [ "$o_unpaid_credit" = 0 ] && [ "$o_missed" = 0 ] && [ "$o_paid" -gt 5 ] && [ "$o_silent" -gt 0 ] \
+  && [ "$((o_timeout + o_closed))" -gt 0 ] && [ "$((o_by_note + o_by_query))" = "$o_paid" ] \
+  && [ "$bad_topups" = 0 ] && [ "$extra_topups" = 0 ] && [ "$bad_pay" = 0 ] && [ "$credited" = "$paid" ] && [ "$wh_bad" = 0 ] \
   && [ "$undelivered" = 0 ] && [ "$unsent" = 0 ] && [ "$delivered" -ge "$notes" ] && [ "$ordered" -gt 10 ] && [ "$kills" -ge 4 ] && [ "$restarts" = 2 ] && [ "$acked" -gt 50 ]
