@@ -105,6 +105,11 @@ const struct route api_routes[] = {
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"GET", "/v1/audit", api_audit_list, ADMIN, 0, "/v1/audit"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
+	{"GET", "/v1/dashboard", api_dashboard, ADMIN | FIN | OPS, 0, "/v1/dashboard"},
+	{"GET", "/console", api_console_redirect, 0, 0, "/console"},
+	{"GET", "/console/{path*}", api_console_staff, 0, 0, "/console/"},
+	{"GET", "/t", api_console_redirect, 0, 0, "/t"},
+	{"GET", "/t/{path*}", api_console_tenant, 0, 0, "/t/"},
 	{0},
 };
 
@@ -137,10 +142,12 @@ void api_register_statements_receipts(void);
 void api_register_statements_moveout(void);
 void api_register_statements_msgtemplates(void);
 void api_register_statements_sms(void);
+void api_register_statements_dashboard(void);
 
 void api_register_statements(void)
 {
 	api_register_statements_common();
+	api_register_statements_dashboard();
 	api_register_statements_sites();
 	api_register_statements_tenants();
 	api_register_statements_msgtemplates();

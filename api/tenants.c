@@ -167,15 +167,22 @@ void api_tenants_create(struct req *rq)
 
 void api_tenants_list(struct req *rq)
 {
+	static const char *const states[] = {"normal", "warned", "grace", "cut_off", NULL};
 	int64_t sid, limit, after;
-	if (api_query_id(rq, "site_id", ID_SITE, &sid) || api_page(rq, ID_TENANT, &limit, &after))
+	const char *state, *q = api_query(rq, "q");
+	if (api_query_id(rq, "site_id", ID_SITE, &sid) || api_page(rq, ID_TENANT, &limit, &after) ||
+	    api_query_enum(rq, "state", states, &state))
 		return;
+	if (q && (!*q || strlen(q) > 100)) {
+		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "q"), "q: 1 to 100 bytes");
+		return;
+	}
 	PGconn *c = api_conn(rq);
 	if (!c)
 		return;
 	struct tenant *v;
 	int n;
-	if (api_read_failed(rq, store_tenants_list(c, after, limit + 1, sid, &v, &n)))
+	if (api_read_failed(rq, store_tenants_list(c, after, limit + 1, sid, q, state, &v, &n)))
 		return;
 	json_t *items = json_array();
 	for (int i = 0; i < n; i++)

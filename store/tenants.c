@@ -24,7 +24,11 @@ static const struct db_stmt tenant_stmts[] = {
 	 " SELECT " TENANT_COLS " FROM t"},
 	{"tenant_list", /* store_tenants_list */
 	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id > $1"
-	 " AND ($3::bigint IS NULL OR t.site_id = $3) ORDER BY t.id LIMIT $2"},
+	 " AND ($3::bigint IS NULL OR t.site_id = $3)"
+	 " AND ($4::text IS NULL OR strpos(lower(t.name), lower($4)) > 0 OR strpos(coalesce(t.phone, ''), $4) > 0"
+	 "      OR strpos(lower(t.category), lower($4)) > 0)"
+	 " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM accounts a WHERE a.tenant_id = t.id AND a.state = $5))"
+	 " ORDER BY t.id LIMIT $2"},
 	{"tenant_get", /* store_tenant_get */
 	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id = $1"},
 	{"tenant_update", /* store_tenant_update: NULL leaves a column; $7, $11, $13, $15, $18 say whether
@@ -87,8 +91,8 @@ enum db_status store_tenant_get(PGconn *c, int64_t id, struct tenant *out)
 	return db_exec_row(c, "tenant_get", &p, spec, NULL);
 }
 
-enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, struct tenant **out,
-				  int *n)
+enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, const char *q,
+				  const char *state, struct tenant **out, int *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -96,6 +100,8 @@ enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64
 	db_p_i64(&p, after);
 	db_p_i64(&p, limit);
 	db_p_id(&p, site_id);
+	db_p_text(&p, q);
+	db_p_text(&p, state);
 	struct tenant t;
 	struct db_col spec[] = TENANT_SPEC(&t);
 	return db_exec_rows(c, "tenant_list", &p, spec, &t, sizeof t, (void **)out, n);
