@@ -1,5 +1,6 @@
 /* health.c: /healthz (process up), /readyz (database reachable and migrated), /metrics. */
 #include "api/api.h"
+#include "api/events.h"
 #include "api/metrics.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -79,5 +80,6 @@ void api_metrics(struct req *rq)
 	srv_buf_putn(&b, text, len);
 	free(text);
 	gauges(&b);
+	api_events_metrics(&b);
 	api_reply_buf(rq, 200, "text/plain; version=0.0.4", &b);
 }

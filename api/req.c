@@ -47,6 +47,7 @@ static const struct {
 	[E_PROVIDER_TIMEOUT] = {504, "provider_timeout", "the payment provider did not answer in time"},
 	[E_PDF_UNAVAILABLE] = {503, "pdf_unavailable", "PDF receipts cannot be made on this server (its font is missing)"},
 	[E_ACCOUNT_CLOSED] = {422, "account_closed", "the tenant moved out: its account takes no new money"},
+	[E_TOO_MANY_STREAMS] = {503, "too_many_streams", "this server has as many event streams open as it serves; retry after Retry-After seconds"},
 	[E_INTERNAL] = {500, "internal_error", "internal error"},
 };
 

@@ -42,6 +42,7 @@ enum api_err {
 	E_PROVIDER_TIMEOUT,
 	E_PDF_UNAVAILABLE,
 	E_ACCOUNT_CLOSED,
+	E_TOO_MANY_STREAMS,
 	E_INTERNAL,
 	E__COUNT
 };
@@ -90,6 +91,7 @@ struct req {
 	size_t raw_len;
 	const char *content_type; /* static string, for raw */
 	char allow[64];           /* Allow header for 405; "" when none */
+	void *stream; /* a response the handler made (struct MHD_Response *: an event stream), queued as it is */
 };
 
 typedef void (*route_fn)(struct req *rq);

@@ -1,6 +1,7 @@
 /* routes.c: the one route table. api/openapi.yaml describes exactly these routes
  * (tests/test_openapi.c checks it). */
 #include "api/api.h"
+#include "api/events.h"
 
 #define ADMIN ROLE_ADMIN
 #define FIN ROLE_FINANCE
@@ -61,6 +62,7 @@ const struct route api_routes[] = {
 	{"GET", "/v1/commands", api_commands_list, OPS | GW, 0, "/v1/commands"},
 	{"POST", "/v1/commands/{id}/ack", api_command_ack, GW, ROUTE_BODY, "/v1/commands/{id}/ack"},
 	{"POST", "/v1/meters/{id}/commands", api_meter_command, OPS, ROUTE_BODY, "/v1/meters/{id}/commands"},
+	{"GET", "/v1/events", api_events, ADMIN | FIN | OPS | TEN, 0, "/v1/events"},
 	{"GET", "/v1/notifications", api_notifications_list, OPS | FIN, 0, "/v1/notifications"},
 	{"POST", "/v1/cost-pools", api_pools_create, ADMIN | FIN, ROUTE_BODY, "/v1/cost-pools"},
 	{"GET", "/v1/cost-pools", api_pools_list, ADMIN | FIN, 0, "/v1/cost-pools"},
@@ -143,6 +145,7 @@ void api_register_statements_moveout(void);
 void api_register_statements_msgtemplates(void);
 void api_register_statements_sms(void);
 void api_register_statements_dashboard(void);
+void api_register_statements_events(void);
 
 void api_register_statements(void)
 {
@@ -164,4 +167,5 @@ void api_register_statements(void)
 	api_register_statements_receipts();
 	api_register_statements_moveout();
 	api_register_statements_sms();
+	api_register_statements_events();
 }

@@ -40,7 +40,7 @@ const char *const srv_config_names[] = {
 	"WATTLE_ALIYUN_SMS_ENDPOINT", "WATTLE_TENCENT_SECRET_ID", "WATTLE_TENCENT_SECRET_KEY",
 	"WATTLE_TENCENT_SMS_SDK_APP_ID", "WATTLE_TENCENT_SMS_SIGN_NAME", "WATTLE_TENCENT_SMS_ENDPOINT",
 	"WATTLE_TENCENT_SMS_REGION", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_SMS_DELIVERY", "WATTLE_SMS_POLL_MS",
-	"WATTLE_SMS_PROVIDER", "WATTLE_TENANT_MESSAGES_PER_HOUR", NULL,
+	"WATTLE_SMS_PROVIDER", "WATTLE_TENANT_MESSAGES_PER_HOUR", "WATTLE_SSE_HEARTBEAT_S", "WATTLE_SSE_MAX_CLIENTS", NULL,
 };
 
 /* An integer setting in [min, max], or def when unset. */
@@ -147,6 +147,8 @@ int srv_config_load(struct config *c)
 	    int_setting("WATTLE_AUTH_FAILURES_PER_MIN", 0, 1000000, 10, &fails) ||
 	    int_setting("WATTLE_MAX_CONN_PER_ADDR", 0, 100000, 256, &conns) ||
 	    int_setting("WATTLE_IDLE_TIMEOUT_S", 1, 3600, 60, &c->idle_timeout_s) ||
+	    int_setting("WATTLE_SSE_HEARTBEAT_S", 1, 3600, 15, &c->sse_heartbeat_s) ||
+	    int_setting("WATTLE_SSE_MAX_CLIENTS", 1, 100000, 1000, &c->sse_max_clients) ||
 	    int_setting("WATTLE_REQUEST_TIMEOUT_S", 1, 3600, 30, &c->request_timeout_s))
 		return -1;
 	c->limits.key = (struct srv_rate){per_key * 60, burst ? burst : 2 * per_key};

@@ -28,6 +28,8 @@ struct config {
 	unsigned conn_per_addr;   /* WATTLE_MAX_CONN_PER_ADDR, default 256; 0 no limit */
 	int64_t idle_timeout_s;   /* WATTLE_IDLE_TIMEOUT_S, default 60: a silent connection is closed */
 	int64_t request_timeout_s; /* WATTLE_REQUEST_TIMEOUT_S, default 30: a body still arriving is cut off */
+	int64_t sse_heartbeat_s;   /* WATTLE_SSE_HEARTBEAT_S, default 15: a comment on every event stream */
+	int64_t sse_max_clients;   /* WATTLE_SSE_MAX_CLIENTS, default 1000: event streams per process */
 	/* WATTLE_LOG_LEVEL and WATTLE_CLOCK_SPEED/_START/_ANCHOR are applied as they are read */
 	struct srv_dispatch_cfg dispatch;  /* WATTLE_GATEWAY_SECRET, WATTLE_SMS_*, WATTLE_NOTIFY_WEBHOOK_*,
 					    * WATTLE_DISPATCH_LEASE_MS */

@@ -426,7 +426,7 @@ static enum MHD_Result send_reply(struct req *rq)
 	srv_metrics_observe(rq->route_index < 0 ? nroutes : rq->route_index, rq->status,
 			    dur);
 	log_request(rq, dur);
-	struct MHD_Response *resp;
+	struct MHD_Response *resp = NULL;
 	char *body = NULL;
 	size_t body_n = 0;
 	const char *ctype = NULL;
@@ -442,7 +442,10 @@ static enum MHD_Result send_reply(struct req *rq)
 		ctype = rq->content_type;
 	}
 	bool gz = false;
-	if (body && body_n >= GZIP_MIN && accepts_gzip(rq)) {
+	if (rq->stream) { /* made by the handler (an event stream): no body of ours */
+		resp = rq->stream;
+		rq->stream = NULL;
+	} else if (body && body_n >= GZIP_MIN && accepts_gzip(rq)) {
 		size_t zn;
 		char *z = gzip(body, body_n, &zn);
 		if (z) {
@@ -452,12 +455,14 @@ static enum MHD_Result send_reply(struct req *rq)
 			gz = true;
 		}
 	}
-	if (body) {
+	if (resp) {
+		free(body);
+	} else if (body) {
 		resp = MHD_create_response_from_buffer(body_n, body, MHD_RESPMEM_MUST_FREE);
 		MHD_add_response_header(resp, "Content-Type", ctype);
 		if (gz)
 			MHD_add_response_header(resp, "Content-Encoding", "gzip");
-	} else {
+	} else if (!resp) {
 		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 	}
 	MHD_add_response_header(resp, "X-Request-Id", rq->request_id);
@@ -761,6 +766,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		return;
 	if (rq->deferred)
 		atomic_fetch_sub(&suspended, 1);
+	if (rq->stream) /* made, never queued */
+		MHD_destroy_response(rq->stream);
 	json_decref(rq->json);
 	json_decref(rq->reply);
 	free(rq->raw);

@@ -5,6 +5,7 @@
  * has open/close, its own state. */
 #include "server/workers.h"
 #include "api/api.h"
+#include "api/events.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "ops/account.h"
@@ -124,6 +125,9 @@ static void accounts_start(void) { api_accounts_start((cfg->threads + 1) / 2); }
  * pushed one does (the lease, WATTLE_DISPATCH_LEASE_MS of real time). */
 static void pulls_start(void) { api_pull_start(cfg->dispatch.lease_ms * 1000 * srv_clock_speed()); }
 
+/* The thread that feeds GET /v1/events streams (api/events.c). */
+static void events_start(void) { api_events_start(cfg->sse_heartbeat_s, (int)cfg->sse_max_clients); }
+
 /* Provider calls wait on the network, not the CPU: a thread each for up to 16 at once. */
 static void provider_calls_start(void) { api_provider_calls_start(16); }
 
@@ -165,6 +169,7 @@ static const struct srv_worker table[] = {
 	{"readings", NULL, readings_start, api_readings_stop, 0, NULL, NULL, NULL},
 	{"account_reads", NULL, accounts_start, api_accounts_stop, 0, NULL, NULL, NULL},
 	{"command_pulls", NULL, pulls_start, api_pull_stop, 0, NULL, NULL, NULL},
+	{"events", NULL, events_start, api_events_stop, 0, NULL, NULL, NULL},
 	{"provider_calls", NULL, provider_calls_start, api_provider_calls_stop, 0, NULL, NULL, NULL},
 	{"grace", NULL, NULL, NULL, 100, grace, NULL, NULL},
 	{"alarms", alarms_on, NULL, NULL, 1000, alarms, NULL, NULL},
