@@ -1,0 +1,53 @@
+// console_render.mjs: bench/console.sh's measurements in headless Chromium (puppeteer-core from
+// tests/browser): page weight per page and time to first render of the dashboard and tenants.
+import { createRequire } from 'node:module';
+const require = createRequire(new URL('../tests/browser/package.json', import.meta.url));
+const puppeteer = require('puppeteer-core');
+
+const { BASE_URL: base, USER_NAME: user, USER_PASS: pass } = process.env;
+const rounds = Number(process.env.ROUNDS || 5);
+const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+const median = (v) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+try {
+  const page = await browser.newPage();
+  await page.evaluateOnNewDocument(() => localStorage.setItem('wattle.lang', 'en'));
+  const cdp = await page.createCDPSession();
+  await cdp.send('Network.enable');
+  let bytes = 0;
+  cdp.on('Network.loadingFinished', (e) => { bytes += e.encodedDataLength; });
+  const weigh = async (name, url, sel) => {
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+    bytes = 0;
+    await page.goto('about:blank');
+    await page.goto(url, { waitUntil: 'networkidle0' });
+    await page.waitForSelector(sel);
+    console.log(`  page weight ${name.padEnd(10)} ${(bytes / 1024).toFixed(1).padStart(7)} KB transferred`);
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: false });
+  };
+  await weigh('sign-in', `${base}/console/`, '#signin');
+  await page.type('#signin input[name=username]', user);
+  await page.type('#signin input[name=password]', pass);
+  await page.click('#signin button[type=submit]');
+  await page.waitForSelector('#d-liability');
+  await weigh('dashboard', `${base}/console/#/dashboard`, '#d-chart canvas');
+  await weigh('tenants', `${base}/console/#/tenants`, 'tbody tr');
+  await weigh('tenant', `${base}/console/#/tenants/ten_1`, '#tenant-balance');
+  await weigh('control', `${base}/console/#/finance`, '#report-kind');
+  await weigh('phone', `${base}/t/`, '#phone');
+  const first = async (hash, sel) => {
+    const v = [];
+    for (let i = 0; i < rounds; i++) {
+      await page.goto('about:blank');
+      await page.goto(`${base}/console/${hash}`);
+      await page.waitForSelector(sel, { timeout: 30000 });
+      v.push(await page.evaluate(() => performance.now()));
+    }
+    return median(v);
+  };
+  console.log(`  first render dashboard   ${(await first('#/dashboard', '#d-liability')).toFixed(0)} ms (figures), ` +
+    `${(await first('#/dashboard', '#d-chart canvas')).toFixed(0)} ms (with the chart)`);
+  console.log(`  first render tenants     ${(await first('#/tenants', 'tbody tr')).toFixed(0)} ms (first page of 50)`);
+  console.log(`  tenant search            ${(await first('#/tenants?q=Shop%204999', 'tbody tr')).toFixed(0)} ms (by name)`);
+} finally {
+  await browser.close();
+}
