@@ -32,7 +32,7 @@ export async function dailyBars(el, days, series, yFormat, caption) {
   const bars = uPlot.paths.bars({ size: [0.7, 60] });
   const opts = {
     width, height: 220,
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: () => [xs[0] - 43200, xs[xs.length - 1] + 43200] } },
     axes: [{}, { values: (u, vals) => vals.map((v) => yFormat(v)), size: 80 }],
     series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, fill: `${s.color}99`, paths: bars, points: { show: false } }))],
     legend: { show: series.length > 1 },

@@ -25,7 +25,7 @@ export async function launch() {
 export async function open(ctx, lang = 'en') {
   const page = await ctx.newPage();
   await page.setViewport({ width: 1200, height: 900 });
-  await page.evaluateOnNewDocument((l) => { if (!localStorage.getItem('wattle.lang')) localStorage.setItem('wattle.lang', l); }, lang);
+  await page.evaluateOnNewDocument((l) => { try { if (!localStorage.getItem('wattle.lang')) localStorage.setItem('wattle.lang', l); } catch { /* about:blank */ } }, lang);
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
