@@ -296,6 +296,32 @@ static json_t *call(const char *method, const char *path, const char *key, long 
 	return j;
 }
 
+/* The people who sign in to the console (demo passwords, for the demo only), and the URL
+ * they open; a tenant signs in on /t/ with its phone and the demo's fixed code. */
+#define DEMO_TENANT_PHONE "+8613810000000" /* ten_1's, as seeded */
+#define DEMO_TENANT_CODE "246810"
+static void console_people(void)
+{
+	const char *users[][3] = {{"demo-finance", "finance-demo-2026", "finance"},
+				  {"demo-operator", "operator-demo-2026", "operator"}};
+	bool ok = true;
+	for (int i = 0; i < 2 && ok; i++) {
+		char body[200];
+		snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}", users[i][0],
+			 users[i][1], users[i][2]);
+		long st = http("POST", "/v1/users", D.admin, NULL, body, NULL, NULL);
+		ok = st == 201 || st == 409;
+	}
+	say("\nThe console: http://%s/console/\n", D.listen);
+	if (!ok) {
+		say("  (this build has no users to sign in with; the API keys below still work)\n");
+		return;
+	}
+	say("  finance   %s / %s\n  operator  %s / %s\n", users[0][0], users[0][1], users[1][0], users[1][1]);
+	say("The tenant page: http://%s/t/  phone %s, code %s (the demo's fixed code; a real tenant gets an SMS)\n",
+	    D.listen, DEMO_TENANT_PHONE, DEMO_TENANT_CODE);
+}
+
 static void wait_healthy(void)
 {
 	for (int i = 0; i < 100; i++) {
@@ -1165,6 +1191,7 @@ int srv_demo(int argc, char **argv)
 	    "  curl -s http://127.0.0.1:%d/metrics    # the gateway: polls, readings, faults, queue depth\n",
 	    D.var, D.nbuilding > 3 ? " and a Tasmota plug on MQTT" : "", D.ops, D.listen, D.ops, D.listen,
 	    D.ctl_modbus, D.gw_metrics);
+	console_people();
 	say("\nwattle is serving the demo mall on http://%s until Ctrl-C. Keys:\n\n"
 	    "  admin     %s   (reads everything; sites, keys)\n"
 	    "  finance   %s   (money: top-ups, pools, reports)\n"
