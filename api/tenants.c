@@ -185,8 +185,14 @@ void api_tenants_list(struct req *rq)
 	if (api_read_failed(rq, store_tenants_list(c, after, limit + 1, sid, q, state, &v, &n)))
 		return;
 	json_t *items = json_array();
-	for (int i = 0; i < n; i++)
-		json_array_append_new(items, tenant_json(&v[i]));
+	for (int i = 0; i < n; i++) {
+		json_t *o = tenant_json(&v[i]);
+		if (v[i].state[0]) /* the console's list shows where each stands without a request each */
+			json_object_set_new(o, "account", json_pack("{s:I, s:s, s:s, s:s}", "balance_minor",
+								    (json_int_t)v[i].balance_minor, "currency", v[i].currency,
+								    "state", v[i].state, "supply", v[i].supply));
+		json_array_append_new(items, o);
+	}
 	free(v);
 	api_reply(rq, 200, api_page_reply(items, limit));
 }

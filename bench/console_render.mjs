@@ -32,7 +32,7 @@ try {
   await weigh('dashboard', `${base}/console/#/dashboard`, '#d-chart canvas');
   await weigh('tenants', `${base}/console/#/tenants`, 'tbody tr');
   await weigh('tenant', `${base}/console/#/tenants/ten_1`, '#tenant-balance');
-  await weigh('control', `${base}/console/#/finance`, '#report-kind');
+  await weigh('finance', `${base}/console/#/finance`, '#report-kind');
   await weigh('phone', `${base}/t/`, '#phone');
   const first = async (hash, sel) => {
     const v = [];

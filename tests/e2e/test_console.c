@@ -318,6 +318,12 @@ START_TEST(dashboard_and_tenant_search_tell_the_site_as_it_is)
 		ck_assert_msg((int)json_array_size(json_object_get(l, "items")) == s[i].n, "%s", path);
 		json_decref(l);
 	}
+	json_t *l = th_ok(&w.srv, "GET", "/v1/tenants?q=noodle", w.fin, NULL, 200);
+	json_t *a = json_object_get(json_array_get(json_object_get(l, "items"), 0), "account");
+	ck_assert_int_eq(json_integer_value(json_object_get(a, "balance_minor")), 12345);
+	ck_assert_str_eq(json_string_value(json_object_get(a, "state")), "normal");
+	ck_assert_str_eq(json_string_value(json_object_get(a, "currency")), "CNY");
+	json_decref(l);
 	r = th_req(&w.srv, "GET", "/v1/tenants?state=broke", w.fin, NULL, NULL);
 	ck_assert_int_eq(r.status, 400);
 	th_resp_free(&r);
