@@ -103,8 +103,9 @@ async function afterSignIn() {
   S.site = S.sites[0] || null;
   if (S.site) L.setZone(S.site.timezone);
   startEvents();
-  if (!location.hash || location.hash === '#/') location.hash = role() === 'operator' ? '#/control' : '#/dashboard';
-  render();
+  const home = role() === 'operator' ? '#/control' : '#/dashboard';
+  if (!location.hash || location.hash === '#/') location.hash = home; // the hashchange draws it
+  else render();
 }
 
 // --- dashboard
@@ -225,7 +226,7 @@ async function tenantPage(view, id) {
 
   const chart = h('div', { class: 'chart', id: 'tenant-chart' });
   view.append(h('h3', { text: t('tenant.consumption') }), chart);
-  api('GET', `/v1/tenants/${id}/consumption?from=${L.daysAgo(29)}&to=${L.today()}&granularity=day`).then((c) => {
+  api('GET', `/v1/tenants/${id}/consumption?from=${L.daysAgo(29)}&to=${L.daysAgo(-1)}&granularity=day`).then((c) => {
     const days = []; for (let i = 29; i >= 0; i--) days.push(L.daysAgo(i));
     const bands = [...new Set(c.items.flatMap((x) => x.bands.map((b) => b.band)))];
     const colors = ['#0b5cad', '#b00020', '#1e6b34', '#8a5300'];
@@ -449,7 +450,7 @@ async function financePage(view) {
     e.preventDefault();
     try {
       const r = await api('POST', '/v1/reports', { kind: kind.input.value, period: per.input.value, site_id: S.site.id });
-      const body = await api('GET', `/v1/reports/${r.id}`);
+      const body = r.data || r;
       const totals = Object.entries(body).filter(([k, v]) => /_minor$/.test(k) && typeof v === 'number');
       out.replaceChildren(
         h('dl', { class: 'card' }, totals.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: L.money(v, currency()) })])),
@@ -546,7 +547,9 @@ async function adminPage(view) {
 }
 
 // --- the router
+let renderGen = 0;
 async function render() {
+  const gen = ++renderGen;
   for (const off of pageSubs) off();
   pageSubs = [];
   frame();
@@ -569,6 +572,7 @@ async function render() {
     else if (page === 'meters') await metersPage(holder);
     else if (page === 'admin') await adminPage(holder);
     else await dashboardPage(holder);
+    if (gen !== renderGen) return; // another page was asked for meanwhile
     view.replaceChildren(holder);
     document.body.dataset.page = page;
   } catch (e) {

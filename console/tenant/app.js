@@ -83,7 +83,7 @@ async function accountPage(view, id) {
   const month = h('section', { class: 'card', id: 'month', 'aria-labelledby': 'month-h' }, h('h2', { id: 'month-h', text: t('t.month') }));
   const chart = h('div', { class: 'chart', id: 'month-chart' });
   view.append(month);
-  api('GET', `/v1/tenants/${id}/consumption?from=${L.monthStart()}&to=${L.today()}&granularity=day`).then((c) => {
+  api('GET', `/v1/tenants/${id}/consumption?from=${L.monthStart()}&to=${L.daysAgo(-1)}&granularity=day`).then((c) => {
     const bands = {};
     for (const it of c.items) for (const b of it.bands) {
       bands[b.band] = bands[b.band] || { wh: 0, nano: 0n };
