@@ -460,10 +460,26 @@ async function financePage(view) {
   });
   view.append(h('h3', { id: 'rep-h', text: t('fin.reports') }), form, out);
   const lists = [
-    ['fin.conflicts', '/v1/payment-conflicts', (x) => [x.id, x.provider || x.kind || '', L.money(x.amount_minor, currency()), x.state || x.status || '']],
     ['fin.refunds', '/v1/refunds', (x) => [x.id, x.payment_id, L.money(x.amount_minor, currency()), x.state]],
     ['fin.reconciliations', '/v1/reconciliations', (x) => [x.id, x.provider, x.date, x.state || x.status || '']],
   ];
+  // payment conflicts: credit the tenant or reject, with a reason, confirmed
+  const cbox = h('div', { id: 'conflicts' });
+  view.append(h('h3', { text: t('fin.conflicts') }), cbox);
+  const resolve = (c, action) => async () => {
+    const reason = window.prompt(t('tenant.reason'));
+    if (!reason || !reason.trim()) { announce(t('err.reason'), 'error'); return; }
+    if (!(await confirmDialog(`${c.id}: ${action}`, [`${c.payment.provider} ${L.money(c.payment.amount_minor, c.payment.currency)}`, reason], t('tenant.confirm'), t('tenant.cancel')))) return;
+    try { await api('POST', `/v1/payment-conflicts/${c.id}/resolve`, { action, reason: reason.trim() }, { idem: newKey() }); render(); } catch (e) { fail(e); }
+  };
+  api('GET', '/v1/payment-conflicts?limit=100').then((p) => cbox.replaceChildren(p.items.length ? table(t('fin.conflicts'), [
+    { label: 'id', get: (c) => c.id }, { label: t('fin.provider'), get: (c) => c.payment.provider },
+    { label: t('tenant.amount'), num: true, get: (c) => L.money(c.payment.amount_minor, c.payment.currency) },
+    { label: t('tenant.reason'), get: (c) => c.reason }, { label: t('fin.status'), get: (c) => c.state },
+    { label: '', get: (c) => (c.state === 'open' ? h('span', { class: 'row' },
+      h('button', { type: 'button', text: 'credit', 'aria-label': `credit ${c.id}`, onclick: resolve(c, 'credit') }),
+      h('button', { type: 'button', text: 'reject', 'aria-label': `reject ${c.id}`, onclick: resolve(c, 'reject') })) : '') },
+  ], p.items) : h('p', { class: 'muted', text: t('none') }))).catch((e) => cbox.replaceChildren(h('p', { class: 'muted', text: errorText(e) })));
   for (const [title, path, cells] of lists) {
     const box = h('div', {});
     view.append(h('h3', { text: t(title) }), box);
@@ -528,8 +544,34 @@ async function metersPage(view) {
 }
 
 // --- administration
+// A small create form: fields [[name, label, attrs]], posted as JSON to path; then redraw.
+function createForm(id, title, path, fields, done) {
+  const inputs = fields.map(([name, label, attrs = {}]) => {
+    const f = attrs.options ? select(label, attrs.options, { id: `${id}-${name}` }) : field(label, { id: `${id}-${name}`, autocomplete: 'off', ...attrs });
+    return [name, f];
+  });
+  const form = h('form', { class: 'row card', id, 'aria-label': title }, inputs.map(([, f]) => f.wrap), h('button', { type: 'submit', class: 'primary', text: title }));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = {};
+    for (const [name, f] of inputs) if (f.input.value.trim()) body[name] = f.input.value.trim();
+    try { const r = await api('POST', path, body); if (done) done(r); else render(); } catch (err) { fail(err); }
+  });
+  return form;
+}
+
 async function adminPage(view) {
   view.append(h('h2', { text: t('nav.admin') }));
+  if (role() === 'admin') {
+    const roles = ['finance', 'operator', 'tenant', 'admin'].map((r) => [r, r]);
+    const shown = h('p', { id: 'new-key', 'aria-live': 'polite' });
+    view.append(
+      createForm('new-user', `${t('admin.users')} +`, '/v1/users', [['username', t('signin.username')], ['password', t('signin.password'), { type: 'password', autocomplete: 'new-password', minlength: '10' }],
+        ['role', t('admin.role'), { options: roles }], ['tenant_id', t('alarm.tenant')]]),
+      createForm('new-key-form', `${t('admin.keys')} +`, '/v1/api-keys', [['name', t('tenants.name')], ['role', t('admin.role'), { options: [...roles, ['gateway', 'gateway']] }], ['tenant_id', t('alarm.tenant')]],
+        (r) => { shown.textContent = `${r.id}: ${r.key}`; announce(`${t('admin.keys')}: ${r.id}`, 'ok'); }), shown,
+      createForm('new-site', `${t('admin.sites')} +`, '/v1/sites', [['name', t('tenants.name')], ['timezone', t('admin.timezone'), { value: 'Asia/Shanghai' }], ['currency', t('admin.currency'), { value: 'CNY' }]]));
+  }
   const show = async (title, path, cols) => {
     const box = h('div', {});
     view.append(h('h3', { text: t(title) }), box);
