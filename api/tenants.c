@@ -169,12 +169,13 @@ void api_tenants_list(struct req *rq)
 {
 	static const char *const states[] = {"normal", "warned", "grace", "cut_off", NULL};
 	int64_t sid, limit, after;
-	const char *state, *q = api_query(rq, "q");
+	const char *state, *rating, *q = api_query(rq, "q"), *category = api_query(rq, "category");
 	if (api_query_id(rq, "site_id", ID_SITE, &sid) || api_page(rq, ID_TENANT, &limit, &after) ||
-	    api_query_enum(rq, "state", states, &state))
+	    api_query_enum(rq, "state", states, &state) || api_query_enum(rq, "credit_rating", ratings, &rating))
 		return;
-	if (q && (!*q || strlen(q) > 100)) {
-		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "q"), "q: 1 to 100 bytes");
+	if ((q && (!*q || strlen(q) > 100)) || (category && (!*category || strlen(category) > 64))) {
+		const char *bad = q && (!*q || strlen(q) > 100) ? "q" : "category";
+		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", bad), "%s: 1 to 100 bytes", bad);
 		return;
 	}
 	PGconn *c = api_conn(rq);
@@ -182,7 +183,7 @@ void api_tenants_list(struct req *rq)
 		return;
 	struct tenant *v;
 	int n;
-	if (api_read_failed(rq, store_tenants_list(c, after, limit + 1, sid, q, state, &v, &n)))
+	if (api_read_failed(rq, store_tenants_list(c, after, limit + 1, sid, q, state, rating, category, &v, &n)))
 		return;
 	json_t *items = json_array();
 	for (int i = 0; i < n; i++) {

@@ -29,6 +29,7 @@ static const struct db_stmt tenant_stmts[] = {
 	 " AND ($4::text IS NULL OR strpos(lower(t.name), lower($4)) > 0 OR strpos(coalesce(t.phone, ''), $4) > 0"
 	 "      OR strpos(lower(t.category), lower($4)) > 0)"
 	 " AND ($5::text IS NULL OR a.state = $5)"
+	 " AND ($6::text IS NULL OR t.credit_rating = $6) AND ($7::text IS NULL OR t.category = $7)"
 	 " ORDER BY t.id LIMIT $2"},
 	{"tenant_get", /* store_tenant_get */
 	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id = $1"},
@@ -93,7 +94,7 @@ enum db_status store_tenant_get(PGconn *c, int64_t id, struct tenant *out)
 }
 
 enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, const char *q,
-				  const char *state, struct tenant **out, int *n)
+				  const char *state, const char *rating, const char *category, struct tenant **out, int *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -103,6 +104,8 @@ enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64
 	db_p_id(&p, site_id);
 	db_p_text(&p, q);
 	db_p_text(&p, state);
+	db_p_text(&p, rating);
+	db_p_text(&p, category);
 	struct tenant t;
 	struct db_col base[] = TENANT_SPEC(&t);
 	enum { NB = sizeof base / sizeof base[0] - 1 };

@@ -43,10 +43,10 @@ enum db_status store_tenant_insert(PGconn *c, int64_t site_id, const struct tena
 /* out->id == 0 when there is none. */
 enum db_status store_tenant_get(PGconn *c, int64_t id, struct tenant *out);
 /* A page (site_id 0: every site), of the tenants whose name, category or phone holds q (case
- * aside; NULL: all) and whose account is in state (NULL: any), each with its account's
- * balance, currency, state and supply. *out new (caller frees). */
+ * aside; NULL: all), whose account is in state, of credit rating and of category (each NULL:
+ * any), each with its account's balance, currency, state and supply. *out new (caller frees). */
 enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, const char *q,
-				  const char *state, struct tenant **out, int *n);
+				  const char *state, const char *rating, const char *category, struct tenant **out, int *n);
 /* Apply f to tenant id; *out is the row after, out->id == 0 when there is none. */
 enum db_status store_tenant_update(PGconn *c, int64_t id, const struct tenant_fields *f, int64_t now_us,
 				   struct tenant *out);

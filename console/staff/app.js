@@ -142,11 +142,16 @@ async function tenantsPage(view, params) {
   const q = field(t('tenants.search'), { type: 'search', id: 'tenant-search', value: params.get('q') || '' });
   const st = select(t('tenants.state'), [['', t('tenants.all')], ...['normal', 'warned', 'grace', 'cut_off'].map((s) => [s, t(`state.${s}`)])], { id: 'tenant-state' });
   st.input.value = params.get('state') || '';
-  const form = h('form', { class: 'row', role: 'search' }, q.wrap, st.wrap, h('button', { type: 'submit', class: 'primary', text: t('tenants.search') }));
+  const rt = select(t('tenants.rating'), [['', t('tenants.all')], ...['A', 'B', 'C', 'D'].map((r) => [r, r])], { id: 'tenant-rating' });
+  rt.input.value = params.get('credit_rating') || '';
+  const cat = field(t('tenants.category'), { id: 'tenant-category', value: params.get('category') || '', autocomplete: 'off' });
+  const form = h('form', { class: 'row', role: 'search' }, q.wrap, st.wrap, rt.wrap, cat.wrap, h('button', { type: 'submit', class: 'primary', text: t('tenants.search') }));
   const go = (after) => {
     const p = new URLSearchParams();
     if (q.input.value.trim()) p.set('q', q.input.value.trim());
     if (st.input.value) p.set('state', st.input.value);
+    if (rt.input.value) p.set('credit_rating', rt.input.value);
+    if (cat.input.value.trim()) p.set('category', cat.input.value.trim());
     if (after) p.set('after', after);
     location.hash = `#/tenants?${p}`;
   };
@@ -155,7 +160,7 @@ async function tenantsPage(view, params) {
   const t0 = performance.now();
   const p = new URLSearchParams({ limit: '50' });
   if (S.site) p.set('site_id', S.site.id);
-  for (const k of ['q', 'state', 'after']) if (params.get(k)) p.set(k, params.get(k));
+  for (const k of ['q', 'state', 'credit_rating', 'category', 'after']) if (params.get(k)) p.set(k, params.get(k));
   const page = await api('GET', `/v1/tenants?${p}`);
   const bal = new Map();
   const tbl = table(t('nav.tenants'), [

@@ -310,7 +310,8 @@ START_TEST(dashboard_and_tenant_search_tell_the_site_as_it_is)
 		const char *query;
 		int n;
 	} s[] = {{"?q=shoe", 1}, {"?q=NOODLE", 1}, {"?q=138001", 1}, {"?q=retail", 1}, {"?q=zzz", 0},
-		 {"?state=normal", 2}, {"?state=cut_off", 0}, {"?q=a&limit=1", 1}};
+		 {"?state=normal", 2}, {"?state=cut_off", 0}, {"?q=a&limit=1", 1}, {"?credit_rating=B", 1},
+		 {"?credit_rating=C", 0}, {"?category=catering", 1}, {"?category=cater", 0}, {"?q=shop&credit_rating=A", 0}};
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
 		char path[100];
 		snprintf(path, sizeof path, "/v1/tenants%s", s[i].query);
