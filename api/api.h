@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12, gw_5, rcpt_3. */
+/* Ids on the wire are "<prefix>_<n>": site_1, ten_7, pol_2, trf_3, mtr_9, key_4, le_12, gw_5, rcpt_3,
+ * usr_2. */
 #define ID_SITE "site"
 #define ID_TENANT "ten"
 #define ID_POLICY "pol"
@@ -21,6 +22,7 @@
 #define ID_LEDGER "le"
 #define ID_GATEWAY "gw"
 #define ID_RECEIPT "rcpt"
+#define ID_USER "usr"
 
 /* Parse "<prefix>_<n>" -> n > 0, or 0 when it is not such an id. */
 int64_t api_id_parse(const char *prefix, const char *s);

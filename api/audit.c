@@ -12,9 +12,10 @@
 static json_t *entry_json(const struct audit_entry *e)
 {
 	json_t *target = e->target_json ? json_loads(e->target_json, JSON_DECODE_ANY, NULL) : NULL;
-	return json_pack("{s:o, s:o, s:{s:o, s:s}, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:s}", "id",
+	return json_pack("{s:o, s:o, s:{s:o, s:o, s:s}, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:s}", "id",
 			 api_id_json(ID_AUDIT, e->id), "at", api_time_json(e->at_us), "actor", "key_id",
-			 e->key_id ? api_id_json(ID_KEY, e->key_id) : json_null(), "role", e->role, "method", e->method,
+			 e->key_id ? api_id_json(ID_KEY, e->key_id) : json_null(), "user_id",
+			 e->user_id ? api_id_json(ID_USER, e->user_id) : json_null(), "role", e->role, "method", e->method,
 			 "path", e->path ? e->path : "", "request_id", e->request_id, "action", e->action, "target",
 			 target ? target : json_null(), "client_addr",
 			 e->client_addr[0] ? json_string(e->client_addr) : json_null(), "chain_seq",

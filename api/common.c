@@ -223,7 +223,7 @@ enum db_status api_audit(PGconn *c, struct req *rq, const char *action, json_t *
 		snprintf(addr, sizeof addr, "%u.%u.%u.%u", rq->client_addr >> 24, rq->client_addr >> 16 & 255,
 			 rq->client_addr >> 8 & 255, rq->client_addr & 255);
 	struct audit_row row = {rq->who.key_id, srv_role_name(rq->who.role), rq->method, rq->path, rq->request_id,
-				action, t, addr};
+				action, t, addr, rq->who.user_id};
 	enum db_status st = store_audit_insert(c, &row, srv_clock_now_us());
 	free(t);
 	json_decref(target);
@@ -240,6 +240,16 @@ static int idem_key(struct req *rq, const char **out)
 		return -1;
 	}
 	return 0;
+}
+
+/* A key's, a user's (password session) or a phone session's own Idempotency-Keys. */
+static struct idem_owner idem_owner_of(const struct req *rq)
+{
+	if (rq->who.key_id)
+		return (struct idem_owner){rq->who.key_id, 0, 0};
+	if (rq->who.user_id)
+		return (struct idem_owner){0, rq->who.user_id, 0};
+	return (struct idem_owner){0, 0, rq->who.session_id};
 }
 
 static void body_hash(struct req *rq, char *hex)
@@ -260,7 +270,8 @@ enum db_status api_idem_begin(PGconn *c, struct req *rq)
 	body_hash(rq, hash);
 	bool claimed, found;
 	struct idem_row seen;
-	enum db_status st = store_idem_claim(c, rq->who.key_id, key, rq->method, rq->path, hash, srv_clock_now_us(),
+	struct idem_owner o = idem_owner_of(rq);
+	enum db_status st = store_idem_claim(c, &o, key, rq->method, rq->path, hash, srv_clock_now_us(),
 					     &claimed, &seen, &found);
 	if (st != DB_OK || claimed) {
 		free(seen.path);
@@ -286,7 +297,8 @@ enum db_status api_idem_finish(PGconn *c, struct req *rq)
 	if (!key)
 		return DB_OK;
 	char *body = rq->reply ? json_dumps(rq->reply, JSON_COMPACT) : NULL;
-	enum db_status st = store_idem_store(c, rq->who.key_id, key, rq->status, body);
+	struct idem_owner o = idem_owner_of(rq);
+	enum db_status st = store_idem_store(c, &o, key, rq->status, body);
 	free(body);
 	return st;
 }

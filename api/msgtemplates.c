@@ -115,7 +115,7 @@ static int read_rows(struct req *rq, struct msg_template **out, int *n)
 		if (!msg_is_one_of(event, msg_events)) {
 			snprintf(field, sizeof field, "templates[%zu].event", i);
 			api_field_error(rq, field, "must be one of low_balance, grace_started, cut_off, restored,"
-						   " topup_received, statement_ready, alarm");
+						   " topup_received, statement_ready, alarm, login_code");
 			goto fail;
 		}
 		if (!msg_is_one_of(lang, msg_languages)) {

@@ -48,6 +48,11 @@ static const struct {
 	[E_PDF_UNAVAILABLE] = {503, "pdf_unavailable", "PDF receipts cannot be made on this server (its font is missing)"},
 	[E_ACCOUNT_CLOSED] = {422, "account_closed", "the tenant moved out: its account takes no new money"},
 	[E_TOO_MANY_STREAMS] = {503, "too_many_streams", "this server has as many event streams open as it serves; retry after Retry-After seconds"},
+	[E_CSRF_REQUIRED] = {403, "csrf_required",
+			     "a request made with the session cookie that changes something must carry X-CSRF-Token"},
+	[E_INVALID_CREDENTIALS] = {401, "invalid_credentials", "wrong username or password"},
+	[E_LOCKED] = {423, "locked", "too many wrong passwords; this user is locked for a while"},
+	[E_PASSWORD_TOO_SHORT] = {422, "password_too_short", "the password must have at least 10 characters"},
 	[E_INTERNAL] = {500, "internal_error", "internal error"},
 };
 

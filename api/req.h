@@ -43,6 +43,10 @@ enum api_err {
 	E_PDF_UNAVAILABLE,
 	E_ACCOUNT_CLOSED,
 	E_TOO_MANY_STREAMS,
+	E_CSRF_REQUIRED,
+	E_INVALID_CREDENTIALS,
+	E_LOCKED,
+	E_PASSWORD_TOO_SHORT,
 	E_INTERNAL,
 	E__COUNT
 };
@@ -74,6 +78,7 @@ struct req {
 	bool asset;           /* a console file (api/console.c): revalidated on each use, its ETag
 			       * told apart per encoding, sent with nosniff */
 	const char *csp;      /* Content-Security-Policy of the reply (static), NULL: none */
+	char set_cookie[200]; /* Set-Cookie of the reply (a session made or ended), "" when none */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
 	const char *args[REQ_MAX_ARGS]; /* path parameters, pointing into argbuf */

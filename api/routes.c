@@ -2,6 +2,7 @@
  * (tests/test_openapi.c checks it). */
 #include "api/api.h"
 #include "api/events.h"
+#include "api/sessions.h"
 
 #define ADMIN ROLE_ADMIN
 #define FIN ROLE_FINANCE
@@ -112,6 +113,16 @@ const struct route api_routes[] = {
 	{"GET", "/console/{path*}", api_console_staff, 0, 0, "/console/"},
 	{"GET", "/t", api_console_redirect, 0, 0, "/t"},
 	{"GET", "/t/{path*}", api_console_tenant, 0, 0, "/t/"},
+	{"POST", "/v1/users", api_users_create, ADMIN, ROUTE_BODY, "/v1/users"},
+	{"GET", "/v1/users", api_users_list, ADMIN, 0, "/v1/users"},
+	{"GET", "/v1/users/{id}", api_users_get, ADMIN, 0, "/v1/users/{id}"},
+	{"PATCH", "/v1/users/{id}", api_users_patch, ADMIN, ROUTE_BODY, "/v1/users/{id}"},
+	/* public: they read the session cookie themselves (a page asking whether it is signed in
+	 * is no failed authentication) */
+	{"POST", "/v1/sessions", api_sessions_create, 0, ROUTE_BODY, "/v1/sessions"},
+	{"GET", "/v1/sessions/current", api_sessions_current, 0, 0, "/v1/sessions/current"},
+	{"DELETE", "/v1/sessions/current", api_sessions_delete, 0, 0, "/v1/sessions/current"},
+	{"POST", "/v1/sessions/otp", api_sessions_otp, 0, ROUTE_BODY, "/v1/sessions/otp"},
 	{0},
 };
 
@@ -146,6 +157,7 @@ void api_register_statements_msgtemplates(void);
 void api_register_statements_sms(void);
 void api_register_statements_dashboard(void);
 void api_register_statements_events(void);
+void api_register_statements_sessions(void);
 
 void api_register_statements(void)
 {
@@ -168,4 +180,5 @@ void api_register_statements(void)
 	api_register_statements_moveout();
 	api_register_statements_sms();
 	api_register_statements_events();
+	api_register_statements_sessions();
 }

@@ -13,10 +13,10 @@
 #include <string.h>
 
 const char *const msg_events[] = {"low_balance",    "grace_started",   "cut_off", "restored",
-				  "topup_received", "statement_ready", "alarm",   NULL};
+				  "topup_received", "statement_ready", "alarm",   "login_code", NULL};
 const char *const msg_languages[] = {"zh-CN", "en", NULL};
 const char *const msg_variables[] = {"tenant_name", "shop",       "balance", "threshold",  "cut_at",
-				     "amount",      "receipt_no", "period",  "alarm_kind", "meter", NULL};
+				     "amount",      "receipt_no", "period",  "alarm_kind", "meter",     "code", NULL};
 
 bool msg_is_one_of(const char *name, const char *const *list)
 {
@@ -27,7 +27,7 @@ bool msg_is_one_of(const char *name, const char *const *list)
 }
 
 /* The shipped texts, by event (msg_events' order), zh-CN then en. */
-static const char *const defaults[7][2] = {
+static const char *const defaults[8][2] = {
 	{"{tenant_name}：您的电费余额为{balance}，已低于{threshold}，请及时充值。",
 	 "{tenant_name}: your electricity balance is {balance}, below {threshold}. Please top up."},
 	{"{tenant_name}：您的电费余额{balance}已用完，如未充值，将于{cut_at}停止供电。",
@@ -41,6 +41,8 @@ static const char *const defaults[7][2] = {
 	{"{tenant_name}：您{period}的电费账单已生成，期末余额{balance}。",
 	 "{tenant_name}: your electricity statement for {period} is ready; closing balance {balance}."},
 	{"告警：{shop}电表{meter}发生{alarm_kind}。", "Alarm: {alarm_kind} on meter {meter} at {shop}."},
+	{"您的登录验证码为{code}，5分钟内有效。请勿告诉他人。",
+	 "Your sign-in code is {code}. It is valid for 5 minutes; do not share it."},
 };
 
 static int index_of(const char *name, const char *const *list)
@@ -137,6 +139,8 @@ char *msg_var(const struct msg_vars *v, const char *name, const char *language, 
 		snprintf(buf, n, "%s", v->alarm_kind);
 	else if (!strcmp(name, "meter"))
 		snprintf(buf, n, "%s", v->meter);
+	else if (!strcmp(name, "code"))
+		snprintf(buf, n, "%s", v->code);
 	else if (!strcmp(name, "balance")) {
 		if (v->has_balance)
 			msg_amount(v->balance, v->digits, cur, language, plain, buf, n);
@@ -208,7 +212,8 @@ char *msg_payload(const char *event, const char *audience, int64_t site_id, cons
 		    {"receipt_no", offsetof(struct msg_vars, receipt_no)},
 		    {"period", offsetof(struct msg_vars, period)},
 		    {"alarm_kind", offsetof(struct msg_vars, alarm_kind)},
-		    {"meter", offsetof(struct msg_vars, meter)}};
+		    {"meter", offsetof(struct msg_vars, meter)},
+		    {"code", offsetof(struct msg_vars, code)}};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		const char *s = (const char *)v + strs[i].off;
 		if (s[0])
@@ -269,6 +274,7 @@ int msg_payload_read(const char *json, char *event, char *audience, int64_t *sit
 	copy_str(x, "period", v->period, sizeof v->period);
 	copy_str(x, "alarm_kind", v->alarm_kind, sizeof v->alarm_kind);
 	copy_str(x, "meter", v->meter, sizeof v->meter);
+	copy_str(x, "code", v->code, sizeof v->code);
 	copy_str(x, "currency", v->currency, sizeof v->currency);
 	copy_str(x, "zone", v->zone, sizeof v->zone);
 	int64_t d = 2;

@@ -14,12 +14,13 @@
 #include <stdint.h>
 
 /* The events a site has templates for, NULL-terminated: low_balance, grace_started,
- * cut_off, restored, topup_received, statement_ready, alarm. */
+ * cut_off, restored, topup_received, statement_ready, alarm, login_code (a tenant's sign-in
+ * code: by SMS alone, never held back by the limits). */
 extern const char *const msg_events[];
 /* The languages: "zh-CN", "en", NULL. */
 extern const char *const msg_languages[];
 /* The variables a text may name as {name}, NULL-terminated: tenant_name, shop, balance,
- * threshold, cut_at, amount, receipt_no, period, alarm_kind, meter. */
+ * threshold, cut_at, amount, receipt_no, period, alarm_kind, meter, code (login_code's). */
 extern const char *const msg_variables[];
 
 /* Whether name is one of list (NULL-terminated). */
@@ -28,6 +29,7 @@ bool msg_is_one_of(const char *name, const char *const *list);
 /* The values of one message. Strings "" when not given; amounts in minor units. */
 struct msg_vars {
 	char tenant_name[201], shop[280], receipt_no[64], period[8], alarm_kind[64], meter[72];
+	char code[8]; /* login_code: the six digits */
 	char currency[4];
 	int digits;
 	bool has_balance, has_threshold, has_amount;

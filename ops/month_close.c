@@ -178,7 +178,7 @@ enum db_status op_month_close(PGconn *c, const struct op_close_req *rq, struct o
 		char target[96];
 		snprintf(target, sizeof target, "{\"id\":\"run_%lld\",\"period\":\"%s\"}", (long long)runs[i],
 			 rq->period);
-		struct audit_row a = {0, "none", "WORKER", "month close", rid, "allocation.commit", target, NULL};
+		struct audit_row a = {0, "none", "WORKER", "month close", rid, "allocation.commit", target, NULL, 0};
 		st = store_audit_insert(c, &a, rq->now_us);
 	}
 	if (st == DB_OK)

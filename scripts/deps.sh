@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates tzdata
       libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev libssl-dev
       libicu-dev zlib1g-dev libzip-dev libqrencode-dev libmodbus-dev libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev clang libclang-rt-14-dev libpng-dev libyaml-dev chromium check libsubunit-dev postgresql-15 postgresql-client-15 wrk curl systemd
-      libhpdf-dev fonts-wqy-zenhei poppler-utils)
+      libhpdf-dev fonts-wqy-zenhei poppler-utils libargon2-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

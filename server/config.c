@@ -40,7 +40,8 @@ const char *const srv_config_names[] = {
 	"WATTLE_ALIYUN_SMS_ENDPOINT", "WATTLE_TENCENT_SECRET_ID", "WATTLE_TENCENT_SECRET_KEY",
 	"WATTLE_TENCENT_SMS_SDK_APP_ID", "WATTLE_TENCENT_SMS_SIGN_NAME", "WATTLE_TENCENT_SMS_ENDPOINT",
 	"WATTLE_TENCENT_SMS_REGION", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_SMS_DELIVERY", "WATTLE_SMS_POLL_MS",
-	"WATTLE_SMS_PROVIDER", "WATTLE_TENANT_MESSAGES_PER_HOUR", "WATTLE_SSE_HEARTBEAT_S", "WATTLE_SSE_MAX_CLIENTS", NULL,
+	"WATTLE_SMS_PROVIDER", "WATTLE_TENANT_MESSAGES_PER_HOUR", "WATTLE_SSE_HEARTBEAT_S", "WATTLE_SSE_MAX_CLIENTS",
+	"WATTLE_SESSION_IDLE_S", NULL,
 };
 
 /* An integer setting in [min, max], or def when unset. */
@@ -138,7 +139,8 @@ int srv_config_load(struct config *c)
 	    int_setting("WATTLE_PAY_TIMEOUT_MS", 100, 120000, 10000, &c->pay.timeout_ms) ||
 	    int_setting("WATTLE_PAY_QUERY_AFTER_S", 1, 3600, 30, &c->pay.query_after_s) ||
 	    int_setting("WATTLE_RECONCILE_HOUR", 0, 24, 6, &c->pay.reconcile_hour) ||
-	    int_setting("WATTLE_TENANT_MESSAGES_PER_HOUR", 1, 10000, 6, &c->dispatch.per_hour))
+	    int_setting("WATTLE_TENANT_MESSAGES_PER_HOUR", 1, 10000, 6, &c->dispatch.per_hour) ||
+	    int_setting("WATTLE_SESSION_IDLE_S", 1, 30 * 86400, 1800, &c->session_idle_s))
 		return -1;
 	int64_t per_key, per_addr, burst, fails, conns;
 	if (int_setting("WATTLE_RATE_PER_KEY", 0, 1000000, 1000, &per_key) ||

@@ -44,6 +44,10 @@ struct config {
 	struct api_pay_settings pay;       /* WATTLE_WECHAT_*, WATTLE_ALIPAY_*, WATTLE_STRIPE_*,
 					    * WATTLE_PAY_URL, WATTLE_TOPUP_ORDER_TTL_S */
 	struct chan_wechat_cfg wechat_oa;  /* WATTLE_WECHAT_OA_APPID, _SECRET, _API_BASE */
+	int64_t session_idle_s;            /* WATTLE_SESSION_IDLE_S, default 1800: an unused session expires */
+	/* `wattle demo` only: the fixed sign-in code of one tenant phone, from `serve
+	 * --demo-login-code PHONE:CODE` (never from the environment); NULL: none */
+	const char *demo_phone, *demo_code;
 };
 
 /* Fill from the environment (strings borrowed from it). Returns 0, or -1 with a message on

@@ -238,7 +238,10 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 		db_conn_reset();
 		goto out; /* the lease runs out; tried again */
 	}
-	if (duty) {
+	/* a tenant's sign-in code goes by SMS to the phone it was asked for, past the limits (a
+	 * tenant who had six messages this hour still signs in; two codes are two texts) */
+	bool login = !strcmp(x->kind, "login_code");
+	if (duty || login) {
 		snprintf(r.channels, sizeof r.channels, "sms");
 		snprintf(r.phone, sizeof r.phone, "%s", str(x->recipient));
 	}
@@ -254,7 +257,7 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 		store_note_dead_now(c, x->id, &res);
 		goto out;
 	}
-	if (tenant) { /* the limits: when the text is known */
+	if (tenant && !login) { /* the limits: when the text is known */
 		bool admitted;
 		char why[200];
 		if (store_note_admit(x->id, tenant, x->kind, text, r.language, (int)dcfg.per_hour, "cut_off", DUP_WINDOW_US,

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "store/db.h"
 #include "api/metrics.h"
+#include "api/sessions.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -144,23 +145,49 @@ static void route(struct req *rq)
 	}
 }
 
+static bool unsafe_method(const char *m)
+{
+	return strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "OPTIONS");
+}
+
+/* Who the request is: a Bearer API key, else the session cookie (api/sessions.c), whose
+ * unsafe requests must also carry the session's X-CSRF-Token (a key needs none: a page on
+ * another site cannot make a browser send one). 1 when it is someone (rq->who set), else 0
+ * with the reply set. */
+static int identify(struct req *rq)
+{
+	const char *h = api_header(rq, "Authorization");
+	char token[SESSION_TOKEN_LEN + 1];
+	if (h && !strncmp(h, "Bearer ", 7)) {
+		int found = srv_auth_lookup(h + 7, &rq->who);
+		if (found < 0) {
+			api_error(rq, E_DB_UNAVAILABLE, NULL, NULL);
+			return 0;
+		}
+		if (!found) {
+			api_error(rq, E_UNAUTHORIZED, NULL, "unknown or revoked API key");
+			return 0;
+		}
+		return 1;
+	}
+	if (!h && api_session_token(rq, token)) {
+		if (api_session_authenticate(rq, token) != 1)
+			return 0;
+		if (unsafe_method(rq->method) && !api_session_csrf_ok(rq, token)) {
+			api_error(rq, E_CSRF_REQUIRED, NULL, NULL);
+			return 0;
+		}
+		return 1;
+	}
+	api_error(rq, E_UNAUTHORIZED, NULL, "missing Authorization: Bearer <api key> (or a session cookie)");
+	return 0;
+}
+
 /* 1 when authorised (rq->who set), else 0 with the reply set. */
 static int authenticate(struct req *rq)
 {
-	const char *h = api_header(rq, "Authorization");
-	if (!h || strncmp(h, "Bearer ", 7)) {
-		api_error(rq, E_UNAUTHORIZED, NULL, "missing Authorization: Bearer <api key>");
+	if (!identify(rq))
 		return 0;
-	}
-	int found = srv_auth_lookup(h + 7, &rq->who);
-	if (found < 0) {
-		api_error(rq, E_DB_UNAVAILABLE, NULL, NULL);
-		return 0;
-	}
-	if (!found) {
-		api_error(rq, E_UNAUTHORIZED, NULL, "unknown or revoked API key");
-		return 0;
-	}
 	/* admin may read what any role may read (API.md); it changes only what it is listed for */
 	bool admin_read = rq->who.role == ROLE_ADMIN && (!strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD"));
 	if (!(rq->route->roles & rq->who.role) && !admin_read) {
@@ -275,8 +302,10 @@ static int admit(struct req *rq)
 		return 0;
 	}
 	srv_limit_give(SRV_BUCKET_AUTH_FAIL, addr);
-	return !limited(rq, srv_limit_take(SRV_BUCKET_KEY, (uint64_t)rq->who.key_id, now), REF_KEY_RATE,
-			"this API key is over its rate");
+	/* a session has its own bucket, apart from every key's */
+	uint64_t who = rq->who.key_id ? (uint64_t)rq->who.key_id : UINT64_C(1) << 62 | (uint64_t)rq->who.session_id;
+	return !limited(rq, srv_limit_take(SRV_BUCKET_KEY, who, now), REF_KEY_RATE,
+			rq->who.key_id ? "this API key is over its rate" : "this session is over its rate");
 }
 
 /* A 201 whose reply has an id, on a collection with a GET of one member (POST /v1/tenants,
@@ -350,6 +379,14 @@ static void log_request(struct req *rq, int64_t dur_us)
 	if (rq->who.key_id) {
 		PUT_LIT(&b, ",\"key_id\":");
 		srv_buf_i64(&b, rq->who.key_id);
+	}
+	if (rq->who.session_id) {
+		PUT_LIT(&b, ",\"session_id\":");
+		srv_buf_i64(&b, rq->who.session_id);
+	}
+	if (rq->who.user_id) {
+		PUT_LIT(&b, ",\"user_id\":");
+		srv_buf_i64(&b, rq->who.user_id);
 	}
 	if (!rq->deferred) { /* a deferred request's statements ran on a worker, in a batch */
 		PUT_LIT(&b, ",\"db_statements\":");
@@ -492,6 +529,10 @@ static enum MHD_Result send_reply(struct req *rq)
 		MHD_add_response_header(resp, "Vary", "Accept, Accept-Encoding");
 	} else if (body_n >= GZIP_MIN) {
 		MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+	}
+	if (rq->set_cookie[0]) {
+		MHD_add_response_header(resp, "Set-Cookie", rq->set_cookie);
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
 	}
 	if (rq->csp)
 		MHD_add_response_header(resp, "Content-Security-Policy", rq->csp);

@@ -7,6 +7,7 @@
 #include "server/config.h"
 #include "store/db.h"
 #include "demo/demo.h"
+#include "api/sessions.h"
 #include "server/dispatch.h"
 #include "server/http.h"
 #include "server/statements.h"
@@ -94,12 +95,20 @@ static void warn_unbound_keys(void)
 	db_thread_close();
 }
 
-static int cmd_serve(const struct config *cfg, int argc, char **argv)
+static int cmd_serve(struct config *cfg, int argc, char **argv)
 {
 	int migrate = 1;
+	static char demo_phone[24];
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--no-migrate")) {
 			migrate = 0;
+		} else if (!strcmp(argv[i], "--demo-login-code") && i + 1 < argc && strchr(argv[i + 1], ':') &&
+			   strchr(argv[i + 1], ':') - argv[i + 1] < (long)sizeof demo_phone) {
+			/* `wattle demo`'s one tenant phone with a fixed code (never the environment) */
+			const char *arg = argv[++i], *colon = strchr(arg, ':');
+			snprintf(demo_phone, sizeof demo_phone, "%.*s", (int)(colon - arg), arg);
+			cfg->demo_phone = demo_phone;
+			cfg->demo_code = colon + 1;
 		} else {
 			usage(stderr);
 			return 2;
@@ -127,6 +136,8 @@ static int cmd_serve(const struct config *cfg, int argc, char **argv)
 	warn_unbound_keys();
 	api_receipts_set_font(cfg->receipt_font);
 	api_twilio_hook_configure(cfg->sms_callback_token);
+	struct api_session_settings ss = {cfg->session_idle_s, cfg->pay.public_url, cfg->demo_phone, cfg->demo_code};
+	api_sessions_configure(&ss);
 	if (api_payments_start(&cfg->pay)) {
 		srv_log(LOG_ERROR, "serve: the payment settings are wrong; not starting");
 		api_payments_stop();

@@ -18,6 +18,10 @@ struct auth {
 	 * else, unbound (a key of before gateways), every meter. 0: none. */
 	int64_t gateway_id, site_id;
 	bool pull; /* its gateway takes its commands by GET /v1/commands (delivery pull) */
+	/* A request made with a session cookie (key_id 0): its session, and its user (0 for a
+	 * tenant's phone session). Audit rows and Idempotency-Keys belong to the user, or to the
+	 * session when there is none. */
+	int64_t session_id, user_id;
 };
 
 /* Resolve a key. Returns 1 and fills *out when it is known and not revoked, 0 when it

@@ -10,27 +10,30 @@ static const struct db_stmt request_stmts[] = {
 			    head (whose row lock orders concurrent writers), and the row */
 	 "WITH v AS (SELECT " SQL_TS("$1") " AS ts, $8::jsonb AS tg),"
 	 " h AS (UPDATE audit_head SET seq = seq + 1, prev = hash,"
-	 "  hash = audit_hash(hash, seq + 1, (SELECT ts FROM v), $2, $3, $4, $5, $6, $7, (SELECT tg FROM v), $9)"
+	 "  hash = audit_hash(hash, seq + 1, (SELECT ts FROM v), $2, $3, $4, $5, $6, $7, (SELECT tg FROM v), $9, $10)"
 	 "  WHERE one RETURNING seq, prev, hash)"
 	 " INSERT INTO audit_log (at, api_key_id, role, method, path, request_id, action, target, client_addr,"
-	 "  chain_seq, prev_hash, hash)"
-	 " SELECT v.ts, $2, $3, $4, $5, $6, $7, v.tg, $9, h.seq, h.prev, h.hash FROM v, h RETURNING chain_seq"},
+	 "  chain_seq, prev_hash, hash, user_id)"
+	 " SELECT v.ts, $2, $3, $4, $5, $6, $7, v.tg, $9, h.seq, h.prev, h.hash, $10 FROM v, h RETURNING chain_seq"},
 	{"audit_list", /* store_audit_list */
-	 "SELECT id, " SQL_US("at") " AS at_us, coalesce(api_key_id, 0) AS key_id, role, method, path, request_id,"
-	 " action, target::text AS target, coalesce(client_addr, '') AS client_addr, chain_seq, encode(hash, 'hex') AS hash"
+	 "SELECT id, " SQL_US("at") " AS at_us, coalesce(api_key_id, 0) AS key_id, coalesce(user_id, 0) AS user_id, role, method, path,"
+	 " request_id, action, target::text AS target, coalesce(client_addr, '') AS client_addr, chain_seq, encode(hash, 'hex') AS hash"
 	 " FROM audit_log WHERE id > $1 AND ($3::bigint IS NULL OR api_key_id = $3)"
 	 " AND ($4::text IS NULL OR jsonb_path_exists(target, '$.** ? (@ == $r)', jsonb_build_object('r', $4::text)))"
 	 " AND ($5::bigint IS NULL OR at >= " SQL_TS("$5") ") AND ($6::text IS NULL OR action = $6)"
 	 " ORDER BY id LIMIT $2"},
+	/* An Idempotency-Key's owner is one of a key ($1), a user ($7) and a session ($8); the
+	 * others are NULL, so only one arm of each OR can match (each has its unique index). */
 	{"idem_claim", /* store_idem_claim */
-	 "INSERT INTO idempotency_keys (api_key_id, idem_key, method, path, body_sha256, created_at)"
-	 " VALUES ($1, $2, $3, $4, $5, " SQL_TS("$6") ") ON CONFLICT DO NOTHING RETURNING 1 AS claimed"},
+	 "INSERT INTO idempotency_keys (api_key_id, idem_key, method, path, body_sha256, created_at, user_id, session_id)"
+	 " VALUES ($1, $2, $3, $4, $5, " SQL_TS("$6") ", $7, $8) ON CONFLICT DO NOTHING RETURNING 1 AS claimed"},
 	{"idem_get", /* store_idem_claim */
 	 "SELECT method, path, body_sha256, coalesce(status, 0) AS status, coalesce(response, '') AS response"
-	 " FROM idempotency_keys WHERE api_key_id = $1 AND idem_key = $2"},
+	 " FROM idempotency_keys WHERE idem_key = $2"
+	 " AND (api_key_id = $1::bigint OR user_id = $3::bigint OR session_id = $4::bigint)"},
 	{"idem_store", /* store_idem_store */
 	 "UPDATE idempotency_keys SET status = $3, response = $4"
-	 " WHERE api_key_id = $1 AND idem_key = $2"},
+	 " WHERE idem_key = $2 AND (api_key_id = $1::bigint OR user_id = $5::bigint OR session_id = $6::bigint)"},
 	{0, 0},
 };
 
@@ -48,6 +51,7 @@ enum db_status store_audit_insert(PGconn *c, const struct audit_row *a, int64_t 
 	db_p_text(&p, a->action);
 	db_p_text(&p, a->target_json);
 	db_p_text(&p, a->client_addr && a->client_addr[0] ? a->client_addr : NULL);
+	db_p_id(&p, a->user_id);
 	int64_t seq;
 	bool found;
 	struct db_col spec[] = {DB_COL("chain_seq", DB_I64, &seq), {0}};
@@ -83,6 +87,7 @@ enum db_status store_audit_list(PGconn *c, int64_t after, int64_t limit, const s
 		DB_COL("id", DB_I64, &x.id),
 		DB_COL("at_us", DB_I64, &x.at_us),
 		DB_COL("key_id", DB_I64, &x.key_id),
+		DB_COL("user_id", DB_I64, &x.user_id),
 		DB_COL_TEXT("role", x.role),
 		DB_COL_TEXT("method", x.method),
 		DB_COL("path", DB_TEXT_NEW, &x.path),
@@ -97,19 +102,21 @@ enum db_status store_audit_list(PGconn *c, int64_t after, int64_t limit, const s
 	return db_exec_rows(c, "audit_list", &p, spec, &x, sizeof x, (void **)out, n);
 }
 
-enum db_status store_idem_claim(PGconn *c, int64_t key_id, const char *key, const char *method, const char *path,
+enum db_status store_idem_claim(PGconn *c, const struct idem_owner *o, const char *key, const char *method, const char *path,
 				const char *body_sha256, int64_t now_us, bool *claimed, struct idem_row *seen,
 				bool *found)
 {
 	memset(seen, 0, sizeof *seen);
 	*found = false;
 	struct db_params p = {0};
-	db_p_i64(&p, key_id);
+	db_p_id(&p, o->key_id);
 	db_p_text(&p, key);
 	db_p_text(&p, method);
 	db_p_text(&p, path);
 	db_p_text(&p, body_sha256);
 	db_p_i64(&p, now_us);
+	db_p_id(&p, o->user_id);
+	db_p_id(&p, o->session_id);
 	bool one = false;
 	int flag;
 	struct db_col claim[] = {DB_COL("claimed", DB_INT, &flag), {0}};
@@ -117,8 +124,10 @@ enum db_status store_idem_claim(PGconn *c, int64_t key_id, const char *key, cons
 	*claimed = one;
 	if (st != DB_OK || one)
 		return st;
-	db_p_i64(&p, key_id);
+	db_p_id(&p, o->key_id);
 	db_p_text(&p, key);
+	db_p_id(&p, o->user_id);
+	db_p_id(&p, o->session_id);
 	struct db_col spec[] = {
 		DB_COL_TEXT("method", seen->method),
 		DB_COL("path", DB_TEXT_NEW, &seen->path),
@@ -130,12 +139,15 @@ enum db_status store_idem_claim(PGconn *c, int64_t key_id, const char *key, cons
 	return db_exec_row(c, "idem_get", &p, spec, found);
 }
 
-enum db_status store_idem_store(PGconn *c, int64_t key_id, const char *key, int64_t status, const char *response)
+enum db_status store_idem_store(PGconn *c, const struct idem_owner *o, const char *key, int64_t status,
+				const char *response)
 {
 	struct db_params p = {0};
-	db_p_i64(&p, key_id);
+	db_p_id(&p, o->key_id);
 	db_p_text(&p, key);
 	db_p_i64(&p, status);
 	db_p_text(&p, response ? response : "");
+	db_p_id(&p, o->user_id);
+	db_p_id(&p, o->session_id);
 	return db_exec_void(c, "idem_store", &p);
 }

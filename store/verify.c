@@ -55,7 +55,7 @@ static const struct db_stmt verify_stmts[] = {
 	 "  a.prev_hash IS DISTINCT FROM coalesce(lag(a.hash) OVER w, '\\x'::bytea)"
 	 "  OR a.chain_seq <> coalesce(lag(a.chain_seq) OVER w, 0) + 1"
 	 "  OR a.hash <> audit_hash(a.prev_hash, a.chain_seq, a.at, a.api_key_id, a.role, a.method, a.path,"
-	 "   a.request_id, a.action, a.target, a.client_addr) AS bad"
+	 "   a.request_id, a.action, a.target, a.client_addr, a.user_id) AS bad"
 	 "  FROM audit_log a WINDOW w AS (ORDER BY a.chain_seq)),"
 	 " head AS (SELECT h.seq <> coalesce((SELECT max(chain_seq) FROM audit_log), 0)"
 	 "  OR h.hash <> coalesce((SELECT hash FROM audit_log ORDER BY chain_seq DESC LIMIT 1), '\\x'::bytea) AS bad"

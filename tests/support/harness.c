@@ -205,6 +205,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 		snprintf(r->content_encoding, sizeof r->content_encoding, "%.*s", (int)(n - 20), ptr + 18);
 	if (n > 6 && !strncasecmp(ptr, "ETag: ", 6))
 		snprintf(r->etag, sizeof r->etag, "%.*s", (int)(n - 8), ptr + 6);
+	if (n > 12 && !strncasecmp(ptr, "Set-Cookie: ", 12))
+		snprintf(r->set_cookie, sizeof r->set_cookie, "%.*s", (int)(n - 14), ptr + 12);
 	if (n > 15 && !strncasecmp(ptr, "Cache-Control: ", 15))
 		snprintf(r->cache_control, sizeof r->cache_control, "%.*s", (int)(n - 17), ptr + 15);
 	return n;

@@ -57,6 +57,7 @@ struct th_resp {
 	long retry_after; /* the Retry-After header's seconds, 0 when none */
 	char location[256], etag[128], cache_control[128], content_encoding[32]; /* those headers, "" when none */
 	size_t body_len; /* body's bytes (a gzip body holds NULs) */
+	char set_cookie[512]; /* the Set-Cookie header, "" when none */
 };
 
 /* The world a suite starts each test from: a fresh database, the real server (with the

@@ -256,7 +256,7 @@ START_TEST(ids)
 	ck_assert_int_eq(api_id_parse("ten", NULL), 0);
 	/* the prefixes of api.h: none is another's, so no id parses as two kinds */
 	static const char *const prefixes[] = {ID_SITE, ID_TENANT, ID_POLICY, ID_TARIFF, ID_METER,
-					       ID_KEY,	ID_LEDGER, ID_GATEWAY, ID_RECEIPT};
+					       ID_KEY,	ID_LEDGER, ID_GATEWAY, ID_RECEIPT, ID_USER};
 	size_t np = sizeof prefixes / sizeof *prefixes;
 	for (size_t i = 0; i < np; i++)
 		for (size_t k = 0; k < np; k++) {
