@@ -231,6 +231,11 @@ static void cleanup(void)
 	}
 }
 
+/* The tenant page's demo sign-in: ten_1's phone as seeded, with a fixed code (for the demo
+ * only: `wattle serve --demo-login-code`, never an environment setting). */
+#define DEMO_TENANT_PHONE "+8613810000000"
+#define DEMO_TENANT_CODE "246810"
+
 /* ---- HTTP ---- */
 
 /* One request; returns the status and the body in *out (caller frees). */
@@ -298,8 +303,6 @@ static json_t *call(const char *method, const char *path, const char *key, long 
 
 /* The people who sign in to the console (demo passwords, for the demo only), and the URL
  * they open; a tenant signs in on /t/ with its phone and the demo's fixed code. */
-#define DEMO_TENANT_PHONE "+8613810000000" /* ten_1's, as seeded */
-#define DEMO_TENANT_CODE "246810"
 static void console_people(void)
 {
 	const char *users[][3] = {{"demo-finance", "finance-demo-2026", "finance"},
@@ -820,7 +823,7 @@ static void start_server(int64_t speed, int64_t start_s, int64_t anchor_s)
 	char exe[600], log[700];
 	snprintf(exe, sizeof exe, "%s/wattle", D.self_dir);
 	snprintf(log, sizeof log, "%s/wattle.log", D.var);
-	const char *argv[] = {exe, "serve", "--no-migrate", NULL};
+	const char *argv[] = {exe, "serve", "--no-migrate", "--demo-login-code", DEMO_TENANT_PHONE ":" DEMO_TENANT_CODE, NULL};
 	D.server = spawn(argv, env, log);
 	wait_healthy();
 }
