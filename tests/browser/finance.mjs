@@ -57,7 +57,7 @@ await run('finance', async (browser) => {
   await page.waitForSelector('#tenant-search');
   await axe(page, 'console-tenants');
   await shot(page, 'console-tenants');
-  await page.type('#tenant-search', E.TENANT_NAME.split(' ')[0].toLowerCase());
+  await page.type('#tenant-search', E.TENANT_NAME.toLowerCase());
   await page.keyboard.press('Enter');
   await page.waitForFunction((name) => [...document.querySelectorAll('table a')].some((a) => a.textContent === name), {}, E.TENANT_NAME);
   const rows = await page.$$eval('tbody tr', (r) => r.length);
@@ -69,11 +69,13 @@ await run('finance', async (browser) => {
   await axe(page, 'console-tenant');
 
   // a second tab on the same tenant, to see the change arrive live
+  console.log('step: second tab');
   const other = await open(ctx);
   await other.goto(`${BASE}/console/#/tenants/${E.TENANT_ID}`);
   await waitText(other, '#tenant-balance', money(0));
   await other.waitForFunction(() => document.getElementById('live').textContent === 'Live', { timeout: 10000 });
 
+  console.log('step: csrf');
   // the session's cookie alone does not move money: without X-CSRF-Token it is 403
   const csrf = await page.evaluate(async (id) => {
     const r = await fetch(`/v1/tenants/${id}/topups`, { method: 'POST', credentials: 'same-origin',
@@ -82,7 +84,9 @@ await run('finance', async (browser) => {
   }, E.TENANT_ID);
   expect(csrf === 403, `a top-up without the CSRF token is 403 (${csrf})`);
 
-  // top up 100.00, confirmed
+  // top up 100.00, confirmed (in the first tab, brought to the front for the keyboard and mouse)
+  console.log('step: top-up');
+  await page.bringToFront();
   await page.evaluate(() => { window.__notReloaded = true; });
   await page.type('#topup-amount', '100.00');
   await page.click('#topup-submit');
@@ -99,6 +103,7 @@ await run('finance', async (browser) => {
   await shot(page, 'console-tenant');
 
   // the statement of this month, opened
+  console.log('step: statement');
   await page.click('#make-statement');
   await page.waitForSelector('#statements a.statement-link');
   const href = await page.$eval('#statements a.statement-link', (a) => a.href);
@@ -110,6 +115,7 @@ await run('finance', async (browser) => {
   await shot(doc, 'console-statement');
 
   // the other pages of the clerk's day
+  await page.bringToFront();
   for (const [hash, sel, name] of [['#/finance', '#report-kind', 'console-finance'], ['#/pools', 'main h2', 'console-pools']]) {
     await page.goto(`${BASE}/console/${hash}`);
     await page.waitForSelector(sel);

@@ -44,6 +44,7 @@ export async function axe(page, name) {
 }
 
 export async function shot(page, name) {
+  await page.bringToFront(); // a tab behind another draws nothing to capture
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
 
@@ -80,13 +81,13 @@ export async function waitText(page, selector, want, ms = 10000) {
   try {
     await page.waitForFunction((sel, w) => {
       const el = document.querySelector(sel);
-      return el && el.textContent.replace(/\s+/g, ' ').includes(w);
+      return el && el.innerText.replace(/\s+/g, ' ').includes(w);
     }, { timeout: ms }, selector, norm(want));
   } catch (e) {
-    const have = await page.$eval(selector, (el) => el.textContent).catch(() => '(none)');
+    const have = await page.$eval(selector, (el) => el.innerText).catch(() => '(none)');
     throw new Error(`${selector} should hold "${norm(want)}"; it holds "${norm(have)}"`);
   }
-  return page.$eval(selector, (el) => el.textContent.replace(/\s+/g, ' ').trim());
+  return page.$eval(selector, (el) => el.innerText.replace(/\s+/g, ' ').trim());
 }
 
 export async function run(name, fn) {

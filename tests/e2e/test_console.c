@@ -449,14 +449,35 @@ START_TEST(operator_sees_an_alarm_arrive_live_and_acks_it)
 }
 END_TEST
 
-/* The last six-digit code the SMS carrier was asked to send. */
+/* A form value as the carrier reads it: %XX and + decoded, into out. */
+static void form_decode(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (const char *p = in ? in : ""; *p && o + 1 < cap; p++) {
+		unsigned v;
+		if (*p == '%' && sscanf(p + 1, "%2x", &v) == 1) {
+			out[o++] = (char)v;
+			p += 2;
+		} else {
+			out[o++] = *p == '+' ? ' ' : *p;
+		}
+	}
+	out[o] = 0;
+}
+
+/* The six-digit code of the last sign-in SMS the carrier was asked to send. */
 static void sms_code(const char *what, char *out, size_t cap)
 {
 	ck_assert_str_eq(what, "code");
 	for (int tries = 0; tries < 100; tries++) {
 		pthread_mutex_lock(&sms.mu);
 		for (int i = sms.n - 1; i >= 0 && !out[0]; i--) {
-			const char *b = sms.reqs[i].body;
+			char b[1024];
+			form_decode(sms.reqs[i].body, b, sizeof b);
+			/* the sign-in code's text, in either language (the top-up's SMS has a receipt
+			 * number of six digits too) */
+			if (!strstr(b, "sign-in code") && !strstr(b, "验证码"))
+				continue;
 			for (const char *p = b; p && *p && !out[0]; p++)
 				if (strspn(p, "0123456789") == 6 && (p == b || !strchr("0123456789", p[-1])))
 					snprintf(out, cap, "%.6s", p);
@@ -466,7 +487,11 @@ static void sms_code(const char *what, char *out, size_t cap)
 			return;
 		usleep(100000);
 	}
-	ck_abort_msg("no SMS with a code reached the carrier");
+	pthread_mutex_lock(&sms.mu);
+	for (int i = 0; i < sms.n; i++)
+		fprintf(stderr, "sms %d %s: %s\n", i, sms.reqs[i].path, sms.reqs[i].body ? sms.reqs[i].body : "");
+	pthread_mutex_unlock(&sms.mu);
+	ck_abort_msg("no SMS with a sign-in code reached the carrier (%d SMS did)", sms.n);
 }
 
 START_TEST(tenant_signs_in_by_phone_code_sees_balance_and_receipt_not_anothers)
