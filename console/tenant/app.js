@@ -67,6 +67,12 @@ function reason(acct) {
 
 async function accountPage(view, id) {
   const acct = await api('GET', `/v1/tenants/${id}/account`);
+  // the site's time zone: this month and today are the site's
+  try {
+    const ten = await api('GET', `/v1/tenants/${id}`);
+    const site = await api('GET', `/v1/sites/${ten.site_id}`);
+    L.setZone(site.timezone);
+  } catch { /* the browser's zone */ }
   const cur = acct.currency;
   const bal = h('div', { class: 'balance-big', id: 'balance', 'aria-live': 'polite' });
   const st = h('p', { id: 'state' });
@@ -161,6 +167,7 @@ async function render() {
   frame();
   const view = clear(document.getElementById('view'));
   if (!session) { signInPage(view); return; }
+  announce('');
   const id = location.hash.slice(1) || session.user.tenant_id;
   try {
     const holder = h('div', {});

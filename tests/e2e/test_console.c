@@ -504,6 +504,19 @@ START_TEST(tenant_signs_in_by_phone_code_sees_balance_and_receipt_not_anothers)
 			  "{\"amount_minor\":23456,\"channel\":\"cash\",\"reference\":\"R-T\"}", 201));
 	const char *env[] = {"PHONE=+8613800138000", "TENANT_ID=ten_1", "OTHER_TENANT=ten_2", "BALANCE_MINOR=23456", NULL};
 	ck_assert_int_eq(browser("tenant", env, sms_code), 0);
+	/* a tenant's key reads its own record and site, no other */
+	char *k1 = th_key(&w.srv, "tenant", "ten_1");
+	json_decref(th_ok(&w.srv, "GET", "/v1/tenants/ten_1", k1, NULL, 200));
+	json_decref(th_ok(&w.srv, "GET", "/v1/sites/site_1", k1, NULL, 200));
+	struct th_resp r = th_req(&w.srv, "GET", "/v1/tenants/ten_2", k1, NULL, NULL);
+	ck_assert_int_eq(r.status, 403);
+	th_resp_free(&r);
+	json_decref(th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key,
+			  "{\"name\":\"Other\",\"timezone\":\"Europe/London\",\"currency\":\"GBP\"}", 201));
+	r = th_req(&w.srv, "GET", "/v1/sites/site_2", k1, NULL, NULL);
+	ck_assert_int_eq(r.status, 403);
+	th_resp_free(&r);
+	free(k1);
 }
 END_TEST
 
