@@ -13,7 +13,7 @@
 
 #define MAX_ROUTES 128
 static const unsigned statuses[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
-				    409, 413, 415, 422, 429, 500, 503};
+				    409, 413, 415, 422, 423, 429, 500, 503};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 #define NOTHER NSTATUS /* any other status */
 /* Upper bounds in microseconds; the last bucket is +Inf. */

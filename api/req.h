@@ -104,6 +104,7 @@ typedef void (*route_fn)(struct req *rq);
 #define ROUTE_BODY 1u     /* takes a JSON object body */
 #define ROUTE_BIG_BODY 2u /* up to 8x the body limit (reading batches) */
 #define ROUTE_RAW 4u      /* takes a body of any type, left as bytes (signed webhooks) */
+#define ROUTE_SIGN_IN 8u  /* public, but a 401 counts as a failed authentication of the address */
 
 struct route {
 	const char *method;

@@ -119,10 +119,10 @@ const struct route api_routes[] = {
 	{"PATCH", "/v1/users/{id}", api_users_patch, ADMIN, ROUTE_BODY, "/v1/users/{id}"},
 	/* public: they read the session cookie themselves (a page asking whether it is signed in
 	 * is no failed authentication) */
-	{"POST", "/v1/sessions", api_sessions_create, 0, ROUTE_BODY, "/v1/sessions"},
+	{"POST", "/v1/sessions", api_sessions_create, 0, ROUTE_BODY | ROUTE_SIGN_IN, "/v1/sessions"},
 	{"GET", "/v1/sessions/current", api_sessions_current, 0, 0, "/v1/sessions/current"},
 	{"DELETE", "/v1/sessions/current", api_sessions_delete, 0, 0, "/v1/sessions/current"},
-	{"POST", "/v1/sessions/otp", api_sessions_otp, 0, ROUTE_BODY, "/v1/sessions/otp"},
+	{"POST", "/v1/sessions/otp", api_sessions_otp, 0, ROUTE_BODY | ROUTE_SIGN_IN, "/v1/sessions/otp"},
 	{0},
 };
 

@@ -216,6 +216,7 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 	struct msg_vars v;
 	bool vars = msg_payload_read(x->payload_json, event, audience, &site_id, &v) == 0;
 	bool duty = vars && !strcmp(audience, "duty");
+	bool login = !strcmp(x->kind, "login_code");
 	int64_t tenant = duty ? 0 : x->tenant_id;
 	struct note_route r = {0};
 	struct msg_template tpl = {0};
@@ -240,7 +241,6 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 	}
 	/* a tenant's sign-in code goes by SMS to the phone it was asked for, past the limits (a
 	 * tenant who had six messages this hour still signs in; two codes are two texts) */
-	bool login = !strcmp(x->kind, "login_code");
 	if (duty || login) {
 		snprintf(r.channels, sizeof r.channels, "sms");
 		snprintf(r.phone, sizeof r.phone, "%s", str(x->recipient));
@@ -362,6 +362,9 @@ static void deliver_message(PGconn *c, CURL *h, const struct outbox_item *x, uns
 		srv_log(LOG_ERROR, "notifications: ntf_%lld dead: %s", (long long)x->id, why);
 	}
 out:
+	/* a sign-in code sent (or given up on) is not kept in the outbox: only its hash stays */
+	if (login && (c = db_conn()) && store_note_redact(c, x->id) != DB_OK)
+		db_conn_reset();
 	free(tpl.sms_template);
 	free(tpl.sms_params_json);
 	free(tpl.wechat_template);

@@ -34,7 +34,8 @@ static struct srv_counters refused = {
 static const char *const auth_labels[] = {"outcome=\"failed\""};
 static _Atomic uint64_t auth_v[1];
 static struct srv_counters auth_failures = {"wattle_auth_failures_total",
-					    "Requests whose API key was missing, unknown or revoked", 1, auth_labels,
+					    "Requests whose API key was missing, unknown or revoked, or whose session"
+					    " cookie, password or sign-in code was wrong", 1, auth_labels,
 					    auth_v, NULL};
 
 static size_t body_max = 1 << 20;
@@ -287,6 +288,11 @@ static int admit(struct req *rq)
 	uint64_t addr = rq->client_addr;
 	if (limited(rq, srv_limit_take(SRV_BUCKET_ADDR, addr, now), REF_ADDR_RATE, "this address is over its rate"))
 		return 0;
+	/* a sign-in takes a failure token too, given back unless it was a 401 (dispatch): guessing
+	 * passwords or codes across many users from one address is throttled as key guessing is */
+	if (rq->route->flags & ROUTE_SIGN_IN)
+		return !limited(rq, srv_limit_take(SRV_BUCKET_AUTH_FAIL, addr, now), REF_AUTH_THROTTLED,
+				"too many failed authentications from this address");
 	if (!rq->route->roles)
 		return 1;
 	/* every attempt takes a failure token first and a good key gives it back, so parallel
@@ -326,12 +332,8 @@ static void set_location(struct req *rq)
 		}
 }
 
-static void dispatch(struct req *rq)
+static void dispatch_admitted(struct req *rq)
 {
-	if (!rq->route) /* routed at the first callback; the reply is set */
-		return;
-	if (!admit(rq))
-		return;
 	if (admitted && rq->who.key_id)
 		admitted(rq);
 	if ((rq->route->flags & ROUTE_BODY) && !parse_body(rq))
@@ -348,6 +350,21 @@ static void dispatch(struct req *rq)
 	/* A deferred request belongs to the worker now: its reply may be half set. */
 	if (!rq->deferred && !rq->status)
 		api_error(rq, E_INTERNAL, NULL, "handler set no reply");
+}
+
+static void dispatch(struct req *rq)
+{
+	if (!rq->route) /* routed at the first callback; the reply is set */
+		return;
+	if (!admit(rq))
+		return;
+	dispatch_admitted(rq);
+	if (rq->route->flags & ROUTE_SIGN_IN) { /* the failure token admit took */
+		if (rq->status == 401)
+			srv_counters_add(&auth_failures, 0, 1);
+		else
+			srv_limit_give(SRV_BUCKET_AUTH_FAIL, rq->client_addr);
+	}
 }
 
 /* One line per request, built by hand: it runs on every request, so no JSON library,

@@ -139,6 +139,11 @@ static const struct db_stmt outbox_stmts[] = {
 	 " state = CASE WHEN v.why = '' THEN n.state ELSE 'suppressed' END,"
 	 " last_error = CASE WHEN v.why = '' THEN n.last_error ELSE v.why END"
 	 " FROM v WHERE n.id = $1 RETURNING v.why"},
+	{"note_redact", /* store_note_redact */
+	 "UPDATE notifications SET body = regexp_replace(body, '[0-9]{6}', '******', 'g'),"
+	 " payload = CASE WHEN payload #> '{vars,code}' IS NULL THEN payload"
+	 "  ELSE jsonb_set(payload, '{vars,code}', '\"******\"') END"
+	 " WHERE id = $1 AND kind = 'login_code' AND state <> 'pending'"},
 	{"note_sent_via", /* store_note_sent_via */
 	 "UPDATE notifications SET state = 'sent', sent_at = " SQL_TS("$2") ", channel = coalesce($3, channel),"
 	 " provider = coalesce($4, provider), provider_msg_id = $5, recipient = coalesce($6, recipient),"
@@ -563,4 +568,11 @@ enum db_status store_note_retry_via(PGconn *c, int64_t id, int64_t next_us, int 
 	db_p_text(&p, r->channel);
 	db_p_text(&p, r->provider);
 	return db_exec_void(c, "note_retry_via", &p);
+}
+
+enum db_status store_note_redact(PGconn *c, int64_t id)
+{
+	struct db_params p = {0};
+	db_p_i64(&p, id);
+	return db_exec_void(c, "note_redact", &p);
 }

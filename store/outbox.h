@@ -54,6 +54,10 @@ struct note_order {
 /* Queue notes[0..n) in one statement. */
 enum db_status store_notes_queue(PGconn *c, const struct note_order *notes, int n, int64_t now_us);
 
+/* A login_code message no longer pending (sent, dead, suppressed): its code is blanked out of
+ * its text and payload (the six digits become ******), so the outbox does not keep it. */
+enum db_status store_note_redact(PGconn *c, int64_t id);
+
 /* The outboxes as operators see them. */
 struct command_row {
 	int64_t id, meter_id, attempts, created_us, acked_us; /* acked_us 0: not acked */

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,13 @@ START_TEST(users_sign_in_cookie_and_csrf)
 			   " a.api_key_id, a.role, a.method, a.path, a.request_id, a.action, a.target, a.client_addr,"
 			   " a.user_id)"),
 			 0);
+	char cmd[700], out[2000] = "";
+	snprintf(cmd, sizeof cmd, "WATTLE_LOG_LEVEL=warn WATTLE_DATABASE_URL='%s' %s verify 2>&1", w.db, WATTLE_BIN);
+	FILE *vp = popen(cmd, "r");
+	ck_assert_ptr_nonnull(vp);
+	size_t got = fread(out, 1, sizeof out - 1, vp);
+	out[got] = 0;
+	ck_assert_msg(pclose(vp) == 0, "wattle verify: %s", out);
 
 	/* a top-up through the session, with an Idempotency-Key: made once */
 	const char *top = "{\"amount_minor\":10000,\"channel\":\"cash\",\"reference\":\"desk 1\"}";
@@ -472,6 +480,32 @@ START_TEST(idle_expiry)
 }
 END_TEST
 
+/* Guessing across users from one address is throttled like key guessing: each wrong sign-in
+ * takes one of the address's failure tokens (WATTLE_AUTH_FAILURES_PER_MIN, burst twice), a
+ * right one gives its token back. */
+START_TEST(address_throttled)
+{
+	teardown();
+	start("WATTLE_AUTH_FAILURES_PER_MIN=1");
+	user("fast", "fast password", "finance", NULL);
+	for (int i = 0; i < 4; i++)
+		signed_in("fast", "fast password", NULL);
+	for (int i = 0; i < 2; i++) {
+		struct th_resp r = sign_in(i ? "guess-b" : "guess-a", "some password", NULL);
+		ck_assert_int_eq(r.status, 401);
+		th_resp_free(&r);
+	}
+	struct th_resp r = sign_in("guess-c", "some password", NULL);
+	ck_assert_msg(r.status == 429, "%ld %s", r.status, r.body);
+	ck_assert_str_eq(th_err(&r), "rate_limited");
+	ck_assert_int_gt(r.retry_after, 0);
+	th_resp_free(&r);
+	r = th_req(&w.srv, "POST", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000001\",\"code\":\"123456\"}", NULL);
+	ck_assert_int_eq(r.status, 429);
+	th_resp_free(&r);
+}
+END_TEST
+
 /* ---- tenants by phone ---- */
 
 static void phone_tenant(void)
@@ -515,6 +549,15 @@ START_TEST(tenant_signs_in_by_phone)
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM login_codes WHERE code_hash LIKE '%%%s%%'", code);
 	ck_assert_int_eq(q(sql), 0);
 	ck_assert_int_eq(q("SELECT count(*) FROM login_codes WHERE tenant_id = 1 AND length(code_hash) = 64"), 1);
+	/* and, once sent, not kept in the outbox either */
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM notifications WHERE kind = 'login_code' AND (coalesce(body, '') LIKE '%%%s%%'"
+		 " OR payload::text LIKE '%%%s%%' OR state <> 'sent')",
+		 code, code);
+	for (int i = 0; i < 100 && q(sql) != 0; i++)
+		usleep(50000);
+	ck_assert_int_eq(q(sql), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM notifications WHERE kind = 'login_code' AND body LIKE '%******%'"), 1);
 	/* a wrong code first (it is counted, not burnt), then the right one */
 	char wrong[8];
 	snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
@@ -571,9 +614,9 @@ START_TEST(codes_burnt_expired_and_limited)
 	ck_assert_int_eq(otp("+8613800000001", NULL, NULL, NULL), 202);
 	tw_code(2, code, to);
 	/* expired after 5 minutes */
-	th_sql(w.db, "UPDATE login_codes SET expires_at = now() - interval '1 second' WHERE id = 2");
+	PQclear(th_sql(w.db, "UPDATE login_codes SET expires_at = now() - interval '1 second' WHERE id = 2"));
 	ck_assert_int_eq(otp("+8613800000001", code, NULL, NULL), 401);
-	th_sql(w.db, "UPDATE login_codes SET expires_at = now() + interval '5 minutes' WHERE id = 2");
+	PQclear(th_sql(w.db, "UPDATE login_codes SET expires_at = now() + interval '5 minutes' WHERE id = 2"));
 	struct browser br;
 	ck_assert_int_eq(otp("+8613800000001", code, &br, NULL), 201);
 	/* three codes an hour for a phone: the fourth is answered alike and not sent */
@@ -590,6 +633,49 @@ START_TEST(codes_burnt_expired_and_limited)
 }
 END_TEST
 
+
+/* `wattle serve --demo-login-code PHONE:CODE` (what `wattle demo` runs): that phone is sent
+ * that code, and it signs in with it; another phone still gets a random one. */
+START_TEST(demo_login_code)
+{
+	phone_tenant();
+	int port = th_free_port();
+	char listen[64];
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+	setenv("WATTLE_DATABASE_URL", w.db, 1);
+	setenv("WATTLE_LISTEN", listen, 1);
+	setenv("WATTLE_SMS_URL", env_sms + strlen("WATTLE_SMS_URL="), 1);
+	setenv("WATTLE_SMS_USER", "AC1", 1);
+	setenv("WATTLE_SMS_TOKEN", "tok", 1);
+	setenv("WATTLE_SMS_FROM", "+15550001111", 1);
+	const char *argv[] = {WATTLE_BIN, "serve", "--no-migrate", "--demo-login-code", "+8613800000001:246810", NULL};
+	pid_t pid = th_spawn(argv, NULL);
+	th_wait_port(port);
+	struct th_server demo = w.srv;
+	demo.port = port;
+	struct th_resp r = th_req(&demo, "POST", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000001\"}", NULL);
+	ck_assert_int_eq(r.status, 202);
+	th_resp_free(&r);
+	char code[8], to[32];
+	tw_code(1, code, to);
+	ck_assert_str_eq(code, "246810");
+	r = th_req(&demo, "POST", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000001\",\"code\":\"246810\"}", NULL);
+	ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+	th_resp_free(&r);
+	r = th_req(&demo, "POST", "/v1/sessions/otp", NULL, "{\"phone\":\"+8613800000002\"}", NULL);
+	ck_assert_int_eq(r.status, 202);
+	th_resp_free(&r);
+	tw_code(2, code, to);
+	ck_assert_str_eq(to, "+8613800000002");
+	ck_assert_int_eq(q("SELECT count(*) FROM login_codes WHERE phone = '+8613800000002'"), 1);
+	ck_assert_int_eq(th_reap(pid, SIGTERM), 0);
+	/* the server of the world (no flag) sends that phone a code of its own */
+	ck_assert_int_eq(otp("+8613800000001", NULL, NULL, NULL), 202);
+	tw_code(3, code, to);
+	ck_assert_int_eq(otp("+8613800000001", "246810", NULL, NULL), strcmp(code, "246810") ? 401 : 201);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sessions");
@@ -602,11 +688,13 @@ static Suite *suite(void)
 	tcase_add_test(core, short_password_disable_and_reset);
 	tcase_add_test(core, sign_out);
 	tcase_add_test(core, idle_expiry);
+	tcase_add_test(core, address_throttled);
 	TCase *phone = tcase_create("phone");
 	tcase_add_checked_fixture(phone, setup, teardown);
 	tcase_set_timeout(phone, 120);
 	tcase_add_test(phone, tenant_signs_in_by_phone);
 	tcase_add_test(phone, codes_burnt_expired_and_limited);
+	tcase_add_test(phone, demo_login_code);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, phone);
 	return s;

@@ -231,11 +231,6 @@ static void cleanup(void)
 	}
 }
 
-/* The tenant page's demo sign-in: ten_1's phone as seeded, with a fixed code (for the demo
- * only: `wattle serve --demo-login-code`, never an environment setting). */
-#define DEMO_TENANT_PHONE "+8613810000000"
-#define DEMO_TENANT_CODE "246810"
-
 /* ---- HTTP ---- */
 
 /* One request; returns the status and the body in *out (caller frees). */
@@ -299,30 +294,6 @@ static json_t *call(const char *method, const char *path, const char *key, long 
 	free(body);
 	free(reply);
 	return j;
-}
-
-/* The people who sign in to the console (demo passwords, for the demo only), and the URL
- * they open; a tenant signs in on /t/ with its phone and the demo's fixed code. */
-static void console_people(void)
-{
-	const char *users[][3] = {{"demo-finance", "finance-demo-2026", "finance"},
-				  {"demo-operator", "operator-demo-2026", "operator"}};
-	bool ok = true;
-	for (int i = 0; i < 2 && ok; i++) {
-		char body[200];
-		snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}", users[i][0],
-			 users[i][1], users[i][2]);
-		long st = http("POST", "/v1/users", D.admin, NULL, body, NULL, NULL);
-		ok = st == 201 || st == 409;
-	}
-	say("\nThe console: http://%s/console/\n", D.listen);
-	if (!ok) {
-		say("  (this build has no users to sign in with; the API keys below still work)\n");
-		return;
-	}
-	say("  finance   %s / %s\n  operator  %s / %s\n", users[0][0], users[0][1], users[1][0], users[1][1]);
-	say("The tenant page: http://%s/t/  phone %s, code %s (the demo's fixed code; a real tenant gets an SMS)\n",
-	    D.listen, DEMO_TENANT_PHONE, DEMO_TENANT_CODE);
 }
 
 static void wait_healthy(void)
@@ -666,6 +637,21 @@ static void key(const char *role, char *out)
 
 /* ---- the server ---- */
 
+/* Who signs in to the demo: users finance and operator with this password, and the first
+ * tenant (ten_1, whose phone the seed gives +86 138 1000 0000) by phone with this code. */
+#define DEMO_PASSWORD "wattle-demo-2026"
+#define DEMO_PHONE "+8613810000000"
+#define DEMO_CODE "246810"
+
+/* Where the people of the demo sign in: the console with the users seeded above, the tenant
+ * page with the first tenant's phone and the demo's fixed code. */
+static void console_people(void)
+{
+	say("\nThe console: http://%s/console/  users finance and operator, password %s\n", D.listen, DEMO_PASSWORD);
+	say("The tenant page: http://%s/t/  phone %s, code %s (the demo's fixed code; a real tenant gets an SMS)\n",
+	    D.listen, DEMO_PHONE, DEMO_CODE);
+}
+
 static char env_buf[40][1200];
 
 /* ---- a building on real protocols ---- */
@@ -823,7 +809,9 @@ static void start_server(int64_t speed, int64_t start_s, int64_t anchor_s)
 	char exe[600], log[700];
 	snprintf(exe, sizeof exe, "%s/wattle", D.self_dir);
 	snprintf(log, sizeof log, "%s/wattle.log", D.var);
-	const char *argv[] = {exe, "serve", "--no-migrate", "--demo-login-code", DEMO_TENANT_PHONE ":" DEMO_TENANT_CODE, NULL};
+	/* the first tenant's phone signs in with a fixed code: for the demo only, on the command
+	 * line (a server never takes it from its environment) */
+	const char *argv[] = {exe, "serve", "--no-migrate", "--demo-login-code", DEMO_PHONE ":" DEMO_CODE, NULL};
 	D.server = spawn(argv, env, log);
 	wait_healthy();
 }
@@ -1089,6 +1077,12 @@ int srv_demo(int argc, char **argv)
 	key("operator", D.ops);
 	key("gateway", D.gw);
 	seed();
+	/* people who sign in: a finance clerk and an operator (the first tenant signs in by phone
+	 * with the demo's fixed code, DEMO_PHONE and DEMO_CODE) */
+	json_decref(call("POST", "/v1/users", D.admin, 201,
+			 "{\"username\":\"finance\",\"password\":\"" DEMO_PASSWORD "\",\"role\":\"finance\"}"));
+	json_decref(call("POST", "/v1/users", D.admin, 201,
+			 "{\"username\":\"operator\",\"password\":\"" DEMO_PASSWORD "\",\"role\":\"operator\"}"));
 	stop(&D.server);
 
 	/* the month, fast */
@@ -1178,6 +1172,8 @@ int srv_demo(int argc, char **argv)
 	    restores, alarms, (long)atomic_load(&D.sms), (long)atomic_load(&D.events));
 	say("Reports (%d files): %s/index.html, finance-summary.html, energy-report.html, statement-ten_N.html\n",
 	    files, D.reports);
+	say("Sign in (POST /v1/sessions): finance or operator, password " DEMO_PASSWORD "; the tenant ten_1 by phone"
+	    " (POST /v1/sessions/otp): " DEMO_PHONE ", code " DEMO_CODE " (the demo's only).\n");
 	say("The demo took %lld s.\n", (long long)((srv_mono_us() - t0) / 1000000));
 	if (D.exit_after) {
 		cleanup();
