@@ -131,8 +131,9 @@ async function dashboardPage(view) {
   document.body.dataset.firstRenderMs = String(Math.round(performance.now() - t0));
   const days = []; for (let i = 13; i >= 0; i--) days.push(L.daysAgo(i));
   const byDay = Object.fromEntries(d.energy_by_day.map((x) => [x.day, x.energy_wh]));
-  await dailyBars(chart, days, [{ label: t('t.energy'), values: days.map((x) => (byDay[x] || 0) / 1000), color: '#0b5cad' }],
-    (v) => `${v} kWh`, t('dash.consumption'));
+  // drawn once the page is shown (the figures do not wait for the charting library)
+  setTimeout(() => dailyBars(chart, days, [{ label: t('t.energy'), values: days.map((x) => (byDay[x] || 0) / 1000), color: '#0b5cad' }],
+    (v) => `${v} kWh`, t('dash.consumption')).catch(() => chart.replaceChildren(h('p', { class: 'muted', text: t('err.network') }))), 0);
   on('account', () => {}); // the figures are a snapshot; reloading the page redraws them
 }
 

@@ -181,5 +181,6 @@ window.addEventListener('hashchange', () => { if (session) render(); });
 (async () => {
   frame();
   try { session = await currentSession(); } catch { session = null; }
+  if (session && session.user.role !== 'tenant' && !location.hash) session = null; // staff: sign in as a tenant here
   render();
 })();
