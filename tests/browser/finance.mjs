@@ -35,7 +35,7 @@ await run('finance', async (browser) => {
   // five wrong in a row lock the user: the right password is refused for now
   for (let i = 0; i < 5; i++) {
     await signIn(p0, E.LOCK_USER, `wrong password ${i}`);
-    await p0.waitForFunction(() => document.querySelector('#status').textContent !== '');
+    await p0.waitForFunction(() => document.querySelector('#status').textContent !== '', { polling: 100 });
     await p0.$eval('#status', (el) => { el.textContent = ''; });
   }
   await signIn(p0, E.LOCK_USER, E.LOCK_PASS);
@@ -59,7 +59,7 @@ await run('finance', async (browser) => {
   await shot(page, 'console-tenants');
   await page.type('#tenant-search', E.TENANT_NAME.toLowerCase());
   await page.keyboard.press('Enter');
-  await page.waitForFunction((name) => [...document.querySelectorAll('table a')].some((a) => a.textContent === name), {}, E.TENANT_NAME);
+  await page.waitForFunction((name) => [...document.querySelectorAll('table a')].some((a) => a.textContent === name), { polling: 100 }, E.TENANT_NAME);
   const rows = await page.$$eval('tbody tr', (r) => r.length);
   expect(rows === 1, `one tenant found by name (${rows})`);
   await Promise.all([page.waitForSelector('#tenant-balance'),
@@ -73,7 +73,7 @@ await run('finance', async (browser) => {
   const other = await open(ctx);
   await other.goto(`${BASE}/console/#/tenants/${E.TENANT_ID}`);
   await waitText(other, '#tenant-balance', money(0));
-  await other.waitForFunction(() => document.getElementById('live').textContent === 'Live', { timeout: 10000 });
+  await other.waitForFunction(() => document.getElementById('live').textContent === 'Live', { timeout: 10000, polling: 100 });
 
   console.log('step: csrf');
   // the session's cookie alone does not move money: without X-CSRF-Token it is 403
@@ -119,7 +119,7 @@ await run('finance', async (browser) => {
   for (const [hash, sel, name] of [['#/finance', '#report-kind', 'console-finance'], ['#/pools', 'main h2', 'console-pools']]) {
     await page.goto(`${BASE}/console/${hash}`);
     await page.waitForSelector(sel);
-    await page.waitForFunction(() => !document.getElementById('loading'));
+    await page.waitForFunction(() => !document.getElementById('loading'), { polling: 100 });
     await axe(page, name);
     await shot(page, name);
   }

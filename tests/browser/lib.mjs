@@ -82,7 +82,7 @@ export async function waitText(page, selector, want, ms = 10000) {
     await page.waitForFunction((sel, w) => {
       const el = document.querySelector(sel);
       return el && el.innerText.replace(/\s+/g, ' ').includes(w);
-    }, { timeout: ms }, selector, norm(want));
+    }, { timeout: ms, polling: 100 }, selector, norm(want)); // by time: a tab behind another runs no animation frames
   } catch (e) {
     const have = await page.$eval(selector, (el) => el.innerText).catch(() => '(none)');
     throw new Error(`${selector} should hold "${norm(want)}"; it holds "${norm(have)}"`);

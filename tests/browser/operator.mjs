@@ -15,12 +15,12 @@ await run('operator', async (browser) => {
   await page.click('#signin button[type=submit]');
   await page.waitForSelector('#alarms');
   await page.waitForSelector('#no-alarms');
-  await page.waitForFunction(() => document.getElementById('live').textContent === 'Live', { timeout: 10000 });
+  await page.waitForFunction(() => document.getElementById('live').textContent === 'Live', { timeout: 10000, polling: 100 });
   await axe(page, 'console-control');
   await page.evaluate(() => { window.__notReloaded = true; });
   const answer = await need('alarm');
   expect(answer === 'posted', `the readings were posted (${answer})`);
-  await page.waitForSelector('#alarms tr[data-alarm]', { timeout: 10000 });
+  await page.waitForSelector('#alarms tr[data-alarm]', { timeout: 10000, polling: 100 });
   const row = await page.$eval('#alarms tr[data-alarm]', (r) => ({ cls: r.className, text: r.textContent }));
   expect(row.cls.includes('flash'), 'the new critical alarm is highlighted');
   expect(row.text.includes('Overload') && row.text.includes('Critical'), `the row says what it is: ${row.text}`);
@@ -33,11 +33,11 @@ await run('operator', async (browser) => {
   await page.focus('#alarms tr[data-alarm] input');
   await page.keyboard.type('checked on site by console test');
   await page.keyboard.press('Enter');
-  await page.waitForSelector('#no-alarms', { timeout: 10000 });
+  await page.waitForSelector('#no-alarms', { timeout: 10000, polling: 100 });
   await waitText(page, '#status', 'acknowledged');
   await shot(page, 'console-control');
   await page.goto(`${BASE}/console/#/meters`);
-  await page.waitForFunction(() => document.body.dataset.page === 'meters');
+  await page.waitForFunction(() => document.body.dataset.page === 'meters', { polling: 100 });
   await axe(page, 'console-meters');
   await shot(page, 'console-meters');
   await page.goto(`${BASE}/console/#/dashboard`);

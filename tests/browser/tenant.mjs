@@ -41,6 +41,7 @@ await run('tenant', async (browser) => {
   expect(text.includes('234.56'), 'the receipt shows the amount');
   await shot(doc, 'tenant-receipt');
   // another tenant's page
+  await page.bringToFront();
   const status = await page.evaluate(async (id) => (await fetch(`/v1/tenants/${id}/account`)).status, E.OTHER_TENANT);
   expect(status === 403 || status === 404, `another tenant's account is 403 or 404 (${status})`);
   await page.goto(`${BASE}/t/#${E.OTHER_TENANT}`);
