@@ -259,6 +259,13 @@ void api_receipts_get(struct req *rq);
 void api_receipts_set_font(const char *path);
 void api_keys_create(struct req *rq);
 void api_keys_delete(struct req *rq);
+/* The console's files (api/console.c): /console/{path*}, /t/{path*}, and the bare /console
+ * and /t sent one level down. */
+void api_console_staff(struct req *rq);
+/* GET /v1/dashboard?site_id= (api/dashboard.c). */
+void api_dashboard(struct req *rq);
+void api_console_tenant(struct req *rq);
+void api_console_redirect(struct req *rq);
 
 /* Start and stop the group-commit workers of POST /v1/readings. Stopping finishes what
  * is queued; requests after that get 503. */

@@ -74,7 +74,10 @@ struct req {
 	int64_t retry_after; /* seconds, for a 429's Retry-After; 0: none */
 	uint32_t client_addr; /* the client's IPv4 address, host order; 0 when unknown (the CLI, a worker) */
 	char etag[64];        /* ETag of a reply that never changes, "" when none (api_cacheable) */
-	char location[128];   /* Location of a 201's new resource, "" when none */
+	char location[128];   /* Location of a 201's new resource or a redirect, "" when none */
+	bool asset;           /* a console file (api/console.c): revalidated on each use, its ETag
+			       * told apart per encoding, sent with nosniff */
+	const char *csp;      /* Content-Security-Policy of the reply (static), NULL: none */
 	char set_cookie[200]; /* Set-Cookie of the reply (a session made or ended), "" when none */
 	bool deferred; /* suspended; a worker sets the reply and calls api_complete() */
 	json_t *json; /* parsed body (object) for routes that take one */
@@ -105,7 +108,8 @@ typedef void (*route_fn)(struct req *rq);
 
 struct route {
 	const char *method;
-	const char *pattern; /* "/v1/tenants/{id}/account": {..} matches one segment */
+	const char *pattern; /* "/v1/tenants/{id}/account": {..} matches one segment; a last
+			      * "{name*}" matches the rest of the path, slashes and all, or nothing */
 	route_fn fn;
 	unsigned roles; /* 0 = public */
 	unsigned flags;

@@ -16,7 +16,7 @@ const struct route api_routes[] = {
 	{"GET", "/metrics", api_metrics, 0, 0, "/metrics"},
 	{"POST", "/v1/sites", api_sites_create, ADMIN, ROUTE_BODY, "/v1/sites"},
 	{"GET", "/v1/sites", api_sites_list, ADMIN | FIN | OPS, 0, "/v1/sites"},
-	{"GET", "/v1/sites/{id}", api_sites_get, ADMIN | FIN | OPS, 0, "/v1/sites/{id}"},
+	{"GET", "/v1/sites/{id}", api_sites_get, ADMIN | FIN | OPS | TEN, 0, "/v1/sites/{id}"},
 	{"PATCH", "/v1/sites/{id}", api_sites_patch, ADMIN, ROUTE_BODY, "/v1/sites/{id}"},
 	{"POST", "/v1/sites/{id}/holidays", api_holidays_create, ADMIN | FIN, ROUTE_BODY,
 	 "/v1/sites/{id}/holidays"},
@@ -27,7 +27,7 @@ const struct route api_routes[] = {
 	 "/v1/sites/{id}/message-templates"},
 	{"POST", "/v1/tenants", api_tenants_create, ADMIN | FIN, ROUTE_BODY, "/v1/tenants"},
 	{"GET", "/v1/tenants", api_tenants_list, ADMIN | FIN, 0, "/v1/tenants"},
-	{"GET", "/v1/tenants/{id}", api_tenants_get, ADMIN | FIN, 0, "/v1/tenants/{id}"},
+	{"GET", "/v1/tenants/{id}", api_tenants_get, ADMIN | FIN | TEN, 0, "/v1/tenants/{id}"},
 	{"PATCH", "/v1/tenants/{id}", api_tenants_patch, ADMIN | FIN, ROUTE_BODY, "/v1/tenants/{id}"},
 	{"GET", "/v1/tenants/{id}/account", api_account_get, FIN | OPS | TEN, 0,
 	 "/v1/tenants/{id}/account"},
@@ -108,6 +108,11 @@ const struct route api_routes[] = {
 	{"POST", "/v1/api-keys", api_keys_create, ADMIN, ROUTE_BODY, "/v1/api-keys"},
 	{"GET", "/v1/audit", api_audit_list, ADMIN, 0, "/v1/audit"},
 	{"DELETE", "/v1/api-keys/{id}", api_keys_delete, ADMIN, 0, "/v1/api-keys/{id}"},
+	{"GET", "/v1/dashboard", api_dashboard, ADMIN | FIN | OPS, 0, "/v1/dashboard"},
+	{"GET", "/console", api_console_redirect, 0, 0, "/console"},
+	{"GET", "/console/{path*}", api_console_staff, 0, 0, "/console/"},
+	{"GET", "/t", api_console_redirect, 0, 0, "/t"},
+	{"GET", "/t/{path*}", api_console_tenant, 0, 0, "/t/"},
 	{"POST", "/v1/users", api_users_create, ADMIN, ROUTE_BODY, "/v1/users"},
 	{"GET", "/v1/users", api_users_list, ADMIN, 0, "/v1/users"},
 	{"GET", "/v1/users/{id}", api_users_get, ADMIN, 0, "/v1/users/{id}"},
@@ -150,12 +155,14 @@ void api_register_statements_receipts(void);
 void api_register_statements_moveout(void);
 void api_register_statements_msgtemplates(void);
 void api_register_statements_sms(void);
+void api_register_statements_dashboard(void);
 void api_register_statements_events(void);
 void api_register_statements_sessions(void);
 
 void api_register_statements(void)
 {
 	api_register_statements_common();
+	api_register_statements_dashboard();
 	api_register_statements_sites();
 	api_register_statements_tenants();
 	api_register_statements_msgtemplates();

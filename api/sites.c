@@ -1,6 +1,7 @@
 /* sites.c: POST/GET /v1/sites and a site's holidays. A site fixes the time zone and
  * currency of what is in it. */
 #include "api/api.h"
+#include "store/tenants.h"
 #include "core/clock.h"
 #include "core/valid.h"
 #include "store/sites.h"
@@ -97,6 +98,15 @@ void api_sites_get(struct req *rq)
 	PGconn *c = id ? api_conn(rq) : NULL;
 	if (!c)
 		return;
+	if (rq->who.role == ROLE_TENANT) { /* a tenant reads its own site (its time zone, its currency) */
+		struct tenant t;
+		if (api_read_failed(rq, store_tenant_get(c, rq->who.tenant_id, &t)))
+			return;
+		if (t.site_id != id) {
+			api_error(rq, E_FORBIDDEN, NULL, "a tenant may read only its own site");
+			return;
+		}
+	}
 	struct site s;
 	if (api_read_failed(rq, store_site_get(c, id, &s)))
 		return;

@@ -167,19 +167,33 @@ void api_tenants_create(struct req *rq)
 
 void api_tenants_list(struct req *rq)
 {
+	static const char *const states[] = {"normal", "warned", "grace", "cut_off", NULL};
 	int64_t sid, limit, after;
-	if (api_query_id(rq, "site_id", ID_SITE, &sid) || api_page(rq, ID_TENANT, &limit, &after))
+	const char *state, *rating, *q = api_query(rq, "q"), *category = api_query(rq, "category");
+	if (api_query_id(rq, "site_id", ID_SITE, &sid) || api_page(rq, ID_TENANT, &limit, &after) ||
+	    api_query_enum(rq, "state", states, &state) || api_query_enum(rq, "credit_rating", ratings, &rating))
 		return;
+	if ((q && (!*q || strlen(q) > 100)) || (category && (!*category || strlen(category) > 64))) {
+		const char *bad = q && (!*q || strlen(q) > 100) ? "q" : "category";
+		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", bad), "%s: 1 to 100 bytes", bad);
+		return;
+	}
 	PGconn *c = api_conn(rq);
 	if (!c)
 		return;
 	struct tenant *v;
 	int n;
-	if (api_read_failed(rq, store_tenants_list(c, after, limit + 1, sid, &v, &n)))
+	if (api_read_failed(rq, store_tenants_list(c, after, limit + 1, sid, q, state, rating, category, &v, &n)))
 		return;
 	json_t *items = json_array();
-	for (int i = 0; i < n; i++)
-		json_array_append_new(items, tenant_json(&v[i]));
+	for (int i = 0; i < n; i++) {
+		json_t *o = tenant_json(&v[i]);
+		if (v[i].state[0]) /* the console's list shows where each stands without a request each */
+			json_object_set_new(o, "account", json_pack("{s:I, s:s, s:s, s:s}", "balance_minor",
+								    (json_int_t)v[i].balance_minor, "currency", v[i].currency,
+								    "state", v[i].state, "supply", v[i].supply));
+		json_array_append_new(items, o);
+	}
 	free(v);
 	api_reply(rq, 200, api_page_reply(items, limit));
 }

@@ -12,6 +12,9 @@ command -v npm >/dev/null || pkgs+=(nodejs npm)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# node and npm: the console's charting library and the browser tests' puppeteer-core come
+# from npm (a nodejs that bundles npm counts)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing packages: ${missing[*]} (run as root, or install them)" >&2

@@ -83,13 +83,30 @@ static void set_request_id(struct req *rq)
 	snprintf(rq->request_id, sizeof rq->request_id, "%016llx", (unsigned long long)state);
 }
 
+/* Is p a pattern's last segment "{name*}"? */
+static int rest_token(const char *p)
+{
+	size_t n = strlen(p);
+	return *p == '{' && n > 3 && !strcmp(p + n - 2, "*}") && !strchr(p, '/');
+}
+
 /* Match path against a pattern; fills rq->args. Returns 1 on a match. */
 static int match(struct req *rq, const char *pattern, const char *path)
 {
 	const char *p = pattern, *u = path;
 	size_t used = 0;
 	int nargs = 0;
-	while (*p && *u) {
+	while (*p && (*u || rest_token(p))) {
+		if (rest_token(p)) { /* "{path*}" last: the rest, slashes and all, maybe nothing */
+			size_t n = strlen(u);
+			if (nargs == REQ_MAX_ARGS || used + n + 1 > sizeof rq->argbuf)
+				return 0;
+			memcpy(rq->argbuf + used, u, n + 1);
+			rq->args[nargs++] = rq->argbuf + used;
+			u += n;
+			p += strlen(p);
+			break;
+		}
 		if (*p == '{') {
 			const char *end = strchr(u, '/');
 			size_t n = end ? (size_t)(end - u) : strlen(u);
@@ -526,7 +543,23 @@ static enum MHD_Result send_reply(struct req *rq)
 		MHD_add_response_header(resp, "Allow", rq->allow);
 	if (rq->close)
 		MHD_add_response_header(resp, "Connection", "close");
-	if (rq->etag[0]) {
+	if (rq->asset) {
+		/* a console file keeps its URL from one release to the next: the browser asks each
+		 * time and gets 304 while it has this one; gzip bytes are another representation */
+		if (rq->etag[0]) {
+			char tag[sizeof rq->etag + 4];
+			size_t n = strlen(rq->etag);
+			if (gz && n >= 2)
+				snprintf(tag, sizeof tag, "%.*s-gz\"", (int)(n - 1), rq->etag);
+			else
+				snprintf(tag, sizeof tag, "%s", rq->etag);
+			MHD_add_response_header(resp, "ETag", tag);
+		}
+		MHD_add_response_header(resp, "Cache-Control", "no-cache");
+		MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+		MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+		MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+	} else if (rq->etag[0]) {
 		MHD_add_response_header(resp, "ETag", rq->etag);
 		MHD_add_response_header(resp, "Cache-Control", "private, max-age=31536000, immutable");
 		MHD_add_response_header(resp, "Vary", "Accept, Accept-Encoding");
@@ -537,7 +570,9 @@ static enum MHD_Result send_reply(struct req *rq)
 		MHD_add_response_header(resp, "Set-Cookie", rq->set_cookie);
 		MHD_add_response_header(resp, "Cache-Control", "no-store");
 	}
-	if (rq->status == 201 && rq->location[0])
+	if (rq->csp)
+		MHD_add_response_header(resp, "Content-Security-Policy", rq->csp);
+	if ((rq->status == 201 || (rq->status >= 300 && rq->status < 400)) && rq->location[0])
 		MHD_add_response_header(resp, "Location", rq->location);
 	if (rq->retry_after) {
 		char ra[24];

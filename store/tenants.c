@@ -23,8 +23,14 @@ static const struct db_stmt tenant_stmts[] = {
 	 " SELECT t.id, s.currency, t.created_at, t.created_at FROM t JOIN sites s ON s.id = t.site_id)"
 	 " SELECT " TENANT_COLS " FROM t"},
 	{"tenant_list", /* store_tenants_list */
-	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id > $1"
-	 " AND ($3::bigint IS NULL OR t.site_id = $3) ORDER BY t.id LIMIT $2"},
+	 "SELECT " TENANT_COLS ", a.balance_minor, a.currency, a.state, a.supply"
+	 " FROM tenants t LEFT JOIN accounts a ON a.tenant_id = t.id WHERE t.id > $1"
+	 " AND ($3::bigint IS NULL OR t.site_id = $3)"
+	 " AND ($4::text IS NULL OR strpos(lower(t.name), lower($4)) > 0 OR strpos(coalesce(t.phone, ''), $4) > 0"
+	 "      OR strpos(lower(t.category), lower($4)) > 0)"
+	 " AND ($5::text IS NULL OR a.state = $5)"
+	 " AND ($6::text IS NULL OR t.credit_rating = $6) AND ($7::text IS NULL OR t.category = $7)"
+	 " ORDER BY t.id LIMIT $2"},
 	{"tenant_get", /* store_tenant_get */
 	 "SELECT " TENANT_COLS " FROM tenants t WHERE t.id = $1"},
 	{"tenant_update", /* store_tenant_update: NULL leaves a column; $7, $11, $13, $15, $18 say whether
@@ -87,8 +93,8 @@ enum db_status store_tenant_get(PGconn *c, int64_t id, struct tenant *out)
 	return db_exec_row(c, "tenant_get", &p, spec, NULL);
 }
 
-enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, struct tenant **out,
-				  int *n)
+enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, const char *q,
+				  const char *state, const char *rating, const char *category, struct tenant **out, int *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -96,8 +102,18 @@ enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64
 	db_p_i64(&p, after);
 	db_p_i64(&p, limit);
 	db_p_id(&p, site_id);
+	db_p_text(&p, q);
+	db_p_text(&p, state);
+	db_p_text(&p, rating);
+	db_p_text(&p, category);
 	struct tenant t;
-	struct db_col spec[] = TENANT_SPEC(&t);
+	struct db_col base[] = TENANT_SPEC(&t);
+	enum { NB = sizeof base / sizeof base[0] - 1 };
+	struct db_col spec[NB + 5];
+	memcpy(spec, base, sizeof base);
+	struct db_col more[] = {DB_COL("balance_minor", DB_I64, &t.balance_minor), DB_COL_TEXT("currency", t.currency),
+				DB_COL_TEXT("state", t.state), DB_COL_TEXT("supply", t.supply), {0}};
+	memcpy(spec + NB, more, sizeof more);
 	return db_exec_rows(c, "tenant_list", &p, spec, &t, sizeof t, (void **)out, n);
 }
 

@@ -18,6 +18,9 @@ struct tenant {
 	char language[8];       /* "zh-CN", "en"; "" when none (the site's) */
 	char channels[40];      /* where messages go, in order: "sms" or "wechat,sms" */
 	char wechat_openid[129]; /* "" when none */
+	/* store_tenants_list only: the account as it stands (state "" when it has none) */
+	int64_t balance_minor;
+	char currency[4], state[16], supply[16];
 };
 
 /* What a create or a patch sets: NULL (or has_* false) leaves a column as it is; for the
@@ -39,9 +42,11 @@ enum db_status store_tenant_insert(PGconn *c, int64_t site_id, const struct tena
 				   struct tenant *out);
 /* out->id == 0 when there is none. */
 enum db_status store_tenant_get(PGconn *c, int64_t id, struct tenant *out);
-/* A page (site_id 0: every site). *out new (caller frees). */
-enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, struct tenant **out,
-				  int *n);
+/* A page (site_id 0: every site), of the tenants whose name, category or phone holds q (case
+ * aside; NULL: all), whose account is in state, of credit rating and of category (each NULL:
+ * any), each with its account's balance, currency, state and supply. *out new (caller frees). */
+enum db_status store_tenants_list(PGconn *c, int64_t after, int64_t limit, int64_t site_id, const char *q,
+				  const char *state, const char *rating, const char *category, struct tenant **out, int *n);
 /* Apply f to tenant id; *out is the row after, out->id == 0 when there is none. */
 enum db_status store_tenant_update(PGconn *c, int64_t id, const struct tenant_fields *f, int64_t now_us,
 				   struct tenant *out);

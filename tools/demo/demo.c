@@ -651,6 +651,15 @@ static void key(const char *role, char *out)
 #define DEMO_PHONE "+8613810000000"
 #define DEMO_CODE "246810"
 
+/* Where the people of the demo sign in: the console with the users seeded above, the tenant
+ * page with the first tenant's phone and the demo's fixed code. */
+static void console_people(void)
+{
+	say("\nThe console: http://%s/console/  users finance and operator, password %s\n", D.listen, DEMO_PASSWORD);
+	say("The tenant page: http://%s/t/  phone %s, code %s (the demo's fixed code; a real tenant gets an SMS)\n",
+	    D.listen, DEMO_PHONE, DEMO_CODE);
+}
+
 static char env_buf[40][1200];
 
 /* ---- a building on real protocols ---- */
@@ -1225,6 +1234,7 @@ int srv_demo(int argc, char **argv)
 	    "  curl -s http://127.0.0.1:%d/metrics    # the gateway: polls, readings, faults, queue depth\n",
 	    D.var, D.nbuilding > 3 ? " and a Tasmota plug on MQTT" : "", D.ops, D.listen, D.ops, D.listen,
 	    D.ctl_modbus, D.gw_metrics);
+	console_people();
 	say("\nwattle is serving the demo mall on http://%s until Ctrl-C. Keys:\n\n"
 	    "  admin     %s   (reads everything; sites, keys)\n"
 	    "  finance   %s   (money: top-ups, pools, reports)\n"
