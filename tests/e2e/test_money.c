@@ -71,7 +71,7 @@ static const char **env_with(const char *const *extra)
 	PUT("WATTLE_STRIPE_API_BASE=%s", fakepay_base(fk[2], base, sizeof base));
 	PUT("WATTLE_PUBLIC_URL=https://wattle.example");
 	PUT("WATTLE_PAY_QUERY_AFTER_S=1");
-	PUT("WATTLE_PAY_TIMEOUT_MS=1500");
+	PUT("WATTLE_PAY_TIMEOUT_MS=3000");
 	PUT("WATTLE_RECONCILE_HOUR=24");
 #undef PUT
 	for (int i = 0; extra && extra[i]; i++)
@@ -332,10 +332,10 @@ START_TEST(provider_timing_out_or_refusing_leaves_the_order_failed)
 	fk[_i]->refuse_create[0] = 0;
 	pthread_mutex_unlock(&fk[_i]->mu);
 	ck_assert_int_eq(q("SELECT count(*) FROM topup_orders WHERE status = 'failed' AND next_query_at IS NULL"), 1);
-	/* no answer in time (WATTLE_PAY_TIMEOUT_MS 1500): 504; the order is failed, and closed
+	/* no answer in time (WATTLE_PAY_TIMEOUT_MS 3000: a loaded machine answers 1.5 s late): 504; the order is failed, and closed
 	 * with the provider so that the code it may have made can never be paid */
 	pthread_mutex_lock(&fk[_i]->mu);
-	fk[_i]->delay_ms = 2500;
+	fk[_i]->delay_ms = 5000;
 	pthread_mutex_unlock(&fk[_i]->mu);
 	r = th_req(&srv, "POST", "/v1/topup-orders", fin, body, NULL);
 	ck_assert_int_eq(r.status, 504);
@@ -618,8 +618,8 @@ START_TEST(refunds_of_several_payments_at_once_stay_within_the_balance)
 		accepted += a[i].status == 202;
 		refused += a[i].status == 422;
 	}
-	ck_assert_int_eq(accepted, 2);
-	ck_assert_int_eq(refused, N - 2);
+	ck_assert_msg(accepted == 2 && refused == N - 2, "six refunds of 400 of 1000: %d accepted, %d refused (%ld %ld %ld %ld %ld %ld)",
+		      accepted, refused, a[0].status, a[1].status, a[2].status, a[3].status, a[4].status, a[5].status);
 	ck_assert_int_eq(q("SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE payment_id = 2"), 800);
 }
 END_TEST
