@@ -181,6 +181,12 @@ void api_reports_list(struct req *rq)
 		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "period"), "period must be YYYY-MM");
 		return;
 	}
+	if (rq->who.role == ROLE_TENANT) { /* a tenant lists its own statements, whatever it asks */
+		if (tenant && api_tenant_scope(rq, tenant))
+			return;
+		tenant = rq->who.tenant_id;
+		kind = "tenant_statement";
+	}
 	int64_t limit, after;
 	if (api_page(rq, ID_REPORT, &limit, &after))
 		return;

@@ -101,7 +101,7 @@ const struct route api_routes[] = {
 	{"PUT", "/v1/meters/{id}/alarm-settings", api_meter_alarm_settings, ADMIN | OPS, ROUTE_BODY,
 	 "/v1/meters/{id}/alarm-settings"},
 	{"POST", "/v1/reports", api_reports_create, FIN | OPS, ROUTE_BODY, "/v1/reports"},
-	{"GET", "/v1/reports", api_reports_list, FIN | OPS, 0, "/v1/reports"},
+	{"GET", "/v1/reports", api_reports_list, FIN | OPS | TEN, 0, "/v1/reports"},
 	{"GET", "/v1/reports/{id}", api_reports_get, FIN | OPS | TEN, 0, "/v1/reports/{id}"},
 	{"GET", "/v1/receipts", api_receipts_list, FIN | TEN, 0, "/v1/receipts"},
 	{"GET", "/v1/receipts/{id}", api_receipts_get, FIN | TEN, 0, "/v1/receipts/{id}"},

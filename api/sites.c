@@ -15,17 +15,57 @@ void api_register_statements_sites(void) { store_sites_register(); }
 
 static json_t *site_json(const struct site *s)
 {
-	return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:s, s:o}", "id", api_id_json(ID_SITE, s->id), "name", s->name,
-			 "timezone", s->timezone, "currency", s->currency, "legal_name",
+	json_t *amounts = json_array();
+	for (int i = 0; i < s->n_topup_amounts; i++)
+		json_array_append_new(amounts, json_integer(s->topup_amounts_minor[i]));
+	return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o}", "id", api_id_json(ID_SITE, s->id), "name",
+			 s->name, "timezone", s->timezone, "currency", s->currency, "legal_name",
 			 *s->legal_name ? json_string(s->legal_name) : json_null(), "tax_id",
-			 *s->tax_id ? json_string(s->tax_id) : json_null(), "language", s->language, "created_at",
-			 api_time_json(s->created_us));
+			 *s->tax_id ? json_string(s->tax_id) : json_null(), "language", s->language,
+			 "topup_amounts_minor", amounts, "created_at", api_time_json(s->created_us));
+}
+
+/* The largest suggested top-up: 1,000,000.00 in a two-decimal currency. */
+#define TOPUP_AMOUNT_MAX 100000000
+
+/* topup_amounts_minor from the body into v (ascending), *n 0 when absent; or 400 naming the
+ * item and -1. */
+static int read_amounts(struct req *rq, int64_t *v, int *n)
+{
+	*n = 0;
+	json_t *a = json_object_get(rq->json, "topup_amounts_minor");
+	if (!a)
+		return 0;
+	size_t len = json_array_size(a);
+	if (len < 1 || len > SITE_TOPUP_AMOUNTS_MAX)
+		return api_field_error(rq, "topup_amounts_minor", "1 to %d amounts", SITE_TOPUP_AMOUNTS_MAX);
+	for (size_t i = 0; i < len; i++) {
+		json_t *x = json_array_get(a, i);
+		json_int_t m = json_is_integer(x) ? json_integer_value(x) : 0;
+		if (m < 1 || m > TOPUP_AMOUNT_MAX) {
+			char f[40];
+			snprintf(f, sizeof f, "topup_amounts_minor[%zu]", i);
+			return api_field_error(rq, f, "must be an integer from 1 to %d (minor units)", TOPUP_AMOUNT_MAX);
+		}
+		int at = *n; /* insertion sort: eight at most */
+		for (int j = 0; j < *n; j++) {
+			if (v[j] == m)
+				return api_field_error(rq, "topup_amounts_minor", "%lld is named twice", (long long)m);
+			if (v[j] > m && at == *n)
+				at = j;
+		}
+		memmove(v + at + 1, v + at, (size_t)(*n - at) * sizeof *v);
+		v[at] = m;
+		(*n)++;
+	}
+	return 0;
 }
 
 /* What receipts print of the operator (PATCH may clear them with null). */
 #define SITE_RECEIPT_FIELDS                                                                                   \
 	{"legal_name", FK_TEXT, F_NULL, 0, 200, 0, 0}, {"tax_id", FK_TEXT, F_NULL, 0, 64, 0, 0},                   \
-	{"language", FK_ENUM, 0, 0, 0, site_languages, 0}
+	{"language", FK_ENUM, 0, 0, 0, site_languages, 0},                                                      \
+	{"topup_amounts_minor", FK_ARRAY, 0, 0, 0, 0, 0}
 
 /* The languages of messages to tenants (the site's is the default of its tenants). */
 static const char *const site_languages[] = {"zh-CN", "en", NULL};
@@ -46,6 +86,8 @@ static enum db_status site_create_tx(PGconn *c, void *arg)
 	snprintf(s.legal_name, sizeof s.legal_name, "%s", api_body_str(rq, "legal_name") ? api_body_str(rq, "legal_name") : "");
 	snprintf(s.tax_id, sizeof s.tax_id, "%s", api_body_str(rq, "tax_id") ? api_body_str(rq, "tax_id") : "");
 	snprintf(s.language, sizeof s.language, "%s", api_body_str(rq, "language") ? api_body_str(rq, "language") : "");
+	if (read_amounts(rq, s.topup_amounts_minor, &s.n_topup_amounts))
+		return DB_ABORT;
 	enum db_status st = store_site_insert(c, &s, srv_clock_now_us());
 	if (st != DB_OK)
 		return st;
@@ -127,7 +169,11 @@ static enum db_status site_patch_tx(PGconn *c, void *arg)
 	struct site_patch_tx *t = arg;
 	struct req *rq = t->rq;
 	struct site_fields f = {api_body_has(rq, "legal_name"), api_body_has(rq, "tax_id"), api_body_str(rq, "legal_name"),
-				api_body_str(rq, "tax_id"), api_body_str(rq, "language")};
+				api_body_str(rq, "tax_id"), api_body_str(rq, "language"), NULL, 0};
+	int64_t amounts[SITE_TOPUP_AMOUNTS_MAX];
+	if (read_amounts(rq, amounts, &f.n_topup_amounts))
+		return DB_ABORT;
+	f.topup_amounts_minor = amounts;
 	struct site s;
 	enum db_status st = store_site_update(c, t->id, &f, &s);
 	if (st != DB_OK)

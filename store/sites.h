@@ -7,11 +7,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define SITE_TOPUP_AMOUNTS_MAX 8
+
 struct site {
 	int64_t id;
 	char name[201], timezone[64], currency[4];
 	char legal_name[201], tax_id[65]; /* printed on receipts; "" when not set */
 	char language[8]; /* of messages to tenants without their own: "zh-CN" or "en"; "" on insert: en */
+	/* The top-up amounts the tenant page offers, in minor units, ascending; n_topup_amounts 0
+	 * on insert: the default (50, 100, 200, 500 major units). */
+	int64_t topup_amounts_minor[SITE_TOPUP_AMOUNTS_MAX];
+	int n_topup_amounts;
+	char amounts_text[SITE_TOPUP_AMOUNTS_MAX * 21]; /* the store's: the column as read */
 	int64_t created_us;
 };
 
@@ -23,6 +30,9 @@ struct site_fields {
 	bool set_legal_name, set_tax_id;
 	const char *legal_name, *tax_id;
 	const char *language; /* NULL leaves it */
+	/* n_topup_amounts > 0 replaces them (topup_amounts_minor ascending, distinct, > 0) */
+	const int64_t *topup_amounts_minor;
+	int n_topup_amounts;
 };
 /* Apply f to site id; *s is the row after, s->id == 0 when there is none. */
 enum db_status store_site_update(PGconn *c, int64_t id, const struct site_fields *f, struct site *s);

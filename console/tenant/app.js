@@ -8,8 +8,8 @@ import * as L from '/console/common/i18n.js';
 import { dailyBars } from '/console/common/chart.js';
 
 const { t } = L;
-// Amounts offered first, in major units of the account's currency (the mall's default).
-const SUGGESTED = [50, 100, 200, 500];
+// Amounts offered first when the site cannot be read (its topup_amounts_minor are the mall's).
+const SUGGESTED_MINOR = [5000, 10000, 20000, 50000];
 let session = null, stop = null, alarmNote = null;
 
 function errorText(e) {
@@ -68,11 +68,13 @@ function reason(acct) {
 async function accountPage(view, id) {
   const acct = await api('GET', `/v1/tenants/${id}/account`);
   // the site's time zone: this month and today are the site's
+  let suggested = SUGGESTED_MINOR;
   try {
     const ten = await api('GET', `/v1/tenants/${id}`);
     const site = await api('GET', `/v1/sites/${ten.site_id}`);
     L.setZone(site.timezone);
-  } catch { /* the browser's zone */ }
+    if (site.topup_amounts_minor && site.topup_amounts_minor.length) suggested = site.topup_amounts_minor;
+  } catch { /* the browser's zone, the default amounts */ }
   const cur = acct.currency;
   const bal = h('div', { class: 'balance-big', id: 'balance', 'aria-live': 'polite' });
   const st = h('p', { id: 'state' });
@@ -114,8 +116,7 @@ async function accountPage(view, id) {
   const other = field(t('t.other_amount', { cur }), { id: 'other-amount', inputmode: 'decimal', autocomplete: 'off' });
   const provider = h('select', { id: 'provider' }, ['wechat', 'alipay', 'stripe'].map((p) => h('option', { value: p, text: t(`channel.${p}`) })));
   const payBox = h('div', { id: 'pay', class: 'qr', 'aria-live': 'polite' });
-  for (const a of SUGGESTED) {
-    const minor = L.decimalToMinor(String(a), cur);
+  for (const minor of suggested) {
     const b = h('button', { type: 'button', 'aria-pressed': 'false', 'data-amount': minor, text: L.money(minor, cur) });
     b.addEventListener('click', () => { chosen = minor; other.input.value = ''; for (const x of amounts.children) x.setAttribute('aria-pressed', String(x === b)); });
     amounts.append(b);
@@ -148,8 +149,10 @@ async function accountPage(view, id) {
     api('GET', `/v1/receipts?tenant_id=${id}&limit=20`).then((r) => recs.replaceChildren(...r.items.map((x) => h('li', {},
       h('a', { href: `/v1/receipts/${x.id}?format=html`, class: 'receipt-link', text: `${x.number || x.id} · ${L.money(x.amount_minor, cur)}` }), ' ',
       h('a', { href: `/v1/receipts/${x.id}?format=pdf`, text: 'PDF' }))))).catch(() => {});
-    api('GET', `/v1/reports?tenant_id=${id}&kind=tenant_statement&limit=12`).then((r) => stmts.replaceChildren(...r.items.map((x) => h('li', {},
-      h('a', { href: `/v1/reports/${x.id}?format=html`, text: x.period }))))).catch(() => stmts.replaceChildren(h('li', { class: 'muted', text: t('none') })));
+    const none = () => h('li', { class: 'muted', text: t('none') });
+    api('GET', `/v1/reports?tenant_id=${id}&kind=tenant_statement&limit=12`).then((r) => stmts.replaceChildren(...(r.items.length ? [] : [none()]), ...r.items.map((x) => h('li', {},
+      h('a', { href: `/v1/reports/${x.id}?format=html`, class: 'statement-link', text: x.period }), ' ',
+      h('a', { href: `/v1/reports/${x.id}?format=csv`, text: 'CSV' }))))).catch(() => stmts.replaceChildren(none()));
   };
   loadDocs();
 

@@ -30,6 +30,8 @@ await run('tenant', async (browser) => {
   await waitText(page, '#balance', money(Number(E.BALANCE_MINOR)));
   await waitText(page, '#state', '正常');
   await page.waitForSelector('#month table');
+  const offered = await page.$$eval('#topup .amounts button', (bs) => bs.map((b) => Number(b.dataset.amount)));
+  expect(JSON.stringify(offered) === '[3000,8800]', `the mall's amounts offered, smallest first (${JSON.stringify(offered)})`);
   await page.waitForSelector('#receipts a.receipt-link', { timeout: 10000 });
   await axe(page, 'tenant-account');
   await shot(page, 'tenant-account');
@@ -40,6 +42,15 @@ await run('tenant', async (browser) => {
   const text = norm(await doc.evaluate(() => document.body.innerText));
   expect(text.includes('234.56'), 'the receipt shows the amount');
   await shot(doc, 'tenant-receipt');
+  // this month's statement, listed and opened
+  await page.bringToFront();
+  await page.waitForSelector('#statements a.statement-link', { timeout: 10000 });
+  const links = await page.$$eval('#statements a.statement-link', (as) => as.map((a) => [a.textContent, a.href]));
+  expect(links.length === 1 && links[0][0].includes(E.PERIOD), `one statement of ${E.PERIOD} listed (${JSON.stringify(links)})`);
+  const st = await doc.goto(links[0][1]);
+  expect(st.status() === 200, `the statement opens (${st.status()})`);
+  expect(norm(await doc.evaluate(() => document.body.innerText)).includes('234.56'), 'the statement shows the top-up');
+  await shot(doc, 'tenant-statement');
   // another tenant's page
   await page.bringToFront();
   const status = await page.evaluate(async (id) => (await fetch(`/v1/tenants/${id}/account`)).status, E.OTHER_TENANT);

@@ -272,6 +272,53 @@ START_TEST(the_api_still_answers_404_405_and_401_as_before)
 }
 END_TEST
 
+/* ---- the mall's suggested top-up amounts, which the tenant page offers */
+
+/* PATCH site_1 with body as admin: the status, and the site's amounts after as text. */
+static int patch_amounts(const char *body, char *after, size_t cap)
+{
+	struct th_resp r = th_req(&w.srv, "PATCH", "/v1/sites/site_1", w.srv.admin_key, body, NULL);
+	int status = (int)r.status;
+	th_resp_free(&r);
+	json_t *site = th_ok(&w.srv, "GET", "/v1/sites/site_1", w.fin, NULL, 200);
+	char *text = json_dumps(json_object_get(site, "topup_amounts_minor"), JSON_COMPACT);
+	snprintf(after, cap, "%s", text);
+	free(text);
+	json_decref(site);
+	return status;
+}
+
+START_TEST(topup_amounts_are_the_sites_sorted_and_bad_ones_change_nothing)
+{
+	char a[200];
+	ck_assert_int_eq(patch_amounts("{}", a, sizeof a), 200);
+	ck_assert_str_eq(a, "[5000,10000,20000,50000]"); /* the default */
+	ck_assert_int_eq(patch_amounts("{\"topup_amounts_minor\":[8800,3000,20000]}", a, sizeof a), 200);
+	ck_assert_str_eq(a, "[3000,8800,20000]");
+	static const char *const bad[] = {
+		"{\"topup_amounts_minor\":[]}", "{\"topup_amounts_minor\":[1,2,3,4,5,6,7,8,9]}",
+		"{\"topup_amounts_minor\":[0]}", "{\"topup_amounts_minor\":[-100]}", "{\"topup_amounts_minor\":[100000001]}",
+		"{\"topup_amounts_minor\":[\"5000\"]}", "{\"topup_amounts_minor\":[50.5]}", "{\"topup_amounts_minor\":[500,500]}",
+		"{\"topup_amounts_minor\":5000}", "{\"topup_amounts_minor\":null}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_msg(patch_amounts(bad[i], a, sizeof a) == 400, "%s not refused", bad[i]);
+		ck_assert_str_eq(a, "[3000,8800,20000]");
+	}
+	/* a new site takes them on create too; finance may not change them */
+	json_t *s2 = th_ok(&w.srv, "POST", "/v1/sites", w.srv.admin_key,
+			   "{\"name\":\"Annex\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\","
+			   "\"topup_amounts_minor\":[10000]}", 201);
+	char *text = json_dumps(json_object_get(s2, "topup_amounts_minor"), JSON_COMPACT);
+	ck_assert_str_eq(text, "[10000]");
+	free(text);
+	json_decref(s2);
+	struct th_resp r = th_req(&w.srv, "PATCH", "/v1/sites/site_1", w.fin, "{\"topup_amounts_minor\":[100]}", NULL);
+	ck_assert_int_eq(r.status, 403);
+	th_resp_free(&r);
+}
+END_TEST
+
 /* ---- the read-only figures the pages draw */
 
 START_TEST(dashboard_and_tenant_search_tell_the_site_as_it_is)
@@ -502,10 +549,36 @@ START_TEST(tenant_signs_in_by_phone_code_sees_balance_and_receipt_not_anothers)
 			  "\"credit_rating\":\"A\",\"phone\":\"+8613800138009\"}", 201));
 	json_decref(th_ok(&w.srv, "POST", "/v1/tenants/ten_1/topups", w.fin,
 			  "{\"amount_minor\":23456,\"channel\":\"cash\",\"reference\":\"R-T\"}", 201));
-	const char *env[] = {"PHONE=+8613800138000", "TENANT_ID=ten_1", "OTHER_TENANT=ten_2", "BALANCE_MINOR=23456", NULL};
+	json_decref(th_ok(&w.srv, "PATCH", "/v1/sites/site_1", w.srv.admin_key, "{\"topup_amounts_minor\":[8800,3000]}", 200));
+	/* this month's statements of both: the page lists its own */
+	char period[8], body[200];
+	time_t now = time(NULL);
+	strftime(period, sizeof period, "%Y-%m", gmtime(&now));
+	for (int t = 1; t <= 2; t++) {
+		snprintf(body, sizeof body,
+			 "{\"kind\":\"tenant_statement\",\"period\":\"%s\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_%d\"}",
+			 period, t);
+		json_decref(th_ok(&w.srv, "POST", "/v1/reports", w.fin, body, 201));
+	}
+	const char *env[] = {"PHONE=+8613800138000", "TENANT_ID=ten_1", "OTHER_TENANT=ten_2", "BALANCE_MINOR=23456",
+			     "PERIOD=", NULL};
+	char penv[20];
+	snprintf(penv, sizeof penv, "PERIOD=%s", period);
+	env[4] = penv;
 	ck_assert_int_eq(browser("tenant", env, sms_code), 0);
-	/* a tenant's key reads its own record and site, no other */
+	/* a tenant's key reads its own record, site and statements, no other */
 	char *k1 = th_key(&w.srv, "tenant", "ten_1");
+	json_t *rs = th_ok(&w.srv, "GET", "/v1/reports", k1, NULL, 200);
+	json_t *items = json_object_get(rs, "items");
+	ck_assert_int_eq((int)json_array_size(items), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0), "tenant_id")), "ten_1");
+	json_decref(rs);
+	rs = th_ok(&w.srv, "GET", "/v1/reports?kind=finance_summary", k1, NULL, 200); /* statements only */
+	ck_assert_int_eq((int)json_array_size(json_object_get(rs, "items")), 1);
+	json_decref(rs);
+	struct th_resp r0 = th_req(&w.srv, "GET", "/v1/reports?tenant_id=ten_2", k1, NULL, NULL);
+	ck_assert_int_eq(r0.status, 403);
+	th_resp_free(&r0);
 	json_decref(th_ok(&w.srv, "GET", "/v1/tenants/ten_1", k1, NULL, 200));
 	json_decref(th_ok(&w.srv, "GET", "/v1/sites/site_1", k1, NULL, 200));
 	struct th_resp r = th_req(&w.srv, "GET", "/v1/tenants/ten_2", k1, NULL, NULL);
@@ -530,6 +603,7 @@ static Suite *suite(void)
 	tcase_add_test(files, etag_gives_304_and_gzip_is_its_own_representation);
 	tcase_add_test(files, the_api_still_answers_404_405_and_401_as_before);
 	tcase_add_test(files, dashboard_and_tenant_search_tell_the_site_as_it_is);
+	tcase_add_test(files, topup_amounts_are_the_sites_sorted_and_bad_ones_change_nothing);
 	suite_add_tcase(s, files);
 	TCase *people = tcase_create("browser");
 	tcase_add_checked_fixture(people, setup, teardown);
