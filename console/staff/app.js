@@ -52,7 +52,7 @@ function currency() { return (S.site && S.site.currency) || 'CNY'; }
 // --- the frame: header with the navigation, the site and the language
 const NAV = [
   ['dashboard', ['finance', 'operator']], ['tenants', ['finance']], ['control', ['operator']],
-  ['finance', ['finance']], ['pools', ['finance']], ['meters', ['operator']], ['admin', []],
+  ['finance', ['finance']], ['pools', ['finance']], ['meters', ['operator']], ['admin', ['finance']],
 ];
 function frame() {
   const top = clear(document.getElementById('top'));
@@ -566,10 +566,170 @@ function createForm(id, title, path, fields, done) {
   return form;
 }
 
+// A rate typed as a decimal per kWh ("0.85") as micro-units, or null: exact, no floating point.
+function rateMicros(text) {
+  const m = /^\s*(\d{1,6})(?:[.,](\d{0,6}))?\s*$/.exec(text || '');
+  if (!m) return null;
+  return Number(m[1]) * 1e6 + Number((m[2] || '').padEnd(6, '0'));
+}
+
+// Submit handler of an edit form: confirm lines, then send; announce and redraw.
+function editSubmit(form, title, build, send) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const b = build();
+    if (!b) return;
+    if (!(await confirmDialog(title, b.lines, t('tenant.confirm'), t('tenant.cancel')))) return;
+    try { await send(b.body); } catch (err) { fail(err); return; }
+    await render(); // the page redrawn from the server's rows, then the news
+    announce(t('admin.saved'), 'ok');
+  });
+  return form;
+}
+
+// The top-up amounts the tenant page offers for the current site.
+function amountsForm(site) {
+  const cur = site.currency;
+  const f = field(t('admin.amounts_edit', { cur }), { id: 'site-amounts', autocomplete: 'off',
+    value: (site.topup_amounts_minor || []).map((v) => L.minorToDecimal(v, cur)).join(', ') });
+  const form = h('form', { class: 'row card', id: 'amounts-edit', 'aria-label': t('admin.amounts') }, f.wrap,
+    h('button', { type: 'submit', class: 'primary', text: t('admin.save_amounts') }));
+  return editSubmit(form, `${t('admin.amounts')}: ${site.name}`, () => {
+    const v = f.input.value.split(/[,，\s]+/).filter(Boolean).map((x) => L.decimalToMinor(x, cur));
+    if (!v.length || v.some((x) => x === null || x <= 0)) { announce(t('err.amount'), 'error'); f.input.focus(); return null; }
+    return { body: { topup_amounts_minor: v }, lines: [v.map((x) => L.money(x, cur)).join(' / ')] };
+  }, async (body) => { Object.assign(site, await api('PATCH', `/v1/sites/${site.id}`, body)); });
+}
+
+// A user changed: role, disabled or enabled, a new password.
+function userEditForm(users, roles) {
+  const who = select(t('admin.user'), users.map((u) => [u.id, `${u.username} (${u.role}${u.disabled ? ` · ${t('admin.disabled')}` : ''})`]), { id: 'edit-user' });
+  const role = select(t('admin.role'), [['', t('admin.unchanged')], ...roles], { id: 'edit-user-role' });
+  const dis = select(t('admin.access'), [['', t('admin.unchanged')], ['false', t('admin.enabled')], ['true', t('admin.disabled')]], { id: 'edit-user-disabled' });
+  const pw = field(t('admin.new_password'), { id: 'edit-user-password', type: 'password', autocomplete: 'new-password', minlength: '10' });
+  const form = h('form', { class: 'row card', id: 'user-edit', 'aria-label': t('admin.edit_user') }, who.wrap, role.wrap, dis.wrap, pw.wrap,
+    h('button', { type: 'submit', class: 'primary', text: t('admin.edit_user') }));
+  return editSubmit(form, t('admin.edit_user'), () => {
+    const body = {}, lines = [who.input.selectedOptions[0].textContent];
+    if (role.input.value) { body.role = role.input.value; lines.push(`${t('admin.role')}: ${role.input.value}`); }
+    if (dis.input.value) { body.disabled = dis.input.value === 'true'; lines.push(t(body.disabled ? 'admin.disabled' : 'admin.enabled')); }
+    if (pw.input.value) { body.password = pw.input.value; lines.push(t('admin.new_password')); }
+    if (!Object.keys(body).length) { announce(t('admin.nothing'), 'error'); return null; }
+    return { body, lines };
+  }, (body) => api('PATCH', `/v1/users/${who.input.value}`, body));
+}
+
+// A site's credit policy for one rating (posting a rating again replaces it), filled from the
+// current one when a rating is chosen.
+function policyForm(site, policies) {
+  const cur = site.currency;
+  const rating = select(t('tenants.rating'), ['A', 'B', 'C', 'D'].map((r) => [r, r]), { id: 'policy-rating' });
+  const warn = field(t('admin.warn_levels', { cur }), { id: 'policy-warn', autocomplete: 'off', placeholder: '100.00, 50.00' });
+  const over = field(t('admin.overdraft', { cur }), { id: 'policy-overdraft', inputmode: 'decimal', autocomplete: 'off' });
+  const grace = field(t('admin.grace'), { id: 'policy-grace', type: 'number', min: '0', max: '10080' });
+  const fill = () => {
+    const p = policies.find((x) => x.site_id === site.id && x.rating === rating.input.value);
+    warn.input.value = p ? p.warn_levels_minor.map((v) => L.minorToDecimal(v, cur)).join(', ') : '';
+    over.input.value = p ? L.minorToDecimal(p.overdraft_minor, cur) : '0';
+    grace.input.value = p ? String(p.grace_minutes) : '60';
+  };
+  rating.input.addEventListener('change', fill);
+  fill();
+  const form = h('form', { class: 'row card', id: 'policy-edit', 'aria-label': t('admin.edit_policy') }, rating.wrap, warn.wrap, over.wrap, grace.wrap,
+    h('button', { type: 'submit', class: 'primary', text: t('admin.edit_policy') }));
+  return editSubmit(form, `${t('admin.edit_policy')}: ${site.name}`, () => {
+    const levels = warn.input.value.split(/[,，\s]+/).filter(Boolean).map((x) => L.decimalToMinor(x, cur));
+    const od = L.decimalToMinor(over.input.value || '0', cur);
+    if (!levels.length || levels.some((x) => x === null) || od === null) { announce(t('err.amount'), 'error'); warn.input.focus(); return null; }
+    const body = { site_id: site.id, rating: rating.input.value, warn_levels_minor: levels, overdraft_minor: od, grace_minutes: Number(grace.input.value || 0) };
+    // a post replaces the policy: what this form does not show is kept as it is
+    const p = policies.find((x) => x.site_id === site.id && x.rating === body.rating);
+    if (p) { body.restore_min_minor = p.restore_min_minor; body.quiet_hours = p.quiet_hours; }
+    return { body, lines: [`${t('tenants.rating')} ${body.rating}`, `${t('admin.warn_levels', { cur })}: ${levels.map((v) => L.money(v, cur)).join(' / ')}`,
+      `${t('admin.overdraft', { cur })}: ${L.money(od, cur)}`, `${t('admin.grace')}: ${body.grace_minutes}`] };
+  }, (body) => api('POST', '/v1/credit-policies', body));
+}
+
+// A new tariff, or a new version of one from a time: flat by its rate, time-of-use or tiered by
+// their rules as the API takes them (JSON: bands and schedule, or tiers).
+function tariffForm(site, tariffs) {
+  const target = select(t('admin.tariff'), [['', t('admin.new_tariff')], ...tariffs.filter((x) => x.site_id === site.id).map((x) => [x.id, `${x.name} (${x.id})`])], { id: 'tariff-target' });
+  const name = field(t('tenants.name'), { id: 'tariff-name', autocomplete: 'off' });
+  const kind = select(t('admin.kind'), [['flat', 'flat'], ['tou', 'tou'], ['tiered', 'tiered']], { id: 'tariff-kind' });
+  const rate = field(t('admin.rate', { cur: site.currency }), { id: 'tariff-rate', inputmode: 'decimal', autocomplete: 'off', placeholder: '0.85' });
+  const rules = field(t('admin.rules'), { id: 'tariff-rules', rows: '3', spellcheck: 'false' }, 'textarea');
+  const from = field(t('admin.effective_from'), { id: 'tariff-from', autocomplete: 'off', placeholder: '2027-01-01T00:00:00+08:00' });
+  const show = () => { rate.wrap.hidden = kind.input.value !== 'flat'; rules.wrap.hidden = kind.input.value === 'flat'; name.wrap.hidden = !!target.input.value; };
+  kind.input.addEventListener('change', show);
+  target.input.addEventListener('change', show);
+  show();
+  const form = h('form', { class: 'row card', id: 'tariff-edit', 'aria-label': t('admin.edit_tariff') }, target.wrap, name.wrap, kind.wrap, rate.wrap, rules.wrap, from.wrap,
+    h('button', { type: 'submit', class: 'primary', text: t('admin.edit_tariff') }));
+  return editSubmit(form, t('admin.edit_tariff'), () => {
+    const body = { kind: kind.input.value };
+    if (kind.input.value === 'flat') {
+      const r = rateMicros(rate.input.value);
+      if (r === null) { announce(t('err.amount'), 'error'); rate.input.focus(); return null; }
+      body.rate_micros_per_kwh = r;
+    } else {
+      try { Object.assign(body, JSON.parse(rules.input.value || '{}')); } catch { announce(t('admin.bad_json'), 'error'); rules.input.focus(); return null; }
+      body.kind = kind.input.value;
+    }
+    if (from.input.value.trim()) body.effective_from = from.input.value.trim();
+    if (!target.input.value) Object.assign(body, { site_id: site.id, name: name.input.value.trim(), currency: site.currency });
+    const lines = [target.input.value ? target.input.selectedOptions[0].textContent : `${t('admin.new_tariff')}: ${body.name}`, `${body.kind}${body.rate_micros_per_kwh !== undefined ? ` ${rate.input.value} ${site.currency}/kWh` : ''}`];
+    if (body.effective_from) lines.push(`${t('admin.effective_from')}: ${body.effective_from}`);
+    return { body, lines };
+  }, (body) => (target.input.value ? api('POST', `/v1/tariffs/${target.input.value}/versions`, body) : api('POST', '/v1/tariffs', body)));
+}
+
+// One message template of the site edited: PUT sends the site's whole set (its own rows, this
+// one replaced), since PUT replaces the set.
+function templateForm(site, rows) {
+  const key = (x) => `${x.event}|${x.language}`;
+  const which = select(t('admin.template'), rows.map((x) => [key(x), `${x.event} · ${x.language}${x.default ? ` (${t('admin.shipped')})` : ''}`]), { id: 'template-which' });
+  const text = field(t('admin.template_text'), { id: 'template-text', rows: '3' }, 'textarea');
+  const sms = field(t('admin.sms_template'), { id: 'template-sms', autocomplete: 'off', placeholder: 'SMS_123456789' });
+  const fill = () => {
+    const x = rows.find((r) => key(r) === which.input.value);
+    text.input.value = x ? x.text || '' : '';
+    sms.input.value = x && x.sms_template ? x.sms_template : '';
+  };
+  which.input.addEventListener('change', fill);
+  fill();
+  const form = h('form', { class: 'row card', id: 'template-edit', 'aria-label': t('admin.edit_template') }, which.wrap, text.wrap, sms.wrap,
+    h('button', { type: 'submit', class: 'primary', text: t('admin.edit_template') }));
+  return editSubmit(form, t('admin.edit_template'), () => {
+    const [event, language] = which.input.value.split('|');
+    const own = rows.filter((r) => !r.default && key(r) !== which.input.value).map((r) => {
+      const o = { event: r.event, language: r.language };
+      for (const k of ['sms_template', 'sms_params', 'wechat_template', 'wechat_fields', 'text']) if (r[k] !== null && r[k] !== undefined) o[k] = r[k];
+      return o;
+    });
+    const old = rows.find((r) => key(r) === which.input.value) || {};
+    const edited = { event, language, text: text.input.value };
+    for (const k of ['sms_params', 'wechat_template', 'wechat_fields']) if (old[k] !== null && old[k] !== undefined) edited[k] = old[k];
+    if (sms.input.value.trim()) edited.sms_template = sms.input.value.trim();
+    else delete edited.sms_params; // parameters belong to a provider template
+    return { body: { templates: [...own, edited] }, lines: [`${event} · ${language}`, text.input.value] };
+  }, (body) => api('PUT', `/v1/sites/${site.id}/message-templates`, body));
+}
+
 async function adminPage(view) {
   view.append(h('h2', { text: t('nav.admin') }));
+  const roles = ['finance', 'operator', 'tenant', 'admin'].map((r) => [r, r]);
+  const get = (path) => api('GET', path).catch((e) => ({ error: e }));
+  const [sites, users, policies, tariffs, templates] = await Promise.all([get('/v1/sites?limit=200'), role() === 'admin' ? get('/v1/users?limit=200') : null,
+    get('/v1/credit-policies?limit=200'), get('/v1/tariffs?limit=200'), S.site ? get(`/v1/sites/${S.site.id}/message-templates`) : null]);
+  const section = (title, r, cols, form) => {
+    if (!r) return;
+    view.append(h('h3', { text: t(title) }));
+    if (r.error) { view.append(h('p', { class: 'muted', text: errorText(r.error) })); return; }
+    const items = r.items || r.templates || [];
+    if (form) view.append(form(items));
+    view.append(table(t(title), cols.map(([label, getv]) => ({ label, get: getv })), items));
+  };
   if (role() === 'admin') {
-    const roles = ['finance', 'operator', 'tenant', 'admin'].map((r) => [r, r]);
     const shown = h('p', { id: 'new-key', 'aria-live': 'polite' });
     view.append(
       createForm('new-user', `${t('admin.users')} +`, '/v1/users', [['username', t('signin.username')], ['password', t('signin.password'), { type: 'password', autocomplete: 'new-password', minlength: '10' }],
@@ -578,20 +738,19 @@ async function adminPage(view) {
         (r) => { shown.textContent = `${r.id}: ${r.key}`; announce(`${t('admin.keys')}: ${r.id}`, 'ok'); }), shown,
       createForm('new-site', `${t('admin.sites')} +`, '/v1/sites', [['name', t('tenants.name')], ['timezone', t('admin.timezone'), { value: 'Asia/Shanghai' }], ['currency', t('admin.currency'), { value: 'CNY' }]]));
   }
-  const show = async (title, path, cols) => {
-    const box = h('div', {});
-    view.append(h('h3', { text: t(title) }), box);
-    try {
-      const p = await api('GET', path);
-      box.replaceChildren(table(t(title), cols.map(([label, get]) => ({ label, get })), p.items || p.templates || []));
-    } catch (e) { box.replaceChildren(h('p', { class: 'muted', text: errorText(e) })); }
-  };
-  await show('admin.sites', '/v1/sites?limit=200', [['id', (x) => x.id], [t('tenants.name'), (x) => x.name], [t('admin.timezone'), (x) => x.timezone], [t('admin.currency'), (x) => x.currency]]);
-  await show('admin.users', '/v1/users?limit=200', [['id', (x) => x.id], [t('signin.username'), (x) => x.username], [t('admin.role'), (x) => x.role], [t('alarm.tenant'), (x) => x.tenant_id || '—']]);
-  await show('admin.policies', '/v1/credit-policies?limit=200', [['id', (x) => x.id], [t('tenants.rating'), (x) => x.rating],
-    ['warn', (x) => (x.warn_levels_minor || []).map((v) => L.money(v, currency())).join(' / ')], ['grace', (x) => `${x.grace_minutes} min`]]);
-  await show('admin.tariffs', '/v1/tariffs?limit=200', [['id', (x) => x.id], [t('tenants.name'), (x) => x.name], [t('tenant.kind'), (x) => x.kind]]);
-  if (S.site) await show('admin.templates', `/v1/sites/${S.site.id}/message-templates`, [['event', (x) => x.event], [t('language'), (x) => x.language], ['text', (x) => x.text || x.sms_template || '']]);
+  if (role() === 'admin' && S.site) view.append(amountsForm(S.site));
+  section('admin.sites', sites, [['id', (x) => x.id], [t('tenants.name'), (x) => x.name], [t('admin.timezone'), (x) => x.timezone], [t('admin.currency'), (x) => x.currency],
+    [t('admin.amounts'), (x) => (x.topup_amounts_minor || []).map((v) => L.money(v, x.currency)).join(' / ')]]);
+  section('admin.users', users, [['id', (x) => x.id], [t('signin.username'), (x) => x.username], [t('admin.role'), (x) => x.role], [t('alarm.tenant'), (x) => x.tenant_id || '—'],
+    [t('admin.access'), (x) => t(x.disabled ? 'admin.disabled' : 'admin.enabled')]], (items) => userEditForm(items, roles));
+  const site = S.site;
+  section('admin.policies', policies, [['id', (x) => x.id], [t('tenants.rating'), (x) => x.rating],
+    ['warn', (x) => (x.warn_levels_minor || []).map((v) => L.money(v, currency())).join(' / ')], ['grace', (x) => `${x.grace_minutes} min`]],
+  site && policies && !policies.error ? (items) => policyForm(site, items) : null);
+  section('admin.tariffs', tariffs, [['id', (x) => x.id], [t('tenants.name'), (x) => x.name], [t('admin.kind'), (x) => x.kind]],
+    site ? (items) => tariffForm(site, items) : null);
+  section('admin.templates', templates, [['event', (x) => x.event], [t('language'), (x) => x.language], ['text', (x) => x.text || x.sms_template || '']],
+    site ? (items) => templateForm(site, items) : null);
 }
 
 // --- the router

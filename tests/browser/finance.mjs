@@ -3,20 +3,11 @@
 // without the CSRF token is refused (403), top up 100.00 with a confirmation and see the
 // balance change without a reload (in this tab from the reply, in a second tab live from the
 // server's events), open the month's statement. axe-core and a screenshot on each page.
-import { run, open, axe, shot, weigh, expect, norm, waitText, BASE } from './lib.mjs';
+import { run, open, axe, shot, weigh, expect, norm, waitText, signIn, BASE } from './lib.mjs';
 
 const E = process.env;
 const money = (minor) => new Intl.NumberFormat('en', { style: 'currency', currency: 'CNY', currencyDisplay: 'code' })
   .format(`${Math.trunc(minor / 100)}.${String(Math.abs(minor % 100)).padStart(2, '0')}`);
-
-async function signIn(page, user, pass) {
-  await page.waitForSelector('#signin input[name=username]');
-  await page.$eval('#signin input[name=username]', (el) => { el.value = ''; });
-  await page.type('#signin input[name=username]', user);
-  await page.$eval('#signin input[name=password]', (el) => { el.value = ''; });
-  await page.type('#signin input[name=password]', pass);
-  await page.click('#signin button[type=submit]');
-}
 
 await run('finance', async (browser) => {
   // the sign-in page: small, accessible

@@ -90,6 +90,16 @@ export async function waitText(page, selector, want, ms = 10000) {
   return page.$eval(selector, (el) => el.innerText.replace(/\s+/g, ' ').trim());
 }
 
+// Sign in on the staff console's form (the fields cleared first).
+export async function signIn(page, user, pass) {
+  await page.waitForSelector('#signin input[name=username]');
+  await page.$eval('#signin input[name=username]', (el) => { el.value = ''; });
+  await page.type('#signin input[name=username]', user);
+  await page.$eval('#signin input[name=password]', (el) => { el.value = ''; });
+  await page.type('#signin input[name=password]', pass);
+  await page.click('#signin button[type=submit]');
+}
+
 export async function run(name, fn) {
   const browser = await launch();
   try {

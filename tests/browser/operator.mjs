@@ -2,17 +2,14 @@
 // open the C side posts readings that overload a meter: the alarm appears without a reload,
 // highlighted, with a beep; acknowledged with a note it leaves the list. axe-core and
 // screenshots on the control room and the meters page.
-import { run, open, axe, shot, expect, waitText, need, BASE } from './lib.mjs';
+import { run, open, axe, shot, expect, waitText, need, signIn, BASE } from './lib.mjs';
 
 const E = process.env;
 await run('operator', async (browser) => {
   const ctx = await browser.createBrowserContext();
   const page = await open(ctx);
   await page.goto(`${BASE}/console/`);
-  await page.waitForSelector('#signin input[name=username]');
-  await page.type('#signin input[name=username]', E.OPS_USER);
-  await page.type('#signin input[name=password]', E.OPS_PASS);
-  await page.click('#signin button[type=submit]');
+  await signIn(page, E.OPS_USER, E.OPS_PASS);
   await page.waitForSelector('#alarms');
   await page.waitForSelector('#no-alarms');
   await page.waitForFunction(() => document.getElementById('live').textContent === 'Live', { timeout: 10000, polling: 100 });

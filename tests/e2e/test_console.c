@@ -593,6 +593,39 @@ START_TEST(tenant_signs_in_by_phone_code_sees_balance_and_receipt_not_anothers)
 }
 END_TEST
 
+START_TEST(admin_disables_a_user_and_edits_a_policy_a_tariff_and_a_template)
+{
+	user("admin1", "admin password 2026", "admin", NULL);
+	user("clerk2", "clerk password 2026", "finance", NULL);
+	char clerk[40];
+	snprintf(clerk, sizeof clerk, "CLERK_ID=usr_%lld", q("SELECT id FROM users WHERE username = 'clerk2'"));
+	json_decref(th_ok(&w.srv, "POST", "/v1/credit-policies", w.fin,
+			  "{\"site_id\":\"site_1\",\"rating\":\"B\",\"warn_levels_minor\":[30000,10000],"
+			  "\"overdraft_minor\":500,\"grace_minutes\":120,\"restore_min_minor\":700,"
+			  "\"quiet_hours\":{\"from\":\"22:00\",\"to\":\"07:00\"}}", 201));
+	const char *env[] = {"ADMIN_USER=admin1", "ADMIN_PASS=admin password 2026", clerk, NULL};
+	ck_assert_int_eq(browser("admin", env, NULL), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM sites WHERE id = 1 AND topup_amounts_minor = '{3000,8880,30000}'"), 1);
+	/* the clerk is out */
+	ck_assert_int_eq(q("SELECT count(*) FROM users WHERE username = 'clerk2' AND disabled"), 1);
+	struct th_resp r = th_req(&w.srv, "POST", "/v1/sessions", NULL,
+				  "{\"username\":\"clerk2\",\"password\":\"clerk password 2026\"}", NULL);
+	ck_assert_msg(r.status == 401 || r.status == 403, "a disabled user signs in: %ld", r.status);
+	th_resp_free(&r);
+	/* B changed where the form changed it, kept elsewhere */
+	ck_assert_int_eq(q("SELECT count(*) FROM credit_policies WHERE site_id = 1 AND rating = 'B'"
+			   " AND warn_levels_minor = '{8000,2000}' AND grace_minutes = 30 AND overdraft_minor = 500"
+			   " AND restore_min_minor = 700 AND quiet_from_min = 1320 AND quiet_to_min = 420"), 1);
+	/* 0.6123 a kWh, exactly */
+	ck_assert_int_eq(q("SELECT count(*) FROM tariffs WHERE name = 'Night flat' AND kind = 'flat'"
+			   " AND (spec->>'rate_micros_per_kwh')::bigint = 612300"), 1);
+	/* the text, once, and the refused one not stored */
+	ck_assert_int_eq(q("SELECT count(*) FROM message_templates WHERE event = 'low_balance' AND language = 'en'"
+			   " AND text = 'Hello {tenant_name}, {balance} left: top up soon.'"), 1);
+	ck_assert_int_eq(q("SELECT count(*) FROM message_templates WHERE text LIKE '%nobody%'"), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("console");
@@ -611,6 +644,7 @@ static Suite *suite(void)
 	tcase_add_test(people, finance_finds_a_tenant_tops_up_100_and_opens_the_statement);
 	tcase_add_test(people, operator_sees_an_alarm_arrive_live_and_acks_it);
 	tcase_add_test(people, tenant_signs_in_by_phone_code_sees_balance_and_receipt_not_anothers);
+	tcase_add_test(people, admin_disables_a_user_and_edits_a_policy_a_tariff_and_a_template);
 	suite_add_tcase(s, people);
 	return s;
 }
