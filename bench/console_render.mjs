@@ -54,6 +54,7 @@ try {
     return median(v);
   };
   console.log(`  first render dashboard   ${(await first('#/dashboard', '#d-liability')).toFixed(0)} ms (its figures; the chart follows)`);
+  console.log(`  dashboard chart drawn    ${(await first('#/dashboard', '#d-chart canvas')).toFixed(0)} ms (14 days of every meter's rollups)`);
   console.log(`  first render tenants     ${(await first('#/tenants', 'tbody tr')).toFixed(0)} ms (first page of 50)`);
   console.log(`  tenant search            ${(await first('#/tenants?q=Shop%204999', 'tbody tr')).toFixed(0)} ms (by name)`);
 } finally {

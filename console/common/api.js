@@ -71,19 +71,30 @@ export async function signOut() {
 // function that closes the stream. onState('open'|'error') says how the stream stands.
 export function events(handlers, onState) {
   if (typeof EventSource === 'undefined') return () => {};
-  const es = new EventSource('/v1/events', { withCredentials: true });
-  for (const [name, fn] of Object.entries(handlers)) {
-    es.addEventListener(name, (ev) => {
-      let data;
-      try { data = JSON.parse(ev.data); } catch { return; }
-      fn(data, ev.lastEventId);
-    });
-  }
-  if (onState) {
-    es.addEventListener('open', () => onState('open'));
-    es.addEventListener('error', () => onState('error'));
-  }
-  return () => es.close();
+  // Closed when the page is left and opened again if it comes back from the back-forward
+  // cache: a left page's open stream holds one of the browser's six connections to this host,
+  // and six of them stall every request of the console.
+  let es = null;
+  const open = () => {
+    es = new EventSource('/v1/events', { withCredentials: true });
+    for (const [name, fn] of Object.entries(handlers)) {
+      es.addEventListener(name, (ev) => {
+        let data;
+        try { data = JSON.parse(ev.data); } catch { return; }
+        fn(data, ev.lastEventId);
+      });
+    }
+    if (onState) {
+      es.addEventListener('open', () => onState('open'));
+      es.addEventListener('error', () => onState('error'));
+    }
+  };
+  const hide = () => { if (es) { es.close(); es = null; if (onState) onState('error'); } };
+  const show = (e) => { if (e.persisted && !es) open(); };
+  window.addEventListener('pagehide', hide);
+  window.addEventListener('pageshow', show);
+  open();
+  return () => { window.removeEventListener('pagehide', hide); window.removeEventListener('pageshow', show); hide(); };
 }
 
 // An Idempotency-Key made by the page, one per confirmed action.

@@ -626,6 +626,14 @@ START_TEST(admin_disables_a_user_and_edits_a_policy_a_tariff_and_a_template)
 }
 END_TEST
 
+START_TEST(a_left_page_gives_its_stream_back_so_the_ninth_visit_still_loads)
+{
+	user("fin9", "correct horse battery", "finance", NULL);
+	const char *env[] = {"FIN_USER=fin9", "FIN_PASS=correct horse battery", NULL};
+	ck_assert_int_eq(browser("revisit", env, NULL), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("console");
@@ -645,6 +653,7 @@ static Suite *suite(void)
 	tcase_add_test(people, operator_sees_an_alarm_arrive_live_and_acks_it);
 	tcase_add_test(people, tenant_signs_in_by_phone_code_sees_balance_and_receipt_not_anothers);
 	tcase_add_test(people, admin_disables_a_user_and_edits_a_policy_a_tariff_and_a_template);
+	tcase_add_test(people, a_left_page_gives_its_stream_back_so_the_ninth_visit_still_loads);
 	suite_add_tcase(s, people);
 	return s;
 }
