@@ -63,11 +63,12 @@ static const char *value(const struct config *c, const char *name)
 		"WATTLE_DATABASE_URL", "WATTLE_GATEWAY_SECRET", "WATTLE_SMS_TOKEN", "WATTLE_NOTIFY_WEBHOOK_SECRET",
 		"WATTLE_WECHAT_APIV3_KEY", "WATTLE_WECHAT_MERCHANT_KEY", "WATTLE_ALIPAY_APP_PRIVATE_KEY",
 		"WATTLE_STRIPE_SECRET_KEY", "WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_ALIYUN_ACCESS_KEY_SECRET",
-		"WATTLE_TENCENT_SECRET_KEY", "WATTLE_WECHAT_OA_SECRET", "WATTLE_SMS_CALLBACK_TOKEN"};
+		"WATTLE_TENCENT_SECRET_KEY", "WATTLE_WECHAT_OA_SECRET", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_REPLICA_URL"};
 	const char *v[] = {c->database_url, c->dispatch.gateway_secret, c->dispatch.sms_token,
 			   c->dispatch.notify_secret, c->pay.wx_apiv3_key, c->pay.wx_merchant_key_path,
 			   c->pay.ali_app_private_key_path, c->pay.stripe_secret_key, c->pay.stripe_secret,
-			   c->aliyun.key_secret, c->tencent.secret_key, c->wechat_oa.secret, c->sms_callback_token};
+			   c->aliyun.key_secret, c->tencent.secret_key, c->wechat_oa.secret, c->sms_callback_token,
+			   c->replica_url};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(names[i], name))
 			return v[i];
