@@ -98,7 +98,7 @@ START_TEST(file_variant_of_every_secret_is_read_with_newline_cut)
 		ck_assert_str_eq(value(&c, name), is_path_secret(name) ? held : "s3cret-value");
 		unsetenv(var);
 	}
-	ck_assert_uint_eq(i, 13);
+	ck_assert_uint_eq(i, 14);
 	/* CRLF and several newlines are cut too; a newline inside stays */
 	setenv("WATTLE_DATABASE_URL_FILE", put("db", "host=/x dbname=w\nuser=u\r\n\n"), 1);
 	ck_assert_int_eq(load(&c, err, sizeof err), 0);
