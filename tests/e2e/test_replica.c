@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -245,12 +247,45 @@ static void read_everything(void)
 	json_decref(th_ok(&w.srv, "GET", "/v1/meters", w.ops, NULL, 200));
 }
 
+/* Readers that list tenants until told to stop, counting what was not a 200. */
+static atomic_bool readers_stop;
+static atomic_int reads_done, reads_failed;
+static char failed_status[64];
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&readers_stop)) {
+		struct th_resp r = th_req(&w.srv, "GET", "/v1/tenants", w.fin, NULL, NULL);
+		if (r.status != 200 && atomic_fetch_add(&reads_failed, 1) == 0)
+			snprintf(failed_status, sizeof failed_status, "%ld", r.status);
+		atomic_fetch_add(&reads_done, 1);
+		th_resp_free(&r);
+		usleep(10000); /* 4 readers at most 400 a second: under the key's rate limit */
+	}
+	return NULL;
+}
+
 START_TEST(replica_stopped_reads_go_to_the_primary)
 {
 	await_replica();
 	read_everything(); /* every thread that reads has its replica connection now */
 	double down0 = metric("wattle_db_replica_fallbacks_total{reason=\"down\"}");
+	/* the standby stops under reads: those in flight on it are answered from the primary */
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, reader, NULL), 0);
+	usleep(300000);
+	int before = atomic_load(&reads_done);
 	cluster("standby-stop", NULL);
+	usleep(500000);
+	atomic_store(&readers_stop, true);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_msg(atomic_load(&reads_failed) == 0, "%d of %d lists failed while the standby stopped (the first: %s)",
+		      atomic_load(&reads_failed), atomic_load(&reads_done), failed_status);
+	ck_assert_int_gt(before, 0);
+	ck_assert_int_gt(atomic_load(&reads_done), before);
 	for (int i = 0; i < 10; i++)
 		read_everything();
 	ck_assert(lists("ten_1"));
