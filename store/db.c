@@ -176,6 +176,7 @@ void db_thread_close(void)
 static const char *replica_ci; /* NULL: no replica */
 static int64_t replica_max_lag_us, replica_check_us;
 static _Thread_local bool tl_replica_lost;   /* lost in this request: its statements go to the primary */
+static _Thread_local bool tl_checking;       /* in replica_check: the replica's answer or none, never the primary's */
 static _Thread_local int64_t tl_replica_fail_log;
 static _Atomic bool replica_usable;           /* the last check found it up and within the bound */
 static _Atomic int64_t replica_next_check_us; /* monotonic */
@@ -314,7 +315,9 @@ static void replica_check(void)
 	struct db_col rc[] = {DB_COL("in_recovery", DB_BOOL, &recovering), DB_COL("lsn", DB_I64, &rlsn),
 			      DB_COL("age_us", DB_I64, &age), {0}};
 	found = false;
+	tl_checking = true;
 	st = r ? db_exec_row(r, "db_replica_wal", &none, rc, &found) : DB_GONE;
+	tl_checking = false;
 	if (st != DB_OK || !found) {
 		if (r)
 			replica_reset();
@@ -343,6 +346,8 @@ static void replica_check(void)
 	pthread_mutex_unlock(&check_mu);
 }
 
+static void replica_down(const char *why);
+
 PGconn *db_read_conn(void)
 {
 	if (!replica_ci)
@@ -355,6 +360,7 @@ PGconn *db_read_conn(void)
 	PGconn *r = replica_conn();
 	if (!r) {
 		atomic_fetch_add(&n_fallback_down, 1);
+		replica_down("cannot connect");
 		return db_conn();
 	}
 	atomic_fetch_add(&n_replica_reads, 1);
@@ -363,6 +369,19 @@ PGconn *db_read_conn(void)
 
 bool db_is_replica(const PGconn *c) { return c && c == tl_replica; }
 
+/* The replica failed a reading thread (why): no thread reads it until the next check finds
+ * it well, a check interval from now. */
+static void replica_down(const char *why)
+{
+	if (pthread_mutex_trylock(&check_mu) == 0) {
+		replica_state(false, -1, why);
+		pthread_mutex_unlock(&check_mu);
+	} else { /* a check is under way and will say */
+		atomic_store(&replica_usable, false);
+	}
+	atomic_store(&replica_next_check_us, mono_us() + replica_check_us);
+}
+
 /* A statement the replica could not answer (lost, or cancelled by a conflict with recovery),
  * to be run on the primary instead: the reply the client gets is the same, only later. */
 static void replica_failed(enum db_status st)
@@ -370,13 +389,7 @@ static void replica_failed(enum db_status st)
 	atomic_fetch_add(&n_fallback_down, 1);
 	if (st == DB_GONE) {
 		tl_replica_lost = true; /* closed at the next db_read_conn: the caller still holds it */
-		if (pthread_mutex_trylock(&check_mu) == 0) {
-			replica_state(false, -1, "connection lost");
-			pthread_mutex_unlock(&check_mu);
-		} else { /* a check is under way and will say */
-			atomic_store(&replica_usable, false);
-		}
-		atomic_store(&replica_next_check_us, mono_us() + replica_check_us);
+		replica_down("connection lost");
 	}
 }
 
@@ -429,7 +442,7 @@ enum db_status db_exec(PGconn *c, const char *stmt, int n, const char *const *pa
 	atomic_fetch_add_explicit(&n_statements, 1, memory_order_relaxed);
 	PGresult *r = PQexecPrepared(c, stmt, n, params, NULL, NULL, 0);
 	enum db_status st = db_classify(c, r, stmt);
-	if (c && c == tl_replica && (st == DB_GONE || st == DB_RETRY)) {
+	if (c && c == tl_replica && !tl_checking && (st == DB_GONE || st == DB_RETRY)) {
 		PQclear(r);
 		replica_failed(st);
 		return db_exec(db_conn(), stmt, n, params, res);
