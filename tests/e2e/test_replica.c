@@ -200,7 +200,8 @@ START_TEST(lists_from_the_replica_money_from_the_primary_fallback_on_lag)
 			usleep(100000);
 	}
 	ck_assert_msg(seen >= 0, "ten_2 was never listed: no fallback to the primary (see %s)", w.srv.log_path);
-	ck_assert_msg(seen >= 3900, "ten_2 listed %lld ms after the pause, before the lag reached its bound",
+	/* not before the bound (less the check interval and the pause's own wait for "paused") */
+	ck_assert_msg(seen >= 3000, "ten_2 listed %lld ms after the pause, before the lag reached its bound",
 		      (long long)seen);
 	char *m = scrape();
 	pc_assert_promtool_clean(m);
