@@ -118,7 +118,9 @@ static void setup(void)
 	cluster("standby-start", NULL); /* ... or left it stopped (nothing when it runs) */
 	/* th_world_start makes the database, then starts wattle: the standby's copy of the
 	 * database must exist by then, so the URL names it before it does, and wattle retries */
-	th_world_start(&w, NULL, TH_SITE | TH_TENANT);
+	th_world_start(&w, NULL, TH_SITE | TH_TENANT | TH_TARIFF);
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.ops,
+			  "{\"serial\":\"M-1\",\"site_id\":\"site_1\",\"tenant_id\":\"ten_1\",\"tariff_id\":\"trf_1\"}", 201));
 	th_server_stop(&w.srv);
 	char ci[400];
 	standby_ci(w.db, ci, sizeof ci);
@@ -245,7 +247,13 @@ static void read_everything(void)
 		ck_assert_msg(r.status == 200, "GET %s: %ld %s", paths[i], r.status, r.body);
 		th_resp_free(&r);
 	}
-	json_decref(th_ok(&w.srv, "GET", "/v1/meters", w.ops, NULL, 200));
+	static const char *const ops_paths[] = {"/v1/meters", "/v1/meters/mtr_1/readings", "/v1/meters/mtr_1/power-quality",
+						NULL};
+	for (int i = 0; ops_paths[i]; i++) {
+		struct th_resp r = th_req(&w.srv, "GET", ops_paths[i], w.ops, NULL, NULL);
+		ck_assert_msg(r.status == 200, "GET %s: %ld %s", ops_paths[i], r.status, r.body);
+		th_resp_free(&r);
+	}
 }
 
 /* Readers that list tenants until told to stop, counting what was not a 200. */
