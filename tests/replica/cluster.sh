@@ -50,6 +50,7 @@ standby-stop) pg stop "$dir/s" ;;
 standby-start) standby_up ;;
 bouncer-start)
   port=${3:?PORT} mode=${4:?MODE} pool=${5:?POOL}
+  "$0" bouncer-stop "$dir" # one at a time: a test that failed may have left its own running
   mkdir -p "$dir/b"; [ "$(id -u)" = 0 ] && chown postgres: "$dir/b"
   # wattle's libpq sends no startup parameter pgbouncer refuses; auth is the cluster's (trust)
   cat >"$dir/b/pgbouncer.ini" <<INI
@@ -79,7 +80,7 @@ bouncer-stop)
   pid=$(cat "$dir/b/pgbouncer.pid" 2>/dev/null || true)
   [ -n "$pid" ] || exit 0
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.05; done
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || { rm -f "$dir/b/pgbouncer.pid"; exit 0; }; sleep 0.05; done
   ;;
 *) echo "cluster.sh: unknown command $cmd" >&2; exit 2 ;;
 esac
