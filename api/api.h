@@ -133,6 +133,11 @@ int api_tenant_scope(struct req *rq, int64_t tenant_id);
 /* This thread's connection for a read outside a transaction, or NULL with 503 set. */
 PGconn *api_conn(struct req *rq);
 
+/* Like api_conn, for a read that may be a little old: the replica's connection while it is
+ * within WATTLE_REPLICA_MAX_LAG_MS (db_read_conn), else the primary's. For lists, reports,
+ * readings and consumption; never money, nor what a client reads back after writing it. */
+PGconn *api_read_conn(struct req *rq);
+
 /* After a store read outside a transaction: 0 when st is DB_OK, else 1 with the error
  * reply set (a lost connection is dropped so the next request reconnects). */
 int api_read_failed(struct req *rq, enum db_status st);

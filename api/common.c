@@ -367,6 +367,14 @@ PGconn *api_conn(struct req *rq)
 	return c;
 }
 
+PGconn *api_read_conn(struct req *rq)
+{
+	PGconn *c = db_read_conn();
+	if (!c)
+		api_error(rq, E_DB_UNAVAILABLE, NULL, NULL);
+	return c;
+}
+
 int api_read_failed(struct req *rq, enum db_status st)
 {
 	if (st == DB_GONE)

@@ -18,7 +18,7 @@ void api_dashboard(struct req *rq)
 		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "site_id"), "site_id is required");
 		return;
 	}
-	PGconn *c = api_conn(rq);
+	PGconn *c = api_read_conn(rq);
 	if (!c)
 		return;
 	int64_t now = srv_clock_now_us();

@@ -152,7 +152,7 @@ void api_meters_list(struct req *rq)
 	if (api_query_id(rq, "site_id", ID_SITE, &sid) || api_query_id(rq, "tenant_id", ID_TENANT, &tid) ||
 	    api_page(rq, ID_METER, &limit, &after))
 		return;
-	PGconn *c = api_conn(rq);
+	PGconn *c = api_read_conn(rq);
 	if (!c)
 		return;
 	struct meter_row *v;

@@ -141,6 +141,28 @@ char *srv_metrics_render(size_t *len)
 		(unsigned long long)ds.tx_commits, (unsigned long long)ds.tx_retries,
 		(unsigned long long)ds.tx_gone, (unsigned long long)ds.connects,
 		(unsigned long long)ds.connect_failures, (unsigned long long)ds.statements);
+	struct db_replica_stats rs;
+	db_replica_stats_get(&rs);
+	srv_buf_printf(&b,
+		"# HELP wattle_db_replica_reads_total Reads (lists, reports, readings, consumption) served by the replica"
+		" (WATTLE_REPLICA_URL).\n"
+		"# TYPE wattle_db_replica_reads_total counter\nwattle_db_replica_reads_total %llu\n"
+		"# HELP wattle_db_replica_fallbacks_total Reads that could have gone to the replica but went to the primary:"
+		" it lagged over WATTLE_REPLICA_MAX_LAG_MS (lag), or could not be reached or answer (down).\n"
+		"# TYPE wattle_db_replica_fallbacks_total counter\n"
+		"wattle_db_replica_fallbacks_total{reason=\"lag\"} %llu\n"
+		"wattle_db_replica_fallbacks_total{reason=\"down\"} %llu\n"
+		"# HELP wattle_db_replica_up Whether reads go to the replica now: configured, reachable and within its"
+		" bound at the last check.\n"
+		"# TYPE wattle_db_replica_up gauge\nwattle_db_replica_up %d\n",
+		(unsigned long long)rs.reads, (unsigned long long)rs.fallbacks_lag, (unsigned long long)rs.fallbacks_down,
+		rs.usable ? 1 : 0);
+	if (rs.configured && rs.lag_us >= 0)
+		srv_buf_printf(&b,
+			"# HELP wattle_db_replica_lag_seconds How old the replica's data may be at most, as last"
+			" measured (absent when it could not be read).\n"
+			"# TYPE wattle_db_replica_lag_seconds gauge\nwattle_db_replica_lag_seconds %.3f\n",
+			(double)rs.lag_us / 1e6);
 	struct bill_ingest_stats is;
 	bill_ingest_stats_get(&is);
 	srv_buf_printf(&b,

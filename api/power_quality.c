@@ -79,7 +79,7 @@ void api_meter_power_quality(struct req *rq)
 	if (!p.meter_id)
 		return;
 	p.generated_us = srv_clock_now_us();
-	PGconn *c = api_conn(rq);
+	PGconn *c = api_read_conn(rq);
 	char *settings = NULL;
 	struct thd_row *thd = NULL;
 	struct pq_spectrum *sp = NULL, latest;

@@ -232,7 +232,7 @@ void api_meter_readings(struct req *rq)
 	if (api_query_time(rq, "from", 0, &from) || api_query_time(rq, "to", INT64_C(253402300799000000), &to) ||
 	    api_query_time(rq, "after", -1, &after) || api_query_limit(rq, &limit))
 		return;
-	PGconn *c = api_conn(rq);
+	PGconn *c = api_read_conn(rq);
 	struct reading_row *v;
 	int n;
 	if (!c || api_read_failed(rq, store_readings_list(c, meter, from, to, after, limit + 1, &v, &n)))
@@ -286,7 +286,7 @@ void api_consumption(struct req *rq)
 			  "granularity must be day or month");
 		return;
 	}
-	PGconn *c = api_conn(rq);
+	PGconn *c = api_read_conn(rq);
 	struct consumption_row *v;
 	int n;
 	if (!c || api_read_failed(rq, store_consumption(c, id, from, to, !strcmp(g, "month"), &v, &n)))

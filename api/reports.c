@@ -138,10 +138,15 @@ void api_reports_get(struct req *rq)
 			  "format must be json, csv or html");
 		return;
 	}
-	PGconn *c = api_conn(rq);
+	PGconn *c = api_read_conn(rq);
 	struct report_view r;
 	if (!c || api_read_failed(rq, store_report_get(c, id, &r)))
 		return;
+	if (!r.id && db_is_replica(c)) { /* a report made since the replica's data: ask the primary */
+		free(r.data_json);
+		if (!(c = api_conn(rq)) || api_read_failed(rq, store_report_get(c, id, &r)))
+			return;
+	}
 	if (!r.id || (rq->who.role == ROLE_TENANT && r.tenant_id != rq->who.tenant_id)) {
 		free(r.data_json);
 		api_error(rq, E_NOT_FOUND, NULL, "no report %s", rq->args[0]);
@@ -190,7 +195,7 @@ void api_reports_list(struct req *rq)
 	int64_t limit, after;
 	if (api_page(rq, ID_REPORT, &limit, &after))
 		return;
-	PGconn *c = api_conn(rq);
+	PGconn *c = api_read_conn(rq);
 	if (!c)
 		return;
 	struct report_filter rf = {site, tenant, period, kind};

@@ -178,7 +178,7 @@ void api_tenants_list(struct req *rq)
 		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", bad), "%s: 1 to 100 bytes", bad);
 		return;
 	}
-	PGconn *c = api_conn(rq);
+	PGconn *c = api_read_conn(rq); /* a list: may be the replica's */
 	if (!c)
 		return;
 	struct tenant *v;

@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates tzdata
       libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev libssl-dev
       libicu-dev zlib1g-dev libzip-dev libqrencode-dev libmodbus-dev libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev clang libclang-rt-14-dev libpng-dev libyaml-dev chromium check libsubunit-dev postgresql-15 postgresql-client-15 wrk curl systemd
-      libhpdf-dev fonts-wqy-zenhei poppler-utils libargon2-dev prometheus nginx)
+      libhpdf-dev fonts-wqy-zenhei poppler-utils libargon2-dev prometheus nginx pgbouncer)
 missing=()
 # the spec's test tools (tests/spec) are npm packages: Debian's Node.js and npm, unless a node
 # and an npm are there already

@@ -43,7 +43,8 @@ const char *const srv_config_names[] = {
 	"WATTLE_TENCENT_SMS_SDK_APP_ID", "WATTLE_TENCENT_SMS_SIGN_NAME", "WATTLE_TENCENT_SMS_ENDPOINT",
 	"WATTLE_TENCENT_SMS_REGION", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_SMS_DELIVERY", "WATTLE_SMS_POLL_MS",
 	"WATTLE_SMS_PROVIDER", "WATTLE_TENANT_MESSAGES_PER_HOUR", "WATTLE_SSE_HEARTBEAT_S", "WATTLE_SSE_MAX_CLIENTS",
-	"WATTLE_SESSION_IDLE_S", "WATTLE_TRUSTED_PROXIES", NULL,
+	"WATTLE_SESSION_IDLE_S", "WATTLE_TRUSTED_PROXIES", "WATTLE_REPLICA_URL", "WATTLE_REPLICA_MAX_LAG_MS",
+	"WATTLE_REPLICA_CHECK_MS", NULL,
 };
 
 /* The secrets: each may come from the variable, from the file WATTLE_X_FILE names, or from
@@ -60,7 +61,7 @@ static const struct {
 	{"WATTLE_ALIPAY_APP_PRIVATE_KEY", true}, {"WATTLE_STRIPE_SECRET_KEY", false},
 	{"WATTLE_STRIPE_WEBHOOK_SECRET", false}, {"WATTLE_ALIYUN_ACCESS_KEY_SECRET", false},
 	{"WATTLE_TENCENT_SECRET_KEY", false},    {"WATTLE_WECHAT_OA_SECRET", false},
-	{"WATTLE_SMS_CALLBACK_TOKEN", false},
+	{"WATTLE_SMS_CALLBACK_TOKEN", false},    {"WATTLE_REPLICA_URL", false},
 };
 #define NSECRETS (sizeof secrets / sizeof secrets[0])
 static char *secret_value[NSECRETS]; /* the last load's, for the process's life */
@@ -234,6 +235,7 @@ int srv_config_load(struct config *c)
 	c->database_url = secret("WATTLE_DATABASE_URL");
 	if (!c->database_url)
 		c->database_url = "";
+	c->replica_url = secret("WATTLE_REPLICA_URL"); /* NULL: every read on the primary */
 	snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
 	c->listen_port = 8080;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -300,7 +302,9 @@ int srv_config_load(struct config *c)
 	    int_setting("WATTLE_PAY_QUERY_AFTER_S", 1, 3600, 30, &c->pay.query_after_s) ||
 	    int_setting("WATTLE_RECONCILE_HOUR", 0, 24, 6, &c->pay.reconcile_hour) ||
 	    int_setting("WATTLE_TENANT_MESSAGES_PER_HOUR", 1, 10000, 6, &c->dispatch.per_hour) ||
-	    int_setting("WATTLE_SESSION_IDLE_S", 1, 30 * 86400, 1800, &c->session_idle_s))
+	    int_setting("WATTLE_SESSION_IDLE_S", 1, 30 * 86400, 1800, &c->session_idle_s) ||
+	    int_setting("WATTLE_REPLICA_MAX_LAG_MS", 0, 86400000, 5000, &c->replica_max_lag_ms) ||
+	    int_setting("WATTLE_REPLICA_CHECK_MS", 10, 60000, 1000, &c->replica_check_ms))
 		return -1;
 	int64_t per_key, per_addr, burst, fails, conns;
 	if (int_setting("WATTLE_RATE_PER_KEY", 0, 1000000, 1000, &per_key) ||

@@ -16,6 +16,10 @@
 
 struct config {
 	const char *database_url; /* WATTLE_DATABASE_URL, libpq URL or key=value */
+	const char *replica_url;  /* WATTLE_REPLICA_URL: a streaming replica for lists, reports and
+				     consumption; NULL: none (every read on the primary) */
+	int64_t replica_max_lag_ms; /* WATTLE_REPLICA_MAX_LAG_MS, default 5000: lagging more, reads go to the primary */
+	int64_t replica_check_ms;   /* WATTLE_REPLICA_CHECK_MS, default 1000: how often the lag is measured */
 	char listen_host[64];     /* WATTLE_LISTEN host part, default 127.0.0.1 */
 	uint16_t listen_port;     /* WATTLE_LISTEN port part, default 8080 */
 	unsigned threads;         /* WATTLE_THREADS, default: number of cores */

@@ -171,6 +171,7 @@ static int cmd_serve(struct config *cfg, int argc, char **argv)
 	alarms_set_enabled(cfg->alarms);
 	srv_register_statements();
 	db_set_conninfo(cfg->database_url);
+	db_set_replica(cfg->replica_url, cfg->replica_max_lag_ms, cfg->replica_check_ms);
 	api_route_count();
 	struct http_opts o = {api_routes, cfg->listen_host, cfg->listen_port, cfg->threads, cfg->body_max, cfg->limits,
 			      cfg->conn_per_addr, (unsigned)cfg->idle_timeout_s, cfg->request_timeout_s,

@@ -36,7 +36,35 @@ void db_set_conninfo(const char *conninfo);
  * unreachable (logged, rate-limited). */
 PGconn *db_conn(void);
 
-/* Close this thread's connection (worker exit). Safe when there is none. */
+/* Reads off the primary (docs/operations.md, "Replicas and PgBouncer"). With a replica set
+ * (conninfo borrowed, must outlive use; NULL or "" is none), db_read_conn() answers a second
+ * per-thread connection, to the replica, while the replica's lag is within max_lag_ms, as
+ * checked at most every check_ms by one of the reading threads; else, or when it cannot be
+ * reached, this thread's primary connection (db_conn()). Call before db_conn() is first used;
+ * not thread-safe. */
+void db_set_replica(const char *conninfo, int64_t max_lag_ms, int64_t check_ms);
+
+/* A connection for a read that may be up to the replica's bound old: only read-only
+ * statements, outside any transaction, and never a read that must see what this client has
+ * just written (money, a balance after a top-up) - those take db_conn(). Borrowed like
+ * db_conn()'s; NULL when neither database can be reached. A statement the replica fails to
+ * answer (the connection lost, a conflict with recovery) is run again on the primary by
+ * db_exec, and the rest of the request's statements on this connection go there too. */
+PGconn *db_read_conn(void);
+
+/* Whether c is this thread's replica connection (a "not found" there may only be lag). */
+bool db_is_replica(const PGconn *c);
+
+/* Counters for /metrics: reads db_read_conn sent to the replica, and those it sent to the
+ * primary because the replica lagged or could not answer; the last check's verdict. */
+struct db_replica_stats {
+	bool configured, usable;
+	uint64_t reads, fallbacks_lag, fallbacks_down;
+	int64_t lag_us; /* -1 when the last check could not read the replica */
+};
+void db_replica_stats_get(struct db_replica_stats *out);
+
+/* Close this thread's connections (worker exit). Safe when there is none. */
 void db_thread_close(void);
 
 /* Close every connection any thread opened (at shutdown, after the threads stopped). */

@@ -63,11 +63,12 @@ static const char *value(const struct config *c, const char *name)
 		"WATTLE_DATABASE_URL", "WATTLE_GATEWAY_SECRET", "WATTLE_SMS_TOKEN", "WATTLE_NOTIFY_WEBHOOK_SECRET",
 		"WATTLE_WECHAT_APIV3_KEY", "WATTLE_WECHAT_MERCHANT_KEY", "WATTLE_ALIPAY_APP_PRIVATE_KEY",
 		"WATTLE_STRIPE_SECRET_KEY", "WATTLE_STRIPE_WEBHOOK_SECRET", "WATTLE_ALIYUN_ACCESS_KEY_SECRET",
-		"WATTLE_TENCENT_SECRET_KEY", "WATTLE_WECHAT_OA_SECRET", "WATTLE_SMS_CALLBACK_TOKEN"};
+		"WATTLE_TENCENT_SECRET_KEY", "WATTLE_WECHAT_OA_SECRET", "WATTLE_SMS_CALLBACK_TOKEN", "WATTLE_REPLICA_URL"};
 	const char *v[] = {c->database_url, c->dispatch.gateway_secret, c->dispatch.sms_token,
 			   c->dispatch.notify_secret, c->pay.wx_apiv3_key, c->pay.wx_merchant_key_path,
 			   c->pay.ali_app_private_key_path, c->pay.stripe_secret_key, c->pay.stripe_secret,
-			   c->aliyun.key_secret, c->tencent.secret_key, c->wechat_oa.secret, c->sms_callback_token};
+			   c->aliyun.key_secret, c->tencent.secret_key, c->wechat_oa.secret, c->sms_callback_token,
+			   c->replica_url};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(names[i], name))
 			return v[i];
@@ -97,7 +98,7 @@ START_TEST(file_variant_of_every_secret_is_read_with_newline_cut)
 		ck_assert_str_eq(value(&c, name), is_path_secret(name) ? held : "s3cret-value");
 		unsetenv(var);
 	}
-	ck_assert_uint_eq(i, 13);
+	ck_assert_uint_eq(i, 14);
 	/* CRLF and several newlines are cut too; a newline inside stays */
 	setenv("WATTLE_DATABASE_URL_FILE", put("db", "host=/x dbname=w\nuser=u\r\n\n"), 1);
 	ck_assert_int_eq(load(&c, err, sizeof err), 0);
@@ -199,13 +200,35 @@ START_TEST(errors_name_the_variable)
 	static const char *const bad[][2] = {{"WATTLE_LISTEN", "localhost"}, {"WATTLE_THREADS", "many"},
 					     {"WATTLE_BODY_MAX", "-1"}, {"WATTLE_ALARMS", "maybe"},
 					     {"WATTLE_RATE_PER_KEY", "1e3"}, {"WATTLE_SMS_PROVIDER", "pigeon"},
-					     {"WATTLE_SMS_DELIVERY", "later"}, {"WATTLE_LOG_LEVEL", "loud"}};
+					     {"WATTLE_SMS_DELIVERY", "later"}, {"WATTLE_LOG_LEVEL", "loud"},
+					     {"WATTLE_REPLICA_MAX_LAG_MS", "-1"}, {"WATTLE_REPLICA_CHECK_MS", "9"}};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		setenv(bad[i][0], bad[i][1], 1);
 		ck_assert_int_eq(load(&c, err, sizeof err), -1);
 		ck_assert_msg(strstr(err, bad[i][0]), "%s=%s: %s", bad[i][0], bad[i][1], err);
 		unsetenv(bad[i][0]);
 	}
+}
+END_TEST
+
+START_TEST(replica_settings_and_their_defaults)
+{
+	struct config c;
+	char err[1024];
+	ck_assert_int_eq(load(&c, err, sizeof err), 0);
+	ck_assert_ptr_null(c.replica_url); /* none: every read on the primary */
+	ck_assert_int_eq(c.replica_max_lag_ms, 5000);
+	ck_assert_int_eq(c.replica_check_ms, 1000);
+	setenv("WATTLE_REPLICA_URL", "host=/r dbname=w", 1);
+	setenv("WATTLE_REPLICA_MAX_LAG_MS", "0", 1); /* 0: only a replica caught up is read */
+	setenv("WATTLE_REPLICA_CHECK_MS", "10", 1);
+	ck_assert_msg(load(&c, err, sizeof err) == 0, "%s", err);
+	ck_assert_str_eq(c.replica_url, "host=/r dbname=w");
+	ck_assert_int_eq(c.replica_max_lag_ms, 0);
+	ck_assert_int_eq(c.replica_check_ms, 10);
+	unsetenv("WATTLE_REPLICA_URL");
+	unsetenv("WATTLE_REPLICA_MAX_LAG_MS");
+	unsetenv("WATTLE_REPLICA_CHECK_MS");
 }
 END_TEST
 
@@ -217,6 +240,7 @@ static Suite *suite(void)
 	tcase_add_test(core, file_variant_of_every_secret_is_read_with_newline_cut);
 	tcase_add_test(core, systemd_credential_is_used);
 	tcase_add_test(core, trusted_proxies);
+	tcase_add_test(core, replica_settings_and_their_defaults);
 	suite_add_tcase(s, core);
 	TCase *lim = tcase_create("limits");
 	tcase_add_checked_fixture(lim, setup, teardown);
