@@ -1,9 +1,10 @@
 /* ingest_load.c: a fleet of gateways posting readings as fast as the server takes them.
  * usage: ingest_load URL KEY METERS CLIENTS BATCH SECONDS START_UNIX
  * Client c owns meters mtr_(1 + c*METERS/CLIENTS) ..; each meter's readings are a minute
- * apart from START_UNIX; a register follows absolute time (100 Wh a minute since the
- * epoch, 6 kW), so a later run with a later START_UNIX continues where one left off.
- * Prints one line of figures. */
+ * apart from START_UNIX (BENCH_STEP_S seconds when set); a register follows absolute time
+ * (100 Wh a minute since the epoch, 6 kW), so a later run with a later START_UNIX continues
+ * where one left off. BENCH_COUNT=N: stop once every meter has sent N readings (SECONDS is
+ * then only the limit). Prints one line of figures. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 
 static const char *url, *key;
 static int meters, clients, batch, seconds;
-static long long start_unix;
+static long long start_unix, step_s = 60, count;
 static double t_end;
 
 struct client {
@@ -72,13 +73,17 @@ static void *run(void *arg)
 	size_t cap = (size_t)batch * (96 + strlen(values)) + 64;
 	char *body = malloc(cap);
 	int next = 0;
-	while (now_s() < t_end) {
+	long long left = count ? count * mine : -1; /* readings still to send, -1: by time */
+	while (now_s() < t_end && left != 0) {
 		size_t n = (size_t)sprintf(body, "{\"readings\":[");
-		for (int i = 0; i < batch; i++) {
+		int nb = left > 0 && left < batch ? (int)left : batch;
+		if (left > 0)
+			left -= nb;
+		for (int i = 0; i < nb; i++) {
 			int m = next;
 			next = (next + 1) % mine;
 			step[m]++;
-			time_t ts = (time_t)(start_unix + step[m] * 60);
+			time_t ts = (time_t)(start_unix + step[m] * step_s);
 			long long energy = (long long)ts / 60 * 100;
 			struct tm tm;
 			gmtime_r(&ts, &tm);
@@ -134,6 +139,10 @@ int main(int argc, char **argv)
 	batch = atoi(argv[5]);
 	seconds = atoi(argv[6]);
 	start_unix = atoll(argv[7]);
+	if (getenv("BENCH_STEP_S"))
+		step_s = atoll(getenv("BENCH_STEP_S"));
+	if (getenv("BENCH_COUNT"))
+		count = atoll(getenv("BENCH_COUNT"));
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct client *cs = calloc((size_t)clients, sizeof *cs);
 	pthread_t *th = calloc((size_t)clients, sizeof *th);
