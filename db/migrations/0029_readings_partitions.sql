@@ -42,8 +42,10 @@ BEGIN
     IF to_regclass(part) IS NOT NULL THEN
         RETURN false;
     END IF;
-    -- inserts into the default wait while its rows for the month move
-    EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', parent || '_default');
+    -- Inserts wait until this commits (reads do not): an insert routed by the partitions
+    -- it saw before the attach would put a row of the new month in the default partition,
+    -- which then violates the default's narrowed constraint.
+    EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', parent);
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, parent);
     EXECUTE format('WITH moved AS (DELETE FROM %I WHERE %I >= $1 AND %I < $2 RETURNING *)'
                    ' INSERT INTO %I SELECT * FROM moved', parent || '_default', key, key, part) USING lo, hi;

@@ -6,6 +6,8 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +315,75 @@ START_TEST(month_not_closed_kept)
 }
 END_TEST
 
+/* Late readings of 2024 posted without a pause, 10 a batch, each batch in the month being
+ * made now (month), until done. */
+struct poster {
+	_Atomic int month;
+	_Atomic bool done;
+	int batches, refused;
+	long long accepted;
+};
+
+static void *post_late(void *arg)
+{
+	struct poster *p = arg;
+	char body[2000];
+	int minute[13] = {0};
+	while (!atomic_load(&p->done)) {
+		int m = atomic_load(&p->month);
+		size_t n = (size_t)sprintf(body, "{\"readings\":[");
+		for (int k = 0; k < 10; k++, minute[m]++)
+			n += (size_t)sprintf(body + n, "%s{\"meter\":\"T-1\",\"ts\":\"2024-%02d-%02dT%02d:%02d:00Z\",\"energy_wh\":%d}",
+					     k ? "," : "", m, 1 + minute[m] / 1440, minute[m] / 60 % 24, minute[m] % 60, k);
+		sprintf(body + n, "]}");
+		struct th_resp r = th_req(&w.srv, "POST", "/v1/readings", w.gw, body, NULL);
+		if (r.status == 200)
+			p->accepted += json_integer_value(json_object_get(r.json, "accepted"));
+		else
+			p->refused++;
+		p->batches++;
+		th_resp_free(&r);
+	}
+	return NULL;
+}
+
+/* readings_meanwhile_partition_made: the months of 2024 are made one by one (each in a
+ * transaction held open 0.3 s) while late readings of that very month arrive; none is refused
+ * (an insert that routed its row by the partitions it saw before the attach used to wait for
+ * the default partition and then find its constraint narrowed: 422) and every one ends in
+ * its month's partition. */
+START_TEST(readings_meanwhile_partition_made)
+{
+	clock_env(INT64_C(1793490000), 13, 44640);
+	th_world_start(&w, env, 0);
+	site("UTC", "Z");
+	wait_log("partitions: created meter_harmonics_p2025_09");
+	json_decref(th_ok(&w.srv, "POST", "/v1/readings", w.gw,
+			  "{\"readings\":[{\"meter\":\"T-1\",\"ts\":\"2026-10-31T00:00:00Z\",\"energy_wh\":100000}]}", 200));
+	struct poster p = {0};
+	atomic_store(&p.month, 1);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, post_late, &p), 0);
+	for (int m = 1; m <= 12; m++) {
+		atomic_store(&p.month, m);
+		usleep(100000); /* rows of the month wait in the default */
+		char sql[200];
+		snprintf(sql, sizeof sql, "BEGIN; SELECT partitions_ensure('readings', 'ts', '2024-%02d-01', '2024-%02d-01');"
+					  " SELECT pg_sleep(0.3); COMMIT", m, m);
+		PQclear(th_sql(w.db, sql));
+	}
+	atomic_store(&p.done, true);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(p.refused, 0);
+	ck_assert_int_gt(p.batches, 24);
+	ck_assert_int_eq(p.accepted, p.batches * 10);
+	ck_assert_int_eq(q("SELECT count(*) FROM readings WHERE ts < '2025-01-01'"), p.accepted);
+	ck_assert_int_eq(q("SELECT count(*) FROM readings_default"), 0);
+	ck_assert_int_eq(q("SELECT count(*) FROM month_partitions('readings') WHERE name LIKE 'readings_p2024_%'"), 12);
+	th_world_stop(&w);
+}
+END_TEST
+
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 
 static int is_sql(const struct dirent *d)
@@ -453,6 +524,7 @@ int main(void)
 	tcase_add_test(core, old_month_dropped_documents_unchanged);
 	tcase_add_test(core, month_not_closed_kept);
 	tcase_add_test(core, upgrade_keeps_rows);
+	tcase_add_test(core, readings_meanwhile_partition_made);
 	suite_add_tcase(s, core);
 	return th_run(s);
 }
