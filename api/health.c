@@ -48,6 +48,12 @@ static void gauges(struct srv_buf *b)
 		{"gateway_keys_unbound", "wattle_gateway_keys_unbound", NULL,
 		 "Gateway keys bound to no gateway and no site: they may report for any meter of any site."
 		 " Replace each with a gateway's own key (POST /v1/gateways) and revoke it."},
+		{"partitions", "wattle_readings_partitions", "table",
+		 "Month partitions of the raw tables (readings, meter_harmonics), from the oldest kept to the ones made"
+		 " ahead."},
+		{"partitions_oldest", "wattle_readings_oldest_month_seconds", "table",
+		 "Unix time the oldest kept month of a raw table starts (UTC; 0: none). Older months were dropped"
+		 " (WATTLE_READINGS_KEEP_MONTHS)."},
 	};
 	srv_buf_printf(b, "# HELP wattle_build_info The running build.\n# TYPE wattle_build_info gauge\n"
 			  "wattle_build_info{version=\"%s\",commit=\"%s\"} 1\n", WATTLE_VERSION, WATTLE_COMMIT);

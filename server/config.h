@@ -26,6 +26,8 @@ struct config {
 	size_t body_max;          /* WATTLE_BODY_MAX bytes, default 1 MiB */
 	unsigned ingest_workers;  /* WATTLE_INGEST_WORKERS, group-commit workers, default 2 */
 	int64_t close_delay_min;  /* WATTLE_CLOSE_DELAY_MIN, default 60 */
+	int64_t keep_months;      /* WATTLE_READINGS_KEEP_MONTHS, default 13: raw readings kept for whole UTC
+				     months after theirs ends (once closed); 0: forever */
 	bool alarms;              /* WATTLE_ALARMS=on|off, default on */
 	struct srv_limits limits; /* WATTLE_RATE_PER_KEY (default 1000/s), WATTLE_RATE_PER_ADDR (default off),
 				     WATTLE_RATE_BURST (default twice the rate), WATTLE_AUTH_FAILURES_PER_MIN

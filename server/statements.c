@@ -11,6 +11,7 @@
 #include "store/migrate.h"
 #include "store/keys.h"
 #include "store/outbox.h"
+#include "store/partitions.h"
 #include "store/wechat.h"
 
 void srv_register_statements(void)
@@ -18,6 +19,7 @@ void srv_register_statements(void)
 	srv_auth_register();
 	store_outbox_register();
 	store_closes_register();
+	store_partitions_register();
 	store_accounts_register();
 	store_ledger_register();
 	store_migrate_register();

@@ -18,11 +18,14 @@
 #include "server/sms_poll.h"
 #include "store/closes.h"
 #include "store/db.h"
+#include "store/partitions.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static const struct config *cfg;
@@ -132,6 +135,79 @@ static int month_close(void *state)
 	return 0;
 }
 
+/* ---- the raw tables' month partitions ---- */
+
+#define PART_AHEAD_MONTHS 3 /* made ahead of the current UTC month */
+
+/* The start of the UTC month `delta` months from the one holding us, in unix microseconds. */
+static int64_t utc_month_us(int64_t us, int delta)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	int m = tm.tm_year * 12 + tm.tm_mon + delta;
+	struct tm first = {0};
+	first.tm_year = m / 12;
+	first.tm_mon = m % 12;
+	first.tm_mday = 1;
+	return (int64_t)timegm(&first) * 1000000;
+}
+
+struct part_pass {
+	int64_t from, to, before;
+	bool retire;
+	struct part_change *ch;
+	int n;
+};
+
+static enum db_status part_tx(PGconn *c, void *arg)
+{
+	struct part_pass *p = arg;
+	free(p->ch);
+	p->ch = NULL;
+	p->n = 0;
+	return p->retire ? store_partitions_retire(c, p->before, &p->ch, &p->n)
+			 : store_partitions_ensure(c, p->from, p->to, &p->ch, &p->n);
+}
+
+/* Every month from the oldest kept (WATTLE_READINGS_KEEP_MONTHS back) to PART_AHEAD_MONTHS
+ * ahead has its partition; then the months older than kept are dropped, each only once every
+ * site's months it overlaps are closed (its statements and reports made from the rollups). On
+ * wattle's clock, UTC months. A line per partition made, dropped or held back. */
+static int partitions(void *state)
+{
+	(void)state;
+	int64_t now = srv_clock_now_us();
+	int keep = (int)cfg->keep_months;
+	struct part_pass p = {utc_month_us(now, -(keep ? keep : 1)), utc_month_us(now, PART_AHEAD_MONTHS),
+			      utc_month_us(now, -keep), false, NULL, 0};
+	for (int pass = 0; pass < (keep ? 2 : 1); pass++) {
+		p.retire = pass == 1;
+		enum db_status st = db_run_tx(part_tx, &p);
+		if (st != DB_OK) {
+			if (st != DB_GONE)
+				srv_log(LOG_ERROR, "partitions: %s failed (%d); trying again later",
+					p.retire ? "dropping expired months" : "making months ahead", (int)st);
+			break;
+		}
+		for (int i = 0; i < p.n; i++) {
+			const struct part_change *x = &p.ch[i];
+			if (!strcmp(x->action, "created"))
+				srv_log(LOG_INFO, "partitions: created %s", x->name);
+			else if (!strcmp(x->action, "dropped"))
+				srv_log(LOG_INFO, "partitions: dropped %s (older than %d months)", x->name, keep);
+			else if (!strcmp(x->action, "held"))
+				srv_log(LOG_WARN, "partitions: keeping %s past %d months: a site's month it"
+					" overlaps is not closed yet", x->name, keep);
+			else
+				srv_log(LOG_INFO, "partitions: deleted %lld rows older than %d months from %s",
+					(long long)x->n, keep, x->name);
+		}
+	}
+	free(p.ch);
+	return 0;
+}
+
 /* ---- the pools ---- */
 
 static void readings_start(void) { api_readings_start(cfg->ingest_workers); }
@@ -196,6 +272,7 @@ static const struct srv_worker table[] = {
 	{"dispatch_commands", NULL, NULL, NULL, 50, srv_dispatch_commands_tick, srv_dispatch_open, srv_dispatch_close},
 	{"dispatch_notifications", NULL, NULL, NULL, 50, srv_dispatch_notes_tick, srv_dispatch_open, srv_dispatch_close},
 	{"month_close", NULL, NULL, NULL, 2000, month_close, NULL, NULL},
+	{"partitions", NULL, NULL, NULL, 600000, partitions, NULL, NULL},
 	{"order_queries", NULL, NULL, NULL, 500, orders_query, NULL, NULL},
 	{"refunds", NULL, NULL, NULL, 500, refunds, NULL, NULL},
 	{"reconcile", NULL, NULL, NULL, 60000, reconcile, NULL, NULL},

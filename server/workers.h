@@ -1,7 +1,7 @@
 /* workers.h: every background worker of a serving process is a row of one table
  * (workers.c): the batching queues of readings and account reads, the waiter of pull
- * gateways' held requests, the grace expiry, the alarm tick, the two outbox senders and the
- * month close. */
+ * gateways' held requests, the grace expiry, the alarm tick, the two outbox senders, the
+ * month close and the raw tables' month partitions. */
 #ifndef WATTLE_WORKERS_H
 #define WATTLE_WORKERS_H
 

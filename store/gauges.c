@@ -6,6 +6,11 @@
 	" UNION ALL SELECT '" FAMILY "', 'pending', coalesce(extract(epoch FROM " SQL_TS("$1")                \
 	" - min(created_at)), 0)::bigint FROM " TABLE " WHERE state = 'pending'"
 
+/* Per raw table, a value over its month partitions (0 rows: the value of none). */
+#define RAW_PARTS(FAMILY, VALUE)                                                                        \
+	" UNION ALL SELECT '" FAMILY "', t.tbl, " VALUE " FROM (VALUES ('readings'), ('meter_harmonics')) AS t(tbl)" \
+	" LEFT JOIN LATERAL month_partitions(t.tbl) mp ON true GROUP BY t.tbl"
+
 static const struct db_stmt gauge_stmts[] = {
 	{"gauges", /* store_gauges */
 	 "SELECT 'accounts' AS family, state AS label, count(*) AS value FROM accounts GROUP BY state"
@@ -17,6 +22,8 @@ static const struct db_stmt gauge_stmts[] = {
 	 OLDEST("commands_oldest_seconds", "commands") OLDEST("notifications_oldest_seconds", "notifications")
 	 " UNION ALL SELECT 'gateway_keys_unbound', '', count(*) FROM api_keys WHERE role = 'gateway'"
 	 "  AND revoked_at IS NULL AND site_id IS NULL AND gateway_id IS NULL"
+	 RAW_PARTS("partitions", "count(mp.name)")
+	 RAW_PARTS("partitions_oldest", "coalesce(extract(epoch FROM min(mp.lo)), 0)::bigint")
 	 " ORDER BY 1, 2"},
 	{0, 0},
 };

@@ -1,6 +1,7 @@
 /* gauges.h: what the control room graphs from the database at each scrape of /metrics:
  * accounts by state, alarms not closed by severity, the outboxes' depth by state and the
- * age of their oldest waiting row, and the gateway keys still bound to nothing. */
+ * age of their oldest waiting row, the gateway keys still bound to nothing, and the raw
+ * tables' month partitions. */
 #ifndef WATTLE_STORE_GAUGES_H
 #define WATTLE_STORE_GAUGES_H
 
@@ -9,8 +10,9 @@
 #include <stdint.h>
 
 /* One gauge value: family "accounts" | "alarms" | "commands" | "notifications" |
- * "commands_oldest_seconds" | "notifications_oldest_seconds" | "gateway_keys_unbound", with
- * its label's value. */
+ * "commands_oldest_seconds" | "notifications_oldest_seconds" | "gateway_keys_unbound" |
+ * "partitions" (month partitions of the table named by the label) | "partitions_oldest" (the
+ * unix second its oldest kept month starts, 0: none), with its label's value. */
 struct gauge {
 	char family[40], label[24];
 	int64_t value;
