@@ -141,6 +141,24 @@ addr=$(sql "SELECT client_addr FROM audit_log WHERE request_id = 'rid-direct'")
 [ "$addr" = 127.0.0.3 ] || fail "an untrusted peer's X-Real-IP was believed: the audit entry has '$addr', not 127.0.0.3"
 echo "nginx.sh: the client's address reaches wattle through nginx; an untrusted X-Real-IP is ignored"
 
+# 3b. a NUL inside a header: nginx refuses it itself (400), whatever the spacing after the
+# colon, so wattle's byte count (server/http.c, unseen_bytes) is not the only guard in front
+# of an Idempotency-Key. Two top-ups whose keys differ only after the NUL credit nothing.
+before=$(sql "SELECT count(*) FROM ledger_entries")
+for sp in ' ' ''; do
+  for k in a b; do
+    body='{"amount_minor":500,"channel":"cash","reference":"nul"}'
+    line=$( { printf 'POST /v1/tenants/ten_1/topups HTTP/1.1\r\nHost: wattle.test\r\nAuthorization: Bearer %s\r\n' "$fin"
+              printf 'Content-Type: application/json\r\nIdempotency-Key:%sk1\000%s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+                "$sp" "$k" "${#body}" "$body"; } |
+      timeout 10 openssl s_client -quiet -connect "127.0.0.1:$https" -servername wattle.test -CAfile "$tmp/cert.pem" 2>/dev/null |
+      head -1 | tr -d '\r')
+    [[ "$line" == "HTTP/1.1 400"* ]] || fail "a NUL in Idempotency-Key (space '$sp', key $k) through nginx: '$line', not 400"
+  done
+done
+[ "$(sql "SELECT count(*) FROM ledger_entries")" = "$before" ] || fail "a top-up with a NUL in its key was credited"
+echo "nginx.sh: a NUL inside a header is refused by nginx (400) with or without a space after the colon; nothing credited"
+
 # 4. body limits as wattle's: 1 MiB on a route, 8 MiB on POST /v1/readings; nginx refuses
 # beyond them in wattle's JSON form, and passes what wattle would take (401 here: no key)
 body() { head -c "$1" /dev/zero | tr '\0' ' ' >"$tmp/body"; }
