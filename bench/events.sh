@@ -22,10 +22,7 @@ INSERT INTO sites (name, timezone, currency, created_at) VALUES ('Bench Mall', '
 INSERT INTO tariffs (site_id, name, currency, kind, spec, effective_from, created_at) VALUES (1, 'Flat', 'CNY', 'flat',
   '{"rate_micros_per_kwh":1200000}', '2020-01-01', now());
 INSERT INTO tariff_versions (tariff_id, effective_from, kind, spec, created_at) SELECT id, effective_from, kind, spec, created_at FROM tariffs;
-$(tenants_sql "$meters")
-INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, created_at, updated_at)
-  SELECT 'M-' || g, 1, g, 'tenant', 1, now(), now() FROM generate_series(1, $meters) g;
-INSERT INTO meter_state (meter_id) SELECT id FROM meters;
+$(fleet_sql "$meters")
 SQL
 psql "$WATTLE_DATABASE_URL" -qc 'VACUUM ANALYZE' -c 'CHECKPOINT'
 gw=$("$root/build/wattle" keys create --role gateway --name bench)

@@ -36,6 +36,16 @@ wattle_serve() {
   return 1
 }
 
+# fleet_sql N: tenants_sql N, and meter M-i of tenant i on tariff 1 for each, with its state.
+fleet_sql() {
+  tenants_sql "$1"
+  cat <<SQL
+INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, created_at, updated_at)
+  SELECT 'M-' || g, 1, g, 'tenant', 1, now(), now() FROM generate_series(1, $1) g;
+INSERT INTO meter_state (meter_id) SELECT id FROM meters;
+SQL
+}
+
 # tenants_sql N: SQL for site 1's tenants 1..N (retail, rating A), each with a CNY account
 # holding 1,000,000.00 from one top-up in its ledger (the ingest benchmarks' fleet).
 tenants_sql() {

@@ -23,10 +23,7 @@ INSERT INTO tariffs (site_id, name, currency, kind, spec, effective_from, create
     "schedule":[{"from":"00:00","to":"08:00","band":"valley"},{"from":"08:00","to":"22:00","band":"peak"},{"from":"22:00","to":"24:00","band":"valley"}]}',
   '2020-01-01', now());
 INSERT INTO tariff_versions (tariff_id, effective_from, kind, spec, created_at) SELECT id, effective_from, kind, spec, created_at FROM tariffs;
-$(tenants_sql "$meters")
-INSERT INTO meters (serial, site_id, tenant_id, purpose, tariff_id, created_at, updated_at)
-  SELECT 'M-' || g, 1, g, 'tenant', 1, now(), now() FROM generate_series(1, $meters) g;
-INSERT INTO meter_state (meter_id) SELECT id FROM meters;
+$(fleet_sql "$meters")
 SQL
 psql "$WATTLE_DATABASE_URL" -qc 'VACUUM ANALYZE' -c 'CHECKPOINT'
 key=$("$root/build/wattle" keys create --role gateway --name bench)
