@@ -848,6 +848,9 @@ static void sweep(void)
 			if (!t->first_us && bytes_in(t->fd, &n) && n > t->bytes_mark)
 				t->first_us = now;
 			if (t->first_us && now - t->first_us >= header_timeout_us) {
+				/* counted before the shutdown: a client that sees its stream end
+				 * and asks /metrics at once finds the refusal there */
+				srv_counters_add(&refused, REF_SLOW_HEADERS, 1);
 				shutdown(t->fd, SHUT_RDWR);
 				t->cut = true;
 				if (!cut++ && t->uri[0])
@@ -857,10 +860,8 @@ static void sweep(void)
 		pthread_mutex_unlock(&t->mu);
 	}
 	pthread_mutex_unlock(&tracks_mu);
-	if (cut) {
-		srv_counters_add(&refused, REF_SLOW_HEADERS, cut);
+	if (cut)
 		log_refusal("-", uri, "the request line and headers were still arriving after WATTLE_HEADER_TIMEOUT_S");
-	}
 }
 
 static void *sweeper_main(void *arg)
