@@ -5,6 +5,7 @@
 #include "core/money.h"
 #include "store/keys.h"
 #include "store/meters.h"
+#include "store/reach.h"
 #include "store/requests.h"
 #include "core/clock.h"
 
@@ -444,4 +445,8 @@ int api_tenant_scope(struct req *rq, int64_t tenant_id)
 }
 
 void api_register_statements_common(void);
-void api_register_statements_common(void) { store_requests_register(); }
+void api_register_statements_common(void)
+{
+	store_requests_register();
+	store_reach_register();
+}

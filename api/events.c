@@ -50,6 +50,8 @@ struct client {
 	int fd;
 	unsigned kinds;    /* K_ bits this key may see */
 	int64_t tenant_id; /* only this tenant's events; 0: any */
+	int n_sites;       /* only these sites' events (a user bound to sites); 0: any */
+	int64_t sites[AUTH_SITES_MAX];
 	bool resume;       /* it came with Last-Event-ID */
 	/* the feeding thread's alone */
 	int64_t after; /* the last seq considered for it */
@@ -244,7 +246,14 @@ static bool visible(const struct client *cl, const struct event_row *e)
 		     : !strcmp(e->kind, "command") ? K_COMMAND
 		     : !strcmp(e->kind, "payment") ? K_PAYMENT
 						   : 0;
-	return (cl->kinds & k) && (!cl->tenant_id || cl->tenant_id == e->tenant_id);
+	if (!(cl->kinds & k) || (cl->tenant_id && cl->tenant_id != e->tenant_id))
+		return false;
+	if (!cl->n_sites)
+		return true;
+	for (int i = 0; i < cl->n_sites; i++)
+		if (cl->sites[i] == e->site_id)
+			return true;
+	return false;
 }
 
 static void format(struct srv_buf *b, const struct event_row *e)
@@ -362,7 +371,7 @@ static int fan_out(PGconn *c, struct client *list, int max_pages)
 		for (struct client *cl = list; cl; cl = cl->next) {
 			struct srv_buf *b = &own;
 			int k;
-			if (!cl->tenant_id && cl->after < rows[0].seq) { /* the whole page, as its role sees it */
+			if (!cl->tenant_id && !cl->n_sites && cl->after < rows[0].seq) { /* the whole page, as its role sees it */
 				unsigned m = cl->kinds & 15u;
 				if (!built[m]) {
 					srv_buf_clear(&by_kinds[m]);
@@ -643,6 +652,8 @@ void api_events(struct req *rq)
 	cl->conn = rq->conn;
 	cl->kinds = kinds;
 	cl->tenant_id = tenant;
+	cl->n_sites = rq->who.n_sites;
+	memcpy(cl->sites, rq->who.sites, sizeof cl->sites);
 	cl->resume = resume;
 	cl->after = resume ? last_id : -1; /* -1: from what is committed when the thread adopts it */
 	cl->fresh = true;

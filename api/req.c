@@ -140,6 +140,9 @@ const char *api_header(struct req *rq, const char *name)
 
 const char *api_query(struct req *rq, const char *name)
 {
-	return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
+	const char *v = rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
+	if (!v && rq->site_implied[0] && !strcmp(name, "site_id"))
+		return rq->site_implied;
+	return v;
 }
 

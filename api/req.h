@@ -86,6 +86,7 @@ struct req {
 	int nargs;
 	char request_id[REQ_ID_MAX + 1];
 	struct auth who;
+	char site_implied[32]; /* site_id for a list when the query has none (api/reach.c), or "" */
 	int64_t t0_us;
 	int64_t db_statements; /* run by the handler on its own thread (the request log) */
 
@@ -105,6 +106,12 @@ typedef void (*route_fn)(struct req *rq);
 #define ROUTE_BIG_BODY 2u /* up to 8x the body limit (reading batches) */
 #define ROUTE_RAW 4u      /* takes a body of any type, left as bytes (signed webhooks) */
 #define ROUTE_SIGN_IN 8u  /* public, but a 401 counts as a failed authentication of the address */
+/* For a user bound to sites (api/reach.c): a list that site_id narrows, kept to one of the
+ * user's sites (implied when the user has one); and a route that holds no site's data or
+ * keeps to the user's sites itself. A route with neither and no id in its path is refused
+ * to such a user unless its body names what it acts on. */
+#define ROUTE_SITE_LIST 16u
+#define ROUTE_ANY_SITE 32u
 
 struct route {
 	const char *method;

@@ -13,6 +13,8 @@
 #include "store/sessions.h"
 #include "store/users.h"
 
+_Static_assert(USER_SITES_MAX <= AUTH_SITES_MAX, "a user's sites fit in struct auth");
+
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,12 +96,15 @@ int api_session_authenticate(struct req *rq, const char *token)
 		api_error(rq, E_UNAUTHORIZED, NULL, "the session has expired or was ended; sign in again");
 		return 0;
 	}
-	free(v.site_ids);
 	rq->who = (struct auth){0};
 	rq->who.role = srv_role_parse(v.role);
 	rq->who.tenant_id = v.tenant_id;
 	rq->who.session_id = v.id;
 	rq->who.user_id = v.user_id;
+	if (rq->who.role & (ROLE_FINANCE | ROLE_OPERATOR))
+		for (int i = 0; i < v.n_sites && i < AUTH_SITES_MAX; i++)
+			rq->who.sites[rq->who.n_sites++] = v.site_ids[i];
+	free(v.site_ids);
 	if (now - v.last_seen_us >= touch_every_us())
 		srv_session_touch(v.id, now);
 	return 1;

@@ -123,14 +123,37 @@ void api_sites_list(struct req *rq)
 	PGconn *c = api_conn(rq);
 	if (!c)
 		return;
-	struct site *v;
-	int n;
-	if (api_read_failed(rq, store_sites_list(c, after, limit + 1, &v, &n)))
-		return;
 	json_t *items = json_array();
-	for (int i = 0; i < n; i++)
-		json_array_append_new(items, site_json(&v[i]));
-	free(v);
+	if (rq->who.n_sites) { /* a user bound to sites sees those (api/reach.c), in id order */
+		int64_t ids[AUTH_SITES_MAX];
+		int n = 0;
+		for (int i = 0; i < rq->who.n_sites; i++)
+			if (rq->who.sites[i] > after) {
+				int j = n++;
+				for (; j > 0 && ids[j - 1] > rq->who.sites[i]; j--)
+					ids[j] = ids[j - 1];
+				ids[j] = rq->who.sites[i];
+			}
+		for (int i = 0; i < n && i <= limit; i++) {
+			struct site one;
+			if (api_read_failed(rq, store_site_get(c, ids[i], &one))) {
+				json_decref(items);
+				return;
+			}
+			if (one.id)
+				json_array_append_new(items, site_json(&one));
+		}
+	} else {
+		struct site *v;
+		int n;
+		if (api_read_failed(rq, store_sites_list(c, after, limit + 1, &v, &n))) {
+			json_decref(items);
+			return;
+		}
+		for (int i = 0; i < n; i++)
+			json_array_append_new(items, site_json(&v[i]));
+		free(v);
+	}
 	api_reply(rq, 200, api_page_reply(items, limit));
 }
 

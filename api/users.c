@@ -76,13 +76,18 @@ static int read_sites(struct req *rq, struct user *u)
 	return 0;
 }
 
-/* role and tenant_id agree: a tenant user has a tenant and only it; else 400 and -1. */
+/* role, tenant_id and site_ids agree: a tenant user has a tenant and only it; only finance
+ * and operator users are bound to sites (an admin reaches every site, a tenant its own);
+ * else 400 and -1. */
 static int role_tenant_ok(struct req *rq, const struct user *u)
 {
 	bool tenant = !strcmp(u->role, "tenant");
 	if (tenant != (u->tenant_id != 0))
 		return api_field_error(rq, "tenant_id", tenant ? "a tenant user needs tenant_id"
 							       : "only a tenant user has a tenant_id");
+	if (u->n_sites && strcmp(u->role, "finance") && strcmp(u->role, "operator"))
+		return api_field_error(rq, "site_ids", "only finance and operator users are bound to sites; %s",
+				       tenant ? "a tenant reaches its own" : "an admin reaches every site");
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "store/db.h"
 #include "api/metrics.h"
+#include "api/reach.h"
 #include "api/sessions.h"
 
 #include <arpa/inet.h>
@@ -362,6 +363,9 @@ static void dispatch_admitted(struct req *rq)
 			  NULL);
 		return;
 	}
+	/* a user bound to sites is kept to them here, for every route at once */
+	if (rq->route->roles && !api_site_reach(rq))
+		return;
 	uint64_t s0 = db_thread_statements();
 	rq->route->fn(rq);
 	set_location(rq);

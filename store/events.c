@@ -10,7 +10,7 @@ static const struct db_stmt event_stmts[] = {
 	 "SELECT coalesce((SELECT min(seq) FROM events WHERE seq IS NOT NULL), 0) AS first,"
 	 " (SELECT last_seq FROM event_cursor) AS last"},
 	{"events_read", /* store_events_read */
-	 "SELECT seq, kind, coalesce(tenant_id, 0) AS tenant_id, data FROM events"
+	 "SELECT seq, kind, coalesce(tenant_id, 0) AS tenant_id, coalesce(site_id, 0) AS site_id, data FROM events"
 	 " WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"},
 	{"events_prune", /* store_events_prune */
 	 "DELETE FROM events WHERE seq <= (SELECT last_seq FROM event_cursor) - $1"},
@@ -58,7 +58,8 @@ enum db_status store_events_read(PGconn *c, int64_t after, int64_t upto, int lim
 	db_p_i64(&p, limit);
 	struct event_row e;
 	struct db_col spec[] = {DB_COL("seq", DB_I64, &e.seq), DB_COL_TEXT("kind", e.kind),
-				DB_COL("tenant_id", DB_I64, &e.tenant_id), DB_COL("data", DB_TEXT_NEW, &e.data), {0}};
+				DB_COL("tenant_id", DB_I64, &e.tenant_id), DB_COL("site_id", DB_I64, &e.site_id),
+				DB_COL("data", DB_TEXT_NEW, &e.data), {0}};
 	return db_exec_rows(c, "events_read", &p, spec, &e, sizeof e, (void **)out, n);
 }
 

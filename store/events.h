@@ -9,11 +9,12 @@
 #include <stdint.h>
 
 /* One event as stored: its seq (the SSE id), kind ("account", "alarm", "command",
- * "payment"), tenant (0: none) and JSON text (new: caller frees). */
+ * "payment"), tenant (0: none), site (0: unknown, a row from before 0031) and JSON text
+ * (new: caller frees). */
 struct event_row {
 	int64_t seq;
 	char kind[16];
-	int64_t tenant_id;
+	int64_t tenant_id, site_id;
 	char *data;
 };
 

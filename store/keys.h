@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define AUTH_SITES_MAX 64
+
 /* Who a request acts as. */
 struct auth {
 	int64_t key_id;
@@ -22,6 +24,10 @@ struct auth {
 	 * tenant's phone session). Audit rows and Idempotency-Keys belong to the user, or to the
 	 * session when there is none. */
 	int64_t session_id, user_id;
+	/* A finance or operator user bound to some sites (users.site_ids) reaches only them
+	 * (api/reach.c); n_sites 0: every site. Keys are never bound so. */
+	int n_sites;
+	int64_t sites[AUTH_SITES_MAX];
 };
 
 /* Resolve a key. Returns 1 and fills *out when it is known and not revoked, 0 when it

@@ -535,7 +535,7 @@ async function poolsPage(view) {
 async function metersPage(view) {
   view.append(h('h2', { text: t('nav.meters') }));
   const site = S.site ? `&site_id=${S.site.id}` : '';
-  const [m, g, cmds] = await Promise.all([api('GET', `/v1/meters?limit=200${site}`), api('GET', '/v1/gateways?limit=200').catch(() => ({ items: [] })),
+  const [m, g, cmds] = await Promise.all([api('GET', `/v1/meters?limit=200${site}`), api('GET', `/v1/gateways?limit=200${site}`).catch(() => ({ items: [] })),
     api('GET', '/v1/commands?limit=50&state=failed').catch(() => ({ items: [] }))]);
   view.append(h('h3', { text: t('meter.gateway') }), table(t('meter.gateway'), [
     { label: 'id', get: (x) => x.id }, { label: t('tenants.name'), get: (x) => x.name },

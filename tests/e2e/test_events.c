@@ -129,7 +129,8 @@ static void sse_dechunk(struct sse *s)
 	s->raw_len -= off;
 }
 
-/* Open a stream with key (Last-Event-ID last when last >= 0); reads the status and headers. */
+/* Open a stream with key, or with a session's cookie when key is "wattle_session=..."
+ * (Last-Event-ID last when last >= 0); reads the status and headers. */
 static void sse_open(struct sse *s, int port, const char *key, long long last, int rcvbuf, bool read_head)
 {
 	memset(s, 0, sizeof *s);
@@ -138,10 +139,11 @@ static void sse_open(struct sse *s, int port, const char *key, long long last, i
 	char req[512], lei[64] = "";
 	if (last >= 0)
 		snprintf(lei, sizeof lei, "Last-Event-ID: %lld\r\n", last);
+	bool cookie = !strncmp(key, "wattle_session=", 15);
 	int n = snprintf(req, sizeof req,
-			 "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+			 "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n"
 			 "Accept: text/event-stream\r\n%s\r\n",
-			 key, lei);
+			 cookie ? "Cookie: " : "Authorization: Bearer ", key, lei);
 	ck_assert_int_eq(write(s->fd, req, (size_t)n), n);
 	if (!read_head)
 		return;
@@ -488,6 +490,41 @@ START_TEST(tenant_sees_only_its_own_events)
 }
 END_TEST
 
+/* A finance user bound to one site (users.site_ids) streams that site's events only: the
+ * other site's top-ups, made between its own, never reach it. */
+START_TEST(a_user_bound_to_a_site_streams_only_its_sites_events)
+{
+	th_world_second_site(&w);
+	struct th_resp r = th_req(&w.srv, "POST", "/v1/sessions", NULL,
+				  "{\"username\":\"fin.two\",\"password\":\"0123456789\"}", NULL);
+	ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+	char cookie[128];
+	snprintf(cookie, sizeof cookie, "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
+	th_resp_free(&r);
+	struct sse s, all;
+	struct ev e;
+	sse_open(&s, w.srv.port, cookie, -1, 0, true);
+	ck_assert_int_eq(s.status, 200);
+	sse_open(&all, w.srv.port, w.fin, -1, 0, true);
+	ck_assert_int_eq(all.status, 200);
+	topup(&w.srv, "ten_1", 900);
+	topup(&w.srv, "ten_2", 100);
+	topup(&w.srv, "ten_1", 800);
+	int mine = 0, every = 0;
+	while (sse_next(&s, 1500, &e)) {
+		ck_assert_msg(strstr(e.data, "\"ten_2\"") && !strstr(e.data, "ten_1"), "%s %s", e.name, e.data);
+		mine++;
+	}
+	while (sse_next(&all, 1500, &e))
+		every++;
+	ck_assert_int_eq(mine, 2);  /* its payment and its account */
+	ck_assert_int_eq(every, 6); /* an unbound key's stream has all three of each */
+	ck_assert_int_eq(q("SELECT count(*) FROM events WHERE site_id IS NULL"), 0);
+	sse_close(&s);
+	sse_close(&all);
+}
+END_TEST
+
 START_TEST(an_event_made_through_one_process_reaches_the_clients_of_another)
 {
 	struct th_server two;
@@ -605,6 +642,7 @@ int main(void)
 	tcase_add_test(tc, cut_makes_command_events);
 	tcase_add_test(tc, last_event_id_resumes_with_exactly_what_was_missed);
 	tcase_add_test(tc, tenant_sees_only_its_own_events);
+	tcase_add_test(tc, a_user_bound_to_a_site_streams_only_its_sites_events);
 	tcase_add_test(tc, an_event_made_through_one_process_reaches_the_clients_of_another);
 	tcase_add_test(tc, heartbeats_arrive_and_a_stop_ends_the_stream);
 	tcase_add_test(tc, streams_beyond_the_limit_get_503_with_retry_after);

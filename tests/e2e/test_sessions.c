@@ -304,6 +304,93 @@ START_TEST(users_sign_in_cookie_and_csrf)
 }
 END_TEST
 
+/* A user's reply to GET path, as "status ids" where ids are the items' ids in order. */
+static void listed(const struct browser *br, const char *path, char *out, size_t n)
+{
+	struct th_resp r = breq(br, "GET", path, NULL, false, NULL);
+	int k = snprintf(out, n, "%ld", r.status);
+	json_t *items = json_object_get(r.json, "items");
+	size_t i;
+	json_t *x;
+	json_array_foreach(items, i, x) k += snprintf(out + k, n - (size_t)k, " %s", json_string_value(json_object_get(x, "id")));
+	th_resp_free(&r);
+}
+
+/* A finance or operator user bound to sites (site_ids) reaches only them, whatever names
+ * what it touches: the path, the query, the body, a list; another site's things are 404 as
+ * if there were none, and nothing of theirs changes. */
+START_TEST(a_user_bound_to_a_site_reaches_only_it)
+{
+	th_world_second_site(&w);
+	json_decref(th_ok(&w.srv, "POST", "/v1/users", w.srv.admin_key,
+			  "{\"username\":\"fin.both\",\"password\":\"0123456789\",\"role\":\"finance\","
+			  "\"site_ids\":[\"site_2\",\"site_1\"]}", 201));
+	/* only finance and operator users are bound to sites */
+	json_decref(th_ok(&w.srv, "POST", "/v1/users", w.srv.admin_key,
+			  "{\"username\":\"adm\",\"password\":\"0123456789\",\"role\":\"admin\",\"site_ids\":[\"site_2\"]}", 400));
+	struct browser two, both;
+	signed_in("fin.two", "0123456789", &two);
+	signed_in("fin.both", "0123456789", &both);
+	char got[200];
+
+	/* the path: its own tenant's account, not the other site's (404, as for no tenant) */
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/tenants/ten_2/account", NULL, false), 200);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/tenants/ten_1/account", NULL, false), 404);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/tenants/ten_1", NULL, false), 404);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/sites/site_1", NULL, false), 404);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/tenants/ten_9/account", NULL, false), 404);
+	/* money: another site's tenant is credited nothing */
+	const char *top = "{\"amount_minor\":500,\"channel\":\"cash\"}";
+	struct th_resp r = breq(&two, "POST", "/v1/tenants/ten_1/topups", top, true, "Idempotency-Key: t-1");
+	ck_assert_msg(r.status == 404, "%ld %s", r.status, r.body);
+	ck_assert_str_eq(th_err(&r), "not_found");
+	th_resp_free(&r);
+	ck_assert_int_eq(q("SELECT count(*) FROM ledger_entries WHERE kind = 'topup'"), 0);
+	r = breq(&two, "POST", "/v1/tenants/ten_2/topups", top, true, "Idempotency-Key: t-2");
+	ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+	th_resp_free(&r);
+	ck_assert_int_eq(q("SELECT balance_minor FROM accounts WHERE tenant_id = 2"), 500);
+	ck_assert_int_eq(q("SELECT balance_minor FROM accounts WHERE tenant_id = 1"), 0);
+	/* the body: a tenant made on another site is refused and not made */
+	ck_assert_int_eq(bstatus(&two, "POST", "/v1/tenants",
+				 "{\"site_id\":\"site_1\",\"name\":\"Spy\",\"category\":\"retail\",\"area_m2\":\"5\","
+				 "\"credit_rating\":\"A\"}", true), 404);
+	ck_assert_int_eq(q("SELECT count(*) FROM tenants WHERE name = 'Spy'"), 0);
+	/* the query, and lists: its site implied, another named 404, a list across sites 403 */
+	listed(&two, "/v1/tenants", got, sizeof got);
+	ck_assert_str_eq(got, "200 ten_2");
+	listed(&two, "/v1/tenants?site_id=site_1", got, sizeof got);
+	ck_assert_str_eq(got, "404");
+	listed(&two, "/v1/sites", got, sizeof got);
+	ck_assert_str_eq(got, "200 site_2");
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/receipts?tenant_id=ten_1", NULL, false), 404);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/refunds", NULL, false), 403);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/dashboard", NULL, false), 200);
+	/* a user of two sites names one for a list (400 says which), and reaches both */
+	r = breq(&both, "GET", "/v1/tenants", NULL, false, NULL);
+	ck_assert_msg(r.status == 400, "%ld %s", r.status, r.body);
+	json_t *sites = json_object_get(json_object_get(json_object_get(r.json, "error"), "details"), "sites");
+	ck_assert_int_eq((int)json_array_size(sites), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(sites, 0)), "site_2");
+	th_resp_free(&r);
+	listed(&both, "/v1/tenants?site_id=site_1", got, sizeof got);
+	ck_assert_str_eq(got, "200 ten_1");
+	listed(&both, "/v1/sites", got, sizeof got);
+	ck_assert_str_eq(got, "200 site_1 site_2");
+	ck_assert_int_eq(bstatus(&both, "GET", "/v1/tenants/ten_1/account", NULL, false), 200);
+	ck_assert_int_eq(bstatus(&both, "GET", "/v1/receipts?tenant_id=ten_2", NULL, false), 200); /* its site implied */
+	/* a key, and a user bound to no site, reach every site */
+	json_t *all = th_ok(&w.srv, "GET", "/v1/tenants", w.fin, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(json_object_get(all, "items")), 2);
+	json_decref(all);
+	/* unbound by an admin, the same session reaches every site at its next request */
+	json_decref(th_ok(&w.srv, "PATCH", "/v1/users/usr_1", w.srv.admin_key, "{\"site_ids\":[]}", 200));
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/tenants/ten_1/account", NULL, false), 200);
+	listed(&two, "/v1/tenants", got, sizeof got);
+	ck_assert_str_eq(got, "200 ten_1 ten_2");
+}
+END_TEST
+
 START_TEST(roles_and_tenant_scope)
 {
 	json_decref(th_ok(&w.srv, "POST", "/v1/tenants", w.fin,
@@ -718,6 +805,7 @@ static Suite *suite(void)
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, users_sign_in_cookie_and_csrf);
 	tcase_add_test(core, roles_and_tenant_scope);
+	tcase_add_test(core, a_user_bound_to_a_site_reaches_only_it);
 	tcase_add_test(core, wrong_passwords_and_lock);
 	tcase_add_test(core, short_password_disable_and_reset);
 	tcase_add_test(core, sign_out);

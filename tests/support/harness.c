@@ -370,6 +370,18 @@ void th_world_start(struct th_world *w, const char *const *env, unsigned flags)
 				  "\"rate_micros_per_kwh\":1234567,\"effective_from\":\"2026-01-01T00:00:00+08:00\"}", 201));
 }
 
+void th_world_second_site(struct th_world *w)
+{
+	json_decref(th_ok(&w->srv, "POST", "/v1/sites", w->srv.admin_key,
+			  "{\"name\":\"Tower\",\"timezone\":\"Asia/Shanghai\",\"currency\":\"CNY\"}", 201));
+	json_decref(th_ok(&w->srv, "POST", "/v1/tenants", w->fin,
+			  "{\"site_id\":\"site_2\",\"name\":\"Tea Shop\",\"category\":\"catering\","
+			  "\"area_m2\":\"20\",\"credit_rating\":\"A\"}", 201));
+	json_decref(th_ok(&w->srv, "POST", "/v1/users", w->srv.admin_key,
+			  "{\"username\":\"fin.two\",\"password\":\"0123456789\",\"role\":\"finance\","
+			  "\"site_ids\":[\"site_2\"]}", 201));
+}
+
 void th_world_stop(struct th_world *w)
 {
 	if (w->srv.pid) /* a test may have stopped it already */

@@ -76,6 +76,9 @@ struct th_world {
 };
 void th_world_start(struct th_world *w, const char *const *env, unsigned flags);
 void th_world_stop(struct th_world *w);
+/* A second site (site_2, "Tower") with one tenant (the next ten_N, "Tea Shop") and a finance
+ * user bound to it (fin.two, password 0123456789): for tests of users kept to their sites. */
+void th_world_second_site(struct th_world *w);
 
 /* One request. key may be NULL; body may be NULL; headers "Name: value", NULL-terminated,
  * may be NULL (Content-Type: application/json is added when there is a body and no
