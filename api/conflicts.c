@@ -34,15 +34,16 @@ void api_conflicts_list(struct req *rq)
 {
 	static const char *const states[] = {"open", "credited", "rejected", NULL};
 	const char *state;
-	int64_t limit, after;
-	if (api_query_enum(rq, "state", states, &state) || api_page(rq, ID_CONFLICT, &limit, &after))
+	int64_t limit, after, site;
+	if (api_query_enum(rq, "state", states, &state) || api_query_id(rq, "site_id", ID_SITE, &site) ||
+	    api_page(rq, ID_CONFLICT, &limit, &after))
 		return;
 	PGconn *c = api_conn(rq);
 	if (!c)
 		return;
 	struct conflict *xs;
 	int n;
-	if (api_read_failed(rq, store_conflicts_list(c, after, limit + 1, state, &xs, &n)))
+	if (api_read_failed(rq, store_conflicts_list(c, after, limit + 1, state, site, &xs, &n)))
 		return;
 	json_t *items = json_array();
 	for (int i = 0; i < n; i++)

@@ -12,7 +12,9 @@
  *
  * A route that holds no site's data or keeps to the user's sites itself is ROUTE_ANY_SITE
  * (the event stream filters by site, the site list shows only the user's). Anything else
- * (a list across sites, an admin's route) is refused with 403: a new route is closed to a
+ * (a list with no site filter: notifications, commands; an admin's route) is refused with
+ * 403, and so is a route that spans every site whatever it names (ROUTE_EVERY_SITE: a
+ * reconciliation matches a provider's bill against every site's payments): a new route is closed to a
  * site-bound user until it is made to say its site. */
 #include "api/reach.h"
 #include "api/api.h"
@@ -36,7 +38,6 @@ static const struct {
 	{"/v1/allocation-runs/", "run", "allocation run", RK_RUN},
 	{"/v1/topup-orders/", ID_ORDER, "top-up order", RK_ORDER},
 	{"/v1/payment-conflicts/", ID_CONFLICT, "payment conflict", RK_CONFLICT},
-	{"/v1/reconciliations/", "rec", "reconciliation", RK_RECON},
 	{"/v1/refunds/", "rfd", "refund", RK_REFUND},
 	{"/v1/alarms/", "alm", "alarm", RK_ALARM},
 	{"/v1/reports/", "rpt", "report", RK_REPORT},
@@ -141,9 +142,14 @@ int api_site_reach(struct req *rq)
 	if (!rq->who.n_sites)
 		return 1;
 	const struct route *r = rq->route;
-	int named = 0;
+	if (r->flags & ROUTE_EVERY_SITE) {
+		api_error(rq, E_FORBIDDEN, NULL, "a user bound to sites may not use this endpoint: it spans every site");
+		return 0;
+	}
+	/* what a change acts on is what its body names (its handler reads no query ids) */
+	int named = 0, query_named = 0;
 	int64_t at = 0, body_at = 0;
-	if (!reach_refs(rq, NULL, &named, &at) || (rq->json && !reach_refs(rq, rq->json, &named, &body_at)))
+	if (!reach_refs(rq, NULL, &query_named, &at) || (rq->json && !reach_refs(rq, rq->json, &named, &body_at)))
 		return 0;
 	if (strstr(r->pattern, "{id}")) {
 		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {

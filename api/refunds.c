@@ -226,8 +226,9 @@ void api_refunds_list(struct req *rq)
 {
 	static const char *const states[] = {"pending", "succeeded", "failed", NULL};
 	const char *state, *tenant = api_query(rq, "tenant_id");
-	int64_t limit, after, tenant_id = 0;
-	if (api_query_enum(rq, "state", states, &state) || api_page(rq, ID_REFUND, &limit, &after))
+	int64_t limit, after, tenant_id = 0, site;
+	if (api_query_enum(rq, "state", states, &state) || api_query_id(rq, "site_id", ID_SITE, &site) ||
+	    api_page(rq, ID_REFUND, &limit, &after))
 		return;
 	if (tenant && !(tenant_id = api_id_parse(ID_TENANT, tenant))) {
 		api_error(rq, E_INVALID_PARAMETER, json_pack("{s:s}", "parameter", "tenant_id"), "tenant_id must be ten_N");
@@ -238,7 +239,7 @@ void api_refunds_list(struct req *rq)
 		return;
 	struct refund *rs;
 	int n;
-	if (api_read_failed(rq, store_refunds_list(c, tenant_id, state, after, limit + 1, &rs, &n)))
+	if (api_read_failed(rq, store_refunds_list(c, tenant_id, site, state, after, limit + 1, &rs, &n)))
 		return;
 	json_t *items = json_array();
 	for (int i = 0; i < n; i++)

@@ -112,6 +112,9 @@ typedef void (*route_fn)(struct req *rq);
  * to such a user unless its body names what it acts on. */
 #define ROUTE_SITE_LIST 16u
 #define ROUTE_ANY_SITE 32u
+/* ... and one that spans every site whatever it names (a provider's daily bill holds every
+ * site's payments): refused to such a user. */
+#define ROUTE_EVERY_SITE 64u
 
 struct route {
 	const char *method;

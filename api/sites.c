@@ -134,7 +134,7 @@ void api_sites_list(struct req *rq)
 					ids[j] = ids[j - 1];
 				ids[j] = rq->who.sites[i];
 			}
-		for (int i = 0; i < n && i <= limit; i++) {
+		for (int i = 0; i < n && (int64_t)json_array_size(items) <= limit; i++) {
 			struct site one;
 			if (api_read_failed(rq, store_site_get(c, ids[i], &one))) {
 				json_decref(items);

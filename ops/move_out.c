@@ -43,7 +43,7 @@ static enum db_status load_refunds(PGconn *c, int64_t tenant_id, struct op_moveo
 {
 	struct refund *all = NULL;
 	int n = 0;
-	enum db_status st = store_refunds_list(c, tenant_id, NULL, 0, 1000, &all, &n);
+	enum db_status st = store_refunds_list(c, tenant_id, 0, NULL, 0, 1000, &all, &n);
 	if (st != DB_OK)
 		return st;
 	out->refunds = calloc((size_t)n + 1, sizeof *out->refunds);

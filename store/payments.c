@@ -79,7 +79,8 @@ static const struct db_stmt pay_stmts[] = {
 	 " UPDATE payments SET status = 'conflict' FROM c WHERE payments.id = c.payment_id"},
 	{"conflict_list", /* store_conflicts_list */
 	 "SELECT " CONFLICT_COLS " FROM payment_conflicts c JOIN payments p ON p.id = c.payment_id"
-	 " WHERE c.id > $1 AND ($3::text IS NULL OR c.state = $3) ORDER BY c.id LIMIT $2"},
+	 " WHERE c.id > $1 AND ($3::text IS NULL OR c.state = $3)"
+	 " AND ($4::bigint IS NULL OR p.tenant_id IN (SELECT id FROM tenants WHERE site_id = $4)) ORDER BY c.id LIMIT $2"},
 	{"conflict_lock", /* store_conflict_lock */
 	 "SELECT " CONFLICT_COLS " FROM payment_conflicts c JOIN payments p ON p.id = c.payment_id"
 	 " WHERE c.id = $1 FOR UPDATE OF c, p"},
@@ -394,7 +395,7 @@ static enum db_status read_conflicts(PGresult *r, const char *what, struct confl
 	return DB_OK;
 }
 
-enum db_status store_conflicts_list(PGconn *c, int64_t after, int64_t limit, const char *state,
+enum db_status store_conflicts_list(PGconn *c, int64_t after, int64_t limit, const char *state, int64_t site_id,
 				    struct conflict **out, int *n)
 {
 	*out = NULL;
@@ -403,6 +404,7 @@ enum db_status store_conflicts_list(PGconn *c, int64_t after, int64_t limit, con
 	db_p_i64(&p, after);
 	db_p_i64(&p, limit);
 	db_p_text(&p, state);
+	db_p_id(&p, site_id);
 	PGresult *r;
 	enum db_status st = db_exec_bind(c, "conflict_list", &p, NULL, &r);
 	if (st == DB_OK)

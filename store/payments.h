@@ -92,8 +92,9 @@ struct conflict {
  * expected_currency "" when there was no order to expect anything. */
 enum db_status store_conflict_insert(PGconn *c, int64_t payment_id, const char *reason, int64_t expected,
 				     const char *expected_currency, int64_t now_us);
-/* A page of conflicts in state (NULL: all). *out new (caller frees). */
-enum db_status store_conflicts_list(PGconn *c, int64_t after, int64_t limit, const char *state,
+/* A page of conflicts in state (NULL: all), of payments by tenants of site_id (0: any; a
+ * payment no tenant claimed is of no site). *out new (caller frees). */
+enum db_status store_conflicts_list(PGconn *c, int64_t after, int64_t limit, const char *state, int64_t site_id,
 				    struct conflict **out, int *n);
 /* Lock one (with its payment); x->id == 0 when there is none. */
 enum db_status store_conflict_lock(PGconn *c, int64_t id, struct conflict *x);

@@ -6,7 +6,11 @@
 static const struct db_stmt reach_stmts[] = {
 	{"reach_site", "SELECT id AS site_id FROM sites WHERE id = $1"},
 	{"reach_tenant", "SELECT site_id FROM tenants WHERE id = $1"},
-	{"reach_meter", "SELECT site_id FROM meters WHERE ($1::bigint IS NOT NULL AND id = $1) OR serial = $2"},
+	/* by id or serial: two meters when one's serial reads as the other's id; then two sites
+	 * are no site (the handler might act on either) */
+	{"reach_meter",
+	 "SELECT CASE WHEN min(site_id) = max(site_id) THEN min(site_id) ELSE 0 END AS site_id FROM meters"
+	 " WHERE ($1::bigint IS NOT NULL AND id = $1) OR serial = $2"},
 	{"reach_gateway", "SELECT site_id FROM gateways WHERE id = $1"},
 	{"reach_tariff", "SELECT site_id FROM tariffs WHERE id = $1"},
 	{"reach_policy", "SELECT site_id FROM credit_policies WHERE id = $1"},
@@ -20,7 +24,6 @@ static const struct db_stmt reach_stmts[] = {
 	{"reach_conflict",
 	 "SELECT t.site_id FROM payment_conflicts x JOIN payments p ON p.id = x.payment_id JOIN tenants t ON t.id = p.tenant_id"
 	 " WHERE x.id = $1"},
-	{"reach_recon", "SELECT site_id FROM reconciliations WHERE id = $1"},
 	{"reach_refund",
 	 "SELECT t.site_id FROM refunds r JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1"},
 	{"reach_alarm", "SELECT site_id FROM alarms WHERE id = $1"},
@@ -40,6 +43,10 @@ enum db_status store_site_of(PGconn *c, enum reach_kind k, int64_t id, const cha
 	db_p_id(&p, id);
 	if (k == RK_METER)
 		db_p_text(&p, serial);
-	struct db_col spec[] = {DB_COL("site_id", DB_I64, site), {0}};
-	return db_exec_row(c, reach_stmts[k].name, &p, spec, NULL);
+	bool null = false;
+	struct db_col spec[] = {DB_COL_NULL("site_id", DB_I64, site, &null), {0}};
+	enum db_status st = db_exec_row(c, reach_stmts[k].name, &p, spec, NULL);
+	if (null)
+		*site = 0;
+	return st;
 }

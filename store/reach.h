@@ -20,7 +20,6 @@ enum reach_kind {
 	RK_ORDER,
 	RK_PAYMENT,
 	RK_CONFLICT,
-	RK_RECON,
 	RK_REFUND,
 	RK_ALARM,
 	RK_REPORT,

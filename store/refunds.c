@@ -55,6 +55,7 @@ static const struct db_stmt refund_stmts[] = {
 	{"refunds_list", /* store_refunds_list */
 	 "SELECT " REFUND_COLS " FROM refunds r JOIN payments p ON p.id = r.payment_id"
 	 " WHERE r.id > $1 AND ($3::bigint IS NULL OR r.tenant_id = $3) AND ($4::text IS NULL OR r.state = $4)"
+	 " AND ($5::bigint IS NULL OR r.tenant_id IN (SELECT id FROM tenants WHERE site_id = $5))"
 	 " ORDER BY r.id LIMIT $2"},
 	{0, 0},
 };
@@ -232,14 +233,15 @@ enum db_status store_refunds_claim(PGconn *c, int64_t now_us, int64_t lease_us, 
 	return st;
 }
 
-enum db_status store_refunds_list(PGconn *c, int64_t tenant_id, const char *state, int64_t after, int64_t limit,
-				  struct refund **out, int *n)
+enum db_status store_refunds_list(PGconn *c, int64_t tenant_id, int64_t site_id, const char *state, int64_t after,
+				  int64_t limit, struct refund **out, int *n)
 {
 	struct db_params p = {0};
 	db_p_i64(&p, after);
 	db_p_i64(&p, limit);
 	db_p_id(&p, tenant_id);
 	db_p_text(&p, state);
+	db_p_id(&p, site_id);
 	*out = NULL;
 	*n = 0;
 	return refund_rows(c, "refunds_list", &p, out, n);

@@ -44,9 +44,10 @@ enum db_status store_refund_set(PGconn *c, int64_t id, const char *state, const 
 /* Claim up to n refunds due at now_us for the worker (skipping those another process holds),
  * moving them lease_us on. */
 enum db_status store_refunds_claim(PGconn *c, int64_t now_us, int64_t lease_us, struct refund *out, int n, int *got);
-/* A page: tenant_id and state may be 0/NULL for all. *out new (caller frees). */
-enum db_status store_refunds_list(PGconn *c, int64_t tenant_id, const char *state, int64_t after, int64_t limit,
-				  struct refund **out, int *n);
+/* A page: tenant_id, site_id (its tenants') and state may be 0/NULL for all. *out new (caller
+ * frees). */
+enum db_status store_refunds_list(PGconn *c, int64_t tenant_id, int64_t site_id, const char *state, int64_t after,
+				  int64_t limit, struct refund **out, int *n);
 
 void store_refunds_register(void);
 

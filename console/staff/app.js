@@ -25,6 +25,8 @@ function startEvents() {
 }
 
 function role() { return S.session ? S.session.user.role : ''; }
+// a user bound to several sites names the chosen one on lists that would span them (one site is implied)
+function boundSite() { return S.session && S.session.user.site_ids.length > 1 && S.site ? `&site_id=${S.site.id}` : ''; }
 function can(...roles) { return roles.includes(role()) || role() === 'admin'; }
 
 function errorText(e) {
@@ -478,7 +480,7 @@ async function financePage(view) {
     if (!(await confirmDialog(`${c.id}: ${action}`, [`${c.payment.provider} ${L.money(c.payment.amount_minor, c.payment.currency)}`, reason], t('tenant.confirm'), t('tenant.cancel')))) return;
     try { await api('POST', `/v1/payment-conflicts/${c.id}/resolve`, { action, reason: reason.trim() }, { idem: newKey() }); render(); } catch (e) { fail(e); }
   };
-  api('GET', '/v1/payment-conflicts?limit=100').then((p) => cbox.replaceChildren(p.items.length ? table(t('fin.conflicts'), [
+  api('GET', `/v1/payment-conflicts?limit=100${boundSite()}`).then((p) => cbox.replaceChildren(p.items.length ? table(t('fin.conflicts'), [
     { label: 'id', get: (c) => c.id }, { label: t('fin.provider'), get: (c) => c.payment.provider },
     { label: t('tenant.amount'), num: true, get: (c) => L.money(c.payment.amount_minor, c.payment.currency) },
     { label: t('tenant.reason'), get: (c) => c.reason }, { label: t('fin.status'), get: (c) => c.state },

@@ -364,7 +364,30 @@ START_TEST(a_user_bound_to_a_site_reaches_only_it)
 	listed(&two, "/v1/sites", got, sizeof got);
 	ck_assert_str_eq(got, "200 site_2");
 	ck_assert_int_eq(bstatus(&two, "GET", "/v1/receipts?tenant_id=ten_1", NULL, false), 404);
-	ck_assert_int_eq(bstatus(&two, "GET", "/v1/refunds", NULL, false), 403);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/refunds", NULL, false), 200);
+	/* another site's tenant's payment conflict is not in its list; a key's list has it */
+	q("WITH p AS (INSERT INTO payments (provider, provider_txn_id, tenant_id, amount_minor, currency, status, event,"
+	  " received_at) VALUES ('wechat', 'T-1', 1, 100, 'CNY', 'conflict', '{}', now()) RETURNING id)"
+	  " INSERT INTO payment_conflicts (payment_id, reason, created_at) SELECT id, 'amount_mismatch', now() FROM p"
+	  " RETURNING id");
+	listed(&two, "/v1/payment-conflicts", got, sizeof got);
+	ck_assert_str_eq(got, "200");
+	json_t *pc = th_ok(&w.srv, "GET", "/v1/payment-conflicts", w.fin, NULL, 200);
+	ck_assert_int_eq((int)json_array_size(json_object_get(pc, "items")), 1);
+	json_decref(pc);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/reconciliations", NULL, false), 403);
+	/* a provider's daily bill holds every site's payments: not a site's user's to run, even
+	 * naming its own site in the query or the body */
+	ck_assert_int_eq(bstatus(&two, "POST", "/v1/reconciliations?site_id=site_2",
+				 "{\"provider\":\"wechat\",\"date\":\"2026-11-30\"}", true), 403);
+	ck_assert_int_eq(bstatus(&two, "POST", "/v1/reconciliations",
+				 "{\"provider\":\"wechat\",\"date\":\"2026-11-30\",\"site_id\":\"site_2\"}", true), 403);
+	ck_assert_int_eq(q("SELECT count(*) FROM reconciliations"), 0);
+	/* a meter whose serial reads as another site's meter's id is no way in */
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.srv.admin_key, "{\"serial\":\"M-1\",\"site_id\":\"site_1\"}", 201));
+	json_decref(th_ok(&w.srv, "POST", "/v1/meters", w.srv.admin_key, "{\"serial\":\"mtr_1\",\"site_id\":\"site_2\"}", 201));
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/meters/mtr_1/readings", NULL, false), 404);
+	ck_assert_int_eq(bstatus(&two, "GET", "/v1/meters/mtr_2/readings", NULL, false), 200);
 	ck_assert_int_eq(bstatus(&two, "GET", "/v1/dashboard", NULL, false), 200);
 	/* a user of two sites names one for a list (400 says which), and reaches both */
 	r = breq(&both, "GET", "/v1/tenants", NULL, false, NULL);
