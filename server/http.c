@@ -652,10 +652,43 @@ static enum MHD_Result framing_scan(void *cls, enum MHD_ValueKind kind, const ch
  * arrive are counted, though (the header's size), and every byte the parser kept is in the
  * request line and the headers: what arrived beyond them is the whitespace after each
  * colon, one space in every client's "Name: value". More than one byte per header is
- * refused as bytes the parser did not see. This is a bound, not a proof: a client that
- * writes "Name:value" or ends a line with a bare LF lends a NUL elsewhere a byte or two of
- * room, which the byte count cannot tell apart. libmicrohttpd 1.0 refuses binary zeros
- * itself, and is asked to below when wattle is built against it; Debian 12 has 0.9.75. */
+ * refused as bytes the parser did not see. That is a bound, not a proof (a client that
+ * writes "Name:value" lends a NUL elsewhere the missing spaces' room), so the head's bytes
+ * are then looked at themselves (cover_header below). libmicrohttpd 1.0 refuses binary
+ * zeros itself, and is asked to below when wattle is built against it; Debian 12 has 0.9.75. */
+/* Where the byte count cannot tell, the bytes themselves can: libmicrohttpd 0.9.75 parses the
+ * head in place, in its read buffer, which holds it for the request's life, and hands out
+ * the method, target and every header's name and value as pointers into it. So every byte
+ * of the head [method, method + header_size) is inside one of those strings or is a
+ * separator the parser put a NUL over or skipped (CR, LF, the colon, spaces and tabs around
+ * values); a byte that is neither came after a NUL the parser stopped at. When some string
+ * is not in that span (a libmicrohttpd that copies), only the count above is relied on. */
+struct cover {
+	const char *base;
+	size_t n;
+	unsigned char *mark;
+	bool outside;
+};
+
+static void cover_span(struct cover *cv, const char *p, size_t len)
+{
+	if (!p || p < cv->base || p + len > cv->base + cv->n) {
+		cv->outside = true;
+		return;
+	}
+	memset(cv->mark + (p - cv->base), 1, len);
+}
+
+static enum MHD_Result cover_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				    const char *value, size_t value_size)
+{
+	(void)kind;
+	cover_span(cls, key, key_size);
+	if (value)
+		cover_span(cls, value, value_size);
+	return MHD_YES;
+}
+
 static const char *unseen_bytes(size_t header_size, const struct req *rq, const char *version,
 				const struct framing *f)
 {
@@ -664,6 +697,20 @@ static const char *unseen_bytes(size_t header_size, const struct req *rq, const 
 	size_t seen = strlen(rq->method) + 1 + rq->raw_uri_len + 1 + strlen(version) + 2 + f->bytes + 2;
 	if (header_size > seen + f->headers)
 		return "header bytes the parser did not read (a NUL) or padding after a colon";
+	if (header_size > HEADERS_MAX)
+		return NULL;
+	unsigned char mark[HEADERS_MAX];
+	memset(mark, 0, header_size);
+	struct cover cv = {rq->method, header_size, mark, false};
+	cover_span(&cv, rq->method, strlen(rq->method));
+	cover_span(&cv, rq->path, rq->raw_uri_len); /* the target as sent: decoded in place, shorter */
+	cover_span(&cv, version, strlen(version));
+	MHD_get_connection_values_n(rq->conn, MHD_HEADER_KIND, cover_header, &cv);
+	if (cv.outside)
+		return NULL;
+	for (size_t i = 0; i < header_size; i++)
+		if (!mark[i] && !strchr(" \t\r\n:", cv.base[i])) /* strchr finds the NUL too */
+			return "header bytes the parser did not read (after a NUL)";
 	return NULL;
 }
 

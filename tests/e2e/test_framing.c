@@ -169,6 +169,39 @@ START_TEST(nul_in_idempotency_key_is_refused)
 }
 END_TEST
 
+/* The same from a client that writes no space after its colons: the byte count of the head
+ * lent each missing space's room to bytes after the NUL (N headers, N - 1 bytes besides the
+ * NUL), so both were 201 and one was credited. Now every byte of the head that no header
+ * holds must be a separator, and each is refused. */
+START_TEST(nul_in_idempotency_key_without_a_space_is_refused)
+{
+	static const char body[] = "{\"amount_minor\":100,\"channel\":\"cash\"}";
+	for (int i = 0; i < 2; i++) {
+		char all[2048];
+		int n = snprintf(all, sizeof all,
+				 "POST /v1/tenants/ten_1/topups HTTP/1.1\r\nHost:wattle\r\nAuthorization:Bearer %s\r\n"
+				 "Content-Type:application/json\r\nContent-Length:%zu\r\nIdempotency-Key:same",
+				 w.fin, strlen(body));
+		all[n++] = 0;
+		n += snprintf(all + n, sizeof all - (size_t)n, "%s\r\n\r\n%s", i ? "two" : "one", body);
+		struct answer a;
+		send_raw(all, (size_t)n, 1500, &a);
+		ck_assert_msg(a.status == 400, "key %d: %.300s", i, a.text);
+	}
+	ck_assert_int_eq(topups(), 0);
+	/* a client that writes no space after its colons is served */
+	char ok[2048];
+	int n = snprintf(ok, sizeof ok,
+			 "POST /v1/tenants/ten_1/topups HTTP/1.1\r\nHost:wattle\r\nAuthorization:Bearer %s\r\n"
+			 "Content-Type:application/json\r\nContent-Length:%zu\r\nIdempotency-Key:same  \r\n\r\n%s",
+			 w.fin, strlen(body), body);
+	struct answer a;
+	send_raw(ok, (size_t)n, 1500, &a);
+	ck_assert_msg(a.status == 201, "%.300s", a.text);
+	ck_assert_int_eq(topups(), 1);
+}
+END_TEST
+
 /* Keep-alive and pipelining still work for requests framed once. */
 START_TEST(well_framed_pipelined_requests_both_run)
 {
@@ -240,6 +273,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, ambiguous_framing_is_refused_and_the_connection_closed);
 	tcase_add_test(tc, nul_in_idempotency_key_is_refused);
+	tcase_add_test(tc, nul_in_idempotency_key_without_a_space_is_refused);
 	tcase_add_test(tc, well_framed_pipelined_requests_both_run);
 	tcase_add_test(tc, ids_decoding_to_nul_or_slash_are_404);
 	tcase_add_test(tc, big_headers_get_a_json_answer);
