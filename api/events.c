@@ -279,21 +279,29 @@ static void send_reset(struct client *cl, int64_t at)
 }
 
 /* A new stream, from cl->after to hub.last: the events it missed from the backlog, or reset
- * when they are not all there any more, or more than its queue holds. */
+ * when they are not all there any more, or more than its queue holds.
+ *
+ * A stream without Last-Event-ID starts where its handler found the numbering (cl->after:
+ * everything committed before the request numbered, then the last seq read), so an event
+ * committed after the request is sent however late the stream is adopted (a new process's
+ * feeding thread may start after it), and none from before is. When that is not known (-1)
+ * it starts after what is numbered now (now_last; hub.last may be behind it); when the
+ * events since are too many for its queue, it starts at hub.last, without a reset (a new
+ * stream has nothing to start over). */
 static void catch_up(PGconn *c, struct client *cl, int64_t now_last)
 {
 	int64_t upto = atomic_load(&hub.last);
 	cl->fresh = false;
 	if (!cl->resume) {
-		/* A new stream starts after what was numbered when it was adopted (now_last;
-		 * hub.last may be behind it). */
-		cl->after = now_last > upto ? now_last : upto;
-		return;
+		if (cl->after < 0 || upto - cl->after > CATCHUP_SCAN_MAX) {
+			cl->after = now_last > upto ? now_last : upto;
+			return;
+		}
 	}
 	/* an id this database never gave, or whose successors are pruned, or too far back: reset */
 	int64_t first, last;
-	if (store_events_bounds(c, &first, &last) != DB_OK || cl->after > last ||
-	    (cl->after < upto && (!first || cl->after + 1 < first)) || upto - cl->after > CATCHUP_SCAN_MAX) {
+	if (cl->resume && (store_events_bounds(c, &first, &last) != DB_OK || cl->after > last ||
+			   (cl->after < upto && (!first || cl->after + 1 < first)) || upto - cl->after > CATCHUP_SCAN_MAX)) {
 		send_reset(cl, upto);
 		cl->after = upto;
 		return;
@@ -321,7 +329,8 @@ static void catch_up(PGconn *c, struct client *cl, int64_t now_last)
 			ok = false;
 	}
 	if (!ok) {
-		send_reset(cl, upto);
+		if (cl->resume)
+			send_reset(cl, upto);
 	} else if (all.len) {
 		push_now(cl, all.p, all.len, matched);
 	}
@@ -631,6 +640,26 @@ void api_events(struct req *rq)
 		api_reply_raw(rq, 200, "text/event-stream", "", 0);
 		return;
 	}
+	/* where a new stream starts: what was committed before this request numbered (another
+	 * process's sequencer may be at it: a few tries), and the last seq given; -1 unknown */
+	int64_t start = -1;
+	PGconn *c = resume ? NULL : api_conn(rq);
+	if (!resume && !c)
+		return;
+	for (int i = 0; c && i < 20; i++) {
+		int64_t n, first, last;
+		if (store_events_sequence(c, SEQ_PAGE, &n) != DB_OK)
+			break;
+		if (n >= 0 && n < SEQ_PAGE) {
+			if (store_events_bounds(c, &first, &last) == DB_OK)
+				start = last;
+			break;
+		}
+		if (n < 0) {
+			struct timespec ts = {0, 5 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
 	pthread_mutex_lock(&hub.mu);
 	bool up = hub.running && !atomic_load(&hub.stopping);
 	pthread_mutex_unlock(&hub.mu);
@@ -655,7 +684,7 @@ void api_events(struct req *rq)
 	cl->n_sites = rq->who.n_sites;
 	memcpy(cl->sites, rq->who.sites, sizeof cl->sites);
 	cl->resume = resume;
-	cl->after = resume ? last_id : -1; /* -1: from what is committed when the thread adopts it */
+	cl->after = resume ? last_id : start; /* see catch_up */
 	cl->fresh = true;
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	cl->fd = ci ? ci->connect_fd : -1;
