@@ -24,11 +24,15 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Routes with a site's thing in their path: the pattern starts with prefix, then "{id}". */
-static const struct {
-	const char *prefix, *id, *noun;
+/* A name for a site's thing: where it is named (a path prefix, or a query parameter or body
+ * field), the prefix of its ids, and what it is called in a 404. */
+struct thing {
+	const char *name, *id, *noun;
 	enum reach_kind kind;
-} paths[] = {
+};
+
+/* Routes with a site's thing in their path: the pattern starts with name, then "{id}". */
+static const struct thing paths[] = {
 	{"/v1/sites/", ID_SITE, "site", RK_SITE},
 	{"/v1/tenants/", ID_TENANT, "tenant", RK_TENANT},
 	{"/v1/meters/", ID_METER, "meter", RK_METER},
@@ -45,10 +49,7 @@ static const struct {
 };
 
 /* Query parameters and body fields that name a site's thing (and "<name>s" arrays of them). */
-static const struct {
-	const char *name, *id, *noun;
-	enum reach_kind kind;
-} refs[] = {
+static const struct thing refs[] = {
 	{"site_id", ID_SITE, "site", RK_SITE},
 	{"tenant_id", ID_TENANT, "tenant", RK_TENANT},
 	{"meter_id", ID_METER, "meter", RK_METER},
@@ -71,36 +72,37 @@ static bool mine(const struct auth *a, int64_t site)
 
 /* 1 when the thing s names (an id with prefix, or a meter's serial) is on one of the user's
  * sites or does not parse (the handler answers that); else 0 with a 404 (or a 503). */
-static int reach(struct req *rq, enum reach_kind k, const char *prefix, const char *noun, const char *s, int64_t *at)
+static int reach(struct req *rq, const struct thing *t, const char *s, int64_t *at)
 {
-	int64_t id = api_id_parse(prefix, s);
-	if (!id && k != RK_METER)
+	int64_t id = api_id_parse(t->id, s);
+	if (!id && t->kind != RK_METER)
 		return 1;
 	PGconn *c = api_conn(rq);
 	if (!c)
 		return 0;
 	int64_t site;
-	if (api_read_failed(rq, store_site_of(c, k, id, s, &site)))
+	if (api_read_failed(rq, store_site_of(c, t->kind, id, s, &site)))
 		return 0;
 	if (site && mine(&rq->who, site)) {
 		if (at)
 			*at = site;
 		return 1;
 	}
-	api_error(rq, E_NOT_FOUND, NULL, "no %s %s", noun, s);
+	api_error(rq, E_NOT_FOUND, NULL, "no %s %s", t->noun, s);
 	return 0;
 }
 
-/* The refs of the query (body NULL) or of the body: 1 when all are reachable (*named counts
- * them, *at is the site of the last), else 0 with the reply set. */
-static int reach_refs(struct req *rq, json_t *body, int *named, int64_t *at)
+/* The refs of the query (body NULL) or of the body: how many, all reachable (*at, when not
+ * NULL, the site of the last), or -1 with the reply set. */
+static int reach_refs(struct req *rq, json_t *body, int64_t *at)
 {
+	int named = 0;
 	for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
 		const char *v = body ? json_string_value(json_object_get(body, refs[i].name)) : api_query(rq, refs[i].name);
 		if (v) {
-			++*named;
-			if (!reach(rq, refs[i].kind, refs[i].id, refs[i].noun, v, at))
-				return 0;
+			named++;
+			if (!reach(rq, &refs[i], v, at))
+				return -1;
 		}
 		if (!body)
 			continue;
@@ -112,12 +114,12 @@ static int reach_refs(struct req *rq, json_t *body, int *named, int64_t *at)
 		json_array_foreach(a, j, x) {
 			if (!json_is_string(x))
 				continue;
-			++*named;
-			if (!reach(rq, refs[i].kind, refs[i].id, refs[i].noun, json_string_value(x), at))
-				return 0;
+			named++;
+			if (!reach(rq, &refs[i], json_string_value(x), at))
+				return -1;
 		}
 	}
-	return 1;
+	return named;
 }
 
 /* A list without site_id: the site of the tenant or meter the query names (at, 0: none), the
@@ -147,15 +149,15 @@ int api_site_reach(struct req *rq)
 		return 0;
 	}
 	/* what a change acts on is what its body names (its handler reads no query ids) */
-	int named = 0, query_named = 0;
-	int64_t at = 0, body_at = 0;
-	if (!reach_refs(rq, NULL, &query_named, &at) || (rq->json && !reach_refs(rq, rq->json, &named, &body_at)))
+	int64_t at = 0;
+	int named = rq->json ? reach_refs(rq, rq->json, NULL) : 0;
+	if (named < 0 || reach_refs(rq, NULL, &at) < 0)
 		return 0;
 	if (strstr(r->pattern, "{id}")) {
 		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-			size_t n = strlen(paths[i].prefix);
-			if (!strncmp(r->pattern, paths[i].prefix, n) && !strncmp(r->pattern + n, "{id}", 4))
-				return reach(rq, paths[i].kind, paths[i].id, paths[i].noun, rq->args[0], NULL);
+			size_t n = strlen(paths[i].name);
+			if (!strncmp(r->pattern, paths[i].name, n) && !strncmp(r->pattern + n, "{id}", 4))
+				return reach(rq, &paths[i], rq->args[0], NULL);
 		}
 	} else if (r->flags & ROUTE_SITE_LIST) {
 		return api_query(rq, "site_id") || imply_site(rq, at);
